@@ -1,0 +1,1 @@
+"""Numpy functions printed from the sympy derivations; see ``theory/derivations/_codegen.py``."""
