@@ -1,0 +1,235 @@
+"""Log readers: real writers' output round-trips; malformed logs fail naming file, line and problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from theory.bridge.logs import COLUMNS, LogFormatError, LogMapping, read_log, read_run, read_run_meta
+from synthetic import isotropic_run, write_jsonl
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SFT_STATE, GRPO_STATE = FIXTURES / "trl_sft_trainer_state.json", FIXTURES / "trl_grpo_trainer_state.json"
+
+
+def _by_step(state_path, key):
+    """{step: value} of one key in a trainer_state.json, read with json alone."""
+    history = json.loads(Path(state_path).read_text())["log_history"]
+    return {e["step"]: e[key] for e in history if key in e}
+
+
+def _check_trl_chain(run, sft_state, grpo_state, response_length):
+    sft_losses, rl_losses = _by_step(sft_state, "eval_loss"), _by_step(grpo_state, "eval_sft_loss")
+    rl_rewards = _by_step(grpo_state, "eval_reward")
+    sft, rl = run[run["phase"] == "sft"], run[run["phase"] == "rl"]
+    assert list(sft["step"]) == sorted(sft_losses)
+    np.testing.assert_allclose(sft["sft_loss"], [response_length * sft_losses[s] for s in sorted(sft_losses)])
+    offset = max(sft_losses)  # the GRPO trainer restarted its step counter
+    assert list(rl["step"]) == [offset + s for s in sorted(rl_losses)]
+    np.testing.assert_allclose(rl["sft_loss"], [response_length * rl_losses[s] for s in sorted(rl_losses)])
+    np.testing.assert_allclose(rl["reward"], [rl_rewards[s] for s in sorted(rl_rewards)])
+    assert list(run["stage"]) == [0] * len(sft) + [1] * len(rl)
+    assert run.attrs["files"][1]["step_offset"] == offset
+    assert run.attrs["files"][0]["columns"]["sft_loss"] == "eval_loss"
+
+
+TRL_MAPPINGS = [
+    LogMapping(phase="sft", loss_per_token=True, response_length=2),
+    LogMapping(phase="rl", loss_per_token=True, response_length=2),
+]
+
+
+def test_committed_trl_fixtures_chain_into_one_run():
+    run = read_run([SFT_STATE, GRPO_STATE], TRL_MAPPINGS)
+    assert list(run.columns) == list(COLUMNS)
+    _check_trl_chain(run, SFT_STATE, GRPO_STATE, response_length=2)
+
+
+@pytest.mark.slow
+def test_trl_trainers_write_what_the_reader_reads(tmp_path):
+    """Regenerate trainer_state.json with TRL's real SFTTrainer and GRPOTrainer, then read it."""
+    pytest.importorskip("torch")
+    pytest.importorskip("trl")
+    from trl_runs import run_grpo, run_sft
+
+    sft_state = run_sft(tmp_path / "sft", max_steps=4)
+    grpo_state = run_grpo(tmp_path / "grpo", tmp_path / "sft" / "final", max_steps=2)
+    run = read_run([sft_state, grpo_state], TRL_MAPPINGS)
+    _check_trl_chain(run, sft_state, grpo_state, response_length=2)
+
+
+def test_grpo_eval_loss_is_not_taken_for_the_sft_loss(tmp_path):
+    """GRPO's eval_loss is its RL objective: only a file tagged sft reads eval_loss as SFT loss."""
+    history = [{"eval_loss": -0.01, "step": 0}, {"eval_loss": 0.02, "step": 2}]
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps({"log_history": history}))
+    with pytest.raises(LogFormatError, match="only in a file tagged --phase sft"):
+        read_log(path, LogMapping(phase="rl"))
+    assert list(read_log(path, LogMapping(phase="sft"))["sft_loss"]) == [-0.01, 0.02]
+
+
+@pytest.mark.parametrize("writer", ["tensorboard", "torch"])
+def test_tensorboard_event_files_round_trip(tmp_path, writer):
+    steps, losses, rewards = [0, 5, 10, 15], [10.0, 10.5, 11.25, 11.5], [0.25, 0.5, 0.625, 0.75]
+    if writer == "tensorboard":
+        from tensorboard.summary import Writer
+
+        summary = Writer(str(tmp_path))
+        for s, l, r in zip(steps, losses, rewards):
+            summary.add_scalar("eval/sft_loss", l, step=s)
+            summary.add_scalar("train/reward", r, step=s)
+            summary.add_scalar("train/learning_rate", 1e-5, step=s)
+        summary.close()
+    else:
+        pytest.importorskip("torch")
+        from torch.utils.tensorboard import SummaryWriter
+
+        summary = SummaryWriter(str(tmp_path))
+        for s, l, r in zip(steps, losses, rewards):
+            summary.add_scalar("eval/sft_loss", l, s)
+            summary.add_scalar("train/reward", r, s)
+            summary.add_scalar("train/learning_rate", 1e-5, s)
+        summary.close()
+    run = read_run(tmp_path, LogMapping(phase="rl"))
+    assert list(run["step"]) == steps
+    np.testing.assert_allclose(run["sft_loss"], losses)  # exactly representable in float32
+    np.testing.assert_allclose(run["reward"], rewards)
+    np.testing.assert_allclose(run["lr"], 1e-5, rtol=1e-6)
+    assert (run["phase"] == "rl").all()
+
+
+def test_csv_from_a_tracker_export_with_a_mapping_and_phase_switches(tmp_path):
+    exported = pd.DataFrame({
+        "Step": [0, 10, 20, 30, 40],
+        "eval/nll": [10.0, 9.5, 9.25, 9.75, 10.5],
+        "train/reward": [0.1, None, 0.3, 0.5, 0.6],
+    })
+    path = tmp_path / "export.csv"
+    exported.to_csv(path, index=False)
+    run = read_run(path, LogMapping(columns={"eval/nll": "sft_loss"}, phase="sft:0,rl:20"))
+    assert list(run["phase"]) == ["sft", "sft", "rl", "rl", "rl"]
+    assert list(run["stage"]) == [0, 0, 1, 1, 1]
+    np.testing.assert_allclose(run["sft_loss"], exported["eval/nll"])
+    np.testing.assert_allclose(run["reward"], exported["train/reward"])  # the gap stays NaN
+    assert run["source"].iloc[1] == "export.csv:line 3"
+
+
+_finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@given(
+    increments=st.lists(st.integers(0, 50), min_size=1, max_size=25),
+    phases=st.lists(st.sampled_from(["sft", "rl"]), min_size=25, max_size=25),
+    values=st.lists(st.tuples(_finite, st.floats(0, 1), st.one_of(st.none(), _finite)), min_size=25, max_size=25),
+    fmt=st.sampled_from(["jsonl", "csv"]),
+)
+def test_canonical_records_round_trip_through_jsonl_and_csv(tmp_path_factory, increments, phases, values, fmt):
+    n = len(increments)
+    frame = pd.DataFrame({
+        "phase": phases[:n], "step": np.cumsum(increments),
+        "sft_loss": [v[0] for v in values[:n]], "reward": [v[1] for v in values[:n]],
+        "kl": [np.nan if v[2] is None else v[2] for v in values[:n]],
+    })
+    path = tmp_path_factory.mktemp("rt") / f"run.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False, float_format="%.17g")
+    else:
+        write_jsonl(frame.astype(object).where(frame.notna(), None), path)
+    run = read_run(path)
+    assert list(run["step"]) == list(frame["step"])
+    assert list(run["phase"]) == list(frame["phase"])
+    for column in ("sft_loss", "reward", "kl"):
+        np.testing.assert_array_equal(run[column].to_numpy(float), frame[column].to_numpy(float))
+    changes = np.r_[0, np.cumsum(frame["phase"].to_numpy()[1:] != frame["phase"].to_numpy()[:-1])]
+    assert list(run["stage"]) == list(changes)
+
+
+def test_run_meta_sidecar_and_logged_stage_column(tmp_path):
+    run = isotropic_run([("sft", 20), ("rl", 20)], every=10)
+    write_jsonl(run, tmp_path / "log.jsonl", meta={"expert_pass_rate": 0.4, "expert_entropy": 10.0})
+    assert read_run_meta([tmp_path / "log.jsonl"])["expert_pass_rate"] == 0.4
+    assert list(read_run(tmp_path / "log.jsonl")["stage"]) == list(run["stage"])
+
+
+def test_records_without_quantities_are_listed_not_dropped_silently(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"phase": "rl", "step": 0, "reward": 0.1}\n{"phase": "rl", "step": 1, "note": "hi"}\n')
+    run = read_run(path)
+    assert len(run) == 1
+    assert run.attrs["files"][0]["ignored"] == ["log.jsonl:line 2"]
+
+
+MALFORMED = [
+    ("empty.jsonl", "", "line 1: empty file"),
+    ("empty.csv", "", "line 1: empty file"),
+    ("header_only.csv", "step,phase,reward\n", "line 2: no data rows"),
+    ("truncated.jsonl", '{"phase": "rl", "step": 0, "reward": 0.1}\n{"phase": "rl", "step": 1, "rew', "line 2: invalid JSON (truncated line?)"),
+    ("not_object.jsonl", '{"phase": "rl", "step": 0, "reward": 0.1}\n[1, 2]\n', "line 2: expected a JSON object"),
+    ("no_step.csv", "phase,reward\nrl,0.1\n", "columns: no step column"),
+    ("no_quantity.csv", "step,phase,accuracy\n0,rl,0.1\n", "columns: neither an SFT-loss nor a reward column"),
+    ("text_value.csv", "step,phase,reward\n0,rl,0.1\n1,rl,high\n", "line 3: 'reward' is 'high', not a number"),
+    ("inf_value.jsonl", '{"phase": "rl", "step": 0, "sft_loss": "inf"}\n', "line 1: 'sft_loss' is 'inf', not a finite number"),
+    ("bool_value.jsonl", '{"phase": "rl", "step": 0, "reward": true}\n', "line 1: 'reward' is True, not a number"),
+    ("unordered.csv", "step,phase,reward\n0,rl,0.1\n10,rl,0.2\n5,rl,0.3\n", "line 4: step 5 comes after step 10"),
+    ("fractional_step.jsonl", '{"phase": "rl", "step": 1.5, "reward": 0.1}\n', "line 1: step is 1.5; expected an integer"),
+    ("bad_phase.jsonl", '{"phase": "dpo", "step": 0, "reward": 0.1}\n', "line 1: phase is 'dpo'"),
+    ("no_phase.csv", "step,reward\n0,0.1\n", "columns: no 'phase' column"),
+    ("trainer_state.json", '{"log_history": [{"reward": 0.1, "step": 0}, {"reward": 0.2}]}', "log_history[1]: no 'step'"),
+    ("bad.json", '{"log_history": [', "line 1: invalid JSON"),
+    ("other.json", '{"history": []}', "top level: not a trainer_state.json"),
+    ("conflict.json", '{"log_history": [{"reward": 0.1, "step": 0}, {"reward": 0.2, "step": 0}]}', "log_history[1]: 'reward' = 0.2 conflicts"),
+    ("log.txt", "step,reward\n", "file name: unknown log format"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_logs_name_file_record_and_problem(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    mapping = LogMapping(phase="rl") if name.endswith(".json") else None
+    with pytest.raises(LogFormatError) as error:
+        read_run(path, mapping)
+    assert str(error.value).startswith(f"{path}, ")
+    assert message in str(error.value)
+
+
+def test_mapping_errors_are_explicit(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("step,loss\n0,1.0\n")
+    with pytest.raises(LogFormatError, match="mapping names 'nll', which the log does not have"):
+        read_run(path, LogMapping(columns={"nll": "sft_loss"}, phase="sft"))
+    with pytest.raises(ValueError, match="target must be one of"):
+        read_run(path, LogMapping(columns={"loss": "loss_sft"}, phase="sft"))
+    with pytest.raises(ValueError, match="switch list"):
+        read_run(path, LogMapping(columns={"loss": "sft_loss"}, phase="sft then rl"))
+    with pytest.raises(LogFormatError, match="line 2: the SFT loss is per token but no response length"):
+        read_run(path, LogMapping(columns={"loss": "sft_loss"}, phase="sft", loss_per_token=True))
+    with pytest.raises(LogFormatError, match="precedes the first phase switch"):
+        read_run(path, LogMapping(columns={"loss": "sft_loss"}, phase="sft:5,rl:10"))
+    with pytest.raises(ValueError, match="2 mappings for 1 files"):
+        read_run(path, [LogMapping(), LogMapping()])
+    with pytest.raises(FileNotFoundError, match="no such log file"):
+        read_run(tmp_path / "missing.jsonl")
+
+
+def test_tensorboard_directory_without_event_files(tmp_path):
+    with pytest.raises(LogFormatError, match="no TensorBoard event files"):
+        read_run(tmp_path, LogMapping(phase="rl"))
+
+
+def test_response_length_column_converts_per_token_losses(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("step,phase,sft_loss,response_length\n0,sft,2.0,10\n1,sft,1.5,12\n")
+    run = read_run(path, LogMapping(loss_per_token=True, response_length=99))
+    np.testing.assert_allclose(run["sft_loss"], [20.0, 18.0])
+
+
+def test_committed_fixtures_are_small():
+    for path in FIXTURES.iterdir():
+        assert path.stat().st_size < 20_000, path
