@@ -1,4 +1,7 @@
-"""The public API of THEORY.md: importable by name, light to import, one validation idiom."""
+"""The public API of THEORY.md: importable by name, with no sympy on the import path.
+
+(The import time is measured by ``python simulations/benchmark.py``, not asserted here.)
+"""
 
 import subprocess
 import sys
@@ -13,13 +16,12 @@ def test_every_api_name_imports(name):
     assert callable(getattr(theory, name))
 
 
-def test_import_theory_loads_no_sympy_and_is_fast():
-    code = (
-        "import sys, time; t = time.perf_counter(); import theory; "
-        "[getattr(theory, n) for n in theory.__all__]; "
-        "print(time.perf_counter() - t, 'sympy' in sys.modules)"
-    )
+def test_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'optimal_duration'"):
+        theory.optimal_duration  # noqa: B018
+
+
+def test_numeric_api_never_imports_sympy():
+    code = "import sys, theory; [getattr(theory, n) for n in theory.__all__]; print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    seconds, sympy_loaded = out.stdout.split()
-    assert sympy_loaded == "False"
-    assert float(seconds) < 0.5
+    assert out.stdout.strip() == "False"
