@@ -157,6 +157,52 @@ def check_integer(value, name: str, *, low: int | None = None) -> np.ndarray:
     return array.astype(np.int64)
 
 
+def check_distribution(value, name: str, *, atol: float = 1e-9) -> np.ndarray:
+    """Probability vectors along the last axis: entries in [0, 1] summing to 1 within ``atol``.
+
+    Returns the array renormalized to sum to exactly 1 (up to rounding).
+    """
+    probs = check_rate(value, name)
+    if probs.ndim == 0:
+        raise ParameterError(name, "an array with the outcomes on its last axis", "a scalar")
+    total = probs.sum(axis=-1, keepdims=True)
+    off = np.abs(total - 1.0) > atol
+    if off.any():
+        raise ParameterError(name, f"a probability vector (sum over the last axis = 1 within {atol:g})",
+                             f"sums {_describe(total, off)}")
+    return probs / total
+
+
+def check_broadcastable(**arrays) -> tuple:
+    """The shape that the named arrays broadcast to; names the first one that does not fit."""
+    shape = ()
+    for name, array in arrays.items():
+        try:
+            shape = np.broadcast_shapes(shape, np.shape(array))
+        except ValueError:
+            raise ParameterError(name, f"broadcastable against shape {shape}", f"shape {np.shape(array)}") from None
+    return shape
+
+
+def check_psd_matrix(value, name: str, *, rtol: float = 1e-12) -> np.ndarray:
+    """A symmetric positive semidefinite matrix, or a stack of them (shape (..., d, d)).
+
+    Symmetry and the smallest eigenvalue are checked relative to the largest entry, so
+    rounding in a matrix built as ``X.T @ X`` passes.
+    """
+    matrix = as_float_array(value, name)
+    if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
+        raise ParameterError(name, "a square matrix of shape (..., d, d)", f"shape {matrix.shape}")
+    scale = max(1.0, float(np.abs(matrix).max(initial=0.0)))
+    asymmetry = np.abs(matrix - np.swapaxes(matrix, -1, -2)).max(initial=0.0)
+    if asymmetry > rtol * scale:
+        raise ParameterError(name, "symmetric", f"a matrix with |M - M^T| up to {asymmetry:.3g}")
+    smallest = np.linalg.eigvalsh(matrix).min(initial=0.0)
+    if smallest < -rtol * scale:
+        raise ParameterError(name, "positive semidefinite", f"smallest eigenvalue {smallest:.6g}")
+    return matrix
+
+
 def scalar_or_array(array: np.ndarray):
     """Return a Python float for 0-d results, the array otherwise (numpy's own convention)."""
     return float(array) if np.ndim(array) == 0 else array

@@ -1,0 +1,130 @@
+"""K1: kl_bernoulli against 50-digit mpmath, and CE(p*, pi) - H(p*) >= kl(a||b) on random instances."""
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from theory import ParameterError, kl_bernoulli
+from theory.derivations import k1_any_policy_pays
+
+mp.mp.dps = 50
+EDGES = [0.0, 5e-324, 1e-300, 1e-17, 1e-15, 3e-16, 0.5, 1 - 1e-15, 1 - 3e-16, 1 - 2**-53, 1.0]
+rates = st.floats(0, 1) | st.sampled_from(EDGES) | st.floats(0, 1e-14) | st.floats(1 - 1e-14, 1)
+
+
+def reference_kl(a, b):
+    """kl(a||b) at 50 digits from the textbook formula (log1p keeps 1 - a, 1 - b exact)."""
+    a, b = mp.mpf(a), mp.mpf(b)
+    if (b == 0 and a != 0) or (b == 1 and a != 1):
+        return mp.inf
+    first = 0 if a == 0 else a * mp.log(a / b)
+    second = 0 if a == 1 else (1 - a) * mp.log1p((b - a) / (1 - b))
+    return first + second
+
+
+def test_derivation_is_proven():
+    assert k1_any_policy_pays.derive().proven
+
+
+@given(a=rates, b=rates)
+def test_kl_matches_mpmath(a, b):
+    expected = reference_kl(a, b)
+    got = kl_bernoulli(a, b)
+    if expected == mp.inf:
+        assert got == np.inf
+    elif expected < 1e-300:  # below the normal range: only the absolute size is meaningful
+        assert 0 <= got < 1e-290
+    else:
+        assert abs(mp.mpf(got) - expected) <= 1e-13 * expected
+
+
+@given(a=st.floats(1e-6, 1 - 1e-6), ulps=st.integers(-5, 5))
+def test_kl_near_equal_rates_keeps_relative_accuracy(a, ulps):
+    b = a + ulps * np.spacing(a)
+    expected = reference_kl(a, b)
+    assert abs(mp.mpf(kl_bernoulli(a, b)) - expected) <= 1e-13 * expected
+
+
+@given(b=st.floats(0, 1, exclude_max=True))
+def test_kl_edges_of_expert_rate(b):
+    assert kl_bernoulli(0.0, b) == pytest.approx(-np.log1p(-b), rel=1e-14, abs=0)
+    if b > 0:
+        assert kl_bernoulli(1.0, b) == pytest.approx(-np.log(b), rel=1e-14)
+
+
+def test_kl_special_values():
+    got = kl_bernoulli([0, 1, 0, 1, 0.3, 0.3, 0.0], [0, 1, 1, 0, 0, 1, 0.0])
+    np.testing.assert_array_equal(got, [0, 0, np.inf, np.inf, np.inf, np.inf, 0])
+
+
+def _instance(seed, n, binary):
+    rng = np.random.default_rng(seed)
+    expert, policy = rng.dirichlet(np.full(n, 0.7)), rng.dirichlet(np.full(n, 0.7))
+    reward = (rng.random(n) < 0.5).astype(float) if binary else rng.random(n)
+    reward[:2] = 1.0, 0.0  # both ends present: rates stay inside (0, 1) despite rounding
+    return expert, policy, reward
+
+
+def _rounding_slack(a, b):
+    """What rounding the rates (a few ulp) can move kl(a||b) by: eps * |grad kl(a, b)|."""
+    return 1e-14 * (abs(np.log(a * (1 - b) / (b * (1 - a)))) + abs(b - a) / (b * (1 - b)))
+
+
+def _kl(p, q):
+    return float(mp.fsum(mp.mpf(x) * mp.log(mp.mpf(x) / mp.mpf(y)) for x, y in zip(p, q) if x > 0))
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 12), binary=st.booleans())
+def test_any_policy_pays(seed, n, binary):
+    expert, policy, reward = _instance(seed, n, binary)
+    a, b = expert @ reward, policy @ reward
+    assert _kl(expert, policy) >= kl_bernoulli(a, b) * (1 - 1e-12) - _rounding_slack(a, b)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 12), b=st.floats(0.01, 0.99))
+def test_equality_for_binary_reward_and_class_rescaled_policy(seed, n, b):
+    expert, _, reward = _instance(seed, n, binary=True)
+    a = expert @ reward
+    policy = np.where(reward == 1, expert * b / a, expert * (1 - b) / (1 - a))
+    assert _kl(expert, policy) == pytest.approx(kl_bernoulli(a, b), rel=1e-12, abs=_rounding_slack(a, b))
+
+
+def test_equality_for_graded_reward_needs_pi_equal_to_expert():
+    # The corrected equality case: graded r, pi = p* (THEORY.md asked for binary r).
+    expert, _, reward = _instance(7, 6, binary=False)
+    a = expert @ reward
+    assert _kl(expert, expert) == kl_bernoulli(a, a) == 0.0
+    # A graded-reward policy other than p* pays strictly more than kl(a||b): no equality.
+    policy = expert * np.exp(0.3 * (reward - 0.5) * np.sign(reward - reward.mean()))
+    policy /= policy.sum()
+    assert _kl(expert, policy) > kl_bernoulli(a, policy @ reward)
+
+
+@given(seed=st.integers(0, 2**32 - 1), prompts=st.integers(2, 6), n=st.integers(2, 8))
+def test_prompt_average_keeps_the_bound(seed, prompts, n):
+    instances = [_instance(seed + k, n, binary=False) for k in range(prompts)]
+    mean_kl = np.mean([_kl(p, q) for p, q, _ in instances])
+    mean_a = np.mean([p @ r for p, _, r in instances])
+    mean_b = np.mean([q @ r for _, q, r in instances])
+    assert mean_kl >= kl_bernoulli(mean_a, mean_b) * (1 - 1e-12) - _rounding_slack(mean_a, mean_b)
+
+
+def test_perfect_experts_bound_falls_as_pass_rate_rises():
+    b = np.linspace(0.05, 1, 20)
+    bound = kl_bernoulli(1.0, b)
+    np.testing.assert_allclose(bound, -np.log(b), rtol=1e-14, atol=1e-300)
+    assert np.all(np.diff(bound) < 0)
+
+
+def test_broadcasting():
+    assert kl_bernoulli(np.full((3, 1), 0.2), np.linspace(0.1, 0.9, 4)).shape == (3, 4)
+    assert isinstance(kl_bernoulli(0.2, 0.3), float)
+
+
+@pytest.mark.parametrize("name, a, b", [("a", 1.5, 0.3), ("a", np.nan, 0.3), ("b", 0.2, -0.1),
+                                        ("b", 0.2, [0.1, np.inf]), ("a", "x", 0.1)])
+def test_invalid_input_names_the_parameter(name, a, b):
+    with pytest.raises(ParameterError, match=f"'{name}'"):
+        kl_bernoulli(a, b)
