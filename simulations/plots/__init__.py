@@ -1,0 +1,96 @@
+"""The figures of ``python simulations/sweep.py``: one module per theorem family.
+
+Each module exposes ``draw(rng, *, quick) -> list[Drawn]`` (the real-run module also
+``data_dir``) and computes only through
+:mod:`simulations.checks`, :mod:`simulations.dynamics` and :mod:`theory` (the bounds and
+the simulations live there; a module here only picks instances, lays out and labels).
+A module with nothing to draw (no real-run logs yet) raises :class:`Skip`.
+
+| key   | module            | theorems |
+|-------|-------------------|----------|
+| a     | a_onset           | A1, A2 |
+| p1_p2 | p1_p2_envelopes   | P1, P2 |
+| p3    | p3_duration       | P3 |
+| p4    | p4_threshold      | P4 |
+| p5    | p5_discrete       | P5 |
+| k     | k_policies        | K1, K2, K3 |
+| s1    | s1_spectral       | S1 |
+| x1    | x1_interleaving   | X1 |
+| real  | real_runs         | K1, K3 on logged Qwen3 runs |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are only ever written to files, also in worker processes
+
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+#: The style sheet every figure is drawn under (``plt.style.context(STYLE)``).
+STYLE = Path(__file__).resolve().parent.parent / "nondecoupling.mplstyle"
+
+@dataclass(frozen=True)
+class Module:
+    """A figure module: its import path, the THEORY.md IDs and the figure names it draws."""
+
+    path: str
+    theorems: tuple
+    figures: tuple
+    reads_logs: bool = False  # its draw() takes ``data_dir``, the folder of real-run logs
+
+    def names(self) -> set:
+        """Everything ``--only`` may call it by, lower case."""
+        return {name.lower() for name in (*self.theorems, *self.figures)}
+
+
+#: Figure-module key -> :class:`Module`, in drawing order.
+MODULES = {
+    "a": Module("simulations.plots.a_onset", ("A1", "A2"), ("a1_coupling", "a2_onset")),
+    "p1_p2": Module("simulations.plots.p1_p2_envelopes", ("P1", "P2"), ("p1_sft_then_rl", "p2_rl_then_sft")),
+    "p3": Module("simulations.plots.p3_duration", ("P3",), ("p3_net_gain", "p3_phase")),
+    "p4": Module("simulations.plots.p4_threshold", ("P4",), ("p4_threshold", "p4_crossing")),
+    "p5": Module("simulations.plots.p5_discrete", ("P5",), ("p5_discrete",)),
+    "k": Module("simulations.plots.k_policies", ("K1", "K2", "K3"), ("k1_k2_frontier", "k3_ceiling")),
+    "s1": Module("simulations.plots.s1_spectral", ("S1",), ("s1_spectral",)),
+    "x1": Module("simulations.plots.x1_interleaving", ("X1",), ("x1_interleaving",)),
+    "real": Module("simulations.plots.real_runs", ("K1", "K3"), ("real_qwen3",), reads_logs=True),
+}
+
+#: Theorem families that must each have at least one figure (THEORY.md's IDs).
+THEOREM_IDS = ("A1", "A2", "P1", "P2", "P3", "P4", "P5", "K1", "K2", "K3", "S1", "X1")
+
+
+class Skip(Exception):
+    """A figure module has nothing to draw; the message says why (not an error)."""
+
+
+@dataclass
+class Drawn:
+    """One figure and the numbers behind it.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``figures/<name>.png`` and ``figures/<name>.csv``).
+    theorems : tuple of str
+        THEORY.md IDs the figure shows.
+    figure : matplotlib.figure.Figure
+    data : pandas.DataFrame
+        The plotted numbers, tidy (one row per plotted point), written next to the figure.
+    shows : str
+        One sentence: what a reader sees (the manifest's and the gallery's caption).
+    parameters : dict
+        The instance and grid parameters (JSON-serializable after :func:`jsonable`).
+    """
+
+    name: str
+    theorems: tuple
+    figure: Figure
+    data: pd.DataFrame
+    shows: str
+    parameters: dict = field(default_factory=dict)

@@ -1,0 +1,210 @@
+"""Draw every theorem of THEORY.md against simulation into ``figures/``.
+
+    python simulations/sweep.py                       # everything, into figures/
+    python simulations/sweep.py --quick --out /tmp/f  # small grids, all figures, < 30 s
+    python simulations/sweep.py --only P3 K1 --jobs 2 --format pdf --seed 1
+
+Each figure module of :mod:`simulations.plots` runs as one task (in a process pool with
+``--jobs > 1``) with its own random generator, derived from ``--seed`` and the module's
+key alone, so a figure's numbers do not depend on ``--jobs``, ``--only`` or the other
+modules. Next to every figure its numbers go to ``<name>.csv``; ``index.json`` lists
+each figure with its theorem IDs, parameters and a one-line caption. ``--only`` redraws
+some figures and keeps the other entries of an existing ``index.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import traceback
+import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script, sys.path[0] is simulations/ itself; the repo root must come first
+    # so that `simulations` resolves to this checkout (also without `pip install -e .`).
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from simulations.plots import MODULES, STYLE, Drawn, Skip  # noqa: E402  (selects the Agg backend)
+import matplotlib.pyplot as plt  # noqa: E402, I001
+from theory._validation import check_integer  # noqa: E402
+
+FORMATS = ("png", "pdf", "svg")
+MANIFEST = "index.json"
+
+
+def module_rng(seed: int, key: str) -> np.random.Generator:
+    """The generator of one figure module: ``seed`` and a stable hash of its key."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(key.encode()),)))
+
+
+def jsonable(value):
+    """Numpy scalars and arrays, tuples and paths as plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def wanted(drawn: Drawn, key: str, only) -> bool:
+    """``--only`` matches a theorem ID, a module key or a figure name (case-insensitive)."""
+    if not only:
+        return True
+    names = {key, drawn.name, *drawn.theorems}
+    return bool({n.lower() for n in names} & {o.lower() for o in only})
+
+
+def render(key: str, *, seed: int, quick: bool, out: Path, fmt: str, only=(), logs=None) -> dict:
+    """Run one figure module and write its figures and CSVs.
+
+    Returns ``{"key", "entries": [manifest entries], "skipped": reason or None}``.
+    """
+    module = importlib.import_module(MODULES[key].path)
+    extra = {"data_dir": logs} if MODULES[key].reads_logs else {}
+    entries, skipped = [], None
+    with plt.style.context(STYLE):
+        try:
+            drawn = module.draw(module_rng(seed, key), quick=quick, **extra)
+        except Skip as reason:
+            drawn, skipped = [], str(reason)
+        for item in drawn:
+            if wanted(item, key, only):
+                entries.append(save(item, key=key, out=out, fmt=fmt, seed=seed, quick=quick))
+            plt.close(item.figure)
+    return {"key": key, "entries": entries, "skipped": skipped}
+
+
+def save(item: Drawn, *, key: str, out: Path, fmt: str, seed: int, quick: bool) -> dict:
+    """Write ``<name>.<fmt>`` and ``<name>.csv``; return the figure's manifest entry."""
+    figure_path, data_path = out / f"{item.name}.{fmt}", out / f"{item.name}.csv"
+    # No dates or versions in the files: the same seed gives the same bytes (PNG, PDF, SVG).
+    metadata = {"Software": None} if fmt == "png" else {"Creator": None, "Date": None}
+    if fmt == "pdf":
+        metadata.update(CreationDate=None, Producer=None)
+    item.figure.savefig(figure_path, format=fmt, metadata=metadata)
+    item.data.to_csv(data_path, index=False, float_format="%.10g")
+    return {
+        "name": item.name,
+        "figure": figure_path.name,
+        "data": data_path.name,
+        "theorems": list(item.theorems),
+        "module": MODULES[key].path,
+        "shows": item.shows,
+        "parameters": jsonable({**item.parameters, "seed": seed, "quick": quick}),
+    }
+
+
+def write_manifest(out: Path, entries: list, skipped: dict, *, command: str, merge: bool) -> Path:
+    """``index.json``: figures sorted by name; with ``merge`` keep entries not redrawn."""
+    path = out / MANIFEST
+    figures = {e["name"]: e for e in entries}
+    if merge and path.is_file():
+        previous = json.loads(path.read_text())
+        figures = {e["name"]: e for e in previous.get("figures", [])} | figures
+    manifest = {
+        "command": command,
+        "figures": [figures[name] for name in sorted(figures)],
+        "skipped": {key: skipped[key] for key in sorted(skipped)},
+    }
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small grids (all figures, under 30 s)")
+    parser.add_argument("--only", nargs="+", metavar="ID", help="theorem IDs (P3, K1, ...), module keys (a, p1_p2, ..., real) or figure names")
+    parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures/)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1: in this process)")
+    parser.add_argument("--format", choices=FORMATS, default="png", dest="fmt", help="figure format (default png)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random instance (default 0)")
+    parser.add_argument("--logs", type=Path, default=None, help="folder of real-run logs <run>/log.jsonl (default: simulations/data/qwen3)")
+    args = parser.parse_args(argv)
+    try:
+        check_integer(args.jobs, "--jobs", low=1)
+        check_integer(args.seed, "--seed", low=0)
+        modules_for(args.only)
+    except ValueError as error:  # ParameterError is one
+        parser.error(str(error))
+    return args
+
+
+def modules_for(only) -> list[str]:
+    """Module keys to run for ``--only`` (all without it).
+
+    Raises
+    ------
+    ValueError
+        For a name that is no module key, theorem ID or figure name.
+    """
+    if not only:
+        return list(MODULES)
+    asked = {name.lower() for name in only}
+    known = {key: {key, *module.names()} for key, module in MODULES.items()}
+    unknown = asked - set().union(*known.values())
+    if unknown:
+        raise ValueError(f"--only: unknown {sorted(unknown)}; choose theorem IDs, module keys ({', '.join(MODULES)}) or figure names")
+    return [key for key, names in known.items() if names & asked]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    keys = modules_for(args.only)
+    options = dict(seed=args.seed, quick=args.quick, out=args.out, fmt=args.fmt, only=tuple(args.only or ()), logs=args.logs)
+    results, failures = [], {}
+    with tqdm(total=len(keys), desc="sweep", unit="module", file=sys.stderr) as bar:
+        if args.jobs == 1:
+            for key in keys:
+                bar.set_postfix_str(key)
+                results.append(_guarded(key, options, failures))
+                bar.update()
+        else:
+            # Workers get `simulations.sweep.render`, not `__main__.render`, so that they
+            # import it by name also under the spawn and forkserver start methods.
+            worker = importlib.import_module("simulations.sweep").render
+            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+                futures = {pool.submit(worker, key, **options): key for key in keys}
+                for future in as_completed(futures):
+                    key = futures[future]
+                    try:
+                        results.append(future.result())
+                    except Exception:  # one module's failure must not lose the others' figures
+                        failures[key] = traceback.format_exc()
+                    bar.set_postfix_str(key)
+                    bar.update()
+    entries = [e for r in results for e in r["entries"]]
+    skipped = {r["key"]: r["skipped"] for r in results if r["skipped"]}
+    command = " ".join(["python simulations/sweep.py", *map(str, sys.argv[1:] if argv is None else argv)])
+    manifest = write_manifest(args.out, entries, skipped, command=command, merge=bool(args.only))
+    for key, reason in skipped.items():
+        print(f"skipped {key}: {reason}", file=sys.stderr)
+    for key, reason in failures.items():
+        print(f"FAILED {key}: {reason}", file=sys.stderr)
+    print(f"{len(entries)} figures -> {args.out} (manifest {manifest.name})")
+    return 1 if failures else 0
+
+
+def _guarded(key: str, options: dict, failures: dict) -> dict:
+    try:
+        return render(key, **options)
+    except Exception:  # as in the pool: report, draw the rest, exit 1
+        failures[key] = traceback.format_exc()
+        return {"key": key, "entries": [], "skipped": None}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The figure sweep: every theorem family drawn, each figure with its CSV and manifest
+entry, the same seed giving the same numbers (whatever ``--jobs``), ``--only`` merging
+into an existing manifest, the script entry point, and the real-run figure drawn from
+logs when they exist and skipped (not failed) when they do not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulations import sweep
+from simulations.plots import MODULES, THEOREM_IDS, Skip, real_runs
+from theory import kl_bernoulli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """Two quick sweeps with one seed: in this process, and over a pool of two workers.
+
+    Real-run logs are read from an empty folder (the repo's may be growing while a run
+    writes them); the real-run figure has tests of its own below.
+    """
+    serial, pooled, no_logs = (tmp_path_factory.mktemp(name) for name in ("serial", "pooled", "no_logs"))
+    common = ["--quick", "--seed", "7", "--logs", str(no_logs)]
+    assert sweep.main([*common, "--out", str(serial)]) == 0
+    assert sweep.main([*common, "--out", str(pooled), "--jobs", "2"]) == 0
+    return serial, pooled
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / sweep.MANIFEST).read_text())
+
+
+def test_every_listed_figure_exists_with_its_numbers(quick_runs):
+    folder = quick_runs[0]
+    figures = manifest(folder)["figures"]
+    assert figures
+    for entry in figures:
+        image = folder / entry["figure"]
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", entry["figure"]
+        data = pd.read_csv(folder / entry["data"])
+        assert len(data) > 0 and data.select_dtypes("number").notna().any().any(), entry["data"]
+        assert entry["shows"] and entry["parameters"]["seed"] == 7 and entry["parameters"]["quick"] is True
+        assert set(entry["theorems"]) <= set(THEOREM_IDS)
+
+
+def test_every_theorem_family_has_a_figure(quick_runs):
+    drawn = {theorem for entry in manifest(quick_runs[0])["figures"] for theorem in entry["theorems"]}
+    assert set(THEOREM_IDS) <= drawn
+
+
+def test_same_seed_same_numbers_in_a_pool(quick_runs):
+    serial, pooled = quick_runs
+    names = sorted(p.name for p in serial.glob("*.csv"))
+    assert names == sorted(p.name for p in pooled.glob("*.csv"))
+    for name in names:
+        assert (serial / name).read_bytes() == (pooled / name).read_bytes(), name
+    assert manifest(serial)["figures"] == manifest(pooled)["figures"]
+
+
+def test_another_seed_other_numbers(quick_runs, tmp_path):
+    assert sweep.main(["--quick", "--seed", "8", "--only", "p4", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "p4_threshold.csv").read_bytes() != (quick_runs[0] / "p4_threshold.csv").read_bytes()
+
+
+def test_only_redraws_and_keeps_the_rest_of_the_manifest(quick_runs, tmp_path):
+    for item in quick_runs[0].iterdir():
+        shutil.copy(item, tmp_path)
+    before = {e["name"]: e for e in manifest(tmp_path)["figures"]}
+    (tmp_path / "p3_phase.csv").unlink()
+    assert sweep.main(["--quick", "--seed", "7", "--only", "P3", "--out", str(tmp_path), "--logs", str(tmp_path / "none")]) == 0
+    after = {e["name"]: e for e in manifest(tmp_path)["figures"]}
+    assert after == before
+    assert (tmp_path / "p3_phase.csv").read_bytes() == (quick_runs[0] / "p3_phase.csv").read_bytes()
+
+
+def test_only_selects_modules_by_theorem_key_or_name():
+    assert sweep.modules_for(["K3"]) == ["k", "real"]
+    assert sweep.modules_for(["x1", "P5"]) == ["p5", "x1"]
+    assert sweep.modules_for(["p3_phase"]) == ["p3"]
+
+
+def test_registry_names_the_figures_the_modules_draw(quick_runs):
+    drawn = {e["name"]: e for e in manifest(quick_runs[0])["figures"]}
+    for key, module in MODULES.items():
+        if key != "real":  # drawn only where logs exist; see the real-run tests below
+            assert set(module.figures) <= set(drawn), key
+            assert all(set(drawn[name]["theorems"]) <= set(module.theorems) for name in module.figures)
+    assert set(drawn) <= {name for module in MODULES.values() for name in module.figures}
+
+
+@pytest.mark.parametrize("argv", [["--jobs", "0"], ["--seed", "-1"], ["--format", "gif"], ["--only", "P9"]])
+def test_bad_options_name_themselves(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+
+
+def test_runs_as_a_script_from_the_repo_root(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "simulations/sweep.py", "--quick", "--only", "S1", "--format", "svg", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "s1_spectral.svg").read_text().lstrip().startswith("<?xml")
+    assert [e["name"] for e in manifest(tmp_path)["figures"]] == ["s1_spectral"]
+
+
+@pytest.fixture
+def logs(tmp_path):
+    """Two seeds of one pipeline, copied from the bridge's documented example log."""
+    example = REPO / "docs" / "bridge_example"
+    for seed in (0, 1):
+        run = tmp_path / "logs" / f"sft-rl-sft-seed{seed}"
+        run.mkdir(parents=True)
+        shutil.copy(example / "run.jsonl", run / "log.jsonl")
+        shutil.copy(example / "run_meta.json", run / "run_meta.json")
+    return tmp_path / "logs", json.loads((example / "run_meta.json").read_text())
+
+
+def test_real_run_figure_from_logs(logs):
+    folder, meta = logs
+    (drawn,) = real_runs.draw(np.random.default_rng(0), quick=True, data_dir=folder)
+    data = drawn.data
+    assert set(data["run"]) == {"sft-rl-sft-seed0", "sft-rl-sft-seed1"} and set(data["pipeline"]) == {"sft-rl-sft"}
+    rl = data[(data["phase"] == "rl") & np.isfinite(data["kl_a_b"])]
+    assert len(rl) > 0
+    np.testing.assert_allclose(rl["sft_excess"], rl["sft_loss"] - meta["expert_entropy"])
+    np.testing.assert_allclose(rl["kl_a_b"], kl_bernoulli(meta["expert_pass_rate"], rl["reward"].to_numpy()))
+    band = data.dropna(subset=["reward_ceiling"])
+    assert (band["reward_floor"] <= meta["expert_pass_rate"]).all() and (band["reward_ceiling"] >= meta["expert_pass_rate"]).all()
+
+
+def test_real_run_figure_through_the_sweep(logs, tmp_path):
+    assert sweep.main(["--only", "real", "--logs", str(logs[0]), "--out", str(tmp_path / "out")]) == 0
+    (entry,) = manifest(tmp_path / "out")["figures"]
+    assert entry["name"] == "real_qwen3" and (tmp_path / "out" / entry["data"]).is_file()
+
+
+def test_real_run_figure_without_logs_is_skipped(tmp_path):
+    with pytest.raises(Skip, match="no real-run logs"):
+        real_runs.draw(np.random.default_rng(0), quick=True, data_dir=tmp_path)
+    assert sweep.main(["--only", "real", "--logs", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert manifest(tmp_path / "out")["skipped"].keys() == {"real"}
