@@ -1,0 +1,36 @@
+"""A character-level tokenizer for the digit tasks, built locally (no download).
+
+One token per character of ``0123456789+=`` plus ``[PAD] [BOS] [EOS] [UNK]``. It is a
+``tokenizers`` WordLevel model behind a per-character split, wrapped in
+:class:`transformers.PreTrainedTokenizerFast` so TRL's trainers and ``generate`` use it
+like any Hugging Face tokenizer. ``[BOS]`` is prepended to every encoding and the ``Fuse``
+decoder joins characters back without spaces, so ``decode(encode("3+4=07"))`` round-trips.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = {"pad_token": "[PAD]", "bos_token": "[BOS]", "eos_token": "[EOS]", "unk_token": "[UNK]"}
+CHARACTERS = "0123456789+="
+
+
+def build_char_tokenizer() -> PreTrainedTokenizerFast:
+    """The task's tokenizer: ids 0-3 are ``[PAD] [BOS] [EOS] [UNK]``, then one id per character.
+
+    Returns
+    -------
+    transformers.PreTrainedTokenizerFast
+        Left padding (decoder-only generation), ``[BOS]`` prepended, no chat template.
+    """
+    vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS.values())}
+    vocab.update({char: len(vocab) + index for index, char in enumerate(CHARACTERS)})
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    bos = SPECIAL_TOKENS["bos_token"]
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, vocab[bos])]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, padding_side="left", **SPECIAL_TOKENS)
