@@ -15,9 +15,12 @@ from theory.bridge.checks import (
     HOLDS,
     INCONCLUSIVE,
     VIOLATED,
+    check_a1,
     check_kl_bounds,
+    combined_verdict,
     fit_exponential,
     fit_rl_stage,
+    net_change,
     predicted_optimal_steps,
     run_checks,
     sign_verdict,
@@ -86,6 +89,42 @@ def test_trend_verdict_follows_the_slope_sign_when_noise_is_small(slope, seed):
 def test_trend_on_pure_noise_is_inconclusive():
     values = np.random.default_rng(3).standard_normal(50)
     assert sign_verdict(trend(np.arange(50), values)["ci"], +1) == INCONCLUSIVE
+
+
+def _step_change(drop, seed, noise=0.01):
+    return np.r_[np.ones(10), np.ones(40) - drop] + noise * np.random.default_rng(seed).standard_normal(50)
+
+
+@given(drop=st.floats(0.1, 1.0), seed=st.integers(0, 2**16))
+def test_net_change_decides_the_sign_of_a_step_change(drop, seed):
+    assert sign_verdict(net_change(_step_change(drop, seed))["ci"], -1) == HOLDS
+    assert sign_verdict(net_change(_step_change(-drop, seed))["ci"], -1) == VIOLATED
+
+
+def test_net_change_interval_has_its_nominal_coverage():
+    covered = [lo <= -0.5 <= hi for lo, hi in (net_change(_step_change(0.5, seed))["ci"] for seed in range(400))]
+    assert 0.90 <= np.mean(covered) <= 0.99
+
+
+def test_combined_verdict_needs_one_decisive_statistic_and_no_contrary_one():
+    assert combined_verdict(HOLDS, INCONCLUSIVE) == HOLDS
+    assert combined_verdict(INCONCLUSIVE, VIOLATED) == VIOLATED
+    assert combined_verdict(HOLDS, VIOLATED) == INCONCLUSIVE
+    assert combined_verdict(INCONCLUSIVE, INCONCLUSIVE) == INCONCLUSIVE
+
+
+def test_a1_sees_a_fast_drop_that_the_slope_alone_misses():
+    """SFT after RL pulls the reward back within a few steps, then it plateaus (as in the
+    committed Qwen3 rl-sft runs): the slope's median is dominated by the flat tail."""
+    steps = np.r_[0, 1, 2, 5, np.arange(10, 201, 10)].astype(float) + 200
+    reward = 0.6 + 0.39 * np.exp(-(steps - 200) / 3.0) + 0.025 * np.random.default_rng(0).standard_normal(steps.size)
+    run = pd.DataFrame({"phase": ["rl"] * 3 + ["sft"] * steps.size, "stage": [0] * 3 + [1] * steps.size,
+                        "step": np.r_[0.0, 100.0, 200.0, steps], "sft_loss": 1.0, "reward": np.r_[0.2, 0.9, 0.99, reward]})
+    sft_stage = run[run["stage"] == 1]
+    assert sign_verdict(trend(sft_stage["step"], sft_stage["reward"])["ci"], -1) == INCONCLUSIVE
+    (a1_sft,) = [c for c in check_a1(run) if c.stage == 1]
+    assert a1_sft.verdict == HOLDS
+    assert a1_sft.observed["net_change_ci"][1] < 0
 
 
 # ---------------------------------------------------------------- whole runs

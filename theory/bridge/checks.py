@@ -6,10 +6,14 @@ noise does not decide) or ``estimate`` (a constant inferred from the run, with i
 interval, that other checks use).
 
 A1 (signs). During an RL stage the held-out SFT loss trends up; during an SFT stage that
-follows RL the reward trends down. The trend is the Theil-Sen slope with its 95%
-interval (``scipy.stats.theilslopes``) and Kendall's tau test (Mann-Kendall): the
-verdict holds when the interval lies on the predicted side of zero, is violated when it
-lies on the other side, and is inconclusive when it straddles zero.
+follows RL the reward trends down. Two statistics test the sign, each with a 95%
+interval: the Theil-Sen slope (``scipy.stats.theilslopes``, with Kendall's tau test),
+which sees a steady trend, and the net change (mean of the stage's last fifth minus its
+first fifth, interval from the robust noise s.d.), which sees a change that happens
+within a few steps and then plateaus, where the slope's median over all pairs of points
+is dominated by the flat tail. The verdict holds when one interval lies on the predicted
+side of zero and none on the other, is violated in the mirror case, and is inconclusive
+otherwise.
 
 Rates. In the tight instance of P1/P3 (isotropic quadratics L = (mu_sft/2)|theta - a|^2,
 R = (mu_rl/2)|theta - b|^2, RL started at theta_0), RL's reward and SFT loss are, with
@@ -151,6 +155,39 @@ def sign_verdict(ci, expected_sign: int) -> str:
     return INCONCLUSIVE
 
 
+def net_change(values, *, confidence: float = 0.95) -> dict:
+    """Mean of the last fifth of a stage minus the mean of its first fifth, with an interval.
+
+    The interval is normal, from :func:`noise_sd` (robust to the trend itself).
+
+    Parameters
+    ----------
+    values : array_like
+        The curve in step order (at least three points).
+    confidence : float
+        Confidence level of the interval.
+
+    Returns
+    -------
+    dict
+        ``change``, ``ci`` (low, high), ``window`` (points averaged at each end).
+    """
+    values = np.asarray(values, float)
+    window = max(1, values.size // 5)
+    change = float(values[-window:].mean() - values[:window].mean())
+    half = stats.norm.ppf(0.5 + confidence / 2) * noise_sd(values) * math.sqrt(2.0 / window)
+    return {"change": change, "ci": (change - half, change + half), "window": window}
+
+
+def combined_verdict(*verdicts: str) -> str:
+    """``holds`` if some statistic decides for the prediction and none against it; mirror for ``violated``."""
+    if HOLDS in verdicts and VIOLATED not in verdicts:
+        return HOLDS
+    if VIOLATED in verdicts and HOLDS not in verdicts:
+        return VIOLATED
+    return INCONCLUSIVE
+
+
 def noise_sd(values) -> float:
     """Robust noise s.d. of a smooth curve: MAD of first differences / sqrt(2).
 
@@ -288,13 +325,16 @@ def check_a1(run: pd.DataFrame, *, confidence: float = 0.95) -> list[Check]:
         if len(data) < 3:
             checks.append(Check(**base, verdict=INCONCLUSIVE, observed={"n": len(data)}, note=f"fewer than 3 logged {quantity} values"))
             continue
-        result = trend(data["step"], data[quantity], confidence=confidence)
-        verdict = sign_verdict(result["ci"], expected)
+        slope = trend(data["step"], data[quantity], confidence=confidence)
+        change = net_change(data[quantity], confidence=confidence)
+        verdict = combined_verdict(sign_verdict(slope["ci"], expected), sign_verdict(change["ci"], expected))
         checks.append(Check(
             **base, verdict=verdict,
-            observed={"quantity": quantity, **result, "first_step": int(data["step"].iloc[0]), "last_step": int(data["step"].iloc[-1])},
+            observed={"quantity": quantity, **slope, "net_change": change["change"], "net_change_ci": change["ci"],
+                      "first_step": int(data["step"].iloc[0]), "last_step": int(data["step"].iloc[-1])},
             predicted={"slope_sign": "+" if expected > 0 else "-"},
-            note=f"Theil-Sen slope per step with its {confidence:.0%} interval; Kendall's tau p-value for any monotone trend",
+            note=(f"Theil-Sen slope per step and net change (last fifth minus first fifth), each with its "
+                  f"{confidence:.0%} interval; Kendall's tau p-value for any monotone trend"),
         ))
     return checks
 
