@@ -60,28 +60,56 @@ def progress_bounds(times, *, gap0, mu, beta):
     return gap0 * -np.expm1(-2 * mu * times), gap0 * -np.expm1(-2 * beta * times)
 
 
-def envelope(problem: CoupledProblem, theta0, times) -> EnvelopeCurves:
-    """Simulate the RL flow from ``theta0`` (in ``S_L``) and evaluate P1 at ``times``.
+def _flow_envelope(problem: CoupledProblem, theta0, times, *, flowed: str, coupled_bounds) -> EnvelopeCurves:
+    """Simulate the gradient flow of one objective and evaluate its envelope (P1 and P2).
 
+    Parameters
+    ----------
+    problem : CoupledProblem
+    theta0 : array_like
+        Start, a minimizer of the objective that is *not* flowed.
+    times : array_like, shape (T,)
+    flowed : {"rl", "sft"}
+        The flowed objective: ``"rl"`` for P1 (coupled loss: SFT excess ``L - L*``),
+        ``"sft"`` for P2 (coupled loss: reward loss ``J* - J``).
+    coupled_bounds : callable
+        ``coupled_bounds(t, <flowed>_gap0=gap0, **problem.constants) -> (lower, upper)``
+        on the coupled loss: :func:`theory.sft_degradation_bounds` (P1) or
+        :func:`theory.reward_loss_bounds` (P2).
+
+    Returns
+    -------
+    EnvelopeCurves
+        ``excess`` the coupled loss, ``progress`` the flowed gap's decrease
+        ``gap0 - gap(t)``, each next to its bounds.
     """
     times = np.asarray(times, dtype=np.float64)
-    thetas, lengths = flow_and_path_length(problem.rl, theta0, times)
+    objective = getattr(problem, flowed)
+    thetas, lengths = flow_and_path_length(objective, theta0, times)
     run = evaluate(problem, times, thetas)
-    column = times.reshape((-1,) + (1,) * (run.rl_gap.ndim - 1))
-    rl_gap0 = run.rl_gap[0]
-    lower, upper = sft_degradation_bounds(column, rl_gap0=rl_gap0, **problem.constants)
-    progress_lower, progress_upper = progress_bounds(column, gap0=rl_gap0, mu=problem.rl.mu, beta=problem.rl.beta)
+    gap, coupled = (run.rl_gap, run.sft_excess) if flowed == "rl" else (run.sft_excess, run.rl_gap)
+    column = times.reshape((-1,) + (1,) * (gap.ndim - 1))
+    gap0 = gap[0]
+    lower, upper = coupled_bounds(column, **{f"{flowed}_gap0": gap0}, **problem.constants)
+    progress_lower, progress_upper = progress_bounds(column, gap0=gap0, mu=objective.mu, beta=objective.beta)
+    path_bound = path_length_bound(column, gap0=gap0, mu=objective.mu, beta=objective.beta)
+    shape = coupled.shape
     return EnvelopeCurves(
         times=times,
-        excess=run.sft_excess,
-        lower=np.broadcast_to(lower, run.sft_excess.shape),
-        upper=np.broadcast_to(upper, run.sft_excess.shape),
+        excess=coupled,
+        lower=np.broadcast_to(lower, shape),
+        upper=np.broadcast_to(upper, shape),
         path_length=lengths,
-        path_bound=np.broadcast_to(path_length_bound(column, gap0=rl_gap0, mu=problem.rl.mu, beta=problem.rl.beta), run.sft_excess.shape),
-        progress=rl_gap0 - run.rl_gap,
-        progress_lower=np.broadcast_to(progress_lower, run.sft_excess.shape),
-        progress_upper=np.broadcast_to(progress_upper, run.sft_excess.shape),
+        path_bound=np.broadcast_to(path_bound, shape),
+        progress=gap0 - gap,
+        progress_lower=np.broadcast_to(progress_lower, shape),
+        progress_upper=np.broadcast_to(progress_upper, shape),
     )
+
+
+def envelope(problem: CoupledProblem, theta0, times) -> EnvelopeCurves:
+    """Simulate the RL flow from ``theta0`` (in ``S_L``) and evaluate P1 at ``times``."""
+    return _flow_envelope(problem, theta0, times, flowed="rl", coupled_bounds=sft_degradation_bounds)
 
 
 def tight_instance(*, mu_sft=0.7, mu_rl=1.3, sep=1.5, dim=3):
@@ -90,13 +118,25 @@ def tight_instance(*, mu_sft=0.7, mu_rl=1.3, sep=1.5, dim=3):
     return problem, problem.sft.center
 
 
-def random_envelopes(family: str, seed: int, *, batch: int = 16, dim: int = 4, horizon: float = 8.0, points: int = 801):
-    """P1 curves for a batch of random instances of ``family`` (starts random in ``S_L``)."""
+def _random_flow_envelopes(family: str, seed: int, *, flowed: str, coupled_bounds, batch: int, dim: int,
+                           horizon: float, points: int) -> EnvelopeCurves:
+    """:func:`_flow_envelope` on a batch of random instances of ``family`` (P1 and P2).
+
+    The flow starts at a random point of the other objective's minimizer set and runs
+    for ``horizon / min(mu)`` of the flowed objective.
+    """
     rng = np.random.default_rng(seed)
     problem = random_pair(rng, family, dim=dim, batch=batch)
-    theta0 = point_in(problem.sft.minimizers, rng)
-    horizon = horizon / np.min(problem.rl.mu)
-    return envelope(problem, theta0, np.linspace(0.0, horizon, points))
+    start = problem.sft if flowed == "rl" else problem.rl
+    theta0 = point_in(start.minimizers, rng)
+    times = np.linspace(0.0, horizon / np.min(getattr(problem, flowed).mu), points)
+    return _flow_envelope(problem, theta0, times, flowed=flowed, coupled_bounds=coupled_bounds)
+
+
+def random_envelopes(family: str, seed: int, *, batch: int = 16, dim: int = 4, horizon: float = 8.0, points: int = 801):
+    """P1 curves for a batch of random instances of ``family`` (starts random in ``S_L``)."""
+    return _random_flow_envelopes(family, seed, flowed="rl", coupled_bounds=sft_degradation_bounds,
+                                  batch=batch, dim=dim, horizon=horizon, points=points)
 
 
 def main() -> None:

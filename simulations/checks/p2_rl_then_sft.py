@@ -10,34 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.checks._common import PL_FAMILIES, point_in, random_pair, worst
-from simulations.checks.p1_sft_then_rl import EnvelopeCurves, progress_bounds
-from simulations.dynamics import evaluate, flow_and_path_length
+from simulations.checks._common import PL_FAMILIES, worst
+from simulations.checks.p1_sft_then_rl import EnvelopeCurves, _flow_envelope, _random_flow_envelopes
 from simulations.problems import CoupledProblem, isotropic_pair
-from theory import path_length_bound, reward_loss_bounds
+from theory import reward_loss_bounds
 
 
 def envelope(problem: CoupledProblem, theta0, times) -> EnvelopeCurves:
     """Simulate the SFT flow from ``theta0`` (in ``S_R``); ``excess`` is the reward loss ``J* - J``."""
-    times = np.asarray(times, dtype=np.float64)
-    thetas, lengths = flow_and_path_length(problem.sft, theta0, times)
-    run = evaluate(problem, times, thetas)
-    column = times.reshape((-1,) + (1,) * (run.sft_excess.ndim - 1))
-    sft_gap0 = run.sft_excess[0]
-    lower, upper = reward_loss_bounds(column, sft_gap0=sft_gap0, **problem.constants)
-    progress_lower, progress_upper = progress_bounds(column, gap0=sft_gap0, mu=problem.sft.mu, beta=problem.sft.beta)
-    shape = run.rl_gap.shape
-    return EnvelopeCurves(
-        times=times,
-        excess=run.rl_gap,
-        lower=np.broadcast_to(lower, shape),
-        upper=np.broadcast_to(upper, shape),
-        path_length=lengths,
-        path_bound=np.broadcast_to(path_length_bound(column, gap0=sft_gap0, mu=problem.sft.mu, beta=problem.sft.beta), shape),
-        progress=sft_gap0 - run.sft_excess,
-        progress_lower=np.broadcast_to(progress_lower, shape),
-        progress_upper=np.broadcast_to(progress_upper, shape),
-    )
+    return _flow_envelope(problem, theta0, times, flowed="sft", coupled_bounds=reward_loss_bounds)
 
 
 def tight_instance(*, mu_sft=1.1, mu_rl=0.6, sep=1.2, dim=3):
@@ -48,10 +29,8 @@ def tight_instance(*, mu_sft=1.1, mu_rl=0.6, sep=1.2, dim=3):
 
 def random_envelopes(family: str, seed: int, *, batch: int = 16, dim: int = 4, horizon: float = 8.0, points: int = 401):
     """P2 curves for a batch of random instances of ``family`` (starts random in ``S_R``)."""
-    rng = np.random.default_rng(seed)
-    problem = random_pair(rng, family, dim=dim, batch=batch)
-    theta0 = point_in(problem.rl.minimizers, rng)
-    return envelope(problem, theta0, np.linspace(0.0, horizon / np.min(problem.sft.mu), points))
+    return _random_flow_envelopes(family, seed, flowed="sft", coupled_bounds=reward_loss_bounds,
+                                  batch=batch, dim=dim, horizon=horizon, points=points)
 
 
 def main() -> None:

@@ -1,110 +1,162 @@
-"""Logged Qwen3 runs (``simulations/data/qwen3/<pipeline>-seed<k>/log.jsonl``) with the
-theory's overlays. Read through :mod:`theory.bridge` (the canonical run of
-:func:`theory.bridge.read_run` and the ``run_meta.json`` sidecar's exact expert
-quantities ``expert_pass_rate`` a and ``expert_entropy`` H(p*)).
+"""Logged Qwen3 runs (``simulations/data/qwen3/<pipeline>-seed<k>/log.jsonl``) against K1 and K3.
 
-Panels: SFT loss and reward against step (one colour per pipeline, RL stages as triangles);
-K1: each logged point's SFT excess ``L - H(p*)`` against ``kl(a || b)`` at its reward ``b``
-(the bound is the diagonal: points on or above it); K3: the reward during SFT stages after
-RL inside the band ``[kl_inv_lower, kl_inv_upper](a, L - H(p*))``.
+Loaded by :func:`theory.bridge.qwen3.summary.load_runs` (:func:`theory.bridge.read_run` and
+the ``run_meta.json`` sidecar's exact expert quantities a and H(p*)); K1's terms come from
+:func:`theory.bridge.qwen3.summary.k1_terms`, the numbers of ``summary.json``, with b the
+exact pass rate where the log has it.
+
+Top, one column per pipeline (seeds as colours, RL stages shaded): the held-out SFT loss L
+with K1's floor ``H(p*) + kl(a || b)`` dashed, and the sampled reward with the exact pass
+rate dotted. Bottom: K1, every logged point's SFT excess ``L - H(p*)`` against
+``kl(a || b)`` (the bound is the diagonal: points on or above it); K3, the pass rate during
+SFT stages after RL inside the band ``[kl_inv_lower, kl_inv_upper](a, L - H(p*))``.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
 
 from simulations.plots import Drawn, Skip
-from simulations.plots._style import BOUND, colours, diagonal, panels
-from theory import kl_bernoulli, kl_inverse_lower, kl_inverse_upper
-from theory.bridge import read_run, read_run_meta
+from simulations.plots._style import BOUND, REFERENCE, colours, diagonal
+from theory import kl_inverse_lower, kl_inverse_upper
+from theory.bridge.qwen3.summary import k1_terms, load_runs
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "qwen3"
-PHASE_MARKERS = {"sft": "o", "rl": "^"}
+PIPELINE_MARKERS = ("o", "^", "s", "D", "v", "P")
+RL_SHADE = dict(color="0.55", alpha=0.13, lw=0)
+POINTS = dict(ls="none", ms=4.0, alpha=0.7)
 
 
-def _runs(data_dir: Path) -> dict:
-    """``{run name: (canonical run, meta)}`` for every ``*/log.jsonl`` under ``data_dir``."""
-    return {path.parent.name: (read_run(path), read_run_meta(path)) for path in sorted(data_dir.glob("*/log.jsonl"))}
-
-
-def _pipeline(name: str) -> str:
-    """``sft-rl-seed0`` (or ``sft-rl_seed0``) -> ``sft-rl``: seeds of a pipeline share a colour."""
-    return re.sub(r"[-_]seed\d+$", "", name)
-
-
-def _tidy(runs: dict) -> pd.DataFrame:
-    frames = []
-    for name, (run, meta) in runs.items():
-        frame = run.assign(run=name, pipeline=_pipeline(name),
-                           expert_pass_rate=meta.get("expert_pass_rate", np.nan), expert_entropy=meta.get("expert_entropy", np.nan))
-        frames.append(frame)
+def _tidy(runs: list[tuple[dict, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per logged point: the canonical run, K1's terms and K3's band at its SFT excess."""
+    frames = [
+        pd.concat([run, k1_terms(meta, run)], axis=1).assign(
+            run=meta["run"], pipeline=meta["pipeline"], seed=meta.get("seed", 0),
+            expert_pass_rate=meta["expert_pass_rate"], expert_entropy=meta["expert_entropy"],
+        )
+        for meta, run in runs
+    ]
     data = pd.concat(frames, ignore_index=True)
-    rate, entropy = data["expert_pass_rate"].to_numpy(float), data["expert_entropy"].to_numpy(float)
-    reward = data["reward"].to_numpy(float)
-    usable = np.isfinite(rate) & np.isfinite(reward) & (reward >= 0) & (reward <= 1)
-    data["kl_a_b"] = np.nan
-    data.loc[usable, "kl_a_b"] = kl_bernoulli(rate[usable], reward[usable])
-    data["sft_excess"] = data["sft_loss"] - entropy
-    budget = np.clip(data["sft_excess"].to_numpy(float), 0.0, None)
-    band = np.isfinite(rate) & np.isfinite(budget)
-    data["reward_ceiling"], data["reward_floor"] = np.nan, np.nan
-    data.loc[band, "reward_ceiling"] = kl_inverse_upper(rate[band], budget[band])
+    first_rl_stage = data["stage"].where(data["phase"] == "rl").groupby(data["run"]).transform("min")
+    data["sft_after_rl"] = (data["phase"] == "sft") & (data["stage"] > first_rl_stage)
+    rate, budget = data["expert_pass_rate"].to_numpy(float), np.clip(data["sft_excess"].to_numpy(float), 0.0, None)
+    band = np.isfinite(budget)
+    data["reward_floor"], data["reward_ceiling"] = np.nan, np.nan
     data.loc[band, "reward_floor"] = kl_inverse_lower(rate[band], budget[band])
+    data.loc[band, "reward_ceiling"] = kl_inverse_upper(rate[band], budget[band])
     return data
 
 
+def _layout(pipelines: list[str]):
+    """Loss and reward rows with one column per pipeline over a K1 | K3 row."""
+    n = len(pipelines)
+    mosaic = [[f"loss {p}" for p in pipelines for _ in (0, 1)], [f"reward {p}" for p in pipelines for _ in (0, 1)],
+              ["k1"] * n + ["k3"] * n]
+    fig = plt.figure(figsize=(max(4.3 * n, 8.6), 10.4))
+    axes = fig.subplot_mosaic(mosaic, height_ratios=[1.0, 0.8, 1.15])
+    for p in pipelines:
+        axes[f"reward {p}"].sharex(axes[f"loss {p}"])
+    return fig, axes
+
+
+def _pipeline_panels(loss_ax, reward_ax, data: pd.DataFrame, colour: dict) -> None:
+    """One pipeline's runs against step; its first run's RL stages shaded."""
+    for _, run in data.groupby("run", sort=False):
+        c = colour[run["seed"].iloc[0]]
+        loss = run.dropna(subset=["sft_loss"])
+        loss_ax.plot(loss["step"], loss["sft_loss"], color=c, lw=1.7)
+        loss_ax.plot(loss["step"], loss["expert_entropy"] + loss["kl_a_b"], color=c, **{**BOUND, "lw": 1.2})
+        reward = run.dropna(subset=["reward"])
+        reward_ax.plot(reward["step"], reward["reward"], color=c, lw=1.7)
+        exact = run.dropna(subset=["pass_rate"])
+        reward_ax.plot(exact["step"], exact["pass_rate"], color=c, lw=1.1, ls=":")
+    first = data[data["run"] == data["run"].iloc[0]]
+    for _, stage in first[first["phase"] == "rl"].groupby("stage"):
+        for ax in (loss_ax, reward_ax):
+            ax.axvspan(stage["step"].min(), stage["step"].max(), **RL_SHADE)
+    loss_ax.axhline(first["expert_entropy"].iloc[0], **REFERENCE)
+    reward_ax.axhline(first["expert_pass_rate"].iloc[0], **REFERENCE)
+    reward_ax.set_ylim(0.0, 1.03)
+
+
+def _k1_panel(ax, data: pd.DataFrame, colour: dict, marker: dict) -> None:
+    points = data.dropna(subset=["k1_slack"])
+    points = points[np.isfinite(points["kl_a_b"])]
+    for (pipeline, seed), frame in points.groupby(["pipeline", "seed"], sort=False):
+        ax.plot(frame["kl_a_b"], frame["sft_excess"], color=colour[seed], marker=marker[pipeline], **POINTS)
+    diagonal(ax, 0.0, float(points["kl_a_b"].max()) * 1.1, label="K1 bound: $L - H(p^*) = $ kl$(a\\|b)$")
+    slack = data["k1_slack"].dropna()
+    ax.text(0.98, 0.03, f"least slack {slack.min():.3f}; {int((slack < 0).sum())} of {slack.size} points below 0",
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=9)
+    exact = "the exact pass rate $b$" if data["k1_pass_rate_exact"].all() else "$b$ (exact pass rate where logged)"
+    ax.set(xlabel=f"kl$(a\\|b)$ at {exact}", ylabel="SFT excess $L - H(p^*)$", title="K1 at every logged point")
+
+
+def _k3_panel(ax, data: pd.DataFrame, colour: dict, marker: dict) -> None:
+    points = data[data["sft_after_rl"]].dropna(subset=["k1_pass_rate", "reward_ceiling"])
+    for (pipeline, seed), frame in points.groupby(["pipeline", "seed"], sort=False):
+        ax.plot(frame["sft_excess"], frame["k1_pass_rate"], color=colour[seed], marker=marker[pipeline], **POINTS)
+    budget = np.linspace(0.0, max(float(points["sft_excess"].max()), 0.0) * 1.05 if len(points) else 1.0, 200)
+    for rate in sorted(data["expert_pass_rate"].unique()):
+        floor, ceiling = kl_inverse_lower(rate, budget), kl_inverse_upper(rate, budget)
+        ax.fill_between(budget, floor, ceiling, color="0.5", alpha=0.08, lw=0)
+        ax.plot(budget, floor, color="0.3", **BOUND)
+        ax.plot(budget, ceiling, color="0.3", **BOUND)
+    ax.plot([], [], color="0.3", label="K3: kl-inverse band of $a$", **BOUND)
+    ax.set(xlabel="SFT excess $\\epsilon = L - H(p^*)$", ylabel="pass rate $b$", ylim=(-0.02, 1.03),
+           title="K3 during SFT after RL")
+
+
+def _legends(axes, pipelines: list[str], colour: dict, marker: dict) -> None:
+    first = pipelines[0]
+    axes[f"loss {first}"].legend(handles=[
+        plt.Line2D([], [], color="0.2", lw=1.7, label="SFT loss $L$ = CE$(p^*, \\pi)$"),
+        plt.Line2D([], [], color="0.2", **{**BOUND, "lw": 1.2}, label="K1 floor $H(p^*) + $kl$(a\\|b)$"),
+        plt.Line2D([], [], **REFERENCE, label="$H(p^*)$"),
+        Patch(**RL_SHADE, label="RL stage"),
+    ], loc="upper left", fontsize=8)
+    axes[f"reward {first}"].legend(handles=[
+        plt.Line2D([], [], color="0.2", lw=1.7, label="sampled reward"),
+        plt.Line2D([], [], color="0.2", lw=1.1, ls=":", label="exact pass rate $b$"),
+        plt.Line2D([], [], **REFERENCE, label="expert pass rate $a$"),
+    ], loc="lower right", fontsize=8)
+    key = [Patch(color=c, label=f"seed {seed}") for seed, c in colour.items()]
+    key += [plt.Line2D([], [], color="0.35", marker=marker[p], ls="none", label=f"{p} (K1, K3)") for p in pipelines]
+    axes["k1"].figure.legend(handles=key, loc="outside lower center", ncols=len(key), fontsize=9)
+    axes["k1"].legend(loc="upper left", fontsize=8)
+    axes["k3"].legend(loc="lower left", fontsize=8)
+
+
 def draw(rng: np.random.Generator, *, quick: bool, data_dir=None) -> list[Drawn]:
-    """The real-run figure from the logs under ``data_dir`` (default :data:`DATA_DIR`)."""
+    """The real-run figure from the finished runs under ``data_dir`` (default :data:`DATA_DIR`)."""
     data_dir = DATA_DIR if data_dir is None else Path(data_dir)
-    runs = _runs(data_dir)
+    runs = load_runs(data_dir)
     if not runs:
-        raise Skip(f"no real-run logs under {data_dir} (*/log.jsonl); the real-run figure is drawn once they exist")
+        raise Skip(f"no real-run logs under {data_dir} (*/log.jsonl + run_meta.json); the real-run figure is drawn once they exist")
     data = _tidy(runs)
-    pipelines = sorted(data["pipeline"].unique())
-    colour = dict(zip(pipelines, colours(len(pipelines))))
-    fig, axes = panels(2, 2, width=5.2, height=3.9)
-    (ax_loss, ax_reward), (ax_k1, ax_k3) = axes
-    for (name, phase), frame in data.groupby(["run", "phase"], sort=True):
-        style = dict(color=colour[_pipeline(name)], marker=PHASE_MARKERS.get(phase, "o"), ms=3.5, ls="none", alpha=0.75)
-        loss, reward = frame.dropna(subset=["sft_loss"]), frame.dropna(subset=["reward"])
-        ax_loss.plot(loss["step"], loss["sft_loss"], **style)
-        ax_reward.plot(reward["step"], reward["reward"], **style)
-        if phase == "rl":
-            points = frame.dropna(subset=["kl_a_b", "sft_excess"])
-            ax_k1.plot(points["kl_a_b"], points["sft_excess"], **style)
-    for name, frame in data.groupby("run", sort=True):
-        after_rl = frame[(frame["phase"] == "sft") & (frame["stage"] > frame.loc[frame["phase"] == "rl", "stage"].min())]
-        after_rl = after_rl.dropna(subset=["reward", "reward_ceiling"])
-        if after_rl.empty:
-            continue
-        c = colour[_pipeline(name)]
-        ax_k3.plot(after_rl["sft_excess"], after_rl["reward"], color=c, marker="o", ms=3.5, ls="none", alpha=0.75)
-        order = np.argsort(after_rl["sft_excess"].to_numpy())
-        ax_k3.plot(after_rl["sft_excess"].to_numpy()[order], after_rl["reward_ceiling"].to_numpy()[order], color=c, **BOUND)
-        ax_k3.plot(after_rl["sft_excess"].to_numpy()[order], after_rl["reward_floor"].to_numpy()[order], color=c, **BOUND)
+    pipelines = list(dict.fromkeys(meta["pipeline"] for meta, _ in runs))
+    seeds = sorted(data["seed"].unique())
+    colour = dict(zip(seeds, colours(len(seeds))))
+    marker = dict(zip(pipelines, PIPELINE_MARKERS * len(pipelines)))
+    fig, axes = _layout(pipelines)
     for pipeline in pipelines:
-        ax_loss.plot([], [], color=colour[pipeline], lw=6, label=pipeline)
-    for phase, marker in PHASE_MARKERS.items():
-        ax_loss.plot([], [], color="0.4", marker=marker, ls="none", label=f"{phase} stage (logged)")
-    k1 = data.dropna(subset=["kl_a_b", "sft_excess"])
-    k1 = k1[np.isfinite(k1["kl_a_b"])]
-    if not k1.empty:
-        top = float(k1["kl_a_b"].max()) * 1.15
-        diagonal(ax_k1, 0.0, top, label="K1 bound: $L - H(p^*) = $ kl$(a\\|b)$")
-        ax_k1.legend(fontsize=7.5, loc="upper left")
-    ax_k3.plot([], [], color="0.4", label="kl-inverse band (K3)", **BOUND)
-    ax_k3.legend(fontsize=7.5, loc="best")
-    ax_loss.set(xlabel="optimizer step", ylabel="held-out SFT loss $L$ (nats / response)", title="SFT loss")
-    ax_reward.set(xlabel="optimizer step", ylabel="mean reward $J$ (pass rate $b$)", title="reward")
-    ax_k1.set(xlabel="kl$(a\\|b)$ at the logged pass rate", ylabel="SFT excess $L - H(p^*)$", title="K1 during RL: on or above the diagonal")
-    ax_k3.set(xlabel="SFT excess $\\epsilon = L - H(p^*)$", ylabel="pass rate $b$", title="K3 during SFT after RL")
-    ax_loss.legend(fontsize=7.5, loc="best")
-    models = ", ".join(sorted({str(meta.get("model", "model not recorded")) for _, meta in runs.values()}))
+        loss_ax, reward_ax = axes[f"loss {pipeline}"], axes[f"reward {pipeline}"]
+        _pipeline_panels(loss_ax, reward_ax, data[data["pipeline"] == pipeline], colour)
+        loss_ax.set_title(pipeline)
+        loss_ax.tick_params(labelbottom=False)
+        reward_ax.set_xlabel("optimizer step")
+    axes[f"loss {pipelines[0]}"].set_ylabel("held-out SFT loss $L$\n(nats / sequence)")
+    axes[f"reward {pipelines[0]}"].set_ylabel("reward $J$")
+    _k1_panel(axes["k1"], data, colour, marker)
+    _k3_panel(axes["k3"], data, colour, marker)
+    _legends(axes, pipelines, colour, marker)
+    models = ", ".join(sorted({str(meta.get("model", "model not recorded")) for meta, _ in runs}))
     fig.suptitle(f"Qwen3-architecture runs ({len(runs)} logs; model: {models}) against K1/K3 with the exact expert constants")
     return [Drawn("real_qwen3", ("K1", "K3"), fig, data,
-                  "Logged Qwen3 SFT/RL runs: SFT loss and reward by step, each RL point's SFT excess against kl(a||b) (K1), and the reward during SFT after RL inside the kl-inverse band (K3).",
-                  dict(runs=sorted(runs), models=models, data_dir=data_dir.name))]
+                  "Logged Qwen3 SFT/RL runs, one column per pipeline: SFT loss with K1's floor H(p*) + kl(a||b) and reward by step (RL stages shaded); every point's SFT excess against kl(a||b) at the exact pass rate (K1); the pass rate during SFT after RL inside the kl-inverse band (K3).",
+                  dict(runs=[meta["run"] for meta, _ in runs], models=models, data_dir=data_dir.name))]

@@ -126,7 +126,10 @@ _finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infini
 @given(
     increments=st.lists(st.integers(0, 50), min_size=1, max_size=25),
     phases=st.lists(st.sampled_from(["sft", "rl"]), min_size=25, max_size=25),
-    values=st.lists(st.tuples(_finite, st.floats(0, 1), st.one_of(st.none(), _finite)), min_size=25, max_size=25),
+    values=st.lists(
+        st.tuples(_finite, st.floats(0, 1), st.one_of(st.none(), _finite), st.one_of(st.none(), st.floats(0, 1))),
+        min_size=25, max_size=25,
+    ),
     fmt=st.sampled_from(["jsonl", "csv"]),
 )
 def test_canonical_records_round_trip_through_jsonl_and_csv(tmp_path_factory, increments, phases, values, fmt):
@@ -135,6 +138,7 @@ def test_canonical_records_round_trip_through_jsonl_and_csv(tmp_path_factory, in
         "phase": phases[:n], "step": np.cumsum(increments),
         "sft_loss": [v[0] for v in values[:n]], "reward": [v[1] for v in values[:n]],
         "kl": [np.nan if v[2] is None else v[2] for v in values[:n]],
+        "pass_rate": [np.nan if v[3] is None else v[3] for v in values[:n]],
     })
     path = tmp_path_factory.mktemp("rt") / f"run.{fmt}"
     if fmt == "csv":
@@ -144,7 +148,7 @@ def test_canonical_records_round_trip_through_jsonl_and_csv(tmp_path_factory, in
     run = read_run(path)
     assert list(run["step"]) == list(frame["step"])
     assert list(run["phase"]) == list(frame["phase"])
-    for column in ("sft_loss", "reward", "kl"):
+    for column in ("sft_loss", "reward", "kl", "pass_rate"):
         np.testing.assert_array_equal(run[column].to_numpy(float), frame[column].to_numpy(float))
     changes = np.r_[0, np.cumsum(frame["phase"].to_numpy()[1:] != frame["phase"].to_numpy()[:-1])]
     assert list(run["stage"]) == list(changes)
@@ -155,6 +159,16 @@ def test_run_meta_sidecar_and_logged_stage_column(tmp_path):
     write_jsonl(run, tmp_path / "log.jsonl", meta={"expert_pass_rate": 0.4, "expert_entropy": 10.0})
     assert read_run_meta([tmp_path / "log.jsonl"])["expert_pass_rate"] == 0.4
     assert list(read_run(tmp_path / "log.jsonl")["stage"]) == list(run["stage"])
+
+
+def test_exact_pass_rate_is_kept_and_nan_where_not_logged(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"phase": "rl", "step": 0, "reward": 0.25, "pass_rate": 0.3}\n{"phase": "rl", "step": 1, "reward": 0.5}\n')
+    run = read_run(path)
+    np.testing.assert_array_equal(run["pass_rate"], [0.3, np.nan])
+    np.testing.assert_array_equal(run["reward"], [0.25, 0.5])
+    assert run.attrs["files"][0]["columns"]["pass_rate"] == "pass_rate"
+    assert read_run(SFT_STATE, TRL_MAPPINGS[0])["pass_rate"].isna().all()
 
 
 def test_records_without_quantities_are_listed_not_dropped_silently(tmp_path):

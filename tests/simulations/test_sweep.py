@@ -1,7 +1,8 @@
 """The figure sweep: every theorem family drawn, each figure with its CSV and manifest
 entry, the same seed giving the same numbers (whatever ``--jobs``), ``--only`` merging
 into an existing manifest, the script entry point, and the real-run figure drawn from
-logs when they exist and skipped (not failed) when they do not."""
+logs when they exist (through the same reader and K1 slack as the Qwen3 summary tables)
+and skipped (not failed) when they do not."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import pytest
 from simulations import sweep
 from simulations.plots import MODULES, THEOREM_IDS, Skip, real_runs
 from theory import kl_bernoulli
+from theory.bridge import LogFormatError
+from theory.bridge.qwen3 import summary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,6 +142,59 @@ def test_real_run_figure_from_logs(logs):
     np.testing.assert_allclose(rl["kl_a_b"], kl_bernoulli(meta["expert_pass_rate"], rl["reward"].to_numpy()))
     band = data.dropna(subset=["reward_ceiling"])
     assert (band["reward_floor"] <= meta["expert_pass_rate"]).all() and (band["reward_ceiling"] >= meta["expert_pass_rate"]).all()
+
+
+@pytest.fixture
+def exact_logs(tmp_path):
+    """Three runs of two pipelines whose logs carry an exact ``pass_rate`` apart from the reward."""
+    example = REPO / "docs" / "bridge_example"
+    records = [json.loads(line) for line in (example / "run.jsonl").read_text().splitlines() if line.strip()]
+    meta = json.loads((example / "run_meta.json").read_text())
+    for pipeline, seed in (("rl-sft", 1), ("sft-rl", 0), ("rl-sft", 0)):
+        run = tmp_path / "logs" / f"{pipeline}-seed{seed}"
+        run.mkdir(parents=True)
+        shifted = [{**r, "pass_rate": min(r["reward"] + 0.05 * (seed + 1), 0.999)} for r in records]
+        (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in shifted))
+        (run / "run_meta.json").write_text(json.dumps({**meta, "pipeline": pipeline, "seed": seed, "wall_time_s": 1.0}))
+    unfinished = tmp_path / "logs" / "alternating-seed0"  # no run_meta.json yet: still running
+    unfinished.mkdir()
+    shutil.copy(example / "run.jsonl", unfinished / "log.jsonl")
+    return tmp_path / "logs", meta
+
+
+def test_real_run_figure_and_summary_share_the_exact_k1(exact_logs, tmp_path):
+    folder, meta = exact_logs
+    (drawn,) = real_runs.draw(np.random.default_rng(0), quick=True, data_dir=folder)
+    data = drawn.data
+    assert list(dict.fromkeys(data["run"])) == ["sft-rl-seed0", "rl-sft-seed0", "rl-sft-seed1"]
+    assert drawn.figure.axes[0].get_title() == "sft-rl"
+    assert summary.main([str(folder), "--out", str(tmp_path / "out")]) == 0
+    tables = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [run["run"] for run in tables["runs"]] == ["sft-rl-seed0", "rl-sft-seed0", "rl-sft-seed1"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["summary.json", "summary.md"]
+    a, entropy = meta["expert_pass_rate"], meta["expert_entropy"]
+    for run in tables["runs"]:
+        lines = (folder / run["run"] / "log.jsonl").read_text().splitlines()
+        logged = pd.DataFrame([json.loads(line) for line in lines])
+        exact_slack = logged["sft_loss"] - entropy - kl_bernoulli(a, logged["pass_rate"].to_numpy())
+        sampled_slack = logged["sft_loss"] - entropy - kl_bernoulli(a, logged["reward"].to_numpy())
+        assert not np.allclose(exact_slack, sampled_slack)
+        drawn_run = data[data["run"] == run["run"]]
+        np.testing.assert_allclose(drawn_run["k1_slack"], exact_slack, rtol=1e-12)
+        np.testing.assert_allclose(drawn_run["kl_a_b"], kl_bernoulli(a, logged["pass_rate"].to_numpy()), rtol=1e-12)
+        assert run["k1"] == {"points": len(logged), "violations": int((exact_slack < 0).sum()),
+                             "min_slack": pytest.approx(exact_slack.min(), rel=1e-12)}
+        first_stage = logged[logged["stage"] == 0]
+        assert run["stages"][0]["pass_rate_start"] == first_stage["pass_rate"].iloc[0]
+        assert run["stages"][0]["pass_rate_end"] == first_stage["pass_rate"].iloc[-1]
+
+
+def test_run_meta_without_the_expert_constants_is_named(exact_logs):
+    folder, meta = exact_logs
+    sidecar = folder / "sft-rl-seed0" / "run_meta.json"
+    sidecar.write_text(json.dumps({"seed": 0}))
+    with pytest.raises(LogFormatError, match=r"sft-rl-seed0/run_meta\.json.*'expert_pass_rate', 'expert_entropy'"):
+        real_runs.draw(np.random.default_rng(0), quick=True, data_dir=folder)
 
 
 def test_real_run_figure_through_the_sweep(logs, tmp_path):

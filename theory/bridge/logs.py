@@ -11,6 +11,9 @@ sft_loss    held-out expert SFT loss, SEQUENCE level (summed token NLL per respo
 reward      mean verifier reward; NaN where not logged
 kl          KL to the reference model (optional; NaN where not logged)
 lr          learning rate (optional; NaN where not logged)
+pass_rate   the policy's EXACT pass rate b, where the writer can compute it (as
+            :mod:`theory.bridge.qwen3` does); ``reward`` is then a sampled estimate
+            of it (optional; NaN where not logged)
 source      ``"file:line 12"`` / ``"file:log_history[3]"`` / ``"file:event 17"``
 ==========  =====================================================================
 
@@ -40,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 PHASES = ("sft", "rl")
-QUANTITIES = ("sft_loss", "reward", "kl", "lr")
+QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate")
 COLUMNS = ("phase", "stage", "step", *QUANTITIES, "source")
 
 #: Source names recognised without a mapping, in order of preference. ``eval_loss`` is
@@ -55,6 +58,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "reward": ("eval_reward", "eval/reward", "reward", "train/reward", "rewards/mean"),
     "kl": ("eval_kl", "eval/kl", "kl", "train/kl", "objective/kl"),
     "lr": ("lr", "learning_rate", "train/learning_rate"),
+    "pass_rate": ("pass_rate", "eval_pass_rate", "eval/pass_rate"),
     "response_length": ("response_length",),
 }
 SFT_ONLY_ALIASES = ("eval_loss", "eval/loss")
@@ -79,7 +83,7 @@ class LogMapping:
     ----------
     columns : mapping of str to str
         Source column (or tag) name -> canonical name (``step``, ``phase``, ``stage``,
-        ``sft_loss``, ``reward``, ``kl``, ``lr``, ``response_length``).
+        ``sft_loss``, ``reward``, ``kl``, ``lr``, ``pass_rate``, ``response_length``).
     phase : str, optional
         ``"sft"`` or ``"rl"`` for the whole file, or a switch list
         ``"sft:0,rl:500"``: from step 0 on the phase is sft, from step 500 on rl
@@ -383,7 +387,7 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
     ignored = frame.loc[~keep, "source"].tolist()
     frame = frame.loc[keep].reset_index(drop=True)
     if frame.empty:
-        raise LogFormatError(path, "all records", "no record carries an SFT loss, reward, KL or learning rate")
+        raise LogFormatError(path, "all records", "no record carries an SFT loss, reward, KL, learning rate or pass rate")
     frame["_given_stage"] = given_stage[keep] if given_stage is not None else np.nan
     frame.attrs = {
         "columns": dict(columns),

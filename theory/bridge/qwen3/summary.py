@@ -1,8 +1,10 @@
-"""Summarise the committed Qwen3 runs: effect sizes, K1 point by point, one figure.
+"""Summarise the committed Qwen3 runs: effect sizes per stage and K1 point by point.
 
-``python -m theory.bridge.qwen3.summary simulations/data/qwen3`` reads every
-``<run>/log.jsonl`` + ``run_meta.json`` below the directory and writes ``summary.json``,
-``summary.md`` and ``qwen3_runs.png`` there (or into ``--out``).
+``python -m theory.bridge.qwen3.summary simulations/data/qwen3`` reads every finished
+``<run>/log.jsonl`` + ``run_meta.json`` below the directory (through
+:func:`theory.bridge.read_run`) and writes ``summary.json`` and ``summary.md`` there (or
+into ``--out``). The figure of these runs is ``figures/real_qwen3.png``, drawn by
+``python simulations/sweep.py --only real`` from :func:`load_runs` and :func:`k1_terms`.
 
 Per run it reports, for each stage, the change of the held-out SFT loss, of the sampled
 reward and of the exact pass rate from the stage's first to its last evaluation; and K1
@@ -15,45 +17,105 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from theory import kl_bernoulli  # noqa: E402
+from theory import kl_bernoulli
+from theory.bridge import LogFormatError, read_run, read_run_meta
 
 PIPELINE_ORDER = ("sft-rl", "rl-sft", "alternating")
+#: What K1 needs from ``run_meta.json``: a = E_{p*} r and H(p*) (nats, sequence level).
+EXPERT_KEYS = ("expert_pass_rate", "expert_entropy")
 
 
-def load_runs(root: Path) -> list[tuple[dict, pd.DataFrame]]:
-    """``(run_meta, log)`` for every finished run below ``root``, sorted by pipeline and seed.
+def _pipeline_rank(pipeline: str) -> tuple:
+    """Known pipelines in :data:`PIPELINE_ORDER`, any other after them by name."""
+    return (PIPELINE_ORDER.index(pipeline), "") if pipeline in PIPELINE_ORDER else (len(PIPELINE_ORDER), pipeline)
 
+
+def load_runs(root) -> list[tuple[dict, pd.DataFrame]]:
+    """``(run_meta, canonical run)`` for every finished run below ``root``, by pipeline and seed.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder of ``<run>/log.jsonl`` + ``<run>/run_meta.json``.
+
+    Returns
+    -------
+    list of (dict, pandas.DataFrame)
+        The sidecar, with ``run`` (the folder name) added and ``pipeline`` taken from the
+        folder name (``sft-rl-seed0`` -> ``sft-rl``) where the sidecar has none; and the
+        run as :func:`theory.bridge.read_run` reads it (its ``pass_rate`` column is the
+        exact pass rate where the runner logged it).
+
+    Raises
+    ------
+    LogFormatError
+        A ``run_meta.json`` without the expert constants K1 needs (:data:`EXPERT_KEYS`).
+
+    Notes
+    -----
     A run writes ``run_meta.json`` last, so a log without one is unfinished and skipped.
     """
     runs = []
-    for log in sorted(root.glob("*/log.jsonl")):
-        if not (log.parent / "run_meta.json").is_file():
+    for log in sorted(Path(root).glob("*/log.jsonl")):
+        sidecar = log.parent / "run_meta.json"
+        if not sidecar.is_file():
             continue
-        meta = json.loads((log.parent / "run_meta.json").read_text())
+        meta = read_run_meta(log)
+        missing = [key for key in EXPERT_KEYS if key not in meta]
+        if missing:
+            raise LogFormatError(sidecar, "top level", f"no {', '.join(map(repr, missing))} (K1 needs the expert's exact constants)")
         meta["run"] = log.parent.name
-        runs.append((meta, pd.read_json(log, lines=True)))
-    return sorted(runs, key=lambda pair: (PIPELINE_ORDER.index(pair[0]["pipeline"]), pair[0]["seed"]))
+        meta.setdefault("pipeline", re.sub(r"[-_]seed\d+$", "", log.parent.name))
+        runs.append((meta, read_run(log)))
+    return sorted(runs, key=lambda pair: (_pipeline_rank(pair[0]["pipeline"]), pair[0].get("seed", 0), pair[0]["run"]))
 
 
-def k1_slack(meta: dict, log: pd.DataFrame) -> np.ndarray:
-    """``sft_loss - H(p*) - kl(a || b)`` at every point, b the exact pass rate (K1: >= 0)."""
-    bound = meta["expert_entropy"] + np.asarray(kl_bernoulli(meta["expert_pass_rate"], log["pass_rate"].to_numpy()))
-    return log["sft_loss"].to_numpy() - bound
+def k1_terms(meta: dict, run: pd.DataFrame) -> pd.DataFrame:
+    """K1's terms at every logged point: b, ``kl(a || b)``, the SFT excess and the slack.
+
+    Parameters
+    ----------
+    meta : dict
+        The run's sidecar, with ``expert_pass_rate`` a and ``expert_entropy`` H(p*).
+    run : pandas.DataFrame
+        A canonical run (:func:`theory.bridge.read_run`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``run``: ``k1_pass_rate`` (b), ``k1_pass_rate_exact`` (whether b is
+        the exact pass rate), ``kl_a_b``, ``sft_excess`` (``L - H(p*)``) and
+        ``k1_slack`` (``L - H(p*) - kl(a || b)``, >= 0 by K1); NaN where the SFT loss or b
+        is missing, or b is a reward outside [0, 1] (not a pass rate).
+
+    Notes
+    -----
+    b is the exact pass rate where the log has it and the sampled reward elsewhere. With
+    the exact b and the exact H(p*) no sampling error enters either side of K1, so a
+    negative slack is a real violation, not noise.
+    """
+    exact = run["pass_rate"].notna().to_numpy()
+    rate = np.where(exact, run["pass_rate"], run["reward"]).astype(float)
+    is_pass_rate = np.isfinite(rate) & (rate >= 0) & (rate <= 1)
+    kl = np.full(rate.shape, np.nan)
+    kl[is_pass_rate] = kl_bernoulli(meta["expert_pass_rate"], rate[is_pass_rate])
+    excess = run["sft_loss"].to_numpy(float) - meta["expert_entropy"]
+    return pd.DataFrame(
+        {"k1_pass_rate": rate, "k1_pass_rate_exact": exact, "kl_a_b": kl, "sft_excess": excess, "k1_slack": excess - kl},
+        index=run.index,
+    )
 
 
-def stage_effects(log: pd.DataFrame) -> list[dict]:
+def stage_effects(run: pd.DataFrame) -> list[dict]:
     """First-to-last change of SFT loss, reward and exact pass rate in every stage."""
     effects = []
-    for stage, frame in log.groupby("stage", sort=True):
+    for stage, frame in run.groupby("stage", sort=True):
         first, last = frame.iloc[0], frame.iloc[-1]
         effects.append({
             "stage": int(stage),
@@ -69,16 +131,16 @@ def stage_effects(log: pd.DataFrame) -> list[dict]:
 
 
 def summarise(runs: list[tuple[dict, pd.DataFrame]]) -> dict:
-    """Per run: wall time, stage effects, K1 slack; per pipeline: the effects' mean and range."""
+    """Per run: wall time, stage effects, K1 slack (points with a slack, how many below 0, the least)."""
     per_run = []
-    for meta, log in runs:
-        slack = k1_slack(meta, log)
+    for meta, run in runs:
+        slack = k1_terms(meta, run)["k1_slack"].dropna()
         per_run.append({
             "run": meta["run"],
             "pipeline": meta["pipeline"],
             "seed": meta["seed"],
             "wall_time_s": meta["wall_time_s"],
-            "stages": stage_effects(log),
+            "stages": stage_effects(run),
             "k1": {"points": int(slack.size), "violations": int((slack < 0).sum()), "min_slack": float(slack.min())},
         })
     return {
@@ -114,44 +176,6 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(runs: list[tuple[dict, pd.DataFrame]], path: Path) -> None:
-    """SFT loss (with K1's bound H + kl(a||b)) and reward against step, one column per pipeline."""
-    pipelines = [p for p in PIPELINE_ORDER if any(meta["pipeline"] == p for meta, _ in runs)]
-    fig, axes = plt.subplots(2, len(pipelines), figsize=(4.6 * len(pipelines), 6.4), sharex="col", squeeze=False)
-    for column, pipeline in enumerate(pipelines):
-        top, bottom = axes[0, column], axes[1, column]
-        for index, (meta, log) in enumerate(r for r in runs if r[0]["pipeline"] == pipeline):
-            colour = f"C{index}"
-            bound = meta["expert_entropy"] + np.asarray(kl_bernoulli(meta["expert_pass_rate"], log["pass_rate"].to_numpy()))
-            label = f"seed {meta['seed']}"
-            top.plot(log["step"], log["sft_loss"], color=colour, lw=1.8, label=f"{label}: CE(p*, pi)")
-            top.plot(log["step"], bound, color=colour, lw=1.2, ls="--", label=f"{label}: H + kl(a||b) (K1)")
-            bottom.plot(log["step"], log["reward"], color=colour, lw=1.8, label=f"{label}: sampled reward")
-            bottom.plot(log["step"], log["pass_rate"], color=colour, lw=1.0, ls=":")
-        meta = runs[0][0]
-        top.axhline(meta["expert_entropy"], color="0.4", lw=1.0, ls=":", label="H(p*)")
-        bottom.axhline(meta["expert_pass_rate"], color="0.4", lw=1.0, ls=":", label="expert pass rate a")
-        _shade_rl(top, bottom, runs, pipeline)
-        top.set_title(pipeline)
-        top.set_ylabel("held-out SFT loss (nats / sequence)")
-        bottom.set_ylabel("reward (dotted: exact pass rate)")
-        bottom.set_xlabel("optimizer step")
-        bottom.set_ylim(0, 1)
-    axes[0, 0].legend(fontsize=6.5, loc="upper left")
-    axes[1, 0].legend(fontsize=6.5, loc="lower right")
-    fig.suptitle("Qwen3 architecture trained here on CPU (not the released Qwen3-0.6B); RL stages shaded", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-
-
-def _shade_rl(top, bottom, runs, pipeline) -> None:
-    log = next(log for meta, log in runs if meta["pipeline"] == pipeline)
-    for _, frame in log[log["phase"] == "rl"].groupby("stage"):
-        for ax in (top, bottom):
-            ax.axvspan(frame["step"].min(), frame["step"].max(), color="C1", alpha=0.08, lw=0)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m theory.bridge.qwen3.summary", description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="directory holding <run>/log.jsonl + run_meta.json")
@@ -165,7 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(runs)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(summary))
-    figure(runs, out / "qwen3_runs.png")
     print(markdown(summary))
     return 0
 
