@@ -11,7 +11,7 @@ No import here loads sympy: the closed forms were printed from the sympy derivat
 | K1, K3 | kl_bernoulli, kl_inverse_upper, kl_inverse_lower | theory.kl |
 | K2 | tilted_tradeoff | theory.tilt |
 | P1, P2 | path_length_bound, sft_degradation_bounds, reward_loss_bounds | theory.envelopes |
-| P3 | optimal_rl_duration, guaranteed_net_gain | theory.duration |
+| P3 | optimal_rl_duration, guaranteed_net_gain, rl_break_even_time | theory.duration |
 | P4 | nondecoupling_threshold, crossing_time | theory.threshold |
 | P5 | gd_contraction, optimal_rl_steps | theory.discrete |
 | S1 | curvature_bracket, misalignment_bound, kantorovich_bound | theory.spectral |
@@ -33,6 +33,7 @@ _API = {
     "reward_loss_bounds": "theory.envelopes",
     "optimal_rl_duration": "theory.duration",
     "guaranteed_net_gain": "theory.duration",
+    "rl_break_even_time": "theory.duration",
     "nondecoupling_threshold": "theory.threshold",
     "crossing_time": "theory.threshold",
     "gd_contraction": "theory.discrete",
@@ -57,7 +58,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from theory.discrete import gd_contraction, optimal_rl_steps
-    from theory.duration import guaranteed_net_gain, optimal_rl_duration
+    from theory.duration import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
     from theory.envelopes import path_length_bound, reward_loss_bounds, sft_degradation_bounds
     from theory.kl import kl_bernoulli, kl_inverse_lower, kl_inverse_upper
     from theory.spectral import curvature_bracket, kantorovich_bound, misalignment_bound

@@ -6,6 +6,8 @@ The formulas are printed from :mod:`theory.derivations.p3_optimal_rl_duration` i
 
 from __future__ import annotations
 
+import numpy as np
+
 from theory._generated import p3
 from theory._validation import check_nonnegative, check_pl_constants, check_positive, scalar_or_array
 
@@ -104,3 +106,49 @@ def guaranteed_net_gain(t, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
     beta_sft = check_positive(beta_sft, "beta_sft")
     return scalar_or_array(p3.guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft))
+
+
+def rl_break_even_time(*, lam, mu_rl, beta_rl, beta_sft):
+    r"""The RL time t_neg after which the guaranteed net gain g(t) is negative (P3).
+
+    .. math::
+
+        t_{neg} = \frac{1}{\mu_{rl}}\ln\frac{c + 1}{c - 1} \quad (c > 1), \qquad
+        t_{neg} = \infty \quad (c \le 1), \qquad
+        c = \frac{\lambda\,\beta_{sft}\,\beta_{rl}}{\mu_{rl}^2}.
+
+    Past t_neg RL is no longer provably worth its SFT cost; t_neg > t* always.
+
+    Parameters
+    ----------
+    lam : float or array_like
+        Weight of the SFT loss in the net gain, > 0.
+    mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of the RL loss, 0 < mu_rl <= beta_rl.
+    beta_sft : float or array_like
+        Smoothness constant of the SFT loss, > 0.
+
+    Returns
+    -------
+    float or ndarray
+        t_neg (``inf`` where c <= 1: the guarantee never turns negative).
+
+    Raises
+    ------
+    ParameterError
+        lam <= 0, beta_sft <= 0, mu_rl <= 0, mu_rl > beta_rl, or NaN.
+
+    Notes
+    -----
+    Computed as log1p(2/(c - 1))/mu_rl, accurate for large c; near c = 1 t_neg is
+    inherently sensitive to c (it diverges like ln(2/(c - 1))/mu_rl).
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
+    """
+    lam = check_positive(lam, "lam")
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    beta_sft = check_positive(beta_sft, "beta_sft")
+    with np.errstate(invalid="ignore", divide="ignore"):  # select() evaluates the c <= 1 branch too
+        return scalar_or_array(p3.rl_break_even_time(lam, mu_rl, beta_rl, beta_sft))

@@ -18,7 +18,7 @@ from scipy.optimize import minimize_scalar
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import gradient_flow, rl_flow
 from simulations.problems import CoupledProblem, Quadratic, isotropic, isotropic_pair
-from theory import guaranteed_net_gain, optimal_rl_duration
+from theory import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,13 @@ def net_gain(problem: CoupledProblem, theta0, times, *, lam: float) -> NetGainCu
     run = rl_flow(problem, theta0, times)
     column = times.reshape((-1,) + (1,) * (run.rl_gap.ndim - 1))
     constants = dict(lam=lam, mu_rl=problem.rl.mu, beta_rl=problem.rl.beta, beta_sft=problem.sft.beta)
-    c = lam * problem.sft.beta * problem.rl.beta / problem.rl.mu**2
-    with np.errstate(divide="ignore"):
-        t_neg = np.where(c > 1, np.log((c + 1) / np.where(c > 1, c - 1, 1.0)) / problem.rl.mu, np.inf)
     return NetGainCurves(
         lam=lam,
         times=times,
         gain=(run.rl_gap[0] - run.rl_gap) - lam * run.sft_excess,
         guaranteed=np.broadcast_to(guaranteed_net_gain(column, rl_gap0=run.rl_gap[0], **constants), run.rl_gap.shape),
         t_star=np.asarray(optimal_rl_duration(**constants)),
-        t_neg=t_neg,
+        t_neg=np.asarray(rl_break_even_time(**constants)),
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, guaranteed_net_gain, optimal_rl_duration
+from theory import ParameterError, guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
 from theory.derivations import p3_optimal_rl_duration
 
 positive = st.floats(1e-3, 1e3)
@@ -76,10 +76,38 @@ def test_optimum_value_and_maximality(rl_gap0, lam, mu_rl, r_rl, beta_sft, other
     assert guaranteed_net_gain(t_star * other_over_star, rl_gap0=rl_gap0, **constants) <= best * (1 + 1e-14)
 
 
+def break_even_reference(lam, mu_rl, beta_rl, beta_sft):
+    """THEORY.md: t_neg = (1/mu_rl) ln((c + 1)/(c - 1)) for c > 1, in 50-digit arithmetic."""
+    c = cost_ratio(lam, mu_rl, beta_rl, beta_sft)
+    return mpmath.log((c + 1) / (c - 1)) / mu_rl if c > 1 else mpmath.inf
+
+
+@given(positive, positive, ratio, positive)
+def test_break_even_time_is_theory_formula(lam, mu_rl, r_rl, beta_sft):
+    constants = dict(lam=lam, mu_rl=mu_rl, beta_rl=mu_rl * r_rl, beta_sft=beta_sft)
+    with mpmath.workdps(50):
+        reference = break_even_reference(**constants)
+        c = cost_ratio(**constants)
+    value = rl_break_even_time(**constants)
+    if mpmath.isinf(reference):
+        assert value == math.inf
+    else:  # near c = 1 t_neg amplifies the rounding of c by 1/(c - 1)
+        assert value == pytest.approx(float(reference), rel=1e-12 * (1 + float(c / (c - 1))))
+        assert value > optimal_rl_duration(**constants)
+
+
+@pytest.mark.parametrize("c", [1e-12, 0.5, 1.0, 1.0 + 1e-9, 2.0, 1e6, 1e12])
+def test_break_even_time_extremes_against_mpmath(c):
+    with mpmath.workdps(50):
+        reference = mpmath.log((mpmath.mpf(c) + 1) / (mpmath.mpf(c) - 1)) if c > 1 else mpmath.inf
+    value = rl_break_even_time(lam=c, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0)
+    assert value == (math.inf if mpmath.isinf(reference) else pytest.approx(float(reference), rel=1e-13))
+
+
 @given(st.floats(1e-3, 1e3), st.floats(1.0 + 1e-6, 1e6), positive, st.floats(1e-3, 10.0))
 def test_guarantee_turns_negative_after_t_neg(rl_gap0, c, mu_rl, later):
     constants = dict(lam=c, mu_rl=mu_rl, beta_rl=mu_rl, beta_sft=mu_rl)  # c = lam here
-    t_neg = math.log((c + 1) / (c - 1)) / mu_rl
+    t_neg = rl_break_even_time(**constants)
     assert guaranteed_net_gain(t_neg * (1 + later) + 1e-9, rl_gap0=rl_gap0, **constants) < 0
     assert guaranteed_net_gain(t_neg * (1 - 1e-3 * later), rl_gap0=rl_gap0, **constants) > 0
     assert guaranteed_net_gain(t_neg, rl_gap0=rl_gap0, **constants) == pytest.approx(0, abs=1e-12 * rl_gap0 * (1 + c))
@@ -137,9 +165,10 @@ DURATION = dict(lam=1.0, mu_rl=1.0, beta_rl=2.0, beta_sft=1.0)
     (dict(lam=0.0), "lam"), (dict(lam=-1.0), "lam"), (dict(lam=math.nan), "lam"), (dict(mu_rl=0.0), "mu_rl"),
     (dict(mu_rl=3.0), "mu_rl"), (dict(beta_rl=math.inf), "beta_rl"), (dict(beta_sft=-1.0), "beta_sft"),
 ])
-def test_duration_invalid_input_names_the_parameter(override, name):
+@pytest.mark.parametrize("function", [optimal_rl_duration, rl_break_even_time])
+def test_duration_invalid_input_names_the_parameter(override, name, function):
     with pytest.raises(ParameterError, match=f"parameter '{name}'"):
-        optimal_rl_duration(**{**DURATION, **override})
+        function(**{**DURATION, **override})
 
 
 @pytest.mark.parametrize("override, name", [

@@ -54,6 +54,12 @@ OPTIMAL_DURATION = sp.log(1 + 1 / COST_RATIO) / mu_rl
 _progress = -expm1(-mu_rl * t)  # s = 1 - e^{-mu_rl t}, accurately
 NET_GAIN_PRINTED = rl_gap0 * _progress * (2 * sp.exp(-mu_rl * t) + (1 - COST_RATIO) * _progress)
 OPTIMAL_DURATION_PRINTED = log1p(mu_rl**2 / (lam * beta_sft * beta_rl)) / mu_rl
+# t_neg = ln((c + 1)/(c - 1))/mu_rl = log1p(2/(c - 1))/mu_rl for c > 1; never for c <= 1.
+BREAK_EVEN_TIME = sp.log((COST_RATIO + 1) / (COST_RATIO - 1)) / mu_rl
+BREAK_EVEN_PRINTED = sp.Piecewise(
+    (log1p(2 * mu_rl**2 / (lam * beta_sft * beta_rl - mu_rl**2)) / mu_rl, lam * beta_sft * beta_rl > mu_rl**2),
+    (sp.oo, True),
+)
 
 
 def _as_exp(expr):
@@ -86,7 +92,7 @@ def derive() -> Derivation:
     """g from P1's bounds, its maximizer and maximum, the sign change, tightness, printed forms."""
     derivation = Derivation("P3")
     derivation.results.update(cost_ratio=COST_RATIO, net_gain_lower=NET_GAIN_LOWER,
-                              optimal_duration=OPTIMAL_DURATION)
+                              optimal_duration=OPTIMAL_DURATION, break_even_time=BREAK_EVEN_TIME)
     gain_lower, _ = p1.gain_bounds(t, rl_gap0, mu_rl, beta_rl)
     _, gradient_form = p1.path_length_forms(rl_gap0, mu_rl, beta_rl, t)
     derivation.steps.append(zero(
@@ -119,6 +125,10 @@ def derive() -> Derivation:
         zero("printed g, Delta_0 s (2 e^{-mu_rl t} + (1 - c) s), equals g", _as_exp(NET_GAIN_PRINTED) - NET_GAIN_LOWER),
         zero("printed t*, log1p(1/c)/mu_rl, equals ln(1 + 1/c)/mu_rl",
              _as_exp(OPTIMAL_DURATION_PRINTED) - OPTIMAL_DURATION),
+        zero("printed t_neg (c > 1 branch), log1p(2/(c - 1))/mu_rl, equals ln((c + 1)/(c - 1))/mu_rl",
+             _as_exp(BREAK_EVEN_PRINTED.args[0][0]) - BREAK_EVEN_TIME),
+        zero("... and g(t_neg) = 0 in the printed variables",
+             NET_GAIN_LOWER.subs(t, BREAK_EVEN_TIME).subs(lam, (1 + excess) * mu_rl**2 / (beta_sft * beta_rl))),
     ]
     return derivation
 
@@ -130,6 +140,9 @@ def closed_forms() -> list[ClosedForm]:
                    "P3: t* = ln(1 + 1/c)/mu_rl, c = lam beta_sft beta_rl/mu_rl^2.", rewrite=False),
         ClosedForm("guaranteed_net_gain", (t, rl_gap0, lam, mu_rl, beta_rl, beta_sft), NET_GAIN_PRINTED,
                    "P3: g(t) = Delta_0 [1 - e^{-2 mu_rl t} - c (1 - e^{-mu_rl t})^2].", rewrite=False),
+        ClosedForm("rl_break_even_time", (lam, mu_rl, beta_rl, beta_sft), BREAK_EVEN_PRINTED,
+                   "P3: t_neg = ln((c + 1)/(c - 1))/mu_rl where c > 1 (g < 0 after it), inf where c <= 1.",
+                   rewrite=False),
     ]
 
 
