@@ -171,6 +171,16 @@ def test_rl_started_above_the_threshold_lowers_the_sft_loss():
     assert next(c for c in checks if c.id == "P4").predicted["direction"].startswith("falls")
 
 
+def test_kl_bounds_use_the_exact_pass_rate_where_logged():
+    """A sampled reward biased upwards fakes a K1 violation; the logged exact pass rate clears it."""
+    run = isotropic_run(COUPLED, loss_noise=0.0, reward_noise=0.0)
+    biased = run.assign(reward=np.minimum(run["reward"] + 0.3, 0.999))
+    checks = check_kl_bounds(biased, expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY)
+    assert _verdicts(checks, "K1") == {1: VIOLATED}
+    checks = check_kl_bounds(biased.assign(pass_rate=run["reward"]), expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY)
+    assert _verdicts(checks, "K1") == {1: HOLDS}
+
+
 def test_per_token_losses_break_k1():
     """K1 is sequence level: a per-token loss (here /20 tokens) falls below kl(a||b)."""
     run = _rl_only(loss_noise=0.02, reward_noise=0.01)

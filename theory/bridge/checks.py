@@ -448,7 +448,8 @@ def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entrop
     Parameters
     ----------
     run : pandas.DataFrame
-        Canonical run; rewards must be pass rates in [0, 1].
+        Canonical run; rewards must be pass rates in [0, 1]. Where the optional ``pass_rate``
+        column (the exact pass rate) is logged, it is used instead of the sampled reward.
     expert_pass_rate : float
         a = E_{p*} r.
     expert_entropy : float, optional
@@ -476,6 +477,9 @@ def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entrop
             checks.append(Check(**base, verdict=INCONCLUSIVE, note="no point with both SFT loss and reward"))
             continue
         rewards = data["reward"].to_numpy(float)
+        if "pass_rate" in data:  # the exact pass rate, where logged, beats its sampled estimate
+            exact = data["pass_rate"].to_numpy(float)
+            rewards = np.where(np.isfinite(exact), exact, rewards)
         if ((rewards < 0) | (rewards > 1)).any():
             checks.append(Check(**base, verdict=INCONCLUSIVE, note="rewards outside [0, 1] are not pass rates"))
             continue
