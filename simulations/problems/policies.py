@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import log_softmax, logsumexp
 
 from simulations.problems.base import Objective
-from theory._validation import ParameterError, as_float_array, check_interval, check_nonnegative, check_rate
+from theory._validation import ParameterError, as_float_array, check_distribution, check_nonnegative, check_rate
 
 
 class LogLinearPolicy:
@@ -86,8 +86,7 @@ class CrossEntropy(Objective):
 
     def __init__(self, policy: LogLinearPolicy, expert_probs):
         self.policy = policy
-        self.expert_probs = np.broadcast_to(check_rate(expert_probs, "expert_probs"), (policy.prompts, policy.responses))
-        check_interval(self.expert_probs.sum(-1), "expert_probs (row sums)", low=1 - 1e-9, high=1 + 1e-9)
+        self.expert_probs = np.broadcast_to(check_distribution(expert_probs, "expert_probs"), (policy.prompts, policy.responses))
         self.dim = policy.dim
         self.expert_entropy = _entropy(self.expert_probs)
         self.minimum = float(policy.average(self.expert_entropy))

@@ -60,7 +60,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
 from theory.derivations._codegen import ClosedForm
-from theory.derivations._proof import Derivation, Step, true, zero
+from theory.derivations._proof import Derivation, true, zero
 
 #: |x| below which the Taylor branch replaces a cancelling closed form (exact rational).
 TAYLOR_RADIUS = sp.Rational(1, 10)

@@ -305,7 +305,6 @@ def _adz_steps(d):
     paper = adz_rate_paper(mu, beta, eta, m)
     first_p, second_p, third_p, split = (piece.subs(m, -beta) for piece in paper)
     first, second, third = adz_pieces(mu, beta, eta)
-    deficits = adz_sqrt_deficit_pieces(mu, beta, eta)
     q = gd_rate_textbook(mu, beta, eta)
     d.steps += [
         zero("range split 3/(m + beta + sqrt(m^2 - m beta + beta^2)) = sqrt(3)/beta at m = -beta",
