@@ -181,6 +181,14 @@ def test_kl_bounds_use_the_exact_pass_rate_where_logged():
     assert _verdicts(checks, "K1") == {1: HOLDS}
 
 
+def test_p3_flags_an_rl_stage_that_does_not_follow_sft(coupled_checks):
+    (after_sft,) = [c for c in coupled_checks[0] if c.id == "P3"]
+    assert after_sft.observed["follows_sft_stage"] and "premise not established" not in after_sft.note
+    checks, _ = run_checks(_rl_only(loss_noise=0.02, reward_noise=0.01), lam=0.05, n_boot=20)
+    (first_stage,) = [c for c in checks if c.id == "P3"]
+    assert not first_stage.observed["follows_sft_stage"] and "premise not established" in first_stage.note
+
+
 def test_per_token_losses_break_k1():
     """K1 is sequence level: a per-token loss (here /20 tokens) falls below kl(a||b)."""
     run = _rl_only(loss_noise=0.02, reward_noise=0.01)

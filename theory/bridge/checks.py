@@ -339,7 +339,7 @@ def check_a1(run: pd.DataFrame, *, confidence: float = 0.95) -> list[Check]:
     return checks
 
 
-def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rng, fits) -> list[Check]:
+def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rng, fits, follows_sft: bool) -> list[Check]:
     both = frame.dropna(subset=["reward", "sft_loss"])
     start = frame["step"].iloc[0]
     if len(both) < MIN_POINTS:
@@ -392,9 +392,14 @@ def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rng, fits) -> lis
         verdict, why = INCONCLUSIVE, "the predicted stop loses net gain, but its interval reaches the observed argmax"
     else:
         verdict, why = VIOLATED, "stopping at the predicted step loses net gain beyond noise, and its interval misses the observed argmax"
+    if not follows_sft:
+        # P3 is stated from an SFT optimum; the log alone cannot show that this start is one.
+        why += ("; premise not established: this RL stage does not follow an SFT stage, and P3 assumes RL starts "
+                "at an SFT optimum (theta_0 in S_L), so a violation here may be the premise's, not the bound's")
     p3 = Check(
         "P3", f"optimal RL duration (lam = {lam:g})", stage, verdict,
-        observed={"argmax_net_gain_step": start + observed_step, "argmax_steps_into_stage": observed_step,
+        observed={"follows_sft_stage": follows_sft,
+                  "argmax_net_gain_step": start + observed_step, "argmax_steps_into_stage": observed_step,
                   "stage_steps": span,
                   "net_gain_max": float(gain.max()), "net_gain_regret_at_prediction": regret, "regret_tolerance": tolerance},
         predicted={"optimal_rl_steps": t_star, "optimal_rl_steps_ci": ci["t_star"],
@@ -547,11 +552,14 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     confidence = float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True))
     rng = np.random.default_rng(seed)
     checks, fits = check_a1(run, confidence=confidence), {}
+    previous_phase = None
     for stage, phase, frame in _stage_tables(run):
         if phase == "rl":
-            checks += _rl_stage_checks(stage, frame, lam=lam, n_boot=n_boot, confidence=confidence, rng=rng, fits=fits)
+            checks += _rl_stage_checks(stage, frame, lam=lam, n_boot=n_boot, confidence=confidence, rng=rng, fits=fits,
+                                       follows_sft=previous_phase == "sft")
         else:
             checks.append(_sft_stage_check(stage, frame, n_boot=n_boot, confidence=confidence, rng=rng, fits=fits))
+        previous_phase = phase
     if expert_pass_rate is not None:
         checks += check_kl_bounds(run, expert_pass_rate=expert_pass_rate, expert_entropy=expert_entropy)
     return checks, fits
