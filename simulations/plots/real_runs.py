@@ -132,6 +132,14 @@ def _legends(axes, pipelines: list[str], colour: dict, marker: dict) -> None:
     axes["k3"].legend(loc="lower left", fontsize=8)
 
 
+def _model_size(meta: dict) -> str:
+    """``0.79 M params, trained here`` for a model built from a config; the path for a checkpoint."""
+    if meta.get("model", "tiny") != "tiny":
+        return f"checkpoint {meta['model']}"
+    count = meta.get("num_parameters")
+    return "trained here" if count is None else f"{count / 1e6:.2f} M params, trained here"
+
+
 def draw(rng: np.random.Generator, *, quick: bool, data_dir=None) -> list[Drawn]:
     """The real-run figure from the finished runs under ``data_dir`` (default :data:`DATA_DIR`)."""
     data_dir = DATA_DIR if data_dir is None else Path(data_dir)
@@ -155,8 +163,8 @@ def draw(rng: np.random.Generator, *, quick: bool, data_dir=None) -> list[Drawn]
     _k1_panel(axes["k1"], data, colour, marker)
     _k3_panel(axes["k3"], data, colour, marker)
     _legends(axes, pipelines, colour, marker)
-    models = ", ".join(sorted({str(meta.get("model", "model not recorded")) for meta, _ in runs}))
-    fig.suptitle(f"Qwen3-architecture runs ({len(runs)} logs; model: {models}) against K1/K3 with the exact expert constants")
+    models = ", ".join(sorted({_model_size(meta) for meta, _ in runs}))
+    fig.suptitle(f"Qwen3-architecture runs ({len(runs)} logs; {models}) against K1/K3 with the exact expert constants")
     return [Drawn("real_qwen3", ("K1", "K3"), fig, data,
                   "Logged Qwen3 SFT/RL runs, one column per pipeline: SFT loss with K1's floor H(p*) + kl(a||b) and reward by step (RL stages shaded); every point's SFT excess against kl(a||b) at the exact pass rate (K1); the pass rate during SFT after RL inside the kl-inverse band (K3).",
                   dict(runs=[meta["run"] for meta, _ in runs], models=models, data_dir=data_dir.name))]
