@@ -1,7 +1,7 @@
 """Check P5's rates against PEPit's SDP worst case of one gradient step (dev script, not a test).
 
 For beta = 1 and a grid of mu and eta, print q (descent lemma + PL), q_ADZ (Theorem 3 of
-Abbaszadehpeivasti, de Klerk, Zamani 2023, as ``theory.gd_contraction(sharp=True)``), and
+Abbaszadehpeivasti, de Klerk, Zamani 2023, as ``nondecoupling.gd_contraction(sharp=True)``), and
 PEPit's worst case of (R(x_1) - R*)/(R(x_0) - R*) over two descriptions of beta-smooth mu-PL
 functions: the "cheap" one (the inequalities Theorem 3 uses; its SDP value should equal
 q_ADZ) and the "expensive" one of Rubbens, Hendrickx, Taylor (2025), still only necessary
@@ -17,7 +17,7 @@ import itertools
 from PEPit import PEP
 from PEPit.functions import SmoothQuadraticLojasiewiczFunctionCheap, SmoothQuadraticLojasiewiczFunctionExpensive
 
-from theory import gd_contraction
+from nondecoupling import gd_contraction
 
 BETA = 1.0
 MUS = (0.1, 0.2, 0.5)

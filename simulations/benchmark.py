@@ -1,5 +1,5 @@
 """Benchmark: the batched simulator against a per-instance ``solve_ivp`` loop, bound
-evaluations per second, and the cost of ``import theory``.
+evaluations per second, and the cost of ``import nondecoupling``.
 
 Run ``python simulations/benchmark.py`` (``--help`` for sizes). Timings are printed, never
 asserted. Both simulators use DOP853 with the same per-instance tolerances; their errors
@@ -81,7 +81,7 @@ def quadratic_case(rng, instances: int, dim: int):
 
 def bound_throughput(size: int) -> None:
     """Evaluations per second of each public bound on ``size`` random inputs."""
-    import theory
+    import nondecoupling
 
     rng = np.random.default_rng(0)
     t = rng.uniform(0.0, 10.0, size)
@@ -94,19 +94,19 @@ def bound_throughput(size: int) -> None:
     lam = rng.uniform(0.1, 10.0, size)
     pl = dict(sep=sep, mu_sft=mu, beta_sft=beta, mu_rl=mu, beta_rl=beta)
     cases = {
-        "path_length_bound": lambda: theory.path_length_bound(t, gap0=gap, mu=mu, beta=beta),
-        "sft_degradation_bounds": lambda: theory.sft_degradation_bounds(t, rl_gap0=gap, **pl),
-        "reward_loss_bounds": lambda: theory.reward_loss_bounds(t, sft_gap0=gap, **pl),
-        "guaranteed_net_gain": lambda: theory.guaranteed_net_gain(t, rl_gap0=gap, lam=lam, mu_rl=mu, beta_rl=beta, beta_sft=beta),
-        "optimal_rl_duration": lambda: theory.optimal_rl_duration(lam=lam, mu_rl=mu, beta_rl=beta, beta_sft=beta),
-        "nondecoupling_threshold": lambda: theory.nondecoupling_threshold(sft_min=gap, sep=sep, mu_sft=mu),
-        "crossing_time": lambda: theory.crossing_time(sft_gap0=gap * 0.1, rl_gap0=gap, sep=sep, mu_sft=mu, mu_rl=mu),
-        "gd_contraction": lambda: theory.gd_contraction(mu=mu, beta=beta, eta=1.0 / beta),
-        "gd_contraction(sharp)": lambda: theory.gd_contraction(mu=mu, beta=beta, eta=1.0 / beta, sharp=True),
-        "kl_bernoulli": lambda: theory.kl_bernoulli(rate_a, rate_b),
-        "kl_inverse_upper": lambda: theory.kl_inverse_upper(rate_a, budget),
-        "kl_inverse_lower": lambda: theory.kl_inverse_lower(rate_a, budget),
-        "kantorovich_bound": lambda: theory.kantorovich_bound(mu, beta),
+        "path_length_bound": lambda: nondecoupling.path_length_bound(t, gap0=gap, mu=mu, beta=beta),
+        "sft_degradation_bounds": lambda: nondecoupling.sft_degradation_bounds(t, rl_gap0=gap, **pl),
+        "reward_loss_bounds": lambda: nondecoupling.reward_loss_bounds(t, sft_gap0=gap, **pl),
+        "guaranteed_net_gain": lambda: nondecoupling.guaranteed_net_gain(t, rl_gap0=gap, lam=lam, mu_rl=mu, beta_rl=beta, beta_sft=beta),
+        "optimal_rl_duration": lambda: nondecoupling.optimal_rl_duration(lam=lam, mu_rl=mu, beta_rl=beta, beta_sft=beta),
+        "nondecoupling_threshold": lambda: nondecoupling.nondecoupling_threshold(sft_min=gap, sep=sep, mu_sft=mu),
+        "crossing_time": lambda: nondecoupling.crossing_time(sft_gap0=gap * 0.1, rl_gap0=gap, sep=sep, mu_sft=mu, mu_rl=mu),
+        "gd_contraction": lambda: nondecoupling.gd_contraction(mu=mu, beta=beta, eta=1.0 / beta),
+        "gd_contraction(sharp)": lambda: nondecoupling.gd_contraction(mu=mu, beta=beta, eta=1.0 / beta, sharp=True),
+        "kl_bernoulli": lambda: nondecoupling.kl_bernoulli(rate_a, rate_b),
+        "kl_inverse_upper": lambda: nondecoupling.kl_inverse_upper(rate_a, budget),
+        "kl_inverse_lower": lambda: nondecoupling.kl_inverse_lower(rate_a, budget),
+        "kantorovich_bound": lambda: nondecoupling.kantorovich_bound(mu, beta),
     }
     print(f"bound evaluations per second on {size:.0e} inputs:")
     for name, call in cases.items():
@@ -119,19 +119,19 @@ def bound_throughput(size: int) -> None:
 
 
 def import_time(repeats: int = 5) -> None:
-    """Wall time of ``import theory`` in a fresh interpreter, alone and with every API name resolved."""
+    """Wall time of ``import nondecoupling`` in a fresh interpreter, alone and with every API name resolved."""
     code = (
-        "import time; t = time.perf_counter(); import theory; a = time.perf_counter() - t; "
+        "import time; t = time.perf_counter(); import nondecoupling; a = time.perf_counter() - t; "
         "names = []\n"
-        "for n in theory.__all__:\n"
-        "    try: getattr(theory, n); names.append(n)\n"
+        "for n in nondecoupling.__all__:\n"
+        "    try: getattr(nondecoupling, n); names.append(n)\n"
         "    except (ImportError, AttributeError): pass\n"
-        "print(a, time.perf_counter() - t, len(names), len(theory.__all__))"
+        "print(a, time.perf_counter() - t, len(names), len(nondecoupling.__all__))"
     )
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() for _ in range(repeats)]
     bare = min(float(r[0]) for r in runs)
     full = min(float(r[1]) for r in runs)
-    print(f"import theory: {bare * 1e3:.1f} ms; with all {runs[0][2]}/{runs[0][3]} API functions loaded: {full * 1e3:.1f} ms (best of {repeats})")
+    print(f"import nondecoupling: {bare * 1e3:.1f} ms; with all {runs[0][2]}/{runs[0][3]} API functions loaded: {full * 1e3:.1f} ms (best of {repeats})")
 
 
 def main(argv=None) -> None:

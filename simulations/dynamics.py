@@ -20,7 +20,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from simulations.problems.pair import CoupledProblem, joint_objective
-from theory._validation import as_float_array, check_integer, check_nonnegative, check_positive, check_rate
+from nondecoupling.validation import as_float_array, check_integer, check_nonnegative, check_positive, check_rate
 
 RTOL = 1e-10
 ATOL = 1e-12

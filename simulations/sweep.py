@@ -33,7 +33,7 @@ from tqdm import tqdm  # noqa: E402
 
 from simulations.plots import MODULES, STYLE, Drawn, Skip  # noqa: E402  (selects the Agg backend)
 import matplotlib.pyplot as plt  # noqa: E402, I001
-from theory._validation import check_integer  # noqa: E402
+from nondecoupling.validation import check_integer  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
 MANIFEST = "index.json"

@@ -3,7 +3,7 @@
 Statement: along the RL flow ``dL/dt = -<grad L, grad R>``; along the SFT flow
 ``dJ/dt = <grad L, grad R>``. RL raises the SFT loss exactly when SFT lowers the reward:
 both happen iff ``<grad L, grad R> < 0``.
-Derivation: ``theory/derivations/a1_coupling_identity.py``.
+Derivation: ``theory/nondecoupling/derivations/a1_coupling_identity.py``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Statement: ``theta_0`` in ``S_L``, ``g = grad R(theta_0)``, ``H = hess L(theta_0
 ``L(theta_t) - L* = (t^2/2) g^T H g + O(t^3)``: RL's first effect on SFT is quadratic in time.
 Checked by fitting ``(L(theta_t) - L*) / t^2 = c_0 + c_1 t + c_2 t^2`` on small ``t`` and
 comparing ``c_0`` with ``g^T H g / 2``.
-Derivation: ``theory/derivations/a2_second_order_onset.py``.
+Derivation: ``theory/nondecoupling/derivations/a2_second_order_onset.py``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Statement: ``CE(p*, pi) >= H(p*) + kl(a || b)`` with ``a = E_{p*} r``, ``b = E_p
 averaged over prompts it holds with the averaged rates. Equality iff ``r`` is binary and
 ``pi`` is ``p*`` rescaled within each reward class. From ``pi_0 = p*`` any RL that moves
 the pass rate to ``b`` raises the SFT loss by at least ``kl(a || b)``.
-Derivation: ``theory/derivations/k1_any_policy_pays.py``.
+Derivation: ``theory/nondecoupling/derivations/k1_any_policy_pays.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from simulations.checks._common import worst
 from simulations.dynamics import gradient_flow
 from simulations.problems import CrossEntropy, RewardLoss, random_log_linear, tabular_policy
-from theory import kl_bernoulli
+from nondecoupling import kl_bernoulli
 
 
 @dataclass(frozen=True)

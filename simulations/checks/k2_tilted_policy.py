@@ -5,7 +5,7 @@ Statement: the maximizer of ``E_pi r - (1/s) KL(pi || p*)`` is ``pi_s ∝ p* e^{
 ``Lambda(s) - s Lambda'(0) >= 0`` and its KL ``s Lambda'(s) - Lambda(s)``; small ``s``: SFT
 increase ``~ gain^2 / (2 Var_{p*} r)``; binary ``r``: SFT increase ``= kl(a || b(s))``.
 Simulated by running the KL-regularized RL gradient flow of a tabular softmax policy from
-``p*`` and converging it with BFGS. Derivation: ``theory/derivations/k2_tilted_policy.py``.
+``p*`` and converging it with BFGS. Derivation: ``theory/nondecoupling/derivations/k2_tilted_policy.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from simulations.checks._common import worst
 from simulations.checks.k1_any_policy_pays import random_tabular
 from simulations.dynamics import gradient_flow
 from simulations.problems import CrossEntropy, RewardLoss
-from theory import kl_bernoulli, tilted_tradeoff
+from nondecoupling import kl_bernoulli, tilted_tradeoff
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ rate stays in ``[kl_inv_lower(a, eps), kl_inv_upper(a, eps)]``, and ``|b - a| <=
 (Pinsker); as SFT drives ``eps -> 0``, ``b -> a``. Tight (``b = kl_inv_upper``) for a
 binary reward with ``p*`` uniform within each reward class, started from a tilted policy:
 the SFT flow keeps ``pi`` a within-class rescaling of ``p*``.
-Derivation: ``theory/derivations/k3_reward_ceiling.py``.
+Derivation: ``theory/nondecoupling/derivations/k3_reward_ceiling.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from simulations.checks._common import worst
 from simulations.checks.k1_any_policy_pays import random_tabular
 from simulations.dynamics import gradient_flow
 from simulations.problems import CrossEntropy, RewardLoss, random_log_linear, tabular_policy
-from theory import kl_inverse_lower, kl_inverse_upper
+from nondecoupling import kl_inverse_lower, kl_inverse_upper
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Statement: from ``theta_0`` in ``S_L``, along the RL flow,
 with ``ell(t)`` bounding the path length, and
 ``Delta_0 (1 - e^{-2 mu_rl t}) <= J(theta_t) - J(theta_0) <= Delta_0 (1 - e^{-2 beta_rl t})``.
 Tight (all bounds equal the simulation) on isotropic quadratics.
-Derivation: ``theory/derivations/p1_sft_then_rl.py``.
+Derivation: ``theory/nondecoupling/derivations/p1_sft_then_rl.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import evaluate, flow_and_path_length
 from simulations.problems import CoupledProblem, isotropic_pair
-from theory import path_length_bound, sft_degradation_bounds
+from nondecoupling import path_length_bound, sft_degradation_bounds
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ def _flow_envelope(problem: CoupledProblem, theta0, times, *, flowed: str, coupl
         ``"sft"`` for P2 (coupled loss: reward loss ``J* - J``).
     coupled_bounds : callable
         ``coupled_bounds(t, <flowed>_gap0=gap0, **problem.constants) -> (lower, upper)``
-        on the coupled loss: :func:`theory.sft_degradation_bounds` (P1) or
-        :func:`theory.reward_loss_bounds` (P2).
+        on the coupled loss: :func:`nondecoupling.sft_degradation_bounds` (P1) or
+        :func:`nondecoupling.reward_loss_bounds` (P2).
 
     Returns
     -------

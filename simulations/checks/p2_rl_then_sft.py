@@ -3,7 +3,7 @@
 Statement: from ``theta_0`` in ``S_R``, along the SFT flow,
 ``(mu_rl/2) max(0, sep - sqrt(2 eps_0/mu_sft) e^{-mu_sft t})^2 <= J* - J(theta_t) <= (beta_rl/2) ell_sft(t)^2``
 (and the SFT loss falls by between ``eps_0 (1 - e^{-2 mu_sft t})`` and ``eps_0 (1 - e^{-2 beta_sft t})``).
-Tight on isotropic quadratics. Derivation: ``theory/derivations/p2_rl_then_sft.py``.
+Tight on isotropic quadratics. Derivation: ``theory/nondecoupling/derivations/p2_rl_then_sft.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from simulations.checks._common import PL_FAMILIES, worst
 from simulations.checks.p1_sft_then_rl import EnvelopeCurves, _flow_envelope, _random_flow_envelopes
 from simulations.problems import CoupledProblem, isotropic_pair
-from theory import reward_loss_bounds
+from nondecoupling import reward_loss_bounds
 
 
 def envelope(problem: CoupledProblem, theta0, times) -> EnvelopeCurves:

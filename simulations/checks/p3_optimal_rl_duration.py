@@ -5,7 +5,7 @@ obeys ``G(t) >= g(t) = Delta_0 [1 - e^{-2 mu_rl t} - c (1 - e^{-mu_rl t})^2]``,
 ``c = lam beta_sft beta_rl / mu_rl^2``; ``t* = ln(1 + 1/c) / mu_rl`` maximizes ``g`` with
 ``g(t*) = Delta_0 / (1 + c)``; for ``c > 1``, ``g < 0`` after ``t_neg = ln((c+1)/(c-1)) / mu_rl``.
 Tight on isotropic quadratics from ``a``: ``G = g`` and ``t*`` is the true optimum.
-Derivation: ``theory/derivations/p3_optimal_rl_duration.py``.
+Derivation: ``theory/nondecoupling/derivations/p3_optimal_rl_duration.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from scipy.optimize import minimize_scalar
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import gradient_flow, rl_flow
 from simulations.problems import CoupledProblem, Quadratic, isotropic, isotropic_pair
-from theory import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
+from nondecoupling import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
 
 
 @dataclass(frozen=True)

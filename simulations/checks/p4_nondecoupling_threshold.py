@@ -6,7 +6,7 @@ Statement: ``tau = L* + (mu_sft/2) sep^2``. (i) Along the RL flow ``liminf L(the
 (iii) At the start RL lowers the SFT loss iff ``<grad L, grad R>(theta_0) > 0``.
 Tight on isotropic quadratics: ``L(theta_inf) = tau``; with ``theta_0`` on the far side of
 ``a`` on the line through ``a`` and ``b``, also the crossing happens exactly at ``T_x``.
-Derivation: ``theory/derivations/p4_nondecoupling_threshold.py``.
+Derivation: ``theory/nondecoupling/derivations/p4_nondecoupling_threshold.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, worst
 from simulations.dynamics import rl_flow
 from simulations.problems import CoupledProblem, isotropic_pair
-from theory import crossing_time, nondecoupling_threshold
+from nondecoupling import crossing_time, nondecoupling_threshold
 
 
 @dataclass(frozen=True)

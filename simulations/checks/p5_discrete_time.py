@@ -7,7 +7,7 @@ P1 holds with ``e^{-mu_rl t} -> q^{k/2}``, ``ell(t) -> ell_k``; P3 with
 ``c_eta = lam beta_sft beta_rl eta^2 / (1 - sqrt q)^2``: net gain ``>= Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2]``,
 maximized at ``K* = 2 ln(c_eta/(1+c_eta)) / ln q``.
 Tight on isotropic quadratics (``beta_rl = mu_rl``, ``eta mu_rl < 1``), from ``a``.
-Derivation: ``theory/derivations/p5_discrete_time.py``.
+Derivation: ``theory/nondecoupling/derivations/p5_discrete_time.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import evaluate, gradient_descent, rl_flow
 from simulations.problems import CoupledProblem, isotropic_pair
-from theory import gd_contraction, optimal_rl_steps
+from nondecoupling import gd_contraction, optimal_rl_steps
 
 
 @dataclass(frozen=True)

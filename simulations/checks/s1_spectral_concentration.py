@@ -7,7 +7,7 @@ and ``g = grad R``, ``rho_k`` the share of ``||g||^2`` in the top-``k`` eigenspa
 and ``-grad L(theta_0 - eta g) = eta H g + O(eta^2)`` (so ``-m`` is the cosine between the
 SFT and RL descent directions after a small RL step);
 (c) ``g`` inside eigenvalues ``[m_lo, m_hi]`` gives ``m >= 2 sqrt(m_lo m_hi)/(m_lo + m_hi)``.
-Derivation: ``theory/derivations/s1_spectral_concentration.py``.
+Derivation: ``theory/nondecoupling/derivations/s1_spectral_concentration.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulations.checks._common import worst
-from theory import curvature_bracket, kantorovich_bound, misalignment_bound
+from nondecoupling import curvature_bracket, kantorovich_bound, misalignment_bound
 
 
 @dataclass(frozen=True)

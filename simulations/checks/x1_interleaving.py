@@ -5,7 +5,7 @@ Statement: alternating SFT for ``w tau`` and RL for ``(1 - w) tau`` follows the 
 fixed horizon; for quadratics the alternation converges to a cycle within ``O(tau)`` of
 ``argmin F_w``, and the Pareto front is ``theta(w) = (wA + (1-w)B)^+ (wAa + (1-w)Bb)``.
 Sequential SFT-then-RL lands on the front's worst-SFT corner.
-Derivation: ``theory/derivations/x1_interleaving.py``.
+Derivation: ``theory/nondecoupling/derivations/x1_interleaving.py``.
 """
 
 from __future__ import annotations

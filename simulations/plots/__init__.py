@@ -2,7 +2,7 @@
 
 Each module exposes ``draw(rng, *, quick) -> list[Drawn]`` (the real-run module also
 ``data_dir``) and computes only through
-:mod:`simulations.checks`, :mod:`simulations.dynamics` and :mod:`theory` (the bounds and
+:mod:`simulations.checks`, :mod:`simulations.dynamics` and :mod:`nondecoupling` (the bounds and
 the simulations live there; a module here only picks instances, lays out and labels).
 A module with nothing to draw (no real-run logs yet) raises :class:`Skip`.
 

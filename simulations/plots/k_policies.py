@@ -18,7 +18,7 @@ from simulations.checks import k3_reward_ceiling as k3
 from simulations.dynamics import gradient_flow
 from simulations.plots import Drawn
 from simulations.plots._style import BOUND, REFERENCE, SIMULATION, THEORY_MARK, panels
-from theory import kl_bernoulli, tilted_tradeoff
+from nondecoupling import kl_bernoulli, tilted_tradeoff
 
 RESPONSES = 6
 EXPERT_CONCENTRATION = 3.0  # keeps every p*(y) away from 0, so the tilt simulations converge fast

@@ -1,8 +1,8 @@
 """Logged Qwen3 runs (``simulations/data/qwen3/<pipeline>-seed<k>/log.jsonl``) against K1 and K3.
 
-Loaded by :func:`theory.bridge.qwen3.summary.load_runs` (:func:`theory.bridge.read_run` and
+Loaded by :func:`simulations.qwen3.summary.load_runs` (:func:`nondecoupling.bridge.read_run` and
 the ``run_meta.json`` sidecar's exact expert quantities a and H(p*)); K1's terms come from
-:func:`theory.bridge.qwen3.summary.k1_terms`, the numbers of ``summary.json``, with b the
+:func:`simulations.qwen3.summary.k1_terms`, the numbers of ``summary.json``, with b the
 exact pass rate where the log has it.
 
 Top, one column per pipeline (seeds as colours, RL stages shaded): the held-out SFT loss L
@@ -23,8 +23,8 @@ from matplotlib.patches import Patch
 
 from simulations.plots import Drawn, Skip
 from simulations.plots._style import BOUND, REFERENCE, colours, diagonal
-from theory import kl_inverse_lower, kl_inverse_upper
-from theory.bridge.qwen3.summary import k1_terms, load_runs
+from nondecoupling import kl_inverse_lower, kl_inverse_upper
+from simulations.qwen3.summary import k1_terms, load_runs
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "qwen3"
 PIPELINE_MARKERS = ("o", "^", "s", "D", "v", "P")

@@ -15,7 +15,7 @@ from simulations.checks import a1_coupling_identity as a1
 from simulations.checks import s1_spectral_concentration as s1
 from simulations.plots import Drawn
 from simulations.plots._style import BOUND, SIMULATION, THEORY_MARK, diagonal, panels
-from theory import curvature_bracket, misalignment_bound
+from nondecoupling import curvature_bracket, misalignment_bound
 
 CONCENTRATIONS = (None, 0.5, 0.9, 0.99)
 COLOURS = ("C0", "C1", "C2", "C4")  # C3 marks the tight instances

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulations.problems.quadratic import Quadratic
-from theory._validation import ParameterError, as_float_array
+from nondecoupling.validation import ParameterError, as_float_array
 
 
 def least_squares(features, targets) -> Quadratic:

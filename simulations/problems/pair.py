@@ -18,7 +18,7 @@ from simulations.problems.base import Objective, WeightedSum
 from simulations.problems.least_squares import random_least_squares
 from simulations.problems.quadratic import Quadratic, isotropic, random_psd
 from simulations.problems.sine_pl import SinePL
-from theory._validation import check_rate
+from nondecoupling.validation import check_rate
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import log_softmax, logsumexp
 
 from simulations.problems.base import Objective
-from theory._validation import ParameterError, as_float_array, check_distribution, check_nonnegative, check_rate
+from nondecoupling.validation import ParameterError, as_float_array, check_distribution, check_nonnegative, check_rate
 
 
 class LogLinearPolicy:

@@ -14,7 +14,7 @@ import numpy as np
 
 from simulations.problems.affine import RANK_RTOL, AffineSet
 from simulations.problems.base import Objective
-from theory._validation import ParameterError, as_float_array, check_interval
+from nondecoupling.validation import ParameterError, as_float_array, check_interval
 
 
 class Quadratic(Objective):

@@ -20,7 +20,7 @@ from scipy.optimize import minimize_scalar
 
 from simulations.problems.affine import AffineSet
 from simulations.problems.base import Objective
-from theory._validation import as_float_array, check_positive
+from nondecoupling.validation import as_float_array, check_positive
 
 SINE_PL_BETA = 8.0
 SINE_PL_MU_LITERATURE = 1.0 / 32.0

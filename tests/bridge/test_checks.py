@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import theory
-from theory.bridge.checks import (
+import nondecoupling
+from nondecoupling.bridge.checks import (
     HOLDS,
     INCONCLUSIVE,
     VIOLATED,
@@ -26,7 +26,7 @@ from theory.bridge.checks import (
     sign_verdict,
     trend,
 )
-from synthetic import isotropic_run
+from tests.bridge.synthetic import isotropic_run
 
 COUPLED = [("sft", 100), ("rl", 200), ("sft", 100)]
 # Defaults of isotropic_run: Delta_0 = 0.5 and A = (mu_sft/mu_rl) Delta_0 = 3 from the SFT optimum.
@@ -202,7 +202,7 @@ def test_k1_without_entropy_uses_the_rl_start_and_skips_k3():
     checks = check_kl_bounds(run, expert_pass_rate=PASS_RATE)
     assert [(c.id, c.verdict) for c in checks] == [("K1", HOLDS)]
     np.testing.assert_allclose(checks[0].predicted["kl_lower_bound"],
-                               theory.kl_bernoulli(PASS_RATE, run[run["phase"] == "rl"]["reward"]))
+                               nondecoupling.kl_bernoulli(PASS_RATE, run[run["phase"] == "rl"]["reward"]))
 
 
 def test_k1_points_with_a_zero_pass_rate_estimate_are_undetermined():
@@ -232,10 +232,10 @@ def test_short_stages_are_inconclusive_not_errors():
 @pytest.mark.parametrize(("name", "kwargs"), [("lam", {"lam": 0.0}), ("n_boot", {"n_boot": 0}),
                                               ("confidence", {"confidence": 1.0})])
 def test_run_checks_rejects_bad_parameters_by_name(name, kwargs):
-    with pytest.raises(theory.ParameterError, match=f"'{name}'"):
+    with pytest.raises(nondecoupling.ParameterError, match=f"'{name}'"):
         run_checks(_frame([0, 1], [1.0, 1.0], [0.1, 0.1]), **kwargs)
 
 
 def test_kl_bounds_reject_a_pass_rate_outside_the_unit_interval():
-    with pytest.raises(theory.ParameterError, match="'expert_pass_rate'"):
+    with pytest.raises(nondecoupling.ParameterError, match="'expert_pass_rate'"):
         check_kl_bounds(_frame([0, 1], [1.0, 1.0], [0.1, 0.1]), expert_pass_rate=1.5)

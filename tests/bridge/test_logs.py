@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.bridge.logs import COLUMNS, LogFormatError, LogMapping, read_log, read_run, read_run_meta
-from synthetic import isotropic_run, write_jsonl
+from nondecoupling.bridge.logs import COLUMNS, LogFormatError, LogMapping, read_log, read_run, read_run_meta
+from tests.bridge.synthetic import isotropic_run, write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SFT_STATE, GRPO_STATE = FIXTURES / "trl_sft_trainer_state.json", FIXTURES / "trl_grpo_trainer_state.json"
@@ -56,7 +56,7 @@ def test_trl_trainers_write_what_the_reader_reads(tmp_path):
     """Regenerate trainer_state.json with TRL's real SFTTrainer and GRPOTrainer, then read it."""
     pytest.importorskip("torch")
     pytest.importorskip("trl")
-    from trl_runs import run_grpo, run_sft
+    from tests.bridge.trl_runs import run_grpo, run_sft
 
     sft_state = run_sft(tmp_path / "sft", max_steps=4)
     grpo_state = run_grpo(tmp_path / "grpo", tmp_path / "sft" / "final", max_steps=2)

@@ -14,8 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from theory.bridge import probe  # noqa: E402
-from tiny_qwen3 import make_model, make_tokenizer  # noqa: E402
+from nondecoupling.bridge import probe  # noqa: E402
+from tests.bridge.tiny_qwen3 import make_model, make_tokenizer  # noqa: E402
 
 PROMPTS = ["1+2=", "2+2=", "3+1=", "0+4="]
 ANSWERS = ["3", "4", "4", "4"]

@@ -16,19 +16,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, kl_bernoulli
+from nondecoupling import ParameterError, kl_bernoulli
 
 pytest.importorskip("trl")
 torch = pytest.importorskip("torch")
 
 from transformers import TrainerState  # noqa: E402
 
-from theory.bridge.qwen3.__main__ import main  # noqa: E402
-from theory.bridge.qwen3.model import TinyQwen3Size, build_tiny_qwen3, load_policy  # noqa: E402
-from theory.bridge.qwen3.runner import PipelineConfig  # noqa: E402
-from theory.bridge.qwen3.stages import Evaluator, completion_ids  # noqa: E402
-from theory.bridge.qwen3.task import DigitTask  # noqa: E402
-from theory.bridge.qwen3.tokenizer import build_char_tokenizer  # noqa: E402
+from simulations.qwen3.__main__ import main  # noqa: E402
+from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3, load_policy  # noqa: E402
+from simulations.qwen3.runner import PipelineConfig  # noqa: E402
+from simulations.qwen3.stages import Evaluator, completion_ids  # noqa: E402
+from simulations.qwen3.task import DigitTask  # noqa: E402
+from simulations.qwen3.tokenizer import build_char_tokenizer  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -189,7 +189,7 @@ def test_tiny_alternating_run_writes_the_canonical_logs(tmp_path):
         assert math.isfinite(record["kl"]) and record["lr"] > 0
         assert record["sft_loss"] >= task.expert_entropy + kl_bernoulli(task.expert_pass_rate, record["pass_rate"])
     assert meta["expert_pass_rate"] == task.expert_pass_rate and meta["expert_entropy"] == task.expert_entropy
-    assert meta["seed"] == 3 and meta["pipeline"] == "alternating" and meta["command"].startswith("python -m theory.bridge.qwen3")
+    assert meta["seed"] == 3 and meta["pipeline"] == "alternating" and meta["command"].startswith("python -m simulations.qwen3")
     assert meta["model_config"]["model_type"] == "qwen3" and meta["wall_time_s"] > 0
     state = TrainerState.load_from_json(str(out / "trainer_state.json"))
     evaluations = [e for e in state.log_history if "eval_sft_loss" in e]

@@ -1,4 +1,4 @@
-"""`python -m theory.bridge check`: report.json, report.md and the figure; errors name the file."""
+"""`python -m nondecoupling.bridge check`: report.json, report.md and the figure; errors name the file."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from theory.bridge.__main__ import main
-from synthetic import isotropic_run, write_jsonl
+from nondecoupling.bridge.__main__ import main
+from tests.bridge.synthetic import isotropic_run, write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,7 +25,7 @@ def coupled_log(tmp_path_factory):
 def test_command_line_writes_the_report(coupled_log, tmp_path):
     out = tmp_path / "report"
     result = subprocess.run(
-        [sys.executable, "-m", "theory.bridge", "check", str(coupled_log), "--out", str(out), "--lam", "0.05",
+        [sys.executable, "-m", "nondecoupling.bridge", "check", str(coupled_log), "--out", str(out), "--lam", "0.05",
          "--bootstrap", "50"],
         capture_output=True, text=True, check=False,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tiny_qwen3 import make_model, make_tokenizer
+from tests.bridge.tiny_qwen3 import make_model, make_tokenizer
 
 PAIRS = [(x, y) for x in range(5) for y in range(5)]
 

@@ -17,7 +17,7 @@ from simulations.dynamics import (
     sft_then_rl,
 )
 from simulations.problems import QUADRATIC_KINDS, WeightedSum, isotropic, joint_objective, random_quadratic_pair
-from theory import ParameterError
+from nondecoupling import ParameterError
 
 seeds = st.integers(0, 2**32 - 1)
 

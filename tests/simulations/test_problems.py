@@ -22,7 +22,7 @@ from simulations.problems import (
     tabular_policy,
 )
 from simulations.problems.pair import QUADRATIC_KINDS
-from theory import ParameterError
+from nondecoupling import ParameterError
 
 seeds = st.integers(0, 2**32 - 1)
 

@@ -13,7 +13,7 @@ from simulations.checks.s1_spectral_concentration import (
     random_spectra,
     tight_bracket,
 )
-from theory import curvature_bracket, misalignment_bound
+from nondecoupling import curvature_bracket, misalignment_bound
 
 seeds = st.integers(0, 2**32 - 1)
 TOLERANCE = 1e-12

@@ -18,9 +18,9 @@ import pytest
 
 from simulations import sweep
 from simulations.plots import MODULES, THEOREM_IDS, Skip, real_runs
-from theory import kl_bernoulli
-from theory.bridge import LogFormatError
-from theory.bridge.qwen3 import summary
+from nondecoupling import kl_bernoulli
+from nondecoupling.bridge import LogFormatError
+from simulations.qwen3 import summary
 
 REPO = Path(__file__).resolve().parents[2]
 

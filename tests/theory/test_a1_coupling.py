@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from theory.derivations.a1_coupling_identity import derive
+from nondecoupling.derivations.a1_coupling_identity import derive
 
 STEP = 1e-3
 

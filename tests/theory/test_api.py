@@ -8,20 +8,20 @@ import sys
 
 import pytest
 
-import theory
+import nondecoupling
 
 
-@pytest.mark.parametrize("name", theory.__all__)
+@pytest.mark.parametrize("name", nondecoupling.__all__)
 def test_every_api_name_imports(name):
-    assert callable(getattr(theory, name))
+    assert callable(getattr(nondecoupling, name))
 
 
 def test_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'optimal_duration'"):
-        theory.optimal_duration  # noqa: B018
+        nondecoupling.optimal_duration  # noqa: B018
 
 
 def test_numeric_api_never_imports_sympy():
-    code = "import sys, theory; [getattr(theory, n) for n in theory.__all__]; print('sympy' in sys.modules)"
+    code = "import sys, nondecoupling; [getattr(nondecoupling, n) for n in nondecoupling.__all__]; print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

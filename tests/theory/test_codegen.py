@@ -2,8 +2,8 @@
 
 import pytest
 
-from theory.derivations import REGISTRY
-from theory.derivations._codegen import module_path, render_registered
+from nondecoupling.derivations import REGISTRY
+from nondecoupling.derivations._codegen import module_path, render_registered
 
 
 @pytest.mark.parametrize("theorem_id", sorted(REGISTRY))
@@ -13,4 +13,4 @@ def test_generated_module_matches_derivation(theorem_id):
     if "def " not in text:
         assert not path.exists(), f"{path} is stale: {theorem_id} has no closed forms"
         return
-    assert path.read_text() == text, f"{path} drifted; run python -m theory.derivations.codegen"
+    assert path.read_text() == text, f"{path} drifted; run python -m nondecoupling.derivations.codegen"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, kl_bernoulli
-from theory.derivations import k1_any_policy_pays
+from nondecoupling import ParameterError, kl_bernoulli
+from nondecoupling.derivations import k1_any_policy_pays
 
 mp.mp.dps = 50
 EDGES = [0.0, 5e-324, 1e-300, 1e-17, 1e-15, 3e-16, 0.5, 1 - 1e-15, 1 - 3e-16, 1 - 2**-53, 1.0]

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from theory import ParameterError, kl_bernoulli, tilted_tradeoff
-from theory._generated.k2 import tilted_rate
-from theory.derivations import k2_tilted_policy
+from nondecoupling import ParameterError, kl_bernoulli, tilted_tradeoff
+from nondecoupling._generated.k2 import tilted_rate
+from nondecoupling.derivations import k2_tilted_policy
 
 tilts = (st.floats(0, 50) | st.floats(50, 2000) | st.floats(-300, -1).map(lambda e: 10.0**e)
          | st.sampled_from([0.0, 5e-324, 1e-8, 700.0, 1e3]))

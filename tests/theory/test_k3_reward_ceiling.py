@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, kl_bernoulli, kl_inverse_lower, kl_inverse_upper
-from theory.derivations import k3_reward_ceiling
+from nondecoupling import ParameterError, kl_bernoulli, kl_inverse_lower, kl_inverse_upper
+from nondecoupling.derivations import k3_reward_ceiling
 
 NEAR_EDGES = [1e-15 * k for k in (0.1, 0.5, 1.0)] + [1 - 1e-15 * k for k in (0.1, 0.5, 1.0)]
 rates = st.floats(0, 1) | st.sampled_from([0.0, 1.0, 0.5, *NEAR_EDGES])

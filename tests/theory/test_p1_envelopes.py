@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, path_length_bound, sft_degradation_bounds
-from theory.derivations import p1_sft_then_rl
+from nondecoupling import ParameterError, path_length_bound, sft_degradation_bounds
+from nondecoupling.derivations import p1_sft_then_rl
 
 positive = st.floats(1e-3, 1e3)
 ratio = st.floats(1.0, 1e3)  # beta / mu

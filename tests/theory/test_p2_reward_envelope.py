@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, reward_loss_bounds, sft_degradation_bounds
-from theory.derivations import p2_rl_then_sft
+from nondecoupling import ParameterError, reward_loss_bounds, sft_degradation_bounds
+from nondecoupling.derivations import p2_rl_then_sft
 
 positive = st.floats(1e-3, 1e3)
 ratio = st.floats(1.0, 1e3)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
-from theory.derivations import p3_optimal_rl_duration
+from nondecoupling import ParameterError, guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
+from nondecoupling.derivations import p3_optimal_rl_duration
 
 positive = st.floats(1e-3, 1e3)
 ratio = st.floats(1.0, 1e3)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from theory import ParameterError, crossing_time, nondecoupling_threshold, sft_degradation_bounds
-from theory.derivations import p4_nondecoupling_threshold
+from nondecoupling import ParameterError, crossing_time, nondecoupling_threshold, sft_degradation_bounds
+from nondecoupling.derivations import p4_nondecoupling_threshold
 
 positive = st.floats(1e-3, 1e3)
 gap = st.floats(0.0, 1e3)

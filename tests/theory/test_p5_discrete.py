@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, gd_contraction, optimal_rl_steps
-from theory._generated import p5
-from theory.derivations.p5_discrete_time import derive
+from nondecoupling import ParameterError, gd_contraction, optimal_rl_steps
+from nondecoupling._generated import p5
+from nondecoupling.derivations.p5_discrete_time import derive
 
 fraction = st.floats(0.01, 0.99)
 scale = st.floats(1e-2, 1e2)

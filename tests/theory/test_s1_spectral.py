@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory import ParameterError, curvature_bracket, kantorovich_bound, misalignment_bound
-from theory.derivations.s1_spectral_concentration import derive
+from nondecoupling import ParameterError, curvature_bracket, kantorovich_bound, misalignment_bound
+from nondecoupling.derivations.s1_spectral_concentration import derive
 
 seeds = st.integers(0, 2**32 - 1)
 

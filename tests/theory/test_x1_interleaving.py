@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from scipy.linalg import expm
 from scipy.optimize import minimize
 
-from theory import ParameterError
-from theory.derivations import x1_interleaving
-from theory.interleaving import QuadraticPair
+from nondecoupling import ParameterError
+from nondecoupling.derivations import x1_interleaving
+from nondecoupling.interleaving import QuadraticPair
 
 
 def _spd(rng, dim, floor=0.2):

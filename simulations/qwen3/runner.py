@@ -1,0 +1,238 @@
+"""Run a post-training pipeline (SFT-then-RL, RL-then-SFT, alternating) and write its logs.
+
+A run is: build (or load) the policy; pretrain it on the task's broad answer
+distribution into the *base* model (so RL has a reward signal from its first step); then
+the pipeline's stages, each a fresh TRL trainer on the same model, with the evaluations
+of :mod:`simulations.qwen3.stages`. It writes, into ``out``:
+
+``log.jsonl``
+    The bridge's canonical log: one line per evaluation (phase, stage, global step,
+    sft_loss, reward, kl, lr, plus the exact ``pass_rate`` and ``reward_samples``).
+``run_meta.json``
+    The exact expert quantities (``expert_pass_rate`` a, ``expert_entropy`` H(p*)), the
+    command, hardware, wall time, model config, task, stages and the base model's metrics.
+``trainer_state.json``
+    TRL's own format (transformers' ``TrainerState``): every stage's ``log_history``, steps
+    shifted to the global count and tagged with ``phase`` and ``stage``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+import trl
+from transformers import TrainerState, set_seed
+
+from nondecoupling.validation import check_integer, check_positive
+from simulations.qwen3.model import TinyQwen3Size, load_policy
+from simulations.qwen3.stages import (
+    EvaluationCallback,
+    Evaluator,
+    Segment,
+    TrainingSettings,
+    run_grpo,
+    run_sft,
+)
+from simulations.qwen3.task import DigitTask
+
+PIPELINES = ("sft-rl", "rl-sft", "alternating")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything a run depends on; ``run_meta.json`` records it.
+
+    Parameters
+    ----------
+    model : str
+        ``"tiny"`` (a Qwen3 built here) or a local checkpoint directory.
+    pipeline : {"sft-rl", "rl-sft", "alternating"}
+        Stage order. ``alternating`` splits the same budgets into ``cycles`` rounds of
+        SFT then RL.
+    sft_steps, rl_steps : int
+        Optimizer steps of SFT and of RL over the whole pipeline.
+    cycles : int
+        Rounds of the alternating pipeline (ignored otherwise).
+    pretrain_steps : int
+        SFT steps on the broad distribution that make the base model (0: none).
+    lr_sft, lr_rl, lr_pretrain : float
+        Constant AdamW learning rates.
+    sft_train_size, pretrain_size : int
+        Sizes of the sampled expert and broad training sets.
+    samples_per_prompt : int
+        Fresh policy samples per prompt at each evaluation.
+    """
+
+    model: str = "tiny"
+    pipeline: str = "sft-rl"
+    sft_steps: int = 200
+    rl_steps: int = 200
+    cycles: int = 4
+    pretrain_steps: int = 200
+    lr_sft: float = 1e-3
+    lr_rl: float = 1e-3
+    lr_pretrain: float = 3e-3
+    sft_train_size: int = 8192
+    pretrain_size: int = 8192
+    samples_per_prompt: int = 4
+    task: DigitTask = field(default_factory=DigitTask)
+    size: TinyQwen3Size = field(default_factory=TinyQwen3Size)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+
+    def __post_init__(self):
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"pipeline must be one of {PIPELINES}; got {self.pipeline!r}")
+        for name in ("sft_steps", "rl_steps", "pretrain_steps"):
+            check_integer(getattr(self, name), name, low=0)
+        for name in ("cycles", "sft_train_size", "pretrain_size", "samples_per_prompt"):
+            check_integer(getattr(self, name), name, low=1)
+        for name in ("lr_sft", "lr_rl", "lr_pretrain"):
+            check_positive(getattr(self, name), name)
+
+    def stages(self) -> list[tuple[str, int, float]]:
+        """``(phase, steps, lr)`` of each stage in run order (stages of 0 steps dropped)."""
+        sft = ("sft", self.sft_steps, self.lr_sft)
+        rl = ("rl", self.rl_steps, self.lr_rl)
+        if self.pipeline == "sft-rl":
+            plan = [sft, rl]
+        elif self.pipeline == "rl-sft":
+            plan = [rl, sft]
+        else:
+            plan = [
+                (phase, _share(total, self.cycles, k), lr)
+                for k in range(self.cycles)
+                for phase, total, lr in (sft, rl)
+            ]
+        return [stage for stage in plan if stage[1] > 0]
+
+
+def _share(total: int, parts: int, index: int) -> int:
+    """The ``index``-th of ``parts`` near-equal integer shares of ``total``."""
+    return total // parts + (index < total % parts)
+
+
+def run_pipeline(config: PipelineConfig, out: Path, *, command: str) -> list[dict]:
+    """Run ``config`` and write ``log.jsonl``, ``run_meta.json`` and ``trainer_state.json`` into ``out``.
+
+    Returns
+    -------
+    list of dict
+        The JSONL records, in order.
+    """
+    start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.jsonl"
+    log_path.unlink(missing_ok=True)
+    settings = config.training
+    set_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+
+    model, tokenizer = load_policy(config.model, config.size, seed=settings.seed)
+    evaluator = Evaluator(config.task, tokenizer, samples_per_prompt=config.samples_per_prompt, seed=settings.seed)
+    base = _pretrain(model, tokenizer, config, evaluator, rng)
+    evaluator.set_reference(model)
+    expert_records = config.task.sample("expert", config.sft_train_size, rng)
+
+    records, history, offset = [], [], 0
+    for index, (phase, steps, lr) in enumerate(config.stages()):
+        segment = Segment(phase=phase, stage=index, step_offset=offset, lr=lr)
+        callback = EvaluationCallback(evaluator, segment, eval_every=settings.eval_every, log_path=log_path)
+        if phase == "sft":
+            state = run_sft(model, tokenizer, expert_records, steps=steps, lr=lr, settings=settings, callbacks=[callback])
+            evaluator.set_reference(model)
+        else:
+            state = run_grpo(
+                model,
+                tokenizer,
+                config.task,
+                steps=steps,
+                lr=lr,
+                max_completion_length=evaluator.max_completion_length,
+                settings=settings,
+                callbacks=[callback],
+            )
+        records.extend(callback.records)
+        history.extend(_global_history(state.log_history, offset=offset, phase=phase, stage=index))
+        offset += state.global_step
+
+    TrainerState(global_step=offset, max_steps=offset, log_history=history).save_to_json(str(out / "trainer_state.json"))
+    meta = _run_meta(config, model, command=command, base=base, wall_time_s=time.perf_counter() - start)
+    (out / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return records
+
+
+def _global_history(log_history: list[dict], *, offset: int, phase: str, stage: int) -> list[dict]:
+    """A stage's ``log_history`` on the global step count, tagged with its phase and stage.
+
+    TRL's format keys records by step, and a later stage's opening evaluation shares its
+    step with the previous stage's closing one (the same model), so it is left out here;
+    ``log.jsonl`` keeps both.
+    """
+    return [
+        {**entry, "step": entry["step"] + offset, "phase": phase, "stage": stage}
+        for entry in log_history
+        if not (stage > 0 and entry["step"] == 0)
+    ]
+
+
+def _pretrain(model, tokenizer, config: PipelineConfig, evaluator: Evaluator, rng) -> dict:
+    """Make the base model: SFT on the broad distribution; return its metrics."""
+    if config.pretrain_steps:
+        broad = config.task.sample("base", config.pretrain_size, rng)
+        run_sft(model, tokenizer, broad, steps=config.pretrain_steps, lr=config.lr_pretrain, settings=config.training)
+    return evaluator.evaluate(model, step=-1)
+
+
+def _run_meta(config: PipelineConfig, model, *, command: str, base: dict, wall_time_s: float) -> dict:
+    task = config.task
+    return {
+        "expert_pass_rate": task.expert_pass_rate,
+        "expert_entropy": task.expert_entropy,
+        "seed": config.training.seed,
+        "command": command,
+        "hardware": hardware(),
+        "wall_time_s": round(wall_time_s, 2),
+        "pipeline": config.pipeline,
+        "stages": [
+            {"stage": k, "phase": phase, "steps": steps, "lr": lr} for k, (phase, steps, lr) in enumerate(config.stages())
+        ],
+        "model": config.model,
+        "model_note": (
+            "transformers' Qwen3ForCausalLM architecture, randomly initialised and trained here; "
+            "not the released Qwen3-0.6B checkpoint"
+            if config.model == "tiny"
+            else f"local checkpoint {config.model}"
+        ),
+        "model_config": model.config.to_dict(),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "task": task.to_dict(),
+        "config": asdict(config),
+        "base_model": base,
+        "metrics": {
+            "sft_loss": "CE(p*, pi) exactly: sequence NLL of answer+[EOS], weighted by p* over its support, mean over prompts",
+            "reward": "mean verifier reward over samples_per_prompt fresh samples per prompt (temperature 1)",
+            "kl": "KL(pi || pi_ref) on those samples; pi_ref = model after the latest SFT stage (base before the first)",
+            "pass_rate": "exact mean over prompts of pi(correct answer + [EOS] | prompt)",
+        },
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
+    }
+
+
+def hardware() -> str:
+    """CPU model, cores and torch threads, and the GPU if there is one."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {gpu}"

@@ -1,1 +1,0 @@
-"""Numpy functions printed from the sympy derivations; see ``theory/derivations/_codegen.py``."""

@@ -1,0 +1,66 @@
+"""Exact numbers for the coupling of SFT and RL in post-training.
+
+The public numeric API of THEORY.md (``from nondecoupling import optimal_rl_duration``). Every
+function broadcasts over numpy arrays, takes its constants as keyword-only arguments and
+raises :class:`ParameterError` (a ``ValueError``) naming the parameter for invalid input.
+No import here loads sympy: the closed forms were printed from the sympy derivations
+(:mod:`nondecoupling.derivations`) into :mod:`nondecoupling._generated`.
+
+| ID | functions | module |
+|----|-----------|--------|
+| K1, K3 | kl_bernoulli, kl_inverse_upper, kl_inverse_lower | nondecoupling.kl |
+| K2 | tilted_tradeoff | nondecoupling.tilt |
+| P1, P2 | path_length_bound, sft_degradation_bounds, reward_loss_bounds | nondecoupling.envelopes |
+| P3 | optimal_rl_duration, guaranteed_net_gain, rl_break_even_time | nondecoupling.duration |
+| P4 | nondecoupling_threshold, crossing_time | nondecoupling.threshold |
+| P5 | gd_contraction, optimal_rl_steps | nondecoupling.discrete |
+| S1 | curvature_bracket, misalignment_bound, kantorovich_bound | nondecoupling.spectral |
+"""
+
+import importlib
+from typing import TYPE_CHECKING
+
+from nondecoupling.validation import ParameterError
+
+# Submodules load on first use (PEP 562), so `import nondecoupling` stays fast and light.
+_API = {
+    "kl_bernoulli": "nondecoupling.kl",
+    "kl_inverse_upper": "nondecoupling.kl",
+    "kl_inverse_lower": "nondecoupling.kl",
+    "tilted_tradeoff": "nondecoupling.tilt",
+    "path_length_bound": "nondecoupling.envelopes",
+    "sft_degradation_bounds": "nondecoupling.envelopes",
+    "reward_loss_bounds": "nondecoupling.envelopes",
+    "optimal_rl_duration": "nondecoupling.duration",
+    "guaranteed_net_gain": "nondecoupling.duration",
+    "rl_break_even_time": "nondecoupling.duration",
+    "nondecoupling_threshold": "nondecoupling.threshold",
+    "crossing_time": "nondecoupling.threshold",
+    "gd_contraction": "nondecoupling.discrete",
+    "optimal_rl_steps": "nondecoupling.discrete",
+    "curvature_bracket": "nondecoupling.spectral",
+    "misalignment_bound": "nondecoupling.spectral",
+    "kantorovich_bound": "nondecoupling.spectral",
+}
+
+__all__ = ["ParameterError", *_API]
+
+
+def __getattr__(name):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'nondecoupling' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nondecoupling.discrete import gd_contraction, optimal_rl_steps
+    from nondecoupling.duration import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
+    from nondecoupling.envelopes import path_length_bound, reward_loss_bounds, sft_degradation_bounds
+    from nondecoupling.kl import kl_bernoulli, kl_inverse_lower, kl_inverse_upper
+    from nondecoupling.spectral import curvature_bracket, kantorovich_bound, misalignment_bound
+    from nondecoupling.threshold import crossing_time, nondecoupling_threshold
+    from nondecoupling.tilt import tilted_tradeoff

@@ -1,0 +1,172 @@
+"""Write a run's checks as report.json, report.md and a figure with the theory overlays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window from a command-line tool
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import nondecoupling  # noqa: E402
+from nondecoupling.bridge.checks import Check, guaranteed_gain_curve  # noqa: E402
+
+FIGURE = "curves.png"
+_VERDICT_MARK = {"holds": "holds", "violated": "**violated**", "inconclusive": "inconclusive", "estimate": "estimate"}
+
+
+def build_report(run: pd.DataFrame, checks: list[Check], *, settings: dict, meta: dict) -> dict:
+    """The machine-readable report: inputs, the run's shape, and every check."""
+    stages = [
+        {"stage": int(stage), "phase": frame["phase"].iloc[0], "first_step": int(frame["step"].iloc[0]),
+         "last_step": int(frame["step"].iloc[-1]), "points": int(len(frame))}
+        for stage, frame in run.groupby("stage")
+    ]
+    summary = {v: sum(c.verdict == v for c in checks) for v in ("holds", "violated", "inconclusive", "estimate")}
+    return {
+        "settings": settings,
+        "run_meta": meta,
+        "files": run.attrs.get("files", []),
+        "stages": stages,
+        "summary": summary,
+        "checks": [c.to_dict() for c in checks],
+        "figures": [FIGURE],
+    }
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return f"[{_fmt(value[0])}, {_fmt(value[1])}]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _headline(check: dict) -> tuple[str, str]:
+    """The one or two numbers of a check that a reader wants first."""
+    o, p = check["observed"], check["predicted"]
+    if check["id"] == "A1" and "slope" in o:
+        return f"{o['quantity']} slope {_fmt(o['slope'])}/step, CI {_fmt(o['ci'])}, p = {_fmt(o['p_value'])}", f"slope {p['slope_sign']}"
+    if check["id"] == "P3" and "argmax_net_gain_step" in o:
+        return (f"net gain peaks at step {_fmt(o['argmax_net_gain_step'])}; stopping at the prediction loses "
+                f"{_fmt(o['net_gain_regret_at_prediction'])} (noise {_fmt(o['regret_tolerance'])})",
+                f"t* = {_fmt(p['optimal_rl_steps'])} steps, CI {_fmt(p['optimal_rl_steps_ci'])}: stop at step {_fmt(p['stop_at_step'])}")
+    if check["id"] == "P4" and "sft_loss_at_rl_start" in o:
+        return (f"SFT loss at RL start {_fmt(o['sft_loss_at_rl_start'])}, trend {o['sft_loss_trend']}",
+                f"tau = {_fmt(p['threshold_tau'])}, CI {_fmt(p['threshold_tau_ci'])}: {p['direction']}")
+    if check["id"] in ("K1", "K3") and "n_points" in o:
+        return (f"{o['n_violations_significant']} of {o['n_points']} points below the bound beyond noise; min slack {_fmt(o['min_slack'])}",
+                f"CE - H >= kl(a||b), a = {_fmt(p['expert_pass_rate'])}")
+    if check["id"] == "rates":
+        shown = [f"{k} {_fmt(v)}" for k, v in o.items() if k.endswith(("rate_per_step", "rate_ci", "limit", "sft_rise", "rl_gap0"))]
+        return "; ".join(shown), ""
+    return ", ".join(f"{k} {_fmt(v)}" for k, v in o.items()), ""
+
+
+def render_markdown(report: dict) -> str:
+    """A human summary: the three questions first, then every check in a table."""
+    checks = report["checks"]
+    a1 = [c for c in checks if c["id"] == "A1"]
+    p3 = [c for c in checks if c["id"] == "P3" and "stop_at_step" in c["predicted"]]
+    lines = ["# Run checked against the theory", ""]
+    lines.append("Checks of THEORY.md's statements (this toolkit's formalization of Niu, Bai, Han, Zhang, "
+                 "arXiv:2601.07389) on the logged curves. Fitted constants are effective estimates "
+                 "(exact on isotropic quadratics), not bounds.")
+    lines += ["", "## Answers", ""]
+    coupling = ", ".join(f"stage {c['stage']}: {c['verdict']}" for c in a1) or "no RL stage"
+    lines.append(f"- **Does the run show the coupling (A1)?** {coupling}.")
+    for c in p3:
+        p = c["predicted"]
+        lines.append(f"- **When should RL (stage {c['stage']}) have stopped?** At step {_fmt(p['stop_at_step'])} "
+                     f"(t* = {_fmt(p['optimal_rl_steps'])} steps into the stage, CI {_fmt(p['optimal_rl_steps_ci'])}, "
+                     f"lam = {_fmt(p['lam'])}); the observed net gain peaked at step {_fmt(c['observed']['argmax_net_gain_step'])}. "
+                     f"P3: {c['verdict']}.")
+    s = report["summary"]
+    lines.append(f"- **Verdicts:** {s['holds']} hold, {s['violated']} violated, {s['inconclusive']} inconclusive, "
+                 f"{s['estimate']} estimates.")
+    lines += ["", "## Run", "", "| stage | phase | steps | points |", "|---|---|---|---|"]
+    lines += [f"| {st['stage']} | {st['phase']} | {st['first_step']}-{st['last_step']} | {st['points']} |" for st in report["stages"]]
+    lines += ["", "## Checks", "", "| ID | stage | check | verdict | observed | predicted |", "|---|---|---|---|---|---|"]
+    for c in checks:
+        observed, predicted = _headline(c)
+        lines.append(f"| {c['id']} | {c['stage']} | {c['name']} | {_VERDICT_MARK[c['verdict']]} | {observed} | {predicted} |")
+    lines += ["", "Notes:", ""]
+    lines += [f"- {c['id']} (stage {c['stage']}): {c['note']}" for c in checks if c["note"]]
+    lines += ["", f"![curves]({FIGURE})", ""]
+    return "\n".join(lines)
+
+
+def _shade_stages(ax, run):
+    for _, frame in run.groupby("stage"):
+        if frame["phase"].iloc[0] == "rl":
+            ax.axvspan(frame["step"].iloc[0], frame["step"].iloc[-1], color="tab:orange", alpha=0.08, lw=0)
+
+
+def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None, expert_entropy=None):
+    """SFT loss, reward and RL net gain against step, with the fitted theory curves."""
+    fig, (ax_loss, ax_reward, ax_gain) = plt.subplots(3, 1, figsize=(7, 8.5), sharex=True)
+    for ax in (ax_loss, ax_reward, ax_gain):
+        _shade_stages(ax, run)
+    loss, reward = run.dropna(subset=["sft_loss"]), run.dropna(subset=["reward"])
+    ax_loss.plot(loss["step"], loss["sft_loss"], ".", color="k", ms=3, label="observed")
+    ax_reward.plot(reward["step"], reward["reward"], ".", color="k", ms=3, label="observed")
+    labelled = set()
+
+    def label(name):
+        if name in labelled:
+            return None
+        labelled.add(name)
+        return name
+
+    for stage, fit in fits.items():
+        steps = fit["start_step"] + fit["s"]
+        if fit["phase"] == "sft":
+            ax_loss.plot(steps, fit["fitted"], color="tab:blue", label=label("fit $L_\\infty + \\epsilon_0 e^{-ks}$"))
+            continue
+        ax_reward.plot(steps, fit["reward_fitted"], color="tab:green", label=label("fit $J_\\infty - \\Delta_0 e^{-2\\mu s}$ (P1)"))
+        ax_loss.plot(steps, fit["loss_fitted"], color="tab:red", label=label("fit under RL (P1 instance)"))
+        ax_loss.axhline(fit["tau"], color="tab:red", ls=":", label=label("P4 threshold $\\tau$ (estimate)"))
+        both = run[run["stage"] == stage].dropna(subset=["reward", "sft_loss"])
+        gain = (both["reward"] - both["reward"].iloc[0]) - fit["lam"] * (both["sft_loss"] - both["sft_loss"].iloc[0])
+        ax_gain.plot(both["step"], gain, ".", color="k", ms=3, label=label("observed $G$"))
+        curve = guaranteed_gain_curve(fit, fit["s"], fit["lam"])
+        if curve is not None:
+            ax_gain.plot(steps, curve, color="tab:purple", label=label("P3 $g(t)$ from fitted constants"))
+        if np.isfinite(fit["t_star"]):
+            for ax in (ax_loss, ax_reward, ax_gain):
+                ax.axvline(fit["start_step"] + fit["t_star"], color="tab:purple", ls="--", lw=1,
+                           label=label("P3 optimal stop $t^*$") if ax is ax_gain else None)
+    if expert_pass_rate is not None:
+        both = run.dropna(subset=["reward", "sft_loss"])
+        rl = both[both["phase"] == "rl"]
+        for stage, frame in rl.groupby("stage"):
+            base = expert_entropy if expert_entropy is not None else frame["sft_loss"].iloc[0]
+            bound = base + np.asarray(nondecoupling.kl_bernoulli(expert_pass_rate, frame["reward"].to_numpy(float)), float)
+            ax_loss.plot(frame["step"], bound, color="tab:gray", ls="--",
+                         label=label("K1 bound $H(p^*) + \\mathrm{kl}(a\\|b)$"))
+    ax_loss.set_ylabel("held-out SFT loss $L$ (nats / response)")
+    ax_reward.set_ylabel("mean reward $J$")
+    ax_gain.set_ylabel("net gain $G = \\Delta J - \\lambda \\Delta L$")
+    ax_gain.set_xlabel("optimizer step (RL stages shaded)")
+    for ax in (ax_loss, ax_reward, ax_gain):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(run, checks, fits, out_dir, *, settings: dict, meta: dict) -> dict:
+    """Write report.json, report.md and the figure into ``out_dir``; return the report."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = build_report(run, checks, settings=settings, meta=meta)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "report.md").write_text(render_markdown(report))
+    plot_run(run, fits, out_dir / FIGURE, expert_pass_rate=settings.get("expert_pass_rate"),
+             expert_entropy=settings.get("expert_entropy"))
+    return report

@@ -1,0 +1,65 @@
+"""``nondecoupling``: the command line of the toolkit, one subcommand per job.
+
+    nondecoupling check LOG [LOG ...] --out DIR   # logged SFT/RL runs against the theory
+    nondecoupling probe ...                       # Hessian spectra and gradients of a model (torch)
+    nondecoupling run ...                         # the Qwen3 experiment runner (source checkout)
+    nondecoupling derive [ID ...]                 # regenerate the closed forms (source checkout)
+
+Each subcommand is a module with a ``main(argv) -> int``; it is imported only when called,
+so ``nondecoupling check`` needs neither torch nor sympy. ``python -m nondecoupling`` is
+the same command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+# name -> (module with main(argv), one-line help)
+COMMANDS = {
+    "check": ("nondecoupling.bridge.__main__", "check logged SFT/RL runs against the theory (report.json, report.md)"),
+    "probe": ("nondecoupling.bridge.probe_cli", "Hessian spectrum, RL gradient and S1/A1 on a torch model (needs the torch extra)"),
+    "run": ("simulations.qwen3.__main__", "the Qwen3 experiment runner (needs the torch extra and a source checkout)"),
+    "derive": ("nondecoupling.derivations.codegen", "regenerate theory/nondecoupling/_generated/ from the sympy derivations"),
+}
+
+# The experiments (simulations/) are not installed: `run` finds them beside the library
+# in a source checkout (theory/nondecoupling -> the repository root).
+SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "usage: nondecoupling {" + ",".join(COMMANDS) + "} ...\n\n" + "\n".join(lines)
+
+
+def _load(name: str):
+    module = COMMANDS[name][0]
+    if module.startswith("simulations.") and (SOURCE_ROOT / "simulations").is_dir():
+        sys.path.insert(0, str(SOURCE_ROOT))
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as missing:
+        if missing.name and missing.name.split(".")[0] == "simulations":
+            raise SystemExit(f"nondecoupling {name}: the experiments live in a source checkout's simulations/, "
+                             f"which is not installed; clone the repository and `pip install -e .` there") from None
+        raise SystemExit(f"nondecoupling {name}: needs the package {missing.name!r}; "
+                         f"install the extra that brings it (see `pip install 'nondecoupling[...]'` in the README)") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"nondecoupling: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    return int(_load(name).main(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Print sympy closed forms as plain numpy modules, so the numbers cannot drift from the algebra.
+
+Each theorem's derivation module exposes ``closed_forms() -> list[ClosedForm]``. This module
+prints them, with sympy's C99 rewrites (``expm1``, ``log1p``, ...) applied so that
+cancellation-prone expressions stay accurate, into ``theory/nondecoupling/_generated/<id>.py``. The
+numeric API (``nondecoupling.landscape`` etc.) imports those generated functions and adds input
+validation; ``tests/theory/test_codegen.py`` regenerates every module and asserts that it
+equals the committed file.
+
+Regenerate everything with ``python -m nondecoupling.derivations.codegen``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import sympy as sp
+from sympy.codegen.rewriting import optimize, optims_c99
+from sympy.printing.numpy import NumPyPrinter
+
+GENERATED_DIR = Path(__file__).resolve().parent.parent / "_generated"
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """One closed form that becomes one generated numpy function.
+
+    Parameters
+    ----------
+    name : str
+        Name of the generated function.
+    args : tuple of sympy.Symbol
+        Its parameters, in order; symbol names are the Python parameter names.
+    expr : sympy.Expr
+        The expression it returns.
+    doc : str
+        One line saying what it is, with the theorem ID.
+    rewrite : bool
+        Apply sympy's C99 rewrites (``exp(x) - 1 -> expm1(x)``, ...) before printing. Turn
+        off when the derivation already shaped the expression for accuracy.
+    """
+
+    name: str
+    args: tuple
+    expr: sp.Expr
+    doc: str
+    rewrite: bool = True
+
+
+def render(theorem_id: str, source_module: str, forms: list[ClosedForm]) -> str:
+    """Return the text of the generated module for one theorem ID."""
+    printer = NumPyPrinter({"fully_qualified_modules": False, "allow_unknown_functions": False})
+    bodies = []
+    for form in forms:
+        expr = optimize(form.expr, optims_c99) if form.rewrite else form.expr
+        params = ", ".join(str(a) for a in form.args)
+        bodies.append(
+            f"def {form.name}({params}):\n"
+            f'    """{form.doc}"""\n'
+            f"    return {printer.doprint(expr)}\n"
+        )
+    imports = []
+    for module, names in sorted(printer.module_imports.items()):
+        imports.append(f"from {module} import {', '.join(sorted(names))}")
+    header = (
+        f'"""Generated from ``{source_module}`` ({theorem_id}) by\n'
+        f"``python -m nondecoupling.derivations.codegen``. Do not edit: change the derivation and\n"
+        f'regenerate."""\n'
+        "# fmt: off\n"
+        "# ruff: noqa\n"
+    )
+    return header + "\n".join(imports) + "\n\n\n" + "\n\n".join(bodies)
+
+
+def module_path(theorem_id: str) -> Path:
+    """Where the generated module of ``theorem_id`` lives."""
+    return GENERATED_DIR / f"{theorem_id.lower()}.py"
+
+
+def render_registered(theorem_id: str) -> str:
+    """Render the generated module of a registered theorem ID from its derivation."""
+    from nondecoupling.derivations import REGISTRY
+
+    source_module = REGISTRY[theorem_id]
+    forms = importlib.import_module(source_module).closed_forms()
+    return render(theorem_id, source_module, forms)

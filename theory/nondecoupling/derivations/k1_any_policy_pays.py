@@ -1,0 +1,239 @@
+r"""K1 (any policy pays): :math:`\mathrm{CE}(p^*, \pi) \ge H(p^*) + \mathrm{kl}(a \,\|\, b)`.
+
+Statement
+---------
+Responses :math:`y`, expert distribution :math:`p^*`, policy :math:`\pi`, reward
+:math:`r(y) \in [0, 1]`, expert rate :math:`a = E_{p^*} r`, policy rate :math:`b = E_\pi r`,
+Bernoulli KL :math:`\mathrm{kl}(a\|b) = a \log\frac{a}{b} + (1-a)\log\frac{1-a}{1-b}`.
+Since :math:`\mathrm{CE}(p^*, \pi) = H(p^*) + \mathrm{KL}(p^* \| \pi)`,
+
+.. math:: \mathrm{KL}(p^* \,\|\, \pi) \;\ge\; \mathrm{kl}(a \,\|\, b).
+
+Equality holds iff :math:`\pi` is :math:`p^*` rescaled within each reward class
+(:math:`\pi(y) = p^*(y)\, b/a` on :math:`r = 1`, :math:`p^*(y)(1-b)/(1-a)` on :math:`r = 0`)
+and either :math:`r` is binary on the supports or :math:`b = a` (then :math:`\pi = p^*`).
+Corrected from THEORY.md, which requires binary :math:`r` outright: with graded rewards
+:math:`\pi = p^*` gives :math:`0 = \mathrm{kl}(a\|a)`, an equality (e.g. :math:`p^* = \pi =
+(1/2, 1/2)`, :math:`r = (0.3, 0.6)`). Averaged over prompts the bound still holds with the averaged rates, because
+:math:`\mathrm{kl}` is jointly convex. From the SFT optimum :math:`\pi_0 = p^*` any RL that moves
+the pass rate from :math:`a` to :math:`b` raises the SFT loss by at least
+:math:`\mathrm{kl}(a\|b) > 0`; only for perfect experts (:math:`a = 1`) is the bound
+:math:`-\log b`, which falls as :math:`b` rises.
+
+Proof sketch
+------------
+1. Convexity of :math:`r \mapsto e^{sr}`: :math:`e^{sr} \le 1 - r + r e^s` on :math:`[0, 1]`
+   (the gap vanishes at both ends and is concave in :math:`r`).
+2. Donsker-Varadhan: for every real :math:`s`,
+   :math:`\mathrm{KL}(p^*\|\pi) \ge s E_{p^*} r - \log E_\pi e^{sr}
+   \ge s a - \log(1 - b + b e^s) =: \varphi(s)`.
+3. :math:`\varphi` is concave; :math:`\varphi'(s) = 0` at :math:`e^s = a(1-b)/(b(1-a))`, where
+   :math:`\varphi = \mathrm{kl}(a\|b)` identically.
+4. Equality: with binary :math:`r` step 1 is an equality, and the class-rescaled
+   :math:`\pi` gives :math:`\mathrm{KL}(p^*\|\pi) = \mathrm{kl}(a\|b)` term by term.
+5. Joint convexity: the Hessian of :math:`\mathrm{kl}` in :math:`(a, b)` has positive diagonal and
+   determinant :math:`(a-b)^2 / (a(1-a) b^2 (1-b)^2) \ge 0`.
+
+Numerics
+--------
+The generated ``kl_bernoulli(a, b)`` evaluates
+:math:`\mathrm{kl}(a\|b) = D(a, b) + D(1-a, 1-b)` with
+:math:`D(p, q) = p\log\frac{p}{q} - p + q = q\,h\!\left(\frac{p-q}{q}\right) \ge 0`,
+:math:`h(x) = (1+x)\log(1+x) - x`: two nonnegative terms, so nothing cancels between them.
+Where :math:`|x| < 1/10` a Taylor polynomial of :math:`h` replaces the cancelling direct form;
+its truncation error is proven below 2**-53 relative. The differences :math:`a - b` are formed
+before anything rounds them, so ``kl_bernoulli`` stays accurate for :math:`b` within a few ulp
+of :math:`a`, and near 0 and 1.
+
+References
+----------
+M. D. Donsker and S. R. S. Varadhan, "Asymptotic evaluation of certain Markov process
+expectations for large time, I-IV", Comm. Pure Appl. Math., 1975-1983.
+T. M. Cover and J. A. Thomas, "Elements of Information Theory", 2nd ed., Wiley 2006,
+Thm. 2.7.2 (joint convexity of relative entropy).
+Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), the distributional SFT-then-RL coupling.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.codegen.cfunctions import log1p
+
+from nondecoupling.derivations._codegen import ClosedForm
+from nondecoupling.derivations._proof import Derivation, true, zero
+
+#: |x| below which the Taylor branch replaces a cancelling closed form (exact rational).
+TAYLOR_RADIUS = sp.Rational(1, 10)
+#: The relative truncation error every Taylor branch must provably stay below.
+ROUNDOFF = sp.Rational(1, 2**53)
+#: Ratios beyond 1/TINY may overflow and below TINY underflow; the branches avoid forming them.
+TINY = sp.Float("1e-300")
+
+
+def taylor_branch(coefficient, x: sp.Symbol, radius=TAYLOR_RADIUS):
+    r"""A Taylor polynomial of :math:`f(x) = \sum_{n \ge 2} c_n x^n` with a proven relative error.
+
+    Picks the smallest order :math:`N` with
+    :math:`|c_{N+1}|\,\delta^{N-1} / ((1-\delta)(c_2 - |c_3|\delta/(1-\delta))) < 2^{-53}`,
+    which bounds tail / :math:`|f(x)|` on :math:`|x| \le \delta` when :math:`|c_n|` is
+    nonincreasing for :math:`n \ge 2` (then :math:`|f(x)| \ge x^2 (c_2 - |c_3|\delta/(1-\delta))`
+    and the tail is at most :math:`|c_{N+1}| |x|^{N+1} / (1-\delta)`).
+
+    Parameters
+    ----------
+    coefficient : callable
+        ``n -> c_n`` as a sympy expression in a positive integer symbol ``n``.
+    x : sympy.Symbol
+        The variable of the polynomial.
+    radius : sympy.Rational
+        :math:`\delta`.
+
+    Returns
+    -------
+    polynomial : sympy.Expr
+        :math:`\sum_{n=2}^{N} c_n x^n` in Horner form.
+    steps : list of Step
+        That :math:`|c_n|` is nonincreasing, and that the tail bound is below 2**-53.
+    """
+    n = sp.Symbol("n", integer=True, positive=True)
+    ratio = sp.simplify(sp.Abs(coefficient(n + 1) / coefficient(n)))
+    steps = [true("|c_(n+1)| <= |c_n| for n >= 1 (tail bounded by a geometric series)",
+                  sp.simplify(1 - ratio) >= 0)]
+    c2, c3 = coefficient(2), sp.Abs(coefficient(3))
+    floor = c2 - c3 * radius / (1 - radius)
+
+    def bound(order):
+        return sp.Abs(coefficient(order + 1)) * radius ** (order - 1) / ((1 - radius) * floor)
+
+    order = 3
+    while not bound(order) < ROUNDOFF:
+        order += 1
+    steps.append(true(f"Taylor order {order} on |x| <= {radius}: relative tail < 2**-53",
+                      sp.Lt(bound(order), ROUNDOFF)))
+    polynomial = sp.horner(sum(coefficient(k) * x**k for k in range(2, order + 1)), x)
+    return polynomial, steps
+
+
+def _relative_entropy_term(p, q, difference, h_polynomial, x):
+    r""":math:`D(p, q) = p\log(p/q) - p + q`, branch by branch; ``difference`` is :math:`p - q`.
+
+    Near :math:`p = q` the Taylor branch; for :math:`p > q/2` the ``log1p`` form (relative error
+    about :math:`2\epsilon/|x|`); below, :math:`\log(p/q)` while the ratio is a normal float,
+    else :math:`\log p - \log q`, which then exceeds 690 in size and so loses no accuracy.
+    """
+    diff = sp.UnevaluatedExpr(difference)
+    ratio = sp.UnevaluatedExpr(diff / q)  # formed first: (p - q)**2 / q could underflow
+    return sp.Piecewise(
+        (q, sp.Eq(p, 0)),
+        (sp.oo, sp.Eq(q, 0)),
+        (q * h_polynomial.subs(x, ratio), sp.Abs(diff) < TAYLOR_RADIUS * q),
+        (p * log1p(diff / q) - diff, (p > q / 2) & (q > TINY)),
+        (p * sp.log(p / q) - diff, (p > TINY * q) & (TINY * p < q)),
+        (p * (sp.log(p) - sp.log(q)) - diff, True),
+    )
+
+
+def _h_coefficient(n):
+    return (-1) ** n / (n * (n - 1))
+
+
+def derive() -> Derivation:
+    d = Derivation("K1")
+    a, b, ca, cb = sp.symbols("a b abar bbar", positive=True)  # abar = 1 - a, bbar = 1 - b
+    s, r = sp.symbols("s r", real=True)
+    kl = a * sp.log(a / b) + ca * sp.log(ca / cb)
+    d.results["kl(a||b)"] = kl.subs({ca: 1 - a, cb: 1 - b})
+
+    # 1. e^{sr} <= 1 - r + r e^s on [0, 1]: the gap is zero at both ends and concave in r.
+    gap = 1 - r + r * sp.exp(s) - sp.exp(s * r)
+    d.steps += [
+        zero("convexity gap g(r) = 1 - r + r e^s - e^{sr} vanishes at r = 0", gap.subs(r, 0)),
+        zero("... and at r = 1", gap.subs(r, 1)),
+        true("g''(r) = -s^2 e^{sr} <= 0: g is concave, so g >= 0 on [0, 1]", sp.diff(gap, r, 2) <= 0),
+    ]
+
+    # 2-3. Donsker-Varadhan lower bound, optimized over s.
+    phi = s * a - sp.log(cb + b * sp.exp(s))
+    s_star = sp.log(a * cb / (b * ca))
+    d.results["s*"] = s_star.subs({ca: 1 - a, cb: 1 - b})
+    at_optimum = phi.subs(s, s_star).replace(sp.log, lambda arg: sp.log(sp.factor(arg)))
+    optimum = sp.expand(sp.expand_log(at_optimum - kl, force=True))
+    d.steps += [
+        true("phi(s) = s a - log(1 - b + b e^s) is concave: phi'' < 0",
+             sp.simplify(sp.diff(phi, s, 2)) < 0),
+        zero("phi'(s*) = 0 at e^{s*} = a(1-b)/(b(1-a))",
+             sp.diff(phi, s).subs(s, s_star).subs(ca, 1 - a)),
+        zero("phi(s*) = kl(a||b) identically (abar = 1 - a)", optimum.subs(ca, 1 - a)),
+    ]
+
+    # 4. Equality: binary r, pi = p* rescaled within each class (two responses per class).
+    u, v = sp.symbols("u v", positive=True)  # within-class shares of p*
+    expert = [a * u, a * (1 - u), ca * v, ca * (1 - v)]
+    policy = [b * u, b * (1 - u), cb * v, cb * (1 - v)]
+    kl_pair = sum(p_i * sp.log(p_i / q_i) for p_i, q_i in zip(expert, policy))
+    d.steps += [
+        zero("binary r, class-rescaled pi: KL(p*||pi) = kl(a||b)",
+             sp.expand(sp.expand_log(kl_pair - kl, force=True))),
+        zero("binary r: E_pi e^{sr} = 1 - b + b e^s (step 1 is an equality)",
+             sum(q_i * sp.exp(s * r_i) for q_i, r_i in zip(policy, [1, 1, 0, 0]))
+             - (cb + b * sp.exp(s))),
+    ]
+
+    # 5. Joint convexity in (a, b), for the prompt average.
+    kl_ab = kl.subs({ca: 1 - a, cb: 1 - b})
+    hessian = sp.hessian(kl_ab, (a, b))
+    d.steps += [
+        zero("d2 kl / da2 = 1/(a(1-a)) > 0", hessian[0, 0] - 1 / (a * (1 - a))),
+        zero("det Hess kl = (a-b)^2 / (a(1-a) b^2 (1-b)^2) >= 0: kl jointly convex",
+             hessian.det() - (a - b) ** 2 / (a * (1 - a) * b**2 * (1 - b) ** 2)),
+    ]
+
+    # Perfect experts.
+    d.steps += [
+        zero("a = 1: kl(1||b) = -log b", sp.limit(kl_ab, a, 1) + sp.log(b)),
+        true("d/db (-log b) = -1/b < 0: the bound falls as b rises", sp.diff(-sp.log(b), b) < 0),
+    ]
+
+    # Numerics: the cancellation-free form D(a, b) + D(1-a, 1-b) and its Taylor branch.
+    x = sp.Symbol("x")
+    p, q = sp.symbols("p q", positive=True)
+    h = (1 + x) * sp.log(1 + x) - x
+    polynomial, taylor_steps = taylor_branch(_h_coefficient, x)
+    order = sp.Poly(sp.expand(polynomial), x).degree()
+    d.steps += [
+        zero("kl(a||b) = D(a, b) + D(1-a, 1-b), D(p, q) = p log(p/q) - p + q",
+             sp.expand(sp.expand_log(kl_ab - (a * sp.log(a / b) - a + b)
+                                     - ((1 - a) * sp.log((1 - a) / (1 - b)) - (1 - a) + (1 - b)),
+                                     force=True))),
+        zero("D(p, q) = q h((p - q)/q), h(x) = (1 + x) log(1 + x) - x",
+             sp.expand(sp.expand_log(q * h.subs(x, (p - q) / q) - (p * sp.log(p / q) - p + q),
+                                     force=True))),
+        zero(f"h(x) = sum_n (-1)^n x^n / (n(n-1)) through order {order}",
+             sp.series(h, x, 0, order + 1).removeO() - sp.expand(polynomial)),
+        *taylor_steps,
+    ]
+    return d
+
+
+def closed_forms() -> list[ClosedForm]:
+    a, b, x = sp.symbols("a b x")
+    polynomial, _ = taylor_branch(_h_coefficient, x)
+    kl = (_relative_entropy_term(a, b, a - b, polynomial, x)
+          + _relative_entropy_term(1 - a, 1 - b, b - a, polynomial, x))
+    return [ClosedForm("kl_bernoulli", (a, b), kl,
+                       "K1: kl(a||b) = D(a, b) + D(1-a, 1-b), each term >= 0 and cancellation-free.",
+                       rewrite=False)]
+
+
+if __name__ == "__main__":
+    import numpy as np
+
+    print(derive())
+    # Illustration: a random expert and policy over 6 responses with graded rewards.
+    rng = np.random.default_rng(0)
+    expert, policy, reward = rng.dirichlet(np.ones(6)), rng.dirichlet(np.ones(6)), rng.random(6)
+    from nondecoupling import kl_bernoulli
+
+    rate_a, rate_b = expert @ reward, policy @ reward
+    print(f"KL(p*||pi) = {np.sum(expert * np.log(expert / policy)):.6f} "
+          f">= kl(a||b) = {kl_bernoulli(rate_a, rate_b):.6f}  (a = {rate_a:.4f}, b = {rate_b:.4f})")

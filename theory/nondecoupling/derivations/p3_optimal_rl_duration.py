@@ -1,0 +1,169 @@
+r"""P3 (optimal RL duration): how long RL pays for the SFT loss it costs.
+
+Statement
+---------
+Setting of P1 (RL flow from theta_0 in S_L, Delta_0 = R(theta_0) - R*), weight lam > 0, net
+gain :math:`G(t) = [J(\theta_t) - J(\theta_0)] - \lambda [L(\theta_t) - L^*]`. With
+:math:`c = \lambda \beta_{sft}\beta_{rl}/\mu_{rl}^2`
+
+.. math::
+
+    G(t) \ge g(t) = \Delta_0\bigl[1 - e^{-2\mu_{rl} t} - c\,(1 - e^{-\mu_{rl} t})^2\bigr],
+
+:math:`t^* = \ln(1 + 1/c)/\mu_{rl}` maximizes g, and :math:`g(t^*) = \Delta_0/(1 + c)`.
+If c > 1, g turns negative after :math:`t_{neg} = \ln\frac{c+1}{c-1}/\mu_{rl}`. On isotropic
+quadratics (L = (mu_sft/2)||theta - a||^2, R = (mu_rl/2)||theta - b||^2, theta_0 = a, so
+beta = mu and c = lam mu_sft / mu_rl) G(t) = g(t) exactly: t* is the true optimum.
+
+Proof sketch
+------------
+P1's reward lower bound minus lam times P1's upper envelope with the second path-length
+form is g. In s = 1 - e^{-mu_rl t} in [0, 1), g = Delta_0 (2 s - (1 + c) s^2) is a concave
+parabola: its maximum is at s* = 1/(1 + c) (i.e. e^{-mu_rl t*} = c/(1 + c)) with value
+Delta_0/(1 + c); its second root s = 2/(1 + c) lies in (0, 1) iff c > 1.
+
+Numerics: g is printed as Delta_0 s (2 e^{-mu_rl t} + (1 - c) s) with s = -expm1(-mu_rl t):
+both terms are >= 0 when c <= 1, and for c > 1 the only cancellation left is the one
+inherent near the root t_neg, so g is accurate for c from 1e-12 to 1e12 (the textbook form
+cancels catastrophically at t ~ t* for large c, and at large t for c = 1). t* is printed as
+log1p(1/c)/mu_rl (sympy's own rewrite, log1p(c) - log(c), cancels for large c).
+
+References
+----------
+Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+
+from nondecoupling.derivations import p1_sft_then_rl as p1
+from nondecoupling.derivations._codegen import ClosedForm
+from nondecoupling.derivations._proof import Derivation, true, zero
+
+t, rl_gap0 = p1.t, p1.rl_gap0
+mu_sft, beta_sft, mu_rl, beta_rl = p1.mu_sft, p1.beta_sft, p1.mu_rl, p1.beta_rl
+lam = sp.Symbol("lam", positive=True)
+s = sp.Symbol("s", nonnegative=True)
+
+COST_RATIO = lam * beta_sft * beta_rl / mu_rl**2  # c
+NET_GAIN_LOWER = rl_gap0 * (1 - sp.exp(-2 * mu_rl * t) - COST_RATIO * (1 - sp.exp(-mu_rl * t)) ** 2)
+OPTIMAL_DURATION = sp.log(1 + 1 / COST_RATIO) / mu_rl
+
+_progress = -expm1(-mu_rl * t)  # s = 1 - e^{-mu_rl t}, accurately
+NET_GAIN_PRINTED = rl_gap0 * _progress * (2 * sp.exp(-mu_rl * t) + (1 - COST_RATIO) * _progress)
+OPTIMAL_DURATION_PRINTED = log1p(mu_rl**2 / (lam * beta_sft * beta_rl)) / mu_rl
+# t_neg = ln((c + 1)/(c - 1))/mu_rl = log1p(2/(c - 1))/mu_rl for c > 1; never for c <= 1.
+BREAK_EVEN_TIME = sp.log((COST_RATIO + 1) / (COST_RATIO - 1)) / mu_rl
+BREAK_EVEN_PRINTED = sp.Piecewise(
+    (log1p(2 * mu_rl**2 / (lam * beta_sft * beta_rl - mu_rl**2)) / mu_rl, lam * beta_sft * beta_rl > mu_rl**2),
+    (sp.oo, True),
+)
+
+
+def _as_exp(expr):
+    return expr.rewrite(sp.exp).rewrite(sp.log)
+
+
+def _optimum_steps(c) -> list:
+    """Maximize g over t through s = 1 - e^{-mu_rl t}, with lam expressed by c."""
+    to_c = {lam: c * mu_rl**2 / (beta_sft * beta_rl)}
+    gain_in_s = rl_gap0 * (2 * s - (1 + c) * s**2)
+    s_star = 1 / (1 + c)
+    gain_t = NET_GAIN_LOWER.xreplace(to_c)
+    t_star = -sp.log(1 - s_star) / mu_rl
+    return [
+        zero("g(t) = Delta_0 (2 s - (1 + c) s^2) with s = 1 - e^{-mu_rl t}",
+             gain_t - gain_in_s.subs(s, 1 - sp.exp(-mu_rl * t))),
+        true("dg/ds = 0 has the single root s* = 1/(1 + c), i.e. e^{-mu_rl t*} = c/(1 + c)",
+             sp.Eq(sp.FiniteSet(*sp.solve(sp.diff(gain_in_s, s), s)), sp.FiniteSet(s_star))),
+        zero("t* = -ln(1 - s*)/mu_rl = ln(1 + 1/c)/mu_rl", t_star - OPTIMAL_DURATION.xreplace(to_c)),
+        zero("g(s*) = Delta_0/(1 + c)", gain_in_s.subs(s, s_star) - rl_gap0 / (1 + c)),
+        zero("d^2g/ds^2 = -2 (1 + c) Delta_0", sp.diff(gain_in_s, s, 2) + 2 * (1 + c) * rl_gap0),
+        zero("d^2g/dt^2 at t* = -2 Delta_0 mu_rl^2 c^2/(1 + c)",
+             sp.diff(gain_t, t, 2).subs(t, t_star) + 2 * rl_gap0 * mu_rl**2 * c**2 / (1 + c)),
+        true("... which is < 0 for Delta_0 > 0: t* is the maximum",
+             (-2 * rl_gap0 * mu_rl**2 * c**2 / (1 + c)).subs(rl_gap0, sp.Symbol("gap", positive=True)) < 0),
+    ]
+
+
+def derive() -> Derivation:
+    """g from P1's bounds, its maximizer and maximum, the sign change, tightness, printed forms."""
+    derivation = Derivation("P3")
+    derivation.results.update(cost_ratio=COST_RATIO, net_gain_lower=NET_GAIN_LOWER,
+                              optimal_duration=OPTIMAL_DURATION, break_even_time=BREAK_EVEN_TIME)
+    gain_lower, _ = p1.gain_bounds(t, rl_gap0, mu_rl, beta_rl)
+    _, gradient_form = p1.path_length_forms(rl_gap0, mu_rl, beta_rl, t)
+    derivation.steps.append(zero(
+        "G >= Delta_0 (1 - e^{-2 mu_rl t}) - lam (beta_sft/2) ell^2 >= that with ell -> second form = g(t)",
+        gain_lower - lam * beta_sft / 2 * gradient_form**2 - NET_GAIN_LOWER))
+
+    c = sp.Symbol("c", positive=True)
+    derivation.steps += _optimum_steps(c)
+    excess = sp.Symbol("excess", positive=True)  # c = 1 + excess > 1
+    t_neg = sp.log((c + 1) / (c - 1)) / mu_rl
+    gain_c = NET_GAIN_LOWER.xreplace({lam: c * mu_rl**2 / (beta_sft * beta_rl)})
+    derivation.steps += [
+        zero("for c > 1, g(t_neg) = 0 at t_neg = ln((c + 1)/(c - 1))/mu_rl",
+             gain_c.subs(t, t_neg).subs(c, 1 + excess)),
+        true("... and t_neg > t*: (c + 1)/(c - 1) over 1 + 1/c is c/(c - 1) > 1",
+             sp.factor(((c + 1) / (c - 1)) / (1 + 1 / c) - 1).subs(c, 1 + excess) > 0),
+        true("for c < 1 the root 2/(1 + c) of g in s is > 1 (= 1 at c = 1), out of reach: g >= 0 for all t",
+             sp.factor(2 / (1 + c) - 1).subs(c, 1 / (1 + excess)) > 0),
+    ]
+
+    a = sp.Matrix(sp.symbols("a1 a2", real=True))
+    b = sp.Matrix(sp.symbols("b1 b2", real=True))
+    theta = b + (a - b) * sp.exp(-mu_rl * t)  # RL flow of P1's isotropic instance
+    net_gain = (mu_rl / 2 * ((a - b).dot(a - b) - (theta - b).dot(theta - b))
+                - lam * mu_sft / 2 * (theta - a).dot(theta - a))
+    isotropic = {rl_gap0: mu_rl / 2 * (a - b).dot(a - b), beta_sft: mu_sft, beta_rl: mu_rl}
+    derivation.steps += [
+        zero("isotropic quadratics: G(t) - g(t) == 0 for all t (c = lam mu_sft/mu_rl)",
+             net_gain - NET_GAIN_LOWER.xreplace(isotropic)),
+        zero("printed g, Delta_0 s (2 e^{-mu_rl t} + (1 - c) s), equals g", _as_exp(NET_GAIN_PRINTED) - NET_GAIN_LOWER),
+        zero("printed t*, log1p(1/c)/mu_rl, equals ln(1 + 1/c)/mu_rl",
+             _as_exp(OPTIMAL_DURATION_PRINTED) - OPTIMAL_DURATION),
+        zero("printed t_neg (c > 1 branch), log1p(2/(c - 1))/mu_rl, equals ln((c + 1)/(c - 1))/mu_rl",
+             _as_exp(BREAK_EVEN_PRINTED.args[0][0]) - BREAK_EVEN_TIME),
+        zero("... and g(t_neg) = 0 in the printed variables",
+             NET_GAIN_LOWER.subs(t, BREAK_EVEN_TIME).subs(lam, (1 + excess) * mu_rl**2 / (beta_sft * beta_rl))),
+    ]
+    return derivation
+
+
+def closed_forms() -> list[ClosedForm]:
+    """t* and g(t), in the shapes shaped for accuracy above (no automatic rewrite)."""
+    return [
+        ClosedForm("optimal_rl_duration", (lam, mu_rl, beta_rl, beta_sft), OPTIMAL_DURATION_PRINTED,
+                   "P3: t* = ln(1 + 1/c)/mu_rl, c = lam beta_sft beta_rl/mu_rl^2.", rewrite=False),
+        ClosedForm("guaranteed_net_gain", (t, rl_gap0, lam, mu_rl, beta_rl, beta_sft), NET_GAIN_PRINTED,
+                   "P3: g(t) = Delta_0 [1 - e^{-2 mu_rl t} - c (1 - e^{-mu_rl t})^2].", rewrite=False),
+        ClosedForm("rl_break_even_time", (lam, mu_rl, beta_rl, beta_sft), BREAK_EVEN_PRINTED,
+                   "P3: t_neg = ln((c + 1)/(c - 1))/mu_rl where c > 1 (g < 0 after it), inf where c <= 1.",
+                   rewrite=False),
+    ]
+
+
+def _illustrate() -> None:
+    """Isotropic instance: g (this theorem) next to the exact net gain of the closed-form flow."""
+    import numpy as np
+
+    from nondecoupling import guaranteed_net_gain, optimal_rl_duration
+
+    distance, lam_value, mu_sft_value, mu_rl_value = 1.5, 2.0, 0.8, 1.0
+    rl_gap0_value = mu_rl_value * distance**2 / 2
+    constants = dict(lam=lam_value, mu_rl=mu_rl_value, beta_rl=mu_rl_value, beta_sft=mu_sft_value)
+    t_star = optimal_rl_duration(**constants)
+    print(f"t* = {t_star:.12f}")
+    print("      t   g(t)            exact G(t)")
+    for time in (0.25 * t_star, t_star, 2 * t_star, 10 * t_star):
+        moved = distance * -np.expm1(-mu_rl_value * time)
+        exact = (rl_gap0_value - mu_rl_value / 2 * (distance - moved) ** 2) - lam_value * mu_sft_value / 2 * moved**2
+        print(f"{time:8.4f}  {guaranteed_net_gain(time, rl_gap0=rl_gap0_value, **constants):.12f}  {exact:.12f}")
+
+
+if __name__ == "__main__":
+    print(derive())
+    _illustrate()

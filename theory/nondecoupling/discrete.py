@@ -1,0 +1,132 @@
+"""P5: gradient descent on the RL loss in discrete time, and its optimal number of steps.
+
+Numbers come from :mod:`nondecoupling._generated.p5`, printed from the sympy derivation
+:mod:`nondecoupling.derivations.p5_discrete_time` (statement, proof and references there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nondecoupling._generated import p5
+from nondecoupling.validation import (
+    check_pl_constants,
+    check_positive,
+    check_step_size,
+    scalar_or_array,
+)
+
+
+def gd_contraction(*, mu, beta, eta, sharp=False):
+    r"""One-step contraction factor of gradient descent on a beta-smooth, mu-PL function (P5).
+
+    Gradient descent theta_{k+1} = theta_k - eta grad R(theta_k) obeys
+    Delta_{k+1} <= q Delta_k with Delta = R - R*.
+
+    Parameters
+    ----------
+    mu : float or array_like
+        PL constant, 0.5 ||grad R||^2 >= mu (R - R*); 0 < mu <= beta.
+    beta : float or array_like
+        Smoothness constant (grad R is beta-Lipschitz).
+    eta : float or array_like
+        Step size, 0 < eta < 2/beta.
+    sharp : bool, default False
+        Return q_sharp = min(q, q_ADZ) instead of q.
+
+    Returns
+    -------
+    float or ndarray
+        q = 1 - mu eta (2 - eta beta) in [0, 1), or q_sharp; broadcast over the inputs.
+
+    Raises
+    ------
+    ParameterError
+        If mu <= 0, beta <= 0, mu > beta, eta <= 0, eta >= 2/beta, or any input is NaN.
+
+    Notes
+    -----
+    q follows from the descent lemma and PL. q_ADZ is Theorem 3 of Abbaszadehpeivasti, de
+    Klerk, Zamani (2023) with weak-convexity parameter -beta: with x = beta eta,
+    ((mu (1 - x) + sqrt(4 beta^2 - 2 beta (beta + mu) mu eta (2 - x))) / (2 beta + mu))^2
+    for x < 1, 1 - mu eta (4 - x^2)/(2 + mu eta) for 1 <= x <= sqrt 3 and
+    (x - 1)^2 / ((x - 1)^2 + mu eta (2 - x)) for x > sqrt 3. The derivation proves
+    q_ADZ <= q (equality iff mu = beta), so q_sharp = q_ADZ. Both are attained, and equal,
+    at mu = beta by R = (beta/2) x^2. For mu < beta q_ADZ is a proven rate but not the
+    exact worst case (PEPit certifies smaller ones; see the derivation's docstring).
+    Corrected from THEORY.md, which calls q_ADZ tight.
+
+    References
+    ----------
+    H. Abbaszadehpeivasti, E. de Klerk, M. Zamani, "Conditions for linear convergence of
+    the gradient method for non-convex optimization", Optim. Lett. 17 (2023), Thm 3.
+    H. Karimi, J. Nutini, M. Schmidt, ECML-PKDD 2016 (descent lemma + PL).
+    """
+    mu, beta = check_pl_constants(mu, beta)
+    eta = check_step_size(eta, beta)
+    rate = p5.gd_rate(mu, beta, eta)
+    if sharp:
+        rate = np.minimum(rate, p5.adz_rate(mu, beta, eta))
+    return scalar_or_array(rate)
+
+
+def optimal_rl_steps(*, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
+    r"""Number of RL gradient steps that maximizes the guaranteed net gain (P5, discrete P3).
+
+    From theta_0 in S_L, after k steps of gradient descent on R the net gain
+    G_k = [J(theta_k) - J(theta_0)] - lam [L(theta_k) - L*] obeys
+    G_k >= Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], c_eta = lam beta_sft beta_rl eta^2/(1 - sqrt q)^2.
+    The right side is concave in x = q^{k/2} and largest at
+    k* = 2 ln(c_eta/(1 + c_eta)) / ln q, where it equals Delta_0/(1 + c_eta). This returns
+    the better of floor(k*) and floor(k*) + 1 under the discrete bound (the smaller on ties).
+
+    Parameters
+    ----------
+    lam : float or array_like
+        Weight of the SFT loss in the net gain, > 0.
+    mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of the RL loss R, 0 < mu_rl <= beta_rl.
+    beta_sft : float or array_like
+        Smoothness constant of the SFT loss L, > 0.
+    eta : float or array_like
+        RL step size, 0 < eta < 2/beta_rl.
+    sharp : bool, default False
+        Use q_sharp = min(q, q_ADZ) (see :func:`gd_contraction`) instead of q.
+
+    Returns
+    -------
+    int or ndarray of int64
+        K* >= 0 (0 where not even one step is provably worth its SFT cost); broadcast.
+
+    Raises
+    ------
+    ParameterError
+        If lam <= 0, beta_sft <= 0, mu_rl <= 0, mu_rl > beta_rl, eta outside (0, 2/beta_rl),
+        or any input is NaN.
+
+    Notes
+    -----
+    As eta -> 0 with eta k = t: c_eta -> c = lam beta_sft beta_rl/mu_rl^2 and
+    eta K* -> t* = ln(1 + 1/c)/mu_rl, P3's optimal duration (proved in the derivation).
+    Every bound only uses Delta_{k+1} <= q Delta_k, so any valid rate may be used.
+    Corrected from THEORY.md: the guarantee at the integer K* is at most Delta_0/(1 + c_eta)
+    (equal only when k* is an integer), not at least; see the derivation for a
+    counterexample.
+    """
+    lam = check_positive(lam, "lam")
+    beta_sft = check_positive(beta_sft, "beta_sft")
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    eta = check_step_size(eta, beta_rl, beta_name="beta_rl")
+    deficit = p5.gd_rate_sqrt_deficit(mu_rl, beta_rl, eta)
+    if sharp:
+        # A smaller rate is a larger 1 - sqrt(rate).
+        deficit = np.maximum(deficit, p5.adz_rate_sqrt_deficit(mu_rl, beta_rl, eta))
+    tradeoff = p5.tradeoff_constant(lam, beta_sft, beta_rl, eta, deficit)
+    # q = 0 (mu = beta, eta = 1/beta) makes log q = -inf: k* = 0 and the k = 0 branch is used.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        below = np.floor(p5.continuous_optimal_steps(tradeoff, deficit))
+        above = below + 1
+        gain_below = p5.discrete_gain_ratio(below, tradeoff, deficit)
+        gain_above = p5.discrete_gain_ratio(above, tradeoff, deficit)
+    steps = np.where(gain_above > gain_below, above, below).astype(np.int64)
+    return int(steps) if steps.ndim == 0 else steps

@@ -1,0 +1,154 @@
+r"""P3: the RL duration that best trades reward gained against SFT loss paid (THEORY.md).
+
+The formulas are printed from :mod:`nondecoupling.derivations.p3_optimal_rl_duration` into
+:mod:`nondecoupling._generated.p3`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nondecoupling._generated import p3
+from nondecoupling.validation import check_nonnegative, check_pl_constants, check_positive, scalar_or_array
+
+
+def optimal_rl_duration(*, lam, mu_rl, beta_rl, beta_sft):
+    r"""The RL time t* that maximizes the guaranteed net gain g(t) of :func:`guaranteed_net_gain` (P3).
+
+    .. math::
+
+        t^* = \frac{1}{\mu_{rl}}\ln\Bigl(1 + \frac{1}{c}\Bigr), \qquad
+        c = \frac{\lambda\,\beta_{sft}\,\beta_{rl}}{\mu_{rl}^2},
+
+    and :math:`g(t^*) = \Delta_0/(1 + c)`, whatever Delta_0.
+
+    Parameters
+    ----------
+    lam : float or array_like
+        Weight of the SFT loss in the net gain, > 0.
+    mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of the RL loss, 0 < mu_rl <= beta_rl.
+    beta_sft : float or array_like
+        Smoothness constant of the SFT loss, > 0.
+
+    Returns
+    -------
+    float or ndarray
+        t*, broadcast over the inputs.
+
+    Raises
+    ------
+    ParameterError
+        lam <= 0, beta_sft <= 0, mu_rl <= 0, mu_rl > beta_rl, or NaN.
+
+    Notes
+    -----
+    Computed as log1p(1/c)/mu_rl, accurate from c = 1e-12 (t* ~ 27.6/mu_rl) to c = 1e12
+    (t* ~ 1e-12/mu_rl). On isotropic quadratics (beta = mu) g is the exact net gain, so t*
+    is the true optimum.
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
+    """
+    lam = check_positive(lam, "lam")
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    beta_sft = check_positive(beta_sft, "beta_sft")
+    return scalar_or_array(p3.optimal_rl_duration(lam, mu_rl, beta_rl, beta_sft))
+
+
+def guaranteed_net_gain(t, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
+    r"""Lower bound g(t) on the net gain of RL from an SFT optimum (P3).
+
+    .. math::
+
+        G(t) = [J(\theta_t) - J(\theta_0)] - \lambda\,[L(\theta_t) - L^*]
+        \ge g(t) = \Delta_0\bigl[1 - e^{-2\mu_{rl} t} - c\,(1 - e^{-\mu_{rl} t})^2\bigr],
+        \qquad c = \frac{\lambda\,\beta_{sft}\,\beta_{rl}}{\mu_{rl}^2}.
+
+    Parameters
+    ----------
+    t : float or array_like
+        RL time, >= 0 (``inf`` allowed: g(inf) = Delta_0 (1 - c)).
+    rl_gap0 : float or array_like
+        Delta_0 = R(theta_0) - R* >= 0.
+    lam : float or array_like
+        Weight of the SFT loss, > 0.
+    mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of the RL loss, 0 < mu_rl <= beta_rl.
+    beta_sft : float or array_like
+        Smoothness constant of the SFT loss, > 0.
+
+    Returns
+    -------
+    float or ndarray
+        g(t), broadcast over the inputs.
+
+    Raises
+    ------
+    ParameterError
+        Negative or NaN t or rl_gap0; lam <= 0; beta_sft <= 0; mu_rl <= 0; mu_rl > beta_rl.
+
+    Notes
+    -----
+    g is P1's reward lower bound minus lam times P1's upper SFT envelope with the second
+    path-length form. If c > 1 it turns negative after t_neg = ln((c + 1)/(c - 1))/mu_rl.
+    It is evaluated as Delta_0 s (2 e^{-mu_rl t} + (1 - c) s), s = -expm1(-mu_rl t), which has
+    no cancellation for c <= 1 and only the unavoidable one near t_neg for c > 1.
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
+    """
+    t = check_nonnegative(t, "t", allow_inf=True)
+    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
+    lam = check_positive(lam, "lam")
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    beta_sft = check_positive(beta_sft, "beta_sft")
+    return scalar_or_array(p3.guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft))
+
+
+def rl_break_even_time(*, lam, mu_rl, beta_rl, beta_sft):
+    r"""The RL time t_neg after which the guaranteed net gain g(t) is negative (P3).
+
+    .. math::
+
+        t_{neg} = \frac{1}{\mu_{rl}}\ln\frac{c + 1}{c - 1} \quad (c > 1), \qquad
+        t_{neg} = \infty \quad (c \le 1), \qquad
+        c = \frac{\lambda\,\beta_{sft}\,\beta_{rl}}{\mu_{rl}^2}.
+
+    Past t_neg RL is no longer provably worth its SFT cost; t_neg > t* always.
+
+    Parameters
+    ----------
+    lam : float or array_like
+        Weight of the SFT loss in the net gain, > 0.
+    mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of the RL loss, 0 < mu_rl <= beta_rl.
+    beta_sft : float or array_like
+        Smoothness constant of the SFT loss, > 0.
+
+    Returns
+    -------
+    float or ndarray
+        t_neg (``inf`` where c <= 1: the guarantee never turns negative).
+
+    Raises
+    ------
+    ParameterError
+        lam <= 0, beta_sft <= 0, mu_rl <= 0, mu_rl > beta_rl, or NaN.
+
+    Notes
+    -----
+    Computed as log1p(2/(c - 1))/mu_rl, accurate for large c; near c = 1 t_neg is
+    inherently sensitive to c (it diverges like ln(2/(c - 1))/mu_rl).
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
+    """
+    lam = check_positive(lam, "lam")
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    beta_sft = check_positive(beta_sft, "beta_sft")
+    with np.errstate(invalid="ignore", divide="ignore"):  # select() evaluates the c <= 1 branch too
+        return scalar_or_array(p3.rl_break_even_time(lam, mu_rl, beta_rl, beta_sft))

@@ -1,0 +1,175 @@
+r"""P1, P2: the envelopes of SFT-then-RL and RL-then-SFT coupling under PL (THEORY.md).
+
+A gradient flow on one PL objective, started at a minimizer of the other, moves the other
+objective inside an envelope. P1 is the RL flow measured by the SFT loss, P2 the SFT flow
+measured by the reward; P2 is P1 with the roles swapped, so both go through
+:func:`_flow_envelope`. The formulas are printed from :mod:`nondecoupling.derivations.p1_sft_then_rl`
+and :mod:`nondecoupling.derivations.p2_rl_then_sft` into :mod:`nondecoupling._generated`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nondecoupling._generated import p1, p2
+from nondecoupling.validation import check_nonnegative, check_pl_constants, scalar_or_array
+
+
+def path_length_bound(t, *, gap0, mu, beta):
+    r"""Bound ell(t) on the path length of a gradient flow on a PL, smooth objective (P1).
+
+    .. math::
+
+        \int_0^t \|\theta'(s)\|\,ds \le \ell(t) = \min\Bigl(\sqrt{2\Delta_0/\mu}\,(1 - e^{-\beta t}),\
+        \sqrt{2\beta\Delta_0}\,(1 - e^{-\mu t})/\mu\Bigr)
+
+    Parameters
+    ----------
+    t : float or array_like
+        Time, >= 0 (``inf`` allowed).
+    gap0 : float or array_like
+        Initial optimality gap Delta_0 = f(theta_0) - f* >= 0 of the flowing objective.
+    mu, beta : float or array_like
+        Its PL and smoothness constants, 0 < mu <= beta.
+
+    Returns
+    -------
+    float or ndarray
+        ell(t), broadcast over the inputs.
+
+    Raises
+    ------
+    ParameterError
+        Negative or NaN t or gap0; mu <= 0; mu > beta.
+
+    Notes
+    -----
+    The first form integrates d/dt sqrt(Delta) <= -sqrt(mu/2)||theta'|| (PL) with
+    Delta_t >= Delta_0 e^{-2 beta t}; the second integrates ||theta'|| <= sqrt(2 beta Delta_t)
+    with Delta_t <= Delta_0 e^{-2 mu t}. The second is smaller near t = 0, the first as
+    t -> inf (limit sqrt(2 Delta_0/mu)); both equal the exact path length on isotropic
+    quadratics, where mu = beta.
+
+    References
+    ----------
+    Karimi, Nutini, Schmidt, ECML-PKDD 2016; Niu et al., arXiv:2601.07389.
+    """
+    t = check_nonnegative(t, "t", allow_inf=True)
+    gap0 = check_nonnegative(gap0, "gap0")
+    mu, beta = check_pl_constants(mu, beta)
+    return scalar_or_array(p1.path_length_bound(t, gap0, mu, beta))
+
+
+def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
+    r"""Envelope of the SFT excess L(theta_t) - L* along the RL flow from an SFT optimum (P1).
+
+    .. math::
+
+        \frac{\mu_{sft}}{2}\max\bigl(0,\ sep - \sqrt{2\Delta_0/\mu_{rl}}\,e^{-\mu_{rl} t}\bigr)^2
+        \le L(\theta_t) - L^* \le \frac{\beta_{sft}}{2}\,\ell(t)^2,
+
+    with ell the :func:`path_length_bound` of R (gap Delta_0, mu_rl, beta_rl).
+
+    Parameters
+    ----------
+    t : float or array_like
+        RL time, >= 0 (``inf`` allowed: the lower bound is then mu_sft sep^2 / 2).
+    rl_gap0 : float or array_like
+        Delta_0 = R(theta_0) - R* >= 0 at the SFT optimum theta_0.
+    sep : float or array_like
+        dist(S_L, S_R) >= 0.
+    mu_sft, beta_sft, mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of L and R, 0 < mu <= beta for each.
+
+    Returns
+    -------
+    (lower, upper) : tuple of float or ndarray
+        The envelope, broadcast over all inputs.
+
+    Raises
+    ------
+    ParameterError
+        Negative or NaN t, rl_gap0, sep; a mu <= 0; a mu above its beta.
+
+    Notes
+    -----
+    Lower: QG of L, the triangle inequality dist(theta_t, S_L) >= sep - dist(theta_t, S_R)
+    (valid whatever point of S_R the flow tends to) and the PL decay of R. Upper:
+    smoothness of L at its minimizer theta_0. Both are attained for every t on isotropic
+    quadratics with theta_0 = a (proved in the derivation). A realizable instance has
+    sep <= sqrt(2 rl_gap0/mu_rl), and then lower <= upper.
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), SFT-then-RL; THEORY.md P1.
+    """
+    t = check_nonnegative(t, "t", allow_inf=True)
+    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
+    sep = check_nonnegative(sep, "sep")
+    mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    return _flow_envelope(p1.sft_excess_lower, p1.sft_excess_upper, t, rl_gap0, sep,
+                          flow=(mu_rl, beta_rl), measured=(mu_sft, beta_sft))
+
+
+def reward_loss_bounds(t, *, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
+    r"""Envelope of the reward loss J* - J(theta_t) along the SFT flow from an RL optimum (P2).
+
+    .. math::
+
+        \frac{\mu_{rl}}{2}\max\bigl(0,\ sep - \sqrt{2\varepsilon_0/\mu_{sft}}\,e^{-\mu_{sft} t}\bigr)^2
+        \le J^* - J(\theta_t) \le \frac{\beta_{rl}}{2}\,\ell_{sft}(t)^2,
+
+    with ell_sft the :func:`path_length_bound` of L (gap eps_0, mu_sft, beta_sft).
+
+    Parameters
+    ----------
+    t : float or array_like
+        SFT time, >= 0 (``inf`` allowed).
+    sft_gap0 : float or array_like
+        eps_0 = L(theta_0) - L* >= 0 at the RL optimum theta_0.
+    sep : float or array_like
+        dist(S_L, S_R) >= 0.
+    mu_sft, beta_sft, mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of L and R, 0 < mu <= beta for each.
+
+    Returns
+    -------
+    (lower, upper) : tuple of float or ndarray
+        The envelope, broadcast over all inputs.
+
+    Raises
+    ------
+    ParameterError
+        Negative or NaN t, sft_gap0, sep; a mu <= 0; a mu above its beta.
+
+    Notes
+    -----
+    P1 with the roles of the objectives swapped: the same generated expressions with the
+    symbols renamed (:mod:`nondecoupling.derivations.p2_rl_then_sft`).
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), RL-then-SFT; THEORY.md P2.
+    """
+    t = check_nonnegative(t, "t", allow_inf=True)
+    sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")
+    sep = check_nonnegative(sep, "sep")
+    mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    return _flow_envelope(p2.reward_loss_lower, p2.reward_loss_upper, t, sft_gap0, sep,
+                          flow=(mu_sft, beta_sft), measured=(mu_rl, beta_rl))
+
+
+def _flow_envelope(lower, upper, t, gap0, sep, *, flow, measured):
+    """Evaluate the envelope of a flow on one objective measured by the other (P1 and P2 alike).
+
+    ``lower(t, gap0, sep, mu_flow, mu_measured)`` and
+    ``upper(t, gap0, mu_flow, beta_flow, beta_measured)`` are the generated P1 or P2 functions;
+    ``flow`` and ``measured`` are the validated (mu, beta) of the two objectives.
+    """
+    (mu_flow, beta_flow), (mu_measured, beta_measured) = flow, measured
+    # Each bound depends on only some inputs; broadcast both to the shape of all of them.
+    bounds = np.broadcast_arrays(lower(t, gap0, sep, mu_flow, mu_measured),
+                                 upper(t, gap0, mu_flow, beta_flow, beta_measured))
+    return tuple(scalar_or_array(np.array(bound)) for bound in bounds)

@@ -1,0 +1,137 @@
+r"""X1: interleaving SFT and RL on quadratics: the Pareto front and the alternating cycle.
+
+For :math:`L = \frac12(\theta-a)^\top A(\theta-a)` (SFT) and
+:math:`R = \frac12(\theta-b)^\top B(\theta-b)` (RL), :math:`A, B \succeq 0`:
+
+- joint training on :math:`F_w = wL + (1-w)R` ends on the Pareto front
+  :math:`\theta(w) = (wA + (1-w)B)^{+}(wAa + (1-w)Bb)`;
+- alternating SFT for :math:`w\tau` and RL for :math:`(1-w)\tau` (exact gradient flows) converges to a
+  cycle whose corners are :math:`\theta(w) + O(\tau)`;
+- sequential SFT-then-RL ends at :math:`b = \theta(0)` (for :math:`B \succ 0`), the front's
+  worst-SFT corner.
+
+The algebra is derived in :mod:`nondecoupling.derivations.x1_interleaving`; this module only
+evaluates it in the Hessians' eigenbases (``expm1`` for :math:`I - e^{-tH}`) and linear solves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nondecoupling.validation import ParameterError, as_float_array, check_interval, check_positive, check_psd_matrix
+
+def _check_quadratic(hessian, minimizer, hessian_name: str, minimizer_name: str):
+    hessian = check_psd_matrix(hessian, hessian_name)
+    minimizer = as_float_array(minimizer, minimizer_name)
+    if hessian.ndim != 2 or minimizer.shape != hessian.shape[-1:]:
+        raise ParameterError(minimizer_name, f"a vector of length d = {hessian.shape[-1]} ({hessian_name} is d x d)",
+                             f"shape {minimizer.shape}")
+    return hessian, minimizer
+
+
+@dataclass(frozen=True)
+class QuadraticPair:
+    r"""An SFT loss and an RL loss, both quadratic (X1).
+
+    Parameters
+    ----------
+    sft_hessian, sft_minimizer : array_like, shapes (d, d) and (d,)
+        :math:`A \succeq 0` (symmetric) and :math:`a` of :math:`L = \frac12(\theta-a)^\top A(\theta-a)`.
+    rl_hessian, rl_minimizer : array_like, shapes (d, d) and (d,)
+        :math:`B \succeq 0` and :math:`b` of :math:`R = \frac12(\theta-b)^\top B(\theta-b)`.
+
+    Raises
+    ------
+    ParameterError
+        On NaN, mismatched shapes, or a Hessian that is not symmetric positive semidefinite.
+    """
+
+    sft_hessian: np.ndarray
+    sft_minimizer: np.ndarray
+    rl_hessian: np.ndarray
+    rl_minimizer: np.ndarray
+
+    def __post_init__(self):
+        sft = _check_quadratic(self.sft_hessian, self.sft_minimizer, "sft_hessian", "sft_minimizer")
+        rl = _check_quadratic(self.rl_hessian, self.rl_minimizer, "rl_hessian", "rl_minimizer")
+        if sft[1].shape != rl[1].shape:
+            raise ParameterError("rl_minimizer", f"of the SFT dimension {sft[1].shape}", f"shape {rl[1].shape}")
+        for name, value in zip(("sft_hessian", "sft_minimizer", "rl_hessian", "rl_minimizer"), sft + rl):
+            object.__setattr__(self, name, value)
+
+    def excess(self, theta):
+        r"""(SFT excess :math:`\varepsilon = L(\theta) - L^*`, RL gap :math:`\Delta = R(\theta) - R^*`).
+
+        ``theta`` has shape (..., d); the results have shape (...).
+        """
+        theta = as_float_array(theta, "theta")
+        to_sft, to_rl = theta - self.sft_minimizer, theta - self.rl_minimizer
+        return (0.5 * np.einsum("...i,ij,...j->...", to_sft, self.sft_hessian, to_sft),
+                0.5 * np.einsum("...i,ij,...j->...", to_rl, self.rl_hessian, to_rl))
+
+    def pareto_point(self, w):
+        r"""Joint training's endpoint :math:`\theta(w) = (wA + (1-w)B)^{+}(wAa + (1-w)Bb)`.
+
+        Parameters
+        ----------
+        w : float or array_like
+            SFT weight in [0, 1].
+
+        Returns
+        -------
+        ndarray, shape (..., d)
+            The minimizer of :math:`F_w` (of least norm where it is not unique).
+        """
+        w = check_interval(w, "w", low=0.0, high=1.0)[..., None, None]
+        hessian = w * self.sft_hessian + (1 - w) * self.rl_hessian
+        target = w * (self.sft_hessian @ self.sft_minimizer) + (1 - w) * (self.rl_hessian @ self.rl_minimizer)
+        return np.einsum("...ij,...j->...i", np.linalg.pinv(hessian, hermitian=True), target[..., 0, :])
+
+    def alternating_cycle(self, tau, w):
+        r"""The cycle that alternating SFT (for :math:`w\tau`) and RL (for :math:`(1-w)\tau`) converges to.
+
+        Parameters
+        ----------
+        tau : float or array_like
+            Cycle length :math:`\tau > 0`.
+        w : float or array_like
+            SFT share in [0, 1] with :math:`wA + (1-w)B \succ 0` (else the cycle is not unique).
+
+        Returns
+        -------
+        after_sft, after_rl : ndarray, shape (..., d)
+            The cycle's corners: the fixed point :math:`\theta_c` of
+            :math:`\theta \mapsto b + e^{-(1-w)\tau B}(a + e^{-w\tau A}(\theta - a) - b)` and its image
+            after the SFT phase, :math:`a + e^{-w\tau A}(\theta_c - a)`. Both are
+            :math:`\theta(w) + O(\tau)`.
+        """
+        tau = check_positive(tau, "tau")
+        w = check_interval(w, "w", low=0.0, high=1.0)
+        tau, w = np.broadcast_arrays(tau, w)
+        hessian = w[..., None, None] * self.sft_hessian + (1 - w[..., None, None]) * self.rl_hessian
+        check_positive(np.linalg.eigvalsh(hessian).min(axis=-1), "smallest eigenvalue of w*A + (1-w)*B")
+        sft_decay, sft_moved = _flow_matrices(self.sft_hessian, w * tau)
+        rl_decay, rl_moved = _flow_matrices(self.rl_hessian, (1 - w) * tau)
+        # With u = theta_c - b the fixed-point equation reads
+        # (I - E_R E_S) u = E_R (I - E_S)(a - b), I - E_R E_S = (I - E_R) + E_R (I - E_S):
+        # every factor is formed without cancellation, so small tau costs no accuracy.
+        a, b = self.sft_minimizer, self.rl_minimizer
+        system = rl_moved + rl_decay @ sft_moved
+        right = np.einsum("...ij,j->...i", rl_decay @ sft_moved, a - b)
+        after_rl = b + np.linalg.solve(system, right[..., None])[..., 0]
+        return a + np.einsum("...ij,...j->...i", sft_decay, after_rl - a), after_rl
+
+
+def _flow_matrices(hessian, duration):
+    r""":math:`e^{-tH}` and :math:`I - e^{-tH}` for symmetric :math:`H`, via its eigenbasis.
+
+    The second is :math:`V \operatorname{diag}(-\mathrm{expm1}(-t\lambda)) V^\top`, accurate for small
+    :math:`t`, where ``I - expm(-t H)`` would cancel.
+    """
+    eigenvalues, basis = np.linalg.eigh(hessian)
+    exponent = -np.asarray(duration)[..., None] * eigenvalues
+    decay = (basis * np.exp(exponent)[..., None, :]) @ basis.T
+    moved = (basis * -np.expm1(exponent)[..., None, :]) @ basis.T
+    return decay, moved

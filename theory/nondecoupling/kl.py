@@ -1,0 +1,151 @@
+r"""K1 and K3: the Bernoulli KL divergence and its inverses.
+
+K1 (any policy pays): :math:`\mathrm{CE}(p^*, \pi) - H(p^*) \ge \mathrm{kl}(a\|b)` for the
+expert's and the policy's pass rates :math:`a, b`. K3 (reward ceiling): SFT excess
+:math:`\varepsilon` confines the pass rate to
+:math:`[\mathrm{kl}^{-1}_\downarrow(a, \varepsilon), \mathrm{kl}^{-1}_\uparrow(a, \varepsilon)]`.
+The formulas are printed from :mod:`nondecoupling.derivations.k1_any_policy_pays` and
+:mod:`nondecoupling.derivations.k3_reward_ceiling` into :mod:`nondecoupling._generated`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nondecoupling._generated import k1, k3
+from nondecoupling.validation import check_nonnegative, check_rate, scalar_or_array
+
+
+def kl_bernoulli(a, b):
+    r"""Bernoulli KL divergence :math:`\mathrm{kl}(a\|b)` (K1).
+
+    Parameters
+    ----------
+    a, b : float or array_like
+        Rates in [0, 1] (expert's and policy's pass rates); broadcast against each other.
+
+    Returns
+    -------
+    float or ndarray
+        :math:`a\log\frac{a}{b} + (1-a)\log\frac{1-a}{1-b}`, with :math:`0\log 0 = 0`:
+        ``inf`` where :math:`b \in \{0, 1\}` and :math:`a \ne b`, and 0 where :math:`a = b`.
+
+    Raises
+    ------
+    ParameterError
+        If ``a`` or ``b`` is NaN or outside [0, 1].
+
+    Notes
+    -----
+    Evaluated as :math:`D(a, b) + D(1-a, 1-b)` with
+    :math:`D(p, q) = p\log(p/q) - p + q \ge 0`, from the differences :math:`a - b` before
+    they round, and through a Taylor branch (truncation proven below 2**-53 relative) where
+    :math:`|a - b|` is under a tenth of :math:`b` or :math:`1 - b`. The relative error is a few
+    ulp wherever the result is a normal float, including :math:`b` a few ulp from :math:`a`
+    and rates within 1e-15 of 0 or 1 (tested against 50-digit mpmath).
+
+    References
+    ----------
+    T. M. Cover and J. A. Thomas, "Elements of Information Theory", 2nd ed., Wiley 2006.
+    """
+    a = check_rate(a, "a")
+    b = check_rate(b, "b")
+    return scalar_or_array(_kl(a, b))
+
+
+def kl_inverse_upper(a, budget):
+    r"""Largest rate :math:`b \in [a, 1]` with :math:`\mathrm{kl}(a\|b) \le` ``budget`` (K3).
+
+    Parameters
+    ----------
+    a : float or array_like
+        Rate in [0, 1].
+    budget : float or array_like
+        KL budget :math:`\varepsilon \ge 0` (``inf`` allowed: the answer is then 1).
+
+    Returns
+    -------
+    float or ndarray
+        :math:`\mathrm{kl}^{-1}_\uparrow(a, \varepsilon)`: ``a`` for a zero budget, the root of
+        :math:`\mathrm{kl}(a\|b) = \varepsilon` on :math:`[a, 1)` otherwise (1 if :math:`a = 1`).
+        Pinsker: the result is at most :math:`a + \sqrt{\varepsilon/2}`.
+
+    Raises
+    ------
+    ParameterError
+        If ``a`` is outside [0, 1] or ``budget`` is negative or NaN.
+
+    Notes
+    -----
+    The answer is the largest float whose computed divergence is within the budget, found by
+    bisection on the floats' bit patterns between :math:`a` and the Pinsker bound: at most 64
+    vectorized evaluations, exact to an ulp of the float grid at every scale. Relative error
+    of :math:`b - a` below 1e-12 for budgets from 1e-300 up (tested against 50-digit mpmath).
+    """
+    return _kl_inverse(a, budget, upward=True)
+
+
+def kl_inverse_lower(a, budget):
+    r"""Smallest rate :math:`b \in [0, a]` with :math:`\mathrm{kl}(a\|b) \le` ``budget`` (K3).
+
+    Parameters
+    ----------
+    a : float or array_like
+        Rate in [0, 1].
+    budget : float or array_like
+        KL budget :math:`\varepsilon \ge 0` (``inf`` allowed: the answer is then 0).
+
+    Returns
+    -------
+    float or ndarray
+        :math:`\mathrm{kl}^{-1}_\downarrow(a, \varepsilon)`, at least :math:`a - \sqrt{\varepsilon/2}`;
+        the smallest positive float when the root lies below it (and 0 if :math:`a = 0`).
+
+    Raises
+    ------
+    ParameterError
+        If ``a`` is outside [0, 1] or ``budget`` is negative or NaN.
+
+    Notes
+    -----
+    See :func:`kl_inverse_upper`.
+    """
+    return _kl_inverse(a, budget, upward=False)
+
+
+def _kl(a, b):
+    # numpy.select wants conditions of one shape; it evaluates every branch, so unused ones may warn.
+    a, b = np.broadcast_arrays(a, b)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.asarray(k1.kl_bernoulli(a, b), dtype=np.float64)
+
+
+def _kl_inverse(a, budget, *, upward: bool):
+    a = check_rate(a, "a")
+    budget = check_nonnegative(budget, "budget", allow_inf=True)
+    a, budget = np.broadcast_arrays(a, budget)
+    radius = k3.pinsker_radius(budget) * (1.0 + 1e-12)  # widened past rounding of a + radius
+    outside = np.clip(a + radius if upward else a - radius, 0.0, 1.0)
+    return scalar_or_array(_last_feasible(lambda b: _kl(a, b) <= budget, a, outside))
+
+
+def _last_feasible(feasible, inside, outside):
+    """Last float from ``inside`` (feasible) towards ``outside`` that is still feasible.
+
+    Nonnegative floats are ordered like their int64 bit patterns, so bisecting the integers
+    halves the number of floats left in the bracket: 64 steps reach adjacent floats at any
+    scale, from subnormals to 1. (scipy's brackets bisect or interpolate values instead, which
+    takes over a thousand steps across the exponent range and needs finite ends.)
+    """
+    low = inside.astype(np.float64).view(np.int64).copy()
+    high = outside.astype(np.float64).view(np.int64).copy()
+    while True:
+        open_ = np.abs(high - low) > 1
+        if not open_.any():
+            break
+        middle = (low + high) // 2
+        ok = feasible(middle.view(np.float64))
+        low = np.where(open_ & ok, middle, low)
+        high = np.where(open_ & ~ok, middle, high)
+    low, high = low.view(np.float64), high.view(np.float64)
+    return np.where(feasible(high), high, low)

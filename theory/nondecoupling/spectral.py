@@ -1,0 +1,147 @@
+"""S1: spectral concentration of the RL gradient at an SFT optimum.
+
+Numbers come from :mod:`nondecoupling._generated.s1`, printed from the sympy derivation
+:mod:`nondecoupling.derivations.s1_spectral_concentration` (statement, proof and references there).
+
+Conventions shared by the functions here: ``eigs`` is the spectrum of H (the Hessian of the
+SFT loss at theta_0 in S_L), shape ``(..., d)``, nonnegative, in any order (it is sorted
+internally, so lam_1 >= ... >= lam_d are the sorted values and lam_{d+1} = 0); ``k`` is an
+integer 1 <= k <= d; ``rho`` in [0, 1] is rho_k, the fraction of ||g||^2 (g = grad R(theta_0))
+that lies in the span of the eigenvectors of the k largest eigenvalues. ``rho`` and ``k``
+broadcast against ``eigs[..., 0]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nondecoupling._generated import s1
+from nondecoupling.validation import (
+    check_integer,
+    check_interval,
+    check_nonnegative,
+    check_positive,
+    check_rate,
+    scalar_or_array,
+)
+
+
+def _spectrum_at(eigs, rho, k):
+    """(lam_1, lam_k, lam_{k+1}, rho_k) from validated inputs, broadcast together."""
+    # Descending, with lam_{d+1} = 0 appended so that k = d needs no special case.
+    padded = np.concatenate([-np.sort(-eigs, axis=-1), np.zeros(eigs.shape[:-1] + (1,))], axis=-1)
+    shape = np.broadcast_shapes(padded.shape[:-1], rho.shape, k.shape)
+    padded = np.broadcast_to(padded, shape + padded.shape[-1:])
+    index = np.broadcast_to(k, shape)[..., None]
+    top = padded[..., 0]
+    at_k = np.take_along_axis(padded, index - 1, axis=-1)[..., 0]
+    after_k = np.take_along_axis(padded, index, axis=-1)[..., 0]
+    return top, at_k, after_k, np.broadcast_to(rho, shape)
+
+
+def curvature_bracket(eigs, rho, k):
+    r"""Bracket on the SFT curvature along the RL gradient (S1 (a)).
+
+    lam_k rho_k <= g^T H g / ||g||^2 <= lam_1 rho_k + lam_{k+1} (1 - rho_k). With A2,
+    L(theta_t) - L* = (t^2/2) ||g||^2 (g^T H g/||g||^2) + O(t^3) along the RL flow.
+
+    Parameters
+    ----------
+    eigs : array_like, shape (..., d)
+        Eigenvalues of H, nonnegative, any order (see the module docstring).
+    rho : float or array_like
+        rho_k in [0, 1].
+    k : int or array_like of int
+        1 <= k <= d.
+
+    Returns
+    -------
+    (lower, upper) : tuple of float or ndarray
+        The two sides of the bracket, broadcast over the batch shape.
+
+    Raises
+    ------
+    ParameterError
+        If eigs has a negative entry, rho is outside [0, 1], k is not an integer in
+        [1, d], or any input is NaN.
+
+    Notes
+    -----
+    Attained: g = u_k gives the left side, g = u_1 the right side.
+    """
+    eigs = np.atleast_1d(check_nonnegative(eigs, "eigs"))
+    rho = check_rate(rho, "rho")
+    k = check_interval(check_integer(k, "k", low=1), "k", high=eigs.shape[-1]).astype(np.int64)
+    top, at_k, after_k, rho = _spectrum_at(eigs, rho, k)
+    return (scalar_or_array(s1.curvature_lower(at_k, rho)),
+            scalar_or_array(s1.curvature_upper(top, after_k, rho)))
+
+
+def misalignment_bound(eigs, rho, k):
+    r"""Lower bound on how directly the next SFT step undoes an RL step (S1 (b)).
+
+    After theta_1 = theta_0 - eta g, SFT's descent direction is eta H g + O(eta^2) and
+    m = g^T H g / (||H g|| ||g||) (minus the cosine between the SFT and RL descent
+    directions) obeys m >= lam_k rho_k / sqrt(lam_1^2 rho_k + lam_{k+1}^2 (1 - rho_k)).
+
+    Parameters
+    ----------
+    eigs : array_like, shape (..., d)
+        Eigenvalues of H, nonnegative, any order.
+    rho : float or array_like
+        rho_k in [0, 1].
+    k : int or array_like of int
+        1 <= k <= d.
+
+    Returns
+    -------
+    float or ndarray
+        The bound, in [0, 1]; 0 (the trivial bound) where the right side is 0/0.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`curvature_bracket`.
+
+    Notes
+    -----
+    Attained with k = 1 by g = u_1 (m = 1).
+    """
+    eigs = np.atleast_1d(check_nonnegative(eigs, "eigs"))
+    rho = check_rate(rho, "rho")
+    k = check_interval(check_integer(k, "k", low=1), "k", high=eigs.shape[-1]).astype(np.int64)
+    top, at_k, after_k, rho = _spectrum_at(eigs, rho, k)
+    # The 0/0 branch is computed and discarded by numpy's select; silence its warning.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return scalar_or_array(s1.misalignment_lower(top, at_k, after_k, rho))
+
+
+def kantorovich_bound(m_lo, m_hi):
+    r"""Kantorovich bound on m when g lies in eigen-directions with eigenvalues in a band (S1 (c)).
+
+    m >= 2 sqrt(m_lo m_hi) / (m_lo + m_hi); equal to 1 iff m_lo = m_hi.
+
+    Parameters
+    ----------
+    m_lo, m_hi : float or array_like
+        The band's end points, both > 0. The bound is symmetric in them, so their order
+        does not matter.
+
+    Returns
+    -------
+    float or ndarray
+        The bound, in (0, 1].
+
+    Raises
+    ------
+    ParameterError
+        If m_lo or m_hi is <= 0, infinite or NaN.
+
+    Notes
+    -----
+    Attained by g = sqrt(m_hi) u_lo + sqrt(m_lo) u_hi.
+    """
+    m_lo = check_positive(m_lo, "m_lo")
+    m_hi = check_positive(m_hi, "m_hi")
+    # The bound is symmetric; ordering the ends keeps sqrt(m_lo/m_hi) <= 1 (no overflow).
+    return scalar_or_array(s1.kantorovich(np.minimum(m_lo, m_hi), np.maximum(m_lo, m_hi)))

@@ -1,0 +1,106 @@
+r"""P4: the non-decoupling threshold tau and the time after which RL keeps the SFT loss up (THEORY.md).
+
+The formulas are printed from :mod:`nondecoupling.derivations.p4_nondecoupling_threshold` into
+:mod:`nondecoupling._generated.p4`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nondecoupling._generated import p4
+from nondecoupling.validation import as_float_array, check_nonnegative, check_positive, scalar_or_array
+
+
+def nondecoupling_threshold(*, sft_min, sep, mu_sft):
+    r"""The SFT loss tau = L* + mu_sft sep^2 / 2 below which RL cannot push it for good (P4).
+
+    Along the RL flow :math:`\liminf_t L(\theta_t) \ge \tau`, so RL can end with a lower SFT
+    loss than it started from only if :math:`L(\theta_0) > \tau`.
+
+    Parameters
+    ----------
+    sft_min : float or array_like
+        L* = inf L (any finite real).
+    sep : float or array_like
+        dist(S_L, S_R) >= 0.
+    mu_sft : float or array_like
+        PL constant of the SFT loss, > 0.
+
+    Returns
+    -------
+    float or ndarray
+        tau, broadcast over the inputs.
+
+    Raises
+    ------
+    ParameterError
+        Non-finite sft_min; negative or NaN sep; mu_sft <= 0.
+
+    Notes
+    -----
+    Exact on isotropic quadratics: L(theta_inf) = tau for every theta_0.
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (i).
+    """
+    sft_min = as_float_array(sft_min, "sft_min")
+    sep = check_nonnegative(sep, "sep")
+    mu_sft = check_positive(mu_sft, "mu_sft")
+    return scalar_or_array(p4.nondecoupling_threshold(sft_min, sep, mu_sft))
+
+
+def crossing_time(*, sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
+    r"""Time T_x after which RL keeps the SFT loss above where it started (P4 (ii)).
+
+    If :math:`L(\theta_0) < \tau`, i.e. :math:`sep > \sqrt{2\varepsilon_0/\mu_{sft}}`, then
+    :math:`L(\theta_t) > L(\theta_0)` for all :math:`t > T_x`,
+
+    .. math::
+
+        T_x = \frac{1}{\mu_{rl}}\ln\frac{\sqrt{2\Delta_0/\mu_{rl}}}{sep - \sqrt{2\varepsilon_0/\mu_{sft}}}
+        \quad (0 \text{ if negative}),
+
+    and T_x = inf (no guarantee) when :math:`sep \le \sqrt{2\varepsilon_0/\mu_{sft}}`.
+
+    Parameters
+    ----------
+    sft_gap0 : float or array_like
+        eps_0 = L(theta_0) - L* >= 0.
+    rl_gap0 : float or array_like
+        Delta_0 = R(theta_0) - R* >= 0.
+    sep : float or array_like
+        dist(S_L, S_R) >= 0.
+    mu_sft, mu_rl : float or array_like
+        PL constants of the SFT and RL losses, > 0.
+
+    Returns
+    -------
+    float or ndarray
+        T_x in [0, inf], broadcast over the inputs.
+
+    Raises
+    ------
+    ParameterError
+        Negative or NaN gaps or sep; a mu <= 0.
+
+    Notes
+    -----
+    T_x solves P1's lower envelope(T_x) = eps_0. On a realizable instance the log is never
+    negative (sep <= sqrt(2 eps_0/mu_sft) + sqrt(2 Delta_0/mu_rl) by quadratic growth), so the
+    clamp only guards inconsistent inputs. Tight: on isotropic quadratics with theta_0 on
+    the line through the optima, behind the SFT optimum, T_x is the exact crossing time.
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (ii).
+    """
+    sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")
+    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
+    sep = check_nonnegative(sep, "sep")
+    mu_sft = check_positive(mu_sft, "mu_sft")
+    mu_rl = check_positive(mu_rl, "mu_rl")
+    # numpy.select evaluates every branch: the log also runs where its argument is <= 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return scalar_or_array(p4.crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl))

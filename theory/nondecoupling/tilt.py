@@ -1,0 +1,104 @@
+r"""K2: the exact reward / SFT-loss trade-off of KL-regularized RL started at the SFT optimum.
+
+The maximizer of :math:`E_\pi r - \frac1s \mathrm{KL}(\pi\|p^*)` is :math:`\pi_s \propto p^* e^{s r}`;
+with :math:`\Lambda(s) = \log E_{p^*} e^{s r}` its reward is :math:`\Lambda'(s)`, its SFT increase
+:math:`\Lambda(s) - s\Lambda'(0)` and its own KL :math:`s\Lambda'(s) - \Lambda(s)`
+(:mod:`nondecoupling.derivations.k2_tilted_policy`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+from nondecoupling._generated import k2
+from nondecoupling.validation import check_broadcastable, check_distribution, check_nonnegative, check_rate, scalar_or_array
+
+#: Above this s * (r_max - a), exp(s (r - a)) may overflow: centre at the best reward instead.
+_OVERFLOW_GUARD = 700.0
+
+
+def tilted_tradeoff(s, probs, rewards):
+    r"""Reward, SFT increase and RL's KL of the tilted policy :math:`\pi_s \propto p^* e^{s r}` (K2).
+
+    Parameters
+    ----------
+    s : float or array_like
+        Tilt :math:`s = 1/\beta_{KL} \ge 0` (the inverse KL-regularization strength of RL
+        started at the SFT optimum :math:`p^*`); broadcast against the leading axes of
+        ``probs`` and ``rewards``. Negative tilts (RL that lowers the reward) are rejected.
+    probs : array_like, shape (..., n)
+        The expert distribution :math:`p^*` over ``n`` responses, along the last axis:
+        entries in [0, 1] summing to 1 within 1e-9 (then renormalized).
+    rewards : array_like, shape (..., n)
+        Rewards :math:`r \in [0, 1]` of the responses, broadcastable against ``probs``.
+
+    Returns
+    -------
+    reward : float or ndarray
+        :math:`E_{\pi_s} r = \Lambda'(s)`.
+    sft_increase : float or ndarray
+        :math:`\mathrm{CE}(p^*, \pi_s) - H(p^*) = \mathrm{KL}(p^*\|\pi_s) = \Lambda(s) - s\Lambda'(0) \ge 0`.
+    rl_kl : float or ndarray
+        :math:`\mathrm{KL}(\pi_s\|p^*) = s\Lambda'(s) - \Lambda(s) \ge 0`.
+
+    Raises
+    ------
+    ParameterError
+        If ``s`` is negative, infinite or NaN, if ``probs`` or ``rewards`` leave [0, 1], if
+        ``probs`` does not sum to 1 along its last axis, or if the shapes do not match.
+
+    Notes
+    -----
+    For binary rewards ``sft_increase == kl_bernoulli(a, reward)`` (K1 with equality) and
+    ``rl_kl == kl_bernoulli(reward, a)``. Small :math:`s`: ``sft_increase`` is
+    :math:`(\text{reward} - a)^2 / (2\,\mathrm{Var}_{p^*} r) + O(s^3)`.
+
+    Computed with rewards centred at :math:`a`,
+    :math:`\Lambda(s) - sa = \log(1 + \sum_i p_i E_2(s(r_i - a)))` and reward gain
+    :math:`\sum_i p_i \mathrm{expm1}(s(r_i - a))(r_i - a) e^{-(\Lambda(s) - sa)}`: sums of
+    nonnegative terms, so they keep a relative error of a few ulp down to :math:`s \to 0`
+    (the difference :math:`\Lambda(s) - sa` would lose accuracy like :math:`1/s`). Where
+    :math:`s(\max r - a) > 700` the exponentials are centred at the best reward
+    (:func:`scipy.special.logsumexp`) instead, and ``rl_kl`` uses whichever centring subtracts
+    the smaller term. The rounding of :math:`a` itself adds an absolute error of order
+    :math:`(s\,\epsilon)^2` (visible only when :math:`\mathrm{Var}_{p^*} r \approx 0`).
+
+    References
+    ----------
+    Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026).
+    """
+    s = check_nonnegative(s, "s")
+    probs = check_distribution(probs, "probs")
+    rewards = check_rate(rewards, "rewards")
+    # s indexes the leading axes; the responses are the last axis of probs and rewards.
+    shape = check_broadcastable(probs=probs, rewards=rewards, s=s[..., None])
+
+    p, r = np.broadcast_to(probs, shape), np.broadcast_to(rewards, shape)
+    tilt = np.broadcast_to(s[..., None], shape)
+    support = p > 0  # off-support responses never matter
+    rate = np.sum(p * r, axis=-1, keepdims=True)
+    best = np.max(np.where(support, r, -np.inf), axis=-1, keepdims=True)
+    centred = np.where(support, r - rate, 0.0)
+    shortfall = np.where(support, best - r, 0.0)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Centred at the mean: sums of nonnegative terms, exact in relative terms as s -> 0.
+        excess = np.sum(p * k2.tilt_remainder(tilt, centred), axis=-1)  # exp(Lambda - s a) - 1
+        increase = np.log1p(excess)
+        gain = np.sum(p * np.expm1(tilt * centred) * centred, axis=-1) / (1.0 + excess)
+        # Centred at the best reward: log E exp(-s (r_max - r)) <= 0 never overflows.
+        shifted = np.where(support, -tilt * shortfall, -np.inf)
+        log_mass = logsumexp(shifted, b=p, axis=-1, keepdims=True)
+        short = np.sum(p * np.exp(shifted - log_mass) * shortfall, axis=-1)  # r_max - reward
+        log_mass = log_mass[..., 0]
+
+    s, rate, best = tilt[..., 0], rate[..., 0], best[..., 0]
+    overflow = s * (best - rate) > _OVERFLOW_GUARD
+    reward = np.where(overflow, best - short, rate + gain)
+    increase = np.where(overflow, log_mass + s * (best - rate), increase)
+    # rl_kl = s Lambda'(s) - Lambda(s) >= 0 in the centring with the smaller rounding error:
+    # about eps * s * gain for the mean, eps * (1 + s * short - log_mass) for the best reward.
+    max_centred = overflow | (s * gain > 1.0 + s * short - log_mass)
+    rl_kl = np.maximum(np.where(max_centred, -log_mass - s * short, s * gain - increase), 0.0)
+    return scalar_or_array(reward), scalar_or_array(increase), scalar_or_array(rl_kl)

@@ -1,0 +1,211 @@
+"""The package's one way to validate input (in the spirit of scikit-learn's ``check_*``).
+
+Every public function passes each argument through one of these checks before any
+arithmetic, so bad input fails at the call with a :class:`ParameterError` that names the
+function, the parameter, the constraint, the offending value and the caller's file and
+line, instead of a NaN or an error from deep inside numpy.
+
+Each check returns the argument as a float64 numpy array (0-d for scalars), ready to
+broadcast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+# Frames inside the library (and, in a source checkout, the experiments in simulations/)
+# are skipped when naming the caller's file and line: the user's own call site is reported.
+_LIBRARY_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIRS = (
+    _LIBRARY_DIR + os.sep,
+    os.path.join(os.path.dirname(os.path.dirname(_LIBRARY_DIR)), "simulations") + os.sep,
+)
+
+
+class ParameterError(ValueError):
+    """A parameter violates its documented constraint.
+
+    Attributes
+    ----------
+    name : str
+        The parameter's name, as in the function's signature.
+    constraint : str
+        The constraint it violates, e.g. ``"> 0"``.
+    """
+
+    def __init__(self, name: str, constraint: str, got: str):
+        self.name = name
+        self.constraint = constraint
+        function, call_site = _locate_caller()
+        super().__init__(
+            f"{function}: parameter '{name}' must be {constraint}; got {got}"
+            + (f" (called from {call_site})" if call_site else "")
+        )
+
+
+def _locate_caller() -> tuple[str, str]:
+    """Name the public function that rejected its input, and where the user called it."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown>", ""
+    module = frame.f_globals.get("__name__", "?")
+    function = f"{module}.{frame.f_code.co_name}()"
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIRS):
+        frame = frame.f_back
+    call_site = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+    return function, call_site
+
+
+def _describe(values: np.ndarray, bad: np.ndarray) -> str:
+    first = values[bad].flat[0]
+    if values.ndim == 0:
+        return repr(float(first))
+    return f"{float(first)!r} ({int(bad.sum())} of {values.size} entries violate it)"
+
+
+def as_float_array(value, name: str, *, allow_inf: bool = False) -> np.ndarray:
+    """Convert ``value`` to a float64 array; reject non-numbers, NaN and (unless allowed) inf."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(name, "a real number or array of real numbers", repr(value)) from None
+    nan = np.isnan(array)
+    if nan.any():
+        raise ParameterError(name, "a number (not NaN)", _describe(array, nan))
+    if not allow_inf:
+        inf = np.isinf(array)
+        if inf.any():
+            raise ParameterError(name, "finite", _describe(array, inf))
+    return array
+
+
+def check_interval(
+    value,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+) -> np.ndarray:
+    """Check that every entry of ``value`` lies in the interval given by ``low`` and ``high``.
+
+    ``low_open``/``high_open`` exclude the endpoint. Returns the float64 array.
+    """
+    array = as_float_array(value, name, allow_inf=allow_inf)
+    if low is not None:
+        bad = array <= low if low_open else array < low
+        if bad.any():
+            raise ParameterError(name, f"{'>' if low_open else '>='} {low:g}", _describe(array, bad))
+    if high is not None:
+        bad = array >= high if high_open else array > high
+        if bad.any():
+            raise ParameterError(name, f"{'<' if high_open else '<='} {high:g}", _describe(array, bad))
+    return array
+
+
+def check_positive(value, name: str, *, allow_inf: bool = False) -> np.ndarray:
+    """Entries > 0."""
+    return check_interval(value, name, low=0.0, low_open=True, allow_inf=allow_inf)
+
+
+def check_nonnegative(value, name: str, *, allow_inf: bool = False) -> np.ndarray:
+    """Entries >= 0 (gaps, separations; times with ``allow_inf=True``)."""
+    return check_interval(value, name, low=0.0, allow_inf=allow_inf)
+
+
+def check_rate(value, name: str) -> np.ndarray:
+    """Probabilities and pass rates: entries in [0, 1]."""
+    return check_interval(value, name, low=0.0, high=1.0)
+
+
+def check_pl_constants(mu, beta, *, mu_name: str = "mu", beta_name: str = "beta"):
+    """PL and smoothness constants of one function: 0 < mu <= beta (elementwise).
+
+    Returns ``(mu, beta)`` as float64 arrays.
+    """
+    mu = check_positive(mu, mu_name)
+    beta = check_positive(beta, beta_name)
+    bad = np.broadcast_to(mu > beta, np.broadcast_shapes(mu.shape, beta.shape))
+    if bad.any():
+        mu_b, beta_b = np.broadcast_arrays(mu, beta)
+        i = np.argmax(bad) if bad.ndim else ()
+        got = f"{mu_name}={float(mu_b.flat[i] if bad.ndim else mu_b)!r} > {beta_name}={float(beta_b.flat[i] if bad.ndim else beta_b)!r}"
+        raise ParameterError(mu_name, f"<= {beta_name} (a PL constant never exceeds the smoothness constant)", got)
+    return mu, beta
+
+
+def check_step_size(eta, beta, *, name: str = "eta", beta_name: str = "beta") -> np.ndarray:
+    """Gradient-descent step size: 0 < eta < 2 / beta (elementwise). ``beta`` must be checked first."""
+    eta = check_positive(eta, name)
+    bad = np.broadcast_to(eta * beta >= 2.0, np.broadcast_shapes(eta.shape, np.shape(beta)))
+    if bad.any():
+        eta_b = np.broadcast_to(eta, bad.shape)
+        raise ParameterError(name, f"< 2/{beta_name} (gradient descent diverges beyond)", _describe(eta_b, bad))
+    return eta
+
+
+def check_integer(value, name: str, *, low: int | None = None) -> np.ndarray:
+    """Integer-valued entries (step counts, ranks), optionally >= ``low``."""
+    array = check_interval(value, name, low=low)
+    fractional = array != np.round(array)
+    if fractional.any():
+        raise ParameterError(name, "an integer", _describe(array, fractional))
+    return array.astype(np.int64)
+
+
+def check_distribution(value, name: str, *, atol: float = 1e-9) -> np.ndarray:
+    """Probability vectors along the last axis: entries in [0, 1] summing to 1 within ``atol``.
+
+    Returns the array renormalized to sum to exactly 1 (up to rounding).
+    """
+    probs = check_rate(value, name)
+    if probs.ndim == 0:
+        raise ParameterError(name, "an array with the outcomes on its last axis", "a scalar")
+    total = probs.sum(axis=-1, keepdims=True)
+    off = np.abs(total - 1.0) > atol
+    if off.any():
+        raise ParameterError(name, f"a probability vector (sum over the last axis = 1 within {atol:g})",
+                             f"sums {_describe(total, off)}")
+    return probs / total
+
+
+def check_broadcastable(**arrays) -> tuple:
+    """The shape that the named arrays broadcast to; names the first one that does not fit."""
+    shape = ()
+    for name, array in arrays.items():
+        try:
+            shape = np.broadcast_shapes(shape, np.shape(array))
+        except ValueError:
+            raise ParameterError(name, f"broadcastable against shape {shape}", f"shape {np.shape(array)}") from None
+    return shape
+
+
+def check_psd_matrix(value, name: str, *, rtol: float = 1e-12) -> np.ndarray:
+    """A symmetric positive semidefinite matrix, or a stack of them (shape (..., d, d)).
+
+    Symmetry and the smallest eigenvalue are checked relative to the largest entry, so
+    rounding in a matrix built as ``X.T @ X`` passes.
+    """
+    matrix = as_float_array(value, name)
+    if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
+        raise ParameterError(name, "a square matrix of shape (..., d, d)", f"shape {matrix.shape}")
+    scale = max(1.0, float(np.abs(matrix).max(initial=0.0)))
+    asymmetry = np.abs(matrix - np.swapaxes(matrix, -1, -2)).max(initial=0.0)
+    if asymmetry > rtol * scale:
+        raise ParameterError(name, "symmetric", f"a matrix with |M - M^T| up to {asymmetry:.3g}")
+    smallest = np.linalg.eigvalsh(matrix).min(initial=0.0)
+    if smallest < -rtol * scale:
+        raise ParameterError(name, "positive semidefinite", f"smallest eigenvalue {smallest:.6g}")
+    return matrix
+
+
+def scalar_or_array(array: np.ndarray):
+    """Return a Python float for 0-d results, the array otherwise (numpy's own convention)."""
+    return float(array) if np.ndim(array) == 0 else array
