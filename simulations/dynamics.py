@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from simulations.problems.pair import CoupledProblem, joint_objective
 from nondecoupling.validation import as_float_array, check_integer, check_nonnegative, check_positive, check_rate
+from simulations.problems.pair import CoupledProblem, joint_objective
 
 RTOL = 1e-10
 ATOL = 1e-12

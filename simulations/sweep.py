@@ -28,12 +28,12 @@ if __package__ in (None, ""):
     # so that `simulations` resolves to this checkout (also without `pip install -e .`).
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+import matplotlib.pyplot as plt  # noqa: E402, I001
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from simulations.plots import MODULES, STYLE, Drawn, Skip  # noqa: E402  (selects the Agg backend)
-import matplotlib.pyplot as plt  # noqa: E402, I001
 from nondecoupling.validation import check_integer  # noqa: E402
+from simulations.plots import MODULES, STYLE, Drawn, Skip  # noqa: E402  (selects the Agg backend)
 
 FORMATS = ("png", "pdf", "svg")
 MANIFEST = "index.json"

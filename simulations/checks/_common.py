@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from simulations.problems import QUADRATIC_KINDS, CoupledProblem, random_quadratic_pair, random_sine_pair
 
 #: Families on which the landscape (PL) results P1-P5 and X1 are checked.

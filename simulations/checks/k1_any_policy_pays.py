@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nondecoupling import kl_bernoulli
 from simulations.checks._common import worst
 from simulations.dynamics import gradient_flow
 from simulations.problems import CrossEntropy, RewardLoss, random_log_linear, tabular_policy
-from nondecoupling import kl_bernoulli
 
 
 @dataclass(frozen=True)

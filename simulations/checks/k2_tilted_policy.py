@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
+from nondecoupling import kl_bernoulli, tilted_tradeoff
 from simulations.checks._common import worst
 from simulations.checks.k1_any_policy_pays import random_tabular
 from simulations.dynamics import gradient_flow
 from simulations.problems import CrossEntropy, RewardLoss
-from nondecoupling import kl_bernoulli, tilted_tradeoff
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nondecoupling import kl_inverse_lower, kl_inverse_upper
 from simulations.checks._common import worst
 from simulations.checks.k1_any_policy_pays import random_tabular
 from simulations.dynamics import gradient_flow
 from simulations.problems import CrossEntropy, RewardLoss, random_log_linear, tabular_policy
-from nondecoupling import kl_inverse_lower, kl_inverse_upper
 
 
 @dataclass(frozen=True)

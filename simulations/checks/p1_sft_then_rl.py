@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nondecoupling import path_length_bound, sft_degradation_bounds
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import evaluate, flow_and_path_length
 from simulations.problems import CoupledProblem, isotropic_pair
-from nondecoupling import path_length_bound, sft_degradation_bounds
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from nondecoupling import reward_loss_bounds
 from simulations.checks._common import PL_FAMILIES, worst
 from simulations.checks.p1_sft_then_rl import EnvelopeCurves, _flow_envelope, _random_flow_envelopes
 from simulations.problems import CoupledProblem, isotropic_pair
-from nondecoupling import reward_loss_bounds
 
 
 def envelope(problem: CoupledProblem, theta0, times) -> EnvelopeCurves:

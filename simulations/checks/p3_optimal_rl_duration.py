@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from nondecoupling import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import gradient_flow, rl_flow
 from simulations.problems import CoupledProblem, Quadratic, isotropic, isotropic_pair
-from nondecoupling import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nondecoupling import crossing_time, nondecoupling_threshold
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, worst
 from simulations.dynamics import rl_flow
 from simulations.problems import CoupledProblem, isotropic_pair
-from nondecoupling import crossing_time, nondecoupling_threshold
 
 
 @dataclass(frozen=True)

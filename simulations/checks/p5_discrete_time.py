@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nondecoupling import gd_contraction, optimal_rl_steps
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import evaluate, gradient_descent, rl_flow
 from simulations.problems import CoupledProblem, isotropic_pair
-from nondecoupling import gd_contraction, optimal_rl_steps
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulations.checks._common import worst
 from nondecoupling import curvature_bracket, kantorovich_bound, misalignment_bound
+from simulations.checks._common import worst
 
 
 @dataclass(frozen=True)

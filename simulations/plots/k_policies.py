@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nondecoupling import kl_bernoulli, tilted_tradeoff
 from simulations.checks import k1_any_policy_pays as k1
 from simulations.checks import k2_tilted_policy as k2
 from simulations.checks import k3_reward_ceiling as k3
 from simulations.dynamics import gradient_flow
 from simulations.plots import Drawn
 from simulations.plots._style import BOUND, REFERENCE, SIMULATION, THEORY_MARK, panels
-from nondecoupling import kl_bernoulli, tilted_tradeoff
 
 RESPONSES = 6
 EXPERT_CONCENTRATION = 3.0  # keeps every p*(y) away from 0, so the tilt simulations converge fast

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nondecoupling import optimal_rl_duration
 from simulations.checks import p5_discrete_time as p5
 from simulations.checks._common import point_in, random_pair
 from simulations.plots import Drawn
 from simulations.plots._style import BOUND, SIMULATION, THEORY_MARK, colours, panels
-from nondecoupling import optimal_rl_duration
 
 ETA_FRACTIONS = (0.9, 0.5, 0.2, 0.05)  # of 2 / beta_rl
 HORIZON = 4.0  # RL time in units of 1/mu_rl

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
+from nondecoupling import kl_inverse_lower, kl_inverse_upper
 from simulations.plots import Drawn, Skip
 from simulations.plots._style import BOUND, REFERENCE, colours, diagonal
-from nondecoupling import kl_inverse_lower, kl_inverse_upper
 from simulations.qwen3.summary import k1_terms, load_runs
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "qwen3"

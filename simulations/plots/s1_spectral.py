@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from nondecoupling import curvature_bracket, misalignment_bound
 from simulations.checks import a1_coupling_identity as a1
 from simulations.checks import s1_spectral_concentration as s1
 from simulations.plots import Drawn
 from simulations.plots._style import BOUND, SIMULATION, THEORY_MARK, diagonal, panels
-from nondecoupling import curvature_bracket, misalignment_bound
 
 CONCENTRATIONS = (None, 0.5, 0.9, 0.99)
 COLOURS = ("C0", "C1", "C2", "C4")  # C3 marks the tight instances

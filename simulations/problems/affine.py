@@ -32,7 +32,7 @@ class AffineSet:
     projector: np.ndarray
 
     @classmethod
-    def single_point(cls, point) -> "AffineSet":
+    def single_point(cls, point) -> AffineSet:
         point = np.asarray(point, dtype=np.float64)
         return cls(point, np.zeros(point.shape + point.shape[-1:]))
 

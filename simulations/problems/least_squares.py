@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.problems.quadratic import Quadratic
 from nondecoupling.validation import ParameterError, as_float_array
+from simulations.problems.quadratic import Quadratic
 
 
 def least_squares(features, targets) -> Quadratic:

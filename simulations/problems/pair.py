@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nondecoupling.validation import check_rate
 from simulations.problems.affine import set_distance
 from simulations.problems.base import Objective, WeightedSum
 from simulations.problems.least_squares import random_least_squares
 from simulations.problems.quadratic import Quadratic, isotropic, random_psd
 from simulations.problems.sine_pl import SinePL
-from nondecoupling.validation import check_rate
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax, logsumexp
 
-from simulations.problems.base import Objective
 from nondecoupling.validation import ParameterError, as_float_array, check_distribution, check_nonnegative, check_rate
+from simulations.problems.base import Objective
 
 
 class LogLinearPolicy:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from nondecoupling.validation import ParameterError, as_float_array, check_interval
 from simulations.problems.affine import RANK_RTOL, AffineSet
 from simulations.problems.base import Objective
-from nondecoupling.validation import ParameterError, as_float_array, check_interval
 
 
 class Quadratic(Objective):

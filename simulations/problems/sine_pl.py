@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from nondecoupling.validation import as_float_array, check_positive
 from simulations.problems.affine import AffineSet
 from simulations.problems.base import Objective
-from nondecoupling.validation import as_float_array, check_positive
 
 SINE_PL_BETA = 8.0
 SINE_PL_MU_LITERATURE = 1.0 / 32.0

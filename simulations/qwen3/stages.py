@@ -35,6 +35,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
+from nondecoupling.bridge.sequences import pad_pairs, sequence_logprobs
 from simulations.qwen3.task import DigitTask
 
 
@@ -48,25 +49,9 @@ def completion_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: 
 
 
 @torch.no_grad()
-def sequence_logprobs(
-    model: PreTrainedModel, prompts: list[list[int]], completions: list[list[int]], *, pad_id: int
-) -> torch.Tensor:
-    """log pi(completion | prompt) summed over the completion's tokens, one per pair.
-
-    Sequences are right-padded, so every prompt starts at position 0 as in training and
-    the causal mask keeps the padding out of the scored tokens.
-    """
-    lengths = [len(p) + len(c) for p, c in zip(prompts, completions, strict=True)]
-    width = max(lengths)
-    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    scored = torch.zeros((len(prompts), width), dtype=torch.bool)
-    for row, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
-        input_ids[row, : lengths[row]] = torch.tensor(prompt + completion)
-        scored[row, len(prompt) : lengths[row]] = True
-    attention = (torch.arange(width) < torch.tensor(lengths)[:, None]).long()
-    logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
-    token_logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return (token_logprobs * scored[:, 1:]).sum(dim=1)
+def _logprobs(model: PreTrainedModel, prompts: list[list[int]], completions: list[list[int]], *, pad_id: int) -> torch.Tensor:
+    """log pi(completion | prompt) per pair, without gradients (see :func:`sequence_logprobs`)."""
+    return sequence_logprobs(model, pad_pairs(prompts, completions, pad_id=pad_id, device=model.device))
 
 
 class Evaluator:
@@ -115,7 +100,7 @@ class Evaluator:
 
     def _heldout_metrics(self, model: PreTrainedModel) -> dict[str, float]:
         prompts, completions, weights, correct = zip(*self._heldout)
-        logprobs = sequence_logprobs(
+        logprobs = _logprobs(
             model, [self._prompt_ids[p] for p in prompts], list(completions), pad_id=self.tokenizer.pad_token_id
         ).double()
         weights = torch.tensor(weights, dtype=torch.float64)
@@ -141,7 +126,7 @@ class Evaluator:
         if self.reference is not None:
             prompt_ids = [self._prompt_ids[p] for p in prompts]
             pad = self.tokenizer.pad_token_id
-            log_ratio = sequence_logprobs(model, prompt_ids, samples, pad_id=pad) - sequence_logprobs(
+            log_ratio = _logprobs(model, prompt_ids, samples, pad_id=pad) - _logprobs(
                 self.reference, prompt_ids, samples, pad_id=pad
             )
             metrics["kl"] = float(log_ratio.double().mean())

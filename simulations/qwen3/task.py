@@ -36,7 +36,6 @@ import numpy as np
 
 from nondecoupling.validation import check_integer, check_interval
 
-
 OPERATIONS = ("reverse", "add")
 
 

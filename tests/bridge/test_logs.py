@@ -81,8 +81,8 @@ def test_tensorboard_event_files_round_trip(tmp_path, writer):
         from tensorboard.summary import Writer
 
         summary = Writer(str(tmp_path))
-        for s, l, r in zip(steps, losses, rewards):
-            summary.add_scalar("eval/sft_loss", l, step=s)
+        for s, loss, r in zip(steps, losses, rewards):
+            summary.add_scalar("eval/sft_loss", loss, step=s)
             summary.add_scalar("train/reward", r, step=s)
             summary.add_scalar("train/learning_rate", 1e-5, step=s)
         summary.close()
@@ -91,8 +91,8 @@ def test_tensorboard_event_files_round_trip(tmp_path, writer):
         from torch.utils.tensorboard import SummaryWriter
 
         summary = SummaryWriter(str(tmp_path))
-        for s, l, r in zip(steps, losses, rewards):
-            summary.add_scalar("eval/sft_loss", l, s)
+        for s, loss, r in zip(steps, losses, rewards):
+            summary.add_scalar("eval/sft_loss", loss, s)
             summary.add_scalar("train/reward", r, s)
             summary.add_scalar("train/learning_rate", 1e-5, s)
         summary.close()

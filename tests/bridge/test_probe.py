@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from nondecoupling.bridge import probe  # noqa: E402
-from tests.bridge.tiny_qwen3 import make_model, make_tokenizer  # noqa: E402
+from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3  # noqa: E402
+from simulations.qwen3.tokenizer import build_char_tokenizer  # noqa: E402
 
 PROMPTS = ["1+2=", "2+2=", "3+1=", "0+4="]
 ANSWERS = ["3", "4", "4", "4"]
@@ -23,8 +24,10 @@ ANSWERS = ["3", "4", "4", "4"]
 
 @pytest.fixture(scope="module")
 def tiny():
-    tokenizer = make_tokenizer()
-    model = make_model(tokenizer, hidden_size=4, layers=1).double()
+    tokenizer = build_char_tokenizer()
+    size = TinyQwen3Size(hidden_size=4, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=2, intermediate_size=8)
+    model = build_tiny_qwen3(tokenizer, size, seed=0).double()
+    model.set_attn_implementation("eager")  # CPU's fused SDPA kernel has no double backward
     batch = probe.encode_pairs(tokenizer, PROMPTS, ANSWERS)
     params = probe.trainable_parameters(model)
     return tokenizer, model, batch, params
@@ -90,7 +93,7 @@ def test_reinforce_estimate_approaches_the_exact_gradient(tiny):
     prompts, responses = probe.sample_responses(model, tokenizer, [prompt], samples_per_prompt=3000,
                                                 max_new_tokens=1, seed=0)
     rewards = [float(r == "3") for r in responses]
-    tokens = [tokenizer.convert_ids_to_tokens(tokenizer(r)["input_ids"])[0] if r else "<eos>" for r in responses]
+    tokens = [tokenizer.convert_ids_to_tokens(tokenizer(r, add_special_tokens=False)["input_ids"])[0] if r else tokenizer.eos_token for r in responses]
     # The sampled one-token responses are scored as prompt + token (no EOS appended).
     ids_batch = torch.tensor([ids[0].tolist() + [tokenizer.convert_tokens_to_ids(t)] for t in tokens])
     batch = {"input_ids": ids_batch, "attention_mask": torch.ones_like(ids_batch),

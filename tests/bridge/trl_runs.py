@@ -9,7 +9,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.bridge.tiny_qwen3 import make_model, make_tokenizer
+from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3
+from simulations.qwen3.tokenizer import build_char_tokenizer
+
+# A one-layer Qwen3 of a few hundred parameters: enough for TRL to write real logs.
+SIZE = TinyQwen3Size(hidden_size=8, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=4, intermediate_size=16)
 
 PAIRS = [(x, y) for x in range(5) for y in range(5)]
 
@@ -46,10 +50,10 @@ def run_sft(out_dir: Path, max_steps: int = 8) -> Path:
     """Train the tiny model with SFTTrainer; return the checkpoint's trainer_state.json."""
     from trl import SFTConfig, SFTTrainer
 
-    tokenizer = make_tokenizer()
+    tokenizer = build_char_tokenizer()
     config = SFTConfig(per_device_train_batch_size=8, per_device_eval_batch_size=25, **_common(out_dir, max_steps))
     trainer = SFTTrainer(
-        model=make_model(tokenizer),
+        model=build_tiny_qwen3(tokenizer, SIZE, seed=0),
         args=config,
         train_dataset=_dataset("sft"),
         eval_dataset=_dataset("sft"),
@@ -78,8 +82,7 @@ def expert_token_nll(model, tokenizer) -> float:
 
 def run_grpo(out_dir: Path, model_dir: Path, max_steps: int = 6) -> Path:
     """Train from ``model_dir`` with GRPOTrainer (exact-answer reward, KL to the start)."""
-    from transformers import AutoModelForCausalLM
-    from transformers import TrainerCallback
+    from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     class LogSFTLoss(TrainerCallback):
@@ -91,7 +94,7 @@ def run_grpo(out_dir: Path, model_dir: Path, max_steps: int = 6) -> Path:
     def correct(completions, answer, **_):
         return [float(c.strip().startswith(a)) for c, a in zip(completions, answer)]
 
-    tokenizer = make_tokenizer()
+    tokenizer = build_char_tokenizer()
     config = GRPOConfig(
         per_device_train_batch_size=8,
         per_device_eval_batch_size=8,

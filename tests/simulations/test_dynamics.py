@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.linalg import expm
 
+from nondecoupling import ParameterError
 from simulations.dynamics import (
     alternating,
     gradient_descent,
@@ -17,7 +18,6 @@ from simulations.dynamics import (
     sft_then_rl,
 )
 from simulations.problems import QUADRATIC_KINDS, WeightedSum, isotropic, joint_objective, random_quadratic_pair
-from nondecoupling import ParameterError
 
 seeds = st.integers(0, 2**32 - 1)
 

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nondecoupling import ParameterError
 from simulations.problems import (
     SINE_PL_BETA,
     SINE_PL_MU,
@@ -22,7 +23,6 @@ from simulations.problems import (
     tabular_policy,
 )
 from simulations.problems.pair import QUADRATIC_KINDS
-from nondecoupling import ParameterError
 
 seeds = st.integers(0, 2**32 - 1)
 

@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nondecoupling import curvature_bracket, misalignment_bound
 from simulations.checks._common import point_in, random_pair
 from simulations.checks.s1_spectral_concentration import (
     descent_direction_cosine,
@@ -13,7 +14,6 @@ from simulations.checks.s1_spectral_concentration import (
     random_spectra,
     tight_bracket,
 )
-from nondecoupling import curvature_bracket, misalignment_bound
 
 seeds = st.integers(0, 2**32 - 1)
 TOLERANCE = 1e-12

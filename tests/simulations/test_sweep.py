@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulations import sweep
-from simulations.plots import MODULES, THEOREM_IDS, Skip, real_runs
 from nondecoupling import kl_bernoulli
 from nondecoupling.bridge import LogFormatError
+from simulations import sweep
+from simulations.plots import MODULES, THEOREM_IDS, Skip, real_runs
 from simulations.qwen3 import summary
 
 REPO = Path(__file__).resolve().parents[2]

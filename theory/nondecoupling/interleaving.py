@@ -22,6 +22,7 @@ import numpy as np
 
 from nondecoupling.validation import ParameterError, as_float_array, check_interval, check_positive, check_psd_matrix
 
+
 def _check_quadratic(hessian, minimizer, hessian_name: str, minimizer_name: str):
     hessian = check_psd_matrix(hessian, hessian_name)
     minimizer = as_float_array(minimizer, minimizer_name)

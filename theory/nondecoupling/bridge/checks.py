@@ -355,8 +355,8 @@ def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rng, fits, follow
     boot = {"reward_rate": [], "tau": [], "sft_rise": [], "rl_gap0": [], "t_star": []}
     for _ in range(n_boot):
         r = fit["reward_fitted"] + rng.choice(reward_res, size=reward_res.size)
-        l = fit["loss_fitted"] + rng.choice(loss_res, size=loss_res.size)
-        refit = fit_rl_stage(s, r, s, l)
+        resampled_loss = fit["loss_fitted"] + rng.choice(loss_res, size=loss_res.size)
+        refit = fit_rl_stage(s, r, s, resampled_loss)
         for key in ("reward_rate", "tau", "sft_rise", "rl_gap0"):
             boot[key].append(refit[key])
         boot["t_star"].append(predicted_optimal_steps(refit, lam))

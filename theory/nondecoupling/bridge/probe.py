@@ -34,6 +34,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.probe needs torch: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
 
+from nondecoupling.bridge.sequences import encode_pairs, sequence_logprobs  # noqa: E402, F401  (part of the probe's API)
+
 
 def trainable_parameters(model) -> list:
     """The parameters theta is made of (those with ``requires_grad``), in model order."""
@@ -46,35 +48,7 @@ def flat_grad(value, params, *, create_graph: bool = False, retain_graph: bool |
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
 
 
-def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
-    """Batch prompt+response token ids (right-padded) with a mask on the response tokens.
-
-    The response is followed by the tokenizer's EOS token, which is part of the response
-    (the model must learn to stop).
-    """
-    rows = []
-    for prompt, response in zip(prompts, responses, strict=True):
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        response_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append((prompt_ids + response_ids, [0] * len(prompt_ids) + [1] * len(response_ids)))
-    width = max(len(ids) for ids, _ in rows)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in rows], device=device)
-    response = torch.tensor([m + [0] * (width - len(m)) for _, m in rows], device=device)
-    attention = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in rows], device=device)
-    return {"input_ids": ids, "attention_mask": attention, "response_mask": response}
-
-
-def sequence_logprobs(model, batch) -> "torch.Tensor":
-    """log pi(response | prompt) per row: the sum of the response tokens' log-probabilities."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-    targets = batch["input_ids"][:, 1:]
-    token_logprobs = torch.log_softmax(logits.float() if logits.dtype == torch.float16 else logits, dim=-1)
-    token_logprobs = token_logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return (token_logprobs * batch["response_mask"][:, 1:]).sum(dim=-1)
-
-
-def sft_loss(model, batch) -> "torch.Tensor":
+def sft_loss(model, batch) -> torch.Tensor:
     """Sequence-level SFT loss: mean over rows of the response's summed token NLL (nats)."""
     return -sequence_logprobs(model, batch).mean()
 
@@ -131,7 +105,7 @@ def sample_responses(model, tokenizer, prompts, *, samples_per_prompt: int, max_
     return all_prompts, responses
 
 
-def reinforce_gradient(model, batch, rewards, params=None) -> "torch.Tensor":
+def reinforce_gradient(model, batch, rewards, params=None) -> torch.Tensor:
     """REINFORCE estimate of grad R = -grad J with a leave-one-out baseline.
 
     Parameters

@@ -143,7 +143,7 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
     if expert_pass_rate is not None:
         both = run.dropna(subset=["reward", "sft_loss"])
         rl = both[both["phase"] == "rl"]
-        for stage, frame in rl.groupby("stage"):
+        for _stage, frame in rl.groupby("stage"):
             base = expert_entropy if expert_entropy is not None else frame["sft_loss"].iloc[0]
             bound = base + np.asarray(nondecoupling.kl_bernoulli(expert_pass_rate, frame["reward"].to_numpy(float)), float)
             ax_loss.plot(frame["step"], bound, color="tab:gray", ls="--",

@@ -71,7 +71,7 @@ def _trotter(d: Derivation) -> None:
 
     def tau_coefficients(split, joint):
         error = (split - joint).applyfunc(sp.expand)
-        return [error.applyfunc(lambda entry: entry.coeff(tau, k)) for k in range(3)]
+        return [error.applyfunc(lambda entry, k=k: entry.coeff(tau, k)) for k in range(3)]
 
     linear = tau_coefficients(_exp_series(-(1 - w) * tau * B, 3) * _exp_series(-w * tau * A, 3),
                               _exp_series(-tau * (w * A + (1 - w) * B), 3))
