@@ -36,7 +36,7 @@ def wheel(tmp_path_factory) -> Path:
         if (REPO / name).is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, target)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
                            capture_output=True, text=True)
     if built.returncode != 0:
         pytest.fail(f"pip wheel failed:\n{built.stderr[-2000:]}")
