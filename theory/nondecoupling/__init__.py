@@ -15,6 +15,7 @@ No import here loads sympy: the closed forms were printed from the sympy derivat
 | P4 | nondecoupling_threshold, crossing_time | nondecoupling.threshold |
 | P5 | gd_contraction, optimal_rl_steps | nondecoupling.discrete |
 | S1 | curvature_bracket, misalignment_bound, kantorovich_bound | nondecoupling.spectral |
+| V1-V3, V5 | sft_increase_after_kl_rl, reward_change_bound, reward_change_band, theorem_4_1_as_stated, guaranteed_reward_drop, threshold_loss_level, threshold_time | nondecoupling.paper |
 """
 
 import importlib
@@ -41,6 +42,14 @@ _API = {
     "curvature_bracket": "nondecoupling.spectral",
     "misalignment_bound": "nondecoupling.spectral",
     "kantorovich_bound": "nondecoupling.spectral",
+    # The paper's own statements (THEORY.md section V), in its notation.
+    "sft_increase_after_kl_rl": "nondecoupling.paper",
+    "reward_change_bound": "nondecoupling.paper",
+    "reward_change_band": "nondecoupling.paper",
+    "theorem_4_1_as_stated": "nondecoupling.paper",
+    "guaranteed_reward_drop": "nondecoupling.paper",
+    "threshold_loss_level": "nondecoupling.paper",
+    "threshold_time": "nondecoupling.paper",
 }
 
 __all__ = ["ParameterError", *_API]
@@ -61,6 +70,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from nondecoupling.duration import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
     from nondecoupling.envelopes import path_length_bound, reward_loss_bounds, sft_degradation_bounds
     from nondecoupling.kl import kl_bernoulli, kl_inverse_lower, kl_inverse_upper
+    from nondecoupling.paper import (
+        guaranteed_reward_drop,
+        reward_change_band,
+        reward_change_bound,
+        sft_increase_after_kl_rl,
+        theorem_4_1_as_stated,
+        threshold_loss_level,
+        threshold_time,
+    )
     from nondecoupling.spectral import curvature_bracket, kantorovich_bound, misalignment_bound
     from nondecoupling.threshold import crossing_time, nondecoupling_threshold
     from nondecoupling.tilt import tilted_tradeoff
