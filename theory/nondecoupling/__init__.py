@@ -8,7 +8,7 @@ No import here loads sympy: the closed forms were printed from the sympy derivat
 
 | ID | functions | module |
 |----|-----------|--------|
-| K1, K3 | kl_bernoulli, kl_inverse_upper, kl_inverse_lower | nondecoupling.kl |
+| K1, K3, V2 | kl_bernoulli, kl_inverse_upper, kl_inverse_lower, kl_inverse_first_upper, kl_inverse_first_lower | nondecoupling.kl |
 | K2 | tilted_tradeoff | nondecoupling.tilt |
 | P1, P2 | path_length_bound, sft_degradation_bounds, reward_loss_bounds | nondecoupling.envelopes |
 | P3 | optimal_rl_duration, guaranteed_net_gain, rl_break_even_time | nondecoupling.duration |
@@ -28,6 +28,8 @@ _API = {
     "kl_bernoulli": "nondecoupling.kl",
     "kl_inverse_upper": "nondecoupling.kl",
     "kl_inverse_lower": "nondecoupling.kl",
+    "kl_inverse_first_upper": "nondecoupling.kl",
+    "kl_inverse_first_lower": "nondecoupling.kl",
     "tilted_tradeoff": "nondecoupling.tilt",
     "path_length_bound": "nondecoupling.envelopes",
     "sft_degradation_bounds": "nondecoupling.envelopes",
@@ -69,7 +71,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from nondecoupling.discrete import gd_contraction, optimal_rl_steps
     from nondecoupling.duration import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
     from nondecoupling.envelopes import path_length_bound, reward_loss_bounds, sft_degradation_bounds
-    from nondecoupling.kl import kl_bernoulli, kl_inverse_lower, kl_inverse_upper
+    from nondecoupling.kl import (
+        kl_bernoulli,
+        kl_inverse_first_lower,
+        kl_inverse_first_upper,
+        kl_inverse_lower,
+        kl_inverse_upper,
+    )
     from nondecoupling.paper import (
         guaranteed_reward_drop,
         reward_change_band,
