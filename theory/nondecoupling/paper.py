@@ -321,7 +321,7 @@ def guaranteed_reward_drop(*, expert_pass_rate, rl_pass_rate, sft_excess):
     Examples
     --------
     >>> round(guaranteed_reward_drop(expert_pass_rate=0.3, rl_pass_rate=0.8, sft_excess=0.05), 4)
-    0.3393
+    0.3454
     """
     expert_pass_rate = check_rate(expert_pass_rate, "expert_pass_rate")
     rl_pass_rate = check_rate(rl_pass_rate, "rl_pass_rate")
