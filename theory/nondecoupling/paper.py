@@ -212,7 +212,7 @@ class ClaimCheck(NamedTuple):
     reward_drop: float
     """:math:`J(\\pi_{RL}) - J(\\pi_{SFT})`."""
     conclusion_holds: bool
-    """The claim's conclusion: the reward dropped strictly (``reward_drop > 0``)."""
+    """The claim's conclusion: the reward dropped strictly (``reward_drop > tolerance``)."""
 
     @property
     def counterexample(self) -> bool:
@@ -220,7 +220,7 @@ class ClaimCheck(NamedTuple):
         return self.assumption_holds and not self.conclusion_holds
 
 
-def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prompt_weights=None):
+def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prompt_weights=None, tolerance=1e-12):
     r"""Judge one instance against paper Theorem 4.1 AS STATED (V3; false, see Notes).
 
     The claim: if :math:`0 < a \le E_x\mathrm{KL}(\pi_{SFT}\|\pi_{RL}) \le A` (Assumption 3),
@@ -237,6 +237,9 @@ def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prom
         Assumption 3's :math:`0 < a \le A`.
     prompt_weights : array_like, shape (prompts,), optional
         Prompt distribution (uniform by default).
+    tolerance : float, default 1e-12
+        A drop at or below it counts as no drop: the rounding of the reward sums of two
+        policies with equal rewards is not a strict decrease.
 
     Returns
     -------
@@ -261,6 +264,7 @@ def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prom
     >>> theorem_4_1_as_stated([0.5, 0.5], [0.75, 0.25], [0.0, 0.0], kl_low=0.1, kl_high=0.2).counterexample
     True
     """
+    tolerance = check_nonnegative(tolerance, "tolerance")
     kl_low = check_positive(kl_low, "kl_low")
     kl_high = check_positive(kl_high, "kl_high")
     if kl_high < kl_low:
@@ -275,7 +279,7 @@ def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prom
         log_ratio = np.log(np.where(sft > 0, sft, 1.0) / np.where(sft > 0, rl, 1.0))
         expected_kl = float(np.sum(sft * log_ratio, axis=-1) @ weights)
     drop = float(np.sum((rl - sft) * rewards_table, axis=-1) @ weights)
-    return ClaimCheck(expected_kl, bool(kl_low <= expected_kl <= kl_high), drop, drop > 0)
+    return ClaimCheck(expected_kl, bool(kl_low <= expected_kl <= kl_high), drop, bool(drop > tolerance))
 
 
 def guaranteed_reward_drop(*, expert_pass_rate, rl_pass_rate, sft_excess):
