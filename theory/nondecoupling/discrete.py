@@ -52,9 +52,24 @@ def gd_contraction(*, mu, beta, eta, sharp=False):
     for x < 1, 1 - mu eta (4 - x^2)/(2 + mu eta) for 1 <= x <= sqrt 3 and
     (x - 1)^2 / ((x - 1)^2 + mu eta (2 - x)) for x > sqrt 3. The derivation proves
     q_ADZ <= q (equality iff mu = beta), so q_sharp = q_ADZ. Both are attained, and equal,
-    at mu = beta by R = (beta/2) x^2. For mu < beta q_ADZ is a proven rate but not the
-    exact worst case (PEPit certifies smaller ones; see the derivation's docstring).
-    Corrected from THEORY.md, which calls q_ADZ tight.
+    at mu = beta by R = (beta/2) x^2; for mu < beta, q_sharp < q strictly.
+
+    What is known of the exact one-step worst case q_true for mu < beta (a bracket, per
+    step-size range; corrected from THEORY.md, which calls q_ADZ tight):
+
+    - lower end, every eta: the explicit R = (mu x^2 + beta y^2)/2 started on an
+      eigenvector contracts by max((1 - mu eta)^2, (1 - beta eta)^2) <= q_true;
+    - 0 < eta beta < sqrt 3: PEPit's SDP over the stronger necessary conditions of Rubbens,
+      Hendrickx, Taylor (2025) certifies values below q_ADZ, so
+      q_true in [max((1 - mu eta)^2, (1 - beta eta)^2), PEPit] with PEPit < q_ADZ;
+      e.g. mu/beta = 0.2, eta = 1/beta: [0.64, 0.6833], q_ADZ = 8/11 = 0.7273, q = 0.8;
+    - sqrt 3 <= eta beta < 2: that SDP returns q_ADZ itself at every point tried
+      (mu/beta in {0.01, 0.05, 0.3, 0.7, 0.95}, eta beta in {1.7321, 1.75, 1.9, 1.99}), so
+      q_true in [max((1 - mu eta)^2, (1 - beta eta)^2), q_ADZ]; whether q_ADZ is attained
+      there is open (the SDP's conditions are necessary, not sufficient).
+
+    ``benchmarks/pepit_adz_check.py`` reproduces the PEPit values;
+    ``tests/simulations/test_sim_tight_regimes.py`` checks the lower end and q_sharp < q.
 
     References
     ----------
