@@ -24,7 +24,8 @@ Proof sketch
 :math:`\phi'' = \mathrm{Var}_{\pi_s} r`, so :math:`\phi(s) = \int_0^s (s-u)\mathrm{Var}_{\pi_u} r\,du`, zero
 for some :math:`s > 0` iff :math:`\mathrm{Var}_{\pi_u} r = 0`, i.e. :math:`r` constant on the support
 (:math:`\pi_u` has the support of :math:`p_D`). Checked on a generic distribution over three
-responses; no closed form is generated (the numbers come from K2's).
+responses (:math:`\Lambda'' = \mathrm{Var}_{\pi_s} r` and its pairwise form are proved in K2's
+derivation on the same distribution); no closed form is generated (the numbers come from K2's).
 
 References
 ----------
@@ -52,8 +53,6 @@ def derive() -> Derivation:
     c1 = sp.log(partition) - rate / beta
     cgf = sp.log(sum(p_i * sp.exp(s * r_i) for p_i, r_i in zip(expert, r)))
     k2_increase = cgf - s * sp.diff(cgf, s).subs(s, 0)
-    tilted = [p_i * sp.exp(s * r_i) / sp.exp(cgf) for p_i, r_i in zip(expert, r)]
-    variance = sum(t_i * r_i**2 for t_i, r_i in zip(tilted, r)) - sum(t_i * r_i for t_i, r_i in zip(tilted, r)) ** 2
     d.results["C1(beta)"] = c1
     d.steps += [
         zero("Theorem 3.1: L_SFT(p_RL) - L_SFT(p_SFT) = log Z_beta - E_{p_D} r / beta",
@@ -63,9 +62,10 @@ def derive() -> Derivation:
         zero("C1(beta) = K2's SFT increase Lambda(s) - s Lambda'(0) at s = 1/beta", c1 - k2_increase.subs(s, 1 / beta)),
         zero("phi(s) = Lambda(s) - s Lambda'(0) has phi(0) = 0", k2_increase.subs(s, 0)),
         zero("phi'(0) = 0", sp.diff(k2_increase, s).subs(s, 0)),
-        zero("phi''(s) = Var_{pi_s} r", sp.diff(k2_increase, s, 2) - variance),
-        zero("Var_{pi_s} r = (1/2) sum_ij pi_i pi_j (r_i - r_j)^2 (zero iff r is constant on the support)",
-             variance - sum(tilted[i] * tilted[j] * (r[i] - r[j]) ** 2 for i in range(3) for j in range(3)) / 2),
+        # Lambda'' = Var_{pi_s} r = (1/2) sum_ij pi_i pi_j (r_i - r_j)^2 on this same distribution is
+        # proved in K2's derivation (k2_tilted_policy); here only phi'' = Lambda'' is needed.
+        zero("phi''(s) = Lambda''(s) (= Var_{pi_s} r, zero iff r is constant on the support: K2)",
+             sp.diff(k2_increase, s, 2) - sp.diff(cgf, s, 2)),
         true("so phi(s) = int_0^s (s - u) Var_{pi_u} r du >= 0 (Taylor, integral remainder): C1 >= 0",
              sp.Integral((s - u) * sp.Symbol("v", nonnegative=True), (u, 0, s)).doit() >= 0),
         zero("r constant (r1 = r2 = r3 = c): C1(beta) = 0", sp.simplify(c1.subs({r[1]: r[0], r[2]: r[0]}))),
