@@ -113,6 +113,39 @@ def kl_inverse_lower(a, budget):
     return _kl_inverse(a, budget, upward=False)
 
 
+def pinsker_radius(budget):
+    r"""Pinsker's radius :math:`\sqrt{\varepsilon/2}`: :math:`\mathrm{kl}(x\|y) \le \varepsilon` implies :math:`|x - y| \le \sqrt{\varepsilon/2}` (K3).
+
+    Parameters
+    ----------
+    budget : float or array_like
+        KL budget :math:`\varepsilon \ge 0` (``inf`` allowed).
+
+    Returns
+    -------
+    float or ndarray
+        :math:`\sqrt{\varepsilon/2}` (values above 1 say nothing about rates in [0, 1]).
+
+    Raises
+    ------
+    ParameterError
+        If ``budget`` is negative or NaN.
+
+    Notes
+    -----
+    Holds in either argument of kl (kl(x||y) >= 2 (x - y)^2); the exact band is
+    :func:`kl_inverse_lower`/:func:`kl_inverse_upper` (second argument) or
+    :func:`kl_inverse_first_lower`/:func:`kl_inverse_first_upper` (first argument).
+
+    Examples
+    --------
+    >>> from nondecoupling import pinsker_radius
+    >>> pinsker_radius(0.02)
+    0.1
+    """
+    return scalar_or_array(np.asarray(k3.pinsker_radius(check_nonnegative(budget, "budget", allow_inf=True))))
+
+
 def kl_inverse_first_upper(rate, budget):
     r"""Largest :math:`x \in [0, 1]` with :math:`\mathrm{kl}(x\|\text{rate}) \le` ``budget``: inverts kl's FIRST argument.
 
