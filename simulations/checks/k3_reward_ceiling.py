@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nondecoupling import kl_inverse_lower, kl_inverse_upper
+from nondecoupling import kl_inverse_lower, kl_inverse_upper, pinsker_radius
 from simulations.checks._common import worst
 from simulations.checks.k1_any_policy_pays import random_tabular
 from simulations.dynamics import gradient_flow
@@ -52,7 +52,7 @@ def _band(expert_rate, pass_rate, excess, times) -> CeilingCurves:
         sft_excess=excess,
         ceiling=np.asarray(kl_inverse_upper(expert_rate, budget)),
         floor=np.asarray(kl_inverse_lower(expert_rate, budget)),
-        pinsker=np.sqrt(budget / 2),
+        pinsker=np.asarray(pinsker_radius(budget)),
     )
 
 

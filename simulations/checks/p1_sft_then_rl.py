@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nondecoupling import path_length_bound, sft_degradation_bounds
+from nondecoupling import path_length_bound, reward_gain_bounds, sft_degradation_bounds
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import evaluate, flow_and_path_length
 from simulations.problems import CoupledProblem, isotropic_pair
@@ -55,11 +55,6 @@ class EnvelopeCurves:
         }
 
 
-def progress_bounds(times, *, gap0, mu, beta):
-    """``gap0 (1 - e^{-2 mu t}) <= gain <= gap0 (1 - e^{-2 beta t})`` (PL decay and smoothness)."""
-    return gap0 * -np.expm1(-2 * mu * times), gap0 * -np.expm1(-2 * beta * times)
-
-
 def _flow_envelope(problem: CoupledProblem, theta0, times, *, flowed: str, coupled_bounds) -> EnvelopeCurves:
     """Simulate the gradient flow of one objective and evaluate its envelope (P1 and P2).
 
@@ -91,7 +86,7 @@ def _flow_envelope(problem: CoupledProblem, theta0, times, *, flowed: str, coupl
     column = times.reshape((-1,) + (1,) * (gap.ndim - 1))
     gap0 = gap[0]
     lower, upper = coupled_bounds(column, **{f"{flowed}_gap0": gap0}, **problem.constants)
-    progress_lower, progress_upper = progress_bounds(column, gap0=gap0, mu=objective.mu, beta=objective.beta)
+    progress_lower, progress_upper = reward_gain_bounds(column, gap0=gap0, mu=objective.mu, beta=objective.beta)
     path_bound = path_length_bound(column, gap0=gap0, mu=objective.mu, beta=objective.beta)
     shape = coupled.shape
     return EnvelopeCurves(

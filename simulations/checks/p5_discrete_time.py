@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nondecoupling import gd_contraction, optimal_rl_steps
+from nondecoupling import (
+    discrete_net_gain,
+    discrete_path_length_bound,
+    discrete_reward_gain_bounds,
+    discrete_sft_degradation_bounds,
+    gd_contraction,
+    optimal_rl_steps,
+)
 from simulations.checks._common import PL_FAMILIES, point_in, random_pair, relative_slack, worst
 from simulations.dynamics import evaluate, gradient_descent, rl_flow
 from simulations.problems import CoupledProblem, isotropic_pair
@@ -63,27 +70,26 @@ def descent(problem: CoupledProblem, theta0, *, eta, steps: int, lam: float = 1.
     run = evaluate(problem, np.arange(steps + 1).reshape((-1,) + (1,) * eta.ndim) * eta, thetas)
     k = np.arange(steps + 1).reshape((-1,) + (1,) * (run.rl_gap.ndim - 1))
     gap0 = run.rl_gap[0]
-    root_q_k = np.sqrt(q) ** k
-    path_bound = np.minimum(
-        eta * np.sqrt(2 * beta_rl * gap0) * (1 - root_q_k) / (1 - np.sqrt(q)),
-        np.sqrt(2 * gap0 / mu_rl) / (1 - eta * beta_rl / 2),
-    )
+    rl = dict(mu_rl=mu_rl, beta_rl=beta_rl, eta=eta, sharp=sharp)
+    gain_lower, _ = discrete_reward_gain_bounds(k, rl_gap0=gap0, **rl)
+    path_bound = discrete_path_length_bound(k, gap0=gap0, mu=mu_rl, beta=beta_rl, eta=eta, sharp=sharp)
+    sft_lower, sft_upper = discrete_sft_degradation_bounds(k, rl_gap0=gap0, sep=problem.sep, mu_sft=problem.sft.mu,
+                                                           beta_sft=problem.sft.beta, **rl)
     steps_taken = np.linalg.norm(np.diff(thetas, axis=0), axis=-1)
-    c_eta = lam * problem.sft.beta * beta_rl * eta**2 / (1 - np.sqrt(q)) ** 2
     shape = run.rl_gap.shape
     return DescentCurves(
         eta=eta,
         q=q,
         steps=np.arange(steps + 1),
         rl_gap=run.rl_gap,
-        rl_gap_bound=np.broadcast_to(gap0 * q**k, shape),
+        rl_gap_bound=np.broadcast_to(gap0 - gain_lower, shape),
         path_length=np.concatenate([np.zeros((1,) + shape[1:]), np.cumsum(steps_taken, axis=0)]),
         path_bound=np.broadcast_to(path_bound, shape),
         sft_excess=run.sft_excess,
-        sft_lower=np.broadcast_to(problem.sft.mu / 2 * np.maximum(0.0, problem.sep - np.sqrt(2 * gap0 / mu_rl) * root_q_k) ** 2, shape),
-        sft_upper=np.broadcast_to(problem.sft.beta / 2 * path_bound**2, shape),
+        sft_lower=np.broadcast_to(sft_lower, shape),
+        sft_upper=np.broadcast_to(sft_upper, shape),
         net_gain=(gap0 - run.rl_gap) - lam * run.sft_excess,
-        net_gain_bound=np.broadcast_to(gap0 * (1 - q**k - c_eta * (1 - root_q_k) ** 2), shape),
+        net_gain_bound=np.broadcast_to(discrete_net_gain(k, rl_gap0=gap0, lam=lam, beta_sft=problem.sft.beta, **rl), shape),
         best_steps=np.asarray(optimal_rl_steps(lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=problem.sft.beta, eta=eta, sharp=sharp)),
     )
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from simulations.checks._common import random_pair
 from simulations.dynamics import alternating, gradient_flow, joint, sft_then_rl
-from simulations.problems import CoupledProblem, joint_objective, pareto_point
+from simulations.problems import CoupledProblem, joint_objective, pareto_point, quadratic_pair
 
 
 def distance_to_joint(problem: CoupledProblem, theta0, *, weight: float, periods, horizon: float) -> np.ndarray:
@@ -33,19 +33,12 @@ def distance_to_joint(problem: CoupledProblem, theta0, *, weight: float, periods
 
 
 def cycle_fixed_point(problem: CoupledProblem, *, weight: float, period: float) -> np.ndarray:
-    """Quadratics: the start of the alternation's limit cycle (SFT phase first), exactly.
+    """Quadratics: the start of the alternation's limit cycle (SFT phase first), from the library.
 
-    One cycle is the affine map ``theta -> M theta + c`` (both phases are exact flows);
-    its fixed point nearest ``argmin F_w`` solves ``(I - M) theta = c`` by least squares
-    (directions that both objectives ignore are left where ``theta(w)`` has them).
+    :meth:`nondecoupling.interleaving.QuadraticPair.alternating_cycle`'s corner after the RL
+    phase; the tests run the simulated alternation from it and find it again.
     """
-    dim = problem.sft.dim
-    points = np.vstack([np.zeros(dim), np.eye(dim)])
-    after = problem.rl.flow(problem.sft.flow(points, [weight * period])[-1], [(1 - weight) * period])[-1]
-    shift, matrix = after[0], (after[1:] - after[0]).T
-    anchor = pareto_point(problem, weight)
-    system = np.eye(dim) - matrix
-    return anchor + np.linalg.lstsq(system, shift - system @ anchor, rcond=None)[0]
+    return quadratic_pair(problem).alternating_cycle(period, weight)[1]
 
 
 def cycle_offset(problem: CoupledProblem, *, weight: float, periods) -> np.ndarray:

@@ -16,6 +16,7 @@ A module with nothing to draw (no real-run logs yet) raises :class:`Skip`.
 | k     | k_policies        | K1, K2, K3 |
 | s1    | s1_spectral       | S1 |
 | x1    | x1_interleaving   | X1 |
+| v     | v_paper           | V1, V3 (the paper's Thm 3.1 and Thm 4.1) |
 | real  | real_runs         | K1, K3 on logged Qwen3 runs |
 """
 
@@ -58,11 +59,12 @@ MODULES = {
     "k": Module("simulations.plots.k_policies", ("K1", "K2", "K3"), ("k1_k2_frontier", "k3_ceiling")),
     "s1": Module("simulations.plots.s1_spectral", ("S1",), ("s1_spectral",)),
     "x1": Module("simulations.plots.x1_interleaving", ("X1",), ("x1_interleaving",)),
+    "v": Module("simulations.plots.v_paper", ("V1", "V3"), ("v1_c1_beta", "v3_reward_drop")),
     "real": Module("simulations.plots.real_runs", ("K1", "K3"), ("real_qwen3",), reads_logs=True),
 }
 
 #: Theorem families that must each have at least one figure (THEORY.md's IDs).
-THEOREM_IDS = ("A1", "A2", "P1", "P2", "P3", "P4", "P5", "K1", "K2", "K3", "S1", "X1")
+THEOREM_IDS = ("A1", "A2", "P1", "P2", "P3", "P4", "P5", "K1", "K2", "K3", "S1", "X1", "V1", "V3")
 
 
 class Skip(Exception):

@@ -10,6 +10,7 @@ from simulations.problems.pair import (
     isotropic_pair,
     joint_objective,
     pareto_point,
+    quadratic_pair,
     random_quadratic_pair,
     random_sine_pair,
 )
@@ -19,7 +20,7 @@ from simulations.problems.sine_pl import SINE_PL_BETA, SINE_PL_MU, SINE_PL_MU_LI
 
 __all__ = [
     "AffineSet", "set_distance", "Objective", "WeightedSum", "least_squares", "random_least_squares",
-    "QUADRATIC_KINDS", "CoupledProblem", "isotropic_pair", "joint_objective", "pareto_point",
+    "QUADRATIC_KINDS", "CoupledProblem", "isotropic_pair", "joint_objective", "pareto_point", "quadratic_pair",
     "random_quadratic_pair", "random_sine_pair", "CrossEntropy", "LogLinearPolicy", "RewardLoss",
     "random_log_linear", "tabular_policy", "Quadratic", "isotropic", "random_psd",
     "SINE_PL_BETA", "SINE_PL_MU", "SINE_PL_MU_LITERATURE", "SinePL",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nondecoupling.interleaving import QuadraticPair
 from nondecoupling.validation import check_rate
 from simulations.problems.affine import set_distance
 from simulations.problems.base import Objective, WeightedSum
@@ -67,25 +68,30 @@ class CoupledProblem:
         return np.sum(self.sft.grad(theta) * self.rl.grad(theta), axis=-1)
 
 
+def quadratic_pair(problem: CoupledProblem) -> QuadraticPair:
+    """The library's :class:`~nondecoupling.interleaving.QuadraticPair` of two quadratics (X1)."""
+    sft, rl = problem.sft, problem.rl
+    if not (isinstance(sft, Quadratic) and isinstance(rl, Quadratic)):
+        raise TypeError(f"X1's closed forms need two quadratics; got {type(sft).__name__} and {type(rl).__name__}")
+    return QuadraticPair(sft_hessian=sft.matrix, sft_minimizer=sft.center, rl_hessian=rl.matrix, rl_minimizer=rl.center)
+
+
 def joint_objective(problem: CoupledProblem, weight) -> Objective:
     """``F_w = w L + (1 - w) R`` (X1). Two quadratics give the exact :class:`Quadratic`
-    ``M = wA + (1-w)B``, center ``M^+ (wAa + (1-w)Bb)`` (the Pareto point ``theta(w)``)."""
+    ``M = wA + (1-w)B`` centred at the Pareto point ``theta(w)`` of
+    :meth:`nondecoupling.interleaving.QuadraticPair.pareto_point`."""
     weight = float(check_rate(weight, "weight"))
     sft, rl = problem.sft, problem.rl
     if not (isinstance(sft, Quadratic) and isinstance(rl, Quadratic)):
         return WeightedSum((sft, rl), (weight, 1.0 - weight))
-    matrix = weight * sft.matrix + (1 - weight) * rl.matrix
-    pull = weight * np.einsum("...ij,...j->...i", sft.matrix, sft.center) + (1 - weight) * np.einsum(
-        "...ij,...j->...i", rl.matrix, rl.center
-    )
-    center = np.einsum("...ij,...j->...i", np.linalg.pinv(matrix, hermitian=True), pull)
+    center = quadratic_pair(problem).pareto_point(weight)
     minimum = weight * sft.value(center) + (1 - weight) * rl.value(center)
-    return Quadratic(matrix, center, minimum)
+    return Quadratic(weight * sft.matrix + (1 - weight) * rl.matrix, center, minimum)
 
 
 def pareto_point(problem: CoupledProblem, weight) -> np.ndarray:
-    """``theta(w) = argmin F_w`` for a quadratic pair (X1's Pareto front)."""
-    return joint_objective(problem, weight).center
+    """``theta(w) = argmin F_w`` for a quadratic pair (X1's Pareto front), from the library."""
+    return quadratic_pair(problem).pareto_point(weight)
 
 
 # ---- random instance families -------------------------------------------------------------

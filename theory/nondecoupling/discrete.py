@@ -10,8 +10,11 @@ import numpy as np
 
 from nondecoupling._generated import p5
 from nondecoupling.validation import (
+    check_flag,
+    check_nonnegative,
     check_pl_constants,
     check_positive,
+    check_step_count,
     check_step_size,
     scalar_or_array,
 )
@@ -52,9 +55,24 @@ def gd_contraction(*, mu, beta, eta, sharp=False):
     for x < 1, 1 - mu eta (4 - x^2)/(2 + mu eta) for 1 <= x <= sqrt 3 and
     (x - 1)^2 / ((x - 1)^2 + mu eta (2 - x)) for x > sqrt 3. The derivation proves
     q_ADZ <= q (equality iff mu = beta), so q_sharp = q_ADZ. Both are attained, and equal,
-    at mu = beta by R = (beta/2) x^2. For mu < beta q_ADZ is a proven rate but not the
-    exact worst case (PEPit certifies smaller ones; see the derivation's docstring).
-    Corrected from THEORY.md, which calls q_ADZ tight.
+    at mu = beta by R = (beta/2) x^2; for mu < beta, q_sharp < q strictly.
+
+    What is known of the exact one-step worst case q_true for mu < beta (a bracket, per
+    step-size range; corrected from THEORY.md, which calls q_ADZ tight):
+
+    - lower end, every eta: the explicit R = (mu x^2 + beta y^2)/2 started on an
+      eigenvector contracts by max((1 - mu eta)^2, (1 - beta eta)^2) <= q_true;
+    - 0 < eta beta < sqrt 3: PEPit's SDP over the stronger necessary conditions of Rubbens,
+      Hendrickx, Taylor (2025) certifies values below q_ADZ, so
+      q_true in [max((1 - mu eta)^2, (1 - beta eta)^2), PEPit] with PEPit < q_ADZ;
+      e.g. mu/beta = 0.2, eta = 1/beta: [0.64, 0.6833], q_ADZ = 8/11 = 0.7273, q = 0.8;
+    - sqrt 3 <= eta beta < 2: that SDP returns q_ADZ itself at every point tried
+      (mu/beta in {0.01, 0.05, 0.3, 0.7, 0.95}, eta beta in {1.7321, 1.75, 1.9, 1.99}), so
+      q_true in [max((1 - mu eta)^2, (1 - beta eta)^2), q_ADZ]; whether q_ADZ is attained
+      there is open (the SDP's conditions are necessary, not sufficient).
+
+    ``benchmarks/pepit_adz_check.py`` reproduces the PEPit values;
+    ``tests/simulations/test_sim_tight_regimes.py`` checks the lower end and q_sharp < q.
 
     References
     ----------
@@ -117,10 +135,7 @@ def optimal_rl_steps(*, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
     beta_sft = check_positive(beta_sft, "beta_sft")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
     eta = check_step_size(eta, beta_rl, beta_name="beta_rl")
-    deficit = p5.gd_rate_sqrt_deficit(mu_rl, beta_rl, eta)
-    if sharp:
-        # A smaller rate is a larger 1 - sqrt(rate).
-        deficit = np.maximum(deficit, p5.adz_rate_sqrt_deficit(mu_rl, beta_rl, eta))
+    deficit = _rate_sqrt_deficit(mu_rl, beta_rl, eta, sharp)
     tradeoff = p5.tradeoff_constant(lam, beta_sft, beta_rl, eta, deficit)
     # q = 0 (mu = beta, eta = 1/beta) makes log q = -inf: k* = 0 and the k = 0 branch is used.
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -130,3 +145,246 @@ def optimal_rl_steps(*, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
         gain_above = p5.discrete_gain_ratio(above, tradeoff, deficit)
     steps = np.where(gain_above > gain_below, above, below).astype(np.int64)
     return int(steps) if steps.ndim == 0 else steps
+
+
+def _rate_sqrt_deficit(mu, beta, eta, sharp):
+    """1 - sqrt(q), or 1 - sqrt(q_sharp) (a smaller rate is a larger deficit); validates ``sharp``."""
+    deficit = p5.gd_rate_sqrt_deficit(mu, beta, eta)
+    if check_flag(sharp, "sharp"):
+        deficit = np.maximum(deficit, p5.adz_rate_sqrt_deficit(mu, beta, eta))
+    return deficit
+
+
+def _rl_descent(mu_rl, beta_rl, eta, sharp):
+    """Validated (mu_rl, beta_rl, eta) and the deficit 1 - sqrt(q) of GD on R."""
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    eta = check_step_size(eta, beta_rl, beta_name="beta_rl")
+    return mu_rl, beta_rl, eta, _rate_sqrt_deficit(mu_rl, beta_rl, eta, sharp)
+
+
+def _broadcast_pair(lower, upper):
+    return tuple(scalar_or_array(np.array(bound)) for bound in np.broadcast_arrays(lower, upper))
+
+
+# numpy.select evaluates every branch: the k = 0 branch computes 0 * log(0) = 0 * -inf where q = 0.
+def _select_errors():
+    return np.errstate(divide="ignore", invalid="ignore")
+
+
+def discrete_path_length_bound(steps, *, gap0, mu, beta, eta, sharp=False):
+    r"""Bound ell_k on the path length of k gradient-descent steps on a PL, smooth objective (P5).
+
+    .. math::
+
+        \sum_{j<k}\|\theta_{j+1} - \theta_j\| \le \ell_k = \min\Bigl(
+        \frac{\eta\sqrt{2\beta\Delta_0}\,(1 - q^{k/2})}{1 - \sqrt q},\
+        \frac{\sqrt{2\Delta_0/\mu}}{1 - \eta\beta/2}\Bigr)
+
+    Parameters
+    ----------
+    steps : int or array_like
+        Number of steps k >= 0 (integer-valued).
+    gap0 : float or array_like
+        Initial gap Delta_0 >= 0 of the descended objective.
+    mu, beta : float or array_like
+        Its PL and smoothness constants, 0 < mu <= beta.
+    eta : float or array_like
+        Step size, 0 < eta < 2/beta.
+    sharp : bool, default False
+        Use q_sharp (see :func:`gd_contraction`) for q.
+
+    Returns
+    -------
+    float or ndarray
+        ell_k, broadcast over the inputs.
+
+    Raises
+    ------
+    ParameterError
+        Negative, fractional or NaN steps; negative gap0; mu <= 0; mu > beta; eta outside
+        (0, 2/beta); non-bool sharp.
+
+    Notes
+    -----
+    The first form sums the step lengths eta ||g_j|| <= eta sqrt(2 beta Delta_0) q^{j/2}; the
+    second telescopes sqrt(Delta) under PL. As eta -> 0 with eta k = t the first tends to
+    P1's second path-length form. Equal to the exact path length on (beta/2)||x||^2 with
+    eta beta < 1.
+
+    Examples
+    --------
+    >>> from nondecoupling import discrete_path_length_bound
+    >>> round(discrete_path_length_bound(3, gap0=0.5, mu=1.0, beta=1.0, eta=0.5), 12)
+    0.875
+    """
+    steps = check_step_count(steps, "steps")
+    gap0 = check_nonnegative(gap0, "gap0")
+    mu, beta, eta, deficit = _rl_descent(mu, beta, eta, sharp)
+    with _select_errors():
+        return scalar_or_array(np.asarray(p5.discrete_path_length_bound(steps, gap0, mu, beta, eta, deficit)))
+
+
+def discrete_sft_degradation_bounds(steps, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp=False):
+    r"""Envelope of the SFT excess after k gradient steps on R from an SFT optimum (P5, discrete P1).
+
+    .. math::
+
+        \frac{\mu_{sft}}{2}\max\bigl(0,\ sep - \sqrt{2\Delta_0/\mu_{rl}}\,q^{k/2}\bigr)^2
+        \le L(\theta_k) - L^* \le \frac{\beta_{sft}}{2}\,\ell_k^2,
+
+    with ell_k the :func:`discrete_path_length_bound` of R.
+
+    Parameters
+    ----------
+    steps : int or array_like
+        Number of RL steps k >= 0.
+    rl_gap0 : float or array_like
+        Delta_0 = R(theta_0) - R* >= 0 at the SFT optimum theta_0.
+    sep : float or array_like
+        dist(S_L, S_R) >= 0.
+    mu_sft, beta_sft, mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of L and R, 0 < mu <= beta for each.
+    eta : float or array_like
+        RL step size, 0 < eta < 2/beta_rl.
+    sharp : bool, default False
+        Use q_sharp for q.
+
+    Returns
+    -------
+    (lower, upper) : tuple of float or ndarray
+
+    Raises
+    ------
+    ParameterError
+        As :func:`discrete_path_length_bound`, and for invalid sep or SFT constants.
+
+    Notes
+    -----
+    The lower side is P1's with e^{-mu_rl t} -> q^{k/2} (Delta_k <= q^k Delta_0 and quadratic
+    growth of R); the upper side is smoothness of L at its minimizer. Attained on isotropic
+    quadratics from the SFT optimum with eta mu_rl < 1.
+
+    Examples
+    --------
+    >>> from nondecoupling import discrete_sft_degradation_bounds
+    >>> low, up = discrete_sft_degradation_bounds(2, rl_gap0=0.5, sep=1.0, mu_sft=1.0, beta_sft=1.0,
+    ...                                           mu_rl=1.0, beta_rl=1.0, eta=0.5)
+    >>> round(low, 12), round(up, 12)
+    (0.28125, 0.28125)
+    """
+    steps = check_step_count(steps, "steps")
+    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
+    sep = check_nonnegative(sep, "sep")
+    mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
+    mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    with _select_errors():
+        return _broadcast_pair(p5.discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, deficit),
+                               p5.discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit))
+
+
+def discrete_reward_gain_bounds(steps, *, rl_gap0, mu_rl, beta_rl, eta, sharp=False):
+    r"""Bounds on the reward gained by k gradient steps on R (P5, discrete P1 reward side).
+
+    .. math::
+
+        \Delta_0 (1 - q^k) \le J(\theta_k) - J(\theta_0) = \Delta_0 - \Delta_k
+        \le \Delta_0 (1 - p^k), \qquad p = \max(0,\ 1 - 2\beta_{rl}\eta - \beta_{rl}^2\eta^2).
+
+    Parameters
+    ----------
+    steps : int or array_like
+        Number of steps k >= 0.
+    rl_gap0 : float or array_like
+        Delta_0 = R(theta_0) - R* >= 0.
+    mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of R, 0 < mu_rl <= beta_rl.
+    eta : float or array_like
+        Step size, 0 < eta < 2/beta_rl.
+    sharp : bool, default False
+        Use q_sharp for q (the lower bound only).
+
+    Returns
+    -------
+    (lower, upper) : tuple of float or ndarray
+
+    Raises
+    ------
+    ParameterError
+        Negative, fractional or NaN steps; negative rl_gap0; invalid constants or step;
+        non-bool sharp.
+
+    Notes
+    -----
+    Lower: Delta_{k+1} <= q Delta_k (descent lemma and PL). Upper: the lower descent lemma
+    with ||g||^2 <= 2 beta Delta gives Delta_{k+1} >= p Delta_k. The lower bound is attained on
+    (mu/2)||x||^2 with eta mu < 1; as eta -> 0 (eta k = t) p^{k/2} -> e^{-beta t}, P1's bound.
+
+    Examples
+    --------
+    >>> from nondecoupling import discrete_reward_gain_bounds
+    >>> discrete_reward_gain_bounds(1, rl_gap0=1.0, mu_rl=1.0, beta_rl=1.0, eta=0.25)
+    (0.4375, 0.5625)
+    """
+    steps = check_step_count(steps, "steps")
+    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
+    mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    with _select_errors():
+        return _broadcast_pair(p5.discrete_gain_lower(steps, rl_gap0, deficit),
+                               p5.discrete_gain_upper(steps, rl_gap0, beta_rl, eta))
+
+
+def discrete_net_gain(steps, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
+    r"""Guaranteed net gain after k RL gradient steps from an SFT optimum (P5, discrete P3).
+
+    .. math::
+
+        G_k \ge \Delta_0\bigl[1 - q^k - c_\eta (1 - q^{k/2})^2\bigr], \qquad
+        c_\eta = \frac{\lambda\,\beta_{sft}\,\beta_{rl}\,\eta^2}{(1 - \sqrt q)^2}.
+
+    Parameters
+    ----------
+    steps : int or array_like
+        Number of RL steps k >= 0.
+    rl_gap0 : float or array_like
+        Delta_0 >= 0.
+    lam : float or array_like
+        Weight of the SFT loss, > 0.
+    mu_rl, beta_rl : float or array_like
+        PL and smoothness constants of R, 0 < mu_rl <= beta_rl.
+    beta_sft : float or array_like
+        Smoothness constant of L, > 0.
+    eta : float or array_like
+        RL step size, 0 < eta < 2/beta_rl.
+    sharp : bool, default False
+        Use q_sharp for q.
+
+    Returns
+    -------
+    float or ndarray
+        The guarantee; its maximum over k is at :func:`optimal_rl_steps`.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`optimal_rl_steps`, and for invalid steps or rl_gap0.
+
+    Notes
+    -----
+    The reward lower bound of :func:`discrete_reward_gain_bounds` minus lam times the upper
+    SFT envelope with the first path-length form; evaluated through expm1/log1p. Exact on
+    isotropic quadratics from the SFT optimum with eta mu_rl < 1.
+
+    Examples
+    --------
+    >>> from nondecoupling import discrete_net_gain
+    >>> round(discrete_net_gain(1, rl_gap0=1.0, lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.5), 12)
+    0.5
+    """
+    steps = check_step_count(steps, "steps")
+    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
+    lam = check_positive(lam, "lam")
+    beta_sft = check_positive(beta_sft, "beta_sft")
+    mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    tradeoff = p5.tradeoff_constant(lam, beta_sft, beta_rl, eta, deficit)
+    with _select_errors():
+        return scalar_or_array(np.asarray(rl_gap0 * p5.discrete_gain_ratio(steps, tradeoff, deficit)))

@@ -60,6 +60,53 @@ def path_length_bound(t, *, gap0, mu, beta):
     return scalar_or_array(p1.path_length_bound(t, gap0, mu, beta))
 
 
+def reward_gain_bounds(t, *, gap0, mu, beta):
+    r"""Bounds on the gain gap0 - gap(t) of a gradient flow on its own PL, smooth objective (P1).
+
+    .. math::
+
+        \Delta_0 (1 - e^{-2\mu t}) \le \Delta_0 - \Delta_t \le \Delta_0 (1 - e^{-2\beta t}).
+
+    Along the RL flow this is the reward gained, J(theta_t) - J(theta_0) (P1, with gap0 =
+    rl_gap0 and the RL constants); along the SFT flow the SFT loss shed (P2's own side).
+
+    Parameters
+    ----------
+    t : float or array_like
+        Time, >= 0 (``inf`` allowed: both sides are then gap0).
+    gap0 : float or array_like
+        Initial gap Delta_0 >= 0 of the flowing objective.
+    mu, beta : float or array_like
+        Its PL and smoothness constants, 0 < mu <= beta.
+
+    Returns
+    -------
+    (lower, upper) : tuple of float or ndarray
+
+    Raises
+    ------
+    ParameterError
+        Negative or NaN t or gap0; mu <= 0; mu > beta.
+
+    Notes
+    -----
+    Lower: PL gives d Delta/dt = -||grad||^2 <= -2 mu Delta. Upper: smoothness gives
+    ||grad||^2 <= 2 beta Delta. Both equal the exact gain on isotropic quadratics (mu = beta).
+
+    Examples
+    --------
+    >>> from nondecoupling import reward_gain_bounds
+    >>> low, up = reward_gain_bounds(0.5, gap0=2.0, mu=1.0, beta=2.0)
+    >>> round(low, 12), round(up, 12)
+    (1.264241117657, 1.729329433527)
+    """
+    t = check_nonnegative(t, "t", allow_inf=True)
+    gap0 = check_nonnegative(gap0, "gap0")
+    mu, beta = check_pl_constants(mu, beta)
+    bounds = np.broadcast_arrays(p1.gain_lower(t, gap0, mu), p1.gain_upper(t, gap0, beta))
+    return tuple(scalar_or_array(np.array(bound)) for bound in bounds)
+
+
 def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
     r"""Envelope of the SFT excess L(theta_t) - L* along the RL flow from an SFT optimum (P1).
 

@@ -26,9 +26,14 @@ from nondecoupling.validation import ParameterError, as_float_array, check_inter
 def _check_quadratic(hessian, minimizer, hessian_name: str, minimizer_name: str):
     hessian = check_psd_matrix(hessian, hessian_name)
     minimizer = as_float_array(minimizer, minimizer_name)
-    if hessian.ndim != 2 or minimizer.shape != hessian.shape[-1:]:
-        raise ParameterError(minimizer_name, f"a vector of length d = {hessian.shape[-1]} ({hessian_name} is d x d)",
-                             f"shape {minimizer.shape}")
+    dim = hessian.shape[-1]
+    try:
+        if minimizer.shape[-1:] != (dim,):
+            raise ValueError
+        np.broadcast_shapes(minimizer.shape[:-1], hessian.shape[:-2])
+    except ValueError:
+        raise ParameterError(minimizer_name, f"a vector of length d = {dim} ({hessian_name} is d x d), batch axes broadcastable",
+                             f"shape {minimizer.shape}") from None
     return hessian, minimizer
 
 
@@ -36,11 +41,17 @@ def _check_quadratic(hessian, minimizer, hessian_name: str, minimizer_name: str)
 class QuadraticPair:
     r"""An SFT loss and an RL loss, both quadratic (X1).
 
+    This is the one place where X1's Pareto point and alternating cycle are computed; the
+    simulations (``simulations/problems/pair.py``, ``simulations/checks/x1_interleaving.py``)
+    call it.
+
     Parameters
     ----------
-    sft_hessian, sft_minimizer : array_like, shapes (d, d) and (d,)
-        :math:`A \succeq 0` (symmetric) and :math:`a` of :math:`L = \frac12(\theta-a)^\top A(\theta-a)`.
-    rl_hessian, rl_minimizer : array_like, shapes (d, d) and (d,)
+    sft_hessian, sft_minimizer : array_like, shapes (..., d, d) and (..., d)
+        :math:`A \succeq 0` (symmetric) and :math:`a` of :math:`L = \frac12(\theta-a)^\top A(\theta-a)`;
+        leading axes, if any, are a batch of instances (:meth:`pareto_point` and
+        :meth:`excess` broadcast over it; :meth:`alternating_cycle` takes one instance).
+    rl_hessian, rl_minimizer : array_like, shapes (..., d, d) and (..., d)
         :math:`B \succeq 0` and :math:`b` of :math:`R = \frac12(\theta-b)^\top B(\theta-b)`.
 
     Raises
@@ -57,8 +68,8 @@ class QuadraticPair:
     def __post_init__(self):
         sft = _check_quadratic(self.sft_hessian, self.sft_minimizer, "sft_hessian", "sft_minimizer")
         rl = _check_quadratic(self.rl_hessian, self.rl_minimizer, "rl_hessian", "rl_minimizer")
-        if sft[1].shape != rl[1].shape:
-            raise ParameterError("rl_minimizer", f"of the SFT dimension {sft[1].shape}", f"shape {rl[1].shape}")
+        if sft[1].shape[-1] != rl[1].shape[-1]:
+            raise ParameterError("rl_minimizer", f"of the SFT dimension {sft[1].shape[-1]}", f"shape {rl[1].shape}")
         for name, value in zip(("sft_hessian", "sft_minimizer", "rl_hessian", "rl_minimizer"), sft + rl):
             object.__setattr__(self, name, value)
 
@@ -69,8 +80,8 @@ class QuadraticPair:
         """
         theta = as_float_array(theta, "theta")
         to_sft, to_rl = theta - self.sft_minimizer, theta - self.rl_minimizer
-        return (0.5 * np.einsum("...i,ij,...j->...", to_sft, self.sft_hessian, to_sft),
-                0.5 * np.einsum("...i,ij,...j->...", to_rl, self.rl_hessian, to_rl))
+        return (0.5 * np.einsum("...i,...ij,...j->...", to_sft, self.sft_hessian, to_sft),
+                0.5 * np.einsum("...i,...ij,...j->...", to_rl, self.rl_hessian, to_rl))
 
     def pareto_point(self, w):
         r"""Joint training's endpoint :math:`\theta(w) = (wA + (1-w)B)^{+}(wAa + (1-w)Bb)`.
@@ -78,17 +89,19 @@ class QuadraticPair:
         Parameters
         ----------
         w : float or array_like
-            SFT weight in [0, 1].
+            SFT weight in [0, 1]; broadcast against the pair's batch axes.
 
         Returns
         -------
         ndarray, shape (..., d)
             The minimizer of :math:`F_w` (of least norm where it is not unique).
         """
-        w = check_interval(w, "w", low=0.0, high=1.0)[..., None, None]
-        hessian = w * self.sft_hessian + (1 - w) * self.rl_hessian
-        target = w * (self.sft_hessian @ self.sft_minimizer) + (1 - w) * (self.rl_hessian @ self.rl_minimizer)
-        return np.einsum("...ij,...j->...i", np.linalg.pinv(hessian, hermitian=True), target[..., 0, :])
+        w = check_interval(w, "w", low=0.0, high=1.0)
+        hessian = w[..., None, None] * self.sft_hessian + (1 - w[..., None, None]) * self.rl_hessian
+        pull_sft = np.einsum("...ij,...j->...i", self.sft_hessian, self.sft_minimizer)
+        pull_rl = np.einsum("...ij,...j->...i", self.rl_hessian, self.rl_minimizer)
+        target = w[..., None] * pull_sft + (1 - w[..., None]) * pull_rl
+        return np.einsum("...ij,...j->...i", np.linalg.pinv(hessian, hermitian=True), target)
 
     def alternating_cycle(self, tau, w):
         r"""The cycle that alternating SFT (for :math:`w\tau`) and RL (for :math:`(1-w)\tau`) converges to.
@@ -108,6 +121,9 @@ class QuadraticPair:
             after the SFT phase, :math:`a + e^{-w\tau A}(\theta_c - a)`. Both are
             :math:`\theta(w) + O(\tau)`.
         """
+        if self.sft_hessian.ndim + self.rl_hessian.ndim + self.sft_minimizer.ndim + self.rl_minimizer.ndim != 6:
+            raise ParameterError("sft_hessian", "one instance (no batch axes) for alternating_cycle",
+                                 f"shapes {self.sft_hessian.shape}, {self.rl_hessian.shape}")
         tau = check_positive(tau, "tau")
         w = check_interval(w, "w", low=0.0, high=1.0)
         tau, w = np.broadcast_arrays(tau, w)

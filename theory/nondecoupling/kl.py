@@ -1,4 +1,4 @@
-r"""K1 and K3: the Bernoulli KL divergence and its inverses.
+r"""K1 and K3: the Bernoulli KL divergence and its inverses (in either argument).
 
 K1 (any policy pays): :math:`\mathrm{CE}(p^*, \pi) - H(p^*) \ge \mathrm{kl}(a\|b)` for the
 expert's and the policy's pass rates :math:`a, b`. K3 (reward ceiling): SFT excess
@@ -113,6 +113,106 @@ def kl_inverse_lower(a, budget):
     return _kl_inverse(a, budget, upward=False)
 
 
+def pinsker_radius(budget):
+    r"""Pinsker's radius :math:`\sqrt{\varepsilon/2}`: :math:`\mathrm{kl}(x\|y) \le \varepsilon` implies :math:`|x - y| \le \sqrt{\varepsilon/2}` (K3).
+
+    Parameters
+    ----------
+    budget : float or array_like
+        KL budget :math:`\varepsilon \ge 0` (``inf`` allowed).
+
+    Returns
+    -------
+    float or ndarray
+        :math:`\sqrt{\varepsilon/2}` (values above 1 say nothing about rates in [0, 1]).
+
+    Raises
+    ------
+    ParameterError
+        If ``budget`` is negative or NaN.
+
+    Notes
+    -----
+    Holds in either argument of kl (kl(x||y) >= 2 (x - y)^2); the exact band is
+    :func:`kl_inverse_lower`/:func:`kl_inverse_upper` (second argument) or
+    :func:`kl_inverse_first_lower`/:func:`kl_inverse_first_upper` (first argument).
+
+    Examples
+    --------
+    >>> from nondecoupling import pinsker_radius
+    >>> pinsker_radius(0.02)
+    0.1
+    """
+    return scalar_or_array(np.asarray(k3.pinsker_radius(check_nonnegative(budget, "budget", allow_inf=True))))
+
+
+def kl_inverse_first_upper(rate, budget):
+    r"""Largest :math:`x \in [0, 1]` with :math:`\mathrm{kl}(x\|\text{rate}) \le` ``budget``: inverts kl's FIRST argument.
+
+    The band of V2 (data processing): a policy :math:`\pi'` with
+    :math:`\mathrm{KL}(\pi'\|\pi) \le \varepsilon` has a pass rate :math:`x` with
+    :math:`\mathrm{kl}(x\|J(\pi)) \le \varepsilon`. (:func:`kl_inverse_upper` inverts the
+    SECOND argument, for the other KL direction.)
+
+    Parameters
+    ----------
+    rate : float or array_like
+        The fixed second argument, in [0, 1] (the reference policy's pass rate).
+    budget : float or array_like
+        KL budget :math:`\varepsilon \ge 0` (``inf`` allowed: it admits every x, the answer
+        is then 1).
+
+    Returns
+    -------
+    float or ndarray
+        The largest float :math:`x \ge` ``rate`` whose computed :math:`\mathrm{kl}(x\|\text{rate})`
+        is within the budget: ``rate`` for a zero budget or ``rate = 0`` (every
+        :math:`x > 0` then has infinite divergence), 1 once :math:`-\log(\text{rate}) \le`
+        ``budget``. Pinsker: at most ``rate + sqrt(budget/2)``.
+
+    Raises
+    ------
+    ParameterError
+        If ``rate`` is outside [0, 1] or ``budget`` is negative or NaN.
+
+    Notes
+    -----
+    Same search and accuracy as :func:`kl_inverse_upper` (kl is convex in each argument, so
+    the sublevel set in :math:`x` is an interval around ``rate``).
+    """
+    return _kl_inverse(rate, budget, upward=True, first=True)
+
+
+def kl_inverse_first_lower(rate, budget):
+    r"""Smallest :math:`x \in [0, 1]` with :math:`\mathrm{kl}(x\|\text{rate}) \le` ``budget``: inverts kl's FIRST argument.
+
+    Parameters
+    ----------
+    rate : float or array_like
+        The fixed second argument, in [0, 1].
+    budget : float or array_like
+        KL budget :math:`\varepsilon \ge 0` (``inf`` allowed: the answer is then 0).
+
+    Returns
+    -------
+    float or ndarray
+        The smallest float :math:`x \le` ``rate`` with computed
+        :math:`\mathrm{kl}(x\|\text{rate}) \le` ``budget`` (0 once
+        :math:`-\log(1 - \text{rate}) \le` ``budget``; ``rate`` if ``rate = 1``); at least
+        ``rate - sqrt(budget/2)``.
+
+    Raises
+    ------
+    ParameterError
+        If ``rate`` is outside [0, 1] or ``budget`` is negative or NaN.
+
+    Notes
+    -----
+    See :func:`kl_inverse_first_upper`; :func:`kl_inverse_lower` inverts the second argument.
+    """
+    return _kl_inverse(rate, budget, upward=False, first=True)
+
+
 def _kl(a, b):
     # numpy.select wants conditions of one shape; it evaluates every branch, so unused ones may warn.
     a, b = np.broadcast_arrays(a, b)
@@ -120,13 +220,16 @@ def _kl(a, b):
         return np.asarray(k1.kl_bernoulli(a, b), dtype=np.float64)
 
 
-def _kl_inverse(a, budget, *, upward: bool):
-    a = check_rate(a, "a")
+def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
+    """The end of {x : kl(x||fixed) <= budget} (``first``) or {x : kl(fixed||x) <= budget}."""
+    fixed = check_rate(fixed, "rate" if first else "a")
     budget = check_nonnegative(budget, "budget", allow_inf=True)
-    a, budget = np.broadcast_arrays(a, budget)
-    radius = k3.pinsker_radius(budget) * (1.0 + 1e-12)  # widened past rounding of a + radius
-    outside = np.clip(a + radius if upward else a - radius, 0.0, 1.0)
-    return scalar_or_array(_last_feasible(lambda b: _kl(a, b) <= budget, a, outside))
+    fixed, budget = np.broadcast_arrays(fixed, budget)
+    # Pinsker, 2 (x - y)^2 <= kl(x||y), bounds the band in either argument.
+    radius = k3.pinsker_radius(budget) * (1.0 + 1e-12)  # widened past rounding of fixed + radius
+    outside = np.clip(fixed + radius if upward else fixed - radius, 0.0, 1.0)
+    divergence = (lambda x: _kl(x, fixed)) if first else (lambda x: _kl(fixed, x))
+    return scalar_or_array(_last_feasible(lambda x: divergence(x) <= budget, fixed, outside))
 
 
 def _last_feasible(feasible, inside, outside):

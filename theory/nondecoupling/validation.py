@@ -160,6 +160,22 @@ def check_integer(value, name: str, *, low: int | None = None) -> np.ndarray:
     return array.astype(np.int64)
 
 
+def check_step_count(value, name: str) -> np.ndarray:
+    """Step counts: finite, integer-valued, >= 0; kept as float64 (a count past 2**63 stays exact)."""
+    array = check_nonnegative(value, name)
+    fractional = array != np.floor(array)
+    if fractional.any():
+        raise ParameterError(name, "an integer", _describe(array, fractional))
+    return array
+
+
+def check_flag(value, name: str) -> bool:
+    """A boolean switch: exactly ``True`` or ``False`` (numpy bools too), never a truthy object."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ParameterError(name, "True or False", repr(value))
+
+
 def check_distribution(value, name: str, *, atol: float = 1e-9) -> np.ndarray:
     """Probability vectors along the last axis: entries in [0, 1] summing to 1 within ``atol``.
 

@@ -20,3 +20,13 @@ def sft_excess_lower(t, rl_gap0, sep, mu_rl, mu_sft):
 def sft_excess_upper(t, rl_gap0, mu_rl, beta_rl, beta_sft):
     """P1: upper envelope (beta_sft/2) ell(t)^2 of L(theta_t) - L*."""
     return (1/2)*beta_sft*reduce(minimum, [-sqrt(2)*sqrt(rl_gap0)*expm1(-beta_rl*t)/sqrt(mu_rl), -sqrt(2)*sqrt(beta_rl)*sqrt(rl_gap0)*expm1(-mu_rl*t)/mu_rl])**2
+
+
+def gain_lower(t, gap0, mu):
+    """P1: gap0 (1 - e^{-2 mu t}) <= gap0 - gap(t), the flowed objective's own gain (PL decay)."""
+    return -gap0*expm1(-2*mu*t)
+
+
+def gain_upper(t, gap0, beta):
+    """P1: gap0 - gap(t) <= gap0 (1 - e^{-2 beta t}) (smoothness: Delta_t >= Delta_0 e^{-2 beta t})."""
+    return -gap0*expm1(-2*beta*t)

@@ -3,7 +3,8 @@
 regenerate."""
 # fmt: off
 # ruff: noqa
-from numpy import equal, expm1, less, less_equal, log1p, nan, select, sqrt
+from functools import reduce
+from numpy import equal, exp, expm1, less, less_equal, log1p, maximum, minimum, nan, select, sqrt
 
 
 def gd_rate(mu, beta, eta):
@@ -39,3 +40,28 @@ def continuous_optimal_steps(tradeoff, rate_sqrt_deficit):
 def discrete_gain_ratio(steps, tradeoff, rate_sqrt_deficit):
     """P5: guaranteed gain after k steps over Delta_0, 1 - q^k - c_eta (1 - q^{k/2})^2."""
     return select([equal(steps, 0),True], [0,-tradeoff*expm1(steps*log1p(-rate_sqrt_deficit))**2 - expm1(2*steps*log1p(-rate_sqrt_deficit))], default=nan)
+
+
+def discrete_path_length_bound(steps, gap0, mu, beta, eta, rate_sqrt_deficit):
+    """P5: ell_k, bound on the path length of k GD steps with contraction (1 - rate_sqrt_deficit)^2."""
+    return reduce(minimum, [sqrt(2)*sqrt(gap0)/(sqrt(mu)*(-1/2*beta*eta + 1)), sqrt(2)*sqrt(beta)*eta*sqrt(gap0)*select([equal(steps, 0),True], [0,-expm1(steps*log1p(-rate_sqrt_deficit))], default=nan)/rate_sqrt_deficit])
+
+
+def discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
+    """P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}."""
+    return (1/2)*mu_sft*reduce(maximum, [0, sep - sqrt(2)*sqrt(rl_gap0)*select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan)/sqrt(mu_rl)])**2
+
+
+def discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit):
+    """P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R."""
+    return (1/2)*beta_sft*reduce(minimum, [sqrt(2)*sqrt(rl_gap0)/(sqrt(mu_rl)*(-1/2*beta_rl*eta + 1)), sqrt(2)*sqrt(beta_rl)*eta*sqrt(rl_gap0)*select([equal(steps, 0),True], [0,-expm1(steps*log1p(-rate_sqrt_deficit))], default=nan)/rate_sqrt_deficit])**2
+
+
+def discrete_gain_lower(steps, gap0, rate_sqrt_deficit):
+    """P5: Delta_0 (1 - q^k) <= Delta_0 - Delta_k."""
+    return gap0*select([equal(steps, 0),True], [0,-expm1(2*steps*log1p(-rate_sqrt_deficit))], default=nan)
+
+
+def discrete_gain_upper(steps, gap0, beta, eta):
+    """P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2)."""
+    return gap0*select([equal(steps, 0),True], [0,-expm1(steps*log1p(-reduce(minimum, [1, beta*eta*(beta*eta + 2)])))], default=nan)

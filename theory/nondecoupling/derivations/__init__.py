@@ -20,4 +20,6 @@ REGISTRY = {
     "K3": "nondecoupling.derivations.k3_reward_ceiling",
     "S1": "nondecoupling.derivations.s1_spectral_concentration",
     "X1": "nondecoupling.derivations.x1_interleaving",
+    "V1": "nondecoupling.derivations.v1_sft_after_kl_rl",
+    "V3": "nondecoupling.derivations.v3_reward_drop",
 }

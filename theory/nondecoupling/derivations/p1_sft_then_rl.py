@@ -222,6 +222,10 @@ def closed_forms() -> list[ClosedForm]:
                    "P1: lower envelope of L(theta_t) - L* along the RL flow from S_L."),
         ClosedForm("sft_excess_upper", (t, rl_gap0, mu_rl, beta_rl, beta_sft), SFT_EXCESS_UPPER,
                    "P1: upper envelope (beta_sft/2) ell(t)^2 of L(theta_t) - L*."),
+        ClosedForm("gain_lower", (t, gap0, mu), gain_bounds(t, gap0, mu, beta)[0],
+                   "P1: gap0 (1 - e^{-2 mu t}) <= gap0 - gap(t), the flowed objective's own gain (PL decay)."),
+        ClosedForm("gain_upper", (t, gap0, beta), gain_bounds(t, gap0, mu, beta)[1],
+                   "P1: gap0 - gap(t) <= gap0 (1 - e^{-2 beta t}) (smoothness: Delta_t >= Delta_0 e^{-2 beta t})."),
     ]
 
 

@@ -97,6 +97,8 @@ mu, beta, eta = sp.symbols("mu beta eta", positive=True)
 lam, mu_rl, beta_rl, beta_sft = sp.symbols("lam mu_rl beta_rl beta_sft", positive=True)
 rate_sqrt_deficit, tradeoff = sp.symbols("rate_sqrt_deficit tradeoff", positive=True)
 steps = sp.Symbol("steps", nonnegative=True)
+gap0, rl_gap0, sep = sp.symbols("gap0 rl_gap0 sep", nonnegative=True)
+mu_sft = sp.Symbol("mu_sft", positive=True)
 
 SQRT3 = sp.sqrt(3)
 
@@ -194,6 +196,46 @@ def discrete_gain_ratio(steps_, tradeoff_, deficit):
     return sp.Piecewise((0, sp.Eq(steps_, 0)), (_gain_ratio_after_moving(steps_, tradeoff_, deficit), True))
 
 
+def sqrt_rate_power(steps_, deficit):
+    """q^{k/2} = (1 - deficit)^k via exp/log1p (accurate as q -> 1); 1 at k = 0 even for q = 0."""
+    return sp.Piecewise((1, sp.Eq(steps_, 0)), (sp.exp(steps_ * log1p(-deficit)), True))
+
+
+def _one_minus_power(steps_, log_base):
+    """1 - base^k = -expm1(k log base); 0 at k = 0 even for base 0 (log = -inf)."""
+    return sp.Piecewise((0, sp.Eq(steps_, 0)), (-expm1(steps_ * log_base), True))
+
+
+def discrete_path_forms(steps_, gap0_, mu_, beta_, eta_, deficit):
+    """The two path-length bounds of k GD steps; square roots split so no product overflows."""
+    from_steps = (eta_ * sp.sqrt(2) * sp.sqrt(beta_) * sp.sqrt(gap0_)
+                  * _one_minus_power(steps_, log1p(-deficit)) / deficit)
+    from_decay = sp.sqrt(2) * sp.sqrt(gap0_) / (sp.sqrt(mu_) * (1 - eta_ * beta_ / 2))
+    return from_steps, from_decay
+
+
+def discrete_path_length(steps_, gap0_, mu_, beta_, eta_, deficit):
+    """ell_k: the smaller of the two discrete path-length bounds."""
+    return sp.Min(*discrete_path_forms(steps_, gap0_, mu_, beta_, eta_, deficit))
+
+
+def discrete_sft_excess_lower(steps_, gap0_, sep_, mu_rl_, mu_sft_, deficit):
+    """P1's lower envelope with e^{-mu_rl t} -> q^{k/2}."""
+    distance = sep_ - sp.sqrt(2) * sp.sqrt(gap0_) / sp.sqrt(mu_rl_) * sqrt_rate_power(steps_, deficit)
+    return mu_sft_ / 2 * sp.Max(0, distance) ** 2
+
+
+def lower_rate_deficit(beta_, eta_):
+    """1 - p with p = max(0, 1 - 2 beta eta - beta^2 eta^2), the lower descent-lemma rate."""
+    return sp.Min(1, beta_ * eta_ * (2 + beta_ * eta_))
+
+
+def discrete_gain_bounds(steps_, gap0_, beta_, eta_, deficit):
+    """Delta_0 (1 - q^k) <= Delta_0 - Delta_k <= Delta_0 (1 - p^k)."""
+    return (gap0_ * _one_minus_power(steps_, 2 * log1p(-deficit)),
+            gap0_ * _one_minus_power(steps_, log1p(-lower_rate_deficit(beta_, eta_))))
+
+
 def _plain(expr):
     """Undo the C99 helpers so that sympy's simplifier can compare forms."""
     return expr.rewrite(sp.exp).rewrite(sp.log)
@@ -244,6 +286,26 @@ def _descent_steps(d):
         zero("lower descent lemma + ||g||^2 <= 2 beta Delta: Delta_{k+1} >= (1 - 2 beta eta - beta^2 eta^2) Delta_k",
              delta - eta * (1 + beta * eta / 2) * 2 * beta * delta
              - (1 - 2 * beta * eta - beta**2 * eta**2) * delta),
+    ]
+
+
+def _envelope_steps(d):
+    k, r = sp.symbols("k r", positive=True)  # r = sqrt(q) in (0, 1)
+    deficit = 1 - r
+    from_steps, from_decay = discrete_path_forms(k, gap0, mu, beta, eta, deficit)
+    x = beta * eta
+    d.steps += [
+        zero("path bound 1 printed as eta sqrt(2 beta Delta_0)(1 - q^{k/2})/(1 - sqrt q)",
+             sp.powsimp(_plain(from_steps) - eta * sp.sqrt(2 * beta * gap0) * (1 - r**k) / (1 - r), force=True)),
+        zero("path bound 2 printed as sqrt(2 Delta_0/mu)/(1 - eta beta/2)",
+             from_decay - sp.sqrt(2 * gap0 / mu) / (1 - eta * beta / 2)),
+        zero("q^{k/2} printed via exp(k log1p(-(1 - sqrt q)))",
+             sp.powsimp(_plain(sqrt_rate_power(k, deficit)) - r**k, force=True)),
+        zero("reward gain lower bound: Delta_0 - q^k Delta_0 printed via expm1",
+             sp.powsimp(_plain(discrete_gain_bounds(k, gap0, beta, eta, deficit)[0]) - gap0 * (1 - r ** (2 * k)),
+                        force=True)),
+        zero("1 - p = beta eta (2 + beta eta) where p = 1 - 2 beta eta - beta^2 eta^2 >= 0",
+             1 - (1 - 2 * x - x**2) - x * (2 + x)),
     ]
 
 
@@ -363,6 +425,7 @@ def derive() -> Derivation:
     d.results.update(q=gd_rate_textbook(mu, beta, eta),
                      q_adz=_by_range(adz_pieces(mu, beta, eta), beta, eta))
     _descent_steps(d)
+    _envelope_steps(d)
     _tradeoff_steps(d)
     _continuum_limit_steps(d)
     _adz_steps(d)
@@ -392,6 +455,24 @@ def closed_forms() -> list[ClosedForm]:
         ClosedForm("discrete_gain_ratio", (steps, tradeoff, rate_sqrt_deficit),
                    discrete_gain_ratio(steps, tradeoff, rate_sqrt_deficit),
                    "P5: guaranteed gain after k steps over Delta_0, 1 - q^k - c_eta (1 - q^{k/2})^2.",
+                   rewrite=False),
+        ClosedForm("discrete_path_length_bound", (steps, gap0, mu, beta, eta, rate_sqrt_deficit),
+                   discrete_path_length(steps, gap0, mu, beta, eta, rate_sqrt_deficit),
+                   "P5: ell_k, bound on the path length of k GD steps with contraction (1 - rate_sqrt_deficit)^2.",
+                   rewrite=False),
+        ClosedForm("discrete_sft_excess_lower", (steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit),
+                   discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit),
+                   "P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}.",
+                   rewrite=False),
+        ClosedForm("discrete_sft_excess_upper", (steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit),
+                   beta_sft / 2 * discrete_path_length(steps, rl_gap0, mu_rl, beta_rl, eta, rate_sqrt_deficit) ** 2,
+                   "P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R.", rewrite=False),
+        ClosedForm("discrete_gain_lower", (steps, gap0, rate_sqrt_deficit),
+                   discrete_gain_bounds(steps, gap0, beta, eta, rate_sqrt_deficit)[0],
+                   "P5: Delta_0 (1 - q^k) <= Delta_0 - Delta_k.", rewrite=False),
+        ClosedForm("discrete_gain_upper", (steps, gap0, beta, eta),
+                   discrete_gain_bounds(steps, gap0, beta, eta, rate_sqrt_deficit)[1],
+                   "P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2).",
                    rewrite=False),
     ]
 
