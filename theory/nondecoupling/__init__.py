@@ -15,6 +15,7 @@ No import here loads sympy: the closed forms were printed from the sympy derivat
 | P4 | nondecoupling_threshold, crossing_time | nondecoupling.threshold |
 | P5 | gd_contraction, optimal_rl_steps, discrete_path_length_bound, discrete_sft_degradation_bounds, discrete_reward_gain_bounds, discrete_net_gain | nondecoupling.discrete |
 | S1 | curvature_bracket, misalignment_bound, kantorovich_bound | nondecoupling.spectral |
+| X1 | QuadraticPair | nondecoupling.interleaving |
 | V1-V3, V5 | sft_increase_after_kl_rl, reward_change_bound, reward_change_band, theorem_4_1_as_stated, guaranteed_reward_drop, threshold_loss_level, threshold_time | nondecoupling.paper |
 """
 
@@ -51,6 +52,7 @@ _API = {
     "misalignment_bound": "nondecoupling.spectral",
     "kantorovich_bound": "nondecoupling.spectral",
     # The paper's own statements (THEORY.md section V), in its notation.
+    "QuadraticPair": "nondecoupling.interleaving",
     "sft_increase_after_kl_rl": "nondecoupling.paper",
     "reward_change_bound": "nondecoupling.paper",
     "reward_change_band": "nondecoupling.paper",
@@ -84,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from nondecoupling.duration import guaranteed_net_gain, optimal_rl_duration, rl_break_even_time
     from nondecoupling.envelopes import path_length_bound, reward_gain_bounds, reward_loss_bounds, sft_degradation_bounds
+    from nondecoupling.interleaving import QuadraticPair
     from nondecoupling.kl import (
         kl_bernoulli,
         kl_inverse_first_lower,
