@@ -23,10 +23,11 @@ torch = pytest.importorskip("torch")
 
 from transformers import TrainerState  # noqa: E402
 
+from nondecoupling.bridge.callback import response_token_ids  # noqa: E402
 from simulations.qwen3.__main__ import main  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3, load_policy  # noqa: E402
 from simulations.qwen3.runner import PipelineConfig  # noqa: E402
-from simulations.qwen3.stages import Evaluator, completion_ids  # noqa: E402
+from simulations.qwen3.stages import task_callback  # noqa: E402
 from simulations.qwen3.task import DigitTask  # noqa: E402
 from simulations.qwen3.tokenizer import build_char_tokenizer  # noqa: E402
 
@@ -122,7 +123,7 @@ def test_tokenizer_round_trips_and_splits_prompt_from_completion():
     ids = tokenizer("3+4=07")["input_ids"]
     assert ids[0] == tokenizer.bos_token_id and len(ids) == 7
     assert tokenizer.decode(ids, skip_special_tokens=True) == "3+4=07"
-    assert completion_ids(tokenizer, "3+4=", "07") == tokenizer("07")["input_ids"][1:] + [tokenizer.eos_token_id]
+    assert response_token_ids(tokenizer, "3+4=", "07") == tokenizer("07")["input_ids"][1:] + [tokenizer.eos_token_id]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -145,7 +146,7 @@ def small_setup():
 def _direct_logprob(model, tokenizer, prompt, answer):
     """log pi(answer + EOS | prompt) from one unpadded forward pass."""
     prompt_ids = tokenizer(prompt)["input_ids"]
-    ids = prompt_ids + completion_ids(tokenizer, prompt, answer)
+    ids = prompt_ids + response_token_ids(tokenizer, prompt, answer)
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0].double()
     logprobs = torch.log_softmax(logits, dim=-1)
@@ -156,7 +157,7 @@ def _direct_logprob(model, tokenizer, prompt, answer):
 def test_evaluation_is_the_exact_sequence_level_loss_and_satisfies_k1(small_setup, seed):
     task, tokenizer, size = small_setup
     model = build_tiny_qwen3(tokenizer, size, seed=seed).eval()
-    metrics = Evaluator(task, tokenizer, samples_per_prompt=2, seed=0).evaluate(model, step=0)
+    metrics = task_callback(task, tokenizer, samples_per_prompt=2, eval_every=1, seed=0, output_dir=None).evaluate(model)
     expected_loss = np.mean(
         [-sum(p * _direct_logprob(model, tokenizer, x, y) for y, p in task.expert_distribution(x).items()) for x in task.prompts]
     )
@@ -204,5 +205,5 @@ def test_a_local_checkpoint_loads_as_the_policy(small_setup, tmp_path):
     tokenizer.save_pretrained(tmp_path)
     loaded, loaded_tokenizer = load_policy(str(tmp_path), size, seed=0)
     assert loaded_tokenizer("3+4=07")["input_ids"] == tokenizer("3+4=07")["input_ids"]
-    evaluator = Evaluator(task, tokenizer, samples_per_prompt=1, seed=0)
-    assert evaluator.evaluate(loaded, step=0)["sft_loss"] == pytest.approx(evaluator.evaluate(model, step=0)["sft_loss"], rel=1e-6)
+    callback = task_callback(task, tokenizer, samples_per_prompt=1, eval_every=1, seed=0, output_dir=None)
+    assert callback.evaluate(loaded)["sft_loss"] == pytest.approx(callback.evaluate(model)["sft_loss"], rel=1e-6)
