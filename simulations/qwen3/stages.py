@@ -85,11 +85,11 @@ def resolve_device(device: str) -> str:
         ``cuda`` asked for without a visible GPU.
     """
     if device not in ("auto", "cpu", "cuda"):
-        raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}")
+        raise ParameterError("device", "'auto', 'cpu' or 'cuda'", repr(device))
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("device 'cuda' asked for, but torch sees no CUDA GPU")
+        raise ParameterError("device", "'cpu' or 'auto' where torch sees no CUDA GPU", "'cuda'")
     return device
 
 
@@ -104,9 +104,9 @@ def resolve_dtype(dtype: str, device: str) -> str:
     if dtype == "auto":
         return "bf16" if device == "cuda" else "fp32"
     if dtype not in DTYPES:
-        raise ParameterError(f"dtype must be one of {sorted(DTYPES)} or 'auto'; got {dtype!r}")
+        raise ParameterError("dtype", f"one of {sorted(DTYPES)} or 'auto'", repr(dtype))
     if dtype == "fp16" and device == "cpu":
-        raise ParameterError("dtype 'fp16' needs a CUDA device (mixed precision with a grad scaler); use bf16 or fp32 on CPU")
+        raise ParameterError("dtype", "bf16 or fp32 on CPU (fp16 mixed precision needs CUDA's grad scaler)", "'fp16'")
     return dtype
 
 
@@ -138,7 +138,7 @@ class TrainingSettings:
 def _per_device(global_batch: int, name: str) -> int:
     """A global batch split over the ``torchrun`` processes (the run is the same at any scale)."""
     if global_batch % world_size():
-        raise ParameterError(f"{name} = {global_batch} is not divisible by the {world_size()} processes")
+        raise ParameterError(name, f"divisible by the {world_size()} torchrun processes", str(global_batch))
     return global_batch // world_size()
 
 

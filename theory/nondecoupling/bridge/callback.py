@@ -153,8 +153,8 @@ def p3_stop_estimate(steps, reward, sft_loss, *, lam: float = 1.0, n_boot: int =
     boot = np.where(np.isnan(boot), np.inf, boot)  # a resample where P3 does not apply decides nothing
     tail = 50.0 * (1.0 - confidence)
     low, high = (float(v) for v in np.percentile(boot, [tail, 100.0 - tail], method="inverted_cdf"))
-    confident = math.isfinite(low) and math.isfinite(high) and high - low <= max_relative_width * t_star
-    passed = s[-1] >= t_star
+    confident = bool(math.isfinite(low) and math.isfinite(high) and high - low <= max_relative_width * t_star)
+    passed = bool(s[-1] >= t_star)
     if confident and passed:
         reason = f"estimate confident and passed: step {s[-1]:g} >= t* = {t_star:.3g}, interval [{low:.3g}, {high:.3g}]"
     elif confident:
@@ -293,19 +293,19 @@ class CouplingCallback(TrainerCallback):
                  min_points: int = 6, seed: int = 0):
         self.prompts, self.responses = list(prompts), list(responses)
         if not self.prompts or len(self.prompts) != len(self.responses):
-            raise ParameterError(f"CouplingCallback: prompts and responses must be non-empty and of equal length; "
-                                 f"got {len(self.prompts)} and {len(self.responses)}")
+            raise ParameterError("prompts, responses", "non-empty and of equal length",
+                                 f"{len(self.prompts)} prompts and {len(self.responses)} responses")
         self.weights = np.ones(len(self.prompts)) if weights is None else np.asarray(check_nonnegative(weights, "weights"), float)
         if self.weights.shape != (len(self.prompts),) or not self.weights.sum() > 0:
-            raise ParameterError(f"CouplingCallback: weights must be one non-negative number per pair, not all 0; got shape {self.weights.shape}")
+            raise ParameterError("weights", "one non-negative number per pair, not all 0", f"shape {self.weights.shape}")
         if phase not in ("auto", "sft", "rl"):
-            raise ParameterError(f"CouplingCallback: phase must be 'auto', 'sft' or 'rl'; got {phase!r}")
+            raise ParameterError("phase", "'auto', 'sft' or 'rl'", repr(phase))
         if stop_at not in (None, "optimal"):
-            raise ParameterError(f"CouplingCallback: stop_at must be None or 'optimal'; got {stop_at!r}")
+            raise ParameterError("stop_at", "None or 'optimal'", repr(stop_at))
         if exact_pass_rate and reward_fn is None:
-            raise ParameterError("CouplingCallback: exact_pass_rate=True needs reward_fn (it marks the correct responses)")
+            raise ParameterError("exact_pass_rate", "False without a reward_fn (the reward marks the correct responses)", "True")
         if isinstance(reference_model, str) and reference_model != "rl_start":
-            raise ParameterError(f"CouplingCallback: reference_model must be a model, 'rl_start' or None; got {reference_model!r}")
+            raise ParameterError("reference_model", "a model, 'rl_start' or None", repr(reference_model))
         self.expert_pass_rate = None if expert_pass_rate is None else float(check_rate(expert_pass_rate, "expert_pass_rate"))
         self.expert_entropy = None if expert_entropy is None else float(check_nonnegative(expert_entropy, "expert_entropy"))
         self.every_steps = None if every_steps is None else int(check_integer(every_steps, "every_steps", low=1))
@@ -399,7 +399,7 @@ class CouplingCallback(TrainerCallback):
             return self._encoded
         tokenizer = self.tokenizer
         if tokenizer is None:
-            raise ParameterError("CouplingCallback: no tokenizer; pass tokenizer=... or use a trainer with a processing_class")
+            raise ParameterError("tokenizer", "given, or the trainer's processing_class", "None")
         prompts = list(dict.fromkeys(self.prompts))
         prompt_ids = {prompt: tokenizer(prompt)["input_ids"] for prompt in prompts}
         responses = [response_token_ids(tokenizer, p, r) for p, r in zip(self.prompts, self.responses)]
@@ -570,7 +570,8 @@ def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
     prompt_ids = tokenizer(prompt)["input_ids"]
     full_ids = tokenizer(prompt + response)["input_ids"]
     if full_ids[: len(prompt_ids)] != prompt_ids:
-        raise ParameterError(f"response_token_ids: prompt {prompt!r} is not a token prefix of {prompt + response!r}")
+        raise ParameterError("prompt", "a token prefix of prompt + response (the tokenizer merges across them)",
+                             f"{prompt!r} in {prompt + response!r}")
     ids = full_ids[len(prompt_ids) :]
     return ids if ids and ids[-1] == tokenizer.eos_token_id else ids + [tokenizer.eos_token_id]
 
