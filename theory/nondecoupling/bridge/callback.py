@@ -329,6 +329,7 @@ class CouplingCallback(TrainerCallback):
         self._last_step = None
         self._last_trainer_step = 0
         self._stage_start_loss = None
+        self._autocast = None
         self._stage_curve: list[tuple[float, float, float]] = []
 
     # -------------------------------------------------------- trainer events
@@ -340,6 +341,9 @@ class CouplingCallback(TrainerCallback):
         self.phase = self.phase_setting if self.phase_setting != "auto" else (
             "rl" if type(args).__name__ in RL_CONFIGS else "sft")
         self.tokenizer = self.tokenizer if self.tokenizer is not None else processing_class
+        # accelerate wraps the policy's forward in the trainer's autocast for good; the
+        # reference runs under the same one, so pi and pi_ref are computed alike (KL 0 at a copy).
+        self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._stage_curve, self._last_step, self._stage_start_loss = [], None, None
         if self._reference_mode == "rl_start" and (self.phase == "rl" or self._frozen is None):
             self._snapshot(model)
@@ -364,7 +368,8 @@ class CouplingCallback(TrainerCallback):
         Parameters
         ----------
         model : PreTrainedModel
-            The policy; it is put in eval mode for the measurement and restored after.
+            The policy; it is put in eval mode for the measurement and restored after. Inside a
+            trainer with ``bf16``/``fp16`` the evaluation runs under the trainer's autocast.
         step : int
             Seeds this evaluation's samples (with ``seed`` and the rank).
 
@@ -378,8 +383,9 @@ class CouplingCallback(TrainerCallback):
         rank, world = _rank_and_world()
         was_training = model.training
         model.eval()
+        autocast = torch.autocast(model.device.type, dtype=self._autocast or torch.bfloat16, enabled=self._autocast is not None)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), autocast:
                 sums = self._heldout_sums(model, encoded, rank, world) + self._sampled_sums(model, encoded, rank, world, step)
         finally:
             model.train(was_training)
