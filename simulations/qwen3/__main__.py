@@ -8,7 +8,7 @@ Example (the committed CPU runs)::
 ``--model PATH`` loads a local Qwen3 checkpoint and its tokenizer instead (nothing is
 downloaded), in ``--dtype``, on ``--device``; ``--task`` picks the task. The same command
 runs under ``torchrun --nproc_per_node N -m simulations.qwen3 ...`` (gloo on CPU). Then
-check the log with ``python -m nondecoupling check OUT/log.jsonl``.
+check the log with ``python -m nondecoupling.bridge check OUT/log.jsonl --out OUT/report``.
 """
 
 from __future__ import annotations
