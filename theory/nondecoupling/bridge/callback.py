@@ -156,9 +156,10 @@ def p3_stop_estimate(steps, reward, sft_loss, *, lam: float = 1.0, n_boot: int =
     confident = bool(math.isfinite(low) and math.isfinite(high) and high - low <= max_relative_width * t_star)
     passed = bool(s[-1] >= t_star)
     if confident and passed:
-        reason = f"estimate confident and passed: step {s[-1]:g} >= t* = {t_star:.3g}, interval [{low:.3g}, {high:.3g}]"
+        reason = (f"estimate confident and passed: {s[-1]:g} steps into the stage >= t* = {t_star:.3g}, "
+                  f"interval [{low:.3g}, {high:.3g}]")
     elif confident:
-        reason = f"estimate confident, not yet reached: step {s[-1]:g} < t* = {t_star:.3g}"
+        reason = f"estimate confident, not yet reached: {s[-1]:g} steps into the stage < t* = {t_star:.3g}"
     else:
         reason = f"interval [{low:.3g}, {high:.3g}] wider than {max_relative_width:g} t* = {max_relative_width * t_star:.3g}"
     return {"optimal_steps": t_star, "ci": (low, high), "confident": confident, "stop": confident and passed, "reason": reason}
