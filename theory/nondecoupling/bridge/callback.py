@@ -331,6 +331,7 @@ class CouplingCallback(TrainerCallback):
         self._last_trainer_step = 0
         self._stage_start_loss = None
         self._autocast = None
+        self._extra_meta: dict = {}
         self._stage_curve: list[tuple[float, float, float]] = []
 
     # -------------------------------------------------------- trainer events
@@ -542,11 +543,11 @@ class CouplingCallback(TrainerCallback):
                              "every_steps": self.every_steps, "extra_steps": sorted(self.extra_steps),
                              "exact_pass_rate": self.exact_pass_rate, "reference": self._reference_mode,
                              "stop_at": self.stop_at, "seed": self.seed, **self.p3_settings},
-                **getattr(self, "_extra_meta", {})}
+                **self._extra_meta}
 
     def write_run_meta(self, **extra) -> None:
         """Add ``extra`` to ``run_meta.json`` and rewrite it (rank 0, with an ``output_dir``)."""
-        self._extra_meta = {**getattr(self, "_extra_meta", {}), **extra}
+        self._extra_meta.update(extra)
         if self.output_dir is not None and _rank_and_world()[0] == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "run_meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
