@@ -153,7 +153,7 @@ def test_kl_to_itself_is_zero_and_the_reference_takes_the_policys_dtype(digit):
 def test_trl_sft_then_grpo_with_only_the_public_callback(tmp_path):
     """SFTTrainer, then GRPOTrainer, each given the same callback in one line; check reads the log.
 
-    About a minute on one CPU thread.
+    One to three minutes on one CPU thread.
     """
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
