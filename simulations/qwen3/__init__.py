@@ -8,11 +8,11 @@ exactly, so that K1's ``CE(p*, pi) >= H(p*) + kl(a || b)`` can be checked with e
 
 | module | contents |
 |---|---|
-| :mod:`~simulations.qwen3.task` | digit tasks (reverse, add), expert and broad distributions, verifier, exact a and H(p*) |
-| :mod:`~simulations.qwen3.tokenizer` | locally built character tokenizer |
-| :mod:`~simulations.qwen3.model` | tiny Qwen3 from config, or a local checkpoint |
-| :mod:`~simulations.qwen3.stages` | TRL SFT / GRPO stages and the evaluation callback |
-| :mod:`~simulations.qwen3.runner` | pipelines and the files they write |
+| :mod:`~simulations.qwen3.task` | the task interface and registry (``--task``); digit tasks (reverse, add), expert and broad distributions, verifier, exact a and H(p*) |
+| :mod:`~simulations.qwen3.tokenizer` | locally built character tokenizers (this task's, and one with Qwen's chat tokens) |
+| :mod:`~simulations.qwen3.model` | tiny Qwen3 from config, or a local checkpoint, in a dtype, on a device |
+| :mod:`~simulations.qwen3.stages` | TRL SFT / GRPO stages, device and precision, and the run's public ``CouplingCallback`` |
+| :mod:`~simulations.qwen3.runner` | pipelines and the files they write (logs, ``model/``) |
 
 Run it with ``python -m simulations.qwen3 --help``.
 """
