@@ -52,22 +52,20 @@ def flat_grad(value, params, *, create_graph: bool = False, retain_graph: bool |
 def double_backward_attention(model):
     """Run ``model``'s attention through a kernel with a second derivative, then restore it.
 
-    ``eager`` attention is left alone; ``sdpa`` (transformers' default) runs on SDPA's MATH
-    kernel; any other implementation (``flash_attention_2``, ``flex_attention``, ...) is
-    switched to ``sdpa`` on the MATH kernel for the duration and switched back after.
+    ``torch.nn.functional.scaled_dot_product_attention`` runs on SDPA's MATH kernel inside
+    the block (transformers' default ``sdpa`` attention; ``eager`` does not call it). Any
+    other implementation (``flash_attention_2``, ``flex_attention``, ...) is switched to
+    ``sdpa`` for the block and back after.
     """
-    config = getattr(model, "config", None)
-    implementation = getattr(config, "_attn_implementation", "eager") if config is not None else "eager"
-    if implementation == "eager":
-        yield
-        return
-    if implementation != "sdpa":
+    implementation = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    switch = implementation not in (None, "eager", "sdpa")
+    if switch:
         model.set_attn_implementation("sdpa")
     try:
         with sdpa_kernel(SDPBackend.MATH):
             yield
     finally:
-        if implementation != "sdpa":
+        if switch:
             model.set_attn_implementation(implementation)
 
 
