@@ -364,6 +364,7 @@ def test_probe_command_bad_data_names_file_and_line(saved_tiny, tmp_path, capsys
     assert f"{data}, {message}" in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.slow
 def test_device_check_script_smoke_mode_fails_clearly_without_a_gpu(tmp_path):
     """scripts/device_check.sh: without CUDA it stops at once with a message; --smoke runs the probe part on CPU."""
     if shutil.which("bash") is None:
