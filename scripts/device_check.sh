@@ -103,8 +103,16 @@ if [[ $HAS_RUNNER_FLAGS == 1 ]]; then
     [[ -d $MODEL_DIR ]] || { log "the runner saved no model at $MODEL_DIR"; exit 4; }
 fi
 
-PROBE=("$PYTHON" -m nondecoupling probe --model "$MODEL_DIR" --data "$WORK/expert.jsonl" --reward exact
+# A graded reward (the share of answer digits in place) for the last-layer probe: a model trained for a
+# few steps rarely answers exactly, and an all-zero reward gives an exactly zero RL gradient (reported,
+# but then S1 has nothing to measure). The all-parameter probe keeps the verifier (--reward exact).
+cat >"$WORK/device_check_reward.py" <<'EOF'
+def digits_in_place(prompts, completions, *, answer, **_):
+    return [sum(a == b for a, b in zip(c.strip(), t)) / len(t) for c, t in zip(completions, answer)]
+EOF
+export PYTHONPATH="$PYTHONPATH:$WORK"
+PROBE=("$PYTHON" -m nondecoupling probe --model "$MODEL_DIR" --data "$WORK/expert.jsonl"
        --device "$DEVICE" --dtype "$DTYPE" --seed 0 --threads "$THREADS" --eigen-method lanczos --max-new-tokens 4 --batch-size 32)
-timed probe "$OUT/probe.log" 240 "${PROBE[@]}" --out "$OUT/probe.json" --params "$LAST" --lam-min "${LAST_OPTS[@]}"
-timed probe_all "$OUT/probe.log" 120 "${PROBE[@]}" --out "$OUT/probe_all.json" --k 1 "${ALL_OPTS[@]}"
+timed probe "$OUT/probe.log" 240 "${PROBE[@]}" --out "$OUT/probe.json" --reward device_check_reward:digits_in_place --params "$LAST" --lam-min "${LAST_OPTS[@]}"
+timed probe_all "$OUT/probe.log" 120 "${PROBE[@]}" --out "$OUT/probe_all.json" --reward exact --k 1 "${ALL_OPTS[@]}"
 log "done: $(tr '\n' ';' <"$OUT/timings.txt")"
