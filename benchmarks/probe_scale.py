@@ -1,0 +1,130 @@
+"""The probe at Qwen3-0.6B scale on this CPU: memory, time, and the cost of one HVP.
+
+Builds ``Qwen3ForCausalLM`` from the public Qwen3-0.6B configuration values (vocab 151936,
+hidden 1024, 28 layers, 16 / 8 heads of 128, MLP 3072, tied embeddings, rope theta 1e6,
+40960 positions) with RANDOM weights (nothing is downloaded), in float32, with its default
+attention, and on a short random-token expert set split into batches it measures
+
+* one forward pass, one gradient (forward + backward) and one Hessian-vector product of the
+  data-set SFT loss w.r.t. a last-layers subset (``--params``, default ``model.layers.27.*``),
+  each summed over the batches; the HVP/gradient ratio (the textbook floor of
+  Pearlmutter's trick is about 2 gradients) and the HVP/backward-only ratio;
+* the top Hessian eigenvalue by the few-vector Lanczos (a few steps: its residual says how
+  far it has converged) and a Hutchinson trace;
+* the total time and the peak resident memory (the issue's limit: 16 GB).
+
+Run once, on a quiet machine, with few threads (the CPU is shared)::
+
+    PYTHONPATH=theory:. python benchmarks/probe_scale.py --threads 2 --out benchmarks/results/probe_scale_cpu.json
+
+``--smoke`` runs the same steps on a tiny configuration (seconds) to check the script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+from transformers import Qwen3Config, Qwen3ForCausalLM
+
+from nondecoupling.bridge import hessian, probe
+from nondecoupling.bridge.sequences import pad_pairs
+
+QWEN3_06B = {"vocab_size": 151936, "hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16,
+             "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 3072, "tie_word_embeddings": True,
+             "rope_theta": 1e6, "max_position_embeddings": 40960}
+SMOKE = {**QWEN3_06B, "vocab_size": 512, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 128}
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+def random_expert_batches(vocab: int, *, batches: int, rows: int, prompt_len: int, response_len: int, seed: int) -> list[dict]:
+    """Random-token prompt/response pairs (a random model has no task), as :func:`pad_pairs` batches."""
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(batches):
+        prompts = torch.randint(vocab, (rows, prompt_len), generator=generator).tolist()
+        responses = torch.randint(vocab, (rows, response_len), generator=generator).tolist()
+        out.append(pad_pairs(prompts, responses, pad_id=0))
+    return out
+
+
+def seconds(function, repeats: int) -> float:
+    """Mean wall time of ``function()`` over ``repeats`` calls, after one warm-up call."""
+    function()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - start) / repeats
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--params", nargs="+", default=["model.layers.27.*"])
+    parser.add_argument("--batches", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=2, help="rows per batch")
+    parser.add_argument("--prompt-len", type=int, default=8)
+    parser.add_argument("--response-len", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2, help="timed calls of forward / gradient / HVP each")
+    parser.add_argument("--lanczos-steps", type=int, default=8)
+    parser.add_argument("--trace-samples", type=int, default=4)
+    parser.add_argument("--smoke", action="store_true", help="a tiny configuration, to check the script")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    params_patterns = ["model.layers.1.*"] if args.smoke and args.params == ["model.layers.27.*"] else args.params
+    started = time.perf_counter()
+
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(Qwen3Config(**(SMOKE if args.smoke else QWEN3_06B))).eval()
+    load_s = time.perf_counter() - started
+    names, params = probe.select_parameters(model, params_patterns)
+    batches = random_expert_batches(model.config.vocab_size, batches=args.batches, rows=args.rows,
+                                    prompt_len=args.prompt_len, response_len=args.response_len, seed=0)
+    terms = probe.sft_loss_terms(model, batches)
+    with probe.differentiate_only(model, params), tqdm(desc="Hessian-vector products", unit="HVP") as bar:
+        hvp = probe.sft_hessian(model, batches, params)
+        hvp.on_product = bar.update
+        vector = torch.randn(hvp.dim, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            forward_s = seconds(lambda: [term() for term in terms], args.repeats)
+        gradient_s = seconds(lambda: probe.sft_gradient(model, batches, params), args.repeats)
+        hvp_s = seconds(lambda: hvp(vector), args.repeats)
+        mark = time.perf_counter()
+        top = hessian.lanczos_top_eigenpairs(hvp, 1, vectors=False, max_steps=args.lanczos_steps)
+        lanczos_s = time.perf_counter() - mark
+        mark = time.perf_counter()
+        trace = hessian.hutchinson_trace(hvp, args.trace_samples)
+        trace_s = time.perf_counter() - mark
+    result = {
+        "configuration": "smoke (tiny)" if args.smoke else "Qwen3-0.6B public config, random weights",
+        "parameters_total": sum(p.numel() for p in model.parameters()), "dtype": str(next(model.parameters()).dtype),
+        "attention": model.config._attn_implementation, "params": params_patterns, "params_size": hvp.dim,
+        "data": {"batches": args.batches, "rows_per_batch": args.rows, "tokens_per_row": args.prompt_len + args.response_len},
+        "threads": args.threads, "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "load_s": load_s, "forward_s": forward_s, "gradient_s": gradient_s, "backward_only_s": gradient_s - forward_s,
+        "hvp_s": hvp_s, "hvp_over_gradient": hvp_s / gradient_s, "hvp_over_backward_only": hvp_s / max(gradient_s - forward_s, 1e-12),
+        "top_eigenvalue": float(top.values[0]), "top_eigenvalue_residual": float(top.residuals[0]),
+        "lanczos_steps": top.products, "lanczos_s": lanczos_s,
+        "trace": trace, "trace_s": trace_s, "hvp_count": hvp.products,
+        "total_s": time.perf_counter() - started, "peak_rss_gib": peak_rss_gib(),
+    }
+    print(json.dumps(result, indent=2))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
