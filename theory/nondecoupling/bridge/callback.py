@@ -65,7 +65,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 import nondecoupling
 from nondecoupling.bridge.checks import fit_rl_stage, predicted_optimal_steps  # the bridge's one P3 estimator
-from nondecoupling.bridge.sequences import pad_pairs, sequence_logprobs
+from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs
 from nondecoupling.validation import ParameterError, check_integer, check_interval, check_nonnegative, check_positive, check_rate
 
 #: TRL's configuration classes whose trainers run RL (phase ``"rl"`` when ``phase="auto"``).
@@ -560,28 +560,6 @@ class CouplingCallback(TrainerCallback):
             self.write_run_meta()
         with (self.output_dir / "log.jsonl").open("w" if first else "a") as handle:
             handle.write(json.dumps(record) + "\n")
-
-
-def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
-    """Token ids of ``response + EOS`` after ``prompt``, split as TRL's SFTTrainer splits them.
-
-    The prompt is encoded with the tokenizer's special tokens (a BOS where the tokenizer adds
-    one; none for Qwen's chat tokenizer), the pair as one string, and the response is what
-    follows the prompt's ids; EOS ends it (the model must learn to stop).
-
-    Raises
-    ------
-    ParameterError
-        If the prompt's ids are not a prefix of the pair's (the tokenizer merges across the
-        boundary, so the response's tokens are not well defined).
-    """
-    prompt_ids = tokenizer(prompt)["input_ids"]
-    full_ids = tokenizer(prompt + response)["input_ids"]
-    if full_ids[: len(prompt_ids)] != prompt_ids:
-        raise ParameterError("prompt", "a token prefix of prompt + response (the tokenizer merges across them)",
-                             f"{prompt!r} in {prompt + response!r}")
-    ids = full_ids[len(prompt_ids) :]
-    return ids if ids and ids[-1] == tokenizer.eos_token_id else ids + [tokenizer.eos_token_id]
 
 
 def _finite_or_none(value):

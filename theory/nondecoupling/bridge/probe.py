@@ -145,7 +145,7 @@ def sample_responses(model, tokenizer, prompts, *, samples_per_prompt: int, max_
     torch.manual_seed(seed)
     all_prompts, responses = [], []
     for prompt in prompts:
-        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(model.device)  # as training encodes it
         out = model.generate(
             ids.repeat(samples_per_prompt, 1), attention_mask=torch.ones_like(ids).repeat(samples_per_prompt, 1),
             do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,

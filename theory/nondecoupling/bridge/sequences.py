@@ -9,6 +9,8 @@ response length). Every tensor is created on the model's device.
 
 from __future__ import annotations
 
+from nondecoupling.validation import ParameterError
+
 try:
     import torch
 except ImportError:  # pragma: no cover - depends on the environment
@@ -47,14 +49,38 @@ def pad_pairs(prompt_ids, response_ids, *, pad_id: int, device=None) -> dict:
     return {key: value.to(device) for key, value in batch.items()}
 
 
-def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
-    """Tokenize prompt/response strings into :func:`pad_pairs`'s batch; EOS ends each response.
+def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
+    """Token ids of ``response + EOS`` after ``prompt``, split as TRL's SFTTrainer splits them.
 
-    The EOS token belongs to the response: the model must learn to stop, and the expert's
-    sequence probability includes it.
+    The prompt is encoded with the tokenizer's special tokens (a BOS where the tokenizer adds
+    one; none for Qwen's chat tokenizer), the pair as one string, and the response is what
+    follows the prompt's ids; EOS ends it (the model must learn to stop).
+
+    Raises
+    ------
+    ParameterError
+        If the prompt's ids are not a prefix of the pair's (the tokenizer merges across the
+        boundary, so the response's tokens are not well defined).
     """
-    prompt_ids = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
-    response_ids = [tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for response in responses]
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    full_ids = tokenizer(prompt + response)["input_ids"]
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        raise ParameterError("prompt", "a token prefix of prompt + response (the tokenizer merges across them)",
+                             f"{prompt!r} in {prompt + response!r}")
+    ids = full_ids[len(prompt_ids) :]
+    return ids if ids and ids[-1] == tokenizer.eos_token_id else ids + [tokenizer.eos_token_id]
+
+
+def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
+    """Tokenize prompt/response strings into :func:`pad_pairs`'s batch, as training sees them.
+
+    Each prompt is encoded with the tokenizer's special tokens and each response is split off
+    by :func:`response_token_ids`, so a model is scored on the same ids it was trained on. The
+    EOS token belongs to the response: the model must learn to stop, and the expert's sequence
+    probability includes it.
+    """
+    prompt_ids = [tokenizer(prompt)["input_ids"] for prompt in prompts]
+    response_ids = [response_token_ids(tokenizer, p, r) for p, r in zip(prompts, responses, strict=True)]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return pad_pairs(prompt_ids, response_ids, pad_id=pad, device=device)
 
