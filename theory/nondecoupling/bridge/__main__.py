@@ -19,9 +19,9 @@ import argparse
 import json
 import sys
 
-from nondecoupling.bridge.checks import run_checks
 from nondecoupling.bridge.logs import LogFormatError, LogMapping, read_run, read_run_meta
 from nondecoupling.bridge.report import write_report
+from nondecoupling.bridge.verdicts import run_checks
 
 
 def _parser() -> argparse.ArgumentParser:
