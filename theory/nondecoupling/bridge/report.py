@@ -71,6 +71,20 @@ def _headline(check: dict) -> tuple[str, str]:
     return ", ".join(f"{k} {_fmt(v)}" for k, v in o.items()), ""
 
 
+def _file_line(file: dict) -> str:
+    """One file: its format, the columns read, and how the records of a step were merged."""
+    columns = ", ".join(f"{k} <- `{v}`" for k, v in file.get("columns", {}).items())
+    line = f"- `{file['path']}` ({file.get('format', '?')}, step offset {file.get('step_offset', 0)}): {columns}"
+    conflicts = file.get("conflicts")
+    if conflicts is None:
+        return line
+    used = ", ".join(f"`{k}` at {n} steps" for k, n in conflicts["used"].items()) or "none"
+    unused = ", ".join(f"`{k}`" for k in conflicts["unused"]) or "none"
+    rule = file["merge_rule"].split(":")[0]
+    return (f"{line}. Records of one step merged; conflicting values of used keys: {used}, resolved by rule '{rule}' "
+            f"({file['merge_rule'].split(': ', 1)[1]}); conflicts in unused keys ignored: {unused}.")
+
+
 def render_markdown(report: dict) -> str:
     """A human summary: the three questions first, then every check in a table."""
     checks = report["checks"]
@@ -94,6 +108,8 @@ def render_markdown(report: dict) -> str:
                  f"{s['estimate']} estimates.")
     lines += ["", "## Run", "", "| stage | phase | steps | points |", "|---|---|---|---|"]
     lines += [f"| {st['stage']} | {st['phase']} | {st['first_step']}-{st['last_step']} | {st['points']} |" for st in report["stages"]]
+    lines += ["", "Every stage after the first starts at the previous stage's last point.", ""]
+    lines += [_file_line(file) for file in report["files"]]
     lines += ["", "## Checks", "", "| ID | stage | check | verdict | decided by | observed | predicted |",
               "|---|---|---|---|---|---|---|"]
     for c in checks:
