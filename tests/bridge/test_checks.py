@@ -16,9 +16,11 @@ from nondecoupling.bridge.stats import (
     fit_rl_stage,
     k1_terms,
     net_change,
+    pointwise_violation_verdict,
     predicted_optimal_steps,
     theil_sen,
     trend_decision,
+    trend_verdict,
 )
 from nondecoupling.bridge.verdicts import (
     HOLDS,
@@ -91,8 +93,9 @@ def test_trend_verdict_follows_the_slope_sign_when_noise_is_small(slope, seed):
     assert trend_decision(steps, values, -int(np.sign(slope)))["verdict"] == VIOLATED
 
 
-#: Stage lengths of the calibration: from 3 points (nothing can be decided) to long stages.
-LENGTHS = (3, 4, 5, 6, 8, 12, 20, 50, 200)
+#: Stage lengths of the calibration: from 3 points (nothing can be decided) to long stages; the
+#: lengths marked slow run with ``-m slow`` (CI runs four of them).
+LENGTHS = (3, 5, 8, 20) + tuple(pytest.param(n, marks=pytest.mark.slow) for n in (4, 6, 12, 50, 200))
 
 
 def _false_positive_rate(decide, n, draws, seed):
@@ -100,31 +103,40 @@ def _false_positive_rate(decide, n, draws, seed):
     return np.mean([decide(rng.standard_normal(n)) for _ in range(draws)])
 
 
+DRAWS = 1000
+#: A true rate of 5% exceeds this (5% + 3 s.e.) in fewer than 0.2% of the simulations.
+FALSE_POSITIVE_CEILING = 0.05 + 3 * math.sqrt(0.05 * 0.95 / DRAWS)
+
+
 @pytest.mark.parametrize("n", LENGTHS)
 def test_a1_trend_verdicts_keep_their_nominal_false_positive_rate_on_pure_noise(n):
     """On i.i.d. noise a decisive verdict (holds OR violated) has probability <= alpha = 5% at every length.
 
-    1500 draws: a true rate of 5% exceeds 5% + 3 s.e. (6.7%) with probability 0.1%. Before the
-    rank tests (Theil-Sen interval OR a normal net-change interval) the rate was 33% at 3 points.
+    ``trend_verdict`` is the decision ``check_a1`` (and P3's, P4's and X1's premises) make. Before the
+    rank tests (a Theil-Sen interval OR a normal net-change interval) this rate was 32% at 3 points.
     """
     steps = np.arange(n) * 5.0
-    rate = _false_positive_rate(lambda y: trend_decision(steps, y, +1)["verdict"] != INCONCLUSIVE, n, 1500, seed=n)
-    assert rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 1500)
+    rate = _false_positive_rate(lambda y: trend_verdict(steps, y, +1)["verdict"] != INCONCLUSIVE, n, DRAWS, seed=n)
+    assert rate <= FALSE_POSITIVE_CEILING
     if n == 3:
         assert rate == 0.0  # Kendall's smallest p-value at 3 points is 1/3: short stages are inconclusive
 
 
-@pytest.mark.parametrize("n", (3, 5, 8, 20, 50))
+@pytest.mark.parametrize("n", (3, 4, 5, 6, 8, 12, 20, 50, 200))
 def test_k1_violations_keep_their_nominal_false_positive_rate_when_the_bound_is_tight(n):
-    """K1 at equality (b = a, L = H(p*)) plus loss noise: "violated" at most alpha of the time."""
-    frame = pd.DataFrame({"phase": "rl", "stage": 0, "step": np.arange(n), "reward": PASS_RATE})
-
+    """K1 at equality (slack = 0) plus loss noise: ``violated`` at most alpha of the time, at every length."""
     def violated(noise):
-        checks = check_kl_bounds(frame.assign(sft_loss=ENTROPY + 0.05 * noise), expert_pass_rate=PASS_RATE,
-                                 expert_entropy=ENTROPY)
-        return checks[0].verdict == VIOLATED
+        return pointwise_violation_verdict(0.05 * noise, ENTROPY + 0.05 * noise)["verdict"] == VIOLATED
 
-    assert _false_positive_rate(violated, n, 600, seed=n) <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 600)
+    assert _false_positive_rate(violated, n, DRAWS, seed=n) <= FALSE_POSITIVE_CEILING
+
+
+def test_k1_check_uses_the_calibrated_decision():
+    frame = pd.DataFrame({"phase": "rl", "stage": 0, "step": np.arange(8), "reward": PASS_RATE,
+                          "sft_loss": ENTROPY + 0.05 * np.random.default_rng(0).standard_normal(8)})
+    (k1,) = check_kl_bounds(frame, expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY)
+    expected = pointwise_violation_verdict(frame["sft_loss"] - ENTROPY, frame["sft_loss"])
+    assert k1.verdict == expected["verdict"] and k1.observed["noise_sd"] == pytest.approx(expected["noise_sd"])
 
 
 def _step_change(drop, seed, noise=0.01):
@@ -138,8 +150,8 @@ def test_net_change_decides_the_sign_of_a_step_change(drop, seed):
 
 
 def test_contrary_statistics_leave_the_verdict_inconclusive():
-    """A curve that rises for most of the stage but ends below its start: Kendall says up, the net change down."""
-    values = np.r_[np.full(10, 5.0), np.linspace(0.0, 4.0, 30), np.full(10, 4.5)]
+    """Flat, a long steep rise, then flat below the start: Kendall says up, the net change (quarters) down."""
+    values = np.r_[np.full(100, 1.0), np.linspace(2.0, 10.0, 200), np.full(100, 0.5)]
     values = values + 1e-3 * np.random.default_rng(0).standard_normal(values.size)
     result = trend_decision(np.arange(values.size), values, +1)
     assert result["kendall_tau"] > 0 and result["p_value"] < 0.025
@@ -148,16 +160,17 @@ def test_contrary_statistics_leave_the_verdict_inconclusive():
 
 
 def test_a1_sees_a_fast_drop_that_the_slope_alone_misses():
-    """SFT after RL pulls the reward back within a few steps, then it plateaus (as in the
-    committed Qwen3 rl-sft runs): the Theil-Sen slope's median is dominated by the flat tail."""
-    steps = np.r_[0, 1, 2, 5, np.arange(10, 201, 10)].astype(float) + 200
-    reward = 0.6 + 0.39 * np.exp(-(steps - 200) / 3.0) + 0.025 * np.random.default_rng(0).standard_normal(steps.size)
+    """SFT after RL pulls the reward back within a few steps, then it plateaus (as in the committed
+    Qwen3 rl-sft runs): the Theil-Sen slope, a median over all pairs, is dominated by the flat tail and
+    understates the drop; the net change (quarters, Mann-Whitney) sees all of it."""
+    steps = np.r_[np.arange(0, 8), np.arange(10, 201, 10)].astype(float) + 200
+    reward = 0.6 + 0.39 * np.exp(-(steps - 200) / 3.0) + 0.01 * np.random.default_rng(0).standard_normal(steps.size)
     run = pd.DataFrame({"phase": ["rl"] * 3 + ["sft"] * steps.size, "stage": [0] * 3 + [1] * steps.size,
                         "step": np.r_[0.0, 100.0, 200.0, steps], "sft_loss": 1.0, "reward": np.r_[0.2, 0.9, 0.99, reward]})
     (a1_sft,) = [c for c in check_a1(run) if c.stage == 1]
-    low, high = a1_sft.observed["ci"]
-    assert low <= 0 <= high  # the slope alone does not decide
     assert a1_sft.verdict == HOLDS and "net change" in a1_sft.decided_by
+    span = steps[-1] - steps[0]
+    assert abs(a1_sft.observed["slope"]) * span < 0.5 * abs(a1_sft.observed["net_change"])
 
 
 def test_a1_sees_the_drop_before_the_sft_stage_logs_its_first_point():
@@ -169,13 +182,15 @@ def test_a1_sees_the_drop_before_the_sft_stage_logs_its_first_point():
         "phase": ["rl"] * rl_steps.size + ["sft"] * sft_steps.size,
         "stage": [0] * rl_steps.size + [1] * sft_steps.size,
         "step": np.r_[rl_steps, sft_steps], "sft_loss": 1.0, "reward": np.nan,
-        "pass_rate": np.r_[np.linspace(0.6, 0.95, rl_steps.size), 0.81 + 0.005 * rng.standard_normal(sft_steps.size)],
+        "pass_rate": np.r_[np.linspace(0.6, 0.95, rl_steps.size),
+                           0.81 + 0.1 * np.exp(-(sft_steps - 45) / 20) + 0.005 * rng.standard_normal(sft_steps.size)],
     })
     frames = {stage: frame for stage, _, frame in stage_tables(run)}
     assert frames[1]["step"].iloc[0] == 45 and frames[1]["pass_rate"].iloc[0] == pytest.approx(0.95)
     (a1,) = [c for c in check_a1(run) if c.stage == 1]
     assert a1.observed["quantity"] == "pass_rate" and a1.verdict == HOLDS
-    assert a1.observed["net_change"] < -0.1  # 0.95 -> 0.81, not the flat tail's ~0
+    own_first = run[run["stage"] == 1]["pass_rate"].iloc[0]  # ~0.86: most of the drop happened before it
+    assert a1.observed["net_change"] < -(own_first - 0.81) - 0.02
 
 
 def _mixed_run(sft_coef, rising=False):
@@ -183,7 +198,7 @@ def _mixed_run(sft_coef, rising=False):
     pair = QuadraticPair(np.eye(2) * 0.12, np.zeros(2), np.eye(2) * 0.02, np.array([50.0**0.5, 0.0]))
     w = sft_coef / (1 + sft_coef)
     target, rate = pair.pareto_point(w), w * 0.12 + (1 - w) * 0.02
-    s = np.arange(0, 201, 5.0)
+    s = np.linspace(0.0, 2.0 / rate, 41)  # the flow's time scale, whatever the weight
     theta = target + np.outer(np.exp(-rate * s), np.array([-2.0, 1.0]) - target)
     sft_excess, rl_gap = (np.asarray(v) for v in pair.excess(theta))
     rng = np.random.default_rng(0)

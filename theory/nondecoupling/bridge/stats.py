@@ -5,7 +5,7 @@ curve moves, each exact under pure noise (i.i.d. values, any continuous distribu
 
 * Kendall's tau between step and value (:func:`scipy.stats.kendalltau`, O(n log n); its
   exact null distribution for up to 33 points without ties), which sees a steady trend;
-* the net change: the last fifth of the stage against its first fifth by the
+* the net change: the last quarter of the stage against its first quarter by the
   Mann-Whitney U test (:func:`scipy.stats.mannwhitneyu`, exact for small windows), which
   sees a change that happens within a few steps and then plateaus.
 
@@ -80,13 +80,13 @@ def theil_sen(steps, values, *, confidence: float = 0.95, seed: int = 0) -> dict
 
 
 def net_change(values) -> dict:
-    """Last fifth of a stage against its first fifth: mean difference and Mann-Whitney p-value.
+    """Last quarter of a stage against its first quarter: mean difference and Mann-Whitney p-value.
 
     >>> round(net_change([0.0] * 10 + [1.0] * 10)["p_value"], 4)
-    0.0079
+    0.004
     """
     values = np.asarray(values, float)
-    window = max(1, values.size // 5)
+    window = max(1, values.size // 4)
     first, last = values[:window], values[-window:]
     change = float(last.mean() - first.mean())
     if values.size < 2:
@@ -100,6 +100,30 @@ def sign_decision(statistic: float, p_value: float, expected_sign: int, level: f
     if not p_value < level or statistic == 0:
         return "inconclusive"
     return "holds" if np.sign(statistic) == expected_sign else "violated"
+
+
+def trend_verdict(steps, values, expected_sign: int, *, confidence: float = 0.95) -> dict:
+    """The verdict of the two rank statistics alone (no effect size): what the calibration simulates.
+
+    >>> trend_verdict(range(20), np.arange(20.0), -1)["verdict"]
+    'violated'
+    """
+    level = (1.0 - confidence) / 2.0
+    kendall, change = kendall_trend(steps, values), net_change(values)
+    decisions = {
+        "kendall_tau": sign_decision(kendall["kendall_tau"], kendall["p_value"], expected_sign, level),
+        "net_change": sign_decision(change["change"], change["p_value"], expected_sign, level),
+    }
+    verdicts = set(decisions.values())
+    if "holds" in verdicts and "violated" not in verdicts:
+        verdict = "holds"
+    elif "violated" in verdicts and "holds" not in verdicts:
+        verdict = "violated"
+    else:
+        verdict = "inconclusive"
+    return {"verdict": verdict, "decided_by": [k for k, v in decisions.items() if v == verdict != "inconclusive"],
+            **kendall, "net_change": change["change"], "net_change_p_value": change["p_value"], "window": change["window"],
+            "level": level}
 
 
 def trend_decision(steps, values, expected_sign: int, *, confidence: float = 0.95, seed: int = 0) -> dict:
@@ -119,24 +143,8 @@ def trend_decision(steps, values, expected_sign: int, *, confidence: float = 0.9
     'inconclusive'
     """
     steps, values = np.asarray(steps, float), np.asarray(values, float)
-    level = (1.0 - confidence) / 2.0
-    kendall, change = kendall_trend(steps, values), net_change(values)
-    decisions = {
-        "kendall_tau": sign_decision(kendall["kendall_tau"], kendall["p_value"], expected_sign, level),
-        "net_change": sign_decision(change["change"], change["p_value"], expected_sign, level),
-    }
-    verdicts = set(decisions.values())
-    if "holds" in verdicts and "violated" not in verdicts:
-        verdict = "holds"
-    elif "violated" in verdicts and "holds" not in verdicts:
-        verdict = "violated"
-    else:
-        verdict = "inconclusive"
-    return {
-        "verdict": verdict, "decided_by": [k for k, v in decisions.items() if v == verdict and v != "inconclusive"],
-        **kendall, "net_change": change["change"], "net_change_p_value": change["p_value"], "window": change["window"],
-        **theil_sen(steps, values, confidence=confidence, seed=seed), "n": int(steps.size), "level": level,
-    }
+    return {**trend_verdict(steps, values, expected_sign, confidence=confidence),
+            **theil_sen(steps, values, confidence=confidence, seed=seed), "n": int(steps.size)}
 
 
 def noise_sd(values) -> float:
@@ -151,6 +159,46 @@ def noise_sd(values) -> float:
     if diffs.size < 2:
         return float("nan")
     return float(stats.median_abs_deviation(diffs, scale="normal") / math.sqrt(2.0))
+
+
+def rms_noise_sd(values) -> float:
+    """Noise s.d. from the root mean square of first differences / sqrt(2) (NaN below 3 points).
+
+    Less robust than :func:`noise_sd` to jumps (they inflate it: conservative), but with far
+    less variance on short stages, which is what a calibrated threshold needs.
+    """
+    diffs = np.diff(np.asarray(values, float))
+    return float(np.sqrt(np.mean(diffs**2) / 2.0)) if diffs.size >= 2 else float("nan")
+
+
+def pointwise_violation_verdict(slack, values, *, confidence: float = 0.95, determined=None) -> dict:
+    """Whether a bound ``slack >= 0`` at every point is violated beyond the noise of ``values``.
+
+    A point violates significantly when its slack is below ``-t * sd``: sd from
+    :func:`rms_noise_sd`, t the Student quantile (n - 1 degrees of freedom) at alpha/n
+    (Bonferroni over the n points). With the bound tight and only noise, ``violated`` has
+    probability at most alpha at every n >= 3 (simulated in the tests). Exact values
+    (sd = 0) count any shortfall beyond roundoff.
+
+    >>> pointwise_violation_verdict(np.array([0.1, 0.2, -0.5]), np.array([1.0, 1.0, 1.0]))["verdict"]
+    'violated'
+    """
+    slack, values = np.asarray(slack, float), np.asarray(values, float)
+    determined = np.ones(slack.shape, bool) if determined is None else np.asarray(determined, bool)
+    sd, n = rms_noise_sd(values), slack.size
+    t = float(stats.t.isf((1.0 - confidence) / max(n, 1), df=max(n - 1, 1)))
+    tolerance = 0.0 if sd == 0.0 else (t * sd if np.isfinite(sd) else np.inf)
+    roundoff = 1e-9 * np.maximum(1.0, np.abs(values))
+    significant = (slack < -np.maximum(tolerance, roundoff)) & determined
+    within_noise = (slack < -roundoff) & ~significant & determined
+    if significant.any():
+        verdict = "violated"
+    elif within_noise.any() or not determined.any():
+        verdict = "inconclusive"
+    else:
+        verdict = "holds"
+    return {"verdict": verdict, "significant": significant, "within_noise": within_noise, "tolerance": tolerance,
+            "t": t, "noise_sd": sd}
 
 
 # ---------------------------------------------------------------- rate fits

@@ -44,7 +44,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 import nondecoupling
 from nondecoupling.bridge import stats
@@ -149,7 +148,7 @@ def _trend_check(theorem, name, stage, frame, quantity, expected, *, confidence,
 def check_a1(run: pd.DataFrame, *, confidence: float = 0.95) -> list[Check]:
     """A1's signs: SFT loss up during RL; reward (or exact pass rate) down during SFT after RL."""
     checks, seen_rl = [], False
-    note = ("Kendall's tau and the net change (last fifth vs first fifth, Mann-Whitney), each decisive below alpha/2; "
+    note = ("Kendall's tau and the net change (last quarter vs first quarter, Mann-Whitney), each decisive below alpha/2; "
             "Theil-Sen slope as effect size")
     for stage, phase, frame in stage_tables(run):
         if phase == "rl":
@@ -344,15 +343,9 @@ def _kl_check(theorem, stage, data, *, a, reference, entropy, confidence) -> Che
     terms = stats.k1_terms(data, expert_pass_rate=a, expert_entropy=reference)
     loss, rates, excess, slack = data["sft_loss"].to_numpy(float), terms["k1_pass_rate"].to_numpy(), \
         terms["sft_excess"].to_numpy(), terms["k1_slack"].to_numpy()
-    sd = stats.noise_sd(loss)
-    z = float(scipy_stats.norm.isf((1.0 - confidence) / max(slack.size, 1)))
-    exact = sd == 0.0  # exact quantities (no sampling noise): any shortfall beyond roundoff counts
-    tolerance = 0.0 if exact else (z * sd if np.isfinite(sd) and len(data) >= MIN_POINTS else np.inf)
     undetermined = ~np.isfinite(terms["kl_a_b"].to_numpy())
-    roundoff = 1e-9 * np.maximum(1.0, np.abs(loss))
-    significant = (slack < -np.maximum(tolerance, roundoff)) & ~undetermined
-    within_noise = (slack < -roundoff) & ~significant & ~undetermined
-    verdict = VIOLATED if significant.any() else (INCONCLUSIVE if within_noise.any() or undetermined.all() else HOLDS)
+    decision = stats.pointwise_violation_verdict(slack, loss, confidence=confidence, determined=~undetermined)
+    verdict, significant, within_noise = decision["verdict"], decision["significant"], decision["within_noise"]
     budget = np.maximum(excess, 0.0)
     finite = slack[~undetermined]
     observed = _listed({"steps": data["step"].to_numpy(), "sft_excess": excess, "pass_rate": rates, "slack": slack,
@@ -361,14 +354,16 @@ def _kl_check(theorem, stage, data, *, a, reference, entropy, confidence) -> Che
                         "reward_band_high": np.asarray(nondecoupling.kl_inverse_upper(a, budget), float)}, slack)
     observed.update({"n_points": int(slack.size), "n_violations_significant": int(significant.sum()),
                      "n_violations_within_noise": int(within_noise.sum()), "n_undetermined": int(undetermined.sum()),
-                     "min_slack": float(finite.min()) if finite.size else float("nan"), "noise_sd": sd})
+                     "min_slack": float(finite.min()) if finite.size else float("nan"), "noise_sd": decision["noise_sd"]})
     name = ("SFT loss >= H(p*) + kl(a||b) at every point" if theorem == "K1"
             else "pass rate within the KL band of the SFT excess at every point")
     return Check(theorem, name, stage, verdict, observed,
                  {"expert_pass_rate": a, "expert_entropy": entropy if entropy is not None else "RL-start loss (assumed SFT-optimal)"},
-                 note=("significant = slack below -z noise s.d. of the SFT loss, z the Bonferroni quantile for alpha over the "
-                       "stage's points (0 for exact logs); b in {0, 1} with a != b is undetermined"),
-                 decided_by=f"min slack {observed['min_slack']:.4g} vs -{tolerance:.4g} (z = {z:.3g}, noise s.d. {sd:.3g})")
+                 note=("significant = slack below -t noise s.d. of the SFT loss (rms of differences), t the Student "
+                       "quantile at alpha/n (Bonferroni over the stage's points; 0 for exact logs); b in {0, 1} with a != b "
+                       "is undetermined"),
+                 decided_by=(f"min slack {observed['min_slack']:.4g} vs -{decision['tolerance']:.4g} "
+                             f"(t = {decision['t']:.3g}, noise s.d. {decision['noise_sd']:.3g})"))
 
 
 def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entropy: float | None = None,
