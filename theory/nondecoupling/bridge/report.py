@@ -17,7 +17,7 @@ from nondecoupling.bridge.stats import guaranteed_gain_curve, k1_terms  # noqa: 
 from nondecoupling.bridge.verdicts import Check  # noqa: E402
 
 FIGURE = "curves.png"
-MAX_PLOTTED = 20_000  # observed points drawn per curve (every k-th point of longer logs)
+MAX_PLOTTED = 4_000  # observed points drawn per curve (every k-th point of longer logs)
 _VERDICT_MARK = {"holds": "holds", "violated": "**violated**", "inconclusive": "inconclusive", "estimate": "estimate"}
 
 
