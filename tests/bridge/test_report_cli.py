@@ -181,3 +181,11 @@ def test_rewards_outside_the_unit_interval_do_not_break_the_figure(tmp_path):
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert next(c for c in report["checks"] if c["id"] == "K1")["observed"]["n_points"] == 3  # rewards 0, 0.5, 1
     assert (tmp_path / "o" / "curves.png").stat().st_size > 10_000
+
+
+def test_a_malformed_mapping_file_is_named(tmp_path, capsys, coupled_log):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text('{"columns": ')
+    assert main(["check", str(coupled_log), "--mapping", str(mapping), "--out", str(tmp_path / "o")]) == 2
+    assert f"{mapping}, line 1: invalid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from nondecoupling.bridge.logs import FORMATS, MERGE_RULES, PRESETS, LogFormatError, LogMapping, read_run, read_run_meta
+from nondecoupling.bridge.readers import read_text
 from nondecoupling.bridge.report import write_report
 from nondecoupling.bridge.verdicts import run_checks
 
@@ -70,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
 def _mappings(args) -> list[LogMapping]:
     base = [{} for _ in args.logs]
     if args.mapping:
-        with open(args.mapping) as handle:
-            spec = json.load(handle)
+        try:
+            spec = json.loads(read_text(Path(args.mapping)))
+        except json.JSONDecodeError as error:
+            raise LogFormatError(args.mapping, f"line {error.lineno}", f"invalid JSON: {error.msg}") from None
         if isinstance(spec, list):
             if len(spec) != len(args.logs):
                 raise ValueError(f"--mapping: {len(spec)} objects for {len(args.logs)} logs")
