@@ -38,6 +38,7 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+from tqdm.auto import tqdm
 
 import nondecoupling
 
@@ -330,9 +331,13 @@ def guaranteed_gain_curve(fit: dict, s, lam: float) -> np.ndarray | None:
                                                         **_p3_constants(fit)))
 
 
-def residual_bootstrap(refit, fitted, residuals, *, n_boot: int, rng) -> list:
-    """``refit(*curves)`` on ``n_boot`` curves ``fitted + resampled residuals`` (one per curve)."""
-    return [refit(*(f + rng.choice(r, size=r.size) for f, r in zip(fitted, residuals))) for _ in range(n_boot)]
+def residual_bootstrap(refit, fitted, residuals, *, n_boot: int, rng, desc: str = "bootstrap") -> list:
+    """``refit(*curves)`` on ``n_boot`` curves ``fitted + resampled residuals`` (one per curve).
+
+    A progress bar on a terminal (tqdm; silent when stderr is not a TTY).
+    """
+    return [refit(*(f + rng.choice(r, size=r.size) for f, r in zip(fitted, residuals)))
+            for _ in tqdm(range(n_boot), desc=desc, leave=False, disable=None)]
 
 
 def percentile_interval(samples, confidence: float):
