@@ -336,7 +336,7 @@ def _listed(observed: dict, slack: np.ndarray) -> dict:
         return observed
     worst = np.sort(np.argsort(np.nan_to_num(slack, nan=np.inf))[:20])
     return {k: (v[worst] if isinstance(v, np.ndarray) and v.shape == slack.shape else v) for k, v in observed.items()} | {
-        "listed": f"the 20 points of least slack out of {slack.size}"}
+        "listed": f"the {worst.size} points of least slack out of {slack.size}"}
 
 
 def _kl_check(theorem, stage, data, *, a, reference, entropy, confidence) -> Check:
@@ -346,12 +346,12 @@ def _kl_check(theorem, stage, data, *, a, reference, entropy, confidence) -> Che
     undetermined = ~np.isfinite(terms["kl_a_b"].to_numpy())
     decision = stats.pointwise_violation_verdict(slack, loss, confidence=confidence, determined=~undetermined)
     verdict, significant, within_noise = decision["verdict"], decision["significant"], decision["within_noise"]
-    budget = np.maximum(excess, 0.0)
     finite = slack[~undetermined]
     observed = _listed({"steps": data["step"].to_numpy(), "sft_excess": excess, "pass_rate": rates, "slack": slack,
-                        "kl_lower_bound": terms["kl_a_b"].to_numpy(),
-                        "reward_band_low": np.asarray(nondecoupling.kl_inverse_lower(a, budget), float),
-                        "reward_band_high": np.asarray(nondecoupling.kl_inverse_upper(a, budget), float)}, slack)
+                        "kl_lower_bound": terms["kl_a_b"].to_numpy()}, slack)
+    budget = np.maximum(observed["sft_excess"], 0.0)  # the band only at the listed points: kl's inverse is a root search
+    observed["reward_band_low"] = np.asarray(nondecoupling.kl_inverse_lower(a, budget), float)
+    observed["reward_band_high"] = np.asarray(nondecoupling.kl_inverse_upper(a, budget), float)
     observed.update({"n_points": int(slack.size), "n_violations_significant": int(significant.sum()),
                      "n_violations_within_noise": int(within_noise.sum()), "n_undetermined": int(undetermined.sum()),
                      "min_slack": float(finite.min()) if finite.size else float("nan"), "noise_sd": decision["noise_sd"]})
