@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nondecoupling.bridge.__main__ import main
@@ -189,3 +190,17 @@ def test_a_malformed_mapping_file_is_named(tmp_path, capsys, coupled_log):
     assert main(["check", str(coupled_log), "--mapping", str(mapping), "--out", str(tmp_path / "o")]) == 2
     assert f"{mapping}, line 1: invalid JSON" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_mixed_stage_is_checked_against_x1(tmp_path):
+    """RL with an SFT term (loss R + c L, c = 1): F_1/2 = (L - J)/2 falls along the run, as X1's joint flow."""
+    log = tmp_path / "ptx.jsonl"
+    rng = np.random.default_rng(0)
+    log.write_text("".join(json.dumps({"step": s, "sft_loss": 2 + np.exp(-s / 10) + 0.01 * rng.standard_normal(),
+                                       "reward": 0.8 - 0.5 * np.exp(-s / 10) + 0.01 * rng.standard_normal()}) + "\n"
+                           for s in range(0, 40)))
+    assert main(["check", str(log), "--phase", "mixed", "--sft-coef", "1", "--out", str(tmp_path / "o"),
+                 "--bootstrap", "5"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    (x1,) = [c for c in report["checks"] if c["id"] == "X1"]
+    assert x1["verdict"] == "holds" and x1["predicted"]["w"] == 0.5
