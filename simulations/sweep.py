@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402, I001
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from nondecoupling.bridge.jsonable import jsonable  # noqa: E402  (one sanitizer: NaN -> null, inf -> "inf")
 from nondecoupling.validation import check_integer  # noqa: E402
 from simulations.plots import MODULES, STYLE, Drawn, Skip  # noqa: E402  (selects the Agg backend)
 
@@ -42,21 +43,6 @@ MANIFEST = "index.json"
 def module_rng(seed: int, key: str) -> np.random.Generator:
     """The generator of one figure module: ``seed`` and a stable hash of its key."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(key.encode()),)))
-
-
-def jsonable(value):
-    """Numpy scalars and arrays, tuples and paths as plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def wanted(drawn: Drawn, key: str, only) -> bool:

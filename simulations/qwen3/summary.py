@@ -20,11 +20,10 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from nondecoupling import kl_bernoulli
 from nondecoupling.bridge import LogFormatError, read_run, read_run_meta
+from nondecoupling.bridge.stats import k1_terms as k1_terms_of_run
 
 PIPELINE_ORDER = ("sft-rl", "rl-sft", "alternating")
 #: What K1 needs from ``run_meta.json``: a = E_{p*} r and H(p*) (nats, sequence level).
@@ -100,16 +99,7 @@ def k1_terms(meta: dict, run: pd.DataFrame) -> pd.DataFrame:
     the exact b and the exact H(p*) no sampling error enters either side of K1, so a
     negative slack is a real violation, not noise.
     """
-    exact = run["pass_rate"].notna().to_numpy()
-    rate = np.where(exact, run["pass_rate"], run["reward"]).astype(float)
-    is_pass_rate = np.isfinite(rate) & (rate >= 0) & (rate <= 1)
-    kl = np.full(rate.shape, np.nan)
-    kl[is_pass_rate] = kl_bernoulli(meta["expert_pass_rate"], rate[is_pass_rate])
-    excess = run["sft_loss"].to_numpy(float) - meta["expert_entropy"]
-    return pd.DataFrame(
-        {"k1_pass_rate": rate, "k1_pass_rate_exact": exact, "kl_a_b": kl, "sft_excess": excess, "k1_slack": excess - kl},
-        index=run.index,
-    )
+    return k1_terms_of_run(run, expert_pass_rate=meta["expert_pass_rate"], expert_entropy=meta["expert_entropy"])
 
 
 def stage_effects(run: pd.DataFrame) -> list[dict]:

@@ -26,6 +26,7 @@ def isotropic_run(
     mu_sft=0.12,
     mu_rl=0.02,
     sft_time_per_step=0.1,
+    rl_time_per_step=1.0,
     entropy=10.0,
     best_reward=0.9,
     every=5,
@@ -35,14 +36,14 @@ def isotropic_run(
 ) -> pd.DataFrame:
     """A canonical run (the columns of :mod:`nondecoupling.bridge.logs`) of exact flows plus noise.
 
-    ``stages`` is a sequence of ``(phase, steps)``. One RL step is flow time 1, one SFT step
-    flow time ``sft_time_per_step`` (a smaller learning rate). Evaluations every ``every``
+    ``stages`` is a sequence of ``(phase, steps)``. One RL step is flow time ``rl_time_per_step``,
+    one SFT step flow time ``sft_time_per_step`` (a smaller learning rate). Evaluations every ``every``
     steps, including each stage's start. The defaults put the RL optimum at reward 0.9,
     the SFT optimum at reward 0.4 and SFT loss H = 10, and tau = H + 3.
     """
     rng = np.random.default_rng(seed)
     theta, step, rows = np.asarray(start, float), 0, []
-    optimum = {"sft": (EXPERT, mu_sft * sft_time_per_step), "rl": (np.asarray(rl_optimum, float), mu_rl)}
+    optimum = {"sft": (EXPERT, mu_sft * sft_time_per_step), "rl": (np.asarray(rl_optimum, float), mu_rl * rl_time_per_step)}
     for stage, (phase, steps) in enumerate(stages):
         target, mu = optimum[phase]  # mu: the flow's rate per optimizer step
         for s in range(0, steps + 1, every):

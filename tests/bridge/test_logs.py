@@ -76,6 +76,7 @@ def test_grpo_eval_loss_is_not_taken_for_the_sft_loss(tmp_path):
 
 @pytest.mark.parametrize("writer", ["tensorboard", "torch"])
 def test_tensorboard_event_files_round_trip(tmp_path, writer):
+    pytest.importorskip("tensorboard", reason="reading event files needs tensorboard (the logs extra)")
     steps, losses, rewards = [0, 5, 10, 15], [10.0, 10.5, 11.25, 11.5], [0.25, 0.5, 0.625, 0.75]
     if writer == "tensorboard":
         from tensorboard.summary import Writer
@@ -186,7 +187,7 @@ MALFORMED = [
     ("truncated.jsonl", '{"phase": "rl", "step": 0, "reward": 0.1}\n{"phase": "rl", "step": 1, "rew', "line 2: invalid JSON (truncated line?)"),
     ("not_object.jsonl", '{"phase": "rl", "step": 0, "reward": 0.1}\n[1, 2]\n', "line 2: expected a JSON object"),
     ("no_step.csv", "phase,reward\nrl,0.1\n", "columns: no step column"),
-    ("no_quantity.csv", "step,phase,accuracy\n0,rl,0.1\n", "columns: neither an SFT-loss nor a reward column"),
+    ("no_quantity.csv", "step,phase,accuracy\n0,rl,0.1\n", "columns: no SFT-loss, reward or pass-rate column"),
     ("text_value.csv", "step,phase,reward\n0,rl,0.1\n1,rl,high\n", "line 3: 'reward' is 'high', not a number"),
     ("inf_value.jsonl", '{"phase": "rl", "step": 0, "sft_loss": "inf"}\n', "line 1: 'sft_loss' is 'inf', not a finite number"),
     ("bool_value.jsonl", '{"phase": "rl", "step": 0, "reward": true}\n', "line 1: 'reward' is True, not a number"),
@@ -197,8 +198,12 @@ MALFORMED = [
     ("trainer_state.json", '{"log_history": [{"reward": 0.1, "step": 0}, {"reward": 0.2}]}', "log_history[1]: no 'step'"),
     ("bad.json", '{"log_history": [', "line 1: invalid JSON"),
     ("other.json", '{"history": []}', "top level: not a trainer_state.json"),
-    ("conflict.json", '{"log_history": [{"reward": 0.1, "step": 0}, {"reward": 0.2, "step": 0}]}', "log_history[1]: 'reward' = 0.2 conflicts"),
-    ("log.txt", "step,reward\n", "file name: unknown log format"),
+    ("conflict.json", '{"log_history": [{"reward": 0.1, "step": 0}, {"reward": 0.2, "step": 0}]}',
+     "log_history[1]: 'reward' takes the values [0.1, 0.2] at one step (choose a merge rule"),
+    ("log.xyz", "step,reward\n", "file name: unknown log format"),
+    ("console.log", "starting\nno metrics here\n", "line 1: no 'step:N - key:value' lines"),
+    ("console_bad.log", "step:1 - reward\n", "line 1: 'reward' is not key:value"),
+    ("verl.jsonl", '{"step": 1, "data": {"critic": {"score": {"mean": 0.1}}}}\n{"step": 2}\n', "line 2: expected verl's"),
 ]
 
 
@@ -206,7 +211,7 @@ MALFORMED = [
 def test_malformed_logs_name_file_record_and_problem(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_text(content)
-    mapping = LogMapping(phase="rl") if name.endswith(".json") else None
+    mapping = LogMapping(phase="rl", merge="error") if name.endswith((".json", ".log")) else None
     with pytest.raises(LogFormatError) as error:
         read_run(path, mapping)
     assert str(error.value).startswith(f"{path}, ")
@@ -233,6 +238,7 @@ def test_mapping_errors_are_explicit(tmp_path):
 
 
 def test_tensorboard_directory_without_event_files(tmp_path):
+    pytest.importorskip("tensorboard", reason="reading event files needs tensorboard (the logs extra)")
     with pytest.raises(LogFormatError, match="no TensorBoard event files"):
         read_run(tmp_path, LogMapping(phase="rl"))
 
@@ -246,4 +252,139 @@ def test_response_length_column_converts_per_token_losses(tmp_path):
 
 def test_committed_fixtures_are_small():
     for path in FIXTURES.iterdir():
-        assert path.stat().st_size < 20_000, path
+        assert path.stat().st_size < 25_000, path
+
+
+def test_undecodable_bytes_name_the_file_and_line(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"step,phase,reward\n0,rl,0.1\n1,rl,\xff\n")
+    with pytest.raises(LogFormatError, match=r"log.csv, line 3, byte 32: not UTF-8 text"):
+        read_run(path)
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.jsonl", "trainer_state.json"])
+def test_a_utf8_bom_is_not_part_of_the_first_name(tmp_path, name):
+    path = tmp_path / name
+    body = {"log.csv": "step,phase,reward\n0,rl,0.1\n",
+            "log.jsonl": '{"step": 0, "phase": "rl", "reward": 0.1}\n',
+            "trainer_state.json": '{"log_history": [{"step": 0, "reward": 0.1}]}'}[name]
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    run = read_run(path, LogMapping(phase="rl"))
+    assert run["step"].tolist() == [0] and run["reward"].tolist() == [0.1]
+
+
+def test_nan_means_missing_in_every_format(tmp_path):
+    """The same log with a NaN reward at step 1, written as CSV, JSONL (NaN and null) and TRL JSON."""
+    csv_path, jsonl_path, null_path, trl_path = (tmp_path / n for n in ("a.csv", "b.jsonl", "c.jsonl", "d.json"))
+    csv_path.write_text("step,reward,sft_loss\n0,0.1,1.0\n1,nan,1.1\n2,0.3,1.2\n")
+    jsonl_path.write_text("".join(json.dumps({"step": s, "reward": r, "sft_loss": v}) + "\n"
+                                  for s, r, v in [(0, 0.1, 1.0), (1, float("nan"), 1.1), (2, 0.3, 1.2)]))
+    null_path.write_text(jsonl_path.read_text().replace("NaN", "null"))
+    trl_path.write_text(json.dumps({"log_history": [{"step": s, "reward": r, "sft_loss": v}
+                                                    for s, r, v in [(0, 0.1, 1.0), (1, float("nan"), 1.1), (2, 0.3, 1.2)]]}))
+    runs = [read_run(p, LogMapping(phase="rl")) for p in (csv_path, jsonl_path, null_path, trl_path)]
+    for run in runs:
+        np.testing.assert_array_equal(run["reward"].to_numpy(), [0.1, np.nan, 0.3])
+        np.testing.assert_array_equal(run["sft_loss"].to_numpy(), [1.0, 1.1, 1.2])
+
+
+# ---------------------------------------------------------------- the trainers' own formats, round trip
+
+STEPS = [0, 5, 10, 15, 20]
+LOSSES, REWARDS, KLS = [10.0, 10.5, 11.25, 11.5, 11.75], [0.25, 0.5, 0.625, 0.75, 0.875], [0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+def _assert_round_trip(run, steps=STEPS, losses=LOSSES, rewards=REWARDS):
+    assert list(run["step"]) == steps
+    np.testing.assert_allclose(run["sft_loss"], losses)  # all exactly representable in float32
+    np.testing.assert_allclose(run["reward"], rewards)
+
+
+def test_verl_file_logger_round_trip(tmp_path):
+    """verl's file logger writes json.dumps({"step": step, "data": data}) per call (nested data flattened
+    with '/'); validation is logged in its own call at the same step, as verl's ray_trainer does at step 0."""
+    path = tmp_path / "verl.jsonl"
+    lines = [{"step": STEPS[0], "data": {"val-core": {"gsm8k": {"reward": {"mean@1": REWARDS[0]}}}, "val": {"loss": LOSSES[0]}}}]
+    lines += [{"step": s, "data": {"critic": {"score": {"mean": r + 0.01}}, "actor": {"kl_loss": k},
+                                   "val-core/gsm8k/reward/mean@1": r, "val/loss": loss}}
+              for s, loss, r, k in list(zip(STEPS, LOSSES, REWARDS, KLS))[1:]]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    run = read_run(path, LogMapping(phase="rl", preset="verl"))
+    _assert_round_trip(run)
+    assert run.attrs["files"][0]["columns"]["reward"] == "val-core/gsm8k/reward/mean@1"
+    np.testing.assert_allclose(run["kl"].iloc[1:], KLS[1:])
+
+
+def test_verl_console_round_trip(tmp_path):
+    """verl's console logger: concat_dict_to_str (verl/utils/logger/aggregate_logger.py) prints
+    f"step:{step}" and f"{k}:{v:.3f}" joined by " - ", numbers only; other output lines interleave."""
+    def concat_dict_to_str(data, step):  # the writer's format, as its source defines it
+        return " - ".join([f"step:{step}"] + [f"{k}:{v:.3f}" for k, v in data.items() if isinstance(v, (int, float))])
+
+    path = tmp_path / "train.log"
+    lines = ["(TaskRunner pid=12) Training from scratch", "INFO: starting"]
+    lines += [concat_dict_to_str({"val-core/math/reward/mean@4": r, "val/loss": loss, "timing_s/gen": 3.25}, s)
+              for s, loss, r in zip(STEPS, LOSSES, REWARDS)]
+    path.write_text("\n".join(lines) + "\n")
+    _assert_round_trip(read_run(path, LogMapping(phase="rl", preset="verl")))
+
+
+def test_openrlhf_tensorboard_round_trip(tmp_path):
+    """OpenRLHF's trainers write add_scalar(f"train/{k}", v, global_step) and eval/gpt_loss (SFT trainer)."""
+    pytest.importorskip("tensorboard", reason="reading event files needs tensorboard (the logs extra)")
+    from tensorboard.summary import Writer
+
+    writer = Writer(str(tmp_path))
+    for s, loss, r, k in zip(STEPS, LOSSES, REWARDS, KLS):
+        for tag, value in (("train/reward", r), ("train/kl", k), ("train/ptx_loss", loss + 1), ("eval/gpt_loss", loss),
+                           ("train/global_step", s)):
+            writer.add_scalar(tag, value, step=s)
+    writer.close()
+    run = read_run(tmp_path, LogMapping(phase="mixed", preset="openrlhf", sft_coef=0.05))
+    _assert_round_trip(run)
+    np.testing.assert_allclose(run["kl"], KLS)
+    assert (run["phase"] == "mixed").all() and run.attrs["sft_coef"] == {0: 0.05}
+
+
+def test_wandb_export_round_trip_picks_one_run(tmp_path):
+    """W&B's panel CSV export: Step, then per run '<run> - <key>' with '__MIN'/'__MAX' band columns."""
+    rows = ["Step,grpo-a - eval/reward,grpo-a - eval/reward__MIN,grpo-a - eval/reward__MAX,"
+            "grpo-b - eval/reward,grpo-a - eval/sft_loss"]
+    rows += [f"{s},{r},{r - 0.1},{r + 0.1},{r / 2},{loss}" for s, loss, r in zip(STEPS, LOSSES, REWARDS)]
+    rows.append("25,,,,0.5,")  # a step only run b logged
+    path = tmp_path / "wandb_export.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(LogFormatError, match="2 runs in one export \\(grpo-a, grpo-b\\); choose one with --run"):
+        read_run(path, LogMapping(phase="rl"))
+    run = read_run(path, LogMapping(phase="rl", run="grpo-a"))
+    _assert_round_trip(run)
+    assert run.attrs["files"][0]["wandb_run"] == "grpo-a"
+    np.testing.assert_allclose(read_run(path, LogMapping(phase="rl", run="grpo-b"))["reward"], [r / 2 for r in REWARDS] + [0.5])
+
+
+def test_mlflow_file_store_round_trip(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # mlflow 3 keeps the file store only on request
+    mlflow.set_tracking_uri(f"file:{tmp_path / 'mlruns'}")
+    mlflow.set_experiment("post-training")
+    with mlflow.start_run(run_name="grpo"):
+        for s, loss, r in zip(STEPS, LOSSES, REWARDS):
+            mlflow.log_metrics({"eval/reward": r, "eval/sft_loss": loss}, step=s)
+    experiment = next(p for p in (tmp_path / "mlruns").iterdir() if p.is_dir() and any(p.glob("*/metrics")))
+    _assert_round_trip(read_run(experiment, LogMapping(phase="rl")))  # one run: no --run needed
+    _assert_round_trip(read_run(experiment, LogMapping(phase="rl", run="grpo")))
+    with pytest.raises(LogFormatError, match="no run 'dpo'"):
+        read_run(experiment, LogMapping(phase="rl", run="dpo"))
+
+
+@pytest.mark.parametrize(("rule", "expected"), [("eval", 0.3), ("train", 0.1), ("first", 0.1), ("last", 0.3), ("mean", 0.2)])
+def test_merge_rules_for_a_used_key_logged_on_train_and_eval_records(tmp_path, rule, expected):
+    history = [{"loss": 2.0, "pass_rate": 0.1, "step": 2}, {"eval_loss": 1.0, "pass_rate": 0.3, "note": 1, "step": 2},
+               {"note": 2, "step": 2}]
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps({"log_history": history}))
+    run = read_run(path, LogMapping(phase="sft", merge=rule))
+    assert run["pass_rate"].tolist() == [pytest.approx(expected)] and run["sft_loss"].tolist() == [1.0]
+    conflicts = run.attrs["files"][0]["conflicts"]
+    assert conflicts == {"used": {"pass_rate": 1}, "unused": {"note": 1}}
+    assert run.attrs["files"][0]["merge_rule"].startswith(rule)

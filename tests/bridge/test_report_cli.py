@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nondecoupling.bridge.__main__ import main
@@ -55,12 +56,13 @@ def test_flags_override_the_sidecar(coupled_log, tmp_path):
 
 def test_trl_logs_with_per_token_losses(tmp_path):
     argv = ["check", str(FIXTURES / "trl_sft_trainer_state.json"), str(FIXTURES / "trl_grpo_trainer_state.json"),
-            "--phase", "sft", "--phase", "rl", "--loss-per-token", "--response-length", "2",
+            "--phase", "sft", "--phase", "rl",  # the repeated form still works beside --phase sft rl
+            "--loss-per-token", "--response-length", "2",
             "--expert-pass-rate", "1", "--expert-entropy", "0", "--out", str(tmp_path), "--bootstrap", "10"]
     assert main(argv) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert [s["phase"] for s in report["stages"]] == ["sft", "rl"]
-    k1 = next(c for c in report["checks"] if c["id"] == "K1")
+    k1 = next(c for c in report["checks"] if (c["id"], c["stage"]) == ("K1", 1))
     # a = 1, H = 0: the sequence loss must exceed -log(pass rate) at every logged point.
     assert k1["verdict"] == "holds"
     assert report["files"][1]["step_offset"] == 8
@@ -88,3 +90,117 @@ def test_phase_flag_count_must_match(tmp_path, capsys, coupled_log):
             "--out", str(tmp_path)]
     assert main(argv) == 2
     assert "--phase: give it once or once per LOG" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- a real three-file TRL run with a callback
+
+THREE_STAGES = [FIXTURES / f"trl_three_stage_{i}_trainer_state.json" for i in range(3)]
+
+
+def _check_three_stages(states, out, capsys=None):
+    """The issue's command line, verbatim: no hand editing of the files."""
+    from tests.bridge.trl_runs import EXPERT_PASS_RATE
+
+    argv = ["check", *map(str, states), "--phase", "sft", "rl", "sft", "--preset", "trl",
+            "--map", "verifier_pass_rate=reward", "--loss-per-token", "--response-length", "2",
+            "--expert-pass-rate", str(EXPERT_PASS_RATE), "--expert-entropy", "0", "--lam", "0.05",
+            "--out", str(out), "--bootstrap", "20"]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    verdicts = {(c["id"], c["stage"]): c["verdict"] for c in report["checks"]}
+    assert [s["phase"] for s in report["stages"]] == ["sft", "rl", "sft"]
+    # RL towards answers the expert does not give raises the expert's SFT loss; SFT afterwards lowers the pass rate.
+    assert verdicts[("A1", 1)] == "holds" and verdicts[("A1", 2)] == "holds"
+    assert {verdicts[("K1", stage)] for stage in (0, 1, 2)} == {"holds"} and verdicts[("K3", 2)] == "holds"
+    a1_sft = next(c for c in report["checks"] if (c["id"], c["stage"]) == ("A1", 2))
+    assert a1_sft["observed"]["quantity"] == "pass_rate"  # the exact pass rate, first class
+    assert a1_sft["observed"]["first_step"] == report["stages"][1]["last_step"]  # starts at RL's last point
+    for file in report["files"]:  # the callback's sampled key differs between train and eval records
+        assert file["conflicts"]["used"].get("verifier_pass_rate", 0) >= 1
+        assert file["merge_rule"].startswith("eval")
+    markdown = (out / "report.md").read_text()
+    assert "conflicting" in markdown and "rule 'eval'" in markdown
+    return report
+
+
+def test_three_file_trl_run_with_a_logging_callback(tmp_path):
+    """The committed files that the real TRL 1.16 wrote (tests/bridge/trl_runs.py, run_three_stages)."""
+    _check_three_stages(THREE_STAGES, tmp_path / "report")
+
+
+@pytest.mark.slow
+def test_three_file_trl_run_written_by_trl_now(tmp_path):
+    """TRL writes the three files in this test (SFT -> GRPO -> SFT, ~80 s on one CPU core)."""
+    pytest.importorskip("trl")
+    from tests.bridge.trl_runs import run_three_stages
+
+    _check_three_stages(run_three_stages(tmp_path / "runs"), tmp_path / "report")
+
+
+def test_the_console_script_form_takes_the_logs_without_the_subcommand(coupled_log, tmp_path):
+    from nondecoupling.cli import main as cli_main
+
+    assert cli_main(["check", str(coupled_log), "--out", str(tmp_path / "o"), "--bootstrap", "5"]) == 0
+    assert (tmp_path / "o" / "report.md").is_file()
+
+
+# ---------------------------------------------------------------- bad inputs: FILE, where: what, exit 2, nothing written
+
+
+def _bad_input_cases(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"phase": "rl", "step": 0, "reward": 0.1, "sft_loss": 1}\n{"phase": "rl", "step": 1, "reward": 0.2, "sft_loss": 1.1}\n')
+    undecodable = tmp_path / "latin1.csv"
+    undecodable.write_bytes("step,phase,reward\n0,rl,0.1\n1,rl,0.2 # r\xe9compense\n".encode("latin-1"))
+    a_file = tmp_path / "not_a_dir"
+    a_file.write_text("x")
+    return {
+        "undecodable": ([str(undecodable)], f"{undecodable}, line 3, byte"),
+        "out_is_a_file": ([str(good), "--out-file", str(a_file)], f"{a_file}, --out: {a_file} is a file"),
+        "out_below_a_file": ([str(good), "--out-file", str(a_file / "sub")], f"{a_file / 'sub'}, --out: {a_file} is a file"),
+    }
+
+
+@pytest.mark.parametrize("case", ["undecodable", "out_is_a_file", "out_below_a_file"])
+def test_bad_inputs_exit_2_naming_the_file_before_writing(tmp_path, capsys, case):
+    logs, message = _bad_input_cases(tmp_path)[case]
+    out = tmp_path / "report"
+    if "--out-file" in logs:
+        out = Path(logs[-1])
+        logs = logs[:-2]
+    assert main(["check", *logs, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
+
+
+def test_rewards_outside_the_unit_interval_do_not_break_the_figure(tmp_path):
+    """Rewards in [-1, 2] are not pass rates: K1 reads only the points in [0, 1]; report and figure are still written."""
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"phase": "rl", "step": s, "reward": -1 + 0.5 * s, "sft_loss": 1 + 0.1 * s}) + "\n"
+                           for s in range(7)))
+    assert main(["check", str(log), "--expert-pass-rate", "0.5", "--out", str(tmp_path / "o"), "--bootstrap", "5"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert next(c for c in report["checks"] if c["id"] == "K1")["observed"]["n_points"] == 3  # rewards 0, 0.5, 1
+    assert (tmp_path / "o" / "curves.png").stat().st_size > 10_000
+
+
+def test_a_malformed_mapping_file_is_named(tmp_path, capsys, coupled_log):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text('{"columns": ')
+    assert main(["check", str(coupled_log), "--mapping", str(mapping), "--out", str(tmp_path / "o")]) == 2
+    assert f"{mapping}, line 1: invalid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_mixed_stage_is_checked_against_x1(tmp_path):
+    """RL with an SFT term (loss R + c L, c = 1): F_1/2 = (L - J)/2 falls along the run, as X1's joint flow."""
+    log = tmp_path / "ptx.jsonl"
+    rng = np.random.default_rng(0)
+    log.write_text("".join(json.dumps({"step": s, "sft_loss": 2 + np.exp(-s / 10) + 0.01 * rng.standard_normal(),
+                                       "reward": 0.8 - 0.5 * np.exp(-s / 10) + 0.01 * rng.standard_normal()}) + "\n"
+                           for s in range(0, 40)))
+    assert main(["check", str(log), "--phase", "mixed", "--sft-coef", "1", "--out", str(tmp_path / "o"),
+                 "--bootstrap", "5"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    (x1,) = [c for c in report["checks"] if c["id"] == "X1"]
+    assert x1["verdict"] == "holds" and x1["predicted"]["w"] == 0.5

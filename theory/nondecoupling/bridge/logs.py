@@ -17,21 +17,30 @@ pass_rate   the policy's EXACT pass rate b, where the writer can compute it (as
 source      ``"file:line 12"`` / ``"file:log_history[3]"`` / ``"file:event 17"``
 ==========  =====================================================================
 
-Formats: TRL's ``trainer_state.json`` (its ``log_history``; entries that share a step,
-such as a training and an evaluation record, are merged), CSV (as exported from
-experiment trackers), JSONL (one object per line; the canonical format written by
-:mod:`simulations.qwen3`) and TensorBoard event files (a file or a directory of them).
+Formats (see :mod:`nondecoupling.bridge.readers`): TRL's ``trainer_state.json``, CSV, W&B
+panel exports, JSONL (also verl's file logger), verl's console lines, TensorBoard event
+files (OpenRLHF, verl) and MLflow's file store. Formats that log one step in several
+records (TRL's train and eval records; one event per value) are merged into one row per
+step by :func:`merge_records`: a key that differs between the records of a step is a
+*conflict*; a conflict in a key no check uses is ignored, one in a used key follows the
+mapping's ``merge`` rule (:data:`MERGE_RULES`), and ``attrs`` report the rule and the
+conflicts it resolved.
 
-Column names are found through :data:`ALIASES`; a :class:`LogMapping` renames others and
-tags phases when the log does not say which stage a step belongs to. A malformed log
-raises :class:`LogFormatError` naming the file, the line or record, and what is wrong.
-Records that carry none of the canonical quantities (e.g. TRL's closing
-``train_runtime`` record) are not rows of the run; they are listed in
+Column names are found through :data:`ALIASES` (and a preset's names, :data:`PRESETS`); a
+:class:`LogMapping` renames others and tags phases when the log does not say which stage
+a step belongs to. A malformed log raises :class:`LogFormatError` naming the file, the line
+or record, and what is wrong. Records that carry none of the canonical quantities (e.g.
+TRL's closing ``train_runtime`` record) are not rows of the run; they are listed in
 ``run.attrs["ignored"]``, never dropped silently.
+
+Missing values. NaN means "not logged at this point" in EVERY format: an empty CSV cell,
+``nan``/``null``/``none`` text, a JSON ``null`` or ``NaN``, a NaN TensorBoard or MLflow value.
+An infinite value is an error (``FILE, where: 'key' is inf, not a finite number``).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import re
@@ -42,7 +51,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PHASES = ("sft", "rl")
+from nondecoupling.bridge.errors import LogFormatError
+from nondecoupling.bridge.readers import RawLog, detect_format, read_text
+from nondecoupling.bridge.readers.mlflow import read_mlflow
+from nondecoupling.bridge.readers.tensorboard import read_tensorboard
+from nondecoupling.bridge.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
+
+PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
 QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate")
 COLUMNS = ("phase", "stage", "step", *QUANTITIES, "source")
 
@@ -63,16 +78,49 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 SFT_ONLY_ALIASES = ("eval_loss", "eval/loss")
 
+#: Names the common trainers write, tried before :data:`ALIASES` (``*`` matches any text).
+#: trl: ``Trainer.log`` records (``eval_`` prefix on evaluation); a callback's ``sft_loss`` /
+#: ``pass_rate`` keys. verl: ``verl/trainer/ppo/ray_trainer.py`` metrics (``critic/score/mean``,
+#: ``actor/kl_loss``, validation ``val-core/<data source>/reward/mean@N``) and its SFT trainer's
+#: ``val/loss`` (per token). openrlhf: ``openrlhf/trainer/ppo_trainer.py`` and ``sft_trainer.py``
+#: TensorBoard tags (``train/reward``, ``train/kl``, ``train/ptx_loss``, ``eval/gpt_loss``, step
+#: ``train/global_step``); ``train/ptx_loss`` is the SFT term on training batches (mixed stages).
+PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "trl": {
+        "sft_loss": ("eval_sft_loss", "sft_loss"),
+        "reward": ("eval_reward", "reward"),
+        "pass_rate": ("eval_pass_rate", "pass_rate"),
+        "kl": ("eval_kl", "kl"),
+        "lr": ("learning_rate",),
+    },
+    "verl": {
+        "reward": ("val-core/*/reward/mean@*", "val/test_score/*", "critic/score/mean", "critic/rewards/mean"),
+        "sft_loss": ("val/loss", "val/sft_loss", "actor/sft_loss"),
+        "kl": ("actor/kl_loss", "actor/ppo_kl"),
+        "lr": ("actor/lr",),
+    },
+    "openrlhf": {
+        "step": ("train/global_step", "eval/global_step", "step"),
+        "reward": ("eval/reward", "train/reward"),
+        "sft_loss": ("eval/gpt_loss", "train/ptx_loss"),
+        "kl": ("train/kl",),
+        "lr": ("train/actor_lr", "train/lr"),
+    },
+}
 
-class LogFormatError(ValueError):
-    """A log file is malformed or incomplete.
+#: How a used key that differs between the records of one step is resolved.
+MERGE_RULES = {
+    "eval": "the evaluation record's value (the last one), else the last record's",
+    "train": "the training record's value (the last one), else the last record's",
+    "first": "the first record's value",
+    "last": "the last record's value",
+    "mean": "the mean of the records' values",
+    "error": "none: a conflict in a used key is an error",
+}
 
-    The message names the file, the line or record, and what is wrong.
-    """
-
-    def __init__(self, path, where: str, problem: str):
-        self.path, self.where, self.problem = str(path), where, problem
-        super().__init__(f"{path}, {where}: {problem}")
+_READERS = {"trl": read_trl, "csv": read_csv, "wandb": read_wandb, "jsonl": read_jsonl,
+            "verl-console": read_verl_console, "tensorboard": read_tensorboard, "mlflow": read_mlflow}
+FORMATS = tuple(_READERS)
 
 
 @dataclass(frozen=True)
@@ -95,17 +143,38 @@ class LogMapping:
         Mean expert response length in tokens (total tokens / responses, so that the
         per-token mean times it is the mean summed loss). A ``response_length`` column,
         where present, takes precedence per row.
+    sft_coef : float, optional
+        The SFT-loss coefficient c of a ``mixed`` phase (loss R + c L: verl's
+        ``sft_loss_coef``, OpenRLHF's ``ptx_coef``).
+    preset : {"trl", "verl", "openrlhf"}, optional
+        The trainer's usual names, tried before :data:`ALIASES` (:data:`PRESETS`).
+    merge : str
+        Rule for a used key that differs between the records of one step (:data:`MERGE_RULES`).
+    run : str, optional
+        Which run of a multi-run file (W&B export: run name; MLflow experiment: id or name).
     """
 
     columns: Mapping[str, str] = field(default_factory=dict)
     phase: str | None = None
     loss_per_token: bool = False
     response_length: float | None = None
+    sft_coef: float | None = None
+    preset: str | None = None
+    merge: str = "eval"
+    run: str | None = None
+
+    def __post_init__(self):
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"mapping: preset must be one of {sorted(PRESETS)}; got {self.preset!r}")
+        if self.merge not in MERGE_RULES:
+            raise ValueError(f"mapping: merge must be one of {sorted(MERGE_RULES)}; got {self.merge!r}")
+        if self.sft_coef is not None and not (isinstance(self.sft_coef, (int, float)) and self.sft_coef >= 0):
+            raise ValueError(f"mapping: sft_coef must be a number >= 0; got {self.sft_coef!r}")
 
     @classmethod
     def from_dict(cls, spec: Mapping) -> LogMapping:
         """Build from a JSON-style dict with the field names as keys."""
-        unknown = set(spec) - {"columns", "phase", "loss_per_token", "response_length"}
+        unknown = set(spec) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"mapping: unknown keys {sorted(unknown)}")
         return cls(**spec)
@@ -119,133 +188,13 @@ class LogMapping:
             return [(-math.inf, spec)]
         switches = []
         for part in spec.split(","):
-            match = re.fullmatch(r"\s*(sft|rl)\s*:\s*(\d+)\s*", part)
+            match = re.fullmatch(r"\s*(sft|rl|mixed)\s*:\s*(\d+)\s*", part)
             if match is None:
                 raise ValueError(
-                    f"mapping: phase {self.phase!r} is neither 'sft', 'rl' nor a switch list like 'sft:0,rl:500'"
+                    f"mapping: phase {self.phase!r} is neither 'sft', 'rl', 'mixed' nor a switch list like 'sft:0,rl:500'"
                 )
             switches.append((int(match.group(2)), match.group(1)))
         return sorted(switches)
-
-
-def detect_format(path: Path) -> str:
-    """``"trl"``, ``"csv"``, ``"jsonl"`` or ``"tensorboard"`` from the file's name."""
-    name = path.name.lower()
-    if path.is_dir() or "tfevents" in name:
-        return "tensorboard"
-    for suffixes, fmt in (((".json",), "trl"), ((".csv", ".tsv"), "csv"), ((".jsonl", ".ndjson"), "jsonl")):
-        if name.endswith(suffixes):
-            return fmt
-    raise LogFormatError(path, "file name", "unknown log format (expected .json, .csv, .tsv, .jsonl or a tfevents file)")
-
-
-# ---------------------------------------------------------------- raw readers
-# Each returns (records, labels): a list of {source name: raw value} and where each came from.
-
-
-def _read_trl(path: Path):
-    try:
-        state = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise LogFormatError(path, f"line {error.lineno}", f"invalid JSON: {error.msg}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
-        raise LogFormatError(path, "top level", "not a trainer_state.json: no 'log_history' list")
-    merged: dict[object, dict] = {}
-    labels: dict[object, list[int]] = {}
-    for index, entry in enumerate(state["log_history"]):
-        where = f"log_history[{index}]"
-        if not isinstance(entry, dict):
-            raise LogFormatError(path, where, f"expected an object, got {type(entry).__name__}")
-        if "step" not in entry:
-            raise LogFormatError(path, where, "no 'step'")
-        record = merged.setdefault(entry["step"], {})
-        for key, value in entry.items():
-            if key in record and record[key] != value:
-                raise LogFormatError(
-                    path, where, f"'{key}' = {value!r} conflicts with {record[key]!r} logged at the same step"
-                )
-            record[key] = value
-        labels.setdefault(entry["step"], []).append(index)
-    return list(merged.values()), [f"log_history[{','.join(map(str, i))}]" for i in labels.values()]
-
-
-def _read_csv(path: Path):
-    try:
-        frame = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise LogFormatError(path, "line 1", "empty file (no header)") from None
-    except pd.errors.ParserError as error:
-        raise LogFormatError(path, "parsing", str(error)) from None
-    if frame.empty:
-        raise LogFormatError(path, "line 2", "no data rows after the header")
-    records = [{k: (None if v == "" else v) for k, v in row.items()} for row in frame.to_dict("records")]
-    return records, [f"line {i + 2}" for i in range(len(records))]
-
-
-def _read_jsonl(path: Path):
-    records, labels = [], []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise LogFormatError(path, f"line {number}", f"invalid JSON (truncated line?): {error.msg}") from None
-        if not isinstance(record, dict):
-            raise LogFormatError(path, f"line {number}", f"expected a JSON object, got {type(record).__name__}")
-        records.append(record)
-        labels.append(f"line {number}")
-    if not records:
-        raise LogFormatError(path, "line 1", "empty file (no records)")
-    return records, labels
-
-
-def _tensorboard_loader():
-    try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-        from tensorboard.util import tensor_util
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "reading TensorBoard event files needs tensorboard: pip install -e '.[logs]'"
-        ) from None
-    return EventFileLoader, tensor_util
-
-
-def _read_tensorboard(path: Path):
-    EventFileLoader, tensor_util = _tensorboard_loader()
-    files = sorted(p for p in path.rglob("*tfevents*") if p.is_file()) if path.is_dir() else [path]
-    if not files:
-        raise LogFormatError(path, "directory", "no TensorBoard event files (*tfevents*) in it")
-    merged: dict[int, dict] = {}
-    labels: dict[int, list[str]] = {}
-    for file in files:
-        prefix = f"{file.relative_to(path)} " if path.is_dir() else ""
-        for index, event in enumerate(EventFileLoader(str(file)).Load()):
-            for value in event.summary.value:
-                if value.HasField("simple_value"):
-                    number = float(value.simple_value)
-                elif value.HasField("tensor") and value.metadata.plugin_data.plugin_name in ("", "scalars"):
-                    array = tensor_util.make_ndarray(value.tensor)
-                    if array.size != 1:
-                        continue
-                    number = float(array.reshape(()))
-                else:
-                    continue  # images, histograms, text: not curves
-                record = merged.setdefault(event.step, {"step": event.step})
-                if value.tag in record and record[value.tag] != number:
-                    raise LogFormatError(
-                        path, f"{prefix}event {index}",
-                        f"tag '{value.tag}' = {number!r} conflicts with {record[value.tag]!r} at step {event.step}",
-                    )
-                record[value.tag] = number
-                labels.setdefault(event.step, []).append(f"{prefix}event {index}")
-    if not merged:
-        raise LogFormatError(path, "event 0", "no scalar summaries in the event file(s)")
-    steps = sorted(merged)
-    return [merged[s] for s in steps], [sorted(set(labels[s]))[0] for s in steps]
-
-
-_READERS = {"trl": _read_trl, "csv": _read_csv, "jsonl": _read_jsonl, "tensorboard": _read_tensorboard}
 
 
 # ---------------------------------------------------------------- canonical form
@@ -262,18 +211,75 @@ def _resolve_columns(path: Path, available: Sequence[str], mapping: LogMapping) 
             raise LogFormatError(path, "columns", f"mapping names '{source}', which the log does not have; it has {sorted(available)}")
         chosen[canonical] = source
     file_is_sft = mapping.phase is not None and mapping.phase.strip().lower() == "sft"
+    preset = PRESETS.get(mapping.preset, {}) if mapping.preset else {}
     for canonical, names in ALIASES.items():
         if canonical in chosen:
             continue
-        candidates = names + (SFT_ONLY_ALIASES if canonical == "sft_loss" and file_is_sft else ())
-        found = next((n for n in candidates if n in available), None)
+        candidates = preset.get(canonical, ()) + names + (SFT_ONLY_ALIASES if canonical == "sft_loss" and file_is_sft else ())
+        found = next((match for pattern in candidates for match in _matches(pattern, available)), None)
         if found is not None:
             chosen[canonical] = found
     return chosen
 
 
+def _matches(pattern: str, available: Sequence[str]) -> list[str]:
+    """``pattern`` itself if available, or the available names it matches as a glob (``*``)."""
+    if "*" not in pattern:
+        return [pattern] if pattern in available else []
+    return sorted(name for name in available if fnmatch.fnmatchcase(name, pattern))
+
+
+def _merge_value(values: list, flags: list, rule: str):
+    if rule in ("eval", "train"):
+        preferred = [v for v, is_eval in zip(values, flags) if is_eval == (rule == "eval")]
+        return (preferred or values)[-1]
+    if rule == "mean":
+        try:
+            return float(np.mean([float(v) for v in values]))
+        except (TypeError, ValueError):
+            return values[-1]  # not numbers: the canonical reader reports it
+    return values[0] if rule == "first" else values[-1]
+
+
+def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, dict]:
+    """One record per step from the records of a step; conflicts resolved by ``rule`` (:data:`MERGE_RULES`).
+
+    Returns
+    -------
+    records, labels : list
+        One per step, in step order of first appearance.
+    conflicts : dict
+        ``{"used": {key: steps}, "unused": {key: steps}}``: the keys whose values differed
+        between the records of a step, and at how many steps.
+    """
+    groups: dict = {}
+    for record, label, step, is_eval in zip(raw.records, raw.labels, raw.steps, raw.is_eval):
+        group = groups.setdefault(step, {"values": {}, "labels": []})
+        group["labels"].append(label)
+        for key, value in record.items():
+            group["values"].setdefault(key, ([], []))
+            group["values"][key][0].append(value)
+            group["values"][key][1].append(is_eval)
+    records, labels, conflicts = [], [], {"used": {}, "unused": {}}
+    for group in groups.values():
+        merged = {}
+        for key, (values, flags) in group["values"].items():
+            if all(v == values[0] or (v != v and values[0] != values[0]) for v in values):  # NaN == NaN here
+                merged[key] = values[0]
+                continue
+            kind = "used" if key in used else "unused"
+            conflicts[kind][key] = conflicts[kind].get(key, 0) + 1
+            if kind == "used" and rule == "error":
+                raise LogFormatError(path, group["labels"][-1], f"'{key}' takes the values {values} at one step "
+                                                                 "(choose a merge rule: --merge eval|train|first|last|mean)")
+            merged[key] = _merge_value(values, flags, rule) if kind == "used" else values[-1]
+        records.append(merged)
+        labels.append(group["labels"][0] if len(group["labels"]) == 1 else f"{group['labels'][0]} (+{len(group['labels']) - 1} more)")
+    return records, labels, conflicts
+
+
 def _numeric(path, labels, name, values) -> np.ndarray:
-    """Float array with NaN for missing entries; an error for anything else non-numeric."""
+    """Float array with NaN for missing entries (NaN itself means missing, in every format); an error otherwise."""
     out = np.full(len(values), np.nan)
     for i, value in enumerate(values):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "nan", "null", "none")):
@@ -284,7 +290,7 @@ def _numeric(path, labels, name, values) -> np.ndarray:
             number = float(value)
         except (TypeError, ValueError):
             raise LogFormatError(path, labels[i], f"'{name}' is {value!r}, not a number") from None
-        if not math.isfinite(number):
+        if math.isinf(number):
             raise LogFormatError(path, labels[i], f"'{name}' is {value!r}, not a finite number")
         out[i] = number
     return out
@@ -300,15 +306,64 @@ def _phases(path, labels, records, columns, mapping, steps) -> np.ndarray:
         return np.array([switches[i][1] for i in index], dtype=object)
     if "phase" not in columns:
         raise LogFormatError(
-            path, "columns", "no 'phase' column; tag the file with a phase: --phase sft|rl or a switch list 'sft:0,rl:500'"
+            path, "columns", "no 'phase' column; tag the file with a phase: --phase sft|rl|mixed or a switch list 'sft:0,rl:500'"
         )
     phases = []
     for label, record in zip(labels, records):
         value = record.get(columns["phase"])
         if not isinstance(value, str) or value.strip().lower() not in PHASES:
-            raise LogFormatError(path, label, f"phase is {value!r}; expected 'sft' or 'rl'")
+            raise LogFormatError(path, label, f"phase is {value!r}; expected 'sft', 'rl' or 'mixed'")
         phases.append(value.strip().lower())
     return np.array(phases, dtype=object)
+
+
+def _load(path: Path, mapping: LogMapping, fmt: str | None):
+    """Read, resolve the columns and merge the records of a step: ``(records, labels, columns, merge_info)``."""
+    fmt = fmt or detect_format(path)
+    if fmt not in _READERS:
+        raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise LogFormatError(path, "line 1", "empty file")
+    raw = _READERS[fmt](path, run=mapping.run)
+    available = list(dict.fromkeys(key for record in raw.records for key in record))
+    columns = _resolve_columns(path, available, mapping)
+    if "step" not in columns:
+        raise LogFormatError(path, "columns", f"no step column (looked for {', '.join(ALIASES['step'])}); map one, e.g. --map COL=step")
+    if not {"sft_loss", "reward", "pass_rate"} & set(columns):
+        hint = " ('eval_loss' counts as the SFT loss only in a file tagged --phase sft)" if any(
+            n in available for n in SFT_ONLY_ALIASES) else ""
+        raise LogFormatError(path, "columns", f"no SFT-loss, reward or pass-rate column among {sorted(available)}{hint}; "
+                                              "map one, e.g. --map COL=sft_loss, or give --preset trl|verl|openrlhf")
+    info = {"format": fmt, **raw.notes}
+    if raw.steps is None:
+        return raw.records, raw.labels, columns, info
+    records, labels, conflicts = merge_records(path, raw, set(columns.values()), mapping.merge)
+    info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts})
+    return records, labels, columns, info
+
+
+def _checked_steps(path, labels, records, columns, steps) -> np.ndarray:
+    bad = np.isnan(steps) | (steps < 0) | (steps != np.round(steps))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise LogFormatError(path, labels[i], f"step is {records[i].get(columns['step'])!r}; expected an integer >= 0")
+    backwards = np.flatnonzero(np.diff(steps) < 0)
+    if backwards.size:
+        i = int(backwards[0]) + 1
+        raise LogFormatError(path, labels[i], f"step {steps[i]:g} comes after step {steps[i - 1]:g} (steps must not decrease)")
+    return steps.astype(np.int64)
+
+
+def _sequence_level(path, labels, frame, column, mapping) -> None:
+    """Per-token SFT losses times the response length (in place)."""
+    length = column("response_length") if column("response_length") is not None else np.full(len(frame), np.nan)
+    if mapping.response_length is not None:
+        length = np.where(np.isnan(length), float(mapping.response_length), length)
+    missing = np.isnan(length) & ~np.isnan(frame["sft_loss"].to_numpy())
+    if missing.any():
+        raise LogFormatError(path, labels[int(np.argmax(missing))], "the SFT loss is per token but no response length is "
+                                                                     "known; give --response-length or a response_length column")
+    frame["sft_loss"] = frame["sft_loss"] * length
 
 
 def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | None = None) -> pd.DataFrame:
@@ -317,23 +372,24 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
     Parameters
     ----------
     path : str or Path
-        A ``trainer_state.json``, CSV, JSONL or TensorBoard event file/directory.
+        A log file or directory in one of :data:`FORMATS`.
     mapping : LogMapping or dict, optional
-        Column renames, phase tags and loss units (see :class:`LogMapping`).
-    fmt : {"trl", "csv", "jsonl", "tensorboard"}, optional
-        The format, when the file name does not tell it.
+        Column renames, phase tags, loss units, preset, merge rule (see :class:`LogMapping`).
+    fmt : str, optional
+        One of :data:`FORMATS`, when the file name does not tell it.
 
     Returns
     -------
     pandas.DataFrame
         The canonical columns; ``attrs`` holds ``columns`` (canonical -> source name),
-        ``ignored`` (records without any canonical quantity) and ``sft_loss_units``.
+        ``ignored`` (records without any canonical quantity), ``sft_loss_units``,
+        ``format`` and, for merged formats, ``merge_rule`` and ``conflicts``.
 
     Raises
     ------
     LogFormatError
-        Missing step/phase/quantity columns, non-numeric or non-finite values, steps that
-        go backwards, empty or truncated files, naming file and line/record.
+        Undecodable text, missing step/phase/quantity columns, non-numeric or infinite
+        values, steps that go backwards, empty or truncated files, naming file and line/record.
     FileNotFoundError
         The path does not exist.
     """
@@ -341,47 +397,21 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
     mapping = mapping if isinstance(mapping, LogMapping) else LogMapping.from_dict(mapping or {})
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such log file")
-    fmt = fmt or detect_format(path)
-    if fmt not in _READERS:
-        raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
-    if path.is_file() and path.stat().st_size == 0:
-        raise LogFormatError(path, "line 1", "empty file")
-    records, labels = _READERS[fmt](path)
-    available = list(dict.fromkeys(key for record in records for key in record))
-    columns = _resolve_columns(path, available, mapping)
-    if "step" not in columns:
-        raise LogFormatError(path, "columns", f"no step column (looked for {', '.join(ALIASES['step'])}); map one, e.g. --map COL=step")
-    if "sft_loss" not in columns and "reward" not in columns:
-        hint = " ('eval_loss' counts as the SFT loss only in a file tagged --phase sft)" if any(
-            n in available for n in SFT_ONLY_ALIASES
-        ) else ""
-        raise LogFormatError(path, "columns", f"neither an SFT-loss nor a reward column among {sorted(available)}{hint}; map one, e.g. --map COL=sft_loss")
+    records, labels, columns, info = _load(path, mapping, fmt)
 
     def column(name):
+        if name not in columns:
+            return None
         return _numeric(path, labels, columns[name], [r.get(columns[name]) for r in records])
 
-    steps = column("step")
-    for i, step in enumerate(steps):
-        if np.isnan(step) or step < 0 or step != round(step):
-            raise LogFormatError(path, labels[i], f"step is {records[i].get(columns['step'])!r}; expected an integer >= 0")
-        if i and step < steps[i - 1]:
-            raise LogFormatError(path, labels[i], f"step {step:g} comes after step {steps[i - 1]:g} (steps must not decrease)")
-    frame = pd.DataFrame({"step": steps.astype(np.int64)})
+    steps = _checked_steps(path, labels, records, columns, column("step"))
+    frame = pd.DataFrame({"step": steps})
     frame["phase"] = _phases(path, labels, records, columns, mapping, steps)
     for name in QUANTITIES:
         frame[name] = column(name) if name in columns else np.nan
     if mapping.loss_per_token:
-        length = column("response_length") if "response_length" in columns else np.full(len(frame), np.nan)
-        if mapping.response_length is not None:
-            length = np.where(np.isnan(length), float(mapping.response_length), length)
-        missing = np.isnan(length) & ~np.isnan(frame["sft_loss"].to_numpy())
-        if missing.any():
-            raise LogFormatError(
-                path, labels[int(np.argmax(missing))],
-                "the SFT loss is per token but no response length is known; give --response-length or a response_length column",
-            )
-        frame["sft_loss"] = frame["sft_loss"] * length
-    given_stage = column("stage") if "stage" in columns else None
+        _sequence_level(path, labels, frame, column, mapping)
+    given_stage = column("stage")
     frame["source"] = [f"{path.name}:{label}" for label in labels]
     keep = frame[list(QUANTITIES)].notna().any(axis=1).to_numpy()
     ignored = frame.loc[~keep, "source"].tolist()
@@ -389,11 +419,9 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
     if frame.empty:
         raise LogFormatError(path, "all records", "no record carries an SFT loss, reward, KL, learning rate or pass rate")
     frame["_given_stage"] = given_stage[keep] if given_stage is not None else np.nan
-    frame.attrs = {
-        "columns": dict(columns),
-        "ignored": ignored,
-        "sft_loss_units": "sequence (per-token loss x response length)" if mapping.loss_per_token else "as logged (sequence level)",
-    }
+    frame.attrs = {"columns": dict(columns), "ignored": ignored, **info, "sft_coef": mapping.sft_coef,
+                   "sft_loss_units": "sequence (per-token loss x response length)" if mapping.loss_per_token
+                   else "as logged (sequence level)"}
     return frame
 
 
@@ -447,8 +475,10 @@ def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:
     boundary = run["phase"].ne(run["phase"].shift()) | stage_changed
     boundary.iloc[0] = False
     run["stage"] = boundary.cumsum().astype(np.int64)
+    mixed = run[run["phase"] == "mixed"].groupby("stage")["_file"].first()
+    coefficients = {int(stage): files[i]["sft_coef"] for stage, i in mixed.items() if files[i]["sft_coef"] is not None}
     run = run[list(COLUMNS)]
-    run.attrs = {"files": files}
+    run.attrs = {"files": files, "sft_coef": coefficients}
     return run
 
 
@@ -459,7 +489,7 @@ def read_run_meta(paths, filename: str = "run_meta.json") -> dict:
         sidecar = (path if path.is_dir() else path.parent) / filename
         if sidecar.is_file():
             try:
-                content = json.loads(sidecar.read_text())
+                content = json.loads(read_text(sidecar))
             except json.JSONDecodeError as error:
                 raise LogFormatError(sidecar, f"line {error.lineno}", f"invalid JSON: {error.msg}") from None
             if not isinstance(content, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import nondecoupling  # noqa: E402
-from nondecoupling.bridge.checks import Check, guaranteed_gain_curve  # noqa: E402
+from nondecoupling.bridge.stats import guaranteed_gain_curve, k1_terms  # noqa: E402
+from nondecoupling.bridge.verdicts import Check  # noqa: E402
 
 FIGURE = "curves.png"
+MAX_PLOTTED = 4_000  # observed points drawn per curve (every k-th point of longer logs)
 _VERDICT_MARK = {"holds": "holds", "violated": "**violated**", "inconclusive": "inconclusive", "estimate": "estimate"}
 
 
@@ -49,8 +51,10 @@ def _fmt(value) -> str:
 def _headline(check: dict) -> tuple[str, str]:
     """The one or two numbers of a check that a reader wants first."""
     o, p = check["observed"], check["predicted"]
-    if check["id"] == "A1" and "slope" in o:
-        return f"{o['quantity']} slope {_fmt(o['slope'])}/step, CI {_fmt(o['ci'])}, p = {_fmt(o['p_value'])}", f"slope {p['slope_sign']}"
+    if check["id"] in ("A1", "X1") and "kendall_tau" in o:
+        return (f"{o['quantity']}: net change {_fmt(o['net_change'])} (p = {_fmt(o['net_change_p_value'])}), Kendall tau "
+                f"{_fmt(o['kendall_tau'])} (p = {_fmt(o['p_value'])}), Theil-Sen slope {_fmt(o['slope'])}/step, n = {o['n']}",
+                f"sign {p['sign']}")
     if check["id"] == "P3" and "argmax_net_gain_step" in o:
         return (f"net gain peaks at step {_fmt(o['argmax_net_gain_step'])}; stopping at the prediction loses "
                 f"{_fmt(o['net_gain_regret_at_prediction'])} (noise {_fmt(o['regret_tolerance'])})",
@@ -65,6 +69,20 @@ def _headline(check: dict) -> tuple[str, str]:
         shown = [f"{k} {_fmt(v)}" for k, v in o.items() if k.endswith(("rate_per_step", "rate_ci", "limit", "sft_rise", "rl_gap0"))]
         return "; ".join(shown), ""
     return ", ".join(f"{k} {_fmt(v)}" for k, v in o.items()), ""
+
+
+def _file_line(file: dict) -> str:
+    """One file: its format, the columns read, and how the records of a step were merged."""
+    columns = ", ".join(f"{k} <- `{v}`" for k, v in file.get("columns", {}).items())
+    line = f"- `{file['path']}` ({file.get('format', '?')}, step offset {file.get('step_offset', 0)}): {columns}"
+    conflicts = file.get("conflicts")
+    if conflicts is None:
+        return line
+    used = ", ".join(f"`{k}` at {n} steps" for k, n in conflicts["used"].items()) or "none"
+    unused = ", ".join(f"`{k}`" for k in conflicts["unused"]) or "none"
+    rule = file["merge_rule"].split(":")[0]
+    return (f"{line}. Records of one step merged; conflicting values of used keys: {used}, resolved by rule '{rule}' "
+            f"({file['merge_rule'].split(': ', 1)[1]}); conflicts in unused keys ignored: {unused}.")
 
 
 def render_markdown(report: dict) -> str:
@@ -90,10 +108,14 @@ def render_markdown(report: dict) -> str:
                  f"{s['estimate']} estimates.")
     lines += ["", "## Run", "", "| stage | phase | steps | points |", "|---|---|---|---|"]
     lines += [f"| {st['stage']} | {st['phase']} | {st['first_step']}-{st['last_step']} | {st['points']} |" for st in report["stages"]]
-    lines += ["", "## Checks", "", "| ID | stage | check | verdict | observed | predicted |", "|---|---|---|---|---|---|"]
+    lines += ["", "Every stage after the first starts at the previous stage's last point.", ""]
+    lines += [_file_line(file) for file in report["files"]]
+    lines += ["", "## Checks", "", "| ID | stage | check | verdict | decided by | observed | predicted |",
+              "|---|---|---|---|---|---|---|"]
     for c in checks:
         observed, predicted = _headline(c)
-        lines.append(f"| {c['id']} | {c['stage']} | {c['name']} | {_VERDICT_MARK[c['verdict']]} | {observed} | {predicted} |")
+        lines.append(f"| {c['id']} | {c['stage']} | {c['name']} | {_VERDICT_MARK[c['verdict']]} | {c['decided_by']} "
+                     f"| {observed} | {predicted} |")
     lines += ["", "Notes:", ""]
     lines += [f"- {c['id']} (stage {c['stage']}): {c['note']}" for c in checks if c["note"]]
     lines += ["", f"![curves]({FIGURE})", ""]
@@ -111,9 +133,12 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
     fig, (ax_loss, ax_reward, ax_gain) = plt.subplots(3, 1, figsize=(7, 8.5), sharex=True)
     for ax in (ax_loss, ax_reward, ax_gain):
         _shade_stages(ax, run)
-    loss, reward = run.dropna(subset=["sft_loss"]), run.dropna(subset=["reward"])
-    ax_loss.plot(loss["step"], loss["sft_loss"], ".", color="k", ms=3, label="observed")
-    ax_reward.plot(reward["step"], reward["reward"], ".", color="k", ms=3, label="observed")
+    for ax, column, name in ((ax_loss, "sft_loss", "observed"), (ax_reward, "reward", "observed (sampled)"),
+                             (ax_reward, "pass_rate", "observed (exact pass rate)")):
+        curve = run.dropna(subset=[column])
+        curve = curve.iloc[:: max(1, len(curve) // MAX_PLOTTED)]  # a million dots draw as one smear, slowly
+        if len(curve):
+            ax.plot(curve["step"], curve[column], ".", color="k" if column != "pass_rate" else "tab:blue", ms=3, label=name)
     labelled = set()
 
     def label(name):
@@ -122,7 +147,7 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
         labelled.add(name)
         return name
 
-    for stage, fit in fits.items():
+    for fit in fits.values():
         steps = fit["start_step"] + fit["s"]
         if fit["phase"] == "sft":
             ax_loss.plot(steps, fit["fitted"], color="tab:blue", label=label("fit $L_\\infty + \\epsilon_0 e^{-ks}$"))
@@ -130,9 +155,8 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
         ax_reward.plot(steps, fit["reward_fitted"], color="tab:green", label=label("fit $J_\\infty - \\Delta_0 e^{-2\\mu s}$ (P1)"))
         ax_loss.plot(steps, fit["loss_fitted"], color="tab:red", label=label("fit under RL (P1 instance)"))
         ax_loss.axhline(fit["tau"], color="tab:red", ls=":", label=label("P4 threshold $\\tau$ (estimate)"))
-        both = run[run["stage"] == stage].dropna(subset=["reward", "sft_loss"])
-        gain = (both["reward"] - both["reward"].iloc[0]) - fit["lam"] * (both["sft_loss"] - both["sft_loss"].iloc[0])
-        ax_gain.plot(both["step"], gain, ".", color="k", ms=3, label=label("observed $G$"))
+        gain = (fit["reward"] - fit["reward"][0]) - fit["lam"] * (fit["loss"] - fit["loss"][0])
+        ax_gain.plot(steps, gain, ".", color="k", ms=3, label=label("observed $G$"))
         curve = guaranteed_gain_curve(fit, fit["s"], fit["lam"])
         if curve is not None:
             ax_gain.plot(steps, curve, color="tab:purple", label=label("P3 $g(t)$ from fitted constants"))
@@ -141,12 +165,13 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
                 ax.axvline(fit["start_step"] + fit["t_star"], color="tab:purple", ls="--", lw=1,
                            label=label("P3 optimal stop $t^*$") if ax is ax_gain else None)
     if expert_pass_rate is not None:
-        both = run.dropna(subset=["reward", "sft_loss"])
-        rl = both[both["phase"] == "rl"]
-        for _stage, frame in rl.groupby("stage"):
+        for _stage, frame in run[run["phase"] == "rl"].groupby("stage"):
+            frame = frame.dropna(subset=["sft_loss"])
+            if frame.empty:
+                continue
             base = expert_entropy if expert_entropy is not None else frame["sft_loss"].iloc[0]
-            bound = base + np.asarray(nondecoupling.kl_bernoulli(expert_pass_rate, frame["reward"].to_numpy(float)), float)
-            ax_loss.plot(frame["step"], bound, color="tab:gray", ls="--",
+            terms = k1_terms(frame, expert_pass_rate=expert_pass_rate, expert_entropy=base)  # NaN where b is not a rate
+            ax_loss.plot(frame["step"], base + terms["kl_a_b"], color="tab:gray", ls="--",
                          label=label("K1 bound $H(p^*) + \\mathrm{kl}(a\\|b)$"))
     ax_loss.set_ylabel("held-out SFT loss $L$ (nats / response)")
     ax_reward.set_ylabel("mean reward $J$")
@@ -156,17 +181,21 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
 def write_report(run, checks, fits, out_dir, *, settings: dict, meta: dict) -> dict:
     """Write report.json, report.md and the figure into ``out_dir``; return the report."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(run, checks, settings=settings, meta=meta)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "report.md").write_text(render_markdown(report))
-    plot_run(run, fits, out_dir / FIGURE, expert_pass_rate=settings.get("expert_pass_rate"),
+    # Everything is rendered before the first byte is written: a failure leaves no partial report.
+    figure = io.BytesIO()
+    plot_run(run, fits, figure, expert_pass_rate=settings.get("expert_pass_rate"),
              expert_entropy=settings.get("expert_entropy"))
+    contents = {"report.json": json.dumps(report, indent=2, allow_nan=False) + "\n", "report.md": render_markdown(report)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in contents.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+    (out_dir / FIGURE).write_bytes(figure.getvalue())
     return report

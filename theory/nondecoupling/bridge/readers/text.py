@@ -1,0 +1,150 @@
+"""Readers of the text formats: TRL's trainer_state.json, CSV, W&B exports, JSONL (and verl's), verl's console."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from nondecoupling.bridge.errors import LogFormatError
+from nondecoupling.bridge.readers import RawLog, is_eval_key, read_text
+
+#: W&B's panel export: ``<run> - <key>`` and its ``__MIN``/``__MAX`` band columns.
+WANDB_COLUMN = re.compile(r"^(?P<run>.+?) - (?P<key>.+?)(?P<band>__MIN|__MAX)?$")
+#: verl's console line (``concat_dict_to_str``): ``step:N - key:value - key:value``.
+VERL_STEP = re.compile(r"^\s*(?:\(\w+ pid=\d+\)\s*)?step:(?P<step>\d+)(?P<rest>( - .*)?)$")
+
+
+def read_trl(path: Path, **_) -> RawLog:
+    """``trainer_state.json``: one record per ``log_history`` entry, merged by step later."""
+    try:
+        state = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise LogFormatError(path, f"line {error.lineno}", f"invalid JSON: {error.msg}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
+        raise LogFormatError(path, "top level", "not a trainer_state.json: no 'log_history' list")
+    records, labels = [], []
+    for index, entry in enumerate(state["log_history"]):
+        where = f"log_history[{index}]"
+        if not isinstance(entry, dict):
+            raise LogFormatError(path, where, f"expected an object, got {type(entry).__name__}")
+        if "step" not in entry:
+            raise LogFormatError(path, where, "no 'step'")
+        records.append(entry)
+        labels.append(where)
+    return RawLog(records, labels, steps=[r["step"] for r in records],
+                  is_eval=[any(is_eval_key(k) for k in r) for r in records])
+
+
+def _table(path: Path, text: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=None, engine="python", dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise LogFormatError(path, "line 1", "empty file (no header)") from None
+    except (pd.errors.ParserError, csv.Error) as error:
+        raise LogFormatError(path, "parsing", str(error)) from None
+    if frame.empty:
+        raise LogFormatError(path, "line 2", "no data rows after the header")
+    return frame
+
+
+def read_csv(path: Path, *, run: str | None = None, **_) -> RawLog:
+    """A CSV/TSV table; a W&B panel export (``<run> - <key>`` columns) is read as :func:`read_wandb`."""
+    frame = _table(path, read_text(path))
+    if "Step" in frame.columns and any(WANDB_COLUMN.match(c) for c in frame.columns if c != "Step"):
+        return _wandb_run(path, frame, run)
+    records = [{k: (None if v == "" else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return RawLog(records, [f"line {i + 2}" for i in range(len(records))])
+
+
+def read_wandb(path: Path, *, run: str | None = None, **_) -> RawLog:
+    """A W&B panel export: ``Step``, then ``<run> - <key>`` per run (``__MIN``/``__MAX`` ignored)."""
+    frame = _table(path, read_text(path))
+    if "Step" not in frame.columns:
+        raise LogFormatError(path, "line 1", f"not a W&B export: no 'Step' column among {list(frame.columns)}")
+    return _wandb_run(path, frame, run)
+
+
+def _wandb_run(path: Path, frame: pd.DataFrame, run: str | None) -> RawLog:
+    columns = {c: WANDB_COLUMN.match(c) for c in frame.columns if c != "Step"}
+    runs = list(dict.fromkeys(m["run"] for m in columns.values() if m))
+    if run is None and len(runs) > 1:
+        raise LogFormatError(path, "line 1", f"{len(runs)} runs in one export ({', '.join(runs)}); choose one with --run NAME")
+    chosen = run if run is not None else (runs[0] if runs else None)
+    if chosen not in runs:
+        raise LogFormatError(path, "line 1", f"no run {chosen!r} in the export; it has {', '.join(runs)}")
+    keys = {c: m["key"] for c, m in columns.items() if m and m["run"] == chosen and not m["band"]}
+    records, labels = [], []
+    for index, row in enumerate(frame.to_dict("records")):
+        values = {key: row[column] for column, key in keys.items() if row[column] != ""}
+        if values:  # rows of other runs' steps are blank for this run
+            records.append({"Step": row["Step"], **values})
+            labels.append(f"line {index + 2}")
+    if not records:
+        raise LogFormatError(path, "rows", f"run {chosen!r} has no values")
+    return RawLog(records, labels, notes={"wandb_run": chosen, "wandb_runs": runs})
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    """verl's nested metrics as ``a/b/c`` keys (the names its trackers show)."""
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def read_jsonl(path: Path, **_) -> RawLog:
+    """One JSON object per line; verl's file-logger lines ``{"step": N, "data": {...}}`` are flattened."""
+    records, labels = [], []
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise LogFormatError(path, f"line {number}", f"invalid JSON (truncated line?): {error.msg}") from None
+        if not isinstance(record, dict):
+            raise LogFormatError(path, f"line {number}", f"expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+        labels.append(f"line {number}")
+    if not records:
+        raise LogFormatError(path, "line 1", "empty file (no records)")
+    if set(records[0]) == {"step", "data"} and isinstance(records[0]["data"], dict):
+        return _verl_records(path, records, labels)
+    return RawLog(records, labels)
+
+
+def _verl_records(path: Path, records: list, labels: list) -> RawLog:
+    flat = []
+    for record, label in zip(records, labels):
+        if set(record) != {"step", "data"} or not isinstance(record["data"], dict):
+            raise LogFormatError(path, label, "expected verl's {\"step\": N, \"data\": {...}} like the first line")
+        flat.append({"step": record["step"], **_flatten(record["data"])})
+    return RawLog(flat, labels, steps=[r["step"] for r in flat], is_eval=[any(is_eval_key(k) for k in r) for r in flat])
+
+
+def read_verl_console(path: Path, **_) -> RawLog:
+    """verl's console lines ``step:N - key:value - ...``; other lines (warnings, banners) are skipped."""
+    records, labels = [], []
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        match = VERL_STEP.match(line)
+        if match is None:
+            continue
+        record = {"step": match["step"]}
+        for part in match["rest"].split(" - ")[1:]:
+            key, sep, value = part.rpartition(":")
+            if not sep or not key:
+                raise LogFormatError(path, f"line {number}", f"{part!r} is not key:value")
+            record[key.strip()] = value.strip()
+        records.append(record)
+        labels.append(f"line {number}")
+    if not records:
+        raise LogFormatError(path, "line 1", "no 'step:N - key:value' lines (verl's console format)")
+    return RawLog(records, labels, steps=[r["step"] for r in records], is_eval=[any(is_eval_key(k) for k in r) for r in records])

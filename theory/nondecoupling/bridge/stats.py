@@ -1,0 +1,409 @@
+"""Estimators behind the bridge's verdicts (no torch): trend tests, rate fits, bootstrap, K1 terms.
+
+Trend tests (A1, P3's and P4's premises, X1). Two rank statistics test whether a logged
+curve moves, each exact under pure noise (i.i.d. values, any continuous distribution):
+
+* Kendall's tau between step and value (:func:`scipy.stats.kendalltau`, O(n log n); its
+  exact null distribution for up to 33 points without ties), which sees a steady trend;
+* the net change: the last quarter of the stage against its first quarter by the
+  Mann-Whitney U test (:func:`scipy.stats.mannwhitneyu`, exact for small windows), which
+  sees a change that happens within a few steps and then plateaus.
+
+A verdict counts a statistic as decisive only when its two-sided p-value is below
+alpha/2 (Bonferroni over the two), so on pure noise a decisive verdict, either way, has
+probability at most alpha = 1 - confidence at EVERY stage length. Short stages cannot
+reach that level (3 points: Kendall's smallest p-value is 1/3) and say ``inconclusive``.
+The Theil-Sen slope is reported as an effect size only (on a random subsample of at
+most :data:`MAX_SLOPE_POINTS` points, so its O(m^2) pairs stay bounded).
+
+Rates. In the tight instance of P1/P3 (isotropic quadratics L = (mu_sft/2)|theta - a|^2,
+R = (mu_rl/2)|theta - b|^2, RL started at theta_0), RL's reward and SFT loss are, with
+s the steps since the RL stage began and m = mu_rl per step,
+
+    J(s) = J_inf - Delta_0 e^{-2 m s},
+    L(s) = tau + B_1 e^{-m s} + B_2 e^{-2 m s},    tau = L* + (mu_sft/2) sep^2,
+
+and from the SFT optimum L(s) = L_0 + A (1 - e^{-m s})^2 with A = (mu_sft/mu_rl) Delta_0.
+The reward-gap rate k = 2m is fitted to the reward, then (tau, B_1, B_2) to the SFT loss
+by least squares. For non-isotropic losses P1 only brackets the rates, so these are
+ESTIMATES of effective constants; their intervals are from a residual bootstrap. Stages
+longer than :data:`MAX_FIT_POINTS` are fitted on equal-count bin means (same curve, less
+noise), so a fit costs O(n) however long the log.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+from tqdm.auto import tqdm
+
+import nondecoupling
+
+MAX_SLOPE_POINTS = 2000  # Theil-Sen on at most this many points: <= 2e6 pairs (16 MB)
+MAX_FIT_POINTS = 1000  # longer stages are fitted on this many bin means
+
+
+# ---------------------------------------------------------------- trend tests
+
+
+def kendall_trend(steps, values) -> dict:
+    """Kendall's tau between step and value, with its two-sided p-value (O(n log n)).
+
+    >>> round(kendall_trend([0, 1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0, 5.0])["p_value"], 4)
+    0.0167
+    """
+    result = stats.kendalltau(np.asarray(steps, float), np.asarray(values, float))
+    statistic = float(result.statistic) if np.isfinite(result.statistic) else 0.0
+    p_value = float(result.pvalue) if np.isfinite(result.pvalue) else 1.0
+    return {"kendall_tau": statistic, "p_value": p_value}
+
+
+def theil_sen(steps, values, *, confidence: float = 0.95, seed: int = 0) -> dict:
+    """Theil-Sen slope and its interval on at most :data:`MAX_SLOPE_POINTS` points.
+
+    ``scipy.stats.theilslopes`` takes the median over all pairs (O(m^2) memory); a random
+    subsample of m points keeps it bounded and stays unbiased for the slope.
+
+    >>> theil_sen([0, 1, 2, 3], [0.0, 2.0, 4.0, 6.0])["slope"]
+    2.0
+    """
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    if steps.size > MAX_SLOPE_POINTS:
+        keep = np.sort(np.random.default_rng(seed).choice(steps.size, MAX_SLOPE_POINTS, replace=False))
+        steps, values = steps[keep], values[keep]
+    if steps.size < 2 or np.ptp(steps) == 0:
+        return {"slope": float("nan"), "ci": (float("nan"), float("nan"))}
+    result = stats.theilslopes(values, steps, alpha=confidence)
+    return {"slope": float(result.slope), "ci": (float(result.low_slope), float(result.high_slope))}
+
+
+def net_change(values) -> dict:
+    """Last quarter of a stage against its first quarter: mean difference and Mann-Whitney p-value.
+
+    >>> round(net_change([0.0] * 10 + [1.0] * 10)["p_value"], 4)
+    0.004
+    """
+    values = np.asarray(values, float)
+    window = max(1, values.size // 4)
+    first, last = values[:window], values[-window:]
+    change = float(last.mean() - first.mean())
+    if values.size < 2:
+        return {"change": change, "p_value": 1.0, "window": window}
+    p_value = float(stats.mannwhitneyu(last, first, alternative="two-sided").pvalue)
+    return {"change": change, "p_value": p_value if np.isfinite(p_value) else 1.0, "window": window}
+
+
+def sign_decision(statistic: float, p_value: float, expected_sign: int, level: float) -> str:
+    """``holds`` / ``violated`` when the test rejects no-trend at ``level``, by the statistic's sign."""
+    if not p_value < level or statistic == 0:
+        return "inconclusive"
+    return "holds" if np.sign(statistic) == expected_sign else "violated"
+
+
+def trend_verdict(steps, values, expected_sign: int, *, confidence: float = 0.95) -> dict:
+    """The verdict of the two rank statistics alone (no effect size): what the calibration simulates.
+
+    >>> trend_verdict(range(20), np.arange(20.0), -1)["verdict"]
+    'violated'
+    """
+    level = (1.0 - confidence) / 2.0
+    kendall, change = kendall_trend(steps, values), net_change(values)
+    decisions = {
+        "kendall_tau": sign_decision(kendall["kendall_tau"], kendall["p_value"], expected_sign, level),
+        "net_change": sign_decision(change["change"], change["p_value"], expected_sign, level),
+    }
+    verdicts = set(decisions.values())
+    if "holds" in verdicts and "violated" not in verdicts:
+        verdict = "holds"
+    elif "violated" in verdicts and "holds" not in verdicts:
+        verdict = "violated"
+    else:
+        verdict = "inconclusive"
+    return {"verdict": verdict, "decided_by": [k for k, v in decisions.items() if v == verdict != "inconclusive"],
+            **kendall, "net_change": change["change"], "net_change_p_value": change["p_value"], "window": change["window"],
+            "level": level}
+
+
+def trend_decision(steps, values, expected_sign: int, *, confidence: float = 0.95, seed: int = 0) -> dict:
+    """Both trend statistics, each at alpha/2, and which of them decided.
+
+    Returns
+    -------
+    dict
+        ``verdict`` (``holds``/``violated``/``inconclusive``), ``decided_by`` (names of the
+        decisive statistics), ``kendall_tau``, ``p_value`` (Kendall), ``net_change``,
+        ``net_change_p_value``, ``window``, ``slope`` and ``ci`` (Theil-Sen), ``n``,
+        ``level`` (the per-statistic level alpha/2).
+
+    >>> trend_decision(range(20), np.arange(20.0), +1)["verdict"]
+    'holds'
+    >>> trend_decision(range(3), [0.0, 1.0, 2.0], +1)["verdict"]
+    'inconclusive'
+    """
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    return {**trend_verdict(steps, values, expected_sign, confidence=confidence),
+            **theil_sen(steps, values, confidence=confidence, seed=seed), "n": int(steps.size)}
+
+
+def noise_sd(values) -> float:
+    """Robust noise s.d. of a smooth curve: MAD of first differences / sqrt(2).
+
+    Differencing removes the slowly varying trend; the MAD ignores the rest of it.
+
+    >>> noise_sd([1.0, 1.0])
+    nan
+    """
+    diffs = np.diff(np.asarray(values, float))
+    if diffs.size < 2:
+        return float("nan")
+    return float(stats.median_abs_deviation(diffs, scale="normal") / math.sqrt(2.0))
+
+
+def rms_noise_sd(values) -> float:
+    """Noise s.d. from the root mean square of first differences / sqrt(2) (NaN below 3 points).
+
+    Less robust than :func:`noise_sd` to jumps (they inflate it: conservative), but with far
+    less variance on short stages, which is what a calibrated threshold needs.
+    """
+    diffs = np.diff(np.asarray(values, float))
+    return float(np.sqrt(np.mean(diffs**2) / 2.0)) if diffs.size >= 2 else float("nan")
+
+
+def pointwise_violation_verdict(slack, values, *, confidence: float = 0.95, determined=None) -> dict:
+    """Whether a bound ``slack >= 0`` at every point is violated beyond the noise of ``values``.
+
+    A point violates significantly when its slack is below ``-t * sd``: sd from
+    :func:`rms_noise_sd`, t the Student quantile (n - 1 degrees of freedom) at alpha/n
+    (Bonferroni over the n points). With the bound tight and only noise, ``violated`` has
+    probability at most alpha at every n >= 3 (simulated in the tests). Exact values
+    (sd = 0) count any shortfall beyond roundoff.
+
+    >>> pointwise_violation_verdict(np.array([0.1, 0.2, -0.5]), np.array([1.0, 1.0, 1.0]))["verdict"]
+    'violated'
+    """
+    slack, values = np.asarray(slack, float), np.asarray(values, float)
+    determined = np.ones(slack.shape, bool) if determined is None else np.asarray(determined, bool)
+    sd, n = rms_noise_sd(values), slack.size
+    t = float(stats.t.isf((1.0 - confidence) / max(n, 1), df=max(n - 1, 1)))
+    tolerance = 0.0 if sd == 0.0 else (t * sd if np.isfinite(sd) else np.inf)
+    roundoff = 1e-9 * np.maximum(1.0, np.abs(values))
+    significant = (slack < -np.maximum(tolerance, roundoff)) & determined
+    within_noise = (slack < -roundoff) & ~significant & determined
+    if significant.any():
+        verdict = "violated"
+    elif within_noise.any() or not determined.any():
+        verdict = "inconclusive"
+    else:
+        verdict = "holds"
+    return {"verdict": verdict, "significant": significant, "within_noise": within_noise, "tolerance": tolerance,
+            "t": t, "noise_sd": sd}
+
+
+# ---------------------------------------------------------------- rate fits
+
+
+def bin_means(s, *curves, max_points: int = MAX_FIT_POINTS):
+    """``(s, *curves)`` averaged over equal-count bins when longer than ``max_points``.
+
+    >>> bin_means(np.arange(6.0), np.arange(6.0), max_points=3)[0]
+    array([0.5, 2.5, 4.5])
+    """
+    s = np.asarray(s, float)
+    arrays = [s, *(np.asarray(c, float) for c in curves)]
+    if s.size <= max_points:
+        return tuple(arrays)
+    starts = np.linspace(0, s.size, max_points, endpoint=False).astype(np.int64)
+    counts = np.diff(np.append(starts, s.size))
+    return tuple(np.add.reduceat(a, starts) / counts for a in arrays)
+
+
+def fit_exponential(s, y) -> dict:
+    """Least-squares fit of y = limit + amplitude * exp(-rate * s), rate > 0.
+
+    For a fixed rate the model is linear in (limit, amplitude), so the rate minimizes the
+    profiled residual sum of squares (variable projection), searched in log-space over
+    rates between 0.01 and 100 per span of ``s``; no starting guess is needed.
+
+    Returns
+    -------
+    dict
+        ``limit``, ``amplitude``, ``rate``, ``rate_at_bound`` (the optimum sits on the
+        search bound: the curve is effectively linear or a step), ``fitted``.
+
+    >>> s = np.arange(50.0)
+    >>> round(fit_exponential(s, 1.0 + 2.0 * np.exp(-0.1 * s))["rate"], 6)
+    0.1
+    """
+    s, y = np.asarray(s, float), np.asarray(y, float)
+    span = max(float(s.max() - s.min()), 1.0)
+
+    def solve(log_rate):
+        # Two-column least squares by its 2 x 2 normal equations (lstsq's SVD costs 10x more here,
+        # and this runs ~30 times per fit, 200 fits per bootstrap); lstsq where they are singular.
+        decay = np.exp(-math.exp(log_rate) * s)
+        n, e, ee = s.size, decay.sum(), decay @ decay
+        det = n * ee - e * e
+        if det > 1e-12 * n * ee:
+            sy, ey = y.sum(), decay @ y
+            coef = np.array([(ee * sy - e * ey) / det, (n * ey - e * sy) / det])
+        else:
+            coef, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(s), decay]), y, rcond=None)
+        return coef, coef[0] + coef[1] * decay
+
+    def rss(log_rate):
+        return float(np.sum((y - solve(log_rate)[1]) ** 2))
+
+    bounds = (math.log(0.01 / span), math.log(100.0 / span))
+    best = optimize.minimize_scalar(rss, bounds=bounds, method="bounded", options={"xatol": 1e-6})
+    (limit, amplitude), fitted = solve(best.x)
+    at_bound = min(abs(best.x - bounds[0]), abs(best.x - bounds[1])) < 1e-3
+    return {"limit": limit, "amplitude": amplitude, "rate": math.exp(best.x), "rate_at_bound": at_bound, "fitted": fitted}
+
+
+def fit_rl_stage(s_reward, reward, s_loss, sft_loss) -> dict:
+    """Fit an RL stage with the isotropic-quadratic curves (module docstring).
+
+    Returns
+    -------
+    dict
+        ``reward_rate`` (k = 2 mu_rl), ``mu_rl``, ``reward_limit``, ``rl_gap0``
+        (Delta_0 = J_inf - J_fit(0)), ``tau`` (plateau of the SFT loss), ``sft_start``
+        (fitted L(0)), ``sft_rise`` (A = tau - L(0)), ``coef`` (tau, B_1, B_2) and the
+        fitted curves ``reward_fitted``, ``loss_fitted``.
+
+    >>> s = np.arange(0.0, 300.0, 5.0)
+    >>> fit = fit_rl_stage(s, 0.9 - 0.5 * np.exp(-0.04 * s), s, 10 + 3 * (1 - np.exp(-0.02 * s)) ** 2)
+    >>> round(fit["mu_rl"], 4), round(fit["sft_rise"], 4)
+    (0.02, 3.0)
+    """
+    reward_fit = fit_exponential(s_reward, reward)
+    mu_rl = reward_fit["rate"] / 2.0
+    s_loss = np.asarray(s_loss, float)
+    design = np.column_stack([np.ones_like(s_loss), np.exp(-mu_rl * s_loss), np.exp(-2.0 * mu_rl * s_loss)])
+    coef, *_ = np.linalg.lstsq(design, np.asarray(sft_loss, float), rcond=None)
+    sft_start = float(coef.sum())
+    return {
+        "reward_rate": reward_fit["rate"],
+        "rate_at_bound": reward_fit["rate_at_bound"],
+        "mu_rl": mu_rl,
+        "reward_limit": reward_fit["limit"],
+        "rl_gap0": -reward_fit["amplitude"],
+        "tau": float(coef[0]),
+        "sft_start": sft_start,
+        "sft_rise": float(coef[0]) - sft_start,
+        "coef": coef,
+        "reward_fitted": reward_fit["fitted"],
+        "loss_fitted": design @ coef,
+    }
+
+
+def _p3_constants(fit: dict) -> dict:
+    """The RL flow's constants under the fit: mu_rl = beta_rl = m, beta_sft = m A / Delta_0."""
+    mu_rl = fit["mu_rl"]
+    return {"mu_rl": mu_rl, "beta_rl": mu_rl, "beta_sft": mu_rl * fit["sft_rise"] / fit["rl_gap0"]}
+
+
+def predicted_optimal_steps(fit: dict, lam: float) -> float:
+    """P3's t* (in steps) for a fitted RL stage; inf if RL does not raise the SFT loss.
+
+    Maps the fit onto the RL flow's constants (mu_rl = beta_rl = m,
+    beta_sft = m A / Delta_0) and calls :func:`nondecoupling.optimal_rl_duration`. NaN when the
+    reward did not rise (Delta_0 <= 0: P3's setting does not apply).
+
+    >>> round(predicted_optimal_steps({"mu_rl": 0.02, "rl_gap0": 0.5, "sft_rise": 3.0}, 0.05), 2)
+    73.06
+    """
+    if not fit["rl_gap0"] > 0:
+        return float("nan")
+    if not fit["sft_rise"] > 0:
+        return float("inf")
+    return float(nondecoupling.optimal_rl_duration(lam=lam, **_p3_constants(fit)))
+
+
+def guaranteed_gain_curve(fit: dict, s, lam: float) -> np.ndarray | None:
+    """P3's g(s) under the same mapping (None where P3 does not apply)."""
+    if not (fit["rl_gap0"] > 0 and fit["sft_rise"] > 0):
+        return None
+    return np.asarray(nondecoupling.guaranteed_net_gain(np.asarray(s, float), rl_gap0=fit["rl_gap0"], lam=lam,
+                                                        **_p3_constants(fit)))
+
+
+def residual_bootstrap(refit, fitted, residuals, *, n_boot: int, rng, desc: str = "bootstrap") -> list:
+    """``refit(*curves)`` on ``n_boot`` curves ``fitted + resampled residuals`` (one per curve).
+
+    A progress bar on a terminal (tqdm; silent when stderr is not a TTY).
+    """
+    return [refit(*(f + rng.choice(r, size=r.size) for f, r in zip(fitted, residuals)))
+            for _ in tqdm(range(n_boot), desc=desc, leave=False, disable=None)]
+
+
+def percentile_interval(samples, confidence: float):
+    """Percentile interval of bootstrap samples, NaN samples left out (inf ones sort last)."""
+    samples = np.asarray(samples, float)
+    samples = samples[~np.isnan(samples)]
+    if samples.size == 0:
+        return (float("nan"), float("nan"))
+    tail = 50.0 * (1.0 - confidence)
+    low, high = np.percentile(samples, [tail, 100.0 - tail], method="inverted_cdf")
+    return (float(low), float(high))
+
+
+# ---------------------------------------------------------------- K1 terms
+
+
+def k1_rate(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The pass rate b of every row, and whether it is the exact one.
+
+    b is the logged exact ``pass_rate`` where there is one, else the sampled ``reward``;
+    NaN where neither is logged or the value lies outside [0, 1] (a reward that is not a
+    pass rate). The one place this rule lives (the bridge's checks and
+    ``simulations.qwen3.summary`` both call it).
+
+    >>> rate, exact = k1_rate(pd.DataFrame({"reward": [0.5, 2.0, 0.3], "pass_rate": [0.4, np.nan, np.nan]}))
+    >>> rate.tolist(), exact.tolist()
+    ([0.4, nan, 0.3], [True, False, False])
+    """
+    missing = np.full(len(frame), np.nan)
+    exact_rate = frame["pass_rate"].to_numpy(float) if "pass_rate" in frame else missing
+    sampled = frame["reward"].to_numpy(float) if "reward" in frame else missing
+    exact = ~np.isnan(exact_rate)
+    rate = np.where(exact, exact_rate, sampled)
+    rate = np.where((rate >= 0) & (rate <= 1), rate, np.nan)
+    return rate, exact
+
+
+def k1_terms(run: pd.DataFrame, *, expert_pass_rate: float, expert_entropy: float) -> pd.DataFrame:
+    """K1's terms at every row: b, ``kl(a || b)``, the SFT excess ``L - H(p*)`` and the slack.
+
+    Parameters
+    ----------
+    run : pandas.DataFrame
+        A canonical run (``sft_loss``, ``reward``, optionally ``pass_rate``).
+    expert_pass_rate : float
+        a = E_{p*} r.
+    expert_entropy : float
+        H(p*) in nats, sequence level (or a stand-in such as an SFT-optimal loss).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``run``: ``k1_pass_rate`` (b, from :func:`k1_rate`), ``k1_pass_rate_exact``,
+        ``kl_a_b``, ``sft_excess`` and ``k1_slack`` (``L - H(p*) - kl(a || b)``, >= 0 by K1);
+        NaN where the SFT loss or b is missing.
+
+    >>> t = k1_terms(pd.DataFrame({"sft_loss": [1.0], "reward": [0.5]}), expert_pass_rate=1.0, expert_entropy=0.0)
+    >>> round(float(t["k1_slack"].iloc[0]), 4)
+    0.3069
+    """
+    rate, exact = k1_rate(run)
+    kl = np.full(rate.shape, np.nan)
+    known = np.isfinite(rate)
+    kl[known] = nondecoupling.kl_bernoulli(float(expert_pass_rate), rate[known])
+    excess = run["sft_loss"].to_numpy(float) - float(expert_entropy)
+    return pd.DataFrame(
+        {"k1_pass_rate": rate, "k1_pass_rate_exact": exact, "kl_a_b": kl, "sft_excess": excess, "k1_slack": excess - kl},
+        index=run.index,
+    )
