@@ -56,6 +56,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 try:
     import torch
@@ -63,9 +64,9 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.callback needs torch and transformers: pip install -e '.[torch]'") from None
 
-import nondecoupling
-from nondecoupling.bridge.checks import fit_rl_stage, predicted_optimal_steps  # the bridge's one P3 estimator
+from nondecoupling.bridge.jsonable import jsonable
 from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs
+from nondecoupling.bridge.stats import fit_rl_stage, k1_terms, predicted_optimal_steps  # the bridge's one estimator and K1 rule
 from nondecoupling.validation import ParameterError, check_integer, check_interval, check_nonnegative, check_positive, check_rate
 
 #: TRL's configuration classes whose trainers run RL (phase ``"rl"`` when ``phase="auto"``).
@@ -79,9 +80,9 @@ def p3_stop_estimate(steps, reward, sft_loss, *, lam: float = 1.0, n_boot: int =
                      max_relative_width: float = 1.0, min_points: int = 6, seed: int = 0) -> dict:
     """P3's optimal RL duration estimated from an RL stage's curves so far, and whether to stop.
 
-    The bridge's estimator (:func:`nondecoupling.bridge.checks.fit_rl_stage`) fits
+    The bridge's estimator (:func:`nondecoupling.bridge.stats.fit_rl_stage`) fits
     J(s) = J_inf - Delta_0 e^{-2 m s} and L(s) = tau + B_1 e^{-m s} + B_2 e^{-2 m s};
-    :func:`~nondecoupling.bridge.checks.predicted_optimal_steps` maps the fit onto P3,
+    :func:`~nondecoupling.bridge.stats.predicted_optimal_steps` maps the fit onto P3,
     t* = ln(1 + Delta_0 / (lam A)) / m with A = tau - L(0), the argmax of the net gain
     G(s) = [J(s) - J(0)] - lam [L(s) - L(0)] on the isotropic instance. The interval is a
     residual bootstrap (the same as the ``check`` command's).
@@ -499,21 +500,26 @@ class CouplingCallback(TrainerCallback):
         record.update(self._k1_terms(record))
         if self.phase == "rl" and "reward" in record:
             record.update(self._online_p3(record, state.global_step, control, model))
-        record = {key: _finite_or_none(value) for key, value in record.items()}
+        record = jsonable(record, infinity=None)  # the readers take null as "not logged"
         self.records.append(record)
         state.log_history.append({**{f"eval_{k}": v for k, v in record.items() if k != "step"}, "step": state.global_step})
         self._write(record)
 
     def _k1_terms(self, record: dict) -> dict:
-        """K1's floor H + kl(a || b) (kl alone without H) and the slack of the SFT loss above it."""
-        rate = record.get("pass_rate", record.get("reward"))
-        if self.expert_pass_rate is None or rate is None or not 0.0 <= rate <= 1.0:
+        """K1's floor H + kl(a || b) (kl alone without H) and the slack of the SFT loss above it.
+
+        Without H(p*), the slack is measured from the RL stage's starting loss (the SFT
+        optimum's stand-in), as the bridge's check does; outside RL it is not defined.
+        """
+        if self.expert_pass_rate is None:
             return {}
-        kl = float(nondecoupling.kl_bernoulli(self.expert_pass_rate, rate))
-        if self.expert_entropy is not None:
-            return {"k1_floor": self.expert_entropy + kl, "k1_slack": record["sft_loss"] - self.expert_entropy - kl}
-        slack = record["sft_loss"] - self._stage_start_loss - kl if self.phase == "rl" else None
-        return {"k1_floor": kl, "k1_slack": slack}
+        base = self.expert_entropy if self.expert_entropy is not None else (self._stage_start_loss if self.phase == "rl" else None)
+        terms = k1_terms(pd.DataFrame([record]), expert_pass_rate=self.expert_pass_rate,
+                         expert_entropy=0.0 if base is None else base).iloc[0]
+        if not np.isfinite(terms["k1_pass_rate"]):
+            return {}
+        floor = float(terms["kl_a_b"]) + (self.expert_entropy or 0.0)
+        return {"k1_floor": floor, "k1_slack": None if base is None else float(terms["k1_slack"])}
 
     def _online_p3(self, record: dict, stage_step: int, control, model) -> dict:
         """Refit P3 on the stage so far; log the estimate, and stop if asked and it is time."""
@@ -560,12 +566,3 @@ class CouplingCallback(TrainerCallback):
             self.write_run_meta()
         with (self.output_dir / "log.jsonl").open("w" if first else "a") as handle:
             handle.write(json.dumps(record) + "\n")
-
-
-def _finite_or_none(value):
-    """JSON has no inf or NaN: write null (the readers take it as not logged)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value

@@ -13,16 +13,26 @@ from pathlib import Path
 import numpy as np
 
 
-def jsonable(value):
+def jsonable(value, *, infinity: str | None = "inf"):
     """``value`` with numpy scalars/arrays, tuples, paths, NaN and inf made plain JSON.
+
+    Parameters
+    ----------
+    value : object
+        Nested dicts, lists, tuples, numpy arrays and scalars, paths.
+    infinity : {"inf", None}
+        How to write an infinity: the strings ``"inf"``/``"-inf"`` (reports, where an infinite
+        bound is a result), or ``None`` (logs, where the readers take null as "not logged").
 
     >>> jsonable({"a": np.float64("nan"), "b": (1, np.inf), 3: Path("x")})
     {'a': None, 'b': [1, 'inf'], '3': 'x'}
+    >>> jsonable([np.inf, 2.0], infinity=None)
+    [None, 2.0]
     """
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, infinity=infinity) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, infinity=infinity) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, np.integer):
@@ -31,7 +41,9 @@ def jsonable(value):
         value = float(value)
         if math.isnan(value):
             return None
-        return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+        if math.isfinite(value) or infinity is None:
+            return value if math.isfinite(value) else None
+        return infinity if value > 0 else "-" + infinity
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Path):
