@@ -12,7 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from nondecoupling._generated import p1, p2
-from nondecoupling.validation import check_nonnegative, check_pl_constants, scalar_or_array
+from nondecoupling.validation import check_broadcastable, check_nonnegative, check_pl_constants, check_separation, scalar_or_array
+
+#: Why sep is bounded from an optimum of the measured objective (shared with P5's discrete envelope).
+_QG_REASON = ("quadratic growth of the flowed objective: theta_0 lies within that distance of its minimizers, "
+              "so no problem has a larger sep")
 
 
 def path_length_bound(t, *, gap0, mu, beta):
@@ -50,6 +54,14 @@ def path_length_bound(t, *, gap0, mu, beta):
     t -> inf (limit sqrt(2 Delta_0/mu)); both equal the exact path length on isotropic
     quadratics, where mu = beta.
 
+    Examples
+    --------
+    >>> from nondecoupling import path_length_bound
+    >>> round(path_length_bound(1.0, gap0=0.5, mu=1.0, beta=1.0), 12)  # 1 - 1/e
+    0.632120558829
+    >>> path_length_bound(1.0, gap0=1.0, mu=1e-250, beta=1e-250)  # ~ t sqrt(2 beta gap0)
+    1.4142135623730952e-125
+
     References
     ----------
     Karimi, Nutini, Schmidt, ECML-PKDD 2016; Niu et al., arXiv:2601.07389.
@@ -57,7 +69,9 @@ def path_length_bound(t, *, gap0, mu, beta):
     t = check_nonnegative(t, "t", allow_inf=True)
     gap0 = check_nonnegative(gap0, "gap0")
     mu, beta = check_pl_constants(mu, beta)
-    return scalar_or_array(p1.path_length_bound(t, gap0, mu, beta))
+    check_broadcastable(t=t, gap0=gap0, mu=mu, beta=beta)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # select() evaluates both branches
+        return scalar_or_array(p1.path_length_bound(t, gap0, mu, beta))
 
 
 def reward_gain_bounds(t, *, gap0, mu, beta):
@@ -103,7 +117,11 @@ def reward_gain_bounds(t, *, gap0, mu, beta):
     t = check_nonnegative(t, "t", allow_inf=True)
     gap0 = check_nonnegative(gap0, "gap0")
     mu, beta = check_pl_constants(mu, beta)
-    bounds = np.broadcast_arrays(p1.gain_lower(t, gap0, mu), p1.gain_upper(t, gap0, beta))
+    check_broadcastable(t=t, gap0=gap0, mu=mu, beta=beta)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # select() evaluates both branches
+        # Both are at most gap0 exactly; the scaled product can land an ulp above it.
+        upper = np.minimum(p1.gain_upper(t, gap0, beta), gap0)
+        bounds = np.broadcast_arrays(np.minimum(p1.gain_lower(t, gap0, mu), upper), upper)
     return tuple(scalar_or_array(np.array(bound)) for bound in bounds)
 
 
@@ -146,6 +164,13 @@ def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl)
     quadratics with theta_0 = a (proved in the derivation). A realizable instance has
     sep <= sqrt(2 rl_gap0/mu_rl), and then lower <= upper.
 
+    Examples
+    --------
+    >>> from nondecoupling import sft_degradation_bounds
+    >>> low, up = sft_degradation_bounds(1.0, rl_gap0=0.5, sep=1.0, mu_sft=1.0, beta_sft=1.0, mu_rl=1.0, beta_rl=1.0)
+    >>> round(low, 10), round(up, 10)  # isotropic: both equal the exact (1 - 1/e)^2 / 2
+    (0.1997882004, 0.1997882004)
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), SFT-then-RL; THEORY.md P1.
@@ -155,6 +180,8 @@ def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl)
     sep = check_nonnegative(sep, "sep")
     mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    check_broadcastable(t=t, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl)
+    check_separation(sep, p1.start_reach(rl_gap0, mu_rl), bound="sqrt(2 rl_gap0/mu_rl)", reason=_QG_REASON)
     return _flow_envelope(p1.sft_excess_lower, p1.sft_excess_upper, t, rl_gap0, sep,
                           flow=(mu_rl, beta_rl), measured=(mu_sft, beta_sft))
 
@@ -195,6 +222,13 @@ def reward_loss_bounds(t, *, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
     P1 with the roles of the objectives swapped: the same generated expressions with the
     symbols renamed (:mod:`nondecoupling.derivations.p2_rl_then_sft`).
 
+    Examples
+    --------
+    >>> from nondecoupling import reward_loss_bounds
+    >>> low, up = reward_loss_bounds(1.0, sft_gap0=0.5, sep=1.0, mu_sft=1.0, beta_sft=1.0, mu_rl=1.0, beta_rl=1.0)
+    >>> round(low, 10), round(up, 10)
+    (0.1997882004, 0.1997882004)
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), RL-then-SFT; THEORY.md P2.
@@ -204,6 +238,8 @@ def reward_loss_bounds(t, *, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
     sep = check_nonnegative(sep, "sep")
     mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    check_broadcastable(t=t, sft_gap0=sft_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl)
+    check_separation(sep, p2.start_reach(sft_gap0, mu_sft), bound="sqrt(2 sft_gap0/mu_sft)", reason=_QG_REASON)
     return _flow_envelope(p2.reward_loss_lower, p2.reward_loss_upper, t, sft_gap0, sep,
                           flow=(mu_sft, beta_sft), measured=(mu_rl, beta_rl))
 
@@ -216,7 +252,8 @@ def _flow_envelope(lower, upper, t, gap0, sep, *, flow, measured):
     ``flow`` and ``measured`` are the validated (mu, beta) of the two objectives.
     """
     (mu_flow, beta_flow), (mu_measured, beta_measured) = flow, measured
-    # Each bound depends on only some inputs; broadcast both to the shape of all of them.
-    bounds = np.broadcast_arrays(lower(t, gap0, sep, mu_flow, mu_measured),
-                                 upper(t, gap0, mu_flow, beta_flow, beta_measured))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # select() evaluates both branches
+        low, up = lower(t, gap0, sep, mu_flow, mu_measured), upper(t, gap0, mu_flow, beta_flow, beta_measured)
+    # lower <= upper holds exactly for sep <= reach (checked); rounding must not invert the bracket.
+    bounds = np.broadcast_arrays(np.minimum(low, up), up)
     return tuple(scalar_or_array(np.array(bound)) for bound in bounds)

@@ -64,6 +64,13 @@ def tilted_tradeoff(s, probs, rewards):
     the smaller term. The rounding of :math:`a` itself adds an absolute error of order
     :math:`(s\,\epsilon)^2` (visible only when :math:`\mathrm{Var}_{p^*} r \approx 0`).
 
+    Examples
+    --------
+    >>> from nondecoupling import tilted_tradeoff
+    >>> reward, sft_increase, rl_kl = tilted_tradeoff(1.0, [0.5, 0.5], [0.0, 1.0])
+    >>> round(reward, 12), round(sft_increase, 12), round(rl_kl, 12)
+    (0.73105857863, 0.120114506958, 0.110944071672)
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026).

@@ -3,19 +3,20 @@
 regenerate."""
 # fmt: off
 # ruff: noqa
-from numpy import exp, expm1, inf, less, log1p, nan, select
+from nondecoupling._scaled import log_of_product, scaled_product
+from numpy import exp, expm1, greater, inf, less, less_equal, log1p, nan, select
 
 
 def optimal_rl_duration(lam, mu_rl, beta_rl, beta_sft):
     """P3: t* = ln(1 + 1/c)/mu_rl, c = lam beta_sft beta_rl/mu_rl^2."""
-    return log1p(mu_rl**2/(beta_rl*beta_sft*lam))/mu_rl
+    return select([greater(scaled_product((mu_rl, mu_rl,), (lam, beta_sft, beta_rl,)), 1152921504606846976),less(scaled_product((mu_rl, mu_rl,), (lam, beta_sft, beta_rl,)), 1/1152921504606846976),True], [log_of_product((mu_rl, mu_rl,), (lam, beta_sft, beta_rl,))/mu_rl,scaled_product((mu_rl,), (lam, beta_sft, beta_rl,)),log1p(scaled_product((mu_rl, mu_rl,), (lam, beta_sft, beta_rl,)))/mu_rl], default=nan)
 
 
 def guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
     """P3: g(t) = Delta_0 [1 - e^{-2 mu_rl t} - c (1 - e^{-mu_rl t})^2]."""
-    return -rl_gap0*(-(-beta_rl*beta_sft*lam/mu_rl**2 + 1)*expm1(-mu_rl*t) + 2*exp(-mu_rl*t))*expm1(-mu_rl*t)
+    return scaled_product((rl_gap0, mu_rl, select([less(mu_rl*t, 1/1152921504606846976),True], [t,-expm1(-mu_rl*t)/mu_rl], default=nan), 1 + exp(-mu_rl*t),), ()) - scaled_product((rl_gap0, lam, beta_sft, beta_rl, select([less(mu_rl*t, 1/1152921504606846976),True], [t,-expm1(-mu_rl*t)/mu_rl], default=nan), select([less(mu_rl*t, 1/1152921504606846976),True], [t,-expm1(-mu_rl*t)/mu_rl], default=nan),), ())
 
 
 def rl_break_even_time(lam, mu_rl, beta_rl, beta_sft):
     """P3: t_neg = ln((c + 1)/(c - 1))/mu_rl where c > 1 (g < 0 after it), inf where c <= 1."""
-    return select([less(mu_rl**2, beta_rl*beta_sft*lam),True], [log1p(2*mu_rl**2/(beta_rl*beta_sft*lam - mu_rl**2))/mu_rl,inf], default=nan)
+    return select([less_equal(scaled_product((lam, beta_sft, beta_rl,), (mu_rl, mu_rl,)), 1),greater(scaled_product((lam, beta_sft, beta_rl,), (mu_rl, mu_rl,)), 1152921504606846976),True], [inf,scaled_product((2, mu_rl,), (lam, beta_sft, beta_rl,)),log1p(2/(scaled_product((lam, beta_sft, beta_rl,), (mu_rl, mu_rl,)) - 1))/mu_rl], default=nan)

@@ -4,14 +4,15 @@ regenerate."""
 # fmt: off
 # ruff: noqa
 from functools import reduce
-from numpy import inf, less_equal, log, maximum, nan, select, sqrt
+from nondecoupling._scaled import log_of_product, scaled_product
+from numpy import inf, less_equal, maximum, nan, select, sqrt
 
 
 def nondecoupling_threshold(sft_min, sep, mu_sft):
     """P4: tau = L* + mu_sft sep^2 / 2."""
-    return (1/2)*mu_sft*sep**2 + sft_min
+    return sft_min + scaled_product(((1/2)*mu_sft, sep, sep,), ())
 
 
 def crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
     """P4: T_x after which RL keeps L above L(theta_0); inf if not guaranteed."""
-    return select([less_equal(sep, sqrt(2)*sqrt(sft_gap0)/sqrt(mu_sft)),True], [inf,reduce(maximum, [0, log(sqrt(2)*sqrt(rl_gap0)/(sqrt(mu_rl)*(sep - sqrt(2)*sqrt(sft_gap0)/sqrt(mu_sft))))/mu_rl])], default=nan)
+    return select([less_equal(sep - scaled_product((sqrt(2), sqrt(sft_gap0),), (sqrt(mu_sft),)), 0),True], [inf,reduce(maximum, [0, log_of_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), sep - scaled_product((sqrt(2), sqrt(sft_gap0),), (sqrt(mu_sft),)),))/mu_rl])], default=nan)

@@ -4,7 +4,8 @@ regenerate."""
 # fmt: off
 # ruff: noqa
 from functools import reduce
-from numpy import equal, exp, expm1, less, less_equal, log1p, maximum, minimum, nan, select, sqrt
+from nondecoupling._scaled import log_of_product, scaled_product
+from numpy import equal, exp, expm1, greater, less, less_equal, log1p, maximum, minimum, nan, select, sqrt
 
 
 def gd_rate(mu, beta, eta):
@@ -27,41 +28,36 @@ def adz_rate_sqrt_deficit(mu, beta, eta):
     return select([less(beta*eta, 1),less_equal(beta*eta, sqrt(3)),True], [(beta*eta*mu*(2*beta + 2*mu)*(-beta*eta + 2)/(2*beta + sqrt(4*beta**2*(-beta*eta + 1)**2 + 2*beta*eta*(beta - mu)*(2*beta + mu)*(-beta*eta + 2))) + beta*eta*mu)/(2*beta + mu),eta*mu*(-beta*eta + 2)*(beta*eta + 2)/((eta*mu + 2)*(sqrt(mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2))) + 1)),eta*mu*(-beta*eta + 2)/((sqrt((eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2)**(-1.0))*abs(beta*eta - 1) + 1)*(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2))], default=nan)
 
 
-def tradeoff_constant(lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
-    """P5: c_eta = lam beta_sft beta_rl eta^2 / (1 - sqrt q)^2."""
-    return beta_rl*beta_sft*eta**2*lam/rate_sqrt_deficit**2
-
-
-def continuous_optimal_steps(tradeoff, rate_sqrt_deficit):
-    """P5: k* = 2 ln(c_eta/(1 + c_eta)) / ln q."""
-    return -log1p(tradeoff**(-1.0))/log1p(-rate_sqrt_deficit)
-
-
-def discrete_gain_ratio(steps, tradeoff, rate_sqrt_deficit):
-    """P5: guaranteed gain after k steps over Delta_0, 1 - q^k - c_eta (1 - q^{k/2})^2."""
-    return select([equal(steps, 0),True], [0,-tradeoff*expm1(steps*log1p(-rate_sqrt_deficit))**2 - expm1(2*steps*log1p(-rate_sqrt_deficit))], default=nan)
-
-
 def discrete_path_length_bound(steps, gap0, mu, beta, eta, rate_sqrt_deficit):
     """P5: ell_k, bound on the path length of k GD steps with contraction (1 - rate_sqrt_deficit)^2."""
-    return reduce(minimum, [sqrt(2)*sqrt(gap0)/(sqrt(mu)*(-1/2*beta*eta + 1)), sqrt(2)*sqrt(beta)*eta*sqrt(gap0)*select([equal(steps, 0),True], [0,-expm1(steps*log1p(-rate_sqrt_deficit))], default=nan)/rate_sqrt_deficit])
+    return reduce(minimum, [scaled_product((sqrt(2), sqrt(gap0),), (sqrt(mu), -1/2*beta*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta), sqrt(gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())])
 
 
 def discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
     """P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}."""
-    return (1/2)*mu_sft*reduce(maximum, [0, sep - sqrt(2)*sqrt(rl_gap0)*select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan)/sqrt(mu_rl)])**2
+    return scaled_product(((1/2)*mu_sft, reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan),), (sqrt(mu_rl),))]), reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan),), (sqrt(mu_rl),))]),), ())
 
 
 def discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit):
     """P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R."""
-    return (1/2)*beta_sft*reduce(minimum, [sqrt(2)*sqrt(rl_gap0)/(sqrt(mu_rl)*(-1/2*beta_rl*eta + 1)), sqrt(2)*sqrt(beta_rl)*eta*sqrt(rl_gap0)*select([equal(steps, 0),True], [0,-expm1(steps*log1p(-rate_sqrt_deficit))], default=nan)/rate_sqrt_deficit])**2
+    return scaled_product(((1/2)*beta_sft, reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())]), reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())]),), ())
 
 
 def discrete_gain_lower(steps, gap0, rate_sqrt_deficit):
     """P5: Delta_0 (1 - q^k) <= Delta_0 - Delta_k."""
-    return gap0*select([equal(steps, 0),True], [0,-expm1(2*steps*log1p(-rate_sqrt_deficit))], default=nan)
+    return scaled_product((gap0, rate_sqrt_deficit, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan) + 1,), ())
 
 
 def discrete_gain_upper(steps, gap0, beta, eta):
     """P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2)."""
-    return gap0*select([equal(steps, 0),True], [0,-expm1(steps*log1p(-reduce(minimum, [1, beta*eta*(beta*eta + 2)])))], default=nan)
+    return scaled_product((gap0, reduce(minimum, [1, beta*eta*(beta*eta + 2)]), select([equal(steps, 0),less(steps*reduce(minimum, [1, beta*eta*(beta*eta + 2)]), 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-reduce(minimum, [1, beta*eta*(beta*eta + 2)])))/reduce(minimum, [1, beta*eta*(beta*eta + 2)])], default=nan),), ())
+
+
+def discrete_net_gain(steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
+    """P5: Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], the guaranteed net gain after k steps."""
+    return scaled_product((rl_gap0, rate_sqrt_deficit, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan) + 1,), ()) - scaled_product((rl_gap0, lam, beta_sft, beta_rl, eta, eta, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())
+
+
+def optimal_steps(lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
+    """P5: k* = 2 ln(c_eta/(1 + c_eta)) / ln q, the continuous maximizer of the guarantee."""
+    return select([greater(scaled_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)), 1152921504606846976),less(scaled_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)), 1/1152921504606846976),True], [-log_of_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,))/log1p(-rate_sqrt_deficit),scaled_product((rate_sqrt_deficit, -rate_sqrt_deficit/log1p(-rate_sqrt_deficit),), (lam, beta_sft, beta_rl, eta, eta,)),-log1p(scaled_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)))/log1p(-rate_sqrt_deficit)], default=nan)

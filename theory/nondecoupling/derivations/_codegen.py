@@ -23,6 +23,51 @@ from sympy.printing.numpy import NumPyPrinter
 GENERATED_DIR = Path(__file__).resolve().parent.parent / "_generated"
 
 
+def _factor_lists(printer, args) -> str:
+    """``(numerators,), (denominators,)``: a factor 1/x is passed as the divisor x (no overflow in 1/x)."""
+    numerators, denominators = [], []
+    for arg in args:
+        if isinstance(arg, sp.Pow) and arg.exp.is_negative:
+            denominators.append(printer._print(sp.Pow(arg.base, -arg.exp)))
+        else:
+            numerators.append(printer._print(arg))
+    return f"({', '.join(numerators)},), ({', '.join(denominators)}{',' if denominators else ''})"
+
+
+class ScaledProduct(sp.Function):
+    """The product of the arguments, printed as ``nondecoupling._scaled.scaled_product(...)``.
+
+    Mathematically a plain product (``doit()`` returns it, so proofs see the product); in the
+    generated code it is evaluated without intermediate over- or underflow.
+    """
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+    def doit(self, **hints):
+        return sp.Mul(*(arg.doit(**hints) for arg in self.args))
+
+    def _numpycode(self, printer):
+        printer.module_imports["nondecoupling._scaled"].add("scaled_product")
+        return f"scaled_product({_factor_lists(printer, self.args)})"
+
+
+class LogOfProduct(sp.Function):
+    """log of the product of the arguments, printed as ``nondecoupling._scaled.log_of_product(...)``."""
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+    def doit(self, **hints):
+        return sp.log(sp.Mul(*(arg.doit(**hints) for arg in self.args)))
+
+    def _numpycode(self, printer):
+        printer.module_imports["nondecoupling._scaled"].add("log_of_product")
+        return f"log_of_product({_factor_lists(printer, self.args)})"
+
+
 @dataclass(frozen=True)
 class ClosedForm:
     """One closed form that becomes one generated numpy function.
