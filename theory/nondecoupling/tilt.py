@@ -84,8 +84,11 @@ def tilted_tradeoff(s, probs, rewards):
     p, r = np.broadcast_to(probs, shape), np.broadcast_to(rewards, shape)
     tilt = np.broadcast_to(s[..., None], shape)
     support = p > 0  # off-support responses never matter
-    rate = np.sum(p * r, axis=-1, keepdims=True)
     best = np.max(np.where(support, r, -np.inf), axis=-1, keepdims=True)
+    worst = np.min(np.where(support, r, np.inf), axis=-1, keepdims=True)
+    # The mean lies in [worst, best] exactly; rounding must not put it outside (constant rewards
+    # would otherwise look like a variance of an ulp, which a huge s amplifies).
+    rate = np.clip(np.sum(p * r, axis=-1, keepdims=True), worst, best)
     centred = np.where(support, r - rate, 0.0)
     shortfall = np.where(support, best - r, 0.0)
 
@@ -102,7 +105,8 @@ def tilted_tradeoff(s, probs, rewards):
 
     s, rate, best = tilt[..., 0], rate[..., 0], best[..., 0]
     overflow = s * (best - rate) > _OVERFLOW_GUARD
-    reward = np.where(overflow, best - short, rate + gain)
+    # The tilted mean lies in [E_{p*} r, max r] exactly (Lambda' is increasing); keep it there.
+    reward = np.clip(np.where(overflow, best - short, rate + gain), rate, best)
     increase = np.where(overflow, log_mass + s * (best - rate), increase)
     # rl_kl = s Lambda'(s) - Lambda(s) >= 0 in the centring with the smaller rounding error:
     # about eps * s * gain for the mean, eps * (1 + s * short - log_mass) for the best reward.
