@@ -13,6 +13,8 @@ The generated modules call it where a derivation wraps a product in
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -41,3 +43,28 @@ def log_of_product(factors, divisors=()):
     """log(prod(factors)/prod(divisors)) for positive entries, finite even where the ratio is not a float."""
     mantissa, exponent = _mantissa_exponent(factors, divisors)
     return np.log(mantissa) + exponent * np.log(2.0)
+
+
+def _mantissa_exponent_scalar(factors, divisors):
+    mantissa, exponent = 1.0, 0
+    for factor in factors:
+        factor_mantissa, factor_exponent = math.frexp(factor)
+        mantissa, renormalized = math.frexp(mantissa * factor_mantissa)
+        exponent += factor_exponent + renormalized
+    for divisor in divisors:
+        divisor_mantissa, divisor_exponent = math.frexp(divisor)
+        mantissa, renormalized = math.frexp(mantissa / divisor_mantissa)
+        exponent += renormalized - divisor_exponent
+    return mantissa, exponent
+
+
+def scaled_product_scalar(factors, divisors=()):
+    """:func:`scaled_product` for Python floats (raises OverflowError where the result overflows)."""
+    mantissa, exponent = _mantissa_exponent_scalar(factors, divisors)
+    return math.ldexp(mantissa, max(exponent, -4000))
+
+
+def log_of_product_scalar(factors, divisors=()):
+    """:func:`log_of_product` for Python floats."""
+    mantissa, exponent = _mantissa_exponent_scalar(factors, divisors)
+    return math.log(mantissa) + exponent * math.log(2.0)

@@ -6,10 +6,14 @@ Numbers come from :mod:`nondecoupling._generated.p5`, printed from the sympy der
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nondecoupling._generated import p1, p5
 from nondecoupling.validation import (
+    INF,
+    SEPARATION_RTOL,
     check_broadcastable,
     check_flag,
     check_nonnegative,
@@ -18,7 +22,10 @@ from nondecoupling.validation import (
     check_separation,
     check_step_count,
     check_step_size,
+    plain_pl_constants,
+    plain_scalars,
     scalar_or_array,
+    scalar_or_none,
 )
 
 
@@ -73,6 +80,10 @@ def gd_contraction(*, mu, beta, eta, sharp=False):
     the gradient method for non-convex optimization", Optim. Lett. 17 (2023), Thm 3.
     H. Karimi, J. Nutini, M. Schmidt, ECML-PKDD 2016 (descent lemma + PL).
     """
+    if _plain_descent(mu, beta, eta, sharp):
+        value = scalar_or_none(lambda: _gd_contraction_scalar(mu * eta, beta * eta, sharp))
+        if value is not None:
+            return value
     mu, beta = check_pl_constants(mu, beta)
     eta = check_step_size(eta, beta)
     check_broadcastable(mu=mu, beta=beta, eta=eta)
@@ -137,6 +148,11 @@ def optimal_rl_steps(*, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
     >>> optimal_rl_steps(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.1)
     7
     """
+    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_costs(lam, beta_sft):
+        value = scalar_or_none(lambda: _optimal_steps_scalar(lam, beta_sft, beta_rl, eta,
+                                                             _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)))
+        if value is not None:
+            return int(value)
     lam = check_positive(lam, "lam")
     beta_sft = check_positive(beta_sft, "beta_sft")
     mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
@@ -231,6 +247,11 @@ def discrete_path_length_bound(steps, *, gap0, mu, beta, eta, sharp=False):
     >>> round(discrete_path_length_bound(3, gap0=0.5, mu=1.0, beta=1.0, eta=0.5), 12)
     0.875
     """
+    if _plain_descent(mu, beta, eta, sharp) and _plain_steps(steps, gap0):
+        value = scalar_or_none(lambda: p5.discrete_path_length_bound_scalar(
+            steps, gap0, mu, beta, eta, _deficit_scalar(mu * eta, beta * eta, sharp)))
+        if value is not None:
+            return value
     steps = check_step_count(steps, "steps")
     gap0 = check_nonnegative(gap0, "gap0")
     mu, beta, eta, deficit = _rl_descent(mu, beta, eta, sharp, names=("mu", "beta"))
@@ -287,6 +308,12 @@ def discrete_sft_degradation_bounds(steps, *, rl_gap0, sep, mu_sft, beta_sft, mu
     >>> round(low, 12), round(up, 12)
     (0.28125, 0.28125)
     """
+    if (_plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0) and plain_scalars(sep, mu_sft, beta_sft)
+            and plain_pl_constants(mu_sft, beta_sft) and 0 <= sep < INF):
+        value = scalar_or_none(lambda: _discrete_envelope_scalar(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl,
+                                                                 eta, sharp))
+        if value is not None:
+            return value
     steps = check_step_count(steps, "steps")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     sep = check_nonnegative(sep, "sep")
@@ -345,6 +372,14 @@ def discrete_reward_gain_bounds(steps, *, rl_gap0, mu_rl, beta_rl, eta, sharp=Fa
     >>> round(low, 12), round(up, 12)
     (0.4375, 0.5625)
     """
+    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0):
+        def gains():
+            deficit = _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)
+            upper = min(p5.discrete_gain_upper_scalar(steps, rl_gap0, beta_rl, eta), rl_gap0)
+            return min(p5.discrete_gain_lower_scalar(steps, rl_gap0, deficit), upper), upper
+        value = scalar_or_none(gains)
+        if value is not None:
+            return value
     steps = check_step_count(steps, "steps")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
@@ -402,6 +437,11 @@ def discrete_net_gain(steps, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sha
     >>> round(discrete_net_gain(1, rl_gap0=1.0, lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.5), 12)
     0.5
     """
+    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0) and _plain_costs(lam, beta_sft):
+        value = scalar_or_none(lambda: min(p5.discrete_net_gain_scalar(
+            steps, rl_gap0, lam, beta_sft, beta_rl, eta, _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)), rl_gap0))
+        if value is not None:
+            return value
     steps = check_step_count(steps, "steps")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     lam = check_positive(lam, "lam")
@@ -411,3 +451,49 @@ def discrete_net_gain(steps, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sha
     with _select_errors():
         gain = p5.discrete_net_gain(steps, rl_gap0, lam, beta_sft, beta_rl, eta, deficit)
     return scalar_or_array(np.minimum(gain, rl_gap0))  # <= Delta_0 exactly; keep rounding from crossing it
+
+
+# ----- The scalar fast path: the same checks and formulas on Python floats (math).
+def _plain_descent(mu, beta, eta, sharp) -> bool:
+    """Plain scalars passing the array path's checks of (mu, beta, eta, sharp)."""
+    return (plain_scalars(mu, beta, eta) and type(sharp) is bool and plain_pl_constants(mu, beta)
+            and 0 < eta < INF and eta * beta < 2.0)
+
+
+def _plain_steps(steps, gap0) -> bool:
+    return plain_scalars(steps, gap0) and 0 <= steps < INF and float(steps).is_integer() and 0 <= gap0 < INF
+
+
+def _plain_costs(lam, beta_sft) -> bool:
+    return plain_scalars(lam, beta_sft) and 0 < lam < INF and 0 < beta_sft < INF
+
+
+def _gd_contraction_scalar(mu_eta, beta_eta, sharp):
+    rate = p5.gd_rate_scalar(mu_eta, beta_eta, 1.0)
+    if sharp:
+        rate = min(rate, p5.adz_rate_scalar(mu_eta, beta_eta, 1.0))
+    return min(max(rate, 0.0), 1.0)
+
+
+def _deficit_scalar(mu_eta, beta_eta, sharp):
+    deficit = p5.gd_rate_sqrt_deficit_scalar(mu_eta, beta_eta, 1.0)
+    if sharp:
+        deficit = max(deficit, p5.adz_rate_sqrt_deficit_scalar(mu_eta, beta_eta, 1.0))
+    return min(max(deficit, 0.0), 1.0)
+
+
+def _optimal_steps_scalar(lam, beta_sft, beta_rl, eta, deficit):
+    if deficit <= 0:
+        return 0
+    below = math.floor(p5.optimal_steps_scalar(lam, beta_sft, beta_rl, eta, deficit))
+    gain_below = p5.discrete_net_gain_scalar(below, 1.0, lam, beta_sft, beta_rl, eta, deficit)
+    gain_above = p5.discrete_net_gain_scalar(below + 1, 1.0, lam, beta_sft, beta_rl, eta, deficit)
+    return below + 1 if gain_above > gain_below else below
+
+
+def _discrete_envelope_scalar(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp):
+    if sep > p1.start_reach_scalar(rl_gap0, mu_rl) * (1 + SEPARATION_RTOL):
+        raise ValueError("unrealizable sep")  # the array path names the reason
+    deficit = _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)
+    upper = p5.discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit)
+    return min(p5.discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, deficit), upper), upper

@@ -9,7 +9,23 @@ from __future__ import annotations
 import numpy as np
 
 from nondecoupling._generated import p3
-from nondecoupling.validation import check_broadcastable, check_nonnegative, check_pl_constants, check_positive, scalar_or_array
+from nondecoupling.validation import (
+    INF,
+    check_broadcastable,
+    check_nonnegative,
+    check_pl_constants,
+    check_positive,
+    plain_pl_constants,
+    plain_scalars,
+    scalar_or_array,
+    scalar_or_none,
+)
+
+
+def _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft) -> bool:
+    """Plain scalars passing the array path's checks of (lam, mu_rl, beta_rl, beta_sft)."""
+    return (plain_scalars(lam, mu_rl, beta_rl, beta_sft) and 0 < lam < INF and 0 < beta_sft < INF
+            and plain_pl_constants(mu_rl, beta_rl))
 
 
 def optimal_rl_duration(*, lam, mu_rl, beta_rl, beta_sft):
@@ -57,6 +73,10 @@ def optimal_rl_duration(*, lam, mu_rl, beta_rl, beta_sft):
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
+    if _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(lambda: p3.optimal_rl_duration_scalar(lam, mu_rl, beta_rl, beta_sft))
+        if value is not None:
+            return value
     lam = check_positive(lam, "lam")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
     beta_sft = check_positive(beta_sft, "beta_sft")
@@ -115,6 +135,11 @@ def guaranteed_net_gain(t, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
+    if plain_scalars(t, rl_gap0) and t >= 0 and 0 <= rl_gap0 < INF and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(lambda: min(p3.guaranteed_net_gain_scalar(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft),
+                                           rl_gap0))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     lam = check_positive(lam, "lam")
@@ -173,6 +198,10 @@ def rl_break_even_time(*, lam, mu_rl, beta_rl, beta_sft):
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
+    if _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(lambda: p3.rl_break_even_time_scalar(lam, mu_rl, beta_rl, beta_sft))
+        if value is not None:
+            return value
     lam = check_positive(lam, "lam")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
     beta_sft = check_positive(beta_sft, "beta_sft")

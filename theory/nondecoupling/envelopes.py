@@ -12,7 +12,18 @@ from __future__ import annotations
 import numpy as np
 
 from nondecoupling._generated import p1, p2
-from nondecoupling.validation import check_broadcastable, check_nonnegative, check_pl_constants, check_separation, scalar_or_array
+from nondecoupling.validation import (
+    INF,
+    SEPARATION_RTOL,
+    check_broadcastable,
+    check_nonnegative,
+    check_pl_constants,
+    check_separation,
+    plain_pl_constants,
+    plain_scalars,
+    scalar_or_array,
+    scalar_or_none,
+)
 
 #: Why sep is bounded from an optimum of the measured objective (shared with P5's discrete envelope).
 _QG_REASON = ("quadratic growth of the flowed objective: theta_0 lies within that distance of its minimizers, "
@@ -66,6 +77,10 @@ def path_length_bound(t, *, gap0, mu, beta):
     ----------
     Karimi, Nutini, Schmidt, ECML-PKDD 2016; Niu et al., arXiv:2601.07389.
     """
+    if plain_scalars(t, gap0, mu, beta) and t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta):
+        value = scalar_or_none(lambda: p1.path_length_bound_scalar(t, gap0, mu, beta))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     gap0 = check_nonnegative(gap0, "gap0")
     mu, beta = check_pl_constants(mu, beta)
@@ -114,6 +129,11 @@ def reward_gain_bounds(t, *, gap0, mu, beta):
     >>> round(low, 12), round(up, 12)
     (1.264241117657, 1.729329433527)
     """
+    if plain_scalars(t, gap0, mu, beta) and t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta):
+        value = scalar_or_none(lambda: _ordered_gains(p1.gain_lower_scalar(t, gap0, mu),
+                                                      p1.gain_upper_scalar(t, gap0, beta), gap0))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     gap0 = check_nonnegative(gap0, "gap0")
     mu, beta = check_pl_constants(mu, beta)
@@ -123,6 +143,12 @@ def reward_gain_bounds(t, *, gap0, mu, beta):
         upper = np.minimum(p1.gain_upper(t, gap0, beta), gap0)
         bounds = np.broadcast_arrays(np.minimum(p1.gain_lower(t, gap0, mu), upper), upper)
     return tuple(scalar_or_array(np.array(bound)) for bound in bounds)
+
+
+def _ordered_gains(lower, upper, gap0):
+    """Both gains are <= gap0 and lower <= upper exactly; keep rounding from crossing (one float)."""
+    upper = min(upper, gap0)
+    return min(lower, upper), upper
 
 
 def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
@@ -175,6 +201,12 @@ def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl)
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), SFT-then-RL; THEORY.md P1.
     """
+    if plain_scalars(t, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl) and _plain_envelope(
+            t, rl_gap0, sep, (mu_rl, beta_rl), (mu_sft, beta_sft), p1.start_reach_scalar):
+        value = scalar_or_none(lambda: _ordered(p1.sft_excess_lower_scalar(t, rl_gap0, sep, mu_rl, mu_sft),
+                                                p1.sft_excess_upper_scalar(t, rl_gap0, mu_rl, beta_rl, beta_sft)))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     sep = check_nonnegative(sep, "sep")
@@ -233,6 +265,12 @@ def reward_loss_bounds(t, *, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), RL-then-SFT; THEORY.md P2.
     """
+    if plain_scalars(t, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl) and _plain_envelope(
+            t, sft_gap0, sep, (mu_sft, beta_sft), (mu_rl, beta_rl), p2.start_reach_scalar):
+        value = scalar_or_none(lambda: _ordered(p2.reward_loss_lower_scalar(t, sft_gap0, sep, mu_sft, mu_rl),
+                                                p2.reward_loss_upper_scalar(t, sft_gap0, mu_sft, beta_sft, beta_rl)))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")
     sep = check_nonnegative(sep, "sep")
@@ -242,6 +280,20 @@ def reward_loss_bounds(t, *, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
     check_separation(sep, p2.start_reach(sft_gap0, mu_sft), bound="sqrt(2 sft_gap0/mu_sft)", reason=_QG_REASON)
     return _flow_envelope(p2.reward_loss_lower, p2.reward_loss_upper, t, sft_gap0, sep,
                           flow=(mu_sft, beta_sft), measured=(mu_rl, beta_rl))
+
+
+def _plain_envelope(t, gap0, sep, flow, measured, reach) -> bool:
+    """The array path's checks for P1/P2 on plain scalars (the fast path runs only if all pass)."""
+    if not (t >= 0 and 0 <= gap0 < INF and 0 <= sep < INF
+            and plain_pl_constants(*flow) and plain_pl_constants(*measured)):
+        return False
+    bound = scalar_or_none(lambda: reach(gap0, flow[0]))
+    return bound is not None and sep <= bound * (1 + SEPARATION_RTOL)
+
+
+def _ordered(lower, upper):
+    """lower <= upper holds exactly for a valid sep; rounding must not invert the bracket (one float)."""
+    return min(lower, upper), upper
 
 
 def _flow_envelope(lower, upper, t, gap0, sep, *, flow, measured):

@@ -14,7 +14,14 @@ import numpy as np
 from scipy import special
 
 from nondecoupling._generated import k1, k3
-from nondecoupling.validation import check_broadcastable, check_nonnegative, check_rate, scalar_or_array
+from nondecoupling.validation import (
+    check_broadcastable,
+    check_nonnegative,
+    check_rate,
+    plain_scalars,
+    scalar_or_array,
+    scalar_or_none,
+)
 
 
 def kl_bernoulli(a, b):
@@ -57,6 +64,10 @@ def kl_bernoulli(a, b):
     ----------
     T. M. Cover and J. A. Thomas, "Elements of Information Theory", 2nd ed., Wiley 2006.
     """
+    if plain_scalars(a, b) and 0 <= a <= 1 and 0 <= b <= 1:
+        value = scalar_or_none(lambda: k1.kl_bernoulli_scalar(a, b))
+        if value is not None:
+            return value
     a = check_rate(a, "a")
     b = check_rate(b, "b")
     check_broadcastable(a=a, b=b)
@@ -167,6 +178,8 @@ def pinsker_radius(budget):
     >>> pinsker_radius(0.02)
     0.1
     """
+    if plain_scalars(budget) and budget >= 0:
+        return float(k3.pinsker_radius_scalar(budget))
     return scalar_or_array(np.asarray(k3.pinsker_radius(check_nonnegative(budget, "budget", allow_inf=True))))
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from nondecoupling._generated import s1
 from nondecoupling.validation import (
+    INF,
     ParameterError,
     check_broadcastable,
     check_interval,
@@ -24,7 +25,9 @@ from nondecoupling.validation import (
     check_positive,
     check_rate,
     check_step_count,
+    plain_scalars,
     scalar_or_array,
+    scalar_or_none,
 )
 
 
@@ -172,6 +175,10 @@ def kantorovich_bound(m_lo, m_hi):
     >>> kantorovich_bound(1.0, 4.0)
     0.8
     """
+    if plain_scalars(m_lo, m_hi) and 0 < m_lo < INF and 0 < m_hi < INF:
+        value = scalar_or_none(lambda: s1.kantorovich_scalar(min(m_lo, m_hi), max(m_lo, m_hi)))
+        if value is not None:
+            return value
     m_lo = check_positive(m_lo, "m_lo")
     m_hi = check_positive(m_hi, "m_hi")
     check_broadcastable(m_lo=m_lo, m_hi=m_hi)

@@ -10,12 +10,16 @@ import numpy as np
 
 from nondecoupling._generated import p1, p4
 from nondecoupling.validation import (
+    INF,
+    SEPARATION_RTOL,
     as_float_array,
     check_broadcastable,
     check_nonnegative,
     check_positive,
     check_separation,
+    plain_scalars,
     scalar_or_array,
+    scalar_or_none,
 )
 
 
@@ -58,6 +62,10 @@ def nondecoupling_threshold(*, sft_min, sep, mu_sft):
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (i).
     """
+    if plain_scalars(sft_min, sep, mu_sft) and -INF < sft_min < INF and 0 <= sep < INF and 0 < mu_sft < INF:
+        value = scalar_or_none(lambda: p4.nondecoupling_threshold_scalar(sft_min, sep, mu_sft))
+        if value is not None:
+            return value
     sft_min = as_float_array(sft_min, "sft_min")
     sep = check_nonnegative(sep, "sep")
     mu_sft = check_positive(mu_sft, "mu_sft")
@@ -117,6 +125,11 @@ def crossing_time(*, sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (ii).
     """
+    if (plain_scalars(sft_gap0, rl_gap0, sep, mu_sft, mu_rl) and 0 <= sft_gap0 < INF and 0 <= rl_gap0 < INF
+            and 0 <= sep < INF and 0 < mu_sft < INF and 0 < mu_rl < INF):
+        value = scalar_or_none(lambda: _crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl))
+        if value is not None:
+            return value
     sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     sep = check_nonnegative(sep, "sep")
@@ -130,3 +143,10 @@ def crossing_time(*, sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
     with np.errstate(all="ignore"):
         return scalar_or_array(p4.crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl))
 
+
+
+def _crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
+    """T_x for one realizable instance; raises ValueError otherwise (the array path names the reason)."""
+    if sep > (p1.start_reach_scalar(sft_gap0, mu_sft) + p1.start_reach_scalar(rl_gap0, mu_rl)) * (1 + SEPARATION_RTOL):
+        raise ValueError("unrealizable sep")
+    return p4.crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl)

@@ -304,3 +304,35 @@ def check_separation(sep, reach, *, bound: str, reason: str) -> None:
         sep_b, reach_b = np.broadcast_arrays(sep, reach)
         i = np.argmax(bad) if bad.ndim else ()
         raise ParameterError("sep", f"<= {bound} ({reason})", f"sep={float(sep_b[i])!r} > {float(reach_b[i])!r}")
+
+
+# ----- The fast path for plain scalar input (issue 16): the same checks as plain comparisons.
+#: Python's own numbers; bool (a subclass of int) is excluded by the exact type test.
+_PLAIN_TYPES = (float, int)
+INF = math.inf
+
+
+def plain_scalars(*values) -> bool:
+    """True when every value is a Python float or int (not bool): the scalar fast path applies.
+
+    The fast path only handles input that passes every check; anything else (and any value
+    that math cannot compute) takes the array path, which raises the same ParameterErrors.
+    """
+    return all(type(value) in _PLAIN_TYPES for value in values)
+
+
+def scalar_or_none(evaluate):
+    """``evaluate()`` as a float (or tuple of floats); None where math raises (the array path then
+    returns inf, 0 or the documented value instead)."""
+    try:
+        value = evaluate()
+    except (ArithmeticError, ValueError):
+        return None
+    if isinstance(value, tuple):
+        return tuple(float(v) for v in value)
+    return float(value)
+
+
+def plain_pl_constants(mu, beta) -> bool:
+    """0 < mu <= beta < inf, as :func:`check_pl_constants` requires."""
+    return 0 < mu <= beta < INF
