@@ -279,19 +279,13 @@ def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
     direction = 1.0 if upward else -1.0
     edge = 1.0 if upward else 0.0
     divergence = (lambda x: _kl(x, fixed)) if first else (lambda x: _kl(fixed, x))
-
-    def divergence_at(x, where):
-        return _kl(x, fixed[where]) if first else _kl(fixed[where], x)
-
     with np.errstate(all="ignore"):
         # Where the whole side is within the budget the answer is its edge (inf admits everything).
         whole_side = divergence(np.full_like(fixed, edge)) <= budget
-        start = _outer_start(fixed, budget, upward=upward, first=first)
         searched = ~whole_side & (budget > 0) & ~(first & ((fixed == 0) | (fixed == 1)))
         answer = fixed.copy()
         if searched.any():  # search only where the answer is not already known
-            answer[searched] = _newton_last_float(lambda x: divergence_at(x, searched), budget[searched],
-                                                  fixed[searched], start[searched], direction, first=first)
+            answer[searched] = _newton_last_float(fixed[searched], budget[searched], direction, first=first)
     # A zero budget, or (first argument) a reference rate of 0 or 1, where every other x diverges.
     pinned = (budget == 0) | (first & ((fixed == 0) | (fixed == 1)))
     answer = np.where(whole_side, edge, np.where(pinned, fixed, answer))
@@ -341,7 +335,7 @@ def _newton_step(x, excess, fixed, *, first):
     return np.where(np.abs(logit_step) < _LINEAR_LOGIT_STEP, linear, exact)
 
 
-def _newton_last_float(divergence, budget, fixed, start, direction, *, first, iterations=40):
+def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
     """Last float from ``fixed`` outward (``direction``) whose divergence is within ``budget``.
 
     Safeguarded Newton (convex: from the outer side it converges monotonically; any step that
@@ -350,9 +344,12 @@ def _newton_last_float(divergence, budget, fixed, start, direction, *, first, it
     instead of the 64 of a pure bisection over the bit patterns. (Hand-written: scipy's scalar
     root finders are not vectorized and do not certify the last float.)
     """
-    # The side's edge (0 or 1) is infeasible wherever a search runs; start is only meant to be outer.
+    def divergence(x, where=slice(None)):
+        return _kl(x, fixed[where]) if first else _kl(fixed[where], x)
+
+    # The side's edge (0 or 1) is infeasible wherever a search runs; the start is only meant to be outer.
     inside, outside = fixed.copy(), np.full_like(fixed, 1.0 if direction > 0 else 0.0)
-    x = start
+    x = _outer_start(fixed, budget, upward=direction > 0, first=first)
     for _ in range(iterations):
         excess = divergence(x) - budget
         feasible = excess <= 0
@@ -383,7 +380,7 @@ def _bit_midpoint(inside, outside):
 
 def _last_ulps(divergence, budget, inside, outside):
     """Close the bracket to adjacent floats: probe each end's neighbour (Newton leaves it within an ulp
-    or two), then bisect the bit patterns of any bracket still open (rare)."""
+    or two), then bisect the bit patterns of any bracket still open (rare, and only those)."""
     for _ in range(3):
         open_ = _open(inside, outside)
         if not open_.any():
@@ -395,7 +392,12 @@ def _last_ulps(divergence, budget, inside, outside):
         outside = np.where(open_ & ~ok[0], towards_inside, outside)
         inside = np.where(_open(inside, outside) & ok[1], towards_outside, inside)
         outside = np.where(_open(inside, outside) & ~ok[1], towards_outside, outside)
-    return _last_feasible(lambda x: divergence(x) <= budget, inside, outside)
+    still_open = _open(inside, outside)
+    if still_open.any():
+        inside = inside.copy()
+        inside[still_open] = _last_feasible(lambda x: divergence(x, still_open) <= budget[still_open],
+                                            inside[still_open], outside[still_open])
+    return inside
 
 
 def _step_bits(start, target):

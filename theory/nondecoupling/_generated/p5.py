@@ -6,7 +6,7 @@ regenerate."""
 import math
 from functools import reduce
 from nondecoupling._scaled import log_of_product, log_of_product_scalar, scaled_product, scaled_product_scalar
-from numpy import equal, exp, expm1, greater, less, less_equal, log1p, maximum, minimum, nan, select, sqrt
+from numpy import equal, exp, expm1, greater, greater_equal, less, less_equal, log1p, maximum, minimum, nan, select, sqrt
 
 
 def gd_rate(mu, beta, eta):
@@ -51,12 +51,12 @@ def adz_rate_sqrt_deficit_scalar(mu, beta, eta):
 
 def discrete_path_length_bound(steps, gap0, mu, beta, eta, rate_sqrt_deficit):
     """P5: ell_k, bound on the path length of k GD steps with contraction (1 - rate_sqrt_deficit)^2."""
-    return reduce(minimum, [scaled_product((sqrt(2), sqrt(gap0),), (sqrt(mu), -1/2*beta*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta), sqrt(gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())])
+    return reduce(minimum, [scaled_product((sqrt(2), sqrt(gap0),), (sqrt(mu), -1/2*beta*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta), sqrt(gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())])
 
 
 def discrete_path_length_bound_scalar(steps, gap0, mu, beta, eta, rate_sqrt_deficit):
     """P5: ell_k, bound on the path length of k GD steps with contraction (1 - rate_sqrt_deficit)^2. (Python floats, math)"""
-    return min(scaled_product_scalar((math.sqrt(2), math.sqrt(gap0),), (math.sqrt(mu), -1/2*beta*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta), math.sqrt(gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ()))
+    return min(scaled_product_scalar((math.sqrt(2), math.sqrt(gap0),), (math.sqrt(mu), -1/2*beta*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta), math.sqrt(gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ()))
 
 
 def discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
@@ -71,42 +71,42 @@ def discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sq
 
 def discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit):
     """P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R."""
-    return scaled_product(((1/2)*beta_sft, reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())]), reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())]),), ())
+    return scaled_product(((1/2)*beta_sft, reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())]), reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())]),), ())
 
 
 def discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit):
     """P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R. (Python floats, math)"""
-    return scaled_product_scalar(((1/2)*beta_sft, min(scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())), min(scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())),), ())
+    return scaled_product_scalar(((1/2)*beta_sft, min(scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())), min(scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())),), ())
 
 
 def discrete_gain_lower(steps, gap0, rate_sqrt_deficit):
     """P5: Delta_0 (1 - q^k) <= Delta_0 - Delta_k."""
-    return scaled_product((gap0, rate_sqrt_deficit, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan) + 1,), ())
+    return scaled_product((gap0, rate_sqrt_deficit, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan) + 1,), ())
 
 
 def discrete_gain_lower_scalar(steps, gap0, rate_sqrt_deficit):
     """P5: Delta_0 (1 - q^k) <= Delta_0 - Delta_k. (Python floats, math)"""
-    return scaled_product_scalar((gap0, rate_sqrt_deficit, ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))) + 1,), ())
+    return scaled_product_scalar((gap0, rate_sqrt_deficit, ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))) + 1,), ())
 
 
 def discrete_gain_upper(steps, gap0, beta, eta):
     """P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2)."""
-    return scaled_product((gap0, reduce(minimum, [1, beta*eta*(beta*eta + 2)]), select([equal(steps, 0),less(steps*reduce(minimum, [1, beta*eta*(beta*eta + 2)]), 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-reduce(minimum, [1, beta*eta*(beta*eta + 2)])))/reduce(minimum, [1, beta*eta*(beta*eta + 2)])], default=nan),), ())
+    return scaled_product((gap0, reduce(minimum, [1, beta*eta*(beta*eta + 2)]), select([equal(steps, 0),less(steps*reduce(minimum, [1, beta*eta*(beta*eta + 2)]), 1/1152921504606846976),greater_equal(reduce(minimum, [1, beta*eta*(beta*eta + 2)]), 1),True], [0,steps,1,-expm1(steps*log1p(-reduce(minimum, [1, beta*eta*(beta*eta + 2)])))/reduce(minimum, [1, beta*eta*(beta*eta + 2)])], default=nan),), ())
 
 
 def discrete_gain_upper_scalar(steps, gap0, beta, eta):
     """P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2). (Python floats, math)"""
-    return scaled_product_scalar((gap0, min(1, beta*eta*(beta*eta + 2)), ((0) if (steps == 0) else (steps) if (steps*min(1, beta*eta*(beta*eta + 2)) < 1/1152921504606846976) else (-math.expm1(steps*math.log1p(-min(1, beta*eta*(beta*eta + 2))))/min(1, beta*eta*(beta*eta + 2)))),), ())
+    return scaled_product_scalar((gap0, min(1, beta*eta*(beta*eta + 2)), ((0) if (steps == 0) else (steps) if (steps*min(1, beta*eta*(beta*eta + 2)) < 1/1152921504606846976) else (1) if (min(1, beta*eta*(beta*eta + 2)) >= 1) else (-math.expm1(steps*math.log1p(-min(1, beta*eta*(beta*eta + 2))))/min(1, beta*eta*(beta*eta + 2)))),), ())
 
 
 def discrete_net_gain(steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
     """P5: Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], the guaranteed net gain after k steps."""
-    return scaled_product((rl_gap0, rate_sqrt_deficit, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan) + 1,), ()) - scaled_product((rl_gap0, lam, beta_sft, beta_rl, eta, eta, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),True], [0,steps,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())
+    return scaled_product((rl_gap0, rate_sqrt_deficit, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan) + 1,), ()) - scaled_product((rl_gap0, lam, beta_sft, beta_rl, eta, eta, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())
 
 
 def discrete_net_gain_scalar(steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
     """P5: Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], the guaranteed net gain after k steps. (Python floats, math)"""
-    return scaled_product_scalar((rl_gap0, rate_sqrt_deficit, ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))) + 1,), ()) - scaled_product_scalar((rl_gap0, lam, beta_sft, beta_rl, eta, eta, ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())
+    return scaled_product_scalar((rl_gap0, rate_sqrt_deficit, ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))) + 1,), ()) - scaled_product_scalar((rl_gap0, lam, beta_sft, beta_rl, eta, eta, ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())
 
 
 def optimal_steps(lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):

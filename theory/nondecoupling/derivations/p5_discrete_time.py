@@ -198,6 +198,7 @@ def sqrt_rate_power(steps_, deficit):
 def geometric_sum(steps_, ratio_deficit):
     """sum_{j<k} (1 - d)^j = (1 - (1 - d)^k)/d; k where k d < 2**-60 (also where it underflows); 0 at k = 0."""
     return sp.Piecewise((0, sp.Eq(steps_, 0)), (steps_, steps_ * ratio_deficit < sp.Rational(1, 2**60)),
+                        (1, ratio_deficit >= 1),  # ratio 0: only the first term (log1p(-1) = -inf)
                         (-expm1(steps_ * log1p(-ratio_deficit)) / ratio_deficit, True))
 
 
