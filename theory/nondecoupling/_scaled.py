@@ -42,7 +42,12 @@ def scaled_product(factors, divisors=()):
 def log_of_product(factors, divisors=()):
     """log(prod(factors)/prod(divisors)) for positive entries, finite even where the ratio is not a float."""
     mantissa, exponent = _mantissa_exponent(factors, divisors)
-    return np.log(mantissa) + exponent * np.log(2.0)
+    # Where the ratio is a normal float its own log is the accurate one (log(m) + e log 2 cancels near 1).
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        ratio = np.ldexp(mantissa, np.clip(exponent, -4000, 4000).astype(np.int32))
+        direct = np.log(ratio)
+    normal = (ratio > np.finfo(np.float64).tiny) & (ratio < np.inf)
+    return np.where(normal, direct, np.log(mantissa) + exponent * np.log(2.0))
 
 
 def _mantissa_exponent_scalar(factors, divisors):
@@ -67,4 +72,6 @@ def scaled_product_scalar(factors, divisors=()):
 def log_of_product_scalar(factors, divisors=()):
     """:func:`log_of_product` for Python floats."""
     mantissa, exponent = _mantissa_exponent_scalar(factors, divisors)
+    if -1021 < exponent < 1024:  # a normal float: its own log is accurate near 1
+        return math.log(math.ldexp(mantissa, exponent))
     return math.log(mantissa) + exponent * math.log(2.0)
