@@ -61,7 +61,9 @@ class ParameterError(ValueError):
 def _locate_caller() -> tuple[str, str]:
     """Name the public function that rejected its input, and where the user called it."""
     frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename == __file__:
+    # Skip this module and the library's private helpers (e.g. a shared _validated()): name the public function.
+    while frame is not None and (frame.f_code.co_filename == __file__ or (
+            frame.f_code.co_name.startswith("_") and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIR))):
         frame = frame.f_back
     if frame is None:
         return "<unknown>", ""

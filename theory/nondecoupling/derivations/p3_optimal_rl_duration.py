@@ -73,8 +73,14 @@ OPTIMAL_DURATION_STABLE = sp.Piecewise(
     (ScaledProduct(mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl), _INVERSE_COST < _SMALL),
     (log1p(_INVERSE_COST) / mu_rl, True))
 _DECAY = p1.decay_integral(mu_rl, t)
-NET_GAIN_STABLE = (ScaledProduct(rl_gap0, mu_rl, _DECAY, 1 + sp.exp(-mu_rl * t))
-                   - ScaledProduct(rl_gap0, lam, beta_sft, beta_rl, _DECAY, _DECAY))
+# g = Delta_0 s (2 e^{-mu t} + (1 - c) s), s = mu D: no cancellation for c <= 1 (1 - c is exact at c = 1);
+# where c itself overflows, the difference of the two scaled terms (the cost then dominates).
+_NET_GAIN_DIFFERENCE = (ScaledProduct(rl_gap0, mu_rl, _DECAY, 1 + sp.exp(-mu_rl * t))
+                        - ScaledProduct(rl_gap0, lam, beta_sft, beta_rl, _DECAY, _DECAY))
+NET_GAIN_STABLE = sp.Piecewise(
+    (ScaledProduct(rl_gap0, mu_rl, _DECAY, 2 * sp.exp(-mu_rl * t) + (1 - _COST) * ScaledProduct(mu_rl, _DECAY)),
+     _COST < sp.Integer(2) ** 1000),
+    (_NET_GAIN_DIFFERENCE, True))
 BREAK_EVEN_STABLE = sp.Piecewise(
     (sp.oo, _COST <= 1),
     (ScaledProduct(2, mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl), _COST > _BIG),
@@ -95,8 +101,10 @@ def _stable_steps() -> list:
         zero("t* printed (1/c < 2**-60): (1/c)/mu_rl, and log1p(x) = x (1 - x/2 + ...)",
              main_branch(OPTIMAL_DURATION_STABLE, 1) - (1 / COST_RATIO) / mu_rl),
         zero("log1p(x) = x - x^2/2 + O(x^3)", sp.series(sp.log(1 + x), x, 0, 3).removeO() - (x - x**2 / 2)),
-        zero("g printed: Delta_0 mu D (1 + e^{-mu t}) - Delta_0 lam beta_sft beta_rl D^2 = g, D = (1 - e^{-mu t})/mu",
-             sp.simplify(NET_GAIN_STABLE.xreplace({_DECAY: plain_decay}).doit() - NET_GAIN_LOWER)),
+        zero("g printed (c < 2**1000): Delta_0 s (2 e^{-mu t} + (1 - c) s), s = mu D = 1 - e^{-mu t}",
+             sp.simplify(NET_GAIN_STABLE.args[0][0].xreplace({_DECAY: plain_decay}).doit() - NET_GAIN_LOWER)),
+        zero("g printed (c overflows): Delta_0 mu D (1 + e^{-mu t}) - Delta_0 lam beta_sft beta_rl D^2 = g",
+             sp.simplify(_NET_GAIN_DIFFERENCE.xreplace({_DECAY: plain_decay}).doit() - NET_GAIN_LOWER)),
         zero("t_neg printed (c > 2**60): 2/(c mu_rl), the first term of log1p(2/(c - 1))/mu_rl",
              main_branch(BREAK_EVEN_STABLE, 1) - 2 / (COST_RATIO * mu_rl)),
         zero("t_neg printed (1 < c <= 2**60): log1p(2/(c - 1))/mu_rl",
