@@ -73,6 +73,18 @@ for label, expression in calls.items():
     run = lambda: eval(code, space)
     number = 1 if "array" in label else 20
     out[label] = min(timeit.repeat(run, number=number, repeat=repeat)) / number * 1e6
+# Evaluations of the accurate kl per scalar kl_inverse_* call (robust to machine load, unlike times).
+import nondecoupling.kl as kl_module
+plain_kl, count = kl_module._kl, [0]
+def counted(a, b):
+    count[0] += 1
+    return plain_kl(a, b)
+kl_module._kl = counted
+for label, expression in calls.items():
+    if label.startswith("kl_inverse") and "array" not in label and label in out:
+        count[0] = 0
+        eval(compile(expression, label, "eval"), space)
+        out[label + " [kl evaluations]"] = count[0]
 print(json.dumps(out))
 '''
 
@@ -111,7 +123,7 @@ def main(argv=None) -> int:
     print(f"before = {resolve(before)}, after = working tree; microseconds per call "
           f"(arrays: per 10^4-element call); functions missing before are marked new")
     print(f"{'call':44s} {'before':>10s} {'after':>10s} {'speed-up':>9s}")
-    for label in calls:
+    for label in [*calls, *(f"{name} [kl evaluations]" for name in SCALAR_CALLS if name.startswith("kl_inverse"))]:
         if label in new:
             was = old.get(label)
             ratio = f"{was / new[label]:8.1f}x" if was else "      new"
