@@ -53,8 +53,10 @@ def test_path_length_bound_is_theory_formula(t, gap0, mu, beta_over_mu):
         assert_close(path_length_bound(t, gap0=gap0, mu=mu, beta=beta), ell_reference(t, gap0, mu, beta), 1e-12)
 
 
-@given(time, gap, st.floats(0.0, 100.0), positive, ratio, positive, ratio)
-def test_sft_degradation_bounds_are_theory_formula(t, rl_gap0, sep, mu_sft, r_sft, mu_rl, r_rl):
+@given(time, gap, st.floats(0.0, 1.0), positive, ratio, positive, ratio)
+def test_sft_degradation_bounds_are_theory_formula(t, rl_gap0, sep_fraction, mu_sft, r_sft, mu_rl, r_rl):
+    # Realizable: from an SFT optimum, sep <= sqrt(2 Delta_0/mu_rl) (quadratic growth of R).
+    sep = sep_fraction * math.sqrt(2 * rl_gap0 / mu_rl)
     beta_sft, beta_rl = mu_sft * r_sft, mu_rl * r_rl
     lower, upper = sft_degradation_bounds(t, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft,
                                           mu_rl=mu_rl, beta_rl=beta_rl)
@@ -64,6 +66,13 @@ def test_sft_degradation_bounds_are_theory_formula(t, rl_gap0, sep, mu_sft, r_sf
         scale = mu_sft * (sep + math.sqrt(2 * rl_gap0 / mu_rl)) ** 2
         assert_close(lower, lower_ref, 1e-9, 1e-14 * scale)
         assert_close(upper, upper_ref, 1e-9)
+
+
+@pytest.mark.parametrize("rl_gap0, sep", [(0.0, 1.0), (0.5, 1.0 + 1e-6), (2.0, 3.0)])
+def test_unrealizable_separation_is_rejected_with_the_reason(rl_gap0, sep):
+    # sqrt(2 rl_gap0/mu_rl) = 0, 1, 2 < sep: no problem started at an SFT optimum has these.
+    with pytest.raises(ParameterError, match="'sep' must be <= sqrt\\(2 rl_gap0/mu_rl\\).*quadratic growth"):
+        sft_degradation_bounds(1.0, rl_gap0=rl_gap0, sep=sep, mu_sft=1.0, beta_sft=1.0, mu_rl=1.0, beta_rl=1.0)
 
 
 @given(time, time, gap, st.floats(0.0, 1.0), positive, ratio, positive, ratio)
@@ -109,11 +118,11 @@ def test_infinite_time_lower_bound_is_the_separation_cost():
 
 
 def test_broadcasting_and_scalar_returns():
-    lower, upper = sft_degradation_bounds(np.array([[0.0], [1.0], [2.0]]), rl_gap0=2.0,
+    lower, upper = sft_degradation_bounds(np.array([[0.0], [1.0], [2.0]]), rl_gap0=4.5,
                                           sep=np.array([0.0, 1.0, 2.0, 3.0]),
                                           mu_sft=1.0, beta_sft=2.0, mu_rl=1.0, beta_rl=np.array([1.0, 2.0, 3.0, 4.0]))
     assert lower.shape == upper.shape == (3, 4)
-    column = sft_degradation_bounds(1.0, rl_gap0=2.0, sep=2.0, mu_sft=1.0, beta_sft=2.0, mu_rl=1.0, beta_rl=3.0)
+    column = sft_degradation_bounds(1.0, rl_gap0=4.5, sep=2.0, mu_sft=1.0, beta_sft=2.0, mu_rl=1.0, beta_rl=3.0)
     assert lower[1, 2] == column[0] and upper[1, 2] == column[1]
     assert all(type(v) is float for v in column)
     lengths = path_length_bound(np.linspace(0, 5, 7), gap0=np.array([[1.0], [2.0]]), mu=0.5, beta=2.0)

@@ -44,8 +44,10 @@ def test_threshold_is_theory_formula(sft_min, sep, mu_sft):
         assert abs(value - reference) <= 1e-15 * (abs(sft_min) + mu_sft * sep**2)
 
 
-@given(gap, gap, st.floats(0.0, 100.0), positive, positive)
-def test_crossing_time_is_theory_formula(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
+@given(gap, gap, st.floats(0.0, 1.0), positive, positive)
+def test_crossing_time_is_theory_formula(sft_gap0, rl_gap0, sep_fraction, mu_sft, mu_rl):
+    # Realizable: sep <= sqrt(2 eps_0/mu_sft) + sqrt(2 Delta_0/mu_rl) (quadratic growth of both).
+    sep = sep_fraction * (math.sqrt(2 * sft_gap0 / mu_sft) + math.sqrt(2 * rl_gap0 / mu_rl))
     value = crossing_time(sft_gap0=sft_gap0, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, mu_rl=mu_rl)
     with mpmath.workdps(50):
         reference = crossing_reference(sft_gap0, rl_gap0, sep, mu_sft, mu_rl)
@@ -57,9 +59,13 @@ def test_crossing_time_is_theory_formula(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
             assert abs(value - reference) <= 1e-12 * reference + 4e-16 * (sep / margin + 1) / mu_rl
 
 
-@given(gap, st.floats(1e-6, 1e3), st.floats(1e-6, 100.0), positive, positive)
-def test_crossing_time_is_where_p1_lower_envelope_reaches_the_start(sft_gap0, rl_gap0, margin, mu_sft, mu_rl):
-    sep = math.sqrt(2 * sft_gap0 / mu_sft) + margin
+@given(st.floats(0.0, 0.999), st.floats(1e-6, 1e3), st.floats(1e-6, 1.0), positive, positive)
+def test_crossing_time_is_where_p1_lower_envelope_reaches_the_start(sft_share, rl_gap0, margin_share, mu_sft, mu_rl):
+    # A start inside both radii with sep up to P1's reach sqrt(2 Delta_0/mu_rl) (realizable).
+    rl_reach = math.sqrt(2 * rl_gap0 / mu_rl)
+    sft_radius = sft_share * rl_reach
+    sft_gap0 = mu_sft * sft_radius**2 / 2
+    sep = min(sft_radius + margin_share * (rl_reach - sft_radius), rl_reach)
     t_x = crossing_time(sft_gap0=sft_gap0, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, mu_rl=mu_rl)
     assume(0 < t_x < math.inf)
     lower, _ = sft_degradation_bounds(np.array([t_x, 1.5 * t_x + 1e-3]), rl_gap0=rl_gap0, sep=sep,
@@ -100,13 +106,21 @@ def test_tight_on_collinear_isotropic_instance(behind_fraction, sep, mu_sft, mu_
     (2.0, 2.0, 2.0, math.inf),  # sep == sqrt(2 eps_0/mu_sft): not guaranteed
     (0.0, 0.0, 0.0, math.inf),
     (8.0, 1.0, 2.0, math.inf),  # L(theta_0) > tau
-    (0.5, 0.0, 2.0, 0.0),  # inconsistent input (theta_0 in S_R yet below tau): clamped log(0)
-    (0.5, 0.125, 2.0, 0.0),  # inconsistent input: negative log clamped
+    (0.5, 2.0, 3.0, 0.0),  # sep at the reach of both radii: theta_0 on the segment, crosses at once
 ])
 def test_edge_cases_are_quiet(sft_gap0, rl_gap0, sep, expected):
+    # (The inputs that used to be clamped, sep beyond both radii, are now rejected: see below.)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert crossing_time(sft_gap0=sft_gap0, rl_gap0=rl_gap0, sep=sep, mu_sft=1.0, mu_rl=1.0) == expected
+        # (sqrt(2) sqrt(gap) rounds: a zero crossing time comes out within a few ulps of 0.)
+        assert crossing_time(sft_gap0=sft_gap0, rl_gap0=rl_gap0, sep=sep, mu_sft=1.0, mu_rl=1.0) == pytest.approx(
+            expected, abs=1e-15)
+
+
+@pytest.mark.parametrize("sft_gap0, rl_gap0, sep", [(0.5, 0.0, 2.0), (0.5, 0.125, 2.0), (0.0, 0.0, 1.0)])
+def test_unrealizable_separation_is_rejected_with_the_reason(sft_gap0, rl_gap0, sep):
+    with pytest.raises(ParameterError, match="'sep'.*quadratic growth of both"):
+        crossing_time(sft_gap0=sft_gap0, rl_gap0=rl_gap0, sep=sep, mu_sft=1.0, mu_rl=1.0)
 
 
 @pytest.mark.parametrize("sft_gap0, rl_gap0, sep, mu_rl", [

@@ -45,10 +45,11 @@ def reference_discrete(k, gap0, mu, beta, eta, q, sep=None, mu_sft=None, beta_sf
         return {name: float(value) for name, value in out.items()}
 
 
-@given(k=step_counts, gap0=positive, mu=positive, ratio=fraction, eta_fraction=fraction, sep=positive,
+@given(k=step_counts, gap0=positive, mu=positive, ratio=fraction, eta_fraction=fraction, sep_fraction=fraction,
        mu_sft=positive, ratio_sft=fraction, lam=positive, sharp=st.booleans())
-def test_against_mpmath(k, gap0, mu, ratio, eta_fraction, sep, mu_sft, ratio_sft, lam, sharp):
+def test_against_mpmath(k, gap0, mu, ratio, eta_fraction, sep_fraction, mu_sft, ratio_sft, lam, sharp):
     beta, beta_sft = mu / ratio, mu_sft / ratio_sft
+    sep = sep_fraction * np.sqrt(2 * gap0 / mu)  # realizable from an SFT optimum (quadratic growth of R)
     eta = eta_fraction * 2 / beta
     q = gd_contraction(mu=mu, beta=beta, eta=eta, sharp=sharp)
     ref = reference_discrete(k, gap0, mu, beta, eta, q, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, lam=lam)
@@ -143,6 +144,8 @@ def test_pinsker_radius_is_attained_at_one_half():
 
 @pytest.mark.parametrize("call, name", [
     (lambda: discrete_path_length_bound(1.5, gap0=1, mu=1, beta=1, eta=0.5), "steps"),
+    (lambda: discrete_sft_degradation_bounds(1, rl_gap0=0.5, sep=1.5, mu_sft=1, beta_sft=1, mu_rl=1, beta_rl=1,
+                                             eta=0.5), "sep"),
     (lambda: discrete_path_length_bound(-1, gap0=1, mu=1, beta=1, eta=0.5), "steps"),
     (lambda: discrete_path_length_bound(1, gap0=1, mu=1, beta=1, eta=2.0), "eta"),
     (lambda: discrete_reward_gain_bounds(1, rl_gap0=1, mu_rl=1, beta_rl=1, eta=0.5, sharp=1), "sharp"),

@@ -6,17 +6,26 @@ Numbers come from :mod:`nondecoupling._generated.p5`, printed from the sympy der
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from nondecoupling._generated import p5
+from nondecoupling._generated import p1, p5
 from nondecoupling.validation import (
+    INF,
+    SEPARATION_RTOL,
+    check_broadcastable,
     check_flag,
     check_nonnegative,
     check_pl_constants,
     check_positive,
+    check_separation,
     check_step_count,
     check_step_size,
+    plain_pl_constants,
+    plain_scalars,
     scalar_or_array,
+    scalar_or_none,
 )
 
 
@@ -74,18 +83,32 @@ def gd_contraction(*, mu, beta, eta, sharp=False):
     ``benchmarks/pepit_adz_check.py`` reproduces the PEPit values;
     ``tests/simulations/test_sim_tight_regimes.py`` checks the lower end and q_sharp < q.
 
+    Examples
+    --------
+    >>> from nondecoupling import gd_contraction
+    >>> round(gd_contraction(mu=0.2, beta=1.0, eta=1.0), 12), round(gd_contraction(mu=0.2, beta=1.0, eta=1.0, sharp=True), 12)
+    (0.8, 0.727272727273)
+
     References
     ----------
     H. Abbaszadehpeivasti, E. de Klerk, M. Zamani, "Conditions for linear convergence of
     the gradient method for non-convex optimization", Optim. Lett. 17 (2023), Thm 3.
     H. Karimi, J. Nutini, M. Schmidt, ECML-PKDD 2016 (descent lemma + PL).
     """
+    if _plain_descent(mu, beta, eta, sharp):
+        value = scalar_or_none(lambda: _gd_contraction_scalar(mu * eta, beta * eta, sharp))
+        if value is not None:
+            return value
     mu, beta = check_pl_constants(mu, beta)
     eta = check_step_size(eta, beta)
-    rate = p5.gd_rate(mu, beta, eta)
-    if sharp:
-        rate = np.minimum(rate, p5.adz_rate(mu, beta, eta))
-    return scalar_or_array(rate)
+    check_broadcastable(mu=mu, beta=beta, eta=eta)
+    # q depends on mu eta and beta eta only (proved in the derivation): no beta^2 to overflow.
+    mu_eta, beta_eta = mu * eta, beta * eta
+    rate = p5.gd_rate(mu_eta, beta_eta, 1.0)
+    if check_flag(sharp, "sharp"):
+        with np.errstate(all="ignore"):  # select() evaluates every range
+            rate = np.minimum(rate, p5.adz_rate(mu_eta, beta_eta, 1.0))
+    return scalar_or_array(np.clip(rate, 0.0, 1.0))
 
 
 def optimal_rl_steps(*, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
@@ -113,8 +136,11 @@ def optimal_rl_steps(*, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
 
     Returns
     -------
-    int or ndarray of int64
-        K* >= 0 (0 where not even one step is provably worth its SFT cost); broadcast.
+    int or ndarray
+        K* >= 0 (0 where not even one step is provably worth its SFT cost); broadcast. A
+        Python int for scalar input (exact at any size); an int64 array while every count is
+        below 2**63, else a float64 array of whole numbers (counts never wrap around). Where
+        mu_rl eta underflows (below 1e-308) q rounds to 1 and 0 is returned.
 
     Raises
     ------
@@ -130,35 +156,54 @@ def optimal_rl_steps(*, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
     Corrected from THEORY.md: the guarantee at the integer K* is at most Delta_0/(1 + c_eta)
     (equal only when k* is an integer), not at least; see the derivation for a
     counterexample.
+
+    Examples
+    --------
+    >>> from nondecoupling import optimal_rl_steps
+    >>> optimal_rl_steps(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.1)
+    7
     """
+    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_costs(lam, beta_sft):
+        value = scalar_or_none(lambda: _optimal_steps_scalar(lam, beta_sft, beta_rl, eta,
+                                                             _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)))
+        if value is not None:
+            return int(value)
     lam = check_positive(lam, "lam")
     beta_sft = check_positive(beta_sft, "beta_sft")
-    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
-    eta = check_step_size(eta, beta_rl, beta_name="beta_rl")
-    deficit = _rate_sqrt_deficit(mu_rl, beta_rl, eta, sharp)
-    tradeoff = p5.tradeoff_constant(lam, beta_sft, beta_rl, eta, deficit)
-    # q = 0 (mu = beta, eta = 1/beta) makes log q = -inf: k* = 0 and the k = 0 branch is used.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        below = np.floor(p5.continuous_optimal_steps(tradeoff, deficit))
+    mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    check_broadcastable(lam=lam, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
+    with _select_errors():
+        below = np.floor(p5.optimal_steps(lam, beta_sft, beta_rl, eta, deficit))
         above = below + 1
-        gain_below = p5.discrete_gain_ratio(below, tradeoff, deficit)
-        gain_above = p5.discrete_gain_ratio(above, tradeoff, deficit)
-    steps = np.where(gain_above > gain_below, above, below).astype(np.int64)
-    return int(steps) if steps.ndim == 0 else steps
+        gain_below = p5.discrete_net_gain(below, 1.0, lam, beta_sft, beta_rl, eta, deficit)
+        gain_above = p5.discrete_net_gain(above, 1.0, lam, beta_sft, beta_rl, eta, deficit)
+    # Where mu_rl eta underflows (< 1e-308) q rounds to 1: no step is provably worth its cost in floats.
+    steps = np.where(deficit > 0, np.where(gain_above > gain_below, above, below), 0.0)
+    if steps.ndim == 0:
+        return int(steps)  # a Python int is exact at any size
+    # int64 while every count fits; past 2**63 the counts stay exact-valued floats (never wrap).
+    return steps.astype(np.int64) if np.all(steps < 2.0**63) else steps
 
 
 def _rate_sqrt_deficit(mu, beta, eta, sharp):
-    """1 - sqrt(q), or 1 - sqrt(q_sharp) (a smaller rate is a larger deficit); validates ``sharp``."""
-    deficit = p5.gd_rate_sqrt_deficit(mu, beta, eta)
+    """1 - sqrt(q), or 1 - sqrt(q_sharp) (a smaller rate is a larger deficit); validates ``sharp``.
+
+    Evaluated at (mu eta, beta eta, 1): the rates depend on those products only (derivation).
+    """
+    mu_eta, beta_eta = mu * eta, beta * eta
+    deficit = p5.gd_rate_sqrt_deficit(mu_eta, beta_eta, 1.0)
     if check_flag(sharp, "sharp"):
-        deficit = np.maximum(deficit, p5.adz_rate_sqrt_deficit(mu, beta, eta))
-    return deficit
+        with np.errstate(all="ignore"):  # select() evaluates every range
+            deficit = np.maximum(deficit, p5.adz_rate_sqrt_deficit(mu_eta, beta_eta, 1.0))
+    return np.clip(deficit, 0.0, 1.0)
 
 
-def _rl_descent(mu_rl, beta_rl, eta, sharp):
-    """Validated (mu_rl, beta_rl, eta) and the deficit 1 - sqrt(q) of GD on R."""
-    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
-    eta = check_step_size(eta, beta_rl, beta_name="beta_rl")
+def _rl_descent(mu_rl, beta_rl, eta, sharp, *, names=("mu_rl", "beta_rl")):
+    """Validated (mu, beta, eta) of GD on R and its deficit 1 - sqrt(q); ``names`` as in the signature."""
+    mu_name, beta_name = names
+    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name=mu_name, beta_name=beta_name)
+    eta = check_step_size(eta, beta_rl, beta_name=beta_name)
+    check_broadcastable(**{mu_name: mu_rl, beta_name: beta_rl, "eta": eta})
     return mu_rl, beta_rl, eta, _rate_sqrt_deficit(mu_rl, beta_rl, eta, sharp)
 
 
@@ -168,7 +213,7 @@ def _broadcast_pair(lower, upper):
 
 # numpy.select evaluates every branch: the k = 0 branch computes 0 * log(0) = 0 * -inf where q = 0.
 def _select_errors():
-    return np.errstate(divide="ignore", invalid="ignore")
+    return np.errstate(all="ignore")
 
 
 def discrete_path_length_bound(steps, *, gap0, mu, beta, eta, sharp=False):
@@ -217,9 +262,15 @@ def discrete_path_length_bound(steps, *, gap0, mu, beta, eta, sharp=False):
     >>> round(discrete_path_length_bound(3, gap0=0.5, mu=1.0, beta=1.0, eta=0.5), 12)
     0.875
     """
+    if _plain_descent(mu, beta, eta, sharp) and _plain_steps(steps, gap0):
+        value = scalar_or_none(lambda: p5.discrete_path_length_bound_scalar(
+            steps, gap0, mu, beta, eta, _deficit_scalar(mu * eta, beta * eta, sharp)))
+        if value is not None:
+            return value
     steps = check_step_count(steps, "steps")
     gap0 = check_nonnegative(gap0, "gap0")
-    mu, beta, eta, deficit = _rl_descent(mu, beta, eta, sharp)
+    mu, beta, eta, deficit = _rl_descent(mu, beta, eta, sharp, names=("mu", "beta"))
+    check_broadcastable(steps=steps, gap0=gap0, mu=mu, beta=beta, eta=eta)
     with _select_errors():
         return scalar_or_array(np.asarray(p5.discrete_path_length_bound(steps, gap0, mu, beta, eta, deficit)))
 
@@ -272,11 +323,21 @@ def discrete_sft_degradation_bounds(steps, *, rl_gap0, sep, mu_sft, beta_sft, mu
     >>> round(low, 12), round(up, 12)
     (0.28125, 0.28125)
     """
+    if (_plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0) and plain_scalars(sep, mu_sft, beta_sft)
+            and plain_pl_constants(mu_sft, beta_sft) and 0 <= sep < INF):
+        value = scalar_or_none(lambda: _discrete_envelope_scalar(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl,
+                                                                 eta, sharp))
+        if value is not None:
+            return value
     steps = check_step_count(steps, "steps")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     sep = check_nonnegative(sep, "sep")
     mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
     mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    check_broadcastable(steps=steps, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl,
+                        beta_rl=beta_rl, eta=eta)
+    check_separation(sep, p1.start_reach(rl_gap0, mu_rl), bound="sqrt(2 rl_gap0/mu_rl)",
+                     reason="quadratic growth of R from the SFT optimum theta_0")
     with _select_errors():
         return _broadcast_pair(p5.discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, deficit),
                                p5.discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit))
@@ -322,15 +383,26 @@ def discrete_reward_gain_bounds(steps, *, rl_gap0, mu_rl, beta_rl, eta, sharp=Fa
     Examples
     --------
     >>> from nondecoupling import discrete_reward_gain_bounds
-    >>> discrete_reward_gain_bounds(1, rl_gap0=1.0, mu_rl=1.0, beta_rl=1.0, eta=0.25)
+    >>> low, up = discrete_reward_gain_bounds(1, rl_gap0=1.0, mu_rl=1.0, beta_rl=1.0, eta=0.25)
+    >>> round(low, 12), round(up, 12)
     (0.4375, 0.5625)
     """
+    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0):
+        def gains():
+            deficit = _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)
+            upper = min(p5.discrete_gain_upper_scalar(steps, rl_gap0, beta_rl, eta), rl_gap0)
+            return min(p5.discrete_gain_lower_scalar(steps, rl_gap0, deficit), upper), upper
+        value = scalar_or_none(gains)
+        if value is not None:
+            return value
     steps = check_step_count(steps, "steps")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    check_broadcastable(steps=steps, rl_gap0=rl_gap0, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
     with _select_errors():
-        return _broadcast_pair(p5.discrete_gain_lower(steps, rl_gap0, deficit),
-                               p5.discrete_gain_upper(steps, rl_gap0, beta_rl, eta))
+        lower, upper = p5.discrete_gain_lower(steps, rl_gap0, deficit), p5.discrete_gain_upper(steps, rl_gap0, beta_rl, eta)
+    upper = np.minimum(upper, rl_gap0)  # both <= Delta_0, lower <= upper exactly; rounding must not cross
+    return _broadcast_pair(np.minimum(lower, upper), upper)
 
 
 def discrete_net_gain(steps, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
@@ -380,11 +452,63 @@ def discrete_net_gain(steps, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sha
     >>> round(discrete_net_gain(1, rl_gap0=1.0, lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.5), 12)
     0.5
     """
+    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0) and _plain_costs(lam, beta_sft):
+        value = scalar_or_none(lambda: min(p5.discrete_net_gain_scalar(
+            steps, rl_gap0, lam, beta_sft, beta_rl, eta, _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)), rl_gap0))
+        if value is not None:
+            return value
     steps = check_step_count(steps, "steps")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     lam = check_positive(lam, "lam")
     beta_sft = check_positive(beta_sft, "beta_sft")
     mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
-    tradeoff = p5.tradeoff_constant(lam, beta_sft, beta_rl, eta, deficit)
+    check_broadcastable(steps=steps, rl_gap0=rl_gap0, lam=lam, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
     with _select_errors():
-        return scalar_or_array(np.asarray(rl_gap0 * p5.discrete_gain_ratio(steps, tradeoff, deficit)))
+        gain = p5.discrete_net_gain(steps, rl_gap0, lam, beta_sft, beta_rl, eta, deficit)
+    return scalar_or_array(np.minimum(gain, rl_gap0))  # <= Delta_0 exactly; keep rounding from crossing it
+
+
+# ----- The scalar fast path: the same checks and formulas on Python floats (math).
+def _plain_descent(mu, beta, eta, sharp) -> bool:
+    """Plain scalars passing the array path's checks of (mu, beta, eta, sharp)."""
+    return (plain_scalars(mu, beta, eta) and type(sharp) is bool and plain_pl_constants(mu, beta)
+            and 0 < eta < INF and eta * beta < 2.0)
+
+
+def _plain_steps(steps, gap0) -> bool:
+    return plain_scalars(steps, gap0) and 0 <= steps < INF and float(steps).is_integer() and 0 <= gap0 < INF
+
+
+def _plain_costs(lam, beta_sft) -> bool:
+    return plain_scalars(lam, beta_sft) and 0 < lam < INF and 0 < beta_sft < INF
+
+
+def _gd_contraction_scalar(mu_eta, beta_eta, sharp):
+    rate = p5.gd_rate_scalar(mu_eta, beta_eta, 1.0)
+    if sharp:
+        rate = min(rate, p5.adz_rate_scalar(mu_eta, beta_eta, 1.0))
+    return min(max(rate, 0.0), 1.0)
+
+
+def _deficit_scalar(mu_eta, beta_eta, sharp):
+    deficit = p5.gd_rate_sqrt_deficit_scalar(mu_eta, beta_eta, 1.0)
+    if sharp:
+        deficit = max(deficit, p5.adz_rate_sqrt_deficit_scalar(mu_eta, beta_eta, 1.0))
+    return min(max(deficit, 0.0), 1.0)
+
+
+def _optimal_steps_scalar(lam, beta_sft, beta_rl, eta, deficit):
+    if deficit <= 0:
+        return 0
+    below = math.floor(p5.optimal_steps_scalar(lam, beta_sft, beta_rl, eta, deficit))
+    gain_below = p5.discrete_net_gain_scalar(below, 1.0, lam, beta_sft, beta_rl, eta, deficit)
+    gain_above = p5.discrete_net_gain_scalar(below + 1, 1.0, lam, beta_sft, beta_rl, eta, deficit)
+    return below + 1 if gain_above > gain_below else below
+
+
+def _discrete_envelope_scalar(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp):
+    if sep > p1.start_reach_scalar(rl_gap0, mu_rl) * (1 + SEPARATION_RTOL):
+        raise ValueError("unrealizable sep")  # the array path names the reason
+    deficit = _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)
+    upper = p5.discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit)
+    return min(p5.discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, deficit), upper), upper

@@ -9,7 +9,23 @@ from __future__ import annotations
 import numpy as np
 
 from nondecoupling._generated import p3
-from nondecoupling.validation import check_nonnegative, check_pl_constants, check_positive, scalar_or_array
+from nondecoupling.validation import (
+    INF,
+    check_broadcastable,
+    check_nonnegative,
+    check_pl_constants,
+    check_positive,
+    plain_pl_constants,
+    plain_scalars,
+    scalar_or_array,
+    scalar_or_none,
+)
+
+
+def _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft) -> bool:
+    """Plain scalars passing the array path's checks of (lam, mu_rl, beta_rl, beta_sft)."""
+    return (plain_scalars(lam, mu_rl, beta_rl, beta_sft) and 0 < lam < INF and 0 < beta_sft < INF
+            and plain_pl_constants(mu_rl, beta_rl))
 
 
 def optimal_rl_duration(*, lam, mu_rl, beta_rl, beta_sft):
@@ -47,14 +63,26 @@ def optimal_rl_duration(*, lam, mu_rl, beta_rl, beta_sft):
     (t* ~ 1e-12/mu_rl). On isotropic quadratics (beta = mu) g is the exact net gain, so t*
     is the true optimum.
 
+    Examples
+    --------
+    >>> from nondecoupling import optimal_rl_duration
+    >>> round(optimal_rl_duration(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0), 12)  # ln 2
+    0.69314718056
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
+    if _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(lambda: p3.optimal_rl_duration_scalar(lam, mu_rl, beta_rl, beta_sft))
+        if value is not None:
+            return value
     lam = check_positive(lam, "lam")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
     beta_sft = check_positive(beta_sft, "beta_sft")
-    return scalar_or_array(p3.optimal_rl_duration(lam, mu_rl, beta_rl, beta_sft))
+    check_broadcastable(lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=beta_sft)
+    with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
+        return scalar_or_array(p3.optimal_rl_duration(lam, mu_rl, beta_rl, beta_sft))
 
 
 def guaranteed_net_gain(t, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
@@ -96,16 +124,31 @@ def guaranteed_net_gain(t, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
     It is evaluated as Delta_0 s (2 e^{-mu_rl t} + (1 - c) s), s = -expm1(-mu_rl t), which has
     no cancellation for c <= 1 and only the unavoidable one near t_neg for c > 1.
 
+    Examples
+    --------
+    >>> import math
+    >>> from nondecoupling import guaranteed_net_gain
+    >>> round(guaranteed_net_gain(math.log(2), rl_gap0=1.0, lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0), 12)
+    0.5
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
+    if plain_scalars(t, rl_gap0) and t >= 0 and 0 <= rl_gap0 < INF and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(lambda: min(p3.guaranteed_net_gain_scalar(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft),
+                                           rl_gap0))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     lam = check_positive(lam, "lam")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
     beta_sft = check_positive(beta_sft, "beta_sft")
-    return scalar_or_array(p3.guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft))
+    check_broadcastable(t=t, rl_gap0=rl_gap0, lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=beta_sft)
+    with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
+        gain = p3.guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)
+    return scalar_or_array(np.minimum(gain, rl_gap0))  # g <= Delta_0 exactly; rounding must not cross it
 
 
 def rl_break_even_time(*, lam, mu_rl, beta_rl, beta_sft):
@@ -143,12 +186,25 @@ def rl_break_even_time(*, lam, mu_rl, beta_rl, beta_sft):
     Computed as log1p(2/(c - 1))/mu_rl, accurate for large c; near c = 1 t_neg is
     inherently sensitive to c (it diverges like ln(2/(c - 1))/mu_rl).
 
+    Examples
+    --------
+    >>> from nondecoupling import rl_break_even_time
+    >>> round(rl_break_even_time(lam=2.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0), 12)  # ln 3
+    1.098612288668
+    >>> rl_break_even_time(lam=0.5, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0)
+    inf
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
+    if _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(lambda: p3.rl_break_even_time_scalar(lam, mu_rl, beta_rl, beta_sft))
+        if value is not None:
+            return value
     lam = check_positive(lam, "lam")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
     beta_sft = check_positive(beta_sft, "beta_sft")
-    with np.errstate(invalid="ignore", divide="ignore"):  # select() evaluates the c <= 1 branch too
+    check_broadcastable(lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=beta_sft)
+    with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
         return scalar_or_array(p3.rl_break_even_time(lam, mu_rl, beta_rl, beta_sft))

@@ -12,7 +12,22 @@ from __future__ import annotations
 import numpy as np
 
 from nondecoupling._generated import p1, p2
-from nondecoupling.validation import check_nonnegative, check_pl_constants, scalar_or_array
+from nondecoupling.validation import (
+    INF,
+    SEPARATION_RTOL,
+    check_broadcastable,
+    check_nonnegative,
+    check_pl_constants,
+    check_separation,
+    plain_pl_constants,
+    plain_scalars,
+    scalar_or_array,
+    scalar_or_none,
+)
+
+#: Why sep is bounded from an optimum of the measured objective (shared with P5's discrete envelope).
+_QG_REASON = ("quadratic growth of the flowed objective: theta_0 lies within that distance of its minimizers, "
+              "so no problem has a larger sep")
 
 
 def path_length_bound(t, *, gap0, mu, beta):
@@ -50,14 +65,28 @@ def path_length_bound(t, *, gap0, mu, beta):
     t -> inf (limit sqrt(2 Delta_0/mu)); both equal the exact path length on isotropic
     quadratics, where mu = beta.
 
+    Examples
+    --------
+    >>> from nondecoupling import path_length_bound
+    >>> round(path_length_bound(1.0, gap0=0.5, mu=1.0, beta=1.0), 12)  # 1 - 1/e
+    0.632120558829
+    >>> path_length_bound(1.0, gap0=1.0, mu=1e-250, beta=1e-250)  # ~ t sqrt(2 beta gap0)
+    1.4142135623730952e-125
+
     References
     ----------
     Karimi, Nutini, Schmidt, ECML-PKDD 2016; Niu et al., arXiv:2601.07389.
     """
+    if plain_scalars(t, gap0, mu, beta) and t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta):
+        value = scalar_or_none(lambda: p1.path_length_bound_scalar(t, gap0, mu, beta))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     gap0 = check_nonnegative(gap0, "gap0")
     mu, beta = check_pl_constants(mu, beta)
-    return scalar_or_array(p1.path_length_bound(t, gap0, mu, beta))
+    check_broadcastable(t=t, gap0=gap0, mu=mu, beta=beta)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # select() evaluates both branches
+        return scalar_or_array(p1.path_length_bound(t, gap0, mu, beta))
 
 
 def reward_gain_bounds(t, *, gap0, mu, beta):
@@ -100,11 +129,26 @@ def reward_gain_bounds(t, *, gap0, mu, beta):
     >>> round(low, 12), round(up, 12)
     (1.264241117657, 1.729329433527)
     """
+    if plain_scalars(t, gap0, mu, beta) and t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta):
+        value = scalar_or_none(lambda: _ordered_gains(p1.gain_lower_scalar(t, gap0, mu),
+                                                      p1.gain_upper_scalar(t, gap0, beta), gap0))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     gap0 = check_nonnegative(gap0, "gap0")
     mu, beta = check_pl_constants(mu, beta)
-    bounds = np.broadcast_arrays(p1.gain_lower(t, gap0, mu), p1.gain_upper(t, gap0, beta))
+    check_broadcastable(t=t, gap0=gap0, mu=mu, beta=beta)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # select() evaluates both branches
+        # Both are at most gap0 exactly; the scaled product can land an ulp above it.
+        upper = np.minimum(p1.gain_upper(t, gap0, beta), gap0)
+        bounds = np.broadcast_arrays(np.minimum(p1.gain_lower(t, gap0, mu), upper), upper)
     return tuple(scalar_or_array(np.array(bound)) for bound in bounds)
+
+
+def _ordered_gains(lower, upper, gap0):
+    """Both gains are <= gap0 and lower <= upper exactly; keep rounding from crossing (one float)."""
+    upper = min(upper, gap0)
+    return min(lower, upper), upper
 
 
 def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
@@ -146,15 +190,30 @@ def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl)
     quadratics with theta_0 = a (proved in the derivation). A realizable instance has
     sep <= sqrt(2 rl_gap0/mu_rl), and then lower <= upper.
 
+    Examples
+    --------
+    >>> from nondecoupling import sft_degradation_bounds
+    >>> low, up = sft_degradation_bounds(1.0, rl_gap0=0.5, sep=1.0, mu_sft=1.0, beta_sft=1.0, mu_rl=1.0, beta_rl=1.0)
+    >>> round(low, 10), round(up, 10)  # isotropic: both equal the exact (1 - 1/e)^2 / 2
+    (0.1997882004, 0.1997882004)
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), SFT-then-RL; THEORY.md P1.
     """
+    if plain_scalars(t, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl) and _plain_envelope(
+            t, rl_gap0, sep, (mu_rl, beta_rl), (mu_sft, beta_sft), p1.start_reach_scalar):
+        value = scalar_or_none(lambda: _ordered(p1.sft_excess_lower_scalar(t, rl_gap0, sep, mu_rl, mu_sft),
+                                                p1.sft_excess_upper_scalar(t, rl_gap0, mu_rl, beta_rl, beta_sft)))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     sep = check_nonnegative(sep, "sep")
     mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    check_broadcastable(t=t, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl)
+    check_separation(sep, p1.start_reach(rl_gap0, mu_rl), bound="sqrt(2 rl_gap0/mu_rl)", reason=_QG_REASON)
     return _flow_envelope(p1.sft_excess_lower, p1.sft_excess_upper, t, rl_gap0, sep,
                           flow=(mu_rl, beta_rl), measured=(mu_sft, beta_sft))
 
@@ -195,17 +254,46 @@ def reward_loss_bounds(t, *, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
     P1 with the roles of the objectives swapped: the same generated expressions with the
     symbols renamed (:mod:`nondecoupling.derivations.p2_rl_then_sft`).
 
+    Examples
+    --------
+    >>> from nondecoupling import reward_loss_bounds
+    >>> low, up = reward_loss_bounds(1.0, sft_gap0=0.5, sep=1.0, mu_sft=1.0, beta_sft=1.0, mu_rl=1.0, beta_rl=1.0)
+    >>> round(low, 10), round(up, 10)
+    (0.1997882004, 0.1997882004)
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), RL-then-SFT; THEORY.md P2.
     """
+    if plain_scalars(t, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl) and _plain_envelope(
+            t, sft_gap0, sep, (mu_sft, beta_sft), (mu_rl, beta_rl), p2.start_reach_scalar):
+        value = scalar_or_none(lambda: _ordered(p2.reward_loss_lower_scalar(t, sft_gap0, sep, mu_sft, mu_rl),
+                                                p2.reward_loss_upper_scalar(t, sft_gap0, mu_sft, beta_sft, beta_rl)))
+        if value is not None:
+            return value
     t = check_nonnegative(t, "t", allow_inf=True)
     sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")
     sep = check_nonnegative(sep, "sep")
     mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
+    check_broadcastable(t=t, sft_gap0=sft_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl)
+    check_separation(sep, p2.start_reach(sft_gap0, mu_sft), bound="sqrt(2 sft_gap0/mu_sft)", reason=_QG_REASON)
     return _flow_envelope(p2.reward_loss_lower, p2.reward_loss_upper, t, sft_gap0, sep,
                           flow=(mu_sft, beta_sft), measured=(mu_rl, beta_rl))
+
+
+def _plain_envelope(t, gap0, sep, flow, measured, reach) -> bool:
+    """The array path's checks for P1/P2 on plain scalars (the fast path runs only if all pass)."""
+    if not (t >= 0 and 0 <= gap0 < INF and 0 <= sep < INF
+            and plain_pl_constants(*flow) and plain_pl_constants(*measured)):
+        return False
+    bound = scalar_or_none(lambda: reach(gap0, flow[0]))
+    return bound is not None and sep <= bound * (1 + SEPARATION_RTOL)
+
+
+def _ordered(lower, upper):
+    """lower <= upper holds exactly for a valid sep; rounding must not invert the bracket (one float)."""
+    return min(lower, upper), upper
 
 
 def _flow_envelope(lower, upper, t, gap0, sep, *, flow, measured):
@@ -216,7 +304,8 @@ def _flow_envelope(lower, upper, t, gap0, sep, *, flow, measured):
     ``flow`` and ``measured`` are the validated (mu, beta) of the two objectives.
     """
     (mu_flow, beta_flow), (mu_measured, beta_measured) = flow, measured
-    # Each bound depends on only some inputs; broadcast both to the shape of all of them.
-    bounds = np.broadcast_arrays(lower(t, gap0, sep, mu_flow, mu_measured),
-                                 upper(t, gap0, mu_flow, beta_flow, beta_measured))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # select() evaluates both branches
+        low, up = lower(t, gap0, sep, mu_flow, mu_measured), upper(t, gap0, mu_flow, beta_flow, beta_measured)
+    # lower <= upper holds exactly for sep <= reach (checked); rounding must not invert the bracket.
+    bounds = np.broadcast_arrays(np.minimum(low, up), up)
     return tuple(scalar_or_array(np.array(bound)) for bound in bounds)

@@ -17,12 +17,17 @@ import numpy as np
 
 from nondecoupling._generated import s1
 from nondecoupling.validation import (
-    check_integer,
+    INF,
+    ParameterError,
+    check_broadcastable,
     check_interval,
     check_nonnegative,
     check_positive,
     check_rate,
+    check_step_count,
+    plain_scalars,
     scalar_or_array,
+    scalar_or_none,
 )
 
 
@@ -37,6 +42,17 @@ def _spectrum_at(eigs, rho, k):
     at_k = np.take_along_axis(padded, index - 1, axis=-1)[..., 0]
     after_k = np.take_along_axis(padded, index, axis=-1)[..., 0]
     return top, at_k, after_k, np.broadcast_to(rho, shape)
+
+
+def _validated(eigs, rho, k):
+    """Check (eigs, rho, k) as the module docstring says; k is checked against d before any cast."""
+    eigs = np.atleast_1d(check_nonnegative(eigs, "eigs"))
+    if eigs.shape[-1] == 0:
+        raise ParameterError("eigs", "at least one eigenvalue (shape (..., d) with d >= 1)", f"shape {eigs.shape}")
+    rho = check_rate(rho, "rho")
+    k = check_interval(check_step_count(k, "k"), "k", low=1, high=eigs.shape[-1]).astype(np.int64)
+    check_broadcastable(eigs=eigs[..., 0], rho=rho, k=k)
+    return eigs, rho, k
 
 
 def curvature_bracket(eigs, rho, k):
@@ -68,11 +84,14 @@ def curvature_bracket(eigs, rho, k):
     Notes
     -----
     Attained: g = u_k gives the left side, g = u_1 the right side.
+
+    Examples
+    --------
+    >>> from nondecoupling import curvature_bracket
+    >>> curvature_bracket([4.0, 1.0], 0.5, 1)
+    (2.0, 2.5)
     """
-    eigs = np.atleast_1d(check_nonnegative(eigs, "eigs"))
-    rho = check_rate(rho, "rho")
-    k = check_interval(check_integer(k, "k", low=1), "k", high=eigs.shape[-1]).astype(np.int64)
-    top, at_k, after_k, rho = _spectrum_at(eigs, rho, k)
+    top, at_k, after_k, rho = _spectrum_at(*_validated(eigs, rho, k))
     return (scalar_or_array(s1.curvature_lower(at_k, rho)),
             scalar_or_array(s1.curvature_upper(top, after_k, rho)))
 
@@ -106,14 +125,23 @@ def misalignment_bound(eigs, rho, k):
     Notes
     -----
     Attained with k = 1 by g = u_1 (m = 1).
+
+    Examples
+    --------
+    >>> from nondecoupling import misalignment_bound
+    >>> round(misalignment_bound([4.0, 1.0], 0.5, 1), 12)
+    0.68599434057
+    >>> misalignment_bound([1e155, 1e155], 0.5, 1)  # scale-free
+    0.5
     """
-    eigs = np.atleast_1d(check_nonnegative(eigs, "eigs"))
-    rho = check_rate(rho, "rho")
-    k = check_interval(check_integer(k, "k", low=1), "k", high=eigs.shape[-1]).astype(np.int64)
-    top, at_k, after_k, rho = _spectrum_at(eigs, rho, k)
-    # The 0/0 branch is computed and discarded by numpy's select; silence its warning.
+    top, at_k, after_k, rho = _spectrum_at(*_validated(eigs, rho, k))
+    # The bound is homogeneous of degree 0 in the eigenvalues: dividing by lam_1 keeps the
+    # squares from overflowing or underflowing (scale-free, as it must be). The 0/0 branch
+    # (lam_1 = 0) is computed and discarded by numpy's select; silence its warning.
     with np.errstate(divide="ignore", invalid="ignore"):
-        return scalar_or_array(s1.misalignment_lower(top, at_k, after_k, rho))
+        unit = np.where(top > 0, top, 1.0)
+        bound = s1.misalignment_lower(top / unit, at_k / unit, after_k / unit, rho)
+        return scalar_or_array(np.minimum(bound, 1.0))  # m <= 1 holds exactly; guard the last ulp
 
 
 def kantorovich_bound(m_lo, m_hi):
@@ -140,8 +168,19 @@ def kantorovich_bound(m_lo, m_hi):
     Notes
     -----
     Attained by g = sqrt(m_hi) u_lo + sqrt(m_lo) u_hi.
+
+    Examples
+    --------
+    >>> from nondecoupling import kantorovich_bound
+    >>> kantorovich_bound(1.0, 4.0)
+    0.8
     """
+    if plain_scalars(m_lo, m_hi) and 0 < m_lo < INF and 0 < m_hi < INF:
+        value = scalar_or_none(lambda: s1.kantorovich_scalar(min(m_lo, m_hi), max(m_lo, m_hi)))
+        if value is not None:
+            return value
     m_lo = check_positive(m_lo, "m_lo")
     m_hi = check_positive(m_hi, "m_hi")
+    check_broadcastable(m_lo=m_lo, m_hi=m_hi)
     # The bound is symmetric; ordering the ends keeps sqrt(m_lo/m_hi) <= 1 (no overflow).
     return scalar_or_array(s1.kantorovich(np.minimum(m_lo, m_hi), np.maximum(m_lo, m_hi)))

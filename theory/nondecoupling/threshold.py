@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from nondecoupling._generated import p4
-from nondecoupling.validation import as_float_array, check_nonnegative, check_positive, scalar_or_array
+from nondecoupling._generated import p1, p4
+from nondecoupling.validation import (
+    INF,
+    SEPARATION_RTOL,
+    as_float_array,
+    check_broadcastable,
+    check_nonnegative,
+    check_positive,
+    check_separation,
+    plain_scalars,
+    scalar_or_array,
+    scalar_or_none,
+)
 
 
 def nondecoupling_threshold(*, sft_min, sep, mu_sft):
@@ -41,13 +52,24 @@ def nondecoupling_threshold(*, sft_min, sep, mu_sft):
     -----
     Exact on isotropic quadratics: L(theta_inf) = tau for every theta_0.
 
+    Examples
+    --------
+    >>> from nondecoupling import nondecoupling_threshold
+    >>> nondecoupling_threshold(sft_min=1.0, sep=2.0, mu_sft=0.5)
+    2.0
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (i).
     """
+    if plain_scalars(sft_min, sep, mu_sft) and -INF < sft_min < INF and 0 <= sep < INF and 0 < mu_sft < INF:
+        value = scalar_or_none(lambda: p4.nondecoupling_threshold_scalar(sft_min, sep, mu_sft))
+        if value is not None:
+            return value
     sft_min = as_float_array(sft_min, "sft_min")
     sep = check_nonnegative(sep, "sep")
     mu_sft = check_positive(mu_sft, "mu_sft")
+    check_broadcastable(sft_min=sft_min, sep=sep, mu_sft=mu_sft)
     return scalar_or_array(p4.nondecoupling_threshold(sft_min, sep, mu_sft))
 
 
@@ -87,20 +109,44 @@ def crossing_time(*, sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
 
     Notes
     -----
-    T_x solves P1's lower envelope(T_x) = eps_0. On a realizable instance the log is never
-    negative (sep <= sqrt(2 eps_0/mu_sft) + sqrt(2 Delta_0/mu_rl) by quadratic growth), so the
-    clamp only guards inconsistent inputs. Tight: on isotropic quadratics with theta_0 on
+    T_x solves P1's lower envelope(T_x) = eps_0. A realizable instance has
+    sep <= sqrt(2 eps_0/mu_sft) + sqrt(2 Delta_0/mu_rl) (quadratic growth); a larger sep is
+    rejected, and then the log is never negative (the clamp at 0 only absorbs rounding). The
+    log is taken of a scaled product, so T_x stays finite wherever it is a float. Tight: on isotropic quadratics with theta_0 on
     the line through the optima, behind the SFT optimum, T_x is the exact crossing time.
+
+    Examples
+    --------
+    >>> from nondecoupling import crossing_time
+    >>> round(crossing_time(sft_gap0=0.0, rl_gap0=0.5, sep=0.5, mu_sft=1.0, mu_rl=1.0), 12)  # ln 2
+    0.69314718056
 
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (ii).
     """
+    if (plain_scalars(sft_gap0, rl_gap0, sep, mu_sft, mu_rl) and 0 <= sft_gap0 < INF and 0 <= rl_gap0 < INF
+            and 0 <= sep < INF and 0 < mu_sft < INF and 0 < mu_rl < INF):
+        value = scalar_or_none(lambda: _crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl))
+        if value is not None:
+            return value
     sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     sep = check_nonnegative(sep, "sep")
     mu_sft = check_positive(mu_sft, "mu_sft")
     mu_rl = check_positive(mu_rl, "mu_rl")
+    check_broadcastable(sft_gap0=sft_gap0, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, mu_rl=mu_rl)
+    check_separation(sep, p1.start_reach(sft_gap0, mu_sft) + p1.start_reach(rl_gap0, mu_rl),
+                     bound="sqrt(2 sft_gap0/mu_sft) + sqrt(2 rl_gap0/mu_rl)",
+                     reason="quadratic growth of both losses bounds the distance between their minimizers")
     # numpy.select evaluates every branch: the log also runs where its argument is <= 0.
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         return scalar_or_array(p4.crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl))
+
+
+
+def _crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
+    """T_x for one realizable instance; raises ValueError otherwise (the array path names the reason)."""
+    if sep > (p1.start_reach_scalar(sft_gap0, mu_sft) + p1.start_reach_scalar(rl_gap0, mu_rl)) * (1 + SEPARATION_RTOL):
+        raise ValueError("unrealizable sep")
+    return p4.crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl)

@@ -64,6 +64,13 @@ def tilted_tradeoff(s, probs, rewards):
     the smaller term. The rounding of :math:`a` itself adds an absolute error of order
     :math:`(s\,\epsilon)^2` (visible only when :math:`\mathrm{Var}_{p^*} r \approx 0`).
 
+    Examples
+    --------
+    >>> from nondecoupling import tilted_tradeoff
+    >>> reward, sft_increase, rl_kl = tilted_tradeoff(1.0, [0.5, 0.5], [0.0, 1.0])
+    >>> round(reward, 12), round(sft_increase, 12), round(rl_kl, 12)
+    (0.73105857863, 0.120114506958, 0.110944071672)
+
     References
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026).
@@ -77,8 +84,11 @@ def tilted_tradeoff(s, probs, rewards):
     p, r = np.broadcast_to(probs, shape), np.broadcast_to(rewards, shape)
     tilt = np.broadcast_to(s[..., None], shape)
     support = p > 0  # off-support responses never matter
-    rate = np.sum(p * r, axis=-1, keepdims=True)
     best = np.max(np.where(support, r, -np.inf), axis=-1, keepdims=True)
+    worst = np.min(np.where(support, r, np.inf), axis=-1, keepdims=True)
+    # The mean lies in [worst, best] exactly; rounding must not put it outside (constant rewards
+    # would otherwise look like a variance of an ulp, which a huge s amplifies).
+    rate = np.clip(np.sum(p * r, axis=-1, keepdims=True), worst, best)
     centred = np.where(support, r - rate, 0.0)
     shortfall = np.where(support, best - r, 0.0)
 
@@ -95,7 +105,8 @@ def tilted_tradeoff(s, probs, rewards):
 
     s, rate, best = tilt[..., 0], rate[..., 0], best[..., 0]
     overflow = s * (best - rate) > _OVERFLOW_GUARD
-    reward = np.where(overflow, best - short, rate + gain)
+    # The tilted mean lies in [E_{p*} r, max r] exactly (Lambda' is increasing); keep it there.
+    reward = np.clip(np.where(overflow, best - short, rate + gain), rate, best)
     increase = np.where(overflow, log_mass + s * (best - rate), increase)
     # rl_kl = s Lambda'(s) - Lambda(s) >= 0 in the centring with the smaller rounding error:
     # about eps * s * gain for the mean, eps * (1 + s * short - log_mass) for the best reward.

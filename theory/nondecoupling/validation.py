@@ -11,8 +11,11 @@ broadcast.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 
@@ -34,6 +37,15 @@ class ParameterError(ValueError):
         The parameter's name, as in the function's signature.
     constraint : str
         The constraint it violates, e.g. ``"> 0"``.
+
+    Examples
+    --------
+    >>> from nondecoupling import ParameterError, kantorovich_bound
+    >>> try:
+    ...     kantorovich_bound(-1.0, 2.0)
+    ... except ParameterError as error:
+    ...     print(error.name, error.constraint)
+    m_lo > 0
     """
 
     def __init__(self, name: str, constraint: str, got: str):
@@ -49,7 +61,9 @@ class ParameterError(ValueError):
 def _locate_caller() -> tuple[str, str]:
     """Name the public function that rejected its input, and where the user called it."""
     frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename == __file__:
+    # Skip this module and the library's private helpers (e.g. a shared _validated()): name the public function.
+    while frame is not None and (frame.f_code.co_filename == __file__ or (
+            frame.f_code.co_name.startswith("_") and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIR))):
         frame = frame.f_back
     if frame is None:
         return "<unknown>", ""
@@ -68,12 +82,25 @@ def _describe(values: np.ndarray, bad: np.ndarray) -> str:
     return f"{float(first)!r} ({int(bad.sum())} of {values.size} entries violate it)"
 
 
+#: numpy dtype kinds that are numbers: signed and unsigned integers, floats.
+_NUMERIC_KINDS = frozenset("iuf")
+#: Python number types accepted inside object arrays (Decimal and Fraction are exact, so they convert).
+_EXACT_NUMBERS = (int, float, Decimal, Fraction, np.integer, np.floating)
+_NOT_A_NUMBER = "a real number or array of real numbers (not text, bytes, bool, datetime, complex or masked)"
+
+
 def as_float_array(value, name: str, *, allow_inf: bool = False) -> np.ndarray:
-    """Convert ``value`` to a float64 array; reject non-numbers, NaN and (unless allowed) inf."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParameterError(name, "a real number or array of real numbers", repr(value)) from None
+    """Convert ``value`` to a float64 array; reject non-numbers, NaN and (unless allowed) inf.
+
+    Accepted: int, float, numpy integers and floats (any width), Decimal, Fraction, and lists
+    or arrays of them (0-d included); integers beyond the float range become +-inf. Refused
+    with a :class:`ParameterError` naming ``name``: text, bytes, bool, datetime64/timedelta64,
+    complex, masked arrays (their mask would be ignored), and object arrays of anything else.
+    """
+    if type(value) is float or type(value) is int:  # the common scalar case, without numpy's dispatch
+        array = np.asarray(_python_float(value, name), dtype=np.float64)
+    else:
+        array = _to_float64(value, name)
     nan = np.isnan(array)
     if nan.any():
         raise ParameterError(name, "a number (not NaN)", _describe(array, nan))
@@ -82,6 +109,34 @@ def as_float_array(value, name: str, *, allow_inf: bool = False) -> np.ndarray:
         if inf.any():
             raise ParameterError(name, "finite", _describe(array, inf))
     return array
+
+
+def _python_float(value, name: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int or Fraction beyond the float range
+        return math.inf if value > 0 else -math.inf
+    except (TypeError, ValueError):
+        raise ParameterError(name, _NOT_A_NUMBER, _short_repr(value)) from None
+
+
+def _to_float64(value, name: str) -> np.ndarray:
+    if isinstance(value, (str, bytes, bool, np.bool_, np.ma.MaskedArray)):
+        raise ParameterError(name, _NOT_A_NUMBER, _short_repr(value))
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged lists and the like
+        raise ParameterError(name, _NOT_A_NUMBER, _short_repr(value)) from None
+    if array.dtype.kind in _NUMERIC_KINDS:
+        return array.astype(np.float64, copy=False)
+    if array.dtype.kind == "O" and all(isinstance(x, _EXACT_NUMBERS) and not isinstance(x, bool) for x in array.flat):
+        return np.array([_python_float(x, name) for x in array.flat], dtype=np.float64).reshape(array.shape)
+    raise ParameterError(name, _NOT_A_NUMBER, f"{_short_repr(value)} (dtype {array.dtype})")
+
+
+def _short_repr(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_interval(
@@ -132,7 +187,8 @@ def check_pl_constants(mu, beta, *, mu_name: str = "mu", beta_name: str = "beta"
     """
     mu = check_positive(mu, mu_name)
     beta = check_positive(beta, beta_name)
-    bad = np.broadcast_to(mu > beta, np.broadcast_shapes(mu.shape, beta.shape))
+    shape = check_broadcastable(**{mu_name: mu, beta_name: beta})
+    bad = np.broadcast_to(mu > beta, shape)
     if bad.any():
         mu_b, beta_b = np.broadcast_arrays(mu, beta)
         i = np.argmax(bad) if bad.ndim else ()
@@ -144,7 +200,8 @@ def check_pl_constants(mu, beta, *, mu_name: str = "mu", beta_name: str = "beta"
 def check_step_size(eta, beta, *, name: str = "eta", beta_name: str = "beta") -> np.ndarray:
     """Gradient-descent step size: 0 < eta < 2 / beta (elementwise). ``beta`` must be checked first."""
     eta = check_positive(eta, name)
-    bad = np.broadcast_to(eta * beta >= 2.0, np.broadcast_shapes(eta.shape, np.shape(beta)))
+    shape = check_broadcastable(**{beta_name: beta, name: eta})
+    bad = np.broadcast_to(eta * beta >= 2.0, shape)
     if bad.any():
         eta_b = np.broadcast_to(eta, bad.shape)
         raise ParameterError(name, f"< 2/{beta_name} (gradient descent diverges beyond)", _describe(eta_b, bad))
@@ -193,13 +250,20 @@ def check_distribution(value, name: str, *, atol: float = 1e-9) -> np.ndarray:
 
 
 def check_broadcastable(**arrays) -> tuple:
-    """The shape that the named arrays broadcast to; names the first one that does not fit."""
+    """The shape that the named arrays broadcast to; names the first one that does not fit.
+
+    The message lists the shapes of the parameters before it, e.g. ``'mu' must be
+    broadcastable against t (3,), gap0 (2,)``.
+    """
     shape = ()
+    seen = []
     for name, array in arrays.items():
         try:
             shape = np.broadcast_shapes(shape, np.shape(array))
         except ValueError:
-            raise ParameterError(name, f"broadcastable against shape {shape}", f"shape {np.shape(array)}") from None
+            others = ", ".join(f"{other} {np.shape(value)}" for other, value in seen)
+            raise ParameterError(name, f"broadcastable against {others}", f"shape {np.shape(array)}") from None
+        seen.append((name, array))
     return shape
 
 
@@ -225,3 +289,52 @@ def check_psd_matrix(value, name: str, *, rtol: float = 1e-12) -> np.ndarray:
 def scalar_or_array(array: np.ndarray):
     """Return a Python float for 0-d results, the array otherwise (numpy's own convention)."""
     return float(array) if np.ndim(array) == 0 else array
+
+
+#: Relative slack for a separation against its quadratic-growth bound: a sep computed in floating
+#: point may exceed its exact bound by rounding (it equals it on isotropic quadratics).
+SEPARATION_RTOL = 1e-9
+
+
+def check_separation(sep, reach, *, bound: str, reason: str) -> None:
+    """Reject ``sep > reach`` (beyond rounding): no problem has such a separation.
+
+    ``bound`` names the bound (e.g. ``"sqrt(2 rl_gap0/mu_rl)"``), ``reason`` says why it holds.
+    """
+    bad = np.asarray(sep > reach * (1 + SEPARATION_RTOL))
+    if bad.any():
+        sep_b, reach_b = np.broadcast_arrays(sep, reach)
+        i = np.argmax(bad) if bad.ndim else ()
+        raise ParameterError("sep", f"<= {bound} ({reason})", f"sep={float(sep_b[i])!r} > {float(reach_b[i])!r}")
+
+
+# ----- The fast path for plain scalar input (issue 16): the same checks as plain comparisons.
+#: Python's own numbers; bool (a subclass of int) is excluded by the exact type test.
+_PLAIN_TYPES = (float, int)
+INF = math.inf
+
+
+def plain_scalars(*values) -> bool:
+    """True when every value is a Python float or int (not bool): the scalar fast path applies.
+
+    The fast path only handles input that passes every check; anything else (and any value
+    that math cannot compute) takes the array path, which raises the same ParameterErrors.
+    """
+    return all(type(value) in _PLAIN_TYPES for value in values)
+
+
+def scalar_or_none(evaluate):
+    """``evaluate()`` as a float (or tuple of floats); None where math raises (the array path then
+    returns inf, 0 or the documented value instead)."""
+    try:
+        value = evaluate()
+    except (ArithmeticError, ValueError):
+        return None
+    if isinstance(value, tuple):
+        return tuple(float(v) for v in value)
+    return float(value)
+
+
+def plain_pl_constants(mu, beta) -> bool:
+    """0 < mu <= beta < inf, as :func:`check_pl_constants` requires."""
+    return 0 < mu <= beta < INF

@@ -3,6 +3,7 @@
 regenerate."""
 # fmt: off
 # ruff: noqa
+import math
 from numpy import equal, nan, select, sqrt
 
 
@@ -24,3 +25,8 @@ def misalignment_lower(eig_top, eig_k, eig_next, rho):
 def kantorovich(m_lo, m_hi):
     """S1 (c): m >= 2 sqrt(m_lo m_hi) / (m_lo + m_hi)."""
     return 2*(sqrt(m_lo)/sqrt(m_hi))*(1 + (sqrt(m_lo)/sqrt(m_hi))**2)**(-1.0)
+
+
+def kantorovich_scalar(m_lo, m_hi):
+    """S1 (c): m >= 2 sqrt(m_lo m_hi) / (m_lo + m_hi). (Python floats, math)"""
+    return 2*(math.sqrt(m_lo)/math.sqrt(m_hi))*(1 + (math.sqrt(m_lo)/math.sqrt(m_hi))**2)**(-1)

@@ -19,8 +19,62 @@ from pathlib import Path
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import PythonCodePrinter
 
 GENERATED_DIR = Path(__file__).resolve().parent.parent / "_generated"
+
+
+def _factor_lists(printer, args) -> str:
+    """``(numerators,), (denominators,)``: a factor 1/x is passed as the divisor x (no overflow in 1/x)."""
+    numerators, denominators = [], []
+    for arg in args:
+        if isinstance(arg, sp.Pow) and arg.exp.is_negative:
+            denominators.append(printer._print(sp.Pow(arg.base, -arg.exp)))
+        else:
+            numerators.append(printer._print(arg))
+    return f"({', '.join(numerators)},), ({', '.join(denominators)}{',' if denominators else ''})"
+
+
+class ScaledProduct(sp.Function):
+    """The product of the arguments, printed as ``nondecoupling._scaled.scaled_product(...)``.
+
+    Mathematically a plain product (``doit()`` returns it, so proofs see the product); in the
+    generated code it is evaluated without intermediate over- or underflow.
+    """
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+    def doit(self, **hints):
+        return sp.Mul(*(arg.doit(**hints) for arg in self.args))
+
+    def _numpycode(self, printer):
+        printer.module_imports["nondecoupling._scaled"].add("scaled_product")
+        return f"scaled_product({_factor_lists(printer, self.args)})"
+
+    def _pythoncode(self, printer):
+        printer.module_imports["nondecoupling._scaled"].add("scaled_product_scalar")
+        return f"scaled_product_scalar({_factor_lists(printer, self.args)})"
+
+
+class LogOfProduct(sp.Function):
+    """log of the product of the arguments, printed as ``nondecoupling._scaled.log_of_product(...)``."""
+
+    @classmethod
+    def eval(cls, *args):
+        return None
+
+    def doit(self, **hints):
+        return sp.log(sp.Mul(*(arg.doit(**hints) for arg in self.args)))
+
+    def _numpycode(self, printer):
+        printer.module_imports["nondecoupling._scaled"].add("log_of_product")
+        return f"log_of_product({_factor_lists(printer, self.args)})"
+
+    def _pythoncode(self, printer):
+        printer.module_imports["nondecoupling._scaled"].add("log_of_product_scalar")
+        return f"log_of_product_scalar({_factor_lists(printer, self.args)})"
 
 
 @dataclass(frozen=True)
@@ -40,6 +94,10 @@ class ClosedForm:
     rewrite : bool
         Apply sympy's C99 rewrites (``exp(x) - 1 -> expm1(x)``, ...) before printing. Turn
         off when the derivation already shaped the expression for accuracy.
+    scalar : bool
+        Also print ``<name>_scalar``, the same expression for Python floats with :mod:`math`
+        (the public functions' fast path for scalar input; it raises where numpy would return
+        inf or NaN, and the caller then takes the array path).
     """
 
     name: str
@@ -47,11 +105,14 @@ class ClosedForm:
     expr: sp.Expr
     doc: str
     rewrite: bool = True
+    scalar: bool = True
 
 
 def render(theorem_id: str, source_module: str, forms: list[ClosedForm]) -> str:
     """Return the text of the generated module for one theorem ID."""
     printer = NumPyPrinter({"fully_qualified_modules": False, "allow_unknown_functions": False})
+    # Fully qualified (math.sqrt): the numpy functions of the same names are imported unqualified.
+    scalar_printer = PythonCodePrinter({"fully_qualified_modules": True})
     bodies = []
     for form in forms:
         expr = optimize(form.expr, optims_c99) if form.rewrite else form.expr
@@ -61,8 +122,16 @@ def render(theorem_id: str, source_module: str, forms: list[ClosedForm]) -> str:
             f'    """{form.doc}"""\n'
             f"    return {printer.doprint(expr)}\n"
         )
-    imports = []
-    for module, names in sorted(printer.module_imports.items()):
+        if form.scalar:
+            bodies.append(
+                f"def {form.name}_scalar({params}):\n"
+                f'    """{form.doc} (Python floats, math)"""\n'
+                f"    return {scalar_printer.doprint(expr)}\n"
+            )
+    imports = ["import math"] if "math" in scalar_printer.module_imports else []
+    modules = sorted((set(printer.module_imports) | set(scalar_printer.module_imports)) - {"math"})
+    for module in modules:
+        names = printer.module_imports.get(module, set()) | scalar_printer.module_imports.get(module, set())
         imports.append(f"from {module} import {', '.join(sorted(names))}")
     header = (
         f'"""Generated from ``{source_module}`` ({theorem_id}) by\n'

@@ -174,9 +174,10 @@ def closed_forms() -> list[ClosedForm]:
                              (expm1(exponent) - exponent, True))
     return [
         ClosedForm("tilted_rate", (s, a), a / (a + (1 - a) * sp.exp(-s)),
-                   "K2: binary reward, the tilted policy's pass rate b(s) = a e^s / (1 - a + a e^s)."),
+                   "K2: binary reward, the tilted policy's pass rate b(s) = a e^s / (1 - a + a e^s).",
+                   scalar=False),
         ClosedForm("tilt_remainder", (s, centered_reward), remainder,
-                   "K2: E2(s c) = exp(s c) - 1 - s c >= 0, accurate for small s c.", rewrite=False),
+                   "K2: E2(s c) = exp(s c) - 1 - s c >= 0, accurate for small s c.", rewrite=False, scalar=False),
     ]
 
 

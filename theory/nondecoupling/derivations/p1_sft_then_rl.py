@@ -61,8 +61,9 @@ Polyak-Lojasiewicz condition", ECML-PKDD 2016.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.codegen.cfunctions import expm1
 
-from nondecoupling.derivations._codegen import ClosedForm
+from nondecoupling.derivations._codegen import ClosedForm, ScaledProduct
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 t = sp.Symbol("t", nonnegative=True)
@@ -106,6 +107,44 @@ def gain_bounds(t, gap0, mu, beta):
 
 SFT_EXCESS_LOWER = excess_lower(t, rl_gap0, sep, mu_rl, mu_sft)
 SFT_EXCESS_UPPER = excess_upper(t, rl_gap0, mu_rl, beta_rl, beta_sft)
+
+# ----- Forms for evaluation in floating point over 1e-300 .. 1e300 (same values, proved below).
+# (1 - e^{-r t}) / r is ~t when r t underflows; products are ScaledProducts, so that no partial
+# product over- or underflows unless the result does.
+#: Below this r t, (1 - e^{-x})/x = 1 - x/2 + ... equals 1 to within 2**-61.
+SMALL_EXPONENT = sp.Rational(1, 2**60)
+
+
+def decay_integral(rate, t_):
+    """(1 - e^{-rate t}) / rate = int_0^t e^{-rate s} ds, t where rate t < 2**-60 (also when it underflows)."""
+    return sp.Piecewise((t_, rate * t_ < SMALL_EXPONENT), (-expm1(-rate * t_) / rate, True))
+
+
+def reach(gap0, mu):
+    """sqrt(2 gap0/mu), the QG radius of the sublevel set, with the square roots split."""
+    return ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu))
+
+
+def stable_path_length(gap0, mu, beta, t_):
+    """ell(t) with 1 - e^{-r t} = r * decay_integral(r, t), products scaled."""
+    from_decay = ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu), beta, decay_integral(beta, t_))
+    from_gradient = ScaledProduct(sp.sqrt(2), sp.sqrt(beta), sp.sqrt(gap0), decay_integral(mu, t_))
+    return sp.Min(from_decay, from_gradient)
+
+
+def stable_excess_lower(t_, gap0, sep_, mu_flow, mu_measured):
+    distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu_flow), sp.exp(-mu_flow * t_)))
+    return ScaledProduct(mu_measured / 2, distance, distance)
+
+
+def stable_excess_upper(t_, gap0, mu_flow, beta_flow, beta_measured):
+    ell = stable_path_length(gap0, mu_flow, beta_flow, t_)
+    return ScaledProduct(beta_measured / 2, ell, ell)
+
+
+def stable_gain_bounds(t_, gap0, mu_, beta_):
+    return (ScaledProduct(gap0, 2 * mu_, decay_integral(2 * mu_, t_)),
+            ScaledProduct(gap0, 2 * beta_, decay_integral(2 * beta_, t_)))
 
 
 def _isotropic_instance():
@@ -201,6 +240,33 @@ def _tightness_steps() -> list:
     ]
 
 
+def _stable_form_steps() -> list:
+    """The printed forms are the theorem's forms: the non-truncated branches agree identically."""
+    x = sp.Symbol("x", positive=True)
+
+    def plain(expr):
+        """The expm1 branch of every decay_integral (the truncation is bounded separately)."""
+        untruncated = expr.doit().replace(lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[-1].expr)
+        return untruncated.rewrite(sp.exp)
+
+    first, second = path_length_forms(gap0, mu, beta, t)
+    stable = plain(stable_path_length(gap0, mu, beta, t)).args
+    return [
+        zero("decay_integral branch: -expm1(-r t)/r = (1 - e^{-r t})/r",
+             plain(decay_integral(mu, t)) - (1 - sp.exp(-mu * t)) / mu),
+        zero("truncation: (1 - e^{-x})/x = 1 - x/2 + O(x^2), so t is within 2**-61 relative below x = 2**-60",
+             sp.series((1 - sp.exp(-x)) / x, x, 0, 2).removeO() - (1 - x / 2)),
+        zero("printed ell(t) forms equal the theorem's",
+             sp.simplify(sum(stable) - first - second)),
+        zero("printed lower envelope equals the theorem's",
+             sp.simplify(plain(stable_excess_lower(t, rl_gap0, sep, mu_rl, mu_sft)) - SFT_EXCESS_LOWER)),
+        zero("printed upper envelope equals the theorem's",
+             sp.simplify(plain(stable_excess_upper(t, rl_gap0, mu_rl, beta_rl, beta_sft)) - SFT_EXCESS_UPPER)),
+        zero("printed reward gain bounds equal the theorem's",
+             sum(plain(b) for b in stable_gain_bounds(t, gap0, mu, beta)) - sum(gain_bounds(t, gap0, mu, beta))),
+    ]
+
+
 def derive() -> Derivation:
     """Prove the proof sketch's algebra, the path-length facts, and tightness on isotropic quadratics."""
     derivation = Derivation("P1")
@@ -209,23 +275,31 @@ def derive() -> Derivation:
         sft_excess_lower=SFT_EXCESS_LOWER,
         sft_excess_upper=SFT_EXCESS_UPPER,
     )
-    derivation.steps += _proof_steps() + _path_length_steps() + _tightness_steps()
+    derivation.steps += _proof_steps() + _path_length_steps() + _tightness_steps() + _stable_form_steps()
     return derivation
 
 
 def closed_forms() -> list[ClosedForm]:
     """ell(t) and the SFT-excess envelope (argument order mirrored by P2)."""
+    gain_lower, gain_upper = stable_gain_bounds(t, gap0, mu, beta)
     return [
-        ClosedForm("path_length_bound", (t, gap0, mu, beta), path_length(gap0, mu, beta, t),
-                   "P1: ell(t), bound on the path length of the flow on a (mu, beta) objective."),
-        ClosedForm("sft_excess_lower", (t, rl_gap0, sep, mu_rl, mu_sft), SFT_EXCESS_LOWER,
-                   "P1: lower envelope of L(theta_t) - L* along the RL flow from S_L."),
-        ClosedForm("sft_excess_upper", (t, rl_gap0, mu_rl, beta_rl, beta_sft), SFT_EXCESS_UPPER,
-                   "P1: upper envelope (beta_sft/2) ell(t)^2 of L(theta_t) - L*."),
-        ClosedForm("gain_lower", (t, gap0, mu), gain_bounds(t, gap0, mu, beta)[0],
-                   "P1: gap0 (1 - e^{-2 mu t}) <= gap0 - gap(t), the flowed objective's own gain (PL decay)."),
-        ClosedForm("gain_upper", (t, gap0, beta), gain_bounds(t, gap0, mu, beta)[1],
-                   "P1: gap0 - gap(t) <= gap0 (1 - e^{-2 beta t}) (smoothness: Delta_t >= Delta_0 e^{-2 beta t})."),
+        ClosedForm("path_length_bound", (t, gap0, mu, beta), stable_path_length(gap0, mu, beta, t),
+                   "P1: ell(t), bound on the path length of the flow on a (mu, beta) objective.", rewrite=False),
+        ClosedForm("sft_excess_lower", (t, rl_gap0, sep, mu_rl, mu_sft),
+                   stable_excess_lower(t, rl_gap0, sep, mu_rl, mu_sft),
+                   "P1: lower envelope of L(theta_t) - L* along the RL flow from S_L.", rewrite=False),
+        ClosedForm("sft_excess_upper", (t, rl_gap0, mu_rl, beta_rl, beta_sft),
+                   stable_excess_upper(t, rl_gap0, mu_rl, beta_rl, beta_sft),
+                   "P1: upper envelope (beta_sft/2) ell(t)^2 of L(theta_t) - L*.", rewrite=False),
+        ClosedForm("start_reach", (rl_gap0, mu_rl), reach(rl_gap0, mu_rl),
+                   "P1: sqrt(2 Delta_0/mu_rl) >= dist(theta_0, S_R) (QG), hence >= sep from an SFT optimum.",
+                   rewrite=False),
+        ClosedForm("gain_lower", (t, gap0, mu), gain_lower,
+                   "P1: gap0 (1 - e^{-2 mu t}) <= gap0 - gap(t), the flowed objective's own gain (PL decay).",
+                   rewrite=False),
+        ClosedForm("gain_upper", (t, gap0, beta), gain_upper,
+                   "P1: gap0 - gap(t) <= gap0 (1 - e^{-2 beta t}) (smoothness: Delta_t >= Delta_0 e^{-2 beta t}).",
+                   rewrite=False),
     ]
 
 

@@ -52,6 +52,8 @@ _RENAMED = {
                          "P2 (P1 mirrored): lower envelope of J* - J(theta_t) along the SFT flow from S_R."),
     "sft_excess_upper": ("reward_loss_upper",
                          "P2 (P1 mirrored): upper envelope (beta_rl/2) ell_sft(t)^2 of J* - J(theta_t)."),
+    "start_reach": ("start_reach",
+                    "P2: sqrt(2 eps_0/mu_sft) >= dist(theta_0, S_L) (QG), hence >= sep from an RL optimum."),
 }
 
 

@@ -39,7 +39,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from nondecoupling.derivations import p1_sft_then_rl as p1
-from nondecoupling.derivations._codegen import ClosedForm
+from nondecoupling.derivations._codegen import ClosedForm, LogOfProduct, ScaledProduct
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 t, rl_gap0 = p1.t, p1.rl_gap0
@@ -60,6 +60,56 @@ BREAK_EVEN_PRINTED = sp.Piecewise(
     (log1p(2 * mu_rl**2 / (lam * beta_sft * beta_rl - mu_rl**2)) / mu_rl, lam * beta_sft * beta_rl > mu_rl**2),
     (sp.oo, True),
 )
+
+# ----- Printed forms, safe over 1e-300 .. 1e300 for every constant (same values, proved below):
+# c and 1/c as scaled products; log1p(x) = log(x) to 2**-60 relative above x = 2**60 (taken as a log
+# of the scaled product, finite where x is not a float) and x to 2**-60 below x = 2**-60 (the
+# quotient by mu_rl formed inside the product); 1 - e^{-mu t} = mu * decay_integral(mu, t).
+_BIG, _SMALL = sp.Integer(2) ** 60, sp.Rational(1, 2**60)
+_INVERSE_COST = ScaledProduct(mu_rl, mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl)  # 1/c
+_COST = ScaledProduct(lam, beta_sft, beta_rl, 1 / mu_rl, 1 / mu_rl)  # c
+OPTIMAL_DURATION_STABLE = sp.Piecewise(
+    (LogOfProduct(mu_rl, mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl) / mu_rl, _INVERSE_COST > _BIG),
+    (ScaledProduct(mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl), _INVERSE_COST < _SMALL),
+    (log1p(_INVERSE_COST) / mu_rl, True))
+_DECAY = p1.decay_integral(mu_rl, t)
+# g = Delta_0 s (2 e^{-mu t} + (1 - c) s), s = mu D: no cancellation for c <= 1 (1 - c is exact at c = 1);
+# where c itself overflows, the difference of the two scaled terms (the cost then dominates).
+_NET_GAIN_DIFFERENCE = (ScaledProduct(rl_gap0, mu_rl, _DECAY, 1 + sp.exp(-mu_rl * t))
+                        - ScaledProduct(rl_gap0, lam, beta_sft, beta_rl, _DECAY, _DECAY))
+NET_GAIN_STABLE = sp.Piecewise(
+    (ScaledProduct(rl_gap0, mu_rl, _DECAY, 2 * sp.exp(-mu_rl * t) + (1 - _COST) * ScaledProduct(mu_rl, _DECAY)),
+     _COST < sp.Integer(2) ** 1000),
+    (_NET_GAIN_DIFFERENCE, True))
+BREAK_EVEN_STABLE = sp.Piecewise(
+    (sp.oo, _COST <= 1),
+    (ScaledProduct(2, mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl), _COST > _BIG),
+    (log1p(2 / (_COST - 1)) / mu_rl, True))
+
+
+def _stable_steps() -> list:
+    """The printed forms' main branches equal the theorem's; the cut-offs err by < 2**-60 relative."""
+    def main_branch(expr, index):
+        return _as_exp(expr.args[index][0].doit())
+
+    x = sp.Symbol("x", positive=True)
+    plain_decay = (1 - sp.exp(-mu_rl * t)) / mu_rl
+    return [
+        zero("t* printed (middle range): log1p(1/c)/mu_rl", main_branch(OPTIMAL_DURATION_STABLE, 2) - OPTIMAL_DURATION),
+        zero("t* printed (1/c > 2**60): log(1/c)/mu_rl, and log1p(x) - log(x) = log1p(1/x) < 1/x",
+             sp.expand_log(main_branch(OPTIMAL_DURATION_STABLE, 0) - sp.log(1 / COST_RATIO) / mu_rl, force=True)),
+        zero("t* printed (1/c < 2**-60): (1/c)/mu_rl, and log1p(x) = x (1 - x/2 + ...)",
+             main_branch(OPTIMAL_DURATION_STABLE, 1) - (1 / COST_RATIO) / mu_rl),
+        zero("log1p(x) = x - x^2/2 + O(x^3)", sp.series(sp.log(1 + x), x, 0, 3).removeO() - (x - x**2 / 2)),
+        zero("g printed (c < 2**1000): Delta_0 s (2 e^{-mu t} + (1 - c) s), s = mu D = 1 - e^{-mu t}",
+             sp.simplify(NET_GAIN_STABLE.args[0][0].xreplace({_DECAY: plain_decay}).doit() - NET_GAIN_LOWER)),
+        zero("g printed (c overflows): Delta_0 mu D (1 + e^{-mu t}) - Delta_0 lam beta_sft beta_rl D^2 = g",
+             sp.simplify(_NET_GAIN_DIFFERENCE.xreplace({_DECAY: plain_decay}).doit() - NET_GAIN_LOWER)),
+        zero("t_neg printed (c > 2**60): 2/(c mu_rl), the first term of log1p(2/(c - 1))/mu_rl",
+             main_branch(BREAK_EVEN_STABLE, 1) - 2 / (COST_RATIO * mu_rl)),
+        zero("t_neg printed (1 < c <= 2**60): log1p(2/(c - 1))/mu_rl",
+             sp.simplify(sp.exp(main_branch(BREAK_EVEN_STABLE, 2) * mu_rl) - sp.exp(BREAK_EVEN_TIME * mu_rl))),
+    ]
 
 
 def _as_exp(expr):
@@ -130,17 +180,18 @@ def derive() -> Derivation:
         zero("... and g(t_neg) = 0 in the printed variables",
              NET_GAIN_LOWER.subs(t, BREAK_EVEN_TIME).subs(lam, (1 + excess) * mu_rl**2 / (beta_sft * beta_rl))),
     ]
+    derivation.steps += _stable_steps()
     return derivation
 
 
 def closed_forms() -> list[ClosedForm]:
     """t* and g(t), in the shapes shaped for accuracy above (no automatic rewrite)."""
     return [
-        ClosedForm("optimal_rl_duration", (lam, mu_rl, beta_rl, beta_sft), OPTIMAL_DURATION_PRINTED,
+        ClosedForm("optimal_rl_duration", (lam, mu_rl, beta_rl, beta_sft), OPTIMAL_DURATION_STABLE,
                    "P3: t* = ln(1 + 1/c)/mu_rl, c = lam beta_sft beta_rl/mu_rl^2.", rewrite=False),
-        ClosedForm("guaranteed_net_gain", (t, rl_gap0, lam, mu_rl, beta_rl, beta_sft), NET_GAIN_PRINTED,
+        ClosedForm("guaranteed_net_gain", (t, rl_gap0, lam, mu_rl, beta_rl, beta_sft), NET_GAIN_STABLE,
                    "P3: g(t) = Delta_0 [1 - e^{-2 mu_rl t} - c (1 - e^{-mu_rl t})^2].", rewrite=False),
-        ClosedForm("rl_break_even_time", (lam, mu_rl, beta_rl, beta_sft), BREAK_EVEN_PRINTED,
+        ClosedForm("rl_break_even_time", (lam, mu_rl, beta_rl, beta_sft), BREAK_EVEN_STABLE,
                    "P3: t_neg = ln((c + 1)/(c - 1))/mu_rl where c > 1 (g < 0 after it), inf where c <= 1.",
                    rewrite=False),
     ]

@@ -46,7 +46,7 @@ from __future__ import annotations
 import sympy as sp
 
 from nondecoupling.derivations import p1_sft_then_rl as p1
-from nondecoupling.derivations._codegen import ClosedForm
+from nondecoupling.derivations._codegen import ClosedForm, LogOfProduct, ScaledProduct
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 t, rl_gap0, sep, mu_sft, mu_rl = p1.t, p1.rl_gap0, p1.sep, p1.mu_sft, p1.mu_rl
@@ -58,6 +58,14 @@ SFT_RADIUS = sp.sqrt(2 * sft_gap0 / mu_sft)  # QG: dist(theta_0, S_L) <= this
 RL_RADIUS = sp.sqrt(2 * rl_gap0 / mu_rl)  # QG: dist(theta_0, S_R) <= this
 CROSSING_TIME_RAW = sp.log(RL_RADIUS / (sep - SFT_RADIUS)) / mu_rl
 CROSSING_TIME = sp.Piecewise((sp.oo, sep <= SFT_RADIUS), (sp.Max(0, CROSSING_TIME_RAW), True))
+
+# Printed forms (same values): products scaled, the log taken of the scaled product, so that
+# neither mu_sft sep^2 nor the ratio of radii overflows on the way to a representable answer.
+STABLE_THRESHOLD = sft_min + ScaledProduct(mu_sft / 2, sep, sep)
+_STABLE_MARGIN = sep - p1.reach(sft_gap0, mu_sft)
+STABLE_CROSSING_TIME = sp.Piecewise(
+    (sp.oo, _STABLE_MARGIN <= 0),
+    (sp.Max(0, LogOfProduct(sp.sqrt(2), sp.sqrt(rl_gap0), 1 / sp.sqrt(mu_rl), 1 / _STABLE_MARGIN) / mu_rl), True))
 
 
 def _crossing_steps() -> list:
@@ -114,16 +122,20 @@ def derive() -> Derivation:
     """T_x from P1's envelope, the threshold limit, and tightness on isotropic quadratics."""
     derivation = Derivation("P4")
     derivation.results.update(threshold=THRESHOLD, crossing_time=CROSSING_TIME)
-    derivation.steps += _crossing_steps() + _isotropic_steps()
+    derivation.steps += _crossing_steps() + _isotropic_steps() + [
+        zero("printed tau equals the theorem's", STABLE_THRESHOLD.doit() - THRESHOLD),
+        zero("printed T_x (past the SFT radius) equals the theorem's",
+             sp.expand_log(STABLE_CROSSING_TIME.args[1][0].args[1].doit() - CROSSING_TIME_RAW, force=True)),
+    ]
     return derivation
 
 
 def closed_forms() -> list[ClosedForm]:
     """tau and T_x (printed as derived: the Piecewise becomes numpy.select)."""
     return [
-        ClosedForm("nondecoupling_threshold", (sft_min, sep, mu_sft), THRESHOLD,
-                   "P4: tau = L* + mu_sft sep^2 / 2."),
-        ClosedForm("crossing_time", (sft_gap0, rl_gap0, sep, mu_sft, mu_rl), CROSSING_TIME,
+        ClosedForm("nondecoupling_threshold", (sft_min, sep, mu_sft), STABLE_THRESHOLD,
+                   "P4: tau = L* + mu_sft sep^2 / 2.", rewrite=False),
+        ClosedForm("crossing_time", (sft_gap0, rl_gap0, sep, mu_sft, mu_rl), STABLE_CROSSING_TIME,
                    "P4: T_x after which RL keeps L above L(theta_0); inf if not guaranteed.", rewrite=False),
     ]
 

@@ -90,7 +90,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from nondecoupling.derivations._codegen import ClosedForm
+from nondecoupling.derivations._codegen import ClosedForm, LogOfProduct, ScaledProduct
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 mu, beta, eta = sp.symbols("mu beta eta", positive=True)
@@ -190,27 +190,22 @@ def _gain_ratio_after_moving(steps_, tradeoff_, deficit):
     return -expm1(2 * steps_ * log_sqrt_rate) - tradeoff_ * expm1(steps_ * log_sqrt_rate) ** 2
 
 
-def discrete_gain_ratio(steps_, tradeoff_, deficit):
-    """[1 - q^k - c (1 - q^{k/2})^2], the guaranteed gain over Delta_0, via expm1/log1p."""
-    # At k = 0 nothing has moved; the explicit branch keeps q = 0 (log = -inf) well defined.
-    return sp.Piecewise((0, sp.Eq(steps_, 0)), (_gain_ratio_after_moving(steps_, tradeoff_, deficit), True))
-
-
 def sqrt_rate_power(steps_, deficit):
     """q^{k/2} = (1 - deficit)^k via exp/log1p (accurate as q -> 1); 1 at k = 0 even for q = 0."""
     return sp.Piecewise((1, sp.Eq(steps_, 0)), (sp.exp(steps_ * log1p(-deficit)), True))
 
 
-def _one_minus_power(steps_, log_base):
-    """1 - base^k = -expm1(k log base); 0 at k = 0 even for base 0 (log = -inf)."""
-    return sp.Piecewise((0, sp.Eq(steps_, 0)), (-expm1(steps_ * log_base), True))
+def geometric_sum(steps_, ratio_deficit):
+    """sum_{j<k} (1 - d)^j = (1 - (1 - d)^k)/d; k where k d < 2**-60 (also where it underflows); 0 at k = 0."""
+    return sp.Piecewise((0, sp.Eq(steps_, 0)), (steps_, steps_ * ratio_deficit < sp.Rational(1, 2**60)),
+                        (1, ratio_deficit >= 1),  # ratio 0: only the first term (log1p(-1) = -inf)
+                        (-expm1(steps_ * log1p(-ratio_deficit)) / ratio_deficit, True))
 
 
 def discrete_path_forms(steps_, gap0_, mu_, beta_, eta_, deficit):
-    """The two path-length bounds of k GD steps; square roots split so no product overflows."""
-    from_steps = (eta_ * sp.sqrt(2) * sp.sqrt(beta_) * sp.sqrt(gap0_)
-                  * _one_minus_power(steps_, log1p(-deficit)) / deficit)
-    from_decay = sp.sqrt(2) * sp.sqrt(gap0_) / (sp.sqrt(mu_) * (1 - eta_ * beta_ / 2))
+    """The two path-length bounds of k GD steps, as scaled products (no intermediate overflow)."""
+    from_steps = ScaledProduct(eta_, sp.sqrt(2), sp.sqrt(beta_), sp.sqrt(gap0_), geometric_sum(steps_, deficit))
+    from_decay = ScaledProduct(sp.sqrt(2), sp.sqrt(gap0_), 1 / sp.sqrt(mu_), 1 / (1 - eta_ * beta_ / 2))
     return from_steps, from_decay
 
 
@@ -221,8 +216,9 @@ def discrete_path_length(steps_, gap0_, mu_, beta_, eta_, deficit):
 
 def discrete_sft_excess_lower(steps_, gap0_, sep_, mu_rl_, mu_sft_, deficit):
     """P1's lower envelope with e^{-mu_rl t} -> q^{k/2}."""
-    distance = sep_ - sp.sqrt(2) * sp.sqrt(gap0_) / sp.sqrt(mu_rl_) * sqrt_rate_power(steps_, deficit)
-    return mu_sft_ / 2 * sp.Max(0, distance) ** 2
+    distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0_), 1 / sp.sqrt(mu_rl_),
+                                               sqrt_rate_power(steps_, deficit)))
+    return ScaledProduct(mu_sft_ / 2, distance, distance)
 
 
 def lower_rate_deficit(beta_, eta_):
@@ -231,9 +227,31 @@ def lower_rate_deficit(beta_, eta_):
 
 
 def discrete_gain_bounds(steps_, gap0_, beta_, eta_, deficit):
-    """Delta_0 (1 - q^k) <= Delta_0 - Delta_k <= Delta_0 (1 - p^k)."""
-    return (gap0_ * _one_minus_power(steps_, 2 * log1p(-deficit)),
-            gap0_ * _one_minus_power(steps_, log1p(-lower_rate_deficit(beta_, eta_))))
+    """Delta_0 (1 - q^k) <= Delta_0 - Delta_k <= Delta_0 (1 - p^k), as scaled products:
+    1 - q^k = d G_k (1 + q^{k/2}) with G_k = geometric_sum(k, d), 1 - p^k = u G_k(u)."""
+    upper_deficit = lower_rate_deficit(beta_, eta_)
+    return (ScaledProduct(gap0_, deficit, geometric_sum(steps_, deficit), 1 + sqrt_rate_power(steps_, deficit)),
+            ScaledProduct(gap0_, upper_deficit, geometric_sum(steps_, upper_deficit)))
+
+
+def discrete_net_gain_form(steps_, gap0_, lam_, beta_sft_, beta_rl_, eta_, deficit):
+    """Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2] = Delta_0 d G (1 + q^{k/2}) - Delta_0 lam beta_sft beta_rl eta^2 G^2."""
+    total = geometric_sum(steps_, deficit)
+    return (ScaledProduct(gap0_, deficit, total, 1 + sqrt_rate_power(steps_, deficit))
+            - ScaledProduct(gap0_, lam_, beta_sft_, beta_rl_, eta_, eta_, total, total))
+
+
+def stable_optimal_steps(lam_, beta_sft_, beta_rl_, eta_, deficit):
+    """k* = log1p(1/c_eta) / (-log1p(-d)), 1/c_eta = d^2/(lam beta_sft beta_rl eta^2) scaled; log1p(x) taken as
+    log(x) above 2**60 and x below 2**-60 (errors < 2**-60 relative), as in P3."""
+    inverse = ScaledProduct(deficit, deficit, 1 / lam_, 1 / beta_sft_, 1 / beta_rl_, 1 / eta_, 1 / eta_)
+    per_step = -log1p(-deficit)  # -ln sqrt(q) > 0, inf at q = 0
+    return sp.Piecewise(
+        (LogOfProduct(deficit, deficit, 1 / lam_, 1 / beta_sft_, 1 / beta_rl_, 1 / eta_, 1 / eta_) / per_step,
+         inverse > sp.Integer(2) ** 60),
+        (ScaledProduct(deficit, 1 / lam_, 1 / beta_sft_, 1 / beta_rl_, 1 / eta_, 1 / eta_, deficit / per_step),
+         inverse < sp.Rational(1, 2**60)),
+        (log1p(inverse) / per_step, True))
 
 
 def _plain(expr):
@@ -292,20 +310,35 @@ def _descent_steps(d):
 def _envelope_steps(d):
     k, r = sp.symbols("k r", positive=True)  # r = sqrt(q) in (0, 1)
     deficit = 1 - r
+
+    def plain(expr):
+        """Main branches (k > 0, k d >= 2**-60), products multiplied out, C99 helpers undone."""
+        main = expr.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[-1].expr).doit()
+        return sp.powsimp(_plain(main), force=True)
+
     from_steps, from_decay = discrete_path_forms(k, gap0, mu, beta, eta, deficit)
+    gain_lower, _ = discrete_gain_bounds(k, gap0, beta, eta, deficit)
     x = beta * eta
+    theory_gain = gap0 * (1 - r ** (2 * k)) - lam * beta_sft * beta_rl * eta**2 / (1 - r) ** 2 * gap0 * (1 - r**k) ** 2
     d.steps += [
         zero("path bound 1 printed as eta sqrt(2 beta Delta_0)(1 - q^{k/2})/(1 - sqrt q)",
-             sp.powsimp(_plain(from_steps) - eta * sp.sqrt(2 * beta * gap0) * (1 - r**k) / (1 - r), force=True)),
+             sp.simplify(plain(from_steps) - eta * sp.sqrt(2 * beta * gap0) * (1 - r**k) / (1 - r))),
         zero("path bound 2 printed as sqrt(2 Delta_0/mu)/(1 - eta beta/2)",
-             from_decay - sp.sqrt(2 * gap0 / mu) / (1 - eta * beta / 2)),
-        zero("q^{k/2} printed via exp(k log1p(-(1 - sqrt q)))",
-             sp.powsimp(_plain(sqrt_rate_power(k, deficit)) - r**k, force=True)),
-        zero("reward gain lower bound: Delta_0 - q^k Delta_0 printed via expm1",
-             sp.powsimp(_plain(discrete_gain_bounds(k, gap0, beta, eta, deficit)[0]) - gap0 * (1 - r ** (2 * k)),
-                        force=True)),
+             sp.simplify(plain(from_decay) - sp.sqrt(2 * gap0 / mu) / (1 - eta * beta / 2))),
+        zero("q^{k/2} printed via exp(k log1p(-(1 - sqrt q)))", plain(sqrt_rate_power(k, deficit)) - r**k),
+        zero("reward gain lower bound printed as Delta_0 d G_k (1 + q^{k/2}) = Delta_0 (1 - q^k)",
+             sp.simplify(plain(gain_lower) - gap0 * (1 - r ** (2 * k)))),
+        zero("net gain printed equals Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2]",
+             sp.simplify(plain(discrete_net_gain_form(k, gap0, lam, beta_sft, beta_rl, eta, deficit)) - theory_gain)),
         zero("1 - p = beta eta (2 + beta eta) where p = 1 - 2 beta eta - beta^2 eta^2 >= 0",
              1 - (1 - 2 * x - x**2) - x * (2 + x)),
+        zero("q depends on mu eta and beta eta only: q(mu, beta, eta) = q(mu eta, beta eta, 1)",
+             gd_rate(mu, beta, eta) - gd_rate(mu * eta, beta * eta, 1)),
+        zero("so does q_ADZ (range 1, the one with beta^2): homogeneous of degree 0",
+             sp.simplify(adz_pieces(mu, beta, eta)[0] - adz_pieces(mu * eta, beta * eta, 1)[0])),
+        zero("k* printed (middle range) equals 2 ln(c_eta/(1 + c_eta)) / ln q",
+             sp.simplify(plain(stable_optimal_steps(lam, beta_sft, beta_rl, eta, deficit).args[2][0])
+                         - 2 * sp.log(1 / (1 + (1 - r) ** 2 / (lam * beta_sft * beta_rl * eta**2))) / sp.log(r**2))),
     ]
 
 
@@ -446,16 +479,6 @@ def closed_forms() -> list[ClosedForm]:
         ClosedForm("adz_rate_sqrt_deficit", (mu, beta, eta),
                    _by_range(adz_sqrt_deficit_pieces(mu, beta, eta), beta, eta),
                    "P5: 1 - sqrt(q_ADZ).", rewrite=False),
-        ClosedForm("tradeoff_constant", (lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
-                   tradeoff_constant(lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
-                   "P5: c_eta = lam beta_sft beta_rl eta^2 / (1 - sqrt q)^2.", rewrite=False),
-        ClosedForm("continuous_optimal_steps", (tradeoff, rate_sqrt_deficit),
-                   continuous_optimal_steps(tradeoff, rate_sqrt_deficit),
-                   "P5: k* = 2 ln(c_eta/(1 + c_eta)) / ln q.", rewrite=False),
-        ClosedForm("discrete_gain_ratio", (steps, tradeoff, rate_sqrt_deficit),
-                   discrete_gain_ratio(steps, tradeoff, rate_sqrt_deficit),
-                   "P5: guaranteed gain after k steps over Delta_0, 1 - q^k - c_eta (1 - q^{k/2})^2.",
-                   rewrite=False),
         ClosedForm("discrete_path_length_bound", (steps, gap0, mu, beta, eta, rate_sqrt_deficit),
                    discrete_path_length(steps, gap0, mu, beta, eta, rate_sqrt_deficit),
                    "P5: ell_k, bound on the path length of k GD steps with contraction (1 - rate_sqrt_deficit)^2.",
@@ -465,7 +488,8 @@ def closed_forms() -> list[ClosedForm]:
                    "P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}.",
                    rewrite=False),
         ClosedForm("discrete_sft_excess_upper", (steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit),
-                   beta_sft / 2 * discrete_path_length(steps, rl_gap0, mu_rl, beta_rl, eta, rate_sqrt_deficit) ** 2,
+                   ScaledProduct(beta_sft / 2, *[discrete_path_length(steps, rl_gap0, mu_rl, beta_rl, eta,
+                                                                      rate_sqrt_deficit)] * 2),
                    "P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R.", rewrite=False),
         ClosedForm("discrete_gain_lower", (steps, gap0, rate_sqrt_deficit),
                    discrete_gain_bounds(steps, gap0, beta, eta, rate_sqrt_deficit)[0],
@@ -473,6 +497,14 @@ def closed_forms() -> list[ClosedForm]:
         ClosedForm("discrete_gain_upper", (steps, gap0, beta, eta),
                    discrete_gain_bounds(steps, gap0, beta, eta, rate_sqrt_deficit)[1],
                    "P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2).",
+                   rewrite=False),
+        ClosedForm("discrete_net_gain", (steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
+                   discrete_net_gain_form(steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
+                   "P5: Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], the guaranteed net gain after k steps.",
+                   rewrite=False),
+        ClosedForm("optimal_steps", (lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
+                   stable_optimal_steps(lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
+                   "P5: k* = 2 ln(c_eta/(1 + c_eta)) / ln q, the continuous maximizer of the guarantee.",
                    rewrite=False),
     ]
 

@@ -1,0 +1,711 @@
+"""A fuzzer for the public numeric API: random calls as a user might type them, each classified.
+
+Every call draws valid constants over the whole representable range (1e-300 .. 1e300 for positive
+constants), then either keeps them, retypes one (int, float32, Decimal, Fraction, list, 0-d array)
+or breaks one (text, bytes, bool, datetime64, complex, masked or object arrays, NaN, a sign or
+range violation, a shape mismatch, a non-bool flag). The expected outcome follows from the
+documented constraints alone; numbers are compared with 60- to 400-digit mpmath evaluations of
+THEORY.md's formulas. :func:`classify` names one outcome class per call:
+
+- ``clear_error``: a ParameterError naming a real parameter, where one was due;
+- ``correct``: a value matching the reference (a few ulps, or inf/0 where the truth is not a float);
+- ``documented_limit``: a P5 value where mu eta underflows (below 1e-308), so q rounds to 1 as
+  the functions document (the only documented departure from the reference);
+- ``obscure_exception``: any other exception;
+- ``accepted_invalid``: a number returned for input the documentation rules out;
+- ``rejected_valid``: a ParameterError for valid input;
+- ``wrong_value``: NaN, a value off the reference, out of its range, or of the wrong type.
+
+``tests/theory/test_api_fuzz.py`` runs it under hypothesis; ``python -m tests.theory.fuzz_api N``
+prints the counts for N calls (the before/after measurement of issue 12).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+import warnings
+from collections import Counter
+from decimal import Decimal
+from fractions import Fraction
+
+import mpmath as mp
+import numpy as np
+
+import nondecoupling
+
+OK_CLASSES = ("clear_error", "correct", "documented_limit")
+FLOAT_MAX = mp.mpf(np.finfo(float).max)
+TINY = mp.mpf(np.finfo(float).tiny)
+
+
+class Invalid(Exception):
+    """The reference's verdict: the inputs violate a documented constraint (any parameter may be named)."""
+
+
+# ----------------------------------------------------------------------------- drawing constants
+def positive(rng):
+    return 1.0 if rng.random() < 0.1 else float(10.0 ** rng.uniform(-300, 300))
+
+
+def nonnegative(rng):
+    return 0.0 if rng.random() < 0.1 else positive(rng)
+
+
+def time(rng):
+    return math.inf if rng.random() < 0.05 else nonnegative(rng)
+
+
+def rate(rng):
+    u = rng.random()
+    if u < 0.2:
+        return float(rng.choice([0.0, 1.0, 1e-300, 1 - 2**-53, 0.5]))
+    return float(rng.random())
+
+
+def pl_pair(rng):
+    mu = positive(rng)
+    top = 300 - math.log10(mu)
+    if rng.random() < 0.2:
+        return mu, mu
+    beta = 10.0 ** (math.log10(mu) + rng.uniform(0, min(top, float(rng.choice([1.0, 20.0, 600.0])))))
+    return mu, min(max(beta, mu), 1e300)
+
+
+def step(rng, beta):
+    fraction = float(rng.choice([rng.random(), 0.5, 1 - 1e-9, 10.0 ** rng.uniform(-12, 0)]))
+    return max(fraction, 1e-300) * 2.0 / beta
+
+
+# ----------------------------------------------------------------------------- references (mpmath)
+def mpf(x):
+    return x if isinstance(x, mp.mpf) else mp.mpf(float(x))
+
+
+def need(condition, name):
+    if not condition:
+        raise Invalid(name)
+
+
+def check_pl(mu, beta, mu_name, beta_name):
+    need(mu > 0, mu_name)
+    need(beta > 0, beta_name)
+    need(mu <= beta, mu_name)
+    need(math.isfinite(mu) and math.isfinite(beta), mu_name)
+
+
+def kl(a, b):
+    a, b = mp.mpf(a), mp.mpf(b)
+    if a == b:
+        return mp.mpf(0)
+    if not 0 < b < 1:
+        return mp.inf
+    first = 0 if a == 0 else a * mp.log(a / b)
+    second = 0 if a == 1 else (1 - a) * mp.log((1 - a) / (1 - b))
+    return first + second
+
+
+def path_length(t, gap0, mu, beta):
+    return min(mp.sqrt(2 * gap0 / mu) * -mp.expm1(-beta * t), mp.sqrt(2 * beta * gap0) * -mp.expm1(-mu * t) / mu)
+
+
+def gd_rates(mu, beta, eta):
+    q = 1 - mu * eta * (2 - eta * beta)
+    x = beta * eta
+    if x < 1:
+        adz = ((mu * (1 - x) + mp.sqrt(4 * beta**2 - 2 * beta * (beta + mu) * mu * eta * (2 - x))) / (2 * beta + mu)) ** 2
+    elif x <= mp.sqrt(3):
+        adz = 1 - mu * eta * (4 - x**2) / (2 + mu * eta)
+    else:
+        adz = (x - 1) ** 2 / ((x - 1) ** 2 + mu * eta * (2 - x))
+    return q, min(q, adz)
+
+
+def discrete_terms(steps, gap0, mu, beta, eta, sharp):
+    q = gd_rates(mu, beta, eta)[1 if sharp else 0]
+    root = mp.sqrt(q)
+    power = mp.exp(steps * mp.log(root)) if steps else mp.mpf(1)
+    ell = min(eta * mp.sqrt(2 * beta * gap0) * (1 - power) / (1 - root), mp.sqrt(2 * gap0 / mu) / (1 - eta * beta / 2))
+    return q, root, power, ell
+
+
+# Each reference takes the call's keyword arguments as floats (arrays for eigs/probs/rewards),
+# raises Invalid for documented-invalid input, and returns (values, scales, ranges): scales are the
+# magnitudes of the terms that cancel (absolute tolerance), ranges the documented [low, high] of each.
+def ref_kl_bernoulli(a, b):
+    need(0 <= a <= 1, "a")
+    need(0 <= b <= 1, "b")
+    return [kl(a, b)], [0], [(0, math.inf)]
+
+
+def ref_pinsker_radius(budget):
+    need(budget >= 0, "budget")
+    return [mp.sqrt(mpf(budget) / 2)], [0], [(0, math.inf)]
+
+
+def ref_tilted_tradeoff(s, probs, rewards):
+    need(0 <= s < math.inf, "s")
+    p, r = [mp.mpf(float(x)) for x in probs], [mp.mpf(float(x)) for x in rewards]
+    total = sum(p)
+    p = [x / total for x in p]
+    s = mpf(s)
+    a = sum(pi * ri for pi, ri in zip(p, r))
+    # Centred at a: Lambda(s) - s a = log E e^{s (r - a)} is exactly 0 when r is constant.
+    weights = [pi * mp.exp(s * (ri - a)) for pi, ri in zip(p, r)]
+    mass = sum(weights)
+    gain = sum(w * (ri - a) for w, ri in zip(weights, r)) / mass
+    increase = mp.log(mass)
+    return [a + gain, increase, s * gain - increase], [1, 0, 0], [(0, 1), (0, math.inf), (0, math.inf)]
+
+
+def ref_path_length_bound(t, gap0, mu, beta):
+    need(t >= 0, "t")
+    need(0 <= gap0 < math.inf, "gap0")
+    check_pl(mu, beta, "mu", "beta")
+    return [path_length(mpf(t), mpf(gap0), mpf(mu), mpf(beta))], [0], [(0, math.inf)]
+
+
+def ref_reward_gain_bounds(t, gap0, mu, beta):
+    need(t >= 0, "t")
+    need(0 <= gap0 < math.inf, "gap0")
+    check_pl(mu, beta, "mu", "beta")
+    t, gap0 = mpf(t), mpf(gap0)
+    values = [gap0 * -mp.expm1(-2 * mpf(mu) * t), gap0 * -mp.expm1(-2 * mpf(beta) * t)]
+    return values, [0, 0], [(0, float(gap0))] * 2
+
+
+def _envelope(t, gap0, sep, flow, measured, gap_name):
+    (mu_f, beta_f), (mu_m, beta_m) = flow, measured
+    reach = mp.sqrt(2 * mpf(gap0) / mpf(mu_f))
+    need(mpf(sep) <= reach * (1 + mp.mpf(1e-9)), "sep")  # quadratic growth from the other optimum
+    t = mpf(t)
+    distance = mpf(sep) - reach * mp.exp(-mpf(mu_f) * t)
+    lower = mpf(mu_m) / 2 * max(0, distance) ** 2
+    upper = mpf(beta_m) / 2 * path_length(t, mpf(gap0), mpf(mu_f), mpf(beta_f)) ** 2
+    scale = mpf(mu_m) * (mpf(sep) ** 2 + (reach * mp.exp(-mpf(mu_f) * t)) ** 2)
+    # Within the rounding slack of sep <= reach, lower may exceed upper; documented: lower is clipped.
+    return [min(lower, upper), upper], [scale, 0], [(0, math.inf)] * 2
+
+
+def ref_sft_degradation_bounds(t, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
+    need(t >= 0, "t")
+    need(0 <= rl_gap0 < math.inf, "rl_gap0")
+    need(0 <= sep < math.inf, "sep")
+    check_pl(mu_sft, beta_sft, "mu_sft", "beta_sft")
+    check_pl(mu_rl, beta_rl, "mu_rl", "beta_rl")
+    return _envelope(t, rl_gap0, sep, (mu_rl, beta_rl), (mu_sft, beta_sft), "rl_gap0")
+
+
+def ref_reward_loss_bounds(t, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
+    need(t >= 0, "t")
+    need(0 <= sft_gap0 < math.inf, "sft_gap0")
+    need(0 <= sep < math.inf, "sep")
+    check_pl(mu_sft, beta_sft, "mu_sft", "beta_sft")
+    check_pl(mu_rl, beta_rl, "mu_rl", "beta_rl")
+    return _envelope(t, sft_gap0, sep, (mu_sft, beta_sft), (mu_rl, beta_rl), "sft_gap0")
+
+
+def _tradeoff(lam, mu_rl, beta_rl, beta_sft):
+    need(lam > 0 and math.isfinite(lam), "lam")
+    need(beta_sft > 0 and math.isfinite(beta_sft), "beta_sft")
+    check_pl(mu_rl, beta_rl, "mu_rl", "beta_rl")
+    return mpf(lam) * mpf(beta_sft) * mpf(beta_rl) / mpf(mu_rl) ** 2
+
+
+def ref_optimal_rl_duration(lam, mu_rl, beta_rl, beta_sft):
+    c = _tradeoff(lam, mu_rl, beta_rl, beta_sft)
+    return [mp.log1p(1 / c) / mpf(mu_rl)], [0], [(0, math.inf)]
+
+
+def ref_rl_break_even_time(lam, mu_rl, beta_rl, beta_sft):
+    c = _tradeoff(lam, mu_rl, beta_rl, beta_sft)
+    if c <= 1:
+        return [mp.inf], [0], [(0, math.inf)]
+    value = mp.log1p(2 / (c - 1)) / mpf(mu_rl)
+    return [value], [value * 1e-3 * c / (c - 1)], [(0, math.inf)]  # ill-conditioned near c = 1
+
+
+def ref_guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
+    need(t >= 0, "t")
+    need(0 <= rl_gap0 < math.inf, "rl_gap0")
+    c = _tradeoff(lam, mu_rl, beta_rl, beta_sft)
+    s = -mp.expm1(-mpf(mu_rl) * mpf(t))
+    gain, cost = mpf(rl_gap0) * s * (2 - s), mpf(rl_gap0) * c * s**2
+    return [gain - cost], [gain + cost], [(-math.inf, float(rl_gap0))]
+
+
+def ref_nondecoupling_threshold(sft_min, sep, mu_sft):
+    need(math.isfinite(sft_min), "sft_min")
+    need(0 <= sep < math.inf, "sep")
+    need(0 < mu_sft < math.inf, "mu_sft")
+    term = mpf(mu_sft) * mpf(sep) ** 2 / 2
+    return [mpf(sft_min) + term], [abs(mpf(sft_min)) + term], [(-math.inf, math.inf)]
+
+
+def ref_crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
+    for name, value in (("sft_gap0", sft_gap0), ("rl_gap0", rl_gap0), ("sep", sep)):
+        need(0 <= value < math.inf, name)
+    need(0 < mu_sft < math.inf, "mu_sft")
+    need(0 < mu_rl < math.inf, "mu_rl")
+    start = mp.sqrt(2 * mpf(sft_gap0) / mpf(mu_sft))
+    reach = mp.sqrt(2 * mpf(rl_gap0) / mpf(mu_rl))
+    need(mpf(sep) <= (start + reach) * (1 + mp.mpf(1e-9)), "sep")  # quadratic growth of both
+    if mpf(sep) <= start:
+        return [mp.inf], [0], [(0, math.inf)]
+    margin = mpf(sep) - start
+    value = max(0, mp.log(reach / margin) / mpf(mu_rl))
+    return [value], [mpf(sep) / margin * 1e-3 / mpf(mu_rl)], [(0, math.inf)]
+
+
+def ref_gd_contraction(mu, beta, eta, sharp=False):
+    check_pl(mu, beta, "mu", "beta")
+    need(0 < eta and eta * beta < 2, "eta")
+    q = gd_rates(mpf(mu), mpf(beta), mpf(eta))[1 if sharp else 0]
+    return [q], [0], [(0, 1)]
+
+
+def _discrete_common(steps, rl_gap0, mu_rl, beta_rl, eta):
+    need(0 <= steps < math.inf and steps == int(steps), "steps")
+    need(0 <= rl_gap0 < math.inf, "rl_gap0")
+    check_pl(mu_rl, beta_rl, "mu_rl", "beta_rl")
+    need(0 < eta and eta * beta_rl < 2, "eta")
+
+
+def ref_discrete_path_length_bound(steps, gap0, mu, beta, eta, sharp=False):
+    _discrete_common(steps, gap0, mu, beta, eta)
+    ell = discrete_terms(int(steps), mpf(gap0), mpf(mu), mpf(beta), mpf(eta), sharp)[3]
+    return [ell], [0], [(0, math.inf)]
+
+
+def ref_discrete_sft_degradation_bounds(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp=False):
+    _discrete_common(steps, rl_gap0, mu_rl, beta_rl, eta)
+    need(0 <= sep < math.inf, "sep")
+    check_pl(mu_sft, beta_sft, "mu_sft", "beta_sft")
+    reach = mp.sqrt(2 * mpf(rl_gap0) / mpf(mu_rl))
+    need(mpf(sep) <= reach * (1 + mp.mpf(1e-9)), "sep")
+    _, _, power, ell = discrete_terms(int(steps), mpf(rl_gap0), mpf(mu_rl), mpf(beta_rl), mpf(eta), sharp)
+    lower = mpf(mu_sft) / 2 * max(0, mpf(sep) - reach * power) ** 2
+    scale = mpf(mu_sft) * (mpf(sep) ** 2 + (reach * power) ** 2)
+    return [lower, mpf(beta_sft) / 2 * ell**2], [scale, 0], [(0, math.inf)] * 2
+
+
+def ref_discrete_reward_gain_bounds(steps, rl_gap0, mu_rl, beta_rl, eta, sharp=False):
+    _discrete_common(steps, rl_gap0, mu_rl, beta_rl, eta)
+    q = discrete_terms(int(steps), mpf(rl_gap0), mpf(mu_rl), mpf(beta_rl), mpf(eta), sharp)[0]
+    x = mpf(beta_rl) * mpf(eta)
+    p = max(0, 1 - 2 * x - x**2)
+    k = int(steps)
+    gap0 = mpf(rl_gap0)
+    return [gap0 * (1 - q**k), gap0 * (1 - p**k)], [0, 0], [(0, float(rl_gap0))] * 2
+
+
+def ref_discrete_net_gain(steps, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
+    _discrete_common(steps, rl_gap0, mu_rl, beta_rl, eta)
+    need(lam > 0 and math.isfinite(lam), "lam")
+    need(beta_sft > 0 and math.isfinite(beta_sft), "beta_sft")
+    q, root, power, _ = discrete_terms(int(steps), mpf(rl_gap0), mpf(mu_rl), mpf(beta_rl), mpf(eta), sharp)
+    c_eta = mpf(lam) * mpf(beta_sft) * mpf(beta_rl) * mpf(eta) ** 2 / (1 - root) ** 2
+    gap0 = mpf(rl_gap0)
+    gain, cost = gap0 * (1 - power**2), gap0 * c_eta * (1 - power) ** 2
+    return [gain - cost], [gain + cost], [(-math.inf, float(rl_gap0))]
+
+
+def ref_optimal_rl_steps(lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
+    need(lam > 0 and math.isfinite(lam), "lam")
+    need(beta_sft > 0 and math.isfinite(beta_sft), "beta_sft")
+    check_pl(mu_rl, beta_rl, "mu_rl", "beta_rl")
+    need(0 < eta and eta * beta_rl < 2, "eta")
+    q = gd_rates(mpf(mu_rl), mpf(beta_rl), mpf(eta))[1 if sharp else 0]
+    root = mp.sqrt(q)
+    c_eta = mpf(lam) * mpf(beta_sft) * mpf(beta_rl) * mpf(eta) ** 2 / (1 - root) ** 2
+    k_star = 2 * mp.log(c_eta / (1 + c_eta)) / mp.log(q) if q > 0 else mp.mpf(0)
+    return [k_star], [0], [(0, math.inf)]
+
+
+def _spectrum(eigs, rho, k):
+    eigs = np.atleast_1d(np.asarray(eigs, dtype=float))
+    need(eigs.size >= 1, "eigs")
+    need(bool(np.all(eigs >= 0)) and bool(np.all(np.isfinite(eigs))), "eigs")
+    need(0 <= rho <= 1, "rho")
+    need(k == int(k) and 1 <= k <= eigs.size, "k")
+    ordered = [mpf(x) for x in sorted(eigs, reverse=True)] + [mp.mpf(0)]
+    return ordered[0], ordered[int(k) - 1], ordered[int(k)], mpf(rho)
+
+
+def ref_curvature_bracket(eigs, rho, k):
+    top, at_k, after_k, rho = _spectrum(eigs, rho, k)
+    return [at_k * rho, top * rho + after_k * (1 - rho)], [0, 0], [(0, math.inf)] * 2
+
+
+def ref_misalignment_bound(eigs, rho, k):
+    top, at_k, after_k, rho = _spectrum(eigs, rho, k)
+    denominator = mp.sqrt(top**2 * rho + after_k**2 * (1 - rho))
+    return [at_k * rho / denominator if denominator else mp.mpf(0)], [0], [(0, 1)]
+
+
+def ref_kantorovich_bound(m_lo, m_hi):
+    need(0 < m_lo < math.inf, "m_lo")
+    need(0 < m_hi < math.inf, "m_hi")
+    lo, hi = mpf(m_lo), mpf(m_hi)
+    return [2 * mp.sqrt(lo * hi) / (lo + hi)], [0], [(0, 1)]
+
+
+# ----------------------------------------------------------------------------- valid draws per function
+def draw_valid(name, rng):
+    """Valid keyword arguments for one call of ``name`` (scalars as Python floats)."""
+    if name == "kl_bernoulli":
+        return dict(a=rate(rng), b=rate(rng))
+    if name in ("kl_inverse_upper", "kl_inverse_lower"):
+        return dict(a=rate(rng), budget=time(rng))
+    if name in ("kl_inverse_first_upper", "kl_inverse_first_lower"):
+        return dict(rate=rate(rng), budget=time(rng))
+    if name == "pinsker_radius":
+        return dict(budget=time(rng))
+    if name == "tilted_tradeoff":
+        n = int(rng.integers(2, 5))
+        probs = rng.dirichlet(np.ones(n)) if rng.random() < 0.7 else np.eye(n)[0]
+        rewards = rng.choice([0.0, 1.0], n) if rng.random() < 0.5 else rng.random(n)
+        return dict(s=nonnegative(rng) if rng.random() < 0.5 else float(rng.uniform(0, 50)), probs=probs, rewards=rewards)
+    if name in ("path_length_bound", "reward_gain_bounds"):
+        mu, beta = pl_pair(rng)
+        return dict(t=time(rng), gap0=nonnegative(rng), mu=mu, beta=beta)
+    if name in ("sft_degradation_bounds", "reward_loss_bounds"):
+        gap_name = "rl_gap0" if name == "sft_degradation_bounds" else "sft_gap0"
+        mu_sft, beta_sft = pl_pair(rng)
+        mu_rl, beta_rl = pl_pair(rng)
+        gap0 = nonnegative(rng)
+        reach = math.sqrt(2 * gap0 / (mu_rl if gap_name == "rl_gap0" else mu_sft)) if gap0 else 0.0
+        sep = min(float(rng.choice([rng.random(), 1.0, 0.0])) * reach, 1e300)
+        return {"t": time(rng), gap_name: gap0, "sep": sep, "mu_sft": mu_sft, "beta_sft": beta_sft,
+                "mu_rl": mu_rl, "beta_rl": beta_rl}
+    if name in ("optimal_rl_duration", "rl_break_even_time"):
+        mu_rl, beta_rl = pl_pair(rng)
+        return dict(lam=positive(rng), mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=positive(rng))
+    if name == "guaranteed_net_gain":
+        mu_rl, beta_rl = pl_pair(rng)
+        return dict(t=time(rng), rl_gap0=nonnegative(rng), lam=positive(rng), mu_rl=mu_rl, beta_rl=beta_rl,
+                    beta_sft=positive(rng))
+    if name == "nondecoupling_threshold":
+        return dict(sft_min=float(rng.choice([-1, 1])) * nonnegative(rng), sep=nonnegative(rng), mu_sft=positive(rng))
+    if name == "crossing_time":
+        mu_sft, mu_rl = positive(rng), positive(rng)
+        eps0, gap0 = nonnegative(rng), nonnegative(rng)
+        reach = math.sqrt(2 * eps0 / mu_sft) + math.sqrt(2 * gap0 / mu_rl)
+        return dict(sft_gap0=eps0, rl_gap0=gap0, sep=min(float(rng.random()) * reach, 1e300), mu_sft=mu_sft, mu_rl=mu_rl)
+    if name == "gd_contraction":
+        mu, beta = pl_pair(rng)
+        return dict(mu=mu, beta=beta, eta=step(rng, beta), sharp=bool(rng.random() < 0.5))
+    if name == "optimal_rl_steps":
+        mu_rl, beta_rl = pl_pair(rng)
+        return dict(lam=positive(rng), mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=positive(rng), eta=step(rng, beta_rl),
+                    sharp=bool(rng.random() < 0.5))
+    if name.startswith("discrete_"):
+        mu_rl, beta_rl = pl_pair(rng)
+        out = dict(steps=float(rng.choice([0, 1, 7, int(rng.integers(0, 10**6))])), rl_gap0=nonnegative(rng),
+                   mu_rl=mu_rl, beta_rl=beta_rl, eta=step(rng, beta_rl), sharp=bool(rng.random() < 0.5))
+        if name == "discrete_path_length_bound":
+            out = dict(steps=out["steps"], gap0=out["rl_gap0"], mu=mu_rl, beta=beta_rl, eta=out["eta"], sharp=out["sharp"])
+        if name == "discrete_sft_degradation_bounds":
+            out["mu_sft"], out["beta_sft"] = pl_pair(rng)
+            reach = math.sqrt(2 * out["rl_gap0"] / mu_rl) if out["rl_gap0"] else 0.0
+            out["sep"] = min(float(rng.random()) * reach, 1e300)
+        if name == "discrete_net_gain":
+            out["lam"], out["beta_sft"] = positive(rng), positive(rng)
+        return out
+    if name in ("curvature_bracket", "misalignment_bound"):
+        d = int(rng.integers(1, 5))
+        scale = 10.0 ** rng.uniform(-300, 300)
+        eigs = scale * 10.0 ** rng.uniform(-3, 0, d) * (rng.random(d) > 0.1)
+        return dict(eigs=eigs, rho=rate(rng), k=int(rng.integers(1, d + 1)))
+    if name == "kantorovich_bound":
+        return dict(m_lo=positive(rng), m_hi=positive(rng))
+    raise KeyError(name)
+
+
+# ----------------------------------------------------------------------------- mutations
+JUNK = ("1.0", b"1", True, np.datetime64("2020-01-01"), 1 + 0j, "masked", "object", math.nan)
+
+
+def retype(value, rng):
+    """The same number typed differently (int, float32, Decimal, Fraction, list, 0-d array)."""
+    kind = rng.choice(["int", "float32", "decimal", "fraction", "list", "array0d"])
+    if kind == "int" and float(value).is_integer():
+        return int(value)
+    if kind == "float32" and (value == 0 or 1e-37 < abs(value) < 1e38):
+        return np.float32(value)
+    if kind == "decimal" and math.isfinite(value):
+        return Decimal(repr(value))
+    if kind == "fraction" and math.isfinite(value):
+        return Fraction(value)
+    if kind == "list":
+        return [value]
+    return np.array(value)
+
+
+def junk(value, rng):
+    choice = JUNK[int(rng.integers(len(JUNK)))]
+    if choice == "masked":
+        return np.ma.masked_array([value], mask=[True])
+    if choice == "object":
+        return np.array([object()], dtype=object)
+    return choice
+
+
+def as_float(value):
+    """The float value a retyped argument stands for (lists and 0-d arrays of one number)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return float(value)
+    if isinstance(value, list):
+        return float(value[0])
+    return float(value)
+
+
+SCALAR_ARGS = {"eigs", "probs", "rewards"}
+
+
+def mutate(name, kwargs, rng):
+    """Return (kwargs, expected): expected is "valid", a parameter name, or "any" (any real parameter)."""
+    scalars = [key for key, value in kwargs.items() if key not in SCALAR_ARGS and key != "sharp"]
+    mode = rng.random()
+    if mode < 0.5:
+        return kwargs, "valid"
+    if mode < 0.7:
+        key = scalars[int(rng.integers(len(scalars)))]
+        kwargs = dict(kwargs)
+        kwargs[key] = retype(kwargs[key], rng)
+        return kwargs, "valid"
+    kwargs = dict(kwargs)
+    if mode < 0.8 and len(scalars) >= 2:  # shapes that do not broadcast
+        first, second = rng.choice(scalars, 2, replace=False)
+        kwargs[first] = np.full(2, kwargs[first])
+        kwargs[second] = np.full(3, kwargs[second])
+        return kwargs, "any"
+    if mode < 0.85 and "sharp" in kwargs:
+        kwargs["sharp"] = [1, "yes", None, np.array([True, False])][int(rng.integers(4))]
+        return kwargs, "sharp"
+    if mode < 0.88 and "eigs" in kwargs:
+        kwargs["eigs"] = [[], ["a", "b"], np.array([1.0, -1.0]), np.array([np.nan])][int(rng.integers(4))]
+        return kwargs, "eigs"
+    if mode < 0.9 and "probs" in kwargs:
+        kwargs["probs"] = np.asarray(kwargs["probs"]) * 2.0
+        return kwargs, "probs"
+    key = scalars[int(rng.integers(len(scalars)))]
+    if rng.random() < 0.6:
+        kwargs[key] = junk(kwargs[key], rng)
+        return kwargs, key
+    kwargs[key] = -abs(as_float(kwargs[key])) - 1e-300 if key != "sft_min" else math.inf
+    return kwargs, "check"  # negative: the reference decides (a negative sft_min is fine, inf is not)
+
+
+# ----------------------------------------------------------------------------- classification
+def _digits(name, floats) -> int:
+    """Enough digits that no cancellation in the plain formulas matters: the smallest quantity that
+    is subtracted from 1 (s r for the tilt, a - b for kl, mu eta for the step) sets the precision."""
+    def decades(x):
+        return 0 if x == 0 else max(0, -int(math.log10(abs(x))))
+
+    if name == "tilted_tradeoff":  # small s: terms ~ s^2; large s: rl_kl is a difference of terms ~ s
+        return 60 + 2 * decades(floats["s"]) + max(0, int(math.log10(floats["s"] + 1)))
+    if name == "kl_bernoulli":
+        return 60 + decades(floats["a"] - floats["b"]) + decades(1 - floats["b"]) + decades(floats["b"])
+    if name in _STEP_FUNCTIONS:
+        mu_name, beta_name = _STEP_FUNCTIONS[name]
+        if not floats[mu_name] > 0 or not floats["eta"] > 0:
+            return 60
+        mu_eta_decades = max(0, -int(math.log10(floats[mu_name]) + math.log10(floats["eta"])))
+        return 60 + 2 * mu_eta_decades + decades(2 - floats[beta_name] * floats["eta"])
+    return 60
+
+
+def reference(name, kwargs):
+    floats = {key: (value if key in SCALAR_ARGS or key == "sharp" else as_float(value)) for key, value in kwargs.items()}
+    with mp.workdps(_digits(name, floats)):
+        if name.startswith("kl_inverse"):
+            return None
+        return globals()[f"ref_{name}"](**floats)
+
+
+def close(got, expected, scale, bounds) -> bool:
+    """``got`` within a few ulps of ``expected`` (plus rounding of cancelling terms of size ``scale``)."""
+    if not isinstance(got, (float, int, np.floating, np.integer)) or isinstance(got, bool):
+        return False
+    got = float(got)
+    if math.isnan(got) or not bounds[0] <= got <= bounds[1]:
+        return False
+    if mp.isinf(expected):
+        return got == float(expected)
+    tolerance = 1e-12 * abs(expected) + mp.mpf(2e-16) * mp.mpf(scale) + TINY
+    if abs(expected) > FLOAT_MAX:  # not a float: +-inf, unless the rounding of cancelling terms allows less
+        return (abs(got) == math.inf and (got > 0) == (expected > 0)) or (
+            math.isfinite(got) and abs(mp.mpf(got) - expected) <= tolerance)
+    if math.isinf(got):
+        return False
+    return abs(mp.mpf(got) - expected) <= tolerance
+
+
+def check_kl_inverse(name, kwargs, got) -> bool:
+    """Last-ulp certificate: got is within the budget and the next float outward is not."""
+    first = "first" in name
+    fixed = as_float(kwargs["rate" if first else "a"])
+    budget = as_float(kwargs["budget"])
+    if not isinstance(got, float) or not 0 <= got <= 1:
+        return False
+    upward = name.endswith("upper")
+    if (got < fixed) if upward else (got > fixed):
+        return False
+    digits = 60 + max(0, -int(math.log10(abs(got - fixed) + 1e-320)))
+    with mp.workdps(digits):
+        divergence = (lambda x: kl(x, fixed)) if first else (lambda x: kl(fixed, x))
+        if divergence(got) > budget * (1 + mp.mpf(1e-12)):
+            return False
+        outward = math.nextafter(got, 2.0 if upward else -1.0)
+        return not 0 <= outward <= 1 or divergence(outward) >= budget * (1 - mp.mpf(1e-12))
+
+
+def valid_kl_inverse(name, kwargs):
+    fixed = as_float(kwargs["rate" if "first" in name else "a"])
+    budget = as_float(kwargs["budget"])
+    need(0 <= fixed <= 1, "rate" if "first" in name else "a")
+    need(budget >= 0, "budget")
+
+
+#: P5 functions see the step only through the float products mu eta and beta eta (q depends on those
+#: alone): their results are exact for those rounded products (backward stable), which near
+#: eta = 2/beta is a large relative change in 2 - beta eta. The reference is recomputed there.
+_STEP_FUNCTIONS = {"gd_contraction": ("mu", "beta"), "optimal_rl_steps": ("mu_rl", "beta_rl"),
+                   "discrete_path_length_bound": ("mu", "beta"), "discrete_sft_degradation_bounds": ("mu_rl", "beta_rl"),
+                   "discrete_reward_gain_bounds": ("mu_rl", "beta_rl"), "discrete_net_gain": ("mu_rl", "beta_rl")}
+
+
+def _rounded_step_reference(name, kwargs):
+    mu_name, beta_name = _STEP_FUNCTIONS[name]
+    floats = {key: (value if key in SCALAR_ARGS or key == "sharp" else as_float(value)) for key, value in kwargs.items()}
+    eta = floats["eta"]
+    with mp.workdps(max(_digits(name, floats) + 20, 400)):  # the rescaling must not leave a residue
+        # Exact rational rescaling that keeps mu eta and beta eta at their float products.
+        mu_eta, beta_eta = mp.mpf(floats[mu_name] * eta), mp.mpf(floats[beta_name] * eta)
+        if not (mu_eta > 0 and beta_eta < 2):
+            return None
+        scaled = dict(floats)
+        scaled[mu_name], scaled[beta_name] = mu_eta / mp.mpf(eta), beta_eta / mp.mpf(eta)
+        return globals()[f"ref_{name}"](**scaled)
+
+
+def classify(name, kwargs, expected) -> str:
+    """One call of ``nondecoupling.<name>(**kwargs)``, classified (see the module docstring)."""
+    function = getattr(nondecoupling, name)
+    parameters = set(inspect.signature(function).parameters)
+    if expected in ("valid", "check"):
+        try:
+            if name.startswith("kl_inverse"):
+                valid_kl_inverse(name, kwargs)
+                ref = None
+            else:
+                ref = reference(name, kwargs)
+            expected = "valid"
+        except Invalid:
+            expected = "any"
+        except (TypeError, ValueError):
+            expected = "any"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = function(**{k: v for k, v in kwargs.items()})
+    except nondecoupling.ParameterError as error:
+        if expected == "valid":
+            return "rejected_valid"
+        named = getattr(error, "name", None) in parameters or any(f"'{p}'" in str(error) for p in parameters)
+        return "clear_error" if named else "obscure_exception"
+    except Exception:  # noqa: BLE001 - any other exception is the class being counted
+        return "obscure_exception"
+    if expected != "valid":
+        return "accepted_invalid"
+    if name.startswith("kl_inverse"):
+        return "correct" if check_kl_inverse(name, kwargs, _unwrap(got)) else "wrong_value"
+    got = tuple(_unwrap(g) for g in (got if isinstance(got, tuple) else (got,)))
+    ok = _matches(name, got, ref)
+    if not ok and name in _STEP_FUNCTIONS:
+        try:
+            rounded = _rounded_step_reference(name, kwargs)
+        except (Invalid, ZeroDivisionError):
+            rounded = None
+        ok = rounded is not None and _matches(name, got, rounded)
+    if not ok and name in _STEP_FUNCTIONS:
+        mu_name, _ = _STEP_FUNCTIONS[name]
+        if as_float(kwargs[mu_name]) * as_float(kwargs["eta"]) < np.finfo(float).tiny:
+            return "documented_limit"  # mu eta underflows: q rounds to 1 (see the docstrings)
+    if ok and len(got) == 2 and name.endswith("_bounds") and name != "curvature_bracket":
+        ok = got[0] <= got[1]
+    if ok and name == "curvature_bracket":
+        ok = got[0] <= got[1]
+    return "correct" if ok else "wrong_value"
+
+
+def _matches(name, got, ref) -> bool:
+    values, scales, ranges = ref
+    if name == "optimal_rl_steps":
+        return len(got) == 1 and _steps_ok(got[0], values[0])
+    return len(got) == len(values) and all(close(g, v, s, r) for g, v, s, r in zip(got, values, scales, ranges))
+
+
+def _unwrap(value):
+    """A one-element array (the answer to a one-element list) as its Python scalar."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.item()
+    return value
+
+
+def _steps_ok(got, k_star) -> bool:
+    if isinstance(got, float) and got >= 2.0**63 and got.is_integer():
+        got = int(got)  # documented: arrays past 2**63 hold whole-number floats
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer)) or got < 0:
+        return False
+    return mp.floor(k_star) - 1 <= got <= mp.floor(k_star) + 2 or (k_star > 2**52 and abs(got - k_star) <= 1e-9 * k_star)
+
+
+def has_spec(name) -> bool:
+    """Whether the fuzzer knows how to draw valid input for ``name`` and check its result."""
+    return name.startswith("kl_inverse") or f"ref_{name}" in globals()
+
+
+#: The fuzzed functions: every public function with a spec here (tests/theory/test_api_fuzz.py checks
+#: that none is missing).
+API = sorted(name for name in nondecoupling.__all__ if name != "ParameterError" and has_spec(name))
+
+
+def fuzz(seed: int, calls: int, names=None, *, offset: int = 0) -> Counter:
+    """Classify ``calls`` random calls spread round-robin over ``names`` (default: the whole API),
+    starting at function number ``offset`` (so that short runs still reach every function)."""
+    rng = np.random.default_rng(seed)
+    names = [n for n in (names or API) if hasattr(nondecoupling, n)]
+    counts = Counter()
+    for i in range(offset, offset + calls):
+        name = names[i % len(names)]
+        kwargs, expected = mutate(name, draw_valid(name, rng), rng)
+        outcome = classify(name, kwargs, expected)
+        counts[(name, outcome)] += 1
+        if outcome not in OK_CLASSES:
+            EXAMPLES.setdefault((name, outcome), (kwargs, expected))
+    return counts
+
+
+#: The first call of each failing (function, outcome) pair seen by :func:`fuzz`, for reports.
+EXAMPLES: dict = {}
+
+
+def summary(counts: Counter) -> Counter:
+    total = Counter()
+    for (_, outcome), n in counts.items():
+        total[outcome] += n
+    return total
+
+
+if __name__ == "__main__":
+    number = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    names = sys.argv[2].split(",") if len(sys.argv) > 2 else None
+    result = fuzz(0, number, names)
+    print(dict(summary(result)))
+    for (name, outcome), n in sorted(result.items()):
+        if outcome not in OK_CLASSES:
+            print(f"  {name:34s} {outcome:18s} {n}   e.g. {EXAMPLES[(name, outcome)]}")
