@@ -6,56 +6,24 @@ relies on as a :class:`Step`. A step is proven when sympy reduces ``expr`` to ze
 :class:`Derivation` shows every step with its verdict, so a reader can run
 ``python -m nondecoupling.derivations.p3_optimal_rl_duration`` and follow the proof.
 
-Proofs are cached on disk (``NONDECOUPLING_PROOF_CACHE``, default
-``~/.cache/nondecoupling/proofs``; ``0`` turns the cache off). A verdict is a deterministic
-function of the exact expression (``sympy.srepr``, assumptions included), the sympy version
-and this file's source, so the cache key is their SHA-256 and a cached verdict is the one
-sympy would return again; only proven steps are stored, so a failed proof is always re-tried.
+:func:`cached` stores a proven :class:`Derivation` on disk (``NONDECOUPLING_PROOF_CACHE``,
+default ``~/.cache/nondecoupling/proofs``; ``0`` turns it off). A derivation is a
+deterministic function of the derivation sources and the sympy version, so the key is the
+SHA-256 of every ``derivations/*.py`` file, the sympy version and the module's name: a cached
+derivation is the one ``derive()`` would build again. Only fully proven derivations are
+stored, so a failing proof is always re-run.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sympy as sp
-
-_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-
-def _cache_dir() -> Path | None:
-    """The proof cache folder, or ``None`` when ``NONDECOUPLING_PROOF_CACHE=0``."""
-    setting = os.environ.get("NONDECOUPLING_PROOF_CACHE", "")
-    if setting == "0":
-        return None
-    return Path(setting) if setting else Path.home() / ".cache" / "nondecoupling" / "proofs"
-
-
-def _cached(kind: str, expr: sp.Basic, prove) -> bool:
-    """``prove()``'s verdict on ``expr``, read from / written to the on-disk cache.
-
-    Only ``True`` is stored (one empty file per proven key, written atomically), so
-    concurrent test workers never see a partial entry and a failure is never cached.
-    """
-    folder = _cache_dir()
-    if folder is None:
-        return prove()
-    key = hashlib.sha256(f"{_SOURCE_HASH}|{sp.__version__}|{kind}|{sp.srepr(expr)}".encode()).hexdigest()
-    entry = folder / key
-    if entry.is_file():
-        return True
-    proven = prove()
-    if proven:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            partial = folder / f".{key}.{os.getpid()}"
-            partial.touch()
-            partial.replace(entry)
-        except OSError:  # a read-only home: prove again next time
-            pass
-    return proven
 
 
 @dataclass(frozen=True)
@@ -73,19 +41,14 @@ class Step:
 
 def zero(claim: str, expr: sp.Expr) -> Step:
     """``expr == 0`` identically; tries ``simplify`` and then ``expand`` of the log/exp forms."""
-
-    def prove() -> bool:
-        return sp.simplify(expr) == 0 or sp.simplify(sp.expand(sp.expand_log(expr, force=True))) == 0
-
-    return Step(claim, expr, _cached("zero", expr, prove))
+    candidates = (sp.simplify(expr), sp.simplify(sp.expand(sp.expand_log(expr, force=True))))
+    return Step(claim, expr, any(c == 0 for c in candidates))
 
 
 def true(claim: str, statement: sp.Basic) -> Step:
     """A relational or boolean claim that sympy decides to ``True`` under the symbols' assumptions."""
-    if isinstance(statement, bool):
-        return Step(claim, sp.sympify(statement), statement)
-    proven = _cached("true", statement, lambda: sp.simplify(statement) is sp.true)
-    return Step(claim, sp.sympify(statement), proven)
+    verdict = statement if isinstance(statement, bool) else sp.simplify(statement)
+    return Step(claim, sp.sympify(statement), verdict is sp.true or verdict is True)
 
 
 @dataclass
@@ -106,3 +69,53 @@ class Derivation:
         lines += [f"  {name} = {sp.sstr(value)}" for name, value in self.results.items()]
         lines += [f"  {step}" for step in self.steps]
         return "\n".join(lines)
+
+
+def _cache_dir() -> Path | None:
+    """The proof cache folder, or ``None`` when ``NONDECOUPLING_PROOF_CACHE=0``."""
+    setting = os.environ.get("NONDECOUPLING_PROOF_CACHE", "")
+    if setting == "0":
+        return None
+    return Path(setting) if setting else Path.home() / ".cache" / "nondecoupling" / "proofs"
+
+
+@functools.cache
+def _sources_hash() -> str:
+    """SHA-256 of every derivation source (derivations import each other and this file)."""
+    digest = hashlib.sha256(sp.__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def cached(derive):
+    """``derive`` with its proven :class:`Derivation` kept on disk (see the module docstring).
+
+    >>> from nondecoupling.derivations import p4_nondecoupling_threshold as p4
+    >>> cached(p4.derive)().proven
+    True
+    """
+
+    @functools.wraps(derive)
+    def cached_derive() -> Derivation:
+        folder = _cache_dir()
+        if folder is None:
+            return derive()
+        key = hashlib.sha256(f"{_sources_hash()}|{derive.__module__}.{derive.__qualname__}".encode()).hexdigest()
+        entry = folder / f"{key}.pickle"
+        try:
+            return pickle.loads(entry.read_bytes())
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+            pass  # not cached yet, or unreadable: derive again
+        derivation = derive()
+        if derivation.proven:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                partial = folder / f".{key}.{os.getpid()}"  # written whole, then renamed: atomic
+                partial.write_bytes(pickle.dumps(derivation))
+                partial.replace(entry)
+            except OSError:  # a read-only home: derive again next time
+                pass
+        return derivation
+
+    return cached_derive
