@@ -1,15 +1,25 @@
-"""Benchmark: the batched simulator against a per-instance ``solve_ivp`` loop, bound
-evaluations per second, and the cost of ``import nondecoupling``.
+"""Benchmark: the batched simulator against a per-instance ``solve_ivp`` loop over a grid of
+instance counts N and dimensions d, BLAS threads in the batched solve, bound evaluations per
+second, and the cost of ``import nondecoupling``.
 
-Run ``python simulations/benchmark.py`` (``--help`` for sizes). Timings are printed, never
-asserted. Both simulators use DOP853 with the same per-instance tolerances; their errors
-against a tight-tolerance reference on a subsample are printed next to the speed ratio, so
-the ratio is read at equal (or better) accuracy of the batched solve.
+Run ``python simulations/benchmark.py`` (``--quick`` for a small grid, ``--help`` for
+sizes). Timings are printed, never asserted. The grids time CPU seconds of this process
+(every solve runs on one thread), which a shared machine disturbs far less than wall
+seconds; the thread comparison prints both.
+
+- Sine (non-convex PL) flows: the batched DOP853 solve against the loop at the same nominal
+  per-instance tolerances, and at equal accuracy (the loop at the tolerances the batched
+  solve really applies per instance, ``tol / sqrt(N)``, see ``dynamics._integrate``); errors
+  against a tight-tolerance reference on a subsample are printed beside each ratio. The
+  loop's time is measured on ``--loop-sample`` instances and scaled to N (it is a loop).
+- Quadratic flows: ``Quadratic(...)`` (which eigendecomposes) plus ``gradient_flow`` against
+  the loop, and against the physical limit, one batched ``eigh`` plus two matrix products.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import time
@@ -17,17 +27,24 @@ import time
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from simulations import dynamics
 from simulations.dynamics import ATOL, RTOL, gradient_flow
 from simulations.problems import Quadratic, SinePL, random_psd
 
+GRID = {"instances": (10, 100, 1000), "dims": (2, 10, 100)}
+QUICK_GRID = {"instances": (10, 200), "dims": (2, 20)}
+
 
 def _timed(function, repeat: int = 1):
-    best = np.inf
+    """Best wall seconds of ``repeat`` calls, the CPU seconds of that call, and its result."""
+    best, cpu = np.inf, np.inf
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        wall = time.perf_counter() - start
+        if wall < best:
+            best, cpu = wall, time.process_time() - start_cpu
+    return best, cpu, result
 
 
 def per_instance_loop(grad_of_instance, theta0, times, *, rtol: float, atol: float) -> np.ndarray:
@@ -41,26 +58,6 @@ def per_instance_loop(grad_of_instance, theta0, times, *, rtol: float, atol: flo
     return out
 
 
-def compare(label: str, objective, single, theta0, times, *, reference_size: int) -> float:
-    """Time the batched simulator and the loop on the same instances; print errors and the ratio."""
-    batched_time, batched = _timed(lambda: gradient_flow(objective, theta0, times))
-    loop_time, looped = _timed(lambda: per_instance_loop(single, theta0, times, rtol=RTOL, atol=ATOL))
-    subset = np.arange(min(reference_size, theta0.shape[0]))
-    if hasattr(objective, "flow"):
-        reference = batched[:, subset]  # exact closed form
-    else:
-        reference = per_instance_loop(single, theta0[subset], times, rtol=1e-13, atol=1e-15)
-    batched_error = np.max(np.abs(batched[:, subset] - reference))
-    loop_error = np.max(np.abs(looped[:, subset] - reference))
-    ratio = loop_time / batched_time
-    print(
-        f"{label}: {theta0.shape[0]} instances, d = {theta0.shape[1]}, t in [0, {times[-1]:g}]\n"
-        f"  batched {batched_time:8.3f} s (max error {batched_error:.1e})   "
-        f"per-instance loop {loop_time:8.3f} s (max error {loop_error:.1e})   ratio {ratio:6.1f}x"
-    )
-    return ratio
-
-
 def sine_case(rng, instances: int, dim: int):
     centers = rng.standard_normal((instances, dim))
     scales = rng.uniform(0.5, 2.0, instances)
@@ -72,11 +69,79 @@ def sine_case(rng, instances: int, dim: int):
     return objective, single, centers + 2.0 * rng.standard_normal((instances, dim))
 
 
-def quadratic_case(rng, instances: int, dim: int):
+def sine_row(rng, instances: int, dim: int, times, *, loop_sample: int, reference_size: int) -> dict:
+    """One grid point of the sine family: times, errors and ratios."""
+    objective, single, theta0 = sine_case(rng, instances, dim)
+    _, batched_wall, batched = _timed(lambda: gradient_flow(objective, theta0, times))
+    sample = np.arange(min(loop_sample, instances))
+    scale = instances / sample.size
+    tight = 1.0 / np.sqrt(instances)
+    _, loop_wall, looped = _timed(lambda: per_instance_loop(single, theta0[sample], times, rtol=RTOL, atol=ATOL))
+    _, equal_wall, equal = _timed(lambda: per_instance_loop(single, theta0[sample], times, rtol=max(RTOL * tight, 3e-14), atol=ATOL * tight))
+    check = sample[:reference_size]
+    reference = per_instance_loop(single, theta0[check], times, rtol=3e-14, atol=1e-16)
+    error = {name: float(np.max(np.abs(values[:, : check.size] - reference))) for name, values in
+             (("batched", batched[:, check]), ("loop", looped), ("equal", equal))}
+    return dict(N=instances, d=dim, batched=batched_wall, loop=loop_wall * scale, ratio=loop_wall * scale / batched_wall,
+                equal_ratio=equal_wall * scale / batched_wall, err_batched=error["batched"], err_loop=error["loop"], err_equal=error["equal"])
+
+
+def quadratic_row(rng, instances: int, dim: int, times, *, loop_sample: int) -> dict:
+    """One grid point of the quadratic family: exact flow with and without its eigendecomposition."""
     matrices = random_psd(rng, dim, mu=0.2, beta=2.0, batch=instances)
     centers = rng.standard_normal((instances, dim))
-    objective = Quadratic(matrices, centers)
-    return objective, lambda i, y: matrices[i] @ (y - centers[i]), rng.standard_normal((instances, dim))
+    theta0 = rng.standard_normal((instances, dim))
+    _, build_wall, objective = _timed(lambda: Quadratic(matrices, centers), repeat=3)
+    _, flow_wall, exact = _timed(lambda: gradient_flow(objective, theta0, times), repeat=3)
+
+    def physical_limit():
+        values, vectors = np.linalg.eigh(matrices)
+        coefficients = (vectors.swapaxes(-1, -2) @ (theta0 - centers)[..., None])[..., 0]
+        return centers + (vectors @ (np.exp(-times[:, None, None] * values) * coefficients)[..., None])[..., 0]
+
+    _, limit_wall, limit = _timed(physical_limit, repeat=3)
+    sample = np.arange(min(loop_sample, instances))
+    _, loop_wall, looped = _timed(lambda: per_instance_loop(lambda i, y: matrices[i] @ (y - centers[i]), theta0[sample], times, rtol=RTOL, atol=ATOL))
+    loop = loop_wall * instances / sample.size
+    with_eig = build_wall + flow_wall
+    return dict(N=instances, d=dim, eig=build_wall, flow=flow_wall, limit=limit_wall, loop=loop,
+                ratio_flow_only=loop / flow_wall, ratio=loop / with_eig, over_limit=with_eig / limit_wall,
+                err_loop=float(np.max(np.abs(looped - exact[:, sample]))), err_limit=float(np.max(np.abs(limit - exact))))
+
+
+def print_grids(grid: dict, times, *, loop_sample: int, reference_size: int) -> None:
+    rng = np.random.default_rng(0)
+    print(f"sine (non-convex PL) flows, t in [0, {times[-1]:g}], rtol {RTOL:g}, atol {ATOL:g}; CPU s; loop timed on {loop_sample} instances, scaled to N")
+    print(f"  {'N':>5} {'d':>4} {'batched':>10} {'loop':>9} {'ratio':>7} {'equal-acc':>9}   max error: batched / loop / loop at equal tol")
+    for instances in grid["instances"]:
+        for dim in grid["dims"]:
+            r = sine_row(rng, instances, dim, times, loop_sample=loop_sample, reference_size=reference_size)
+            print(f"  {r['N']:5d} {r['d']:4d} {r['batched']:10.3f} {r['loop']:9.2f} {r['ratio']:6.1f}x {r['equal_ratio']:8.1f}x"
+                  f"   {r['err_batched']:.1e} / {r['err_loop']:.1e} / {r['err_equal']:.1e}", flush=True)
+    print("quadratic flows (CPU s): Quadratic() eigendecomposes, gradient_flow evolves exactly; physical limit = eigh + 2 matmuls")
+    print(f"  {'N':>5} {'d':>4} {'eig':>8} {'flow':>8} {'limit':>8} {'loop':>8} {'vs loop':>8} {'flow only':>9} {'/limit':>7}   max error loop / limit")
+    for instances in grid["instances"]:
+        for dim in grid["dims"]:
+            r = quadratic_row(rng, instances, dim, times, loop_sample=loop_sample)
+            print(f"  {r['N']:5d} {r['d']:4d} {r['eig']:8.4f} {r['flow']:8.4f} {r['limit']:8.4f} {r['loop']:8.2f} {r['ratio']:7.1f}x {r['ratio_flow_only']:8.1f}x"
+                  f" {r['over_limit']:6.2f}x   {r['err_loop']:.1e} / {r['err_limit']:.1e}", flush=True)
+
+
+def thread_behaviour(instances: int, dim: int, times) -> None:
+    """The batched sine solve with BLAS threads as the machine sets them, and on one thread."""
+    from threadpoolctl import threadpool_info
+
+    objective, _, theta0 = sine_case(np.random.default_rng(1), instances, dim)
+    threads = max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+    pinned = dynamics.single_threaded
+    try:
+        dynamics.single_threaded = contextlib.nullcontext  # the solve as it was before the pin
+        free_wall, free_cpu, _ = _timed(lambda: gradient_flow(objective, theta0, times))
+    finally:
+        dynamics.single_threaded = pinned
+    one_wall, one_cpu, _ = _timed(lambda: gradient_flow(objective, theta0, times))
+    print(f"BLAS threads in the batched sine solve (N = {instances}, d = {dim}, {instances * dim:.0e} stacked states):\n"
+          f"  {threads} threads: {free_wall:.2f} s wall, {free_cpu:.2f} s CPU;  1 thread (the default): {one_wall:.2f} s wall, {one_cpu:.2f} s CPU")
 
 
 def bound_throughput(size: int) -> None:
@@ -111,7 +176,7 @@ def bound_throughput(size: int) -> None:
     print(f"bound evaluations per second on {size:.0e} inputs:")
     for name, call in cases.items():
         try:
-            seconds, _ = _timed(call, repeat=3)
+            seconds, _, _ = _timed(call, repeat=3)
         except (ImportError, AttributeError) as missing:  # a theory module not written yet
             print(f"  {name:26s} unavailable ({missing})")
             continue
@@ -136,19 +201,16 @@ def import_time(repeats: int = 5) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--instances", type=int, default=1000, help="instances per simulator comparison")
-    parser.add_argument("--dim", type=int, default=10, help="parameters per instance")
+    parser.add_argument("--quick", action="store_true", help=f"small grid {QUICK_GRID} (default {GRID})")
     parser.add_argument("--horizon", type=float, default=5.0, help="flow time")
-    parser.add_argument("--reference-size", type=int, default=50, help="instances checked against the reference")
+    parser.add_argument("--loop-sample", type=int, default=50, help="instances the per-instance loop is timed on")
+    parser.add_argument("--reference-size", type=int, default=10, help="instances checked against the reference")
     parser.add_argument("--bound-inputs", type=int, default=1_000_000, help="inputs per bound evaluation")
     args = parser.parse_args(argv)
-    rng = np.random.default_rng(0)
     times = np.linspace(0.0, args.horizon, 11)
-    objective, single, theta0 = sine_case(rng, args.instances, args.dim)
-    compare("non-convex PL (sine) flows, batched solve_ivp vs loop", objective, single, theta0, times, reference_size=args.reference_size)
-    objective, single, theta0 = quadratic_case(rng, args.instances, args.dim)
-    compare("quadratic flows, exact eigendecomposition vs solve_ivp loop", objective, single, theta0, times, reference_size=args.reference_size)
-    bound_throughput(args.bound_inputs)
+    print_grids(QUICK_GRID if args.quick else GRID, times, loop_sample=args.loop_sample, reference_size=args.reference_size)
+    thread_behaviour(*((200, 100) if args.quick else (1000, 100)), times)
+    bound_throughput(args.bound_inputs // (10 if args.quick else 1))
     import_time()
 
 

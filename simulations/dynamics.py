@@ -14,16 +14,35 @@ batch axis); a trajectory's ``thetas`` is ``(len(times),) + theta0.shape``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
+from threadpoolctl import ThreadpoolController
 
 from nondecoupling.validation import as_float_array, check_integer, check_nonnegative, check_positive, check_rate
 from simulations.problems.pair import CoupledProblem, joint_objective
 
 RTOL = 1e-10
 ATOL = 1e-12
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The process's BLAS/OpenMP pools, inspected once (``threadpoolctl`` scans the loaded libraries)."""
+    return ThreadpoolController()
+
+
+def single_threaded():
+    """A context in which BLAS runs on one thread.
+
+    A batched ODE step is a few vector operations and one small matrix product over the
+    stacked state; above ~2e4 stacked states threaded OpenBLAS doubled the CPU for no
+    wall-clock gain on a quiet machine and was 5-6x slower under load (``python
+    simulations/benchmark.py`` reports both), so the solves never oversubscribe.
+    """
+    return _threadpools().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -147,12 +166,13 @@ def _integrate(velocity, start, times, *, instances: int, rtol: float, atol: flo
     for ``n`` stacked instances would let one instance's error be ``sqrt(n)`` times the
     per-instance tolerance; the tolerances are divided by ``sqrt(n)`` so that every
     instance meets ``rtol``/``atol`` as it would in a solve of its own (the floor is
-    DOP853's own lower limit on ``rtol``).
+    DOP853's own lower limit on ``rtol``). BLAS runs on one thread (:func:`single_threaded`).
     """
     scale = 1.0 / np.sqrt(max(instances, 1))
-    solution = solve_ivp(
-        velocity, (0.0, times[-1]), start, method="DOP853", t_eval=times, rtol=max(rtol * scale, 3e-14), atol=atol * scale
-    )
+    with single_threaded():
+        solution = solve_ivp(
+            velocity, (0.0, times[-1]), start, method="DOP853", t_eval=times, rtol=max(rtol * scale, 3e-14), atol=atol * scale
+        )
     if not solution.success:
         raise RuntimeError(f"solve_ivp failed: {solution.message}")
     return solution.y.T

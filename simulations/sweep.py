@@ -2,7 +2,7 @@
 
     python simulations/sweep.py                       # everything, into figures/
     python simulations/sweep.py --quick --out /tmp/f  # small grids, all figures, < 30 s
-    python simulations/sweep.py --only P3 K1 --jobs 2 --format pdf --seed 1
+    python simulations/sweep.py --only P3 K1 --jobs 1 --format pdf --seed 1
 
 Each figure module of :mod:`simulations.plots` runs as one task (in a process pool with
 ``--jobs > 1``) with its own random generator, derived from ``--seed`` and the module's
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import traceback
 import zlib
@@ -53,14 +54,17 @@ def wanted(drawn: Drawn, key: str, only) -> bool:
     return bool({n.lower() for n in names} & {o.lower() for o in only})
 
 
-def render(key: str, *, seed: int, quick: bool, out: Path, fmt: str, only=(), logs=None) -> dict:
+def render(key: str, *, seed: int, quick: bool, out: Path, fmt: str, only=(), logs=None, write: bool = True) -> dict:
     """Run one figure module and write its figures and CSVs.
 
-    Returns ``{"key", "entries": [manifest entries], "skipped": reason or None}``.
+    Returns ``{"key", "entries": [manifest entries], "skipped": reason or None, "drawn": [Drawn]}``.
+    With ``write=False`` nothing is rendered or written, and ``drawn`` holds the figures'
+    numbers (figures closed): a check of a sweep already written (empty when written, so
+    that pool workers send back no figures).
     """
     module = importlib.import_module(MODULES[key].path)
     extra = {"data_dir": logs} if MODULES[key].reads_logs else {}
-    entries, skipped = [], None
+    entries, skipped, kept = [], None, []
     with plt.style.context(STYLE):
         try:
             drawn = module.draw(module_rng(seed, key), quick=quick, **extra)
@@ -68,24 +72,35 @@ def render(key: str, *, seed: int, quick: bool, out: Path, fmt: str, only=(), lo
             drawn, skipped = [], str(reason)
         for item in drawn:
             if wanted(item, key, only):
-                entries.append(save(item, key=key, out=out, fmt=fmt, seed=seed, quick=quick))
+                if write:
+                    save(item, out=out, fmt=fmt)
+                entries.append(manifest_entry(item, key=key, fmt=fmt, seed=seed, quick=quick))
+                kept.append(item)
             plt.close(item.figure)
-    return {"key": key, "entries": entries, "skipped": skipped}
+    return {"key": key, "entries": entries, "skipped": skipped, "drawn": [] if write else kept}
 
 
-def save(item: Drawn, *, key: str, out: Path, fmt: str, seed: int, quick: bool) -> dict:
-    """Write ``<name>.<fmt>`` and ``<name>.csv``; return the figure's manifest entry."""
-    figure_path, data_path = out / f"{item.name}.{fmt}", out / f"{item.name}.csv"
+def csv_text(data) -> str:
+    """The CSV of a figure's numbers, as written next to it (10 significant digits)."""
+    return data.to_csv(index=False, float_format="%.10g")
+
+
+def save(item: Drawn, *, out: Path, fmt: str) -> None:
+    """Write ``<name>.<fmt>`` and ``<name>.csv``."""
     # No dates or versions in the files: the same seed gives the same bytes (PNG, PDF, SVG).
     metadata = {"Software": None} if fmt == "png" else {"Creator": None, "Date": None}
     if fmt == "pdf":
         metadata.update(CreationDate=None, Producer=None)
-    item.figure.savefig(figure_path, format=fmt, metadata=metadata)
-    item.data.to_csv(data_path, index=False, float_format="%.10g")
+    item.figure.savefig(out / f"{item.name}.{fmt}", format=fmt, metadata=metadata)
+    (out / f"{item.name}.csv").write_text(csv_text(item.data))
+
+
+def manifest_entry(item: Drawn, *, key: str, fmt: str, seed: int, quick: bool) -> dict:
+    """The figure's entry in ``index.json``."""
     return {
         "name": item.name,
-        "figure": figure_path.name,
-        "data": data_path.name,
+        "figure": f"{item.name}.{fmt}",
+        "data": f"{item.name}.csv",
         "theorems": list(item.theorems),
         "module": MODULES[key].path,
         "shows": item.shows,
@@ -109,12 +124,17 @@ def write_manifest(out: Path, entries: list, skipped: dict, *, command: str, mer
     return path
 
 
+def default_jobs() -> int:
+    """The CPUs this process may run on (the figure modules are independent tasks)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small grids (all figures, under 30 s)")
     parser.add_argument("--only", nargs="+", metavar="ID", help="theorem IDs (P3, K1, ...), module keys (a, p1_p2, ..., real) or figure names")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures/)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1: in this process)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: the usable CPUs; 1: in this process)")
     parser.add_argument("--format", choices=FORMATS, default="png", dest="fmt", help="figure format (default png)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random instance (default 0)")
     parser.add_argument("--logs", type=Path, default=None, help="folder of real-run logs <run>/log.jsonl (default: simulations/data/qwen3)")
@@ -153,7 +173,7 @@ def main(argv=None) -> int:
     options = dict(seed=args.seed, quick=args.quick, out=args.out, fmt=args.fmt, only=tuple(args.only or ()), logs=args.logs)
     results, failures = [], {}
     with tqdm(total=len(keys), desc="sweep", unit="module", file=sys.stderr) as bar:
-        if args.jobs == 1:
+        if min(args.jobs, len(keys)) == 1:
             for key in keys:
                 bar.set_postfix_str(key)
                 results.append(_guarded(key, options, failures))
@@ -162,7 +182,7 @@ def main(argv=None) -> int:
             # Workers get `simulations.sweep.render`, not `__main__.render`, so that they
             # import it by name also under the spawn and forkserver start methods.
             worker = importlib.import_module("simulations.sweep").render
-            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            with ProcessPoolExecutor(max_workers=min(args.jobs, len(keys))) as pool:
                 futures = {pool.submit(worker, key, **options): key for key in keys}
                 for future in as_completed(futures):
                     key = futures[future]
@@ -189,7 +209,7 @@ def _guarded(key: str, options: dict, failures: dict) -> dict:
         return render(key, **options)
     except Exception:  # as in the pool: report, draw the rest, exit 1
         failures[key] = traceback.format_exc()
-        return {"key": key, "entries": [], "skipped": None}
+        return {"key": key, "entries": [], "skipped": None, "drawn": []}
 
 
 if __name__ == "__main__":

@@ -3,14 +3,25 @@
 ``ci`` (selected when the CI environment variable is set, as ``.ci/run`` does) runs 200
 examples per property; ``dev`` runs 50 for a fast local loop. Pick one explicitly with
 ``HYPOTHESIS_PROFILE=ci pytest``.
+
+Every theorem's ``derive()`` goes through :func:`nondecoupling.derivations._proof.cached`:
+a proven derivation is re-built only when a derivation source or sympy changes
+(``NONDECOUPLING_PROOF_CACHE=0`` re-proves everything).
 """
 
+import importlib
 import os
 
 import matplotlib
 from hypothesis import HealthCheck, settings
 
+from nondecoupling.derivations import REGISTRY
+from nondecoupling.derivations._proof import cached
+
 matplotlib.use("Agg")
+
+for _module in map(importlib.import_module, REGISTRY.values()):
+    _module.derive = cached(_module.derive)
 
 _common = dict(derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=200, **_common)

@@ -22,12 +22,19 @@ A module with nothing to draw (no real-run logs yet) raises :class:`Skip`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+from matplotlib.mathtext import MathTextParser
 
 matplotlib.use("Agg")  # figures are only ever written to files, also in worker processes
+
+# Every log-axis tick label and most axis labels are math text. matplotlib keeps the last 50
+# parses (lru_cache(50)); a 6-panel figure measures (layout) and then draws more distinct
+# strings than that, so each was parsed twice. A larger cache gives the same glyphs.
+MathTextParser._parse_cached = functools.lru_cache(4096)(MathTextParser._parse_cached.__wrapped__)
 
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402

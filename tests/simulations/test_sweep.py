@@ -26,25 +26,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def quick_runs(tmp_path_factory):
-    """Two quick sweeps with one seed: in this process, and over a pool of two workers.
+def quick_run(tmp_path_factory):
+    """The one quick sweep of this module, over a pool of two workers, with seed 7.
 
     Real-run logs are read from an empty folder (the repo's may be growing while a run
     writes them); the real-run figure has tests of its own below.
     """
-    serial, pooled, no_logs = (tmp_path_factory.mktemp(name) for name in ("serial", "pooled", "no_logs"))
-    common = ["--quick", "--seed", "7", "--logs", str(no_logs)]
-    assert sweep.main([*common, "--out", str(serial)]) == 0
-    assert sweep.main([*common, "--out", str(pooled), "--jobs", "2"]) == 0
-    return serial, pooled
+    folder, no_logs = (tmp_path_factory.mktemp(name) for name in ("pooled", "no_logs"))
+    assert sweep.main(["--quick", "--seed", "7", "--logs", str(no_logs), "--out", str(folder), "--jobs", "2"]) == 0
+    return folder
 
 
 def manifest(folder: Path) -> dict:
     return json.loads((folder / sweep.MANIFEST).read_text())
 
 
-def test_every_listed_figure_exists_with_its_numbers(quick_runs):
-    folder = quick_runs[0]
+def test_every_listed_figure_exists_with_its_numbers(quick_run):
+    folder = quick_run
     figures = manifest(folder)["figures"]
     assert figures
     for entry in figures:
@@ -56,34 +54,38 @@ def test_every_listed_figure_exists_with_its_numbers(quick_runs):
         assert set(entry["theorems"]) <= set(THEOREM_IDS)
 
 
-def test_every_theorem_family_has_a_figure(quick_runs):
-    drawn = {theorem for entry in manifest(quick_runs[0])["figures"] for theorem in entry["theorems"]}
+def test_every_theorem_family_has_a_figure(quick_run):
+    drawn = {theorem for entry in manifest(quick_run)["figures"] for theorem in entry["theorems"]}
     assert set(THEOREM_IDS) <= drawn
 
 
-def test_same_seed_same_numbers_in_a_pool(quick_runs):
-    serial, pooled = quick_runs
-    names = sorted(p.name for p in serial.glob("*.csv"))
-    assert names == sorted(p.name for p in pooled.glob("*.csv"))
-    for name in names:
-        assert (serial / name).read_bytes() == (pooled / name).read_bytes(), name
-    assert manifest(serial)["figures"] == manifest(pooled)["figures"]
+def test_same_seed_same_numbers_in_a_pool(quick_run):
+    """Every module drawn again in this process (no pool, figures not rendered) gives the
+    pooled sweep's numbers byte for byte, and the same manifest entries."""
+    pooled = manifest(quick_run)["figures"]
+    serial = []
+    for key in MODULES:
+        result = sweep.render(key, seed=7, quick=True, out=quick_run, fmt="png", write=False, logs=quick_run / "none")
+        serial += result["entries"]
+        for item in result["drawn"]:
+            assert sweep.csv_text(item.data) == (quick_run / f"{item.name}.csv").read_text(), item.name
+    assert sorted(serial, key=lambda entry: entry["name"]) == pooled
 
 
-def test_another_seed_other_numbers(quick_runs, tmp_path):
+def test_another_seed_other_numbers(quick_run, tmp_path):
     assert sweep.main(["--quick", "--seed", "8", "--only", "p4", "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "p4_threshold.csv").read_bytes() != (quick_runs[0] / "p4_threshold.csv").read_bytes()
+    assert (tmp_path / "p4_threshold.csv").read_bytes() != (quick_run / "p4_threshold.csv").read_bytes()
 
 
-def test_only_redraws_and_keeps_the_rest_of_the_manifest(quick_runs, tmp_path):
-    for item in quick_runs[0].iterdir():
+def test_only_redraws_and_keeps_the_rest_of_the_manifest(quick_run, tmp_path):
+    for item in quick_run.iterdir():
         shutil.copy(item, tmp_path)
     before = {e["name"]: e for e in manifest(tmp_path)["figures"]}
     (tmp_path / "p3_phase.csv").unlink()
     assert sweep.main(["--quick", "--seed", "7", "--only", "P3", "--out", str(tmp_path), "--logs", str(tmp_path / "none")]) == 0
     after = {e["name"]: e for e in manifest(tmp_path)["figures"]}
     assert after == before
-    assert (tmp_path / "p3_phase.csv").read_bytes() == (quick_runs[0] / "p3_phase.csv").read_bytes()
+    assert (tmp_path / "p3_phase.csv").read_bytes() == (quick_run / "p3_phase.csv").read_bytes()
 
 
 def test_only_selects_modules_by_theorem_key_or_name():
@@ -92,8 +94,8 @@ def test_only_selects_modules_by_theorem_key_or_name():
     assert sweep.modules_for(["p3_phase"]) == ["p3"]
 
 
-def test_registry_names_the_figures_the_modules_draw(quick_runs):
-    drawn = {e["name"]: e for e in manifest(quick_runs[0])["figures"]}
+def test_registry_names_the_figures_the_modules_draw(quick_run):
+    drawn = {e["name"]: e for e in manifest(quick_run)["figures"]}
     for key, module in MODULES.items():
         if key != "real":  # drawn only where logs exist; see the real-run tests below
             assert set(module.figures) <= set(drawn), key

@@ -5,11 +5,23 @@ relies on as a :class:`Step`. A step is proven when sympy reduces ``expr`` to ze
 (:func:`zero`), or decides a relational or sign claim to ``True`` (:func:`true`). Printing a
 :class:`Derivation` shows every step with its verdict, so a reader can run
 ``python -m nondecoupling.derivations.p3_optimal_rl_duration`` and follow the proof.
+
+:func:`cached` stores a proven :class:`Derivation` on disk (``NONDECOUPLING_PROOF_CACHE``,
+default ``~/.cache/nondecoupling/proofs``; ``0`` turns it off). A derivation is a
+deterministic function of the derivation sources and the sympy version, so the key is the
+SHA-256 of every ``derivations/*.py`` file, the sympy version and the module's name: a cached
+derivation is the one ``derive()`` would build again. Only fully proven derivations are
+stored, so a failing proof is always re-run.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import pickle
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sympy as sp
 
@@ -57,3 +69,53 @@ class Derivation:
         lines += [f"  {name} = {sp.sstr(value)}" for name, value in self.results.items()]
         lines += [f"  {step}" for step in self.steps]
         return "\n".join(lines)
+
+
+def _cache_dir() -> Path | None:
+    """The proof cache folder, or ``None`` when ``NONDECOUPLING_PROOF_CACHE=0``."""
+    setting = os.environ.get("NONDECOUPLING_PROOF_CACHE", "")
+    if setting == "0":
+        return None
+    return Path(setting) if setting else Path.home() / ".cache" / "nondecoupling" / "proofs"
+
+
+@functools.cache
+def _sources_hash() -> str:
+    """SHA-256 of every derivation source (derivations import each other and this file)."""
+    digest = hashlib.sha256(sp.__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def cached(derive):
+    """``derive`` with its proven :class:`Derivation` kept on disk (see the module docstring).
+
+    >>> from nondecoupling.derivations import p4_nondecoupling_threshold as p4
+    >>> cached(p4.derive)().proven
+    True
+    """
+
+    @functools.wraps(derive)
+    def cached_derive() -> Derivation:
+        folder = _cache_dir()
+        if folder is None:
+            return derive()
+        key = hashlib.sha256(f"{_sources_hash()}|{derive.__module__}.{derive.__qualname__}".encode()).hexdigest()
+        entry = folder / f"{key}.pickle"
+        try:
+            return pickle.loads(entry.read_bytes())
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+            pass  # not cached yet, or unreadable: derive again
+        derivation = derive()
+        if derivation.proven:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                partial = folder / f".{key}.{os.getpid()}"  # written whole, then renamed: atomic
+                partial.write_bytes(pickle.dumps(derivation))
+                partial.replace(entry)
+            except OSError:  # a read-only home: derive again next time
+                pass
+        return derivation
+
+    return cached_derive
