@@ -7,6 +7,7 @@ Numbers come from :mod:`nondecoupling._generated.p5`, printed from the sympy der
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,8 +29,13 @@ from nondecoupling.validation import (
     scalar_or_none,
 )
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def gd_contraction(*, mu, beta, eta, sharp=False):
+    from nondecoupling._typing import FloatOrArray, IntOrArray
+
+
+def gd_contraction(*, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: bool = False) -> FloatOrArray:
     r"""One-step contraction factor of gradient descent on a beta-smooth, mu-PL function (P5).
 
     Gradient descent theta_{k+1} = theta_k - eta grad R(theta_k) obeys
@@ -111,7 +117,7 @@ def gd_contraction(*, mu, beta, eta, sharp=False):
     return scalar_or_array(np.clip(rate, 0.0, 1.0))
 
 
-def optimal_rl_steps(*, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
+def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike, eta: ArrayLike, sharp: bool = False) -> IntOrArray:
     r"""Number of RL gradient steps that maximizes the guaranteed net gain (P5, discrete P3).
 
     From theta_0 in S_L, after k steps of gradient descent on R the net gain
@@ -216,7 +222,7 @@ def _select_errors():
     return np.errstate(all="ignore")
 
 
-def discrete_path_length_bound(steps, *, gap0, mu, beta, eta, sharp=False):
+def discrete_path_length_bound(steps: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: bool = False) -> FloatOrArray:
     r"""Bound ell_k on the path length of k gradient-descent steps on a PL, smooth objective (P5).
 
     .. math::
@@ -275,7 +281,7 @@ def discrete_path_length_bound(steps, *, gap0, mu, beta, eta, sharp=False):
         return scalar_or_array(np.asarray(p5.discrete_path_length_bound(steps, gap0, mu, beta, eta, deficit)))
 
 
-def discrete_sft_degradation_bounds(steps, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp=False):
+def discrete_sft_degradation_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, beta_sft: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, eta: ArrayLike, sharp: bool = False) -> tuple[FloatOrArray, FloatOrArray]:
     r"""Envelope of the SFT excess after k gradient steps on R from an SFT optimum (P5, discrete P1).
 
     .. math::
@@ -343,7 +349,7 @@ def discrete_sft_degradation_bounds(steps, *, rl_gap0, sep, mu_sft, beta_sft, mu
                                p5.discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit))
 
 
-def discrete_reward_gain_bounds(steps, *, rl_gap0, mu_rl, beta_rl, eta, sharp=False):
+def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, eta: ArrayLike, sharp: bool = False) -> tuple[FloatOrArray, FloatOrArray]:
     r"""Bounds on the reward gained by k gradient steps on R (P5, discrete P1 reward side).
 
     .. math::
@@ -405,7 +411,7 @@ def discrete_reward_gain_bounds(steps, *, rl_gap0, mu_rl, beta_rl, eta, sharp=Fa
     return _broadcast_pair(np.minimum(lower, upper), upper)
 
 
-def discrete_net_gain(steps, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sharp=False):
+def discrete_net_gain(steps: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike, eta: ArrayLike, sharp: bool = False) -> FloatOrArray:
     r"""Guaranteed net gain after k RL gradient steps from an SFT optimum (P5, discrete P3).
 
     .. math::

@@ -6,6 +6,8 @@ The formulas are printed from :mod:`nondecoupling.derivations.p3_optimal_rl_dura
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from nondecoupling._generated import p3
@@ -21,6 +23,11 @@ from nondecoupling.validation import (
     scalar_or_none,
 )
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from nondecoupling._typing import FloatOrArray
+
 
 def _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft) -> bool:
     """Plain scalars passing the array path's checks of (lam, mu_rl, beta_rl, beta_sft)."""
@@ -28,7 +35,7 @@ def _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft) -> bool:
             and plain_pl_constants(mu_rl, beta_rl))
 
 
-def optimal_rl_duration(*, lam, mu_rl, beta_rl, beta_sft):
+def optimal_rl_duration(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
     r"""The RL time t* that maximizes the guaranteed net gain g(t) of :func:`guaranteed_net_gain` (P3).
 
     .. math::
@@ -85,7 +92,7 @@ def optimal_rl_duration(*, lam, mu_rl, beta_rl, beta_sft):
         return scalar_or_array(p3.optimal_rl_duration(lam, mu_rl, beta_rl, beta_sft))
 
 
-def guaranteed_net_gain(t, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
+def guaranteed_net_gain(t: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
     r"""Lower bound g(t) on the net gain of RL from an SFT optimum (P3).
 
     .. math::
@@ -151,7 +158,7 @@ def guaranteed_net_gain(t, *, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
     return scalar_or_array(np.minimum(gain, rl_gap0))  # g <= Delta_0 exactly; rounding must not cross it
 
 
-def rl_break_even_time(*, lam, mu_rl, beta_rl, beta_sft):
+def rl_break_even_time(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
     r"""The RL time t_neg after which the guaranteed net gain g(t) is negative (P3).
 
     .. math::

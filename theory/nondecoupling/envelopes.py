@@ -9,6 +9,8 @@ and :mod:`nondecoupling.derivations.p2_rl_then_sft` into :mod:`nondecoupling._ge
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from nondecoupling._generated import p1, p2
@@ -25,12 +27,17 @@ from nondecoupling.validation import (
     scalar_or_none,
 )
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from nondecoupling._typing import FloatOrArray
+
 #: Why sep is bounded from an optimum of the measured objective (shared with P5's discrete envelope).
 _QG_REASON = ("quadratic growth of the flowed objective: theta_0 lies within that distance of its minimizers, "
               "so no problem has a larger sep")
 
 
-def path_length_bound(t, *, gap0, mu, beta):
+def path_length_bound(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: ArrayLike) -> FloatOrArray:
     r"""Bound ell(t) on the path length of a gradient flow on a PL, smooth objective (P1).
 
     .. math::
@@ -89,7 +96,7 @@ def path_length_bound(t, *, gap0, mu, beta):
         return scalar_or_array(p1.path_length_bound(t, gap0, mu, beta))
 
 
-def reward_gain_bounds(t, *, gap0, mu, beta):
+def reward_gain_bounds(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
     r"""Bounds on the gain gap0 - gap(t) of a gradient flow on its own PL, smooth objective (P1).
 
     .. math::
@@ -151,7 +158,7 @@ def _ordered_gains(lower, upper, gap0):
     return min(lower, upper), upper
 
 
-def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
+def sft_degradation_bounds(t: ArrayLike, *, rl_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, beta_sft: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
     r"""Envelope of the SFT excess L(theta_t) - L* along the RL flow from an SFT optimum (P1).
 
     .. math::
@@ -218,7 +225,7 @@ def sft_degradation_bounds(t, *, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl)
                           flow=(mu_rl, beta_rl), measured=(mu_sft, beta_sft))
 
 
-def reward_loss_bounds(t, *, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl):
+def reward_loss_bounds(t: ArrayLike, *, sft_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, beta_sft: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
     r"""Envelope of the reward loss J* - J(theta_t) along the SFT flow from an RL optimum (P2).
 
     .. math::

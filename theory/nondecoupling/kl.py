@@ -10,6 +10,8 @@ The formulas are printed from :mod:`nondecoupling.derivations.k1_any_policy_pays
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy import special
 
@@ -23,8 +25,13 @@ from nondecoupling.validation import (
     scalar_or_none,
 )
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def kl_bernoulli(a, b):
+    from nondecoupling._typing import FloatOrArray
+
+
+def kl_bernoulli(a: ArrayLike, b: ArrayLike) -> FloatOrArray:
     r"""Bernoulli KL divergence :math:`\mathrm{kl}(a\|b)` (K1).
 
     Parameters
@@ -74,7 +81,7 @@ def kl_bernoulli(a, b):
     return scalar_or_array(_kl(a, b))
 
 
-def kl_inverse_upper(a, budget):
+def kl_inverse_upper(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     r"""Largest rate :math:`b \in [a, 1]` with :math:`\mathrm{kl}(a\|b) \le` ``budget`` (K3).
 
     Parameters
@@ -114,7 +121,7 @@ def kl_inverse_upper(a, budget):
     return _kl_inverse(a, budget, upward=True)
 
 
-def kl_inverse_lower(a, budget):
+def kl_inverse_lower(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     r"""Smallest rate :math:`b \in [0, a]` with :math:`\mathrm{kl}(a\|b) \le` ``budget`` (K3).
 
     Parameters
@@ -148,7 +155,7 @@ def kl_inverse_lower(a, budget):
     return _kl_inverse(a, budget, upward=False)
 
 
-def pinsker_radius(budget):
+def pinsker_radius(budget: ArrayLike) -> FloatOrArray:
     r"""Pinsker's radius :math:`\sqrt{\varepsilon/2}`: :math:`\mathrm{kl}(x\|y) \le \varepsilon` implies :math:`|x - y| \le \sqrt{\varepsilon/2}` (K3).
 
     Parameters
@@ -183,7 +190,7 @@ def pinsker_radius(budget):
     return scalar_or_array(np.asarray(k3.pinsker_radius(check_nonnegative(budget, "budget", allow_inf=True))))
 
 
-def kl_inverse_first_upper(rate, budget):
+def kl_inverse_first_upper(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     r"""Largest :math:`x \in [0, 1]` with :math:`\mathrm{kl}(x\|\text{rate}) \le` ``budget``: inverts kl's FIRST argument.
 
     The band of V2 (data processing): a policy :math:`\pi'` with
@@ -227,7 +234,7 @@ def kl_inverse_first_upper(rate, budget):
     return _kl_inverse(rate, budget, upward=True, first=True)
 
 
-def kl_inverse_first_lower(rate, budget):
+def kl_inverse_first_lower(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     r"""Smallest :math:`x \in [0, 1]` with :math:`\mathrm{kl}(x\|\text{rate}) \le` ``budget``: inverts kl's FIRST argument.
 
     Parameters

@@ -13,6 +13,8 @@ broadcast against ``eigs[..., 0]``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from nondecoupling._generated import s1
@@ -29,6 +31,11 @@ from nondecoupling.validation import (
     scalar_or_array,
     scalar_or_none,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from nondecoupling._typing import FloatOrArray
 
 
 def _spectrum_at(eigs, rho, k):
@@ -55,7 +62,7 @@ def _validated(eigs, rho, k):
     return eigs, rho, k
 
 
-def curvature_bracket(eigs, rho, k):
+def curvature_bracket(eigs: ArrayLike, rho: ArrayLike, k: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
     r"""Bracket on the SFT curvature along the RL gradient (S1 (a)).
 
     lam_k rho_k <= g^T H g / ||g||^2 <= lam_1 rho_k + lam_{k+1} (1 - rho_k). With A2,
@@ -96,7 +103,7 @@ def curvature_bracket(eigs, rho, k):
             scalar_or_array(s1.curvature_upper(top, after_k, rho)))
 
 
-def misalignment_bound(eigs, rho, k):
+def misalignment_bound(eigs: ArrayLike, rho: ArrayLike, k: ArrayLike) -> FloatOrArray:
     r"""Lower bound on how directly the next SFT step undoes an RL step (S1 (b)).
 
     After theta_1 = theta_0 - eta g, SFT's descent direction is eta H g + O(eta^2) and
@@ -144,7 +151,7 @@ def misalignment_bound(eigs, rho, k):
         return scalar_or_array(np.minimum(bound, 1.0))  # m <= 1 holds exactly; guard the last ulp
 
 
-def kantorovich_bound(m_lo, m_hi):
+def kantorovich_bound(m_lo: ArrayLike, m_hi: ArrayLike) -> FloatOrArray:
     r"""Kantorovich bound on m when g lies in eigen-directions with eigenvalues in a band (S1 (c)).
 
     m >= 2 sqrt(m_lo m_hi) / (m_lo + m_hi); equal to 1 iff m_lo = m_hi.

@@ -6,6 +6,8 @@ The formulas are printed from :mod:`nondecoupling.derivations.p4_nondecoupling_t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from nondecoupling._generated import p1, p4
@@ -22,8 +24,13 @@ from nondecoupling.validation import (
     scalar_or_none,
 )
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def nondecoupling_threshold(*, sft_min, sep, mu_sft):
+    from nondecoupling._typing import FloatOrArray
+
+
+def nondecoupling_threshold(*, sft_min: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike) -> FloatOrArray:
     r"""The SFT loss tau = L* + mu_sft sep^2 / 2 below which RL cannot push it for good (P4).
 
     Along the RL flow :math:`\liminf_t L(\theta_t) \ge \tau`, so RL can end with a lower SFT
@@ -73,7 +80,7 @@ def nondecoupling_threshold(*, sft_min, sep, mu_sft):
     return scalar_or_array(p4.nondecoupling_threshold(sft_min, sep, mu_sft))
 
 
-def crossing_time(*, sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
+def crossing_time(*, sft_gap0: ArrayLike, rl_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, mu_rl: ArrayLike) -> FloatOrArray:
     r"""Time T_x after which RL keeps the SFT loss above where it started (P4 (ii)).
 
     If :math:`L(\theta_0) < \tau`, i.e. :math:`sep > \sqrt{2\varepsilon_0/\mu_{sft}}`, then

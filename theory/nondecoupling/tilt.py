@@ -8,17 +8,24 @@ with :math:`\Lambda(s) = \log E_{p^*} e^{s r}` its reward is :math:`\Lambda'(s)`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.special import logsumexp
 
 from nondecoupling._generated import k2
 from nondecoupling.validation import check_broadcastable, check_distribution, check_nonnegative, check_rate, scalar_or_array
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from nondecoupling._typing import FloatOrArray
+
 #: Above this s * (r_max - a), exp(s (r - a)) may overflow: centre at the best reward instead.
 _OVERFLOW_GUARD = 700.0
 
 
-def tilted_tradeoff(s, probs, rewards):
+def tilted_tradeoff(s: ArrayLike, probs: ArrayLike, rewards: ArrayLike) -> tuple[FloatOrArray, FloatOrArray, FloatOrArray]:
     r"""Reward, SFT increase and RL's KL of the tilted policy :math:`\pi_s \propto p^* e^{s r}` (K2).
 
     Parameters
