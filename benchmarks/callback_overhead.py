@@ -26,7 +26,8 @@ import time
 import numpy as np
 import torch
 
-from nondecoupling.bridge.callback import CouplingCallback, p3_stop_estimate
+from nondecoupling.bridge.callback import CouplingCallback
+from nondecoupling.bridge.stopping import p3_stop_estimate
 from simulations.qwen3.model import TinyQwen3Size, load_policy
 from simulations.qwen3.stages import DTYPES, TrainingSettings, resolve_device, resolve_dtype, run_grpo, task_reward
 from simulations.qwen3.task import DigitTask

@@ -5,7 +5,7 @@
 Each draw is an RL stage started at the SFT optimum of two quadratics (THEORY.md's P1/P3
 setting), evaluated every ``spacing`` steps with Gaussian noise on the reward (a sampled pass
 rate) and on the SFT loss, and fed, one evaluation at a time, to the callback's own decision
-function :func:`nondecoupling.bridge.callback.p3_stop_estimate` until it says stop. The stop
+function :func:`nondecoupling.bridge.stopping.p3_stop_estimate` until it says stop. The stop
 is compared with the TRUE argmax of the net gain G(s) = [J(s) - J(0)] - lam [L(s) - L(0)] of
 the noise-free curves:
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from nondecoupling.bridge.callback import p3_stop_estimate
+from nondecoupling.bridge.stopping import p3_stop_estimate
 
 
 @dataclass(frozen=True)

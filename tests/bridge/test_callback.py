@@ -23,8 +23,9 @@ from nondecoupling import ParameterError, kl_bernoulli
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
-from nondecoupling.bridge.callback import CouplingCallback, p3_stop_estimate  # noqa: E402
+from nondecoupling.bridge.callback import CouplingCallback  # noqa: E402
 from nondecoupling.bridge.sequences import response_token_ids  # noqa: E402
+from nondecoupling.bridge.stopping import p3_stop_estimate  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3  # noqa: E402
 from simulations.qwen3.stages import task_reward  # noqa: E402
 from simulations.qwen3.task import DigitTask  # noqa: E402

@@ -313,8 +313,12 @@ def predicted_optimal_steps(fit: dict, lam: float) -> float:
     beta_sft = m A / Delta_0) and calls :func:`nondecoupling.optimal_rl_duration`. NaN when the
     reward did not rise (Delta_0 <= 0: P3's setting does not apply).
 
+    Then c = lam A / Delta_0 and t* = ln(1 + Delta_0 / (lam A)) / m:
+
     >>> round(predicted_optimal_steps({"mu_rl": 0.02, "rl_gap0": 0.5, "sft_rise": 3.0}, 0.05), 2)
-    73.06
+    73.32
+    >>> round(float(np.log(1 + 0.5 / (0.05 * 3.0)) / 0.02), 2)
+    73.32
     """
     if not fit["rl_gap0"] > 0:
         return float("nan")
