@@ -208,21 +208,8 @@ def sft_degradation_bounds(t: ArrayLike, *, rl_gap0: ArrayLike, sep: ArrayLike, 
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), SFT-then-RL; THEORY.md P1.
     """
-    if plain_scalars(t, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl) and _plain_envelope(
-            t, rl_gap0, sep, (mu_rl, beta_rl), (mu_sft, beta_sft), p1.start_reach_scalar):
-        value = scalar_or_none(lambda: _ordered(p1.sft_excess_lower_scalar(t, rl_gap0, sep, mu_rl, mu_sft),
-                                                p1.sft_excess_upper_scalar(t, rl_gap0, mu_rl, beta_rl, beta_sft)))
-        if value is not None:
-            return value
-    t = check_nonnegative(t, "t", allow_inf=True)
-    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
-    sep = check_nonnegative(sep, "sep")
-    mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
-    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
-    check_broadcastable(t=t, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl)
-    check_separation(sep, p1.start_reach(rl_gap0, mu_rl), bound="sqrt(2 rl_gap0/mu_rl)", reason=_QG_REASON)
-    return _flow_envelope(p1.sft_excess_lower, p1.sft_excess_upper, t, rl_gap0, sep,
-                          flow=(mu_rl, beta_rl), measured=(mu_sft, beta_sft))
+    return _envelope(p1, "sft_excess", t, rl_gap0, sep, flow=(mu_rl, beta_rl), measured=(mu_sft, beta_sft),
+                     names=("rl_gap0", "mu_rl", "beta_rl", "mu_sft", "beta_sft"))
 
 
 def reward_loss_bounds(t: ArrayLike, *, sft_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, beta_sft: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
@@ -272,21 +259,36 @@ def reward_loss_bounds(t: ArrayLike, *, sft_gap0: ArrayLike, sep: ArrayLike, mu_
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), RL-then-SFT; THEORY.md P2.
     """
-    if plain_scalars(t, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl) and _plain_envelope(
-            t, sft_gap0, sep, (mu_sft, beta_sft), (mu_rl, beta_rl), p2.start_reach_scalar):
-        value = scalar_or_none(lambda: _ordered(p2.reward_loss_lower_scalar(t, sft_gap0, sep, mu_sft, mu_rl),
-                                                p2.reward_loss_upper_scalar(t, sft_gap0, mu_sft, beta_sft, beta_rl)))
+    return _envelope(p2, "reward_loss", t, sft_gap0, sep, flow=(mu_sft, beta_sft), measured=(mu_rl, beta_rl),
+                     names=("sft_gap0", "mu_sft", "beta_sft", "mu_rl", "beta_rl"))
+
+
+def _envelope(generated, quantity, t, gap0, sep, *, flow, measured, names):
+    """P1 and P2 alike: a flow on one objective from the other's optimum, measured by the other.
+
+    ``generated`` is the module printed from the derivation (``p1`` or ``p2``) with
+    ``<quantity>_lower/_upper`` (and their ``_scalar`` twins) and ``start_reach``; ``flow`` and
+    ``measured`` are the (mu, beta) of the flowed and the measured objective, and ``names`` the
+    caller's parameter names (gap, flow mu, flow beta, measured mu, measured beta), so that an
+    error names what the user typed.
+    """
+    lower, upper = getattr(generated, f"{quantity}_lower"), getattr(generated, f"{quantity}_upper")
+    if plain_scalars(t, gap0, sep, *flow, *measured) and _plain_envelope(t, gap0, sep, flow, measured, generated.start_reach_scalar):
+        lower_scalar, upper_scalar = (getattr(generated, f"{quantity}_{end}_scalar") for end in ("lower", "upper"))
+        value = scalar_or_none(lambda: _ordered(lower_scalar(t, gap0, sep, flow[0], measured[0]),
+                                                upper_scalar(t, gap0, flow[0], flow[1], measured[1])))
         if value is not None:
             return value
+    gap_name, flow_mu, flow_beta, measured_mu, measured_beta = names
     t = check_nonnegative(t, "t", allow_inf=True)
-    sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")
+    gap0 = check_nonnegative(gap0, gap_name)
     sep = check_nonnegative(sep, "sep")
-    mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
-    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
-    check_broadcastable(t=t, sft_gap0=sft_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl)
-    check_separation(sep, p2.start_reach(sft_gap0, mu_sft), bound="sqrt(2 sft_gap0/mu_sft)", reason=_QG_REASON)
-    return _flow_envelope(p2.reward_loss_lower, p2.reward_loss_upper, t, sft_gap0, sep,
-                          flow=(mu_sft, beta_sft), measured=(mu_rl, beta_rl))
+    flow = check_pl_constants(*flow, mu_name=flow_mu, beta_name=flow_beta)
+    measured = check_pl_constants(*measured, mu_name=measured_mu, beta_name=measured_beta)
+    check_broadcastable(**{"t": t, gap_name: gap0, "sep": sep, flow_mu: flow[0], flow_beta: flow[1],
+                           measured_mu: measured[0], measured_beta: measured[1]})
+    check_separation(sep, generated.start_reach(gap0, flow[0]), bound=f"sqrt(2 {gap_name}/{flow_mu})", reason=_QG_REASON)
+    return _flow_envelope(lower, upper, t, gap0, sep, flow=flow, measured=measured)
 
 
 def _plain_envelope(t, gap0, sep, flow, measured, reach) -> bool:
