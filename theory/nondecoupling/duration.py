@@ -80,16 +80,7 @@ def optimal_rl_duration(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike,
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
-    if _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
-        value = scalar_or_none(lambda: p3.optimal_rl_duration_scalar(lam, mu_rl, beta_rl, beta_sft))
-        if value is not None:
-            return value
-    lam = check_positive(lam, "lam")
-    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
-    beta_sft = check_positive(beta_sft, "beta_sft")
-    check_broadcastable(lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=beta_sft)
-    with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
-        return scalar_or_array(p3.optimal_rl_duration(lam, mu_rl, beta_rl, beta_sft))
+    return _tradeoff_time(p3.optimal_rl_duration, p3.optimal_rl_duration_scalar, lam, mu_rl, beta_rl, beta_sft)
 
 
 def guaranteed_net_gain(t: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
@@ -205,8 +196,13 @@ def rl_break_even_time(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, 
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
+    return _tradeoff_time(p3.rl_break_even_time, p3.rl_break_even_time_scalar, lam, mu_rl, beta_rl, beta_sft)
+
+
+def _tradeoff_time(generated, generated_scalar, lam, mu_rl, beta_rl, beta_sft):
+    """A P3 time (t* or t_neg) of (lam, mu_rl, beta_rl, beta_sft): the fast path, else validated arrays."""
     if _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
-        value = scalar_or_none(lambda: p3.rl_break_even_time_scalar(lam, mu_rl, beta_rl, beta_sft))
+        value = scalar_or_none(lambda: generated_scalar(lam, mu_rl, beta_rl, beta_sft))
         if value is not None:
             return value
     lam = check_positive(lam, "lam")
@@ -214,4 +210,4 @@ def rl_break_even_time(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, 
     beta_sft = check_positive(beta_sft, "beta_sft")
     check_broadcastable(lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=beta_sft)
     with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
-        return scalar_or_array(p3.rl_break_even_time(lam, mu_rl, beta_rl, beta_sft))
+        return scalar_or_array(generated(lam, mu_rl, beta_rl, beta_sft))
