@@ -386,7 +386,7 @@ def _prompt_weights(prompt_weights, prompts):
 
 def ref_sft_increase_after_kl_rl(probs, rewards, beta, prompt_weights=None):
     need(beta > 0, "beta")
-    table = _normalized_rows(probs)
+    table = [[mp.mpf(float(x)) for x in row] for row in np.atleast_2d(np.asarray(probs, dtype=float))]
     reward_rows = [[mp.mpf(float(x)) for x in row] for row in np.broadcast_to(np.atleast_2d(rewards), np.shape(table))]
     weights = _prompt_weights(prompt_weights, len(table))
     if math.isinf(beta):
@@ -394,9 +394,12 @@ def ref_sft_increase_after_kl_rl(probs, rewards, beta, prompt_weights=None):
     tilt = 1 / mpf(beta)
     total = mp.mpf(0)
     for weight, p, r in zip(weights, table, reward_rows):
-        # C1 per prompt = log E_p exp(tilt (r - E_p r)): log Z - tilt E_p r, centred so it is exactly 0 at constant r.
-        mean = sum(pi * ri for pi, ri in zip(p, r))
-        total += weight * mp.log(sum(pi * mp.exp(tilt * (ri - mean)) for pi, ri in zip(p, r)))
+        # C1 per prompt = log E_p exp(tilt (r - E_p r)) = log Z - tilt E_p r, with r_i - E_p r written as
+        # sum_j p_j (r_i - r_j): exactly 0 at constant r, so a huge tilt does not amplify rounding of the mean.
+        # The row p is normalized as log(sum p e^...) - log(sum p), which is exactly 0 where the exponent is.
+        mass = sum(p)
+        deviations = [sum(pj * (ri - rj) for pj, rj in zip(p, r)) / mass for ri in r]
+        total += weight * (mp.log(sum(pi * mp.exp(tilt * di) for pi, di in zip(p, deviations))) - mp.log(mass))
     return [total], [0], [(0, math.inf)]
 
 
