@@ -58,6 +58,15 @@ class QuadraticPair:
     ------
     ParameterError
         On NaN, mismatched shapes, or a Hessian that is not symmetric positive semidefinite.
+
+    Examples
+    --------
+    >>> from nondecoupling import QuadraticPair
+    >>> pair = QuadraticPair([[1.0, 0.0], [0.0, 1.0]], [1.0, 0.0], [[1.0, 0.0], [0.0, 4.0]], [0.0, 1.0])
+    >>> pair.pareto_point(0.5).tolist()  # ((A + B)/2)^{-1} (A a + B b)/2 = (1/2, 4/5)
+    [0.5, 0.8]
+    >>> [round(float(x), 6) for x in pair.excess([0.5, 0.8])]  # (epsilon, Delta)
+    [0.445, 0.205]
     """
 
     sft_hessian: np.ndarray

@@ -99,6 +99,7 @@ def sft_increase_after_kl_rl(probs, rewards, *, beta, prompt_weights=None):
 
     Examples
     --------
+    >>> from nondecoupling import sft_increase_after_kl_rl
     >>> round(sft_increase_after_kl_rl([0.5, 0.5], [1.0, 0.0], beta=1.0), 6)  # log cosh(1/2)
     0.120115
     """
@@ -144,6 +145,7 @@ def reward_change_bound(expected_kl):
 
     Examples
     --------
+    >>> from nondecoupling import reward_change_bound
     >>> reward_change_bound(0.02)
     0.1
     """
@@ -191,6 +193,7 @@ def reward_change_band(rl_reward, expected_kl, *, kl_direction="sft||rl"):
 
     Examples
     --------
+    >>> from nondecoupling import reward_change_band
     >>> lower, upper = reward_change_band(0.5, 0.02)
     >>> bool(0.4 < lower < 0.5 < upper < 0.6)
     True
@@ -271,6 +274,7 @@ def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prom
 
     Examples
     --------
+    >>> from nondecoupling import theorem_4_1_as_stated
     >>> theorem_4_1_as_stated([0.5, 0.5], [0.75, 0.25], [0.0, 0.0], kl_low=0.1, kl_high=0.2).counterexample
     True
     """
@@ -334,6 +338,7 @@ def guaranteed_reward_drop(*, expert_pass_rate, rl_pass_rate, sft_excess):
 
     Examples
     --------
+    >>> from nondecoupling import guaranteed_reward_drop
     >>> round(guaranteed_reward_drop(expert_pass_rate=0.3, rl_pass_rate=0.8, sft_excess=0.05), 4)
     0.3454
     """
@@ -353,6 +358,7 @@ def threshold_loss_level(*, sft_min, sep, mu_sft):
 
     Examples
     --------
+    >>> from nondecoupling import threshold_loss_level
     >>> threshold_loss_level(sft_min=1.0, sep=2.0, mu_sft=0.5)
     2.0
     """
@@ -371,6 +377,7 @@ def threshold_time(*, lam, mu_rl, beta_rl, beta_sft):
 
     Examples
     --------
+    >>> from nondecoupling import threshold_time
     >>> round(threshold_time(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0), 6)  # ln 2
     0.693147
     """
