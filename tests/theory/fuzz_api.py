@@ -5,7 +5,9 @@ constants), then either keeps them, retypes one (int, float32, Decimal, Fraction
 or breaks one (text, bytes, bool, datetime64, complex, masked or object arrays, NaN, a sign or
 range violation, a shape mismatch, a non-bool flag). The expected outcome follows from the
 documented constraints alone; numbers are compared with 60- to 400-digit mpmath evaluations of
-THEORY.md's formulas. :func:`classify` names one outcome class per call:
+THEORY.md's formulas. A class is fuzzed through what it computes (:data:`CALLS`: QuadraticPair's
+Pareto point and excesses against an mpmath linear solve, invalid Hessians and minimizers refused);
+the section-V band is certified edge by edge like the KL inverses. :func:`classify` names one outcome class per call:
 
 - ``clear_error``: a ParameterError naming a real parameter, where one was due;
 - ``correct``: a value matching the reference (a few ulps, or inf/0 where the truth is not a float);
