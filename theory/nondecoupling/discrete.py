@@ -183,8 +183,10 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
         above = below + 1
         gain_below = p5.discrete_net_gain(below, 1.0, lam, beta_sft, beta_rl, eta, deficit)
         gain_above = p5.discrete_net_gain(above, 1.0, lam, beta_sft, beta_rl, eta, deficit)
-    # Where mu_rl eta underflows (< 1e-308) q rounds to 1: no step is provably worth its cost in floats.
-    steps = np.where(deficit > 0, np.where(gain_above > gain_below, above, below), 0.0)
+    # Where mu_rl eta underflows (< 1e-308, subnormal products included: there k* ~ 1/(mu_rl eta) is
+    # past the float range) q rounds to 1: no step is provably worth its cost in floats.
+    underflow = (deficit <= 0) | (mu_rl * eta < np.finfo(float).tiny)
+    steps = np.where(underflow, 0.0, np.where(gain_above > gain_below, above, below))
     if steps.ndim == 0:
         return int(steps)  # a Python int is exact at any size
     # int64 while every count fits; past 2**63 the counts stay exact-valued floats (never wrap).

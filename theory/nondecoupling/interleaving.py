@@ -58,6 +58,15 @@ class QuadraticPair:
     ------
     ParameterError
         On NaN, mismatched shapes, or a Hessian that is not symmetric positive semidefinite.
+
+    Examples
+    --------
+    >>> from nondecoupling import QuadraticPair
+    >>> pair = QuadraticPair([[1.0, 0.0], [0.0, 1.0]], [1.0, 0.0], [[1.0, 0.0], [0.0, 4.0]], [0.0, 1.0])
+    >>> pair.pareto_point(0.5).tolist()  # ((A + B)/2)^{-1} (A a + B b)/2 = (1/2, 4/5)
+    [0.5, 0.8]
+    >>> [round(float(x), 6) for x in pair.excess([0.5, 0.8])]  # (epsilon, Delta)
+    [0.445, 0.205]
     """
 
     sft_hessian: np.ndarray
@@ -79,9 +88,8 @@ class QuadraticPair:
         ``theta`` has shape (..., d); the results have shape (...).
         """
         theta = as_float_array(theta, "theta")
-        to_sft, to_rl = theta - self.sft_minimizer, theta - self.rl_minimizer
-        return (0.5 * np.einsum("...i,...ij,...j->...", to_sft, self.sft_hessian, to_sft),
-                0.5 * np.einsum("...i,...ij,...j->...", to_rl, self.rl_hessian, to_rl))
+        return (_half_quadratic_form(theta - self.sft_minimizer, self.sft_hessian),
+                _half_quadratic_form(theta - self.rl_minimizer, self.rl_hessian))
 
     def pareto_point(self, w):
         r"""Joint training's endpoint :math:`\theta(w) = (wA + (1-w)B)^{+}(wAa + (1-w)Bb)`.
@@ -98,10 +106,23 @@ class QuadraticPair:
         """
         w = check_interval(w, "w", low=0.0, high=1.0)
         hessian = w[..., None, None] * self.sft_hessian + (1 - w[..., None, None]) * self.rl_hessian
-        pull_sft = np.einsum("...ij,...j->...i", self.sft_hessian, self.sft_minimizer)
-        pull_rl = np.einsum("...ij,...j->...i", self.rl_hessian, self.rl_minimizer)
-        target = w[..., None] * pull_sft + (1 - w[..., None]) * pull_rl
-        return np.einsum("...ij,...j->...i", np.linalg.pinv(hessian, hermitian=True), target)
+        # theta(w) = w H^+ A a + (1-w) H^+ B b, each term scaled so that nothing overflows (A, a ~ 1e300)
+        # or sinks into subnormals (H ~ 1e-300, w A ~ 1e-400 beside a ~ 1e200): H, A, B, a and b are each
+        # divided by their largest entry, and the product of the weight and those scales is applied last,
+        # as mantissas and a power of two (frexp/ldexp), so that it rounds once at any spread of scales.
+        size = _largest(hessian, axis=(-2, -1))
+        inverse = np.linalg.pinv(hessian / size[..., None, None], hermitian=True)
+        point = 0.0
+        for weight, quadratic, minimizer in ((w, self.sft_hessian, self.sft_minimizer),
+                                             (1 - w, self.rl_hessian, self.rl_minimizer)):
+            curvature, length = _largest(quadratic, axis=(-2, -1)), _largest(minimizer, axis=-1)
+            pulled = np.einsum("...ij,...jk,...k->...i", inverse, quadratic / curvature[..., None, None],
+                               minimizer / length[..., None])
+            factors = [np.frexp(np.asarray(x)[..., None]) for x in (weight, curvature, length, size)]
+            mantissa = factors[0][0] * factors[1][0] * factors[2][0] / factors[3][0]
+            exponent = factors[0][1] + factors[1][1] + factors[2][1] - factors[3][1]
+            point = point + np.ldexp(pulled * mantissa, exponent)
+        return point
 
     def alternating_cycle(self, tau, w):
         r"""The cycle that alternating SFT (for :math:`w\tau`) and RL (for :math:`(1-w)\tau`) converges to.
@@ -139,6 +160,20 @@ class QuadraticPair:
         right = np.einsum("...ij,j->...i", rl_decay @ sft_moved, a - b)
         after_rl = b + np.linalg.solve(system, right[..., None])[..., 0]
         return a + np.einsum("...ij,...j->...i", sft_decay, after_rl - a), after_rl
+
+
+def _largest(array, axis):
+    """The largest absolute entry over ``axis`` (1 where all are 0), a scale to divide by."""
+    largest = np.abs(array).max(axis=axis)
+    return np.where(largest > 0, largest, 1.0)
+
+
+def _half_quadratic_form(offset, hessian):
+    r""":math:`\frac12 x^\top H x`, with :math:`x` scaled to at most 1 first: the plain sum overflows to
+    inf - inf = NaN where the value is large, and underflows to 0 where H and x are tiny but the value is not."""
+    size = _largest(offset, axis=-1)
+    unit = offset / size[..., None]
+    return 0.5 * np.einsum("...i,...ij,...j->...", unit, hessian, unit) * size * size
 
 
 def _flow_matrices(hessian, duration):

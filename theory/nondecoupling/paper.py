@@ -99,6 +99,7 @@ def sft_increase_after_kl_rl(probs, rewards, *, beta, prompt_weights=None):
 
     Examples
     --------
+    >>> from nondecoupling import sft_increase_after_kl_rl
     >>> round(sft_increase_after_kl_rl([0.5, 0.5], [1.0, 0.0], beta=1.0), 6)  # log cosh(1/2)
     0.120115
     """
@@ -144,6 +145,7 @@ def reward_change_bound(expected_kl):
 
     Examples
     --------
+    >>> from nondecoupling import reward_change_bound
     >>> reward_change_bound(0.02)
     0.1
     """
@@ -191,15 +193,26 @@ def reward_change_band(rl_reward, expected_kl, *, kl_direction="sft||rl"):
 
     Examples
     --------
+    >>> from nondecoupling import reward_change_band
     >>> lower, upper = reward_change_band(0.5, 0.02)
     >>> bool(0.4 < lower < 0.5 < upper < 0.6)
     True
     """
-    if kl_direction not in KL_DIRECTIONS:
+    if not isinstance(kl_direction, str) or kl_direction not in KL_DIRECTIONS:
         raise ParameterError("kl_direction", f"one of {KL_DIRECTIONS}", repr(kl_direction))
+    rl_reward = check_rate(rl_reward, "rl_reward")
+    expected_kl = check_nonnegative(expected_kl, "expected_kl", allow_inf=True)
+    check_broadcastable(rl_reward=rl_reward, expected_kl=expected_kl)
     if kl_direction == "sft||rl":
         return kl_inverse_first_lower(rl_reward, expected_kl), kl_inverse_first_upper(rl_reward, expected_kl)
     return kl_inverse_lower(rl_reward, expected_kl), kl_inverse_upper(rl_reward, expected_kl)
+
+
+def _one_number(array, name):
+    """A validated constant that must be one number (a verdict is one bool), as a float."""
+    if np.size(array) != 1:
+        raise ParameterError(name, "a single number", f"shape {np.shape(array)}")
+    return float(np.reshape(array, -1)[0])
 
 
 class ClaimCheck(NamedTuple):
@@ -261,12 +274,13 @@ def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prom
 
     Examples
     --------
+    >>> from nondecoupling import theorem_4_1_as_stated
     >>> theorem_4_1_as_stated([0.5, 0.5], [0.75, 0.25], [0.0, 0.0], kl_low=0.1, kl_high=0.2).counterexample
     True
     """
-    tolerance = check_nonnegative(tolerance, "tolerance")
-    kl_low = check_positive(kl_low, "kl_low")
-    kl_high = check_positive(kl_high, "kl_high")
+    tolerance = _one_number(check_nonnegative(tolerance, "tolerance"), "tolerance")
+    kl_low = _one_number(check_positive(kl_low, "kl_low"), "kl_low")
+    kl_high = _one_number(check_positive(kl_high, "kl_high"), "kl_high")
     if kl_high < kl_low:
         raise ParameterError("kl_high", f">= kl_low = {float(kl_low):g}", repr(float(kl_high)))
     rl, rewards_table, weights = _prompt_table(rl_probs, rewards, prompt_weights)
@@ -324,12 +338,14 @@ def guaranteed_reward_drop(*, expert_pass_rate, rl_pass_rate, sft_excess):
 
     Examples
     --------
+    >>> from nondecoupling import guaranteed_reward_drop
     >>> round(guaranteed_reward_drop(expert_pass_rate=0.3, rl_pass_rate=0.8, sft_excess=0.05), 4)
     0.3454
     """
     expert_pass_rate = check_rate(expert_pass_rate, "expert_pass_rate")
     rl_pass_rate = check_rate(rl_pass_rate, "rl_pass_rate")
     sft_excess = check_nonnegative(sft_excess, "sft_excess", allow_inf=True)
+    check_broadcastable(expert_pass_rate=expert_pass_rate, rl_pass_rate=rl_pass_rate, sft_excess=sft_excess)
     return scalar_or_array(np.maximum(0.0, rl_pass_rate - kl_inverse_upper(expert_pass_rate, sft_excess)))
 
 
@@ -342,6 +358,7 @@ def threshold_loss_level(*, sft_min, sep, mu_sft):
 
     Examples
     --------
+    >>> from nondecoupling import threshold_loss_level
     >>> threshold_loss_level(sft_min=1.0, sep=2.0, mu_sft=0.5)
     2.0
     """
@@ -360,6 +377,7 @@ def threshold_time(*, lam, mu_rl, beta_rl, beta_sft):
 
     Examples
     --------
+    >>> from nondecoupling import threshold_time
     >>> round(threshold_time(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0), 6)  # ln 2
     0.693147
     """

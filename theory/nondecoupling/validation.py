@@ -276,7 +276,7 @@ def check_psd_matrix(value, name: str, *, rtol: float = 1e-12) -> np.ndarray:
     matrix = as_float_array(value, name)
     if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
         raise ParameterError(name, "a square matrix of shape (..., d, d)", f"shape {matrix.shape}")
-    scale = max(1.0, float(np.abs(matrix).max(initial=0.0)))
+    scale = float(np.abs(matrix).max(initial=0.0))  # relative at every scale: -1e-300 * I is not PSD
     asymmetry = np.abs(matrix - np.swapaxes(matrix, -1, -2)).max(initial=0.0)
     if asymmetry > rtol * scale:
         raise ParameterError(name, "symmetric", f"a matrix with |M - M^T| up to {asymmetry:.3g}")
