@@ -17,10 +17,16 @@ evaluates it in the Hessians' eigenbases (``expm1`` for :math:`I - e^{-tH}`) and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nondecoupling.validation import ParameterError, as_float_array, check_interval, check_positive, check_psd_matrix
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from nondecoupling._typing import FloatOrArray
 
 
 def _check_quadratic(hessian, minimizer, hessian_name: str, minimizer_name: str):
@@ -82,7 +88,7 @@ class QuadraticPair:
         for name, value in zip(("sft_hessian", "sft_minimizer", "rl_hessian", "rl_minimizer"), sft + rl):
             object.__setattr__(self, name, value)
 
-    def excess(self, theta):
+    def excess(self, theta: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
         r"""(SFT excess :math:`\varepsilon = L(\theta) - L^*`, RL gap :math:`\Delta = R(\theta) - R^*`).
 
         ``theta`` has shape (..., d); the results have shape (...).
@@ -91,7 +97,7 @@ class QuadraticPair:
         return (_half_quadratic_form(theta - self.sft_minimizer, self.sft_hessian),
                 _half_quadratic_form(theta - self.rl_minimizer, self.rl_hessian))
 
-    def pareto_point(self, w):
+    def pareto_point(self, w: ArrayLike) -> np.ndarray:
         r"""Joint training's endpoint :math:`\theta(w) = (wA + (1-w)B)^{+}(wAa + (1-w)Bb)`.
 
         Parameters
@@ -124,7 +130,7 @@ class QuadraticPair:
             point = point + np.ldexp(pulled * mantissa, exponent)
         return point
 
-    def alternating_cycle(self, tau, w):
+    def alternating_cycle(self, tau: float, w: float) -> tuple[np.ndarray, np.ndarray]:
         r"""The cycle that alternating SFT (for :math:`w\tau`) and RL (for :math:`(1-w)\tau`) converges to.
 
         Parameters

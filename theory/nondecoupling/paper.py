@@ -17,7 +17,7 @@ identities behind V1 and V3 are proved in :mod:`nondecoupling.derivations.v1_sft
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,11 @@ from nondecoupling.validation import (
     check_rate,
     scalar_or_array,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from nondecoupling._typing import FloatOrArray
 
 #: KL directions accepted by :func:`reward_change_band`: KL(pi_SFT || pi_RL) and KL(pi_RL || pi_SFT).
 KL_DIRECTIONS = ("sft||rl", "rl||sft")
@@ -56,7 +61,7 @@ def _prompt_table(probs, rewards, prompt_weights):
     return probs, rewards, weights
 
 
-def sft_increase_after_kl_rl(probs, rewards, *, beta, prompt_weights=None):
+def sft_increase_after_kl_rl(probs: ArrayLike, rewards: ArrayLike, *, beta: ArrayLike, prompt_weights: ArrayLike | None = None) -> FloatOrArray:
     r"""C1(beta): the SFT loss that KL-regularized RL from the exact SFT model adds (V1, paper Thm 3.1).
 
     With :math:`p_{SFT} = p_D` and :math:`p_{RL} = p_D e^{r/\beta} / Z_\beta(x)`,
@@ -110,7 +115,7 @@ def sft_increase_after_kl_rl(probs, rewards, *, beta, prompt_weights=None):
     return scalar_or_array(np.asarray(per_prompt) @ weights)
 
 
-def reward_change_bound(expected_kl):
+def reward_change_bound(expected_kl: ArrayLike) -> FloatOrArray:
     r"""Pinsker/Jensen bound on the reward change between two policies (V2, paper Prop. 1).
 
     For rewards in [0, 1] and any two policies :math:`\pi, \pi'`,
@@ -152,7 +157,7 @@ def reward_change_bound(expected_kl):
     return scalar_or_array(np.sqrt(check_nonnegative(expected_kl, "expected_kl", allow_inf=True) / 2))
 
 
-def reward_change_band(rl_reward, expected_kl, *, kl_direction="sft||rl"):
+def reward_change_band(rl_reward: ArrayLike, expected_kl: ArrayLike, *, kl_direction: str = "sft||rl") -> tuple[FloatOrArray, FloatOrArray]:
     r"""The rates a policy within a KL budget of the RL policy can reach (V2, the sharp form).
 
     Data processing on the reward (a [0, 1]-valued statistic) gives, per prompt, and averaged
@@ -233,7 +238,8 @@ class ClaimCheck(NamedTuple):
         return self.assumption_holds and not self.conclusion_holds
 
 
-def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prompt_weights=None, tolerance=1e-12):
+def theorem_4_1_as_stated(rl_probs: ArrayLike, sft_probs: ArrayLike, rewards: ArrayLike, *, kl_low: float, kl_high: float,
+                          prompt_weights: ArrayLike | None = None, tolerance: float = 1e-12) -> ClaimCheck:
     r"""Judge one instance against paper Theorem 4.1 AS STATED (V3; false, see Notes).
 
     The claim: if :math:`0 < a \le E_x\mathrm{KL}(\pi_{SFT}\|\pi_{RL}) \le A` (Assumption 3),
@@ -296,7 +302,7 @@ def theorem_4_1_as_stated(rl_probs, sft_probs, rewards, *, kl_low, kl_high, prom
     return ClaimCheck(expected_kl, bool(kl_low <= expected_kl <= kl_high), drop, bool(drop > tolerance))
 
 
-def guaranteed_reward_drop(*, expert_pass_rate, rl_pass_rate, sft_excess):
+def guaranteed_reward_drop(*, expert_pass_rate: ArrayLike, rl_pass_rate: ArrayLike, sft_excess: ArrayLike) -> FloatOrArray:
     r"""The reward drop that SFT after RL is certain to cause (V3, corrected paper Thm 4.1).
 
     RL reached pass rate :math:`b_{RL}`; SFT after it has brought the SFT excess
@@ -349,7 +355,7 @@ def guaranteed_reward_drop(*, expert_pass_rate, rl_pass_rate, sft_excess):
     return scalar_or_array(np.maximum(0.0, rl_pass_rate - kl_inverse_upper(expert_pass_rate, sft_excess)))
 
 
-def threshold_loss_level(*, sft_min, sep, mu_sft):
+def threshold_loss_level(*, sft_min: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike) -> FloatOrArray:
     r"""The "threshold" read as an SFT-loss LEVEL: P4's :math:`\tau = L^* + \mu_{sft}\,sep^2/2` (V5).
 
     RL can leave the SFT loss lower than it found it only if it started above :math:`\tau`.
@@ -365,7 +371,7 @@ def threshold_loss_level(*, sft_min, sep, mu_sft):
     return nondecoupling_threshold(sft_min=sft_min, sep=sep, mu_sft=mu_sft)
 
 
-def threshold_time(*, lam, mu_rl, beta_rl, beta_sft):
+def threshold_time(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
     r"""The "threshold" read as a TIME: when :math:`\lambda\,dL/dt` overtakes :math:`dJ/dt` on P3's guarantee (V5).
 
     On the guaranteed net gain :math:`g(t)` of P3, reward gained outpaces lam times SFT loss
