@@ -107,7 +107,7 @@ def test_c1_from_the_reward_table_is_positive_and_matches_the_bernoulli_form():
     assert float(np.mean(increase)) > 0.1
 
 
-@pytest.mark.parametrize("kwargs", [{"label_accuracy": 1.0}, {"strict_format_rate": 0.0}, {"strict_format_rate": 0.7, "bare_rate": 0.3}])
+@pytest.mark.parametrize("kwargs", [{"label_accuracy": 1.0}, {"strict_format_rate": 0.0}, {"strict_format_rate": 0.7, "bare_rate": 0.35}])
 def test_invalid_parameters_raise(kwargs):
     with pytest.raises(ParameterError):
         ColaTask(**kwargs)
