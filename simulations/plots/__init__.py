@@ -17,6 +17,7 @@ A module with nothing to draw (no real-run logs yet) raises :class:`Skip`.
 | s1    | s1_spectral       | S1 |
 | x1    | x1_interleaving   | X1 |
 | real  | real_runs         | K1, K3 on logged Qwen3 runs |
+| cola  | cola_runs         | K1, K2 (V1) on the CoLA-like runs |
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ MODULES = {
     "s1": Module("simulations.plots.s1_spectral", ("S1",), ("s1_spectral",)),
     "x1": Module("simulations.plots.x1_interleaving", ("X1",), ("x1_interleaving",)),
     "real": Module("simulations.plots.real_runs", ("K1", "K3"), ("real_qwen3",), reads_logs=True),
+    "cola": Module("simulations.plots.cola_runs", ("K1", "K2"), ("cola_protocol", "cola_beta", "cola_size")),
 }
 
 #: Theorem families that must each have at least one figure (THEORY.md's IDs).

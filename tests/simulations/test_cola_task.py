@@ -111,3 +111,10 @@ def test_c1_from_the_reward_table_is_positive_and_matches_the_bernoulli_form():
 def test_invalid_parameters_raise(kwargs):
     with pytest.raises(ParameterError):
         ColaTask(**kwargs)
+
+
+def test_cola_figures_skip_without_logs(tmp_path):
+    from simulations.plots import Skip, cola_runs
+
+    with pytest.raises(Skip, match="no finished CoLA runs"):
+        cola_runs.draw(np.random.default_rng(0), quick=True, data_dir=tmp_path)
