@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nondecoupling.validation import check_distribution, check_interval
+from simulations.qwen3.tokenizer import CHARACTERS
 
 #: The characters of prompts and answers, on top of the digit task's (see tokenizer.py).
 COLA_CHARACTERS = "cdCDrReE?yn"
@@ -138,6 +139,11 @@ class ColaTask:
         for name in ("label_accuracy", "strict_format_rate", "bare_rate"):
             check_interval(getattr(self, name), name, low=0.0, high=1.0, low_open=True, high_open=True)
         check_interval(self.hedge_rate, "1 - strict_format_rate - bare_rate", low=0.0, low_open=True)
+
+    @property
+    def characters(self) -> str:
+        """The character tokenizer's vocabulary for this task: the digit tasks' plus the grammar's."""
+        return CHARACTERS + COLA_CHARACTERS
 
     @property
     def hedge_rate(self) -> float:

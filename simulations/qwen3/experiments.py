@@ -80,9 +80,9 @@ SIZES = (
 #: Budget rules shared by every run (steps, learning rates, batch sizes): one small run
 #: takes ~2-3 minutes on one thread.
 BUDGET = [
-    "--sft-steps", "200", "--rl-steps", "150", "--pretrain-steps", "50", "--cycles", "3",
+    "--sft-steps", "250", "--rl-steps", "150", "--pretrain-steps", "40", "--cycles", "3",
     "--lr-sft", "0.003", "--lr-rl", "0.001", "--lr-pretrain", "0.003",
-    "--sft-train-size", "4096", "--pretrain-size", "2048", "--samples-per-prompt", "8",
+    "--sft-train-size", "4096", "--pretrain-size", "2048", "--samples-per-prompt", "4",
     "--sft-batch-size", "64", "--rl-prompts-per-step", "8", "--num-generations", "8", "--eval-every", "25",
 ]
 #: The two KL coefficients of the beta plan (C1(beta) = 1.19 and 0.40 nats for the default expert).
@@ -163,7 +163,7 @@ def run_one(spec: RunSpec, root: Path = DATA_DIR) -> str:
     steps = [
         spec.command(root),
         [sys.executable, "-m", "simulations.qwen3.experiments", "--final-eval", relative_out],
-        [sys.executable, "-m", "nondecoupling", "check", f"{relative_out}/log.jsonl", "--out", f"{relative_out}/report"],
+        [sys.executable, "-m", "nondecoupling.bridge", "check", f"{relative_out}/log.jsonl", "--out", f"{relative_out}/report"],
     ]
     with (out / "run.log").open("w") as log:
         for step in steps:
@@ -307,12 +307,60 @@ def run_table(plan: str, root: Path | None = None, *, matched_pass_rate: float =
             "rl_end_k1_slack": last["k1_slack"],
             "final_strict_reward": final.get("strict_reward"), "final_lenient_reward": final.get("lenient_reward"),
             "final_format_share": final.get("prescribed_format_share"),
+            **bridge_verdicts(DATA_DIR / plan / meta["run"] if root is None else Path(root) / plan / meta["run"]),
         })
     table = pd.DataFrame(rows)
     if not table.empty:
         table["increase_over_c1"] = table["rl_sft_increase"] / table["c1"]
         table["lenient_minus_strict"] = table["final_lenient_reward"] - table["final_strict_reward"]
     return table
+
+
+def bridge_verdicts(out: Path) -> dict:
+    """The bridge report's verdicts (``out/report/report.json``): counts, and the A1 / K1 verdicts of RL stages."""
+    try:
+        checks = json.loads((out / "report" / "report.json").read_text())["checks"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    counts = pd.Series([check["verdict"] for check in checks]).value_counts()
+    by_id = lambda name: ",".join(check["verdict"] for check in checks if check["id"] == name)  # noqa: E731
+    return {"verdicts_hold": int(counts.get("holds", 0)), "verdicts_violated": int(counts.get("violated", 0)),
+            "verdicts_inconclusive": int(counts.get("inconclusive", 0)), "a1": by_id("A1"), "k1": by_id("K1")}
+
+
+SUMMARY_COLUMNS = [
+    "run", "num_parameters", "beta", "rl_start_sft_loss", "rl_end_sft_loss", "rl_sft_increase", "c1", "increase_over_c1",
+    "rl_start_pass_rate", "rl_end_pass_rate", "min_k1_slack", "k1_slack_at_matched_rate", "final_strict_reward",
+    "final_lenient_reward", "lenient_minus_strict", "a1", "k1", "verdicts_hold", "verdicts_violated",
+    "verdicts_inconclusive", "wall_time_s",
+]
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub table (pandas' ``to_markdown`` needs ``tabulate``, which this project does not install)."""
+    def cell(value):
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_summary(root: Path | None = None) -> Path:
+    """``summary.md`` and ``summary.csv`` under ``root``: :func:`run_table` of every plan, one table each."""
+    root = DATA_DIR if root is None else Path(root)
+    tables = {plan: run_table(plan, root) for plan in PLANS}
+    parts = ["# CoLA-like runs: one row per finished run (python -m simulations.qwen3.experiments --summary)\n"]
+    for plan, table in tables.items():
+        parts.append(f"## {plan}\n")
+        if table.empty:
+            parts.append("(no finished runs)\n")
+            continue
+        shown = table[[c for c in SUMMARY_COLUMNS if c in table]]
+        parts.append(_markdown_table(shown) + "\n")
+    pd.concat([t for t in tables.values() if not t.empty] or [pd.DataFrame()]).to_csv(root / "summary.csv", index=False, float_format="%.6g")
+    (root / "summary.md").write_text("\n".join(parts))
+    return root / "summary.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,11 +370,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="plan to run (repeatable: plans run one after the other)")
     parser.add_argument("--jobs", type=int, default=MAX_JOBS, help=f"runs at a time (at most {MAX_JOBS})")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT runs of each plan")
+    parser.add_argument("--summary", action="store_true", help="write summary.md / summary.csv from the finished runs")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and whether each run is finished")
     args = parser.parse_args(argv)
     if args.final_eval is not None:
         print(json.dumps(final_rewards(args.final_eval)))
         return 0
+    if args.summary:
+        print(write_summary())
     for plan in args.plan:
         if args.dry_run:
             for spec in PLANS[plan][: args.limit]:
