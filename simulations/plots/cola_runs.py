@@ -10,7 +10,9 @@ Drawn from the committed logs only (:func:`simulations.qwen3.experiments.run_tab
 ``cola_beta``
     GRPO with a KL penalty beta > 0: the RL stage's SFT-loss increase over the paper's
     C1(beta) (V1, exact from the expert and the strict reward) by RL step, one colour per
-    beta; 1 is V1's prediction at the KL-regularized optimum.
+    beta; 1 is V1's prediction at the KL-regularized optimum. Dotted: over the same
+    prediction for the SFT model the run actually had (its logged pass rate at RL start,
+    :func:`~simulations.qwen3.experiments.c1_from_reference`).
 ``cola_size``
     sft-rl at several model sizes: the RL-induced SFT-loss increase and K1's slack at a
     matched pass rate against the parameter count.
@@ -124,13 +126,16 @@ def _beta(root: Path) -> Drawn:
         curve = runs[row["run"]]
         ratio = curve["sft_increase"] / row["c1"]
         axes[0, 0].plot(curve["rl_step"], ratio, color=colour[row["beta"]], alpha=0.8)
+        axes[0, 0].plot(curve["rl_step"], curve["sft_increase"] / row["c1_reference"], color=colour[row["beta"]], ls=":", alpha=0.8)
         axes[0, 1].plot(curve["k1_pass_rate"], curve["sft_increase"], color=colour[row["beta"]], alpha=0.8)
-        rows.append(curve.assign(beta=row["beta"], c1=row["c1"], increase_over_c1=ratio, run=row["run"]))
+        rows.append(curve.assign(beta=row["beta"], c1=row["c1"], increase_over_c1=ratio, c1_reference=row["c1_reference"],
+                                 increase_over_c1_reference=curve["sft_increase"] / row["c1_reference"], run=row["run"]))
     for beta in betas:
         axes[0, 0].plot([], [], color=colour[beta], label=f"beta = {beta:g}: C1 = {table.loc[table['beta'] == beta, 'c1'].iloc[0]:.3f} nats")
         axes[0, 1].axhline(table.loc[table["beta"] == beta, "c1"].iloc[0], color=colour[beta], **BOUND)
     axes[0, 0].axhline(1.0, **REFERENCE, label="V1: increase = C1(beta)")
-    axes[0, 0].set(xlabel="RL step", ylabel="SFT-loss increase / C1(beta)", title="RL stage, by step (seeds as lines)")
+    axes[0, 0].set(xlabel="RL step", ylabel="SFT-loss increase / C1(beta)",
+                   title="solid: / C1(beta) (SFT exact); dotted: / C1 of the actual SFT model")
     axes[0, 0].legend(fontsize=7)
     axes[0, 1].set(xlabel="exact strict pass rate b", ylabel="SFT-loss increase since RL start (nats)",
                    title="increase vs pass rate; dashed: C1(beta)")

@@ -71,17 +71,17 @@ class ModelSize:
 
 #: The sizes of the size plan, smallest first (parameters with the 27-token CoLA vocabulary).
 SIZES = (
-    ModelSize("h64-l2", 64, 2, 192),  # ~0.1M: the protocol's and the beta plan's model
-    ModelSize("h128-l2", 128, 2, 384),  # ~0.4M
-    ModelSize("h128-l4", 128, 4, 384),  # ~0.8M
-    ModelSize("h256-l8", 256, 8, 768),  # ~6.3M
+    ModelSize("h64-l2", 64, 2, 192),  # 0.1M: the protocol's and the beta plan's model
+    ModelSize("h128-l2", 128, 2, 384),  # 0.4M
+    ModelSize("h192-l4", 192, 4, 576),  # 1.8M
+    ModelSize("h384-l4", 384, 4, 1152),  # 7.1M
 )
 
 #: Budget rules shared by every run (steps, learning rates, batch sizes): one small run
 #: takes ~2-3 minutes on one thread.
 BUDGET = [
     "--sft-steps", "250", "--rl-steps", "150", "--pretrain-steps", "40", "--cycles", "3",
-    "--lr-sft", "0.003", "--lr-rl", "0.001", "--lr-pretrain", "0.003",
+    "--lr-sft", "0.002", "--lr-rl", "0.002", "--lr-pretrain", "0.003",
     "--sft-train-size", "4096", "--pretrain-size", "2048", "--samples-per-prompt", "4",
     "--sft-batch-size", "64", "--rl-prompts-per-step", "8", "--num-generations", "8", "--eval-every", "25",
 ]
@@ -125,12 +125,13 @@ def _plans() -> dict[str, list[RunSpec]]:
         for seed in SEEDS
     ]
     beta = [RunSpec("beta", f"beta{beta:g}-seed{seed}", beta=beta, seed=seed) for beta in BETAS for seed in SEEDS]
-    # Seed 0 at every size first (the priority), then the other seeds, largest last.
+    # Seed 0 at every size first (the priority), largest first (the longest run), then the
+    # other seeds.
     size = [
         RunSpec("size", f"{size.name}-seed{seed}", size=size, seed=seed,
                 reuse=f"protocol/sft-rl-seed{seed}" if size == SIZES[0] else None)
         for seed in SEEDS
-        for size in SIZES
+        for size in SIZES[::-1]
     ]
     return {"protocol": protocol, "beta": beta, "size": size}
 
@@ -223,11 +224,11 @@ def _mark_finished(out: Path) -> None:
     (out / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def run_plan(plan: str, *, jobs: int = MAX_JOBS, root: Path = DATA_DIR, limit: int | None = None) -> list[str]:
-    """Run a plan's unfinished runs, ``jobs`` (<= 2) at a time, in plan order."""
-    specs = PLANS[plan][:limit]
+def run_plans(plans: list[str], *, jobs: int = MAX_JOBS, root: Path = DATA_DIR, limit: int | None = None) -> list[str]:
+    """Run the plans' unfinished runs in order, ``jobs`` (<= 2) at a time (one queue: no idle slot between plans)."""
+    specs = [spec for plan in plans for spec in PLANS[plan][:limit]]
     jobs = max(1, min(jobs, MAX_JOBS))
-    with ThreadPoolExecutor(jobs) as pool, tqdm(total=len(specs), desc=f"cola {plan}", unit="run") as bar:
+    with ThreadPoolExecutor(jobs) as pool, tqdm(total=len(specs), desc="cola runs", unit="run") as bar:
         statuses = []
         for status in pool.map(lambda spec: run_one(spec, root), specs):
             statuses.append(status)
@@ -262,6 +263,21 @@ def c1(task: dict, beta: float) -> float:
 
     probs, rewards = ColaTask(**{k: task[k] for k in ("label_accuracy", "strict_format_rate", "bare_rate")}).expert_reward_table()
     return float(np.mean(tilted_tradeoff(1.0 / beta, probs, rewards)[1]))
+
+
+def c1_from_reference(reference_pass_rate: float, expert_pass_rate: float, beta: float) -> float:
+    """V1's SFT-loss increase when SFT was not exact: the tilt of the actual SFT model pi_0.
+
+    With pi_beta = pi_0 e^{r/beta} / Z_0, CE(p*, pi_beta) - CE(p*, pi_0) = E_x log Z_0(x) - a/beta
+    and Z_0(x) = 1 + b_0(x) (e^{1/beta} - 1) for a binary reward (b_0(x): pi_0's pass rate on
+    x). The log records only the mean b_0, so this is ``log(1 + b_0 (e^{1/beta} - 1)) - a/beta``,
+    an upper bound of the per-prompt value by Jensen (log is concave). At b_0 = a it is C1(beta).
+
+    >>> round(c1_from_reference(0.56, 0.56, 0.5), 4)
+    0.4012
+    """
+    s = 1.0 / beta
+    return float(np.log1p(reference_pass_rate * np.expm1(s)) - s * expert_pass_rate)
 
 
 def rl_curve(meta: dict, run: pd.DataFrame) -> pd.DataFrame:
@@ -302,6 +318,8 @@ def run_table(plan: str, root: Path | None = None, *, matched_pass_rate: float =
             "rl_sft_increase": last["sft_loss"] - first["sft_loss"],
             "rl_start_pass_rate": first["k1_pass_rate"], "rl_end_pass_rate": last["k1_pass_rate"],
             "c1": c1(meta["task"], beta) if beta > 0 else float("inf"),
+            "c1_reference": (c1_from_reference(first["k1_pass_rate"], meta["expert_pass_rate"], beta)
+                             if beta > 0 else float("inf")),
             "min_k1_slack": float(np.nanmin(terms_slack)) if (terms_slack := k1_terms(meta, run)["k1_slack"]).notna().any() else float("nan"),
             "k1_slack_at_matched_rate": slack_at_pass_rate(curve, matched_pass_rate),
             "rl_end_k1_slack": last["k1_slack"],
@@ -312,6 +330,7 @@ def run_table(plan: str, root: Path | None = None, *, matched_pass_rate: float =
     table = pd.DataFrame(rows)
     if not table.empty:
         table["increase_over_c1"] = table["rl_sft_increase"] / table["c1"]
+        table["increase_over_c1_reference"] = table["rl_sft_increase"] / table["c1_reference"]
         table["lenient_minus_strict"] = table["final_lenient_reward"] - table["final_strict_reward"]
     return table
 
@@ -329,7 +348,8 @@ def bridge_verdicts(out: Path) -> dict:
 
 
 SUMMARY_COLUMNS = [
-    "run", "num_parameters", "beta", "rl_start_sft_loss", "rl_end_sft_loss", "rl_sft_increase", "c1", "increase_over_c1",
+    "run", "num_parameters", "beta", "rl_start_sft_loss", "rl_end_sft_loss", "rl_sft_increase", "c1", "increase_over_c1", "c1_reference",
+    "increase_over_c1_reference",
     "rl_start_pass_rate", "rl_end_pass_rate", "min_k1_slack", "k1_slack_at_matched_rate", "final_strict_reward",
     "final_lenient_reward", "lenient_minus_strict", "a1", "k1", "verdicts_hold", "verdicts_violated",
     "verdicts_inconclusive", "wall_time_s",
@@ -378,15 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.summary:
         print(write_summary())
-    for plan in args.plan:
-        if args.dry_run:
-            for spec in PLANS[plan][: args.limit]:
-                print("finished" if is_finished(spec.out()) else "todo    ", " ".join(spec.command()[1:]))
-            continue
-        statuses = run_plan(plan, jobs=args.jobs, limit=args.limit)
-        if any("FAILED" in status for status in statuses):
-            return 1
-    return 0
+    if args.dry_run:
+        for spec in (spec for plan in args.plan for spec in PLANS[plan][: args.limit]):
+            print("finished" if is_finished(spec.out()) else "todo    ", " ".join(spec.command()[1:]))
+        return 0
+    statuses = run_plans(args.plan, jobs=args.jobs, limit=args.limit)
+    return 1 if any("FAILED" in status for status in statuses) else 0
 
 
 if __name__ == "__main__":
