@@ -118,3 +118,25 @@ def test_cola_figures_skip_without_logs(tmp_path):
 
     with pytest.raises(Skip, match="no finished CoLA runs"):
         cola_runs.draw(np.random.default_rng(0), quick=True, data_dir=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_cola_pipeline_end_to_end_with_kl_penalty(tmp_path):
+    """``--task cola`` with GRPO's KL penalty on a tiny model built here: logs, final rewards, run table."""
+    from simulations.qwen3.__main__ import main
+    from simulations.qwen3.experiments import final_rewards, load_runs, rl_curve
+
+    out = tmp_path / "beta" / "beta0.5-seed0"
+    argv = ["--task", "cola", "--beta", "0.5", "--threads", "1", "--hidden-size", "16", "--num-layers", "1", "--num-heads", "2",
+            "--num-kv-heads", "1", "--head-dim", "8", "--intermediate-size", "32", "--sft-steps", "3", "--rl-steps", "3",
+            "--pretrain-steps", "2", "--sft-train-size", "64", "--pretrain-size", "64", "--sft-batch-size", "16",
+            "--rl-prompts-per-step", "2", "--num-generations", "4", "--eval-every", "2", "--out", str(out)]
+    assert main(argv) == 0
+    rewards = final_rewards(out, samples_per_prompt=2)
+    assert 0.0 <= rewards["strict_reward"] <= rewards["lenient_reward"] <= 1.0  # a strict pass is a lenient one
+    ((meta, run),) = load_runs(out.parent)
+    assert meta["config"]["training"]["beta"] == 0.5 and meta["task"]["name"] == "cola"
+    assert meta["expert_pass_rate"] == pytest.approx(ColaTask().expert_pass_rate)
+    curve = rl_curve(meta, run)
+    assert curve["phase"].eq("rl").all() and curve["sft_increase"].iloc[0] == 0.0
