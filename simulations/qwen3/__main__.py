@@ -6,12 +6,15 @@ Example (the committed CPU runs)::
         --out simulations/data/qwen3/sft-rl-seed0
 
 ``--model PATH`` loads a local Qwen3 checkpoint and its tokenizer instead (nothing is
-downloaded). Then check the log with ``python -m nondecoupling.bridge check OUT/log.jsonl``.
+downloaded), in ``--dtype``, on ``--device``; ``--task`` picks the task. The same command
+runs under ``torchrun --nproc_per_node N -m simulations.qwen3 ...`` (gloo on CPU). Then
+check the log with ``python -m nondecoupling check OUT/log.jsonl``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from dataclasses import fields
@@ -21,8 +24,8 @@ import torch
 
 from simulations.qwen3.model import TinyQwen3Size
 from simulations.qwen3.runner import PIPELINES, PipelineConfig, run_pipeline
-from simulations.qwen3.stages import TrainingSettings
-from simulations.qwen3.task import OPERATIONS, DigitTask
+from simulations.qwen3.stages import DTYPES, TrainingSettings
+from simulations.qwen3.task import OPERATIONS, TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is fastest for the tiny model on a shared CPU)")
     _add_dataclass_options(parser.add_argument_group("pipeline"), PipelineConfig, skip={"task", "size", "training"})
     _add_dataclass_options(parser.add_argument_group("training"), TrainingSettings)
-    _add_dataclass_options(parser.add_argument_group("task"), DigitTask)
+    parser.add_argument("--task", choices=sorted(TASKS), default="digit", help="the verifiable task (its options below)")
+    seen = set()
+    for name, cls in TASKS.items():
+        _add_dataclass_options(parser.add_argument_group(f"task '{name}'"), cls, skip=seen)
+        seen |= {spec.name for spec in fields(cls)}
     _add_dataclass_options(parser.add_argument_group("tiny model size (--model tiny)"), TinyQwen3Size)
     return parser
 
@@ -63,6 +70,9 @@ HELP = {
     "rl_prompts_per_step": "distinct prompts per GRPO step",
     "num_generations": "GRPO group size (completions per prompt)",
     "eval_every": "evaluate every this many optimizer steps (and at each stage's first and last step)",
+    "beta": "GRPO's KL coefficient (TRL GRPOConfig.beta); 0: no KL penalty",
+    "dtype": "model dtype: auto (fp32 on CPU, bf16 on CUDA), bf16, fp16 (CUDA only: fp32 weights, fp16 autocast), fp32",
+    "device": "auto (cuda if visible), cpu or cuda",
     "operation": "reverse an answer_width-digit string, or add two operands",
     "num_operands": "add only: operands 0 .. num_operands - 1",
     "answer_width": "digits per answer",
@@ -82,7 +92,8 @@ def _add_dataclass_options(group, cls, *, skip=()) -> None:
     for spec in fields(cls):
         if spec.name in skip:
             continue
-        choices = {"pipeline": PIPELINES, "operation": OPERATIONS}.get(spec.name)
+        choices = {"pipeline": PIPELINES, "operation": OPERATIONS, "dtype": ("auto", *DTYPES),
+                   "device": ("auto", "cpu", "cuda")}.get(spec.name)
         group.add_argument(
             "--" + spec.name.replace("_", "-"),
             type=type(spec.default),
@@ -100,7 +111,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 
     return PipelineConfig(
         **pick(PipelineConfig, skip={"task", "size", "training"}),
-        task=DigitTask(**pick(DigitTask)),
+        task=TASKS[args.task](**pick(TASKS[args.task])),
         size=TinyQwen3Size(**pick(TinyQwen3Size)),
         training=TrainingSettings(**pick(TrainingSettings)),
     )
@@ -115,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "simulations.qwen3", *argv])
     records = run_pipeline(config, args.out, command=command)
     last = records[-1]
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, process 0 reports
+        return 0
     print(
         f"{len(records)} evaluations -> {args.out / 'log.jsonl'}; final step {last['step']}: "
         f"sft_loss {last['sft_loss']:.3f}, reward {last['reward']:.3f}, pass_rate {last['pass_rate']:.3f}"

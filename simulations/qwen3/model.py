@@ -85,9 +85,12 @@ def build_tiny_qwen3(
 
 
 def load_policy(
-    model: str, size: TinyQwen3Size, *, seed: int
+    model: str, size: TinyQwen3Size, *, seed: int, dtype: torch.dtype = torch.float32, device: str = "cpu"
 ) -> tuple[Qwen3ForCausalLM, PreTrainedTokenizerBase]:
     """The policy and its tokenizer: ``"tiny"`` builds one here, anything else is a local path.
+
+    A local checkpoint keeps its own tokenizer's conventions (Qwen's: no BOS, ``<|im_end|>``
+    as EOS; a missing pad token falls back to EOS) and is loaded directly in ``dtype``.
 
     Parameters
     ----------
@@ -98,6 +101,10 @@ def load_policy(
         Used for ``"tiny"`` only.
     seed : int
         Seeds the tiny model's initialisation.
+    dtype : torch.dtype
+        The weights' dtype.
+    device : str
+        Where the model lives (``"cpu"``, ``"cuda"``).
 
     Returns
     -------
@@ -105,11 +112,11 @@ def load_policy(
     """
     if model == "tiny":
         tokenizer = build_char_tokenizer()
-        return build_tiny_qwen3(tokenizer, size, seed=seed), tokenizer
+        return build_tiny_qwen3(tokenizer, size, seed=seed).to(device=device, dtype=dtype), tokenizer
     tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    policy = AutoModelForCausalLM.from_pretrained(model, local_files_only=True, dtype=torch.float32)
+    policy = AutoModelForCausalLM.from_pretrained(model, local_files_only=True, dtype=dtype).to(device)
     _pure_sampling(policy, tokenizer)
     return policy, tokenizer
 

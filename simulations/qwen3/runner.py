@@ -14,11 +14,15 @@ of :mod:`simulations.qwen3.stages`. It writes, into ``out``:
 ``trainer_state.json``
     TRL's own format (transformers' ``TrainerState``): every stage's ``log_history``, steps
     shifted to the global count and tagged with ``phase`` and ``stage``.
+``model/``
+    The final model and its tokenizer (``save_pretrained``), for ``nondecoupling probe``.
+
+Under ``torchrun`` every process runs the same pipeline (TRL and accelerate shard the
+batches; the callback shards and reduces the evaluation) and process 0 writes the files.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -31,17 +35,19 @@ import transformers
 import trl
 from transformers import TrainerState, set_seed
 
+from nondecoupling.bridge.callback import CouplingCallback, response_token_ids
 from nondecoupling.validation import check_integer, check_positive
 from simulations.qwen3.model import TinyQwen3Size, load_policy
 from simulations.qwen3.stages import (
-    EvaluationCallback,
-    Evaluator,
-    Segment,
+    DTYPES,
     TrainingSettings,
+    resolve_device,
+    resolve_dtype,
     run_grpo,
     run_sft,
+    task_callback,
 )
-from simulations.qwen3.task import DigitTask
+from simulations.qwen3.task import TASKS, DigitTask, VerifiableTask
 
 PIPELINES = ("sft-rl", "rl-sft", "alternating")
 
@@ -69,6 +75,8 @@ class PipelineConfig:
         Sizes of the sampled expert and broad training sets.
     samples_per_prompt : int
         Fresh policy samples per prompt at each evaluation.
+    task : VerifiableTask
+        The task (``--task`` picks its class from :data:`~simulations.qwen3.task.TASKS`).
     """
 
     model: str = "tiny"
@@ -83,7 +91,7 @@ class PipelineConfig:
     sft_train_size: int = 8192
     pretrain_size: int = 8192
     samples_per_prompt: int = 4
-    task: DigitTask = field(default_factory=DigitTask)
+    task: VerifiableTask = field(default_factory=DigitTask)
     size: TinyQwen3Size = field(default_factory=TinyQwen3Size)
     training: TrainingSettings = field(default_factory=TrainingSettings)
 
@@ -128,45 +136,42 @@ def run_pipeline(config: PipelineConfig, out: Path, *, command: str) -> list[dic
         The JSONL records, in order.
     """
     start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "log.jsonl"
-    log_path.unlink(missing_ok=True)
+    writer = int(os.environ.get("RANK", "0")) == 0
+    if writer:
+        out.mkdir(parents=True, exist_ok=True)
     settings = config.training
     set_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
 
-    model, tokenizer = load_policy(config.model, config.size, seed=settings.seed)
-    evaluator = Evaluator(config.task, tokenizer, samples_per_prompt=config.samples_per_prompt, seed=settings.seed)
-    base = _pretrain(model, tokenizer, config, evaluator, rng)
-    evaluator.set_reference(model)
+    device = resolve_device(settings.device)
+    dtype = resolve_dtype(settings.dtype, device)
+    # fp16 trains fp32 master weights under autocast (see TrainingSettings); bf16 and fp32 are the weights' own.
+    model, tokenizer = load_policy(config.model, config.size, seed=settings.seed,
+                                   dtype=DTYPES["fp32" if dtype == "fp16" else dtype], device=device)
+    callback = task_callback(config.task, tokenizer, samples_per_prompt=config.samples_per_prompt,
+                             eval_every=settings.eval_every, seed=settings.seed, output_dir=out)
+    base = _pretrain(model, tokenizer, config, callback, rng)
     expert_records = config.task.sample("expert", config.sft_train_size, rng)
+    longest_answer = max(len(response_token_ids(tokenizer, p, y)) for p in config.task.prompts
+                         for y in config.task.expert_distribution(p))
 
-    records, history, offset = [], [], 0
+    history, offset = [], 0
     for index, (phase, steps, lr) in enumerate(config.stages()):
-        segment = Segment(phase=phase, stage=index, step_offset=offset, lr=lr)
-        callback = EvaluationCallback(evaluator, segment, eval_every=settings.eval_every, log_path=log_path)
         if phase == "sft":
             state = run_sft(model, tokenizer, expert_records, steps=steps, lr=lr, settings=settings, callbacks=[callback])
-            evaluator.set_reference(model)
         else:
-            state = run_grpo(
-                model,
-                tokenizer,
-                config.task,
-                steps=steps,
-                lr=lr,
-                max_completion_length=evaluator.max_completion_length,
-                settings=settings,
-                callbacks=[callback],
-            )
-        records.extend(callback.records)
+            state = run_grpo(model, tokenizer, config.task, steps=steps, lr=lr, max_completion_length=longest_answer,
+                             settings=settings, callbacks=[callback])
         history.extend(_global_history(state.log_history, offset=offset, phase=phase, stage=index))
         offset += state.global_step
 
-    TrainerState(global_step=offset, max_steps=offset, log_history=history).save_to_json(str(out / "trainer_state.json"))
-    meta = _run_meta(config, model, command=command, base=base, wall_time_s=time.perf_counter() - start)
-    (out / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return records
+    if writer:
+        TrainerState(global_step=offset, max_steps=offset, log_history=history).save_to_json(str(out / "trainer_state.json"))
+        model.save_pretrained(out / "model")
+        tokenizer.save_pretrained(out / "model")
+        callback.write_run_meta(**_run_meta(config, model, command=command, base=base, dtype=dtype, device=device,
+                                            wall_time_s=time.perf_counter() - start))
+    return callback.records
 
 
 def _global_history(log_history: list[dict], *, offset: int, phase: str, stage: int) -> list[dict]:
@@ -183,15 +188,15 @@ def _global_history(log_history: list[dict], *, offset: int, phase: str, stage: 
     ]
 
 
-def _pretrain(model, tokenizer, config: PipelineConfig, evaluator: Evaluator, rng) -> dict:
+def _pretrain(model, tokenizer, config: PipelineConfig, callback: CouplingCallback, rng) -> dict:
     """Make the base model: SFT on the broad distribution; return its metrics."""
     if config.pretrain_steps:
         broad = config.task.sample("base", config.pretrain_size, rng)
         run_sft(model, tokenizer, broad, steps=config.pretrain_steps, lr=config.lr_pretrain, settings=config.training)
-    return evaluator.evaluate(model, step=-1)
+    return callback.evaluate(model, step=-1)
 
 
-def _run_meta(config: PipelineConfig, model, *, command: str, base: dict, wall_time_s: float) -> dict:
+def _run_meta(config: PipelineConfig, model, *, command: str, base: dict, dtype: str, device: str, wall_time_s: float) -> dict:
     task = config.task
     return {
         "expert_pass_rate": task.expert_pass_rate,
@@ -212,9 +217,13 @@ def _run_meta(config: PipelineConfig, model, *, command: str, base: dict, wall_t
             else f"local checkpoint {config.model}"
         ),
         "model_config": model.config.to_dict(),
+        "dtype": dtype,
+        "device": device,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "task_name": next((name for name, cls in TASKS.items() if isinstance(task, cls)), type(task).__name__),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "task": task.to_dict(),
-        "config": asdict(config),
+        "config": {**asdict(config), "task": task.to_dict()},
         "base_model": base,
         "metrics": {
             "sft_loss": "CE(p*, pi) exactly: sequence NLL of answer+[EOS], weighted by p* over its support, mean over prompts",

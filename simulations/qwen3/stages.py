@@ -1,11 +1,12 @@
 """Training stages (TRL's SFTTrainer and GRPOTrainer) and the evaluation that logs them.
 
-Before each stage's first update, after its steps 1, 2 and 5, every ``eval_every``
-optimizer steps and at its last step, an :class:`EvaluationCallback` measures the policy
-pi and appends one line of the bridge's canonical JSONL (``nondecoupling.bridge`` reads it):
+The evaluation is the library's public :class:`~nondecoupling.bridge.callback.CouplingCallback`
+(one for the whole run; :func:`task_callback` configures it for a task): before each
+stage's first update, after its steps 1, 2 and 5, every ``eval_every`` optimizer steps and
+at its last step it appends one line of the bridge's canonical JSONL:
 
 ``sft_loss``
-    The held-out SFT loss, sequence level: the summed token NLL of ``answer + [EOS]``
+    The held-out SFT loss, sequence level: the summed token NLL of ``answer + EOS``
     given the prompt, averaged over the held-out expert set. That set is every answer in
     p*'s support, weighted by its p*-probability, for every prompt, so its empirical
     distribution *is* p* and the logged number is CE(p*, pi) exactly, not a Monte Carlo
@@ -16,205 +17,129 @@ pi and appends one line of the bridge's canonical JSONL (``nondecoupling.bridge`
 ``kl``
     KL(pi || pi_ref), sequence level, estimated on those samples as the mean of
     ``log pi(y|x) - log pi_ref(y|x)``; pi_ref is the model at the end of the latest SFT
-    stage (the base model before the first one).
+    stage (the base model before the first one): the callback's ``reference_model="rl_start"``.
 ``pass_rate``
-    The exact pass rate b = mean over prompts of pi(correct answer + [EOS] | x): with one
-    correct answer per prompt it is one teacher-forced probability, so K1 can be checked
-    without sampling error.
+    The exact pass rate b = mean over prompts of pi(correct answer + EOS | x): with one
+    correct answer per prompt in the held-out set it is one teacher-forced probability, so
+    K1 can be checked without sampling error.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-from nondecoupling.bridge.sequences import pad_pairs, sequence_logprobs
-from simulations.qwen3.task import DigitTask
-
-
-def completion_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str) -> list[int]:
-    """Token ids of ``completion + eos`` after ``prompt``, split as TRL's SFTTrainer splits them."""
-    prompt_ids = tokenizer(prompt)["input_ids"]
-    full_ids = tokenizer(prompt + completion + tokenizer.eos_token)["input_ids"]
-    if full_ids[: len(prompt_ids)] != prompt_ids:
-        raise ValueError(f"tokenizer: prompt {prompt!r} is not a token prefix of {prompt + completion!r}")
-    return full_ids[len(prompt_ids) :]
-
-
-@torch.no_grad()
-def _logprobs(model: PreTrainedModel, prompts: list[list[int]], completions: list[list[int]], *, pad_id: int) -> torch.Tensor:
-    """log pi(completion | prompt) per pair, without gradients (see :func:`sequence_logprobs`)."""
-    return sequence_logprobs(model, pad_pairs(prompts, completions, pad_id=pad_id, device=model.device))
-
-
-class Evaluator:
-    """The evaluations of one run: held-out SFT loss, sampled reward, KL, exact pass rate.
-
-    Parameters
-    ----------
-    task : DigitTask
-        Prompts, expert distribution and verifier.
-    tokenizer : PreTrainedTokenizerBase
-        The policy's tokenizer.
-    samples_per_prompt : int
-        Fresh policy samples per prompt for ``reward`` and ``kl``.
-    seed : int
-        Seeds the evaluation samples (the training random stream is left untouched).
-    """
-
-    def __init__(self, task: DigitTask, tokenizer: PreTrainedTokenizerBase, *, samples_per_prompt: int, seed: int):
-        self.task = task
-        self.tokenizer = tokenizer
-        self.samples_per_prompt = samples_per_prompt
-        self.seed = seed
-        self.reference: PreTrainedModel | None = None
-        self._prompt_ids = {p: tokenizer(p)["input_ids"] for p in task.prompts}
-        self._heldout = [
-            (prompt, completion_ids(tokenizer, prompt, answer), weight, answer == task.correct_answer(prompt))
-            for prompt in task.prompts
-            for answer, weight in task.expert_distribution(prompt).items()
-        ]
-        self.max_completion_length = max(len(ids) for _, ids, _, _ in self._heldout)
-
-    def set_reference(self, model: PreTrainedModel) -> None:
-        """Freeze a copy of ``model`` as pi_ref for ``kl``."""
-        self.reference = _frozen_copy(model)
-
-    def evaluate(self, model: PreTrainedModel, *, step: int) -> dict[str, float]:
-        """The metrics of ``model`` now; ``step`` varies the sampling seed between evaluations."""
-        was_training = model.training
-        model.eval()
-        try:
-            metrics = self._heldout_metrics(model)
-            metrics.update(self._sampled_metrics(model, step=step))
-        finally:
-            model.train(was_training)
-        return metrics
-
-    def _heldout_metrics(self, model: PreTrainedModel) -> dict[str, float]:
-        prompts, completions, weights, correct = zip(*self._heldout)
-        logprobs = _logprobs(
-            model, [self._prompt_ids[p] for p in prompts], list(completions), pad_id=self.tokenizer.pad_token_id
-        ).double()
-        weights = torch.tensor(weights, dtype=torch.float64)
-        correct = torch.tensor(correct)
-        num_prompts = len(self.task.prompts)
-        return {
-            "sft_loss": float(-(weights * logprobs).sum() / num_prompts),
-            "pass_rate": float(logprobs[correct].exp().sum() / num_prompts),
-        }
-
-    @torch.no_grad()
-    def _sampled_metrics(self, model: PreTrainedModel, *, step: int) -> dict[str, float]:
-        prompts = [p for p in self.task.prompts for _ in range(self.samples_per_prompt)]
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 1_000_003 + step)
-            generated = model.generate(**batch, max_new_tokens=self.max_completion_length)
-        new_tokens = generated[:, batch["input_ids"].shape[1] :].tolist()
-        samples = [_until_eos(ids, self.tokenizer.eos_token_id) for ids in new_tokens]
-        texts = self.tokenizer.batch_decode(samples, skip_special_tokens=True)
-        rewards = [self.task.reward(p, t) for p, t in zip(prompts, texts, strict=True)]
-        metrics = {"reward": sum(rewards) / len(rewards), "reward_samples": len(rewards)}
-        if self.reference is not None:
-            prompt_ids = [self._prompt_ids[p] for p in prompts]
-            pad = self.tokenizer.pad_token_id
-            log_ratio = _logprobs(model, prompt_ids, samples, pad_id=pad) - _logprobs(
-                self.reference, prompt_ids, samples, pad_id=pad
-            )
-            metrics["kl"] = float(log_ratio.double().mean())
-        return metrics
-
-
-def _until_eos(ids: list[int], eos_id: int) -> list[int]:
-    """A generated completion up to and including its first EOS (generate pads after it)."""
-    return ids[: ids.index(eos_id) + 1] if eos_id in ids else ids
-
-
-def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
-    copy = type(model)(model.config)
-    copy.load_state_dict(model.state_dict())
-    copy.eval()
-    return copy.requires_grad_(False)
-
-
-@dataclass
-class Segment:
-    """One contiguous stage of the pipeline, as the JSONL numbers it."""
-
-    phase: str  # "sft" | "rl"
-    stage: int
-    step_offset: int
-    lr: float
-
+from nondecoupling.bridge.callback import CouplingCallback
+from nondecoupling.validation import ParameterError, check_nonnegative
+from simulations.qwen3.task import VerifiableTask
 
 #: Steps into a stage evaluated besides every ``eval_every``-th: a stage's first updates
 #: move the metrics fastest (SFT after RL drops the reward within a few steps).
 EARLY_STEPS = (1, 2, 5)
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class EvaluationCallback(TrainerCallback):
-    """Evaluate before the stage's first update, at its steps 1, 2, 5, every ``eval_every``
-    steps and at its last step.
+def task_reward(task: VerifiableTask):
+    """The task's verifier with TRL's reward-function signature (GRPO and the callback share it)."""
 
-    Each evaluation is one JSONL line (global step = the stage's offset + the trainer's
-    step) and is also appended to the trainer's ``log_history``, so TRL's
-    ``trainer_state.json`` carries the same numbers.
+    def verifier(prompts, completions, **kwargs):
+        return [task.reward(p, c) for p, c in zip(prompts, completions, strict=True)]
+
+    return verifier
+
+
+def task_callback(task: VerifiableTask, tokenizer: PreTrainedTokenizerBase, *, samples_per_prompt: int, eval_every: int,
+                  seed: int, output_dir, batch_size: int = 64) -> CouplingCallback:
+    """The run's :class:`CouplingCallback`: p*'s whole support as the weighted held-out set.
+
+    Every correct answer is in the held-out set (a > 0), so the exact pass rate is logged;
+    the expert's exact a and H(p*) go to ``run_meta.json``.
     """
+    pairs = [(prompt, answer, weight) for prompt in task.prompts for answer, weight in task.expert_distribution(prompt).items()]
+    prompts, responses, weights = zip(*pairs)
+    return CouplingCallback(
+        prompts, responses, tokenizer=tokenizer, weights=weights, reward_fn=task_reward(task), reference_model="rl_start",
+        expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy, output_dir=output_dir,
+        every_steps=eval_every, extra_steps=EARLY_STEPS, samples_per_prompt=samples_per_prompt, exact_pass_rate=True,
+        batch_size=batch_size, seed=seed,
+    )
 
-    def __init__(self, evaluator: Evaluator, segment: Segment, *, eval_every: int, log_path: Path | None):
-        self.evaluator = evaluator
-        self.segment = segment
-        self.eval_every = eval_every
-        self.log_path = log_path
-        self.records: list[dict] = []
-        self._last_logged = None
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self._record(model, state)
+def world_size() -> int:
+    """Processes of a ``torchrun`` launch (1 without one)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step % self.eval_every == 0 or state.global_step in EARLY_STEPS:
-            self._record(model, state)
 
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        if self._last_logged != state.global_step:
-            self._record(model, state)
+def resolve_device(device: str) -> str:
+    """``auto``: ``cuda`` where a GPU is visible, else ``cpu``.
 
-    def _record(self, model, state) -> None:
-        step = self.segment.step_offset + state.global_step
-        record = {
-            "phase": self.segment.phase,
-            "stage": self.segment.stage,
-            "step": step,
-            **self.evaluator.evaluate(model, step=step),
-            "lr": self.segment.lr,
-        }
-        self.records.append(record)
-        self._last_logged = state.global_step
-        trainer_record = {f"eval_{key}": value for key, value in record.items() if key != "step"}
-        state.log_history.append({**trainer_record, "step": state.global_step})
-        if self.log_path is not None:
-            with self.log_path.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
+    Raises
+    ------
+    ParameterError
+        ``cuda`` asked for without a visible GPU.
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise ParameterError("device", "'auto', 'cpu' or 'cuda'", repr(device))
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("device", "'cpu' or 'auto' where torch sees no CUDA GPU", "'cuda'")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto``: fp32 on CPU, bf16 on CUDA.
+
+    Raises
+    ------
+    ParameterError
+        An unknown dtype, or fp16 on CPU (its mixed precision needs CUDA's grad scaler).
+    """
+    if dtype == "auto":
+        return "bf16" if device == "cuda" else "fp32"
+    if dtype not in DTYPES:
+        raise ParameterError("dtype", f"one of {sorted(DTYPES)} or 'auto'", repr(dtype))
+    if dtype == "fp16" and device == "cpu":
+        raise ParameterError("dtype", "bf16 or fp32 on CPU (fp16 mixed precision needs CUDA's grad scaler)", "'fp16'")
+    return dtype
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """Optimiser and batch settings shared by all stages of a run."""
+    """Optimiser, batch, precision and device settings shared by all stages of a run.
+
+    ``beta`` is GRPO's KL coefficient (TRL's ``GRPOConfig.beta``; 0: no KL penalty, the RL
+    flow of THEORY.md). ``dtype`` (``auto``: fp32 on CPU, bf16 on CUDA) is the model's: bf16
+    and fp32 weights are trained as they are; fp16 keeps fp32 master weights under fp16
+    autocast (a grad scaler cannot unscale fp16 gradients). ``device``: ``auto``, ``cpu`` or
+    ``cuda``. Batch sizes are global: under ``torchrun`` each process takes its share.
+    """
 
     seed: int = 0
     sft_batch_size: int = 128
     rl_prompts_per_step: int = 16
     num_generations: int = 8
     eval_every: int = 10
+    beta: float = 0.0
+    dtype: str = "auto"
+    device: str = "auto"
+
+    def __post_init__(self):
+        check_nonnegative(self.beta, "beta")
+        resolve_dtype(self.dtype, resolve_device(self.device))
+
+
+def _per_device(global_batch: int, name: str) -> int:
+    """A global batch split over the ``torchrun`` processes (the run is the same at any scale)."""
+    if global_batch % world_size():
+        raise ParameterError(name, f"divisible by the {world_size()} torchrun processes", str(global_batch))
+    return global_batch // world_size()
 
 
 def _common_arguments(settings: TrainingSettings, output_dir: str, *, steps: int, lr: float) -> dict:
@@ -227,9 +152,9 @@ def _common_arguments(settings: TrainingSettings, output_dir: str, *, steps: int
         weight_decay=0.0,
         seed=settings.seed,
         data_seed=settings.seed,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=False,
-        fp16=False,
+        use_cpu=resolve_device(settings.device) == "cpu",
+        bf16=resolve_dtype(settings.dtype, resolve_device(settings.device)) == "bf16",
+        fp16=resolve_dtype(settings.dtype, resolve_device(settings.device)) == "fp16",
         logging_steps=settings.eval_every,
         save_strategy="no",
         report_to="none",
@@ -258,7 +183,7 @@ def run_sft(
     with tempfile.TemporaryDirectory() as output_dir:
         config = SFTConfig(
             **_common_arguments(settings, output_dir, steps=steps, lr=lr),
-            per_device_train_batch_size=settings.sft_batch_size,
+            per_device_train_batch_size=_per_device(settings.sft_batch_size, "sft_batch_size"),
             completion_only_loss=True,
             max_length=None,
             dataset_num_proc=None,
@@ -277,7 +202,7 @@ def run_sft(
 def run_grpo(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    task: DigitTask,
+    task: VerifiableTask,
     *,
     steps: int,
     lr: float,
@@ -287,34 +212,31 @@ def run_grpo(
 ):
     """``steps`` steps of TRL's GRPOTrainer with the task's verifier as the only reward.
 
-    No KL penalty (``beta = 0``, TRL's default): the stage maximises the reward J alone,
-    the RL flow of THEORY.md; KL to the SFT model is measured, not penalised. One update per
-    generation batch, so the clipped ratio is 1 and the update is the group-normalised
-    policy gradient.
+    By default no KL penalty (``settings.beta = 0``, TRL's default): the stage maximises the
+    reward J alone, the RL flow of THEORY.md; KL to the SFT model is measured, not penalised.
+    ``beta > 0`` adds TRL's KL penalty to its own reference model. One update per generation
+    batch, so the clipped ratio is 1 and the update is the group-normalised policy gradient.
 
     Returns
     -------
     transformers.TrainerState
     """
-
-    def verifier(prompts, completions, **kwargs):
-        return [task.reward(p, c) for p, c in zip(prompts, completions, strict=True)]
-
     with tempfile.TemporaryDirectory() as output_dir:
         config = GRPOConfig(
             **_common_arguments(settings, output_dir, steps=steps, lr=lr),
-            per_device_train_batch_size=settings.rl_prompts_per_step * settings.num_generations,
+            per_device_train_batch_size=_per_device(settings.rl_prompts_per_step * settings.num_generations,
+                                                    "rl_prompts_per_step * num_generations"),
             num_generations=settings.num_generations,
             max_completion_length=max_completion_length,
             temperature=1.0,
             top_k=0,
             top_p=1.0,
-            beta=0.0,
+            beta=settings.beta,
             num_iterations=1,
         )
         trainer = GRPOTrainer(
             model=model,
-            reward_funcs=verifier,
+            reward_funcs=task_reward(task),
             args=config,
             train_dataset=Dataset.from_list([{"prompt": p} for p in task.prompts]),
             processing_class=tokenizer,

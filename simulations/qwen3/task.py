@@ -31,12 +31,44 @@ kl(a || b)`` needs.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import numpy as np
 
 from nondecoupling.validation import check_integer, check_interval
 
 OPERATIONS = ("reverse", "add")
+
+
+class VerifiableTask(Protocol):
+    """What the runner needs of a task (:class:`DigitTask` is one; ``--task`` picks from :data:`TASKS`).
+
+    ``prompts`` are all prompts; ``expert_distribution(prompt)`` is p*(. | prompt) as
+    ``{response: probability}`` (its support is the held-out set, weighted); the verifier
+    ``reward(prompt, text)`` accepts exactly ``correct_answer(prompt)``; ``expert_pass_rate``
+    (a) and ``expert_entropy`` (H(p*), nats, sequence level) are exact; ``sample(kind, size,
+    rng)`` draws prompt-completion records from the ``"expert"`` distribution or (for
+    pretraining, ``pretrain_steps > 0``) a ``"base"`` one; ``to_dict()`` goes to ``run_meta.json``.
+    """
+
+    @property
+    def prompts(self) -> list[str]: ...
+
+    @property
+    def expert_pass_rate(self) -> float: ...
+
+    @property
+    def expert_entropy(self) -> float: ...
+
+    def expert_distribution(self, prompt: str) -> dict[str, float]: ...
+
+    def correct_answer(self, prompt: str) -> str: ...
+
+    def reward(self, prompt: str, completion: str) -> float: ...
+
+    def sample(self, distribution: str, size: int, rng: np.random.Generator) -> list[dict[str, str]]: ...
+
+    def to_dict(self) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -181,3 +213,7 @@ class DigitTask:
 def _alternating_offsets(count: int) -> list[int]:
     """+1, -1, +2, -2, ... (``count`` of them): the expert's most plausible slips."""
     return [(k // 2 + 1) * (1 if k % 2 == 0 else -1) for k in range(count)]
+
+
+#: ``--task NAME`` -> the task class; its dataclass fields become the command line's task options.
+TASKS: dict[str, type] = {"digit": DigitTask}

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,14 +27,16 @@ torch = pytest.importorskip("torch")
 
 from transformers import TrainerState  # noqa: E402
 
+from nondecoupling.bridge.callback import response_token_ids  # noqa: E402
 from simulations.qwen3.__main__ import main  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3, load_policy  # noqa: E402
 from simulations.qwen3.runner import PipelineConfig  # noqa: E402
-from simulations.qwen3.stages import Evaluator, completion_ids  # noqa: E402
+from simulations.qwen3.stages import TrainingSettings, task_callback  # noqa: E402
 from simulations.qwen3.task import DigitTask  # noqa: E402
-from simulations.qwen3.tokenizer import build_char_tokenizer  # noqa: E402
+from simulations.qwen3.tokenizer import build_char_tokenizer, build_qwen_style_tokenizer  # noqa: E402
 
 pytestmark = pytest.mark.torch
+REPO = Path(__file__).resolve().parents[2]
 
 tasks = st.builds(
     DigitTask,
@@ -122,7 +128,7 @@ def test_tokenizer_round_trips_and_splits_prompt_from_completion():
     ids = tokenizer("3+4=07")["input_ids"]
     assert ids[0] == tokenizer.bos_token_id and len(ids) == 7
     assert tokenizer.decode(ids, skip_special_tokens=True) == "3+4=07"
-    assert completion_ids(tokenizer, "3+4=", "07") == tokenizer("07")["input_ids"][1:] + [tokenizer.eos_token_id]
+    assert response_token_ids(tokenizer, "3+4=", "07") == tokenizer("07")["input_ids"][1:] + [tokenizer.eos_token_id]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -145,7 +151,7 @@ def small_setup():
 def _direct_logprob(model, tokenizer, prompt, answer):
     """log pi(answer + EOS | prompt) from one unpadded forward pass."""
     prompt_ids = tokenizer(prompt)["input_ids"]
-    ids = prompt_ids + completion_ids(tokenizer, prompt, answer)
+    ids = prompt_ids + response_token_ids(tokenizer, prompt, answer)
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0].double()
     logprobs = torch.log_softmax(logits, dim=-1)
@@ -156,7 +162,7 @@ def _direct_logprob(model, tokenizer, prompt, answer):
 def test_evaluation_is_the_exact_sequence_level_loss_and_satisfies_k1(small_setup, seed):
     task, tokenizer, size = small_setup
     model = build_tiny_qwen3(tokenizer, size, seed=seed).eval()
-    metrics = Evaluator(task, tokenizer, samples_per_prompt=2, seed=0).evaluate(model, step=0)
+    metrics = task_callback(task, tokenizer, samples_per_prompt=2, eval_every=1, seed=0, output_dir=None).evaluate(model)
     expected_loss = np.mean(
         [-sum(p * _direct_logprob(model, tokenizer, x, y) for y, p in task.expert_distribution(x).items()) for x in task.prompts]
     )
@@ -204,5 +210,78 @@ def test_a_local_checkpoint_loads_as_the_policy(small_setup, tmp_path):
     tokenizer.save_pretrained(tmp_path)
     loaded, loaded_tokenizer = load_policy(str(tmp_path), size, seed=0)
     assert loaded_tokenizer("3+4=07")["input_ids"] == tokenizer("3+4=07")["input_ids"]
-    evaluator = Evaluator(task, tokenizer, samples_per_prompt=1, seed=0)
-    assert evaluator.evaluate(loaded, step=0)["sft_loss"] == pytest.approx(evaluator.evaluate(model, step=0)["sft_loss"], rel=1e-6)
+    callback = task_callback(task, tokenizer, samples_per_prompt=1, eval_every=1, seed=0, output_dir=None)
+    assert callback.evaluate(loaded)["sft_loss"] == pytest.approx(callback.evaluate(model)["sft_loss"], rel=1e-6)
+
+
+RUN_ARGS = [
+    "--pipeline", "sft-rl", "--sft-steps", "4", "--rl-steps", "4", "--eval-every", "2", "--answer-width", "1",
+    "--sft-train-size", "64", "--pretrain-size", "64", "--sft-batch-size", "8", "--rl-prompts-per-step", "2",
+    "--num-generations", "4", "--samples-per-prompt", "2", "--hidden-size", "16", "--num-layers", "1", "--num-heads", "2",
+    "--num-kv-heads", "1", "--head-dim", "8", "--intermediate-size", "32", "--seed", "3", "--device", "cpu",
+]  # fmt: skip
+#: sft-rl with 4 + 4 steps, evaluated at each stage's start, steps 1, 2 and 4.
+RUN_STEPS = [0, 1, 2, 4, 4, 5, 6, 8]
+
+
+def test_precision_and_device_flags_are_checked():
+    from simulations.qwen3.__main__ import build_parser, config_from_args
+    from simulations.qwen3.stages import resolve_dtype
+
+    config = config_from_args(build_parser().parse_args(["--out", "x", "--beta", "0.04", "--dtype", "bf16", "--task", "digit"]))
+    assert config.training.beta == 0.04 and config.training.dtype == "bf16" and isinstance(config.task, DigitTask)
+    assert resolve_dtype("auto", "cpu") == "fp32" and resolve_dtype("auto", "cuda") == "bf16"
+    with pytest.raises(ParameterError, match="fp16"):
+        PipelineConfig(training=TrainingSettings(dtype="fp16", device="cpu"))
+    with pytest.raises(ParameterError, match="beta"):
+        TrainingSettings(beta=-0.1)
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="device"):
+            TrainingSettings(device="cuda")
+
+
+@pytest.mark.slow
+def test_a_qwen_style_checkpoint_runs_in_bf16_with_a_kl_penalty(tmp_path):
+    """--model PATH: Qwen's tokens (no BOS, <|im_end|> as EOS), loaded and trained in bf16, GRPO with beta > 0."""
+    tokenizer = build_qwen_style_tokenizer()
+    assert tokenizer("3=")["input_ids"] == tokenizer("3=", add_special_tokens=False)["input_ids"]  # no BOS
+    assert response_token_ids(tokenizer, "3=", "3")[-1] == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    size = TinyQwen3Size(hidden_size=16, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=8, intermediate_size=32)
+    build_tiny_qwen3(tokenizer, size, seed=0).save_pretrained(tmp_path / "ckpt")
+    tokenizer.save_pretrained(tmp_path / "ckpt")
+    out = tmp_path / "run"
+    argv = ["--out", str(out), "--model", str(tmp_path / "ckpt"), "--dtype", "bf16", "--beta", "0.04",
+            "--pretrain-steps", "2", *RUN_ARGS]
+    assert main(argv) == 0
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == RUN_STEPS
+    task = DigitTask(answer_width=1)
+    for record in records:  # K1 is a theorem: it holds in bf16 too (log-probabilities in float32)
+        assert record["sft_loss"] >= task.expert_entropy + kl_bernoulli(task.expert_pass_rate, record["pass_rate"]) - 1e-4
+    meta = json.loads((out / "run_meta.json").read_text())
+    assert meta["dtype"] == "bf16" and meta["device"] == "cpu" and meta["config"]["training"]["beta"] == 0.04
+    saved, saved_tokenizer = load_policy(str(out / "model"), size, seed=0, dtype=torch.bfloat16)
+    assert next(saved.parameters()).dtype == torch.bfloat16 and saved_tokenizer.eos_token == "<|im_end|>"
+
+
+@pytest.mark.slow
+def test_the_runner_runs_unchanged_under_torchrun_with_gloo(tmp_path, small_setup):
+    """Two CPU processes: one JSONL line per evaluation, the sharded evaluation equals one process's."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "theory"), str(REPO)]), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "simulations.qwen3", "--out", str(out), "--threads", "1", "--pretrain-steps", "0", *RUN_ARGS]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == RUN_STEPS
+    assert {r["reward_samples"] for r in records} == {2 * 10}  # both ranks' samples, counted once
+    meta = json.loads((out / "run_meta.json").read_text())
+    assert meta["world_size"] == 2 and (out / "model" / "config.json").is_file()
+    # Before any update the two ranks' reduced shards give the one-process numbers.
+    tokenizer = build_char_tokenizer()
+    size = TinyQwen3Size(hidden_size=16, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=8, intermediate_size=32)
+    single = task_callback(DigitTask(answer_width=1), tokenizer, samples_per_prompt=2, eval_every=2, seed=3,
+                           output_dir=None).evaluate(build_tiny_qwen3(tokenizer, size, seed=3))
+    assert records[0]["sft_loss"] == pytest.approx(single["sft_loss"], rel=1e-6)
+    assert records[0]["pass_rate"] == pytest.approx(single["pass_rate"], rel=1e-6)
