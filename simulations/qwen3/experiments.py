@@ -35,6 +35,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,9 @@ def is_finished(out: Path) -> bool:
 def run_one(spec: RunSpec, root: Path = DATA_DIR) -> str:
     """Run ``spec`` (skipped if finished): the runner, the final strict/lenient evaluation, the bridge check.
 
-    Returns a one-line status. Each step's stdout and stderr go to ``out/run.log``.
+    Resumable step by step: a runner another driver started (``out/running.pid`` alive) is
+    waited for, a finished runner (``run_meta.json`` with ``wall_time_s`` and the saved model)
+    is not rerun. Returns a one-line status; each step's output is appended to ``out/run.log``.
     """
     out = spec.out(root)
     if is_finished(out):
@@ -158,24 +161,48 @@ def run_one(spec: RunSpec, root: Path = DATA_DIR) -> str:
     if spec.reuse is not None and is_finished(root / spec.reuse):
         return f"{spec.plan}/{spec.name}: the same run as {spec.reuse}, reused"
     out.mkdir(parents=True, exist_ok=True)
+    _wait_for_runner(out)
     environment = {**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     relative_out = os.path.relpath(out, REPO)
     steps = [
-        spec.command(root),
         [sys.executable, "-m", "simulations.qwen3.experiments", "--final-eval", relative_out],
         [sys.executable, "-m", "nondecoupling.bridge", "check", f"{relative_out}/log.jsonl", "--out", f"{relative_out}/report"],
     ]
-    with (out / "run.log").open("w") as log:
+    if not _runner_done(out):
+        steps.insert(0, spec.command(root))
+    with (out / "run.log").open("a") as log:
         for step in steps:
             log.write("$ " + " ".join(step[1:] if step[0] == sys.executable else step) + "\n")
             log.flush()
-            code = subprocess.call(step, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(step, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+            (out / "running.pid").write_text(str(process.pid))
+            code = process.wait()
+            (out / "running.pid").unlink(missing_ok=True)
             if code != 0:
                 return f"{spec.plan}/{spec.name}: FAILED (exit {code}) at {step[2]}, see {out / 'run.log'}"
     _mark_finished(out)
     shutil.rmtree(out / "model", ignore_errors=True)  # weights are not committed; the logs are
     return f"{spec.plan}/{spec.name}: done"
+
+
+def _runner_done(out: Path) -> bool:
+    """The runner wrote its last files: ``run_meta.json`` with the wall time, and the model."""
+    try:
+        return "wall_time_s" in json.loads((out / "run_meta.json").read_text()) and (out / "model").is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _wait_for_runner(out: Path, poll_s: float = 10.0) -> None:
+    """Block while the process in ``out/running.pid`` (a step another driver started) is alive."""
+    try:
+        pid = int((out / "running.pid").read_text())
+    except (OSError, ValueError):
+        return
+    while Path(f"/proc/{pid}").exists():
+        time.sleep(poll_s)
+    (out / "running.pid").unlink(missing_ok=True)
 
 
 def final_rewards(out: Path, *, samples_per_prompt: int = 64, seed: int = 0) -> dict:
@@ -224,9 +251,15 @@ def _mark_finished(out: Path) -> None:
     (out / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def run_plans(plans: list[str], *, jobs: int = MAX_JOBS, root: Path = DATA_DIR, limit: int | None = None) -> list[str]:
-    """Run the plans' unfinished runs in order, ``jobs`` (<= 2) at a time (one queue: no idle slot between plans)."""
-    specs = [spec for plan in plans for spec in PLANS[plan][:limit]]
+def run_plans(plans: list[str], *, jobs: int = MAX_JOBS, root: Path = DATA_DIR, limit: int | None = None,
+              runs: list[str] = ()) -> list[str]:
+    """Run the plans' unfinished runs in order, ``jobs`` (<= 2) at a time (one queue: no idle slot between plans).
+
+    ``runs`` (``plan/name``) puts those runs first, in that order (to reorder a queue by priority).
+    """
+    by_name = {f"{spec.plan}/{spec.name}": spec for plan in PLANS for spec in PLANS[plan]}
+    specs = [by_name[name] for name in runs]
+    specs += [spec for plan in plans for spec in PLANS[plan][:limit] if spec not in specs]
     jobs = max(1, min(jobs, MAX_JOBS))
     with ThreadPoolExecutor(jobs) as pool, tqdm(total=len(specs), desc="cola runs", unit="run") as bar:
         statuses = []
@@ -390,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="plan to run (repeatable: plans run one after the other)")
     parser.add_argument("--jobs", type=int, default=MAX_JOBS, help=f"runs at a time (at most {MAX_JOBS})")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT runs of each plan")
+    parser.add_argument("--runs", nargs="+", default=[], metavar="PLAN/RUN", help="these runs first, in this order")
     parser.add_argument("--summary", action="store_true", help="write summary.md / summary.csv from the finished runs")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and whether each run is finished")
     args = parser.parse_args(argv)
@@ -402,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         for spec in (spec for plan in args.plan for spec in PLANS[plan][: args.limit]):
             print("finished" if is_finished(spec.out()) else "todo    ", " ".join(spec.command()[1:]))
         return 0
-    statuses = run_plans(args.plan, jobs=args.jobs, limit=args.limit)
+    statuses = run_plans(args.plan, jobs=args.jobs, limit=args.limit, runs=args.runs)
     return 1 if any("FAILED" in status for status in statuses) else 0
 
 
