@@ -30,9 +30,11 @@ import pandas as pd
 
 from simulations.plots import Drawn, Skip
 from simulations.plots._style import BOUND, REFERENCE, colours, panels
+from simulations.qwen3.cola import ColaTask
 from simulations.qwen3.experiments import DATA_DIR, MATCHED_PASS_RATE, load_plan, rl_curve, run_table
 
 RL_SHADE = dict(color="0.55", alpha=0.13, lw=0)
+LENIENT_EXPERT_RATE = ColaTask().lenient_expert_pass_rate  # the runs use the default expert
 
 
 def draw(rng: np.random.Generator, *, quick: bool, data_dir=None) -> list[Drawn]:
@@ -106,6 +108,7 @@ def _final_rewards(ax, table: pd.DataFrame) -> None:
     ax.bar(x - 0.2, table["final_strict_reward"], 0.4, label="strict (RL's reward)")
     ax.bar(x + 0.2, table["final_lenient_reward"], 0.4, label="lenient (last label)")
     ax.axhline(table["expert_pass_rate"].iloc[0], **REFERENCE, label="expert, strict (a)")
+    ax.axhline(LENIENT_EXPERT_RATE, color="0.45", lw=1.0, ls="-.", label="expert, lenient")
     ax.set_xticks(x, table["run"], rotation=70, fontsize=7)
     ax.set_ylabel("final reward (fresh samples)")
     ax.set_ylim(0, 1)

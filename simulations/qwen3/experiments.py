@@ -350,9 +350,9 @@ def run_table(plan: str, root: Path | None = None, *, matched_pass_rate: float =
             "rl_start_sft_loss": first["sft_loss"], "rl_end_sft_loss": last["sft_loss"],
             "rl_sft_increase": last["sft_loss"] - first["sft_loss"],
             "rl_start_pass_rate": first["k1_pass_rate"], "rl_end_pass_rate": last["k1_pass_rate"],
-            "c1": c1(meta["task"], beta) if beta > 0 else float("inf"),
+            "c1": c1(meta["task"], beta) if beta > 0 else float("nan"),  # V1 needs beta > 0
             "c1_reference": (c1_from_reference(first["k1_pass_rate"], meta["expert_pass_rate"], beta)
-                             if beta > 0 else float("inf")),
+                             if beta > 0 else float("nan")),
             "min_k1_slack": float(np.nanmin(terms_slack)) if (terms_slack := k1_terms(meta, run)["k1_slack"]).notna().any() else float("nan"),
             "k1_slack_at_matched_rate": slack_at_pass_rate(curve, matched_pass_rate),
             "rl_end_k1_slack": last["k1_slack"],
