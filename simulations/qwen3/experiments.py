@@ -11,9 +11,9 @@ strict and the lenient (last-label) reward. Three plans, each a list of runs of
     sft-rl at two KL coefficients beta > 0 (THEORY.md V1: from the SFT optimum, the
     KL-regularized optimum raises the SFT loss by exactly C1(beta)), seeds 0-2.
 ``size``
-    sft-rl at four model sizes spanning ~60x in parameters, the largest ~6.3M; seed 0 at
-    every size and more seeds where the budget allows (the smallest size is the protocol's
-    model, so its protocol runs are reused, not rerun).
+    sft-rl at five model sizes from 0.026M to 7.1M parameters (277x); seed 0 at every size
+    and more seeds where the budget allows (the 0.1M size is the protocol's model, so its
+    protocol runs are reused, not rerun).
 
 Each run writes into ``simulations/data/cola/<plan>/<run>/``: the callback's ``log.jsonl``,
 ``run_meta.json`` (command, hardware, wall time, parameter count), ``trainer_state.json``,
@@ -72,10 +72,11 @@ class ModelSize:
 
 #: The sizes of the size plan, smallest first (parameters with the 27-token CoLA vocabulary).
 SIZES = (
-    ModelSize("h64-l2", 64, 2, 192),  # 0.1M: the protocol's and the beta plan's model
-    ModelSize("h128-l2", 128, 2, 384),  # 0.4M
+    ModelSize("h32-l2", 32, 2, 96),  # 0.026M
+    ModelSize("h64-l2", 64, 2, 192),  # 0.10M: the protocol's and the beta plan's model
+    ModelSize("h128-l2", 128, 2, 384),  # 0.40M
     ModelSize("h192-l4", 192, 4, 576),  # 1.8M
-    ModelSize("h384-l4", 384, 4, 1152),  # 7.1M
+    ModelSize("h384-l4", 384, 4, 1152),  # 7.1M: ~7 s per pretraining step on the shared CPU, ~1 h a run
 )
 
 #: Budget rules shared by every run (steps, learning rates, batch sizes): one small run
@@ -126,13 +127,12 @@ def _plans() -> dict[str, list[RunSpec]]:
         for seed in SEEDS
     ]
     beta = [RunSpec("beta", f"beta{beta:g}-seed{seed}", beta=beta, seed=seed) for beta in BETAS for seed in SEEDS]
-    # Seed 0 at every size first (the priority), largest first (the longest run), then the
-    # other seeds.
+    # Seed 0 at every size first (the priority), smallest first, then the other seeds.
     size = [
         RunSpec("size", f"{size.name}-seed{seed}", size=size, seed=seed,
-                reuse=f"protocol/sft-rl-seed{seed}" if size == SIZES[0] else None)
+                reuse=f"protocol/sft-rl-seed{seed}" if size.name == "h64-l2" else None)
         for seed in SEEDS
-        for size in SIZES[::-1]
+        for size in SIZES
     ]
     return {"protocol": protocol, "beta": beta, "size": size}
 
