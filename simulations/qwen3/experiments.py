@@ -103,7 +103,7 @@ class RunSpec:
     pipeline: str = "sft-rl"
     seed: int = 0
     beta: float = 0.0
-    size: ModelSize = SIZES[0]
+    size: ModelSize = SIZES[1]  # h64-l2: 0.1M, the protocol's and the beta plan's model
     reuse: str | None = None  # a run of another plan with the same command (not rerun)
     extra: tuple = field(default=())
 
