@@ -31,7 +31,14 @@ import pandas as pd
 from simulations.plots import Drawn, Skip
 from simulations.plots._style import BOUND, REFERENCE, colours, panels
 from simulations.qwen3.cola import ColaTask
-from simulations.qwen3.experiments import DATA_DIR, MATCHED_PASS_RATE, load_plan, rl_curve, run_table
+from simulations.qwen3.experiments import (
+    DATA_DIR,
+    MATCHED_PASS_RATE,
+    load_plan,
+    rl_curve,
+    run_table,
+    tilt_path_from_reference,
+)
 
 RL_SHADE = dict(color="0.55", alpha=0.13, lw=0)
 LENIENT_EXPERT_RATE = ColaTask().lenient_expert_pass_rate  # the runs use the default expert
@@ -137,11 +144,16 @@ def _beta(root: Path) -> Drawn:
         axes[0, 0].plot([], [], color=colour[beta], label=f"beta = {beta:g}: C1 = {table.loc[table['beta'] == beta, 'c1'].iloc[0]:.3f} nats")
         axes[0, 1].axhline(table.loc[table["beta"] == beta, "c1"].iloc[0], color=colour[beta], **BOUND)
     axes[0, 0].axhline(1.0, **REFERENCE, label="V1: increase = C1(beta)")
-    axes[0, 0].set(xlabel="RL step", ylabel="SFT-loss increase / C1(beta)",
-                   title="solid: / C1(beta) (SFT exact); dotted: / C1 of the actual SFT model")
+    axes[0, 0].set(xlabel="RL step", ylabel="SFT-loss increase / C1(beta)")
+    axes[0, 0].set_title("solid: / C1(beta) (SFT exact)\ndotted: / C1 of the run's SFT model", fontsize=9)
+    start = table.iloc[0]
+    path_rate, path_increase = tilt_path_from_reference(start["rl_start_pass_rate"], start["expert_pass_rate"],
+                                                        np.linspace(0.0, 5.0, 101))
+    axes[0, 1].plot(path_rate, path_increase, color="k", ls=":", lw=1.2, label=f"tilt of {start['run']}'s SFT model (KL-optimal path)")
+    axes[0, 1].legend(fontsize=7)
     axes[0, 0].legend(fontsize=7)
-    axes[0, 1].set(xlabel="exact strict pass rate b", ylabel="SFT-loss increase since RL start (nats)",
-                   title="increase vs pass rate; dashed: C1(beta)")
+    axes[0, 1].set(xlabel="exact strict pass rate b", ylabel="SFT-loss increase since RL start (nats)")
+    axes[0, 1].set_title("increase vs pass rate; dashed: C1(beta)", fontsize=9)
     fig.suptitle("GRPO with KL coefficient beta after SFT: observed SFT-loss increase vs the paper's C1(beta) (V1)")
     return Drawn("cola_beta", ("K2",), fig, pd.concat(rows, ignore_index=True),
                  "sft-rl with GRPO's KL coefficient beta > 0: the RL stage's SFT-loss increase divided by the paper's exact C1(beta), by RL step, and against the pass rate.",

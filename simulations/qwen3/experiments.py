@@ -313,6 +313,17 @@ def c1_from_reference(reference_pass_rate: float, expert_pass_rate: float, beta:
     return float(np.log1p(reference_pass_rate * np.expm1(s)) - s * expert_pass_rate)
 
 
+def tilt_path_from_reference(reference_pass_rate: float, expert_pass_rate: float, tilts) -> tuple[np.ndarray, np.ndarray]:
+    """``(pass rate, SFT-loss increase)`` along the tilt pi_0 e^{s r} / Z_0 of the SFT model, s = ``tilts``.
+
+    The same mean-pass-rate reading as :func:`c1_from_reference` (its value at s = 1/beta):
+    b(s) = b_0 e^s / (1 + b_0 (e^s - 1)). With b_0 < a the path first lowers the SFT loss.
+    """
+    tilts = np.asarray(tilts, float)
+    pass_rate = reference_pass_rate * np.exp(tilts) / (1.0 + reference_pass_rate * np.expm1(tilts))
+    return pass_rate, np.log1p(reference_pass_rate * np.expm1(tilts)) - tilts * expert_pass_rate
+
+
 def rl_curve(meta: dict, run: pd.DataFrame) -> pd.DataFrame:
     """The first RL stage's points with the SFT-loss increase since its start and K1's terms."""
     terms = pd.concat([run, k1_terms(meta, run)], axis=1)
