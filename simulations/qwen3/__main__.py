@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 HELP = {
+    "label_accuracy": "cola: the expert's probability of the right label",
+    "strict_format_rate": "cola: the expert's probability of the prescribed '=L' format",
+    "bare_rate": "cola: the expert's probability of the bare label 'L' (the hedge '=L'L' takes the rest)",
     "model": "'tiny' (a Qwen3 built here from its config) or a local checkpoint directory",
     "pipeline": "stage order; alternating splits the same budgets into --cycles rounds of SFT then RL",
     "sft_steps": "SFT optimizer steps over the whole pipeline",

@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, Qwen3Config, Qwen3ForCausalLM
 
 from nondecoupling.validation import check_integer
-from simulations.qwen3.tokenizer import build_char_tokenizer
+from simulations.qwen3.tokenizer import CHARACTERS, build_char_tokenizer
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ def build_tiny_qwen3(
 
 
 def load_policy(
-    model: str, size: TinyQwen3Size, *, seed: int, dtype: torch.dtype = torch.float32, device: str = "cpu"
+    model: str, size: TinyQwen3Size, *, seed: int, dtype: torch.dtype = torch.float32, device: str = "cpu",
+    characters: str = CHARACTERS,
 ) -> tuple[Qwen3ForCausalLM, PreTrainedTokenizerBase]:
     """The policy and its tokenizer: ``"tiny"`` builds one here, anything else is a local path.
 
@@ -105,13 +106,15 @@ def load_policy(
         The weights' dtype.
     device : str
         Where the model lives (``"cpu"``, ``"cuda"``).
+    characters : str
+        ``"tiny"`` only: the character tokenizer's vocabulary (the task's ``characters``).
 
     Returns
     -------
     (model, tokenizer)
     """
     if model == "tiny":
-        tokenizer = build_char_tokenizer()
+        tokenizer = build_char_tokenizer(characters)
         return build_tiny_qwen3(tokenizer, size, seed=seed).to(device=device, dtype=dtype), tokenizer
     tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True, padding_side="left")
     if tokenizer.pad_token is None:

@@ -49,6 +49,7 @@ from simulations.qwen3.stages import (
     task_callback,
 )
 from simulations.qwen3.task import TASKS, DigitTask, VerifiableTask
+from simulations.qwen3.tokenizer import CHARACTERS
 
 PIPELINES = ("sft-rl", "rl-sft", "alternating")
 
@@ -148,6 +149,7 @@ def run_pipeline(config: PipelineConfig, out: Path, *, command: str) -> list[dic
     dtype = resolve_dtype(settings.dtype, device)
     # fp16 trains fp32 master weights under autocast (see TrainingSettings); bf16 and fp32 are the weights' own.
     model, tokenizer = load_policy(config.model, config.size, seed=settings.seed,
+                                   characters=getattr(config.task, "characters", CHARACTERS),
                                    dtype=DTYPES["fp32" if dtype == "fp16" else dtype], device=device)
     callback = task_callback(config.task, tokenizer, samples_per_prompt=config.samples_per_prompt,
                              eval_every=settings.eval_every, seed=settings.seed, output_dir=out)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from datasets import Dataset
@@ -232,8 +233,16 @@ def run_grpo(
             top_k=0,
             top_p=1.0,
             beta=settings.beta,
+            # beta > 0 optimizes V1's E_pi r - beta KL(pi || pi_ref): unscaled group-centred
+            # advantages (scaling by the group's std would rescale r, hence beta, per group) and
+            # the ratio-weighted k3 estimator, whose gradient is KL(pi || pi_ref)'s (plain k3's
+            # on-policy gradient is KL(pi_ref || pi)'s). beta = 0 keeps TRL's defaults.
+            **({"scale_rewards": "none", "use_bias_correction_kl": True} if settings.beta > 0 else {}),
             num_iterations=1,
         )
+        if settings.beta > 0:  # TRL builds its reference model from the policy's path: give it one
+            model.save_pretrained(Path(output_dir) / "reference")
+            model.config._name_or_path = str(Path(output_dir) / "reference")
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=task_reward(task),

@@ -36,6 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from nondecoupling.validation import check_integer, check_interval
+from simulations.qwen3.cola import ColaTask
 
 OPERATIONS = ("reverse", "add")
 
@@ -216,4 +217,4 @@ def _alternating_offsets(count: int) -> list[int]:
 
 
 #: ``--task NAME`` -> the task class; its dataclass fields become the command line's task options.
-TASKS: dict[str, type] = {"digit": DigitTask}
+TASKS: dict[str, type] = {"digit": DigitTask, "cola": ColaTask}

@@ -21,8 +21,14 @@ SPECIAL_TOKENS = {"pad_token": "[PAD]", "bos_token": "[BOS]", "eos_token": "[EOS
 CHARACTERS = "0123456789+="
 
 
-def build_char_tokenizer() -> PreTrainedTokenizerFast:
+def build_char_tokenizer(characters: str = CHARACTERS) -> PreTrainedTokenizerFast:
     """The task's tokenizer: ids 0-3 are ``[PAD] [BOS] [EOS] [UNK]``, then one id per character.
+
+    Parameters
+    ----------
+    characters : str
+        The vocabulary after the special tokens; the default is the digit tasks'. A task
+        with more characters passes ``CHARACTERS + extra`` (the digit ids stay the same).
 
     Returns
     -------
@@ -30,7 +36,7 @@ def build_char_tokenizer() -> PreTrainedTokenizerFast:
         Left padding (decoder-only generation), ``[BOS]`` prepended, no chat template.
     """
     vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS.values())}
-    vocab.update({char: len(vocab) + index for index, char in enumerate(CHARACTERS)})
+    vocab.update({char: len(vocab) + index for index, char in enumerate(characters)})
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
     backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     backend.decoder = decoders.Fuse()

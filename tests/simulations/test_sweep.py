@@ -97,7 +97,7 @@ def test_only_selects_modules_by_theorem_key_or_name():
 def test_registry_names_the_figures_the_modules_draw(quick_run):
     drawn = {e["name"]: e for e in manifest(quick_run)["figures"]}
     for key, module in MODULES.items():
-        if key != "real":  # drawn only where logs exist; see the real-run tests below
+        if key not in ("real", "cola"):  # drawn only where logs exist; see the real-run tests below
             assert set(module.figures) <= set(drawn), key
             assert all(set(drawn[name]["theorems"]) <= set(module.theorems) for name in module.figures)
     assert set(drawn) <= {name for module in MODULES.values() for name in module.figures}

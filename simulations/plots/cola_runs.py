@@ -1,0 +1,187 @@
+"""The CoLA-like runs (``simulations/data/cola/<plan>/<run>/``) against K1 and V1 (= K2).
+
+Drawn from the committed logs only (:func:`simulations.qwen3.experiments.run_table` and
+:func:`~simulations.qwen3.experiments.rl_curve` compute every number; this module lays out):
+
+``cola_protocol``
+    The paper's protocol, one column per pipeline (sft-rl, rl-sft, alternating; seeds as
+    colours): the held-out SFT loss with H(p*) and K1's floor, the strict reward RL optimizes
+    with the exact pass rate, and the final model's strict vs lenient reward per run.
+``cola_beta``
+    GRPO with a KL penalty beta > 0: the RL stage's SFT-loss increase over the paper's
+    C1(beta) (V1, exact from the expert and the strict reward) by RL step, one colour per
+    beta; 1 is V1's prediction at the KL-regularized optimum. Dotted: over the same
+    prediction for the SFT model the run actually had (its logged pass rate at RL start,
+    :func:`~simulations.qwen3.experiments.c1_from_reference`).
+``cola_size``
+    sft-rl at several model sizes: the RL-induced SFT-loss increase and K1's slack at a
+    matched pass rate against the parameter count.
+
+Each figure raises :class:`Skip` when its plan has no finished run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from simulations.plots import Drawn, Skip
+from simulations.plots._style import BOUND, REFERENCE, colours, panels
+from simulations.qwen3.cola import ColaTask
+from simulations.qwen3.experiments import (
+    DATA_DIR,
+    MATCHED_PASS_RATE,
+    load_plan,
+    rl_curve,
+    run_table,
+    tilt_path_from_reference,
+)
+
+RL_SHADE = dict(color="0.55", alpha=0.13, lw=0)
+LENIENT_EXPERT_RATE = ColaTask().lenient_expert_pass_rate  # the runs use the default expert
+
+
+def draw(rng: np.random.Generator, *, quick: bool, data_dir=None) -> list[Drawn]:
+    """Every CoLA figure whose plan has finished runs under ``data_dir`` (default :data:`DATA_DIR`).
+
+    ``rng`` and ``quick`` are unused: the figures come from the logs only.
+    """
+    root = DATA_DIR if data_dir is None else Path(data_dir)
+    drawn = []
+    for figure in (_protocol, _beta, _size):
+        try:
+            drawn.append(figure(root))
+        except Skip:
+            continue
+    if not drawn:
+        raise Skip(f"no finished CoLA runs under {root} (python -m simulations.qwen3.experiments --plan protocol)")
+    return drawn
+
+
+def _curves(plan: str, root: Path) -> pd.DataFrame:
+    runs = load_plan(plan, root)
+    if not runs:
+        raise Skip(f"no finished runs under {root / plan}")
+    from simulations.qwen3.summary import k1_terms
+
+    return pd.concat(
+        [pd.concat([run, k1_terms(meta, run)], axis=1).assign(
+            run=meta["run"], pipeline=meta["pipeline"], seed=meta.get("seed", 0),
+            expert_entropy=meta["expert_entropy"]) for meta, run in runs],
+        ignore_index=True,
+    )
+
+
+def _protocol(root: Path) -> Drawn:
+    data, table = _curves("protocol", root), run_table("protocol", root)
+    pipelines = list(dict.fromkeys(data["pipeline"]))
+    seeds = sorted(data["seed"].unique())
+    colour = dict(zip(seeds, colours(len(seeds)), strict=True))
+    fig, axes = panels(len(pipelines) + 1, 2, width=4.2, height=3.3)
+    entropy = float(data["expert_entropy"].iloc[0])
+    for column, pipeline in enumerate(pipelines):
+        loss_ax, reward_ax = axes[0, column], axes[1, column]
+        for seed, frame in data[data["pipeline"] == pipeline].groupby("seed"):
+            _shade_rl(loss_ax, frame), _shade_rl(reward_ax, frame)
+            loss_ax.plot(frame["step"], frame["sft_loss"], color=colour[seed], label=f"seed {seed}")
+            loss_ax.plot(frame["step"], frame["sft_loss"] - frame["k1_slack"], color=colour[seed], **BOUND, alpha=0.6)
+            reward_ax.plot(frame["step"], frame["reward"], color=colour[seed])
+            reward_ax.plot(frame["step"], frame["pass_rate"], color=colour[seed], ls=":")
+        loss_ax.axhline(entropy, **REFERENCE, label="H(p*)")
+        loss_ax.set_title(pipeline)
+        reward_ax.set_xlabel("optimizer step")
+    axes[0, 0].set_ylabel("held-out SFT loss (nats / sequence)\nsolid: L, dashed: K1 floor")
+    axes[1, 0].set_ylabel("strict reward (solid: sampled,\ndotted: exact pass rate)")
+    axes[0, 0].legend(fontsize=7)
+    _final_rewards(axes[0, -1], table)
+    axes[1, -1].axis("off")
+    fig.suptitle("CoLA-like task, paper's protocol (GRPO on the strict reward, beta = 0); RL stages shaded")
+    return Drawn("cola_protocol", ("K1",), fig, data,
+                 "CoLA-like runs per pipeline: SFT loss with K1's floor and H(p*), strict reward and exact pass rate by step; final strict vs lenient reward per run.",
+                 dict(runs=sorted(table["run"])))
+
+
+def _shade_rl(ax, frame: pd.DataFrame) -> None:
+    for _, stage in frame[frame["phase"] == "rl"].groupby("stage"):
+        ax.axvspan(stage["step"].min(), stage["step"].max(), **RL_SHADE)
+
+
+def _final_rewards(ax, table: pd.DataFrame) -> None:
+    """The final model's strict and lenient reward per run, with the expert's as references."""
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["final_strict_reward"], 0.4, label="strict (RL's reward)")
+    ax.bar(x + 0.2, table["final_lenient_reward"], 0.4, label="lenient (last label)")
+    ax.axhline(table["expert_pass_rate"].iloc[0], **REFERENCE, label="expert, strict (a)")
+    ax.axhline(LENIENT_EXPERT_RATE, color="0.45", lw=1.0, ls="-.", label="expert, lenient")
+    ax.set_xticks(x, table["run"], rotation=70, fontsize=7)
+    ax.set_ylabel("final reward (fresh samples)")
+    ax.set_ylim(0, 1)
+    ax.set_title("end of pipeline: strict vs lenient")
+    ax.legend(fontsize=7)
+
+
+def _beta(root: Path) -> Drawn:
+    table = run_table("beta", root)
+    if table.empty:
+        raise Skip("no finished beta runs")
+    runs = {meta["run"]: rl_curve(meta, run) for meta, run in load_plan("beta", root)}
+    betas = sorted(table["beta"].unique())
+    colour = dict(zip(betas, colours(len(betas)), strict=True))
+    fig, axes = panels(2, 1, width=5.0, height=3.8)
+    rows = []
+    for _, row in table.iterrows():
+        curve = runs[row["run"]]
+        ratio = curve["sft_increase"] / row["c1"]
+        axes[0, 0].plot(curve["rl_step"], ratio, color=colour[row["beta"]], alpha=0.8)
+        axes[0, 0].plot(curve["rl_step"], curve["sft_increase"] / row["c1_reference"], color=colour[row["beta"]], ls=":", alpha=0.8)
+        axes[0, 1].plot(curve["k1_pass_rate"], curve["sft_increase"], color=colour[row["beta"]], alpha=0.8)
+        rows.append(curve.assign(beta=row["beta"], c1=row["c1"], increase_over_c1=ratio, c1_reference=row["c1_reference"],
+                                 increase_over_c1_reference=curve["sft_increase"] / row["c1_reference"], run=row["run"]))
+    for beta in betas:
+        axes[0, 0].plot([], [], color=colour[beta], label=f"beta = {beta:g}: C1 = {table.loc[table['beta'] == beta, 'c1'].iloc[0]:.3f} nats")
+        axes[0, 1].axhline(table.loc[table["beta"] == beta, "c1"].iloc[0], color=colour[beta], **BOUND)
+    axes[0, 0].axhline(1.0, **REFERENCE, label="V1: increase = C1(beta)")
+    axes[0, 0].set(xlabel="RL step", ylabel="SFT-loss increase / C1(beta)")
+    axes[0, 0].set_title("solid: / C1(beta) (SFT exact)\ndotted: / C1 of the run's SFT model", fontsize=9)
+    start = table.iloc[0]
+    path_rate, path_increase = tilt_path_from_reference(start["rl_start_pass_rate"], start["expert_pass_rate"],
+                                                        np.linspace(0.0, 5.0, 101))
+    axes[0, 1].plot(path_rate, path_increase, color="k", ls=":", lw=1.2, label=f"tilt of {start['run']}'s SFT model (KL-optimal path)")
+    axes[0, 1].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 1].set(xlabel="exact strict pass rate b", ylabel="SFT-loss increase since RL start (nats)")
+    axes[0, 1].set_title("increase vs pass rate; dashed: C1(beta)", fontsize=9)
+    fig.suptitle("GRPO with KL coefficient beta after SFT: observed SFT-loss increase vs the paper's C1(beta) (V1)")
+    return Drawn("cola_beta", ("K2",), fig, pd.concat(rows, ignore_index=True),
+                 "sft-rl with GRPO's KL coefficient beta > 0: the RL stage's SFT-loss increase divided by the paper's exact C1(beta), by RL step, and against the pass rate.",
+                 dict(betas=betas, runs=sorted(table["run"])))
+
+
+def _size(root: Path) -> Drawn:
+    table = run_table("size", root)
+    protocol = run_table("protocol", root)
+    if not protocol.empty:  # the smallest size is the protocol's sft-rl model: its runs are reused
+        reused = protocol[protocol["pipeline"] == "sft-rl"]
+        sizes = set(table["num_parameters"]) if not table.empty else set()
+        table = pd.concat([table, reused[~reused["num_parameters"].isin(sizes)]], ignore_index=True)
+    if table.empty or table["num_parameters"].nunique() < 2:
+        raise Skip("fewer than two model sizes finished")
+    fig, axes = panels(2, 1, width=4.8, height=3.8)
+    for ax, column, label in (
+        (axes[0, 0], "rl_sft_increase", "SFT-loss increase over the RL stage (nats)"),
+        (axes[0, 1], "k1_slack_at_matched_rate", f"K1 slack at pass rate {MATCHED_PASS_RATE:g} (nats)"),
+    ):
+        ax.plot(table["num_parameters"], table[column], "o", alpha=0.7, label="runs")
+        mean = table.groupby("num_parameters")[column].mean()
+        ax.plot(mean.index, mean.to_numpy(), "-", color="k", lw=1.2, label="mean over seeds")
+        ax.set(xscale="log", xlabel="parameters", ylabel=label)
+        ax.legend(fontsize=7)
+    axes[0, 1].axhline(0.0, **REFERENCE)
+    fig.suptitle("sft-rl on the CoLA-like task by model size (beta = 0, same budget)")
+    plt.tight_layout()
+    return Drawn("cola_size", ("K1",), fig, table,
+                 "sft-rl at several model sizes: the RL stage's SFT-loss increase and K1's slack at a matched pass rate against the parameter count.",
+                 dict(matched_pass_rate=MATCHED_PASS_RATE, runs=sorted(table["run"])))
