@@ -8,6 +8,8 @@ swapped (the mutant is the library's own source with that one token replaced, no
 formula).
 """
 
+import __future__
+
 import inspect
 import textwrap
 
@@ -34,11 +36,18 @@ SOLVER_TOLERANCE = 1e-8
 
 
 def mutated(function, old: str, new: str):
-    """``function`` recompiled from its own source with the single token ``old`` replaced by ``new``."""
+    """``function`` recompiled from its own source with every occurrence of ``old`` replaced by ``new``.
+
+    (``sft_excess_upper`` is (beta/2) ell(t) * ell(t): its one min appears once per factor.) The
+    source is compiled as its module is, with postponed annotations (they name type-checking-only
+    aliases).
+    """
     source = textwrap.dedent(inspect.getsource(function))
-    assert source.count(old) == 1, f"{old!r} is not a single token of {function.__name__}"
+    assert old in source, f"{old!r} does not occur in {function.__name__}"
     namespace = dict(function.__globals__)
-    exec(compile(source.replace(old, new), inspect.getsourcefile(function), "exec"), namespace)  # noqa: S102
+    code = compile(source.replace(old, new), inspect.getsourcefile(function), "exec",
+                   flags=__future__.annotations.compiler_flag, dont_inherit=True)
+    exec(code, namespace)  # noqa: S102
     return namespace[function.__name__]
 
 
@@ -120,10 +129,14 @@ def test_p5_sharp_rate_equals_q_at_mu_equal_beta():
         nondecoupling.gd_contraction(mu=2.0, beta=2.0, eta=0.3), rel=1e-12)
 
 
-def test_p5_check_catches_max_instead_of_min(monkeypatch):
-    monkeypatch.setattr(discrete, "gd_contraction", mutated(discrete.gd_contraction, "np.minimum(", "np.maximum("))
+@pytest.mark.parametrize(("function", "old", "new", "mu"), [
+    ("gd_contraction", "np.minimum(", "np.maximum(", [0.2]),  # the validated array path
+    ("_gd_contraction_scalar", "min(rate, p5.adz", "max(rate, p5.adz", 0.2),  # the scalar fast path
+], ids=["array", "scalar"])
+def test_p5_check_catches_max_instead_of_min(monkeypatch, function, old, new, mu):
+    monkeypatch.setattr(discrete, function, mutated(getattr(discrete, function), old, new))
     with pytest.raises(AssertionError):
-        _assert_sharp_below_plain(dict(mu=0.2, beta=1.0, eta=1.0))
+        _assert_sharp_below_plain(dict(mu=mu, beta=1.0, eta=1.0))
 
 
 @given(case=step_problems())
