@@ -430,8 +430,14 @@ class CouplingCallback(TrainerCallback):
         return {"k1_floor": floor, "k1_slack": None if base is None else float(terms["k1_slack"])}
 
     def _online_p3(self, record: dict, stage_step: int, control, model) -> dict:
-        """Refit P3 on the stage so far; log the estimate, and stop if asked and it is time."""
-        self._stage_curve.append((stage_step, record["reward"], record["sft_loss"]))
+        """Refit P3 on the stage so far; log the estimate, and stop if asked and it is time.
+
+        The reward curve is the exact ``pass_rate`` where it is logged, else the sampled reward:
+        the rule of ``nondecoupling check`` (``verdicts.reward_column``), so that the online stop
+        and the offline verdict fit the same curve.
+        """
+        rate = record["pass_rate"] if record.get("pass_rate") is not None else record["reward"]
+        self._stage_curve.append((stage_step, rate, record["sft_loss"]))
         s, reward, loss = zip(*self._stage_curve)
         estimate = p3_stop_estimate(s, reward, loss, **self.p3_settings, seed=self.seed + record["step"])
         offset = self.step_offset
