@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -181,7 +180,6 @@ def _size(root: Path) -> Drawn:
         ax.legend(fontsize=7)
     axes[0, 1].axhline(0.0, **REFERENCE)
     fig.suptitle("sft-rl on the CoLA-like task by model size (beta = 0, same budget)")
-    plt.tight_layout()
     return Drawn("cola_size", ("K1",), fig, table,
                  "sft-rl at several model sizes: the RL stage's SFT-loss increase and K1's slack at a matched pass rate against the parameter count.",
                  dict(matched_pass_rate=MATCHED_PASS_RATE, runs=sorted(table["run"])))
