@@ -13,8 +13,13 @@ checkpoint that looks like a released Qwen3 one.
 
 from __future__ import annotations
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerFast
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+# tokenizers and transformers (the torch extra) load in the builders only: the character sets
+# below are imported by the tasks and by the figures, which need no torch.
 
 QWEN_SPECIAL_TOKENS = {"pad_token": "<|endoftext|>", "eos_token": "<|im_end|>"}
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "bos_token": "[BOS]", "eos_token": "[EOS]", "unk_token": "[UNK]"}
@@ -35,6 +40,9 @@ def build_char_tokenizer(characters: str = CHARACTERS) -> PreTrainedTokenizerFas
     transformers.PreTrainedTokenizerFast
         Left padding (decoder-only generation), ``[BOS]`` prepended, no chat template.
     """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
     vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS.values())}
     vocab.update({char: len(vocab) + index for index, char in enumerate(characters)})
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
@@ -56,6 +64,9 @@ def build_qwen_style_tokenizer() -> PreTrainedTokenizerFast:
         Ids 0-2 are ``<|endoftext|> <|im_start|> <|im_end|>``, then one id per character;
         left padding; nothing is added to an encoding (Qwen's tokenizer adds no BOS).
     """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
     specials = [QWEN_SPECIAL_TOKENS["pad_token"], "<|im_start|>", QWEN_SPECIAL_TOKENS["eos_token"]]
     vocab = {token: index for index, token in enumerate(specials)}
     vocab.update({char: len(vocab) + index for index, char in enumerate(CHARACTERS)})
