@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from nondecoupling import tilted_tradeoff
+from nondecoupling import sft_increase_after_kl_rl
 from simulations.qwen3.summary import k1_terms, load_runs
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "cola"
@@ -285,9 +285,8 @@ def load_plan(plan: str, root: Path | None = None) -> list[tuple[dict, pd.DataFr
 def c1(task: dict, beta: float) -> float:
     """The paper's C1(beta) (V1 = K2 at s = 1/beta, averaged over prompts) for a run's task.
 
-    Computed exactly from the expert distribution and the strict reward through
-    :func:`nondecoupling.tilted_tradeoff` (the library's V1 function ``sft_increase_after_kl_rl``
-    of issue 11 is the same quantity; it has not reached this branch).
+    Computed exactly from the expert distribution and the strict reward by the library's V1
+    function :func:`nondecoupling.sft_increase_after_kl_rl` (prompts weighted equally).
 
     >>> round(c1({"label_accuracy": 0.8, "strict_format_rate": 0.7, "bare_rate": 0.2}, 0.5), 4)
     0.4012
@@ -295,7 +294,7 @@ def c1(task: dict, beta: float) -> float:
     from simulations.qwen3.cola import ColaTask
 
     probs, rewards = ColaTask(**{k: task[k] for k in ("label_accuracy", "strict_format_rate", "bare_rate")}).expert_reward_table()
-    return float(np.mean(tilted_tradeoff(1.0 / beta, probs, rewards)[1]))
+    return float(sft_increase_after_kl_rl(probs, rewards, beta=beta))
 
 
 def c1_from_reference(reference_pass_rate: float, expert_pass_rate: float, beta: float) -> float:
