@@ -16,11 +16,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3
 from simulations.qwen3.tokenizer import build_char_tokenizer
 
-# A one-layer Qwen3 of a few hundred parameters: enough for TRL to write real logs.
-SIZE = TinyQwen3Size(hidden_size=8, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=4, intermediate_size=16)
+# A one-layer Qwen3 of a few hundred parameters: enough for TRL to write real logs. (The model
+# is built inside the runs, so that the constants here import without the torch extra.)
+SIZE = dict(hidden_size=8, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=4, intermediate_size=16)
+
+
+def _tiny_model(tokenizer):
+    from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3
+
+    return build_tiny_qwen3(tokenizer, TinyQwen3Size(**SIZE), seed=0)
 
 PAIRS = [(x, y) for x in range(5) for y in range(5)]
 
@@ -60,7 +66,7 @@ def run_sft(out_dir: Path, max_steps: int = 8) -> Path:
     tokenizer = build_char_tokenizer()
     config = SFTConfig(per_device_train_batch_size=8, per_device_eval_batch_size=25, **_common(out_dir, max_steps))
     trainer = SFTTrainer(
-        model=build_tiny_qwen3(tokenizer, SIZE, seed=0),
+        model=_tiny_model(tokenizer),
         args=config,
         train_dataset=_dataset("sft"),
         eval_dataset=_dataset("sft"),
@@ -176,7 +182,7 @@ def run_three_stages(out_dir: Path, steps: int = 8) -> list[Path]:
     from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
     tokenizer = build_char_tokenizer()
-    states, model = [], build_tiny_qwen3(tokenizer, SIZE, seed=0)
+    states, model = [], _tiny_model(tokenizer)
     for index, phase in enumerate(("sft", "rl", "sft")):
         stage_dir = out_dir / f"{index}-{phase}"
         common = dict(per_device_eval_batch_size=25, **_common(stage_dir, steps, every=1))
