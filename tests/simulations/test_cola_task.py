@@ -82,6 +82,7 @@ def test_grammar_labels():
 
 
 def test_tokenizer_covers_the_task_and_keeps_digit_ids():
+    pytest.importorskip("tokenizers", reason="the tokenizer needs the torch extra (tokenizers, transformers)")
     digits = build_char_tokenizer()
     cola = build_char_tokenizer(CHARACTERS + COLA_CHARACTERS)
     assert digits("37=")["input_ids"] == cola("37=")["input_ids"]
@@ -124,6 +125,7 @@ def test_cola_figures_skip_without_logs(tmp_path):
 @pytest.mark.torch
 def test_cola_pipeline_end_to_end_with_kl_penalty(tmp_path):
     """``--task cola`` with GRPO's KL penalty on a tiny model built here: logs, final rewards, run table."""
+    pytest.importorskip("trl", reason="the runner needs the torch extra")
     from simulations.qwen3.__main__ import main
     from simulations.qwen3.experiments import final_rewards, load_runs, rl_curve
 

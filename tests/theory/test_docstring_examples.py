@@ -33,6 +33,6 @@ def test_every_example_in_the_library_runs(module_name):
     try:
         module = importlib.import_module(module_name)
     except ImportError as missing:  # an extra that is not installed (torch, sympy, pandas)
-        pytest.skip(f"{module_name} needs {missing.name or missing}")
+        pytest.skip(f"{module_name}: {missing}")
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {module_name} failed (output above)"
