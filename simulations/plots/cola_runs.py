@@ -12,7 +12,8 @@ Drawn from the committed logs only (:func:`simulations.qwen3.experiments.run_tab
     C1(beta) (V1, exact from the expert and the strict reward) by RL step, one colour per
     beta; 1 is V1's prediction at the KL-regularized optimum. Dotted: over the same
     prediction for the SFT model the run actually had (its logged pass rate at RL start,
-    :func:`~simulations.qwen3.experiments.c1_from_reference`).
+    :func:`~simulations.qwen3.experiments.c1_from_reference`). A second panel shows the
+    beta-long plan (the same runs with 600 RL steps) where it has finished runs.
 ``cola_size``
     sft-rl at several model sizes: the RL-induced SFT-loss increase and K1's slack at a
     matched pass rate against the parameter count.
@@ -126,37 +127,53 @@ def _beta(root: Path) -> Drawn:
     table = run_table("beta", root)
     if table.empty:
         raise Skip("no finished beta runs")
-    runs = {meta["run"]: rl_curve(meta, run) for meta, run in load_plan("beta", root)}
+    long_table = run_table("beta-long", root)
     betas = sorted(table["beta"].unique())
     colour = dict(zip(betas, colours(len(betas)), strict=True))
-    fig, axes = panels(2, 1, width=5.0, height=3.8)
+    fig, axes = panels(2 + (not long_table.empty), 1, width=5.0, height=3.8)
+    ratio_axes = [axes[0, 0]] + ([axes[0, 1]] if not long_table.empty else [])
+    pass_ax = axes[0, -1]
     rows = []
-    for _, row in table.iterrows():
-        curve = runs[row["run"]]
-        ratio = curve["sft_increase"] / row["c1"]
-        axes[0, 0].plot(curve["rl_step"], ratio, color=colour[row["beta"]], alpha=0.8)
-        axes[0, 0].plot(curve["rl_step"], curve["sft_increase"] / row["c1_reference"], color=colour[row["beta"]], ls=":", alpha=0.8)
-        axes[0, 1].plot(curve["k1_pass_rate"], curve["sft_increase"], color=colour[row["beta"]], alpha=0.8)
-        rows.append(curve.assign(beta=row["beta"], c1=row["c1"], increase_over_c1=ratio, c1_reference=row["c1_reference"],
-                                 increase_over_c1_reference=curve["sft_increase"] / row["c1_reference"], run=row["run"]))
+    for ax, plan, plan_table in zip(ratio_axes, ("beta", "beta-long"), (table, long_table), strict=False):
+        rows += _ratio_panel(ax, plan, plan_table, root, colour, pass_ax if plan == "beta" else None)
     for beta in betas:
-        axes[0, 0].plot([], [], color=colour[beta], label=f"beta = {beta:g}: C1 = {table.loc[table['beta'] == beta, 'c1'].iloc[0]:.3f} nats")
-        axes[0, 1].axhline(table.loc[table["beta"] == beta, "c1"].iloc[0], color=colour[beta], **BOUND)
-    axes[0, 0].axhline(1.0, **REFERENCE, label="V1: increase = C1(beta)")
-    axes[0, 0].set(xlabel="RL step", ylabel="SFT-loss increase / C1(beta)")
-    axes[0, 0].set_title("solid: / C1(beta) (SFT exact)\ndotted: / C1 of the run's SFT model", fontsize=9)
+        ratio_axes[0].plot([], [], color=colour[beta], label=f"beta = {beta:g}: C1 = {table.loc[table['beta'] == beta, 'c1'].iloc[0]:.3f} nats")
+        pass_ax.axhline(table.loc[table["beta"] == beta, "c1"].iloc[0], color=colour[beta], **BOUND)
+    ratio_axes[0].legend(fontsize=7)
     start = table.iloc[0]
     path_rate, path_increase = tilt_path_from_reference(start["rl_start_pass_rate"], start["expert_pass_rate"],
                                                         np.linspace(0.0, 5.0, 101))
-    axes[0, 1].plot(path_rate, path_increase, color="k", ls=":", lw=1.2, label=f"tilt of {start['run']}'s SFT model (KL-optimal path)")
-    axes[0, 1].legend(fontsize=7)
-    axes[0, 0].legend(fontsize=7)
-    axes[0, 1].set(xlabel="exact strict pass rate b", ylabel="SFT-loss increase since RL start (nats)")
-    axes[0, 1].set_title("increase vs pass rate; dashed: C1(beta)", fontsize=9)
+    pass_ax.plot(path_rate, path_increase, color="k", ls=":", lw=1.2, label=f"tilt of {start['run']}'s SFT model (KL-optimal path)")
+    pass_ax.legend(fontsize=7)
+    pass_ax.set(xlabel="exact strict pass rate b", ylabel="SFT-loss increase since RL start (nats)")
+    pass_ax.set_title("increase vs pass rate (150 RL steps); dashed: C1(beta)", fontsize=9)
     fig.suptitle("GRPO with KL coefficient beta after SFT: observed SFT-loss increase vs the paper's C1(beta) (V1)")
+    runs = sorted(table["run"]) + sorted("long/" + long_table["run"]) if not long_table.empty else sorted(table["run"])
     return Drawn("cola_beta", ("K2",), fig, pd.concat(rows, ignore_index=True),
-                 "sft-rl with GRPO's KL coefficient beta > 0: the RL stage's SFT-loss increase divided by the paper's exact C1(beta), by RL step, and against the pass rate.",
-                 dict(betas=betas, runs=sorted(table["run"])))
+                 "sft-rl with GRPO's KL coefficient beta > 0: the RL stage's SFT-loss increase divided by the paper's exact "
+                 "C1(beta), by RL step (150 and 600 RL steps), and against the pass rate.",
+                 dict(betas=betas, runs=runs))
+
+
+def _ratio_panel(ax, plan: str, table: pd.DataFrame, root: Path, colour: dict, pass_ax=None) -> list[pd.DataFrame]:
+    """The RL stage's SFT-loss increase over C1(beta) (solid) and over C1 of the run's SFT model
+    (dotted) by RL step, one line each per run of ``plan``; also increase vs pass rate on ``pass_ax``."""
+    curves = {meta["run"]: rl_curve(meta, run) for meta, run in load_plan(plan, root)}
+    rows = []
+    for _, row in table.iterrows():
+        curve = curves[row["run"]]
+        ratio, ratio_reference = curve["sft_increase"] / row["c1"], curve["sft_increase"] / row["c1_reference"]
+        ax.plot(curve["rl_step"], ratio, color=colour[row["beta"]], alpha=0.8)
+        ax.plot(curve["rl_step"], ratio_reference, color=colour[row["beta"]], ls=":", alpha=0.8)
+        if pass_ax is not None:
+            pass_ax.plot(curve["k1_pass_rate"], curve["sft_increase"], color=colour[row["beta"]], alpha=0.8)
+        rows.append(curve.assign(plan=plan, beta=row["beta"], c1=row["c1"], increase_over_c1=ratio,
+                                 c1_reference=row["c1_reference"], increase_over_c1_reference=ratio_reference, run=row["run"]))
+    ax.axhline(1.0, **REFERENCE, label="V1: increase = C1(beta)")
+    ax.set(xlabel="RL step", ylabel="SFT-loss increase / C1(beta)")
+    steps = int(max(curve["rl_step"].max() for curve in curves.values()))
+    ax.set_title(f"{steps} RL steps ({plan} plan); solid: / C1(beta) (SFT exact),\ndotted: / C1 of the run's SFT model", fontsize=9)
+    return rows
 
 
 def _size(root: Path) -> Drawn:

@@ -10,6 +10,10 @@ strict and the lenient (last-label) reward. Three plans, each a list of runs of
 ``beta``
     sft-rl at two KL coefficients beta > 0 (THEORY.md V1: from the SFT optimum, the
     KL-regularized optimum raises the SFT loss by exactly C1(beta)), seeds 0-2.
+``beta-long``
+    the beta plan with four times the RL steps (600): the same SFT models (same seeds and SFT
+    budget), RL continued towards convergence, to see whether the increase over C1(beta)
+    settles (seeds 0-2).
 ``size``
     sft-rl at five model sizes from 0.026M to 7.1M parameters (277x); seed 0 at every size
     and more seeds where the budget allows (the 0.1M size is the protocol's model, so its
@@ -87,6 +91,8 @@ BUDGET = [
     "--sft-train-size", "4096", "--pretrain-size", "2048", "--samples-per-prompt", "4",
     "--sft-batch-size", "64", "--rl-prompts-per-step", "8", "--num-generations", "8", "--eval-every", "25",
 ]
+#: RL steps of the beta-long plan (4x the budget's 150): how the increase over C1(beta) moves as RL converges.
+LONG_RL_STEPS = 600
 #: The two KL coefficients of the beta plan (C1(beta) = 1.19 and 0.40 nats for the default expert: clearly nonzero).
 BETAS = (0.25, 0.5)
 #: The exact pass rate at which K1's slack is compared across model sizes (every size's RL
@@ -105,7 +111,7 @@ class RunSpec:
     beta: float = 0.0
     size: ModelSize = SIZES[1]  # h64-l2: 0.1M, the protocol's and the beta plan's model
     reuse: str | None = None  # a run of another plan with the same command (not rerun)
-    extra: tuple = field(default=())
+    extra: tuple = field(default=())  # (option, value, ...) replacing BUDGET's value of the option
 
     def out(self, root: Path = DATA_DIR) -> Path:
         return root / self.plan / self.name
@@ -116,8 +122,15 @@ class RunSpec:
         return [
             sys.executable, "-m", "simulations.qwen3", "--task", "cola", "--pipeline", self.pipeline,
             "--seed", str(self.seed), "--beta", str(self.beta), "--threads", "1", "--device", "cpu",
-            *self.size.arguments(), *BUDGET, *self.extra, "--out", out,
+            *self.size.arguments(), *_budget(self.extra), "--out", out,
         ]
+
+
+def _budget(overrides: tuple = ()) -> list[str]:
+    """:data:`BUDGET` with the options in ``overrides`` (``option, value, ...``) given their new values."""
+    new = dict(zip(overrides[::2], overrides[1::2], strict=True))
+    options = dict(zip(BUDGET[::2], BUDGET[1::2], strict=True))
+    return [part for option, value in {**options, **new}.items() for part in (option, value)]
 
 
 def _plans() -> dict[str, list[RunSpec]]:
@@ -127,6 +140,8 @@ def _plans() -> dict[str, list[RunSpec]]:
         for seed in SEEDS
     ]
     beta = [RunSpec("beta", f"beta{beta:g}-seed{seed}", beta=beta, seed=seed) for beta in BETAS for seed in SEEDS]
+    beta_long = [RunSpec("beta-long", f"beta{beta:g}-seed{seed}", beta=beta, seed=seed,
+                         extra=("--rl-steps", str(LONG_RL_STEPS))) for seed in SEEDS for beta in BETAS]
     # Seed 0 at every size first (the priority), smallest first, then the other seeds.
     size = [
         RunSpec("size", f"{size.name}-seed{seed}", size=size, seed=seed,
@@ -134,7 +149,7 @@ def _plans() -> dict[str, list[RunSpec]]:
         for seed in SEEDS
         for size in SIZES
     ]
-    return {"protocol": protocol, "beta": beta, "size": size}
+    return {"protocol": protocol, "beta": beta, "beta-long": beta_long, "size": size}
 
 
 PLANS = _plans()
@@ -345,6 +360,13 @@ def slack_at_pass_rate(curve: pd.DataFrame, pass_rate: float) -> float:
     return float(slack[i - 1] + weight * (slack[i] - slack[i - 1]))
 
 
+def late_mean(curve: pd.DataFrame, column: str, *, fraction: float = 0.25) -> float:
+    """Mean of ``column`` over the last ``fraction`` of the RL stage's steps (endpoints included):
+    a convergence reading that one noisy GRPO evaluation does not swing."""
+    late = curve["rl_step"] >= (1.0 - fraction) * curve["rl_step"].iloc[-1]
+    return float(curve.loc[late, column].mean())
+
+
 def run_table(plan: str, root: Path | None = None, *, matched_pass_rate: float = MATCHED_PASS_RATE) -> pd.DataFrame:
     """One row per finished run: the first RL stage's effect, C1(beta), K1 slack, the final rewards."""
     rows = []
@@ -359,6 +381,8 @@ def run_table(plan: str, root: Path | None = None, *, matched_pass_rate: float =
             "expert_pass_rate": meta["expert_pass_rate"], "expert_entropy": meta["expert_entropy"],
             "rl_start_sft_loss": first["sft_loss"], "rl_end_sft_loss": last["sft_loss"],
             "rl_sft_increase": last["sft_loss"] - first["sft_loss"],
+            "rl_late_sft_increase": late_mean(curve, "sft_increase"),
+            "rl_late_pass_rate": late_mean(curve, "k1_pass_rate"),
             "rl_start_pass_rate": first["k1_pass_rate"], "rl_end_pass_rate": last["k1_pass_rate"],
             "c1": c1(meta["task"], beta) if beta > 0 else float("nan"),  # V1 needs beta > 0
             "c1_reference": (c1_from_reference(first["k1_pass_rate"], meta["expert_pass_rate"], beta)
@@ -374,6 +398,8 @@ def run_table(plan: str, root: Path | None = None, *, matched_pass_rate: float =
     if not table.empty:
         table["increase_over_c1"] = table["rl_sft_increase"] / table["c1"]
         table["increase_over_c1_reference"] = table["rl_sft_increase"] / table["c1_reference"]
+        table["late_increase_over_c1"] = table["rl_late_sft_increase"] / table["c1"]
+        table["late_increase_over_c1_reference"] = table["rl_late_sft_increase"] / table["c1_reference"]
         table["lenient_minus_strict"] = table["final_lenient_reward"] - table["final_strict_reward"]
     return table
 
@@ -392,7 +418,7 @@ def bridge_verdicts(out: Path) -> dict:
 
 SUMMARY_COLUMNS = [
     "run", "num_parameters", "beta", "rl_start_sft_loss", "rl_end_sft_loss", "rl_sft_increase", "c1", "increase_over_c1", "c1_reference",
-    "increase_over_c1_reference",
+    "increase_over_c1_reference", "rl_late_sft_increase", "late_increase_over_c1", "late_increase_over_c1_reference", "rl_late_pass_rate",
     "rl_start_pass_rate", "rl_end_pass_rate", "min_k1_slack", "k1_slack_at_matched_rate", "final_strict_reward",
     "final_lenient_reward", "lenient_minus_strict", "a1", "k1", "verdicts_hold", "verdicts_violated",
     "verdicts_inconclusive", "wall_time_s",
