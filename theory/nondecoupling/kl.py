@@ -302,7 +302,9 @@ def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
     edge = 1.0 if upward else 0.0
     with np.errstate(all="ignore"):
         # Where the whole side is within the budget the answer is its edge (inf admits everything).
-        whole_side = _divergence(np.full_like(fixed, edge), fixed, first) <= budget
+        whole_side = np.array(_reaches(edge, fixed, budget))
+        whole_side[whole_side] = _divergence(np.full(whole_side.sum(), edge), fixed[whole_side], first) <= \
+            budget[whole_side]
         searched = ~whole_side & (budget > 0) & ~(first & ((fixed == 0) | (fixed == 1)))
         answer = fixed.copy()
         if searched.any():  # search only where the answer is not already known
@@ -318,11 +320,34 @@ def _kl_inverse_scalar(fixed: float, budget: float, *, upward: bool, first: bool
     """:func:`_kl_inverse` for one rate and budget in the domain, as Python floats: the same
     branches and search without arrays, so the result is bitwise the array path's (tested)."""
     edge = 1.0 if upward else 0.0
-    if _divergence(edge, fixed, first) <= budget:
+    if _reaches(edge, fixed, budget) and _divergence(edge, fixed, first) <= budget:
         return edge
     if budget == 0 or (first and fixed in (0.0, 1.0)):
         return fixed
-    return _newton_last_float_scalar(fixed, budget, 1.0 if upward else -1.0, first=first)
+    with np.errstate(all="ignore"):  # the shared numpy steps may divide by zero, as on arrays
+        return _newton_last_float_scalar(fixed, budget, 1.0 if upward else -1.0, first=first)
+
+
+def _reaches(edge, fixed, budget):
+    """Where the edge may be within the budget: Pinsker, kl >= 2 (edge - fixed)^2, rules it out
+    elsewhere (with a margin far above the computed kl's few-ulp error), saving its evaluation."""
+    return np.abs(edge - fixed) <= k3.pinsker_radius(budget) * (1 + 1e-9)
+
+
+def _start(fixed, budget, *, upward, first):
+    """Newton's start: the inverted Taylor series of kl around ``fixed`` where the band is narrow
+    (within a fifth of fixed (1 - fixed), relative error about the square of that fraction), else
+    :func:`_outer_start`.
+
+    kl = d^2 / (2v) + k (2 fixed - 1) d^3 / (6 v^2) + O(d^4), v = fixed (1 - fixed), k = 1 (first
+    argument) or 2 (second), inverts to d = d0 - k (2 fixed - 1) d0^2 / (6 v) with
+    d0 = +-sqrt(2 v budget). Arrays or Python floats.
+    """
+    variance = fixed * (1 - fixed)
+    leading = (1.0 if upward else -1.0) * np.sqrt(2 * variance * budget)
+    series = fixed + leading - (1 if first else 2) * (2 * fixed - 1) * leading * leading / (6 * variance)
+    narrow = np.abs(leading) < 0.2 * variance
+    return np.where(narrow, series, _outer_start(fixed, budget, upward=upward, first=first))
 
 
 def _outer_start(fixed, budget, *, upward, first):
@@ -385,7 +410,7 @@ def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
     """
     # +0.0: the bit-pattern arithmetic below needs nonnegative floats (-0.0 is the same rate).
     inside, outside = fixed + 0.0, np.full_like(fixed, 1.0 if direction > 0 else 0.0)
-    x = _outer_start(fixed, budget, upward=direction > 0, first=first)
+    x = _start(fixed, budget, upward=direction > 0, first=first)
     active = np.arange(fixed.size)  # the entries whose Newton iteration goes on
     last_feasible = np.zeros(fixed.shape, dtype=bool)  # where each entry's last iterate was feasible
     for _ in range(iterations):
@@ -409,7 +434,7 @@ def _newton_last_float_scalar(fixed, budget, direction, *, first, iterations=40)
     """:func:`_newton_last_float` for one Python float: a faithful mirror of its loop (the same
     start and Newton step functions, the same bracket updates), so the result is the same float."""
     inside, outside = fixed + 0.0, 1.0 if direction > 0 else 0.0
-    x = float(_outer_start(fixed, budget, upward=direction > 0, first=first))
+    x = float(_start(fixed, budget, upward=direction > 0, first=first))
     for _ in range(iterations):
         excess = _divergence(x, fixed, first) - budget
         last_feasible = excess <= 0
@@ -418,7 +443,8 @@ def _newton_last_float_scalar(fixed, budget, direction, *, first, iterations=40)
                 inside = x
         elif direction * (outside - x) > 0:  # a NaN excess counts as infeasible, as above
             outside = x
-        step = float(_newton_step(x, excess, fixed, first=first))
+        # A numpy float: its divisions give inf or NaN as on arrays instead of raising.
+        step = float(_newton_step(np.float64(x), excess, fixed, first=first))
         moving = abs(step - x) > _CONVERGED_ULPS * math.ulp(x)
         within = direction * (step - inside) > 0 and direction * (outside - step) > 0 and math.isfinite(step)
         x = step if within else _float((_bits(inside) + _bits(outside)) // 2)
