@@ -109,9 +109,11 @@ def kl_inverse_upper(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     -----
     The answer is the largest float whose computed divergence is within the budget: a
     safeguarded Newton iteration in logit space (kl(a||.) is convex there, with derivative
-    b - a) from an outer start (Pinsker, or the entropy bound near 1), then a check of the
-    neighbouring floats; typically 4-9 evaluations of the accurate kl instead of a 64-step
+    b - a) from the inverted Taylor series of kl (narrow bands) or an outer bound (Pinsker, or
+    the entropy bound near 0 or 1), then a galloping search over the last few floats; about 4
+    evaluations of the accurate kl per entry (5-9 for one scalar) instead of a 64-step
     bisection, exact to an ulp of the float grid at every scale (tested against mpmath).
+    Plain Python floats take a math fast path that returns bitwise the same float.
 
     Examples
     --------
@@ -403,9 +405,10 @@ def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
 
     Safeguarded Newton (convex: from the outer side it converges monotonically; any step that
     leaves the bracket [last feasible, last infeasible] is replaced by a bisection of the floats'
-    bit patterns) on the entries still open only, then :func:`_gallop_last_float`. Typically
-    4-6 evaluations of the accurate kl per entry instead of the 64 of a pure bisection over the
-    bit patterns (measured: benchmarks/api_speed.py). (Hand-written: scipy's scalar root
+    bit patterns) on the entries still open only, then :func:`_gallop_last_float`. Measured on
+    10^4 random rates with budgets 1e-12..10: 3.8-4.5 evaluations of the accurate kl per entry
+    in 16-30 calls on shrinking subsets; 5-9 for one scalar (benchmarks/api_speed.py), instead
+    of the 64 of a pure bisection over the bit patterns. (Hand-written: scipy's scalar root
     finders are not vectorized and do not certify the last float.)
     """
     # +0.0: the bit-pattern arithmetic below needs nonnegative floats (-0.0 is the same rate).
