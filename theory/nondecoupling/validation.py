@@ -287,8 +287,12 @@ def check_psd_matrix(value, name: str, *, rtol: float = 1e-12) -> np.ndarray:
 
 
 def scalar_or_array(array: np.ndarray):
-    """Return a Python float for 0-d results, the array otherwise (numpy's own convention)."""
-    return float(array) if np.ndim(array) == 0 else array
+    """Return a Python float for 0-d results, the array otherwise (numpy's own convention).
+
+    A zero comes back as +0.0, as from :func:`scalar_or_none`: the sign of a zero bound would
+    depend on how min and max break ties (numpy's ``minimum(a, b)`` returns b, ``min(a, b)`` a).
+    """
+    return float(array) + 0.0 if np.ndim(array) == 0 else array
 
 
 #: Relative slack for a separation against its quadratic-growth bound: a sep computed in floating
@@ -332,15 +336,15 @@ def plain_scalars(*values) -> bool:
 
 
 def scalar_or_none(evaluate, *args):
-    """``evaluate(*args)`` as a float (or tuple of floats); None where math raises (the array path then
-    returns inf, 0 or the documented value instead)."""
+    """``evaluate(*args)`` as a float (or tuple of floats, zeros as +0.0 like :func:`scalar_or_array`);
+    None where math raises (the array path then returns inf, 0 or the documented value instead)."""
     try:
         value = evaluate(*args)
     except (ArithmeticError, ValueError):
         return None
     if type(value) is tuple:
-        return tuple(map(float, value))
-    return float(value)
+        return tuple([float(part) + 0.0 for part in value])
+    return float(value) + 0.0
 
 
 def plain_pl_constants(mu, beta) -> bool:
