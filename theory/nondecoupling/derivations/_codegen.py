@@ -13,6 +13,7 @@ Regenerate everything with ``python -m nondecoupling.derivations.codegen``.
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,38 @@ class ClosedForm:
     scalar: bool = True
 
 
+#: Calls worth computing once when an expression repeats them (a square ell(t) * ell(t), say).
+_SHARED_CALLS = (ScaledProduct, LogOfProduct, sp.Min, sp.Max, sp.Piecewise)
+
+
+def shared_calls(expr: sp.Expr) -> tuple[list, sp.Expr]:
+    """``(assignments, reduced)``: every repeated :data:`_SHARED_CALLS` sub-expression named once.
+
+    The largest repeated call is named first (so its inner calls are not named needlessly), also
+    inside the earlier names' definitions; the assignments are returned innermost first, ready to
+    print in order. Only whole calls are shared, never parts of a sum or product, so the printed
+    code performs the same floating-point operations as the unshared expression, once each.
+    (sympy's ``cse`` also regroups the terms of sums and products, which changes roundings.)
+    """
+    assignments = []
+    while True:
+        counts = Counter(node for tree in (expr, *(body for _, body in assignments))
+                         for node in sp.preorder_traversal(tree) if isinstance(node, _SHARED_CALLS))
+        repeated = [node for node, count in counts.items() if count > 1]
+        if not repeated:
+            return assignments[::-1], expr
+        largest = max(repeated, key=sp.count_ops)
+        name = sp.Symbol(f"shared_{len(assignments)}")
+        expr = expr.xreplace({largest: name})
+        assignments = [(symbol, body.xreplace({largest: name})) for symbol, body in assignments] + [(name, largest)]
+
+
+def _function_text(name: str, params: str, doc: str, printer, assignments, expr) -> str:
+    lines = [f"def {name}({params}):", f'    """{doc}"""']
+    lines += [f"    {symbol} = {printer.doprint(body)}" for symbol, body in assignments]
+    return "\n".join([*lines, f"    return {printer.doprint(expr)}\n"])
+
+
 def render(theorem_id: str, source_module: str, forms: list[ClosedForm]) -> str:
     """Return the text of the generated module for one theorem ID."""
     printer = NumPyPrinter({"fully_qualified_modules": False, "allow_unknown_functions": False})
@@ -115,19 +148,12 @@ def render(theorem_id: str, source_module: str, forms: list[ClosedForm]) -> str:
     scalar_printer = PythonCodePrinter({"fully_qualified_modules": True})
     bodies = []
     for form in forms:
-        expr = optimize(form.expr, optims_c99) if form.rewrite else form.expr
+        assignments, expr = shared_calls(optimize(form.expr, optims_c99) if form.rewrite else form.expr)
         params = ", ".join(str(a) for a in form.args)
-        bodies.append(
-            f"def {form.name}({params}):\n"
-            f'    """{form.doc}"""\n'
-            f"    return {printer.doprint(expr)}\n"
-        )
+        bodies.append(_function_text(form.name, params, form.doc, printer, assignments, expr))
         if form.scalar:
-            bodies.append(
-                f"def {form.name}_scalar({params}):\n"
-                f'    """{form.doc} (Python floats, math)"""\n'
-                f"    return {scalar_printer.doprint(expr)}\n"
-            )
+            bodies.append(_function_text(f"{form.name}_scalar", params, f"{form.doc} (Python floats, math)",
+                                         scalar_printer, assignments, expr))
     imports = ["import math"] if "math" in scalar_printer.module_imports else []
     modules = sorted((set(printer.module_imports) | set(scalar_printer.module_imports)) - {"math"})
     for module in modules:
