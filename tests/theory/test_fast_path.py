@@ -30,11 +30,14 @@ FAST_PATH = ("kl_bernoulli", "pinsker_radius", "path_length_bound", "reward_gain
 
 
 def _plain(value, rng):
-    """The value as a user types it: Python floats, whole numbers sometimes as int, eigenvalues in a list or tuple."""
+    """The value as a user types it: Python floats, whole numbers sometimes as int, a zero sometimes
+    signed (-0.0, what a computation can hand over), eigenvalues in a list or tuple."""
     if isinstance(value, np.ndarray):
         return (list if rng.random() < 0.5 else tuple)(_plain(x, rng) for x in value.tolist())
     if isinstance(value, float) and value.is_integer() and rng.random() < 0.3:
         return int(value)
+    if isinstance(value, float) and value == 0 and rng.random() < 0.5:
+        return -0.0
     return value
 
 
