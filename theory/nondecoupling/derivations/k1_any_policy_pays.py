@@ -222,7 +222,7 @@ def closed_forms() -> list[ClosedForm]:
           + _relative_entropy_term(1 - a, 1 - b, b - a, polynomial, x))
     return [ClosedForm("kl_bernoulli", (a, b), kl,
                        "K1: kl(a||b) = D(a, b) + D(1-a, 1-b), each term >= 0 and cancellation-free.",
-                       rewrite=False)]
+                       rewrite=False, lazy_branches=True)]  # kl_inverse_* evaluates it ~4x per entry
 
 
 if __name__ == "__main__":
