@@ -38,7 +38,7 @@ SOLVER_TOLERANCE = 1e-8
 def mutated(function, old: str, new: str):
     """``function`` recompiled from its own source with every occurrence of ``old`` replaced by ``new``.
 
-    (``sft_excess_upper`` is (beta/2) ell(t) * ell(t): its one min appears once per factor.) The
+    (``sft_excess_upper`` is (beta/2) ell(t) * ell(t): its one min is named once and used for both factors.) The
     source is compiled as its module is, with postponed annotations (they name type-checking-only
     aliases).
     """

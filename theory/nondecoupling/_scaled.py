@@ -14,6 +14,7 @@ The generated modules call it where a derivation wraps a product in
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -63,8 +64,36 @@ def _mantissa_exponent_scalar(factors, divisors):
     return mantissa, exponent
 
 
+#: The normal floats' magnitudes: while every partial product lies in between, no rounding differs.
+_NORMAL_MIN, _NORMAL_MAX = sys.float_info.min, sys.float_info.max
+
+
 def scaled_product_scalar(factors, divisors=()):
-    """:func:`scaled_product` for Python floats (raises OverflowError where the result overflows)."""
+    """:func:`scaled_product` for Python floats (raises OverflowError where the result overflows).
+
+    While every partial product (and quotient) of the plain left-to-right evaluation is a normal
+    float, it is bitwise the scaled one: frexp and ldexp are exact and each step rounds the same
+    53-bit mantissa product. That is the common case, so it goes first; the first partial that
+    leaves the normal range (0, subnormal, inf, NaN) hands the whole product to the frexp loop.
+    """
+    product = 1.0
+    try:
+        for factor in factors:
+            product *= factor
+            # abs() spelled out: this line runs for every factor of every scalar call.
+            if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
+                return _scaled_product_scalar(factors, divisors)
+        for divisor in divisors:
+            product /= divisor
+            if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
+                return _scaled_product_scalar(factors, divisors)
+    except ZeroDivisionError:
+        return _scaled_product_scalar(factors, divisors)
+    return product
+
+
+def _scaled_product_scalar(factors, divisors):
+    """The frexp loop behind :func:`scaled_product_scalar`, for products that pass outside the normal range."""
     mantissa, exponent = _mantissa_exponent_scalar(factors, divisors)
     return math.ldexp(mantissa, max(exponent, -4000))
 

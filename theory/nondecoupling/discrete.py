@@ -101,8 +101,8 @@ def gd_contraction(*, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: boo
     the gradient method for non-convex optimization", Optim. Lett. 17 (2023), Thm 3.
     H. Karimi, J. Nutini, M. Schmidt, ECML-PKDD 2016 (descent lemma + PL).
     """
-    if _plain_descent(mu, beta, eta, sharp):
-        value = scalar_or_none(lambda: _gd_contraction_scalar(mu * eta, beta * eta, sharp))
+    if plain_scalars(mu, beta, eta) and _plain_descent(mu, beta, eta, sharp):
+        value = scalar_or_none(_gd_contraction_scalar, mu * eta, beta * eta, sharp)
         if value is not None:
             return value
     mu, beta = check_pl_constants(mu, beta)
@@ -169,9 +169,9 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
     >>> optimal_rl_steps(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.1)
     7
     """
-    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_costs(lam, beta_sft):
-        value = scalar_or_none(lambda: _optimal_steps_scalar(lam, beta_sft, beta_rl, eta,
-                                                             _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)))
+    if (plain_scalars(lam, mu_rl, beta_rl, beta_sft, eta) and _plain_descent(mu_rl, beta_rl, eta, sharp)
+            and _plain_costs(lam, beta_sft)):
+        value = scalar_or_none(_optimal_steps_scalar, lam, beta_sft, mu_rl, beta_rl, eta, sharp)
         if value is not None:
             return int(value)
     lam = check_positive(lam, "lam")
@@ -270,9 +270,8 @@ def discrete_path_length_bound(steps: ArrayLike, *, gap0: ArrayLike, mu: ArrayLi
     >>> round(discrete_path_length_bound(3, gap0=0.5, mu=1.0, beta=1.0, eta=0.5), 12)
     0.875
     """
-    if _plain_descent(mu, beta, eta, sharp) and _plain_steps(steps, gap0):
-        value = scalar_or_none(lambda: p5.discrete_path_length_bound_scalar(
-            steps, gap0, mu, beta, eta, _deficit_scalar(mu * eta, beta * eta, sharp)))
+    if plain_scalars(steps, gap0, mu, beta, eta) and _plain_descent(mu, beta, eta, sharp) and _plain_steps(steps, gap0):
+        value = scalar_or_none(_path_length_scalar, steps, gap0, mu, beta, eta, sharp)
         if value is not None:
             return value
     steps = check_step_count(steps, "steps")
@@ -331,10 +330,9 @@ def discrete_sft_degradation_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, sep
     >>> round(low, 12), round(up, 12)
     (0.28125, 0.28125)
     """
-    if (_plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0) and plain_scalars(sep, mu_sft, beta_sft)
-            and plain_pl_constants(mu_sft, beta_sft) and 0 <= sep < INF):
-        value = scalar_or_none(lambda: _discrete_envelope_scalar(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl,
-                                                                 eta, sharp))
+    if (plain_scalars(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta) and _plain_descent(mu_rl, beta_rl, eta, sharp)
+            and _plain_steps(steps, rl_gap0) and plain_pl_constants(mu_sft, beta_sft) and 0 <= sep < INF):
+        value = scalar_or_none(_discrete_envelope_scalar, steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp)
         if value is not None:
             return value
     steps = check_step_count(steps, "steps")
@@ -395,12 +393,9 @@ def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: 
     >>> round(low, 12), round(up, 12)
     (0.4375, 0.5625)
     """
-    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0):
-        def gains():
-            deficit = _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)
-            upper = min(p5.discrete_gain_upper_scalar(steps, rl_gap0, beta_rl, eta), rl_gap0)
-            return min(p5.discrete_gain_lower_scalar(steps, rl_gap0, deficit), upper), upper
-        value = scalar_or_none(gains)
+    if (plain_scalars(steps, rl_gap0, mu_rl, beta_rl, eta) and _plain_descent(mu_rl, beta_rl, eta, sharp)
+            and _plain_steps(steps, rl_gap0)):
+        value = scalar_or_none(_gains_scalar, steps, rl_gap0, mu_rl, beta_rl, eta, sharp)
         if value is not None:
             return value
     steps = check_step_count(steps, "steps")
@@ -460,9 +455,9 @@ def discrete_net_gain(steps: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, m
     >>> round(discrete_net_gain(1, rl_gap0=1.0, lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.5), 12)
     0.5
     """
-    if _plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0) and _plain_costs(lam, beta_sft):
-        value = scalar_or_none(lambda: min(p5.discrete_net_gain_scalar(
-            steps, rl_gap0, lam, beta_sft, beta_rl, eta, _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)), rl_gap0))
+    if (plain_scalars(steps, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta) and _plain_descent(mu_rl, beta_rl, eta, sharp)
+            and _plain_steps(steps, rl_gap0) and _plain_costs(lam, beta_sft)):
+        value = scalar_or_none(_net_gain_scalar, steps, rl_gap0, lam, beta_sft, mu_rl, beta_rl, eta, sharp)
         if value is not None:
             return value
     steps = check_step_count(steps, "steps")
@@ -476,19 +471,18 @@ def discrete_net_gain(steps: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, m
     return scalar_or_array(np.minimum(gain, rl_gap0))  # <= Delta_0 exactly; keep rounding from crossing it
 
 
-# ----- The scalar fast path: the same checks and formulas on Python floats (math).
+# ----- The scalar fast path: the same checks (of values that passed plain_scalars) and formulas on Python floats.
 def _plain_descent(mu, beta, eta, sharp) -> bool:
-    """Plain scalars passing the array path's checks of (mu, beta, eta, sharp)."""
-    return (plain_scalars(mu, beta, eta) and type(sharp) is bool and plain_pl_constants(mu, beta)
-            and 0 < eta < INF and eta * beta < 2.0)
+    """The array path's checks of (mu, beta, eta, sharp)."""
+    return type(sharp) is bool and plain_pl_constants(mu, beta) and 0 < eta < INF and eta * beta < 2.0
 
 
 def _plain_steps(steps, gap0) -> bool:
-    return plain_scalars(steps, gap0) and 0 <= steps < INF and float(steps).is_integer() and 0 <= gap0 < INF
+    return 0 <= steps < INF and float(steps).is_integer() and 0 <= gap0 < INF
 
 
 def _plain_costs(lam, beta_sft) -> bool:
-    return plain_scalars(lam, beta_sft) and 0 < lam < INF and 0 < beta_sft < INF
+    return 0 < lam < INF and 0 < beta_sft < INF
 
 
 def _gd_contraction_scalar(mu_eta, beta_eta, sharp):
@@ -498,14 +492,32 @@ def _gd_contraction_scalar(mu_eta, beta_eta, sharp):
     return min(max(rate, 0.0), 1.0)
 
 
-def _deficit_scalar(mu_eta, beta_eta, sharp):
+def _deficit_scalar(mu, beta, eta, sharp):
+    """1 - sqrt(q) (or q_sharp) at (mu eta, beta eta, 1), as :func:`_rate_sqrt_deficit`."""
+    mu_eta, beta_eta = mu * eta, beta * eta
     deficit = p5.gd_rate_sqrt_deficit_scalar(mu_eta, beta_eta, 1.0)
     if sharp:
         deficit = max(deficit, p5.adz_rate_sqrt_deficit_scalar(mu_eta, beta_eta, 1.0))
     return min(max(deficit, 0.0), 1.0)
 
 
-def _optimal_steps_scalar(lam, beta_sft, beta_rl, eta, deficit):
+def _path_length_scalar(steps, gap0, mu, beta, eta, sharp):
+    return p5.discrete_path_length_bound_scalar(steps, gap0, mu, beta, eta, _deficit_scalar(mu, beta, eta, sharp))
+
+
+def _gains_scalar(steps, rl_gap0, mu_rl, beta_rl, eta, sharp):
+    """Both gains are <= rl_gap0 and lower <= upper exactly; keep rounding from crossing (one float)."""
+    upper = min(p5.discrete_gain_upper_scalar(steps, rl_gap0, beta_rl, eta), rl_gap0)
+    return min(p5.discrete_gain_lower_scalar(steps, rl_gap0, _deficit_scalar(mu_rl, beta_rl, eta, sharp)), upper), upper
+
+
+def _net_gain_scalar(steps, rl_gap0, lam, beta_sft, mu_rl, beta_rl, eta, sharp):
+    deficit = _deficit_scalar(mu_rl, beta_rl, eta, sharp)
+    return min(p5.discrete_net_gain_scalar(steps, rl_gap0, lam, beta_sft, beta_rl, eta, deficit), rl_gap0)
+
+
+def _optimal_steps_scalar(lam, beta_sft, mu_rl, beta_rl, eta, sharp):
+    deficit = _deficit_scalar(mu_rl, beta_rl, eta, sharp)
     if deficit <= 0:
         return 0
     below = math.floor(p5.optimal_steps_scalar(lam, beta_sft, beta_rl, eta, deficit))
@@ -517,6 +529,6 @@ def _optimal_steps_scalar(lam, beta_sft, beta_rl, eta, deficit):
 def _discrete_envelope_scalar(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp):
     if sep > p1.start_reach_scalar(rl_gap0, mu_rl) * (1 + SEPARATION_RTOL):
         raise ValueError("unrealizable sep")  # the array path names the reason
-    deficit = _deficit_scalar(mu_rl * eta, beta_rl * eta, sharp)
+    deficit = _deficit_scalar(mu_rl, beta_rl, eta, sharp)
     upper = p5.discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit)
     return min(p5.discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, deficit), upper), upper

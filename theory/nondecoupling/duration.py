@@ -30,9 +30,8 @@ if TYPE_CHECKING:
 
 
 def _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft) -> bool:
-    """Plain scalars passing the array path's checks of (lam, mu_rl, beta_rl, beta_sft)."""
-    return (plain_scalars(lam, mu_rl, beta_rl, beta_sft) and 0 < lam < INF and 0 < beta_sft < INF
-            and plain_pl_constants(mu_rl, beta_rl))
+    """The array path's checks of plain scalars (lam, mu_rl, beta_rl, beta_sft)."""
+    return 0 < lam < INF and 0 < beta_sft < INF and plain_pl_constants(mu_rl, beta_rl)
 
 
 def optimal_rl_duration(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
@@ -133,9 +132,9 @@ def guaranteed_net_gain(t: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
-    if plain_scalars(t, rl_gap0) and t >= 0 and 0 <= rl_gap0 < INF and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
-        value = scalar_or_none(lambda: min(p3.guaranteed_net_gain_scalar(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft),
-                                           rl_gap0))
+    if (plain_scalars(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft) and t >= 0 and 0 <= rl_gap0 < INF
+            and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft)):
+        value = scalar_or_none(_net_gain_scalar, t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)
         if value is not None:
             return value
     t = check_nonnegative(t, "t", allow_inf=True)
@@ -147,6 +146,10 @@ def guaranteed_net_gain(t: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_
     with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
         gain = p3.guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)
     return scalar_or_array(np.minimum(gain, rl_gap0))  # g <= Delta_0 exactly; rounding must not cross it
+
+
+def _net_gain_scalar(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
+    return min(p3.guaranteed_net_gain_scalar(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft), rl_gap0)
 
 
 def rl_break_even_time(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
@@ -201,8 +204,8 @@ def rl_break_even_time(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, 
 
 def _tradeoff_time(generated, generated_scalar, lam, mu_rl, beta_rl, beta_sft):
     """A P3 time (t* or t_neg) of (lam, mu_rl, beta_rl, beta_sft): the fast path, else validated arrays."""
-    if _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
-        value = scalar_or_none(lambda: generated_scalar(lam, mu_rl, beta_rl, beta_sft))
+    if plain_scalars(lam, mu_rl, beta_rl, beta_sft) and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(generated_scalar, lam, mu_rl, beta_rl, beta_sft)
         if value is not None:
             return value
     lam = check_positive(lam, "lam")

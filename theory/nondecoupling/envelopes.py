@@ -85,7 +85,7 @@ def path_length_bound(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Arr
     Karimi, Nutini, Schmidt, ECML-PKDD 2016; Niu et al., arXiv:2601.07389.
     """
     if plain_scalars(t, gap0, mu, beta) and t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta):
-        value = scalar_or_none(lambda: p1.path_length_bound_scalar(t, gap0, mu, beta))
+        value = scalar_or_none(p1.path_length_bound_scalar, t, gap0, mu, beta)
         if value is not None:
             return value
     t = check_nonnegative(t, "t", allow_inf=True)
@@ -137,8 +137,7 @@ def reward_gain_bounds(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Ar
     (1.264241117657, 1.729329433527)
     """
     if plain_scalars(t, gap0, mu, beta) and t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta):
-        value = scalar_or_none(lambda: _ordered_gains(p1.gain_lower_scalar(t, gap0, mu),
-                                                      p1.gain_upper_scalar(t, gap0, beta), gap0))
+        value = scalar_or_none(_gains_scalar, t, gap0, mu, beta)
         if value is not None:
             return value
     t = check_nonnegative(t, "t", allow_inf=True)
@@ -152,10 +151,10 @@ def reward_gain_bounds(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Ar
     return tuple(scalar_or_array(np.array(bound)) for bound in bounds)
 
 
-def _ordered_gains(lower, upper, gap0):
+def _gains_scalar(t, gap0, mu, beta):
     """Both gains are <= gap0 and lower <= upper exactly; keep rounding from crossing (one float)."""
-    upper = min(upper, gap0)
-    return min(lower, upper), upper
+    upper = min(p1.gain_upper_scalar(t, gap0, beta), gap0)
+    return min(p1.gain_lower_scalar(t, gap0, mu), upper), upper
 
 
 def sft_degradation_bounds(t: ArrayLike, *, rl_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, beta_sft: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
@@ -272,11 +271,8 @@ def _envelope(generated, quantity, t, gap0, sep, *, flow, measured, names):
     caller's parameter names (gap, flow mu, flow beta, measured mu, measured beta), so that an
     error names what the user typed.
     """
-    lower, upper = getattr(generated, f"{quantity}_lower"), getattr(generated, f"{quantity}_upper")
-    if plain_scalars(t, gap0, sep, *flow, *measured) and _plain_envelope(t, gap0, sep, flow, measured, generated.start_reach_scalar):
-        lower_scalar, upper_scalar = (getattr(generated, f"{quantity}_{end}_scalar") for end in ("lower", "upper"))
-        value = scalar_or_none(lambda: _ordered(lower_scalar(t, gap0, sep, flow[0], measured[0]),
-                                                upper_scalar(t, gap0, flow[0], flow[1], measured[1])))
+    if plain_scalars(t, gap0, sep, *flow, *measured) and _plain_envelope(t, gap0, sep, flow, measured):
+        value = scalar_or_none(_envelope_scalar, generated, quantity, t, gap0, sep, flow, measured)
         if value is not None:
             return value
     gap_name, flow_mu, flow_beta, measured_mu, measured_beta = names
@@ -288,21 +284,25 @@ def _envelope(generated, quantity, t, gap0, sep, *, flow, measured, names):
     check_broadcastable(**{"t": t, gap_name: gap0, "sep": sep, flow_mu: flow[0], flow_beta: flow[1],
                            measured_mu: measured[0], measured_beta: measured[1]})
     check_separation(sep, generated.start_reach(gap0, flow[0]), bound=f"sqrt(2 {gap_name}/{flow_mu})", reason=_QG_REASON)
+    lower, upper = getattr(generated, f"{quantity}_lower"), getattr(generated, f"{quantity}_upper")
     return _flow_envelope(lower, upper, t, gap0, sep, flow=flow, measured=measured)
 
 
-def _plain_envelope(t, gap0, sep, flow, measured, reach) -> bool:
-    """The array path's checks for P1/P2 on plain scalars (the fast path runs only if all pass)."""
-    if not (t >= 0 and 0 <= gap0 < INF and 0 <= sep < INF
-            and plain_pl_constants(*flow) and plain_pl_constants(*measured)):
-        return False
-    bound = scalar_or_none(lambda: reach(gap0, flow[0]))
-    return bound is not None and sep <= bound * (1 + SEPARATION_RTOL)
+def _plain_envelope(t, gap0, sep, flow, measured) -> bool:
+    """The array path's checks for P1/P2 on plain scalars, but the separation's (:func:`_envelope_scalar`'s)."""
+    return (t >= 0 and 0 <= gap0 < INF and 0 <= sep < INF
+            and plain_pl_constants(*flow) and plain_pl_constants(*measured))
 
 
-def _ordered(lower, upper):
-    """lower <= upper holds exactly for a valid sep; rounding must not invert the bracket (one float)."""
-    return min(lower, upper), upper
+def _envelope_scalar(generated, quantity, t, gap0, sep, flow, measured):
+    """:func:`_flow_envelope` for one realizable instance; raises ValueError otherwise (the array
+    path names the reason)."""
+    (mu_flow, beta_flow), (mu_measured, beta_measured) = flow, measured
+    if sep > generated.start_reach_scalar(gap0, mu_flow) * (1 + SEPARATION_RTOL):
+        raise ValueError("unrealizable sep")
+    upper = getattr(generated, quantity + "_upper_scalar")(t, gap0, mu_flow, beta_flow, beta_measured)
+    # lower <= upper holds exactly for a valid sep; rounding must not invert the bracket.
+    return min(getattr(generated, quantity + "_lower_scalar")(t, gap0, sep, mu_flow, mu_measured), upper), upper
 
 
 def _flow_envelope(lower, upper, t, gap0, sep, *, flow, measured):

@@ -190,7 +190,7 @@ def pinsker_radius(budget: ArrayLike) -> FloatOrArray:
     0.1
     """
     if plain_scalars(budget) and budget >= 0:
-        return float(k3.pinsker_radius_scalar(budget))
+        return float(k3.pinsker_radius_scalar(budget)) + 0.0  # + 0.0: a budget of -0.0 gives +0.0, as on the array path
     return scalar_or_array(np.asarray(k3.pinsker_radius(check_nonnegative(budget, "budget", allow_inf=True))))
 
 

@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
 def _spectrum_at(eigs, rho, k):
     """(lam_1, lam_k, lam_{k+1}, rho_k) from validated inputs, broadcast together."""
-    # Descending, with lam_{d+1} = 0 appended so that k = d needs no special case.
-    padded = np.concatenate([-np.sort(-eigs, axis=-1), np.zeros(eigs.shape[:-1] + (1,))], axis=-1)
+    # Descending, with lam_{d+1} = 0 appended so that k = d needs no special case; + 0.0 makes
+    # every zero +0.0 (the sort may order tied -0.0 and 0.0 either way).
+    padded = np.concatenate([-np.sort(-eigs, axis=-1), np.zeros(eigs.shape[:-1] + (1,))], axis=-1) + 0.0
     shape = np.broadcast_shapes(padded.shape[:-1], rho.shape, k.shape)
     padded = np.broadcast_to(padded, shape + padded.shape[-1:])
     index = np.broadcast_to(k, shape)[..., None]
@@ -60,6 +61,26 @@ def _validated(eigs, rho, k):
     k = check_interval(check_step_count(k, "k"), "k", low=1, high=eigs.shape[-1]).astype(np.int64)
     check_broadcastable(eigs=eigs[..., 0], rho=rho, k=k)
     return eigs, rho, k
+
+
+#: The sequence types of ``eigs`` the scalar fast path takes (a list such as ``[4.0, 1.0]``).
+_PLAIN_SEQUENCES = frozenset((list, tuple))
+
+
+def _plain_spectrum(eigs, rho, k):
+    """(lam_1, lam_k, lam_{k+1}, rho) as Python floats where :func:`_validated` would accept the input
+    unchanged and the scalar fast path applies, else None.
+
+    That is: ``eigs`` a list or tuple of Python floats or ints (not bool), d >= 1, each finite and
+    >= 0; ``rho`` a Python number in [0, 1]; ``k`` a Python int (not bool) with 1 <= k <= d.
+    Everything else takes the array path, which raises the same ParameterErrors.
+    """
+    if not (type(eigs) in _PLAIN_SEQUENCES and type(k) is int and 1 <= k <= len(eigs) and plain_scalars(rho, *eigs)
+            and 0 <= rho <= 1 and all(0 <= eig < INF for eig in eigs)):
+        return None
+    ordered = sorted(map(float, eigs), reverse=True)
+    ordered.append(0.0)
+    return ordered[0] + 0.0, ordered[k - 1] + 0.0, ordered[k] + 0.0, float(rho)  # signless zeros, as _spectrum_at
 
 
 def curvature_bracket(eigs: ArrayLike, rho: ArrayLike, k: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
@@ -98,6 +119,11 @@ def curvature_bracket(eigs: ArrayLike, rho: ArrayLike, k: ArrayLike) -> tuple[Fl
     >>> curvature_bracket([4.0, 1.0], 0.5, 1)
     (2.0, 2.5)
     """
+    spectrum = _plain_spectrum(eigs, rho, k)
+    if spectrum is not None:
+        value = scalar_or_none(_curvature_bracket_scalar, *spectrum)
+        if value is not None:
+            return value
     top, at_k, after_k, rho = _spectrum_at(*_validated(eigs, rho, k))
     return (scalar_or_array(s1.curvature_lower(at_k, rho)),
             scalar_or_array(s1.curvature_upper(top, after_k, rho)))
@@ -141,6 +167,11 @@ def misalignment_bound(eigs: ArrayLike, rho: ArrayLike, k: ArrayLike) -> FloatOr
     >>> misalignment_bound([1e155, 1e155], 0.5, 1)  # scale-free
     0.5
     """
+    spectrum = _plain_spectrum(eigs, rho, k)
+    if spectrum is not None:
+        value = scalar_or_none(_misalignment_scalar, *spectrum)
+        if value is not None:
+            return value
     top, at_k, after_k, rho = _spectrum_at(*_validated(eigs, rho, k))
     # The bound is homogeneous of degree 0 in the eigenvalues: dividing by lam_1 keeps the
     # squares from overflowing or underflowing (scale-free, as it must be). The 0/0 branch
@@ -149,6 +180,16 @@ def misalignment_bound(eigs: ArrayLike, rho: ArrayLike, k: ArrayLike) -> FloatOr
         unit = np.where(top > 0, top, 1.0)
         bound = s1.misalignment_lower(top / unit, at_k / unit, after_k / unit, rho)
         return scalar_or_array(np.minimum(bound, 1.0))  # m <= 1 holds exactly; guard the last ulp
+
+
+def _curvature_bracket_scalar(top, at_k, after_k, rho):
+    return s1.curvature_lower_scalar(at_k, rho), s1.curvature_upper_scalar(top, after_k, rho)
+
+
+def _misalignment_scalar(top, at_k, after_k, rho):
+    """:func:`misalignment_bound` on one spectrum, divided by lam_1 likewise (scale-free)."""
+    unit = top if top > 0 else 1.0
+    return min(s1.misalignment_lower_scalar(top / unit, at_k / unit, after_k / unit, rho), 1.0)
 
 
 def kantorovich_bound(m_lo: ArrayLike, m_hi: ArrayLike) -> FloatOrArray:
@@ -183,7 +224,7 @@ def kantorovich_bound(m_lo: ArrayLike, m_hi: ArrayLike) -> FloatOrArray:
     0.8
     """
     if plain_scalars(m_lo, m_hi) and 0 < m_lo < INF and 0 < m_hi < INF:
-        value = scalar_or_none(lambda: s1.kantorovich_scalar(min(m_lo, m_hi), max(m_lo, m_hi)))
+        value = scalar_or_none(s1.kantorovich_scalar, min(m_lo, m_hi), max(m_lo, m_hi))
         if value is not None:
             return value
     m_lo = check_positive(m_lo, "m_lo")

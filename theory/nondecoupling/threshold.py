@@ -70,7 +70,7 @@ def nondecoupling_threshold(*, sft_min: ArrayLike, sep: ArrayLike, mu_sft: Array
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (i).
     """
     if plain_scalars(sft_min, sep, mu_sft) and -INF < sft_min < INF and 0 <= sep < INF and 0 < mu_sft < INF:
-        value = scalar_or_none(lambda: p4.nondecoupling_threshold_scalar(sft_min, sep, mu_sft))
+        value = scalar_or_none(p4.nondecoupling_threshold_scalar, sft_min, sep, mu_sft)
         if value is not None:
             return value
     sft_min = as_float_array(sft_min, "sft_min")
@@ -134,7 +134,7 @@ def crossing_time(*, sft_gap0: ArrayLike, rl_gap0: ArrayLike, sep: ArrayLike, mu
     """
     if (plain_scalars(sft_gap0, rl_gap0, sep, mu_sft, mu_rl) and 0 <= sft_gap0 < INF and 0 <= rl_gap0 < INF
             and 0 <= sep < INF and 0 < mu_sft < INF and 0 < mu_rl < INF):
-        value = scalar_or_none(lambda: _crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl))
+        value = scalar_or_none(_crossing_time_scalar, sft_gap0, rl_gap0, sep, mu_sft, mu_rl)
         if value is not None:
             return value
     sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")

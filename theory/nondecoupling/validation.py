@@ -287,8 +287,12 @@ def check_psd_matrix(value, name: str, *, rtol: float = 1e-12) -> np.ndarray:
 
 
 def scalar_or_array(array: np.ndarray):
-    """Return a Python float for 0-d results, the array otherwise (numpy's own convention)."""
-    return float(array) if np.ndim(array) == 0 else array
+    """Return a Python float for 0-d results, the array otherwise (numpy's own convention).
+
+    A zero comes back as +0.0, as from :func:`scalar_or_none`: the sign of a zero bound would
+    depend on how min and max break ties (numpy's ``minimum(a, b)`` returns b, ``min(a, b)`` a).
+    """
+    return float(array) + 0.0 if np.ndim(array) == 0 else array
 
 
 #: Relative slack for a separation against its quadratic-growth bound: a sep computed in floating
@@ -310,29 +314,37 @@ def check_separation(sep, reach, *, bound: str, reason: str) -> None:
 
 # ----- The fast path for plain scalar input (issue 16): the same checks as plain comparisons.
 #: Python's own numbers; bool (a subclass of int) is excluded by the exact type test.
-_PLAIN_TYPES = (float, int)
+_PLAIN_TYPES = frozenset((float, int))
+_FLOAT_ONLY = frozenset((float,))
+#: Ints up to this size convert to a float; larger ones become +-inf on the array path.
+_FLOAT_INT_LIMIT = int(sys.float_info.max)
 INF = math.inf
 
 
 def plain_scalars(*values) -> bool:
-    """True when every value is a Python float or int (not bool): the scalar fast path applies.
+    """True when every value is a Python float, or an int (not bool) that converts to a float:
+    the scalar fast path applies.
 
     The fast path only handles input that passes every check; anything else (and any value
     that math cannot compute) takes the array path, which raises the same ParameterErrors.
     """
-    return all(type(value) in _PLAIN_TYPES for value in values)
+    types = set(map(type, values))  # one pass in C: this runs on every scalar call
+    if types == _FLOAT_ONLY:
+        return True
+    return types <= _PLAIN_TYPES and all(type(value) is float or -_FLOAT_INT_LIMIT <= value <= _FLOAT_INT_LIMIT
+                                         for value in values)
 
 
-def scalar_or_none(evaluate):
-    """``evaluate()`` as a float (or tuple of floats); None where math raises (the array path then
-    returns inf, 0 or the documented value instead)."""
+def scalar_or_none(evaluate, *args):
+    """``evaluate(*args)`` as a float (or tuple of floats, zeros as +0.0 like :func:`scalar_or_array`);
+    None where math raises (the array path then returns inf, 0 or the documented value instead)."""
     try:
-        value = evaluate()
+        value = evaluate(*args)
     except (ArithmeticError, ValueError):
         return None
-    if isinstance(value, tuple):
-        return tuple(float(v) for v in value)
-    return float(value)
+    if type(value) is tuple:
+        return tuple([float(part) + 0.0 for part in value])
+    return float(value) + 0.0
 
 
 def plain_pl_constants(mu, beta) -> bool:

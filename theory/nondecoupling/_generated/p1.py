@@ -21,22 +21,26 @@ def path_length_bound_scalar(t, gap0, mu, beta):
 
 def sft_excess_lower(t, rl_gap0, sep, mu_rl, mu_sft):
     """P1: lower envelope of L(theta_t) - L* along the RL flow from S_L."""
-    return scaled_product(((1/2)*mu_sft, reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), exp(-mu_rl*t),), (sqrt(mu_rl),))]), reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), exp(-mu_rl*t),), (sqrt(mu_rl),))]),), ())
+    shared_0 = reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), exp(-mu_rl*t),), (sqrt(mu_rl),))])
+    return scaled_product(((1/2)*mu_sft, shared_0, shared_0,), ())
 
 
 def sft_excess_lower_scalar(t, rl_gap0, sep, mu_rl, mu_sft):
     """P1: lower envelope of L(theta_t) - L* along the RL flow from S_L. (Python floats, math)"""
-    return scaled_product_scalar(((1/2)*mu_sft, max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), math.exp(-mu_rl*t),), (math.sqrt(mu_rl),))), max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), math.exp(-mu_rl*t),), (math.sqrt(mu_rl),))),), ())
+    shared_0 = max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), math.exp(-mu_rl*t),), (math.sqrt(mu_rl),)))
+    return scaled_product_scalar(((1/2)*mu_sft, shared_0, shared_0,), ())
 
 
 def sft_excess_upper(t, rl_gap0, mu_rl, beta_rl, beta_sft):
     """P1: upper envelope (beta_sft/2) ell(t)^2 of L(theta_t) - L*."""
-    return scaled_product(((1/2)*beta_sft, reduce(minimum, [scaled_product((sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([less(mu_rl*t, 1/1152921504606846976),True], [t,-expm1(-mu_rl*t)/mu_rl], default=nan),), ()), scaled_product((sqrt(2), sqrt(rl_gap0), beta_rl, select([less(beta_rl*t, 1/1152921504606846976),True], [t,-expm1(-beta_rl*t)/beta_rl], default=nan),), (sqrt(mu_rl),))]), reduce(minimum, [scaled_product((sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([less(mu_rl*t, 1/1152921504606846976),True], [t,-expm1(-mu_rl*t)/mu_rl], default=nan),), ()), scaled_product((sqrt(2), sqrt(rl_gap0), beta_rl, select([less(beta_rl*t, 1/1152921504606846976),True], [t,-expm1(-beta_rl*t)/beta_rl], default=nan),), (sqrt(mu_rl),))]),), ())
+    shared_0 = reduce(minimum, [scaled_product((sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([less(mu_rl*t, 1/1152921504606846976),True], [t,-expm1(-mu_rl*t)/mu_rl], default=nan),), ()), scaled_product((sqrt(2), sqrt(rl_gap0), beta_rl, select([less(beta_rl*t, 1/1152921504606846976),True], [t,-expm1(-beta_rl*t)/beta_rl], default=nan),), (sqrt(mu_rl),))])
+    return scaled_product(((1/2)*beta_sft, shared_0, shared_0,), ())
 
 
 def sft_excess_upper_scalar(t, rl_gap0, mu_rl, beta_rl, beta_sft):
     """P1: upper envelope (beta_sft/2) ell(t)^2 of L(theta_t) - L*. (Python floats, math)"""
-    return scaled_product_scalar(((1/2)*beta_sft, min(scaled_product_scalar((math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((t) if (mu_rl*t < 1/1152921504606846976) else (-math.expm1(-mu_rl*t)/mu_rl)),), ()), scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), beta_rl, ((t) if (beta_rl*t < 1/1152921504606846976) else (-math.expm1(-beta_rl*t)/beta_rl)),), (math.sqrt(mu_rl),))), min(scaled_product_scalar((math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((t) if (mu_rl*t < 1/1152921504606846976) else (-math.expm1(-mu_rl*t)/mu_rl)),), ()), scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), beta_rl, ((t) if (beta_rl*t < 1/1152921504606846976) else (-math.expm1(-beta_rl*t)/beta_rl)),), (math.sqrt(mu_rl),))),), ())
+    shared_0 = min(scaled_product_scalar((math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((t) if (mu_rl*t < 1/1152921504606846976) else (-math.expm1(-mu_rl*t)/mu_rl)),), ()), scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), beta_rl, ((t) if (beta_rl*t < 1/1152921504606846976) else (-math.expm1(-beta_rl*t)/beta_rl)),), (math.sqrt(mu_rl),)))
+    return scaled_product_scalar(((1/2)*beta_sft, shared_0, shared_0,), ())
 
 
 def start_reach(rl_gap0, mu_rl):

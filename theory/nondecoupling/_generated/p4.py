@@ -21,9 +21,11 @@ def nondecoupling_threshold_scalar(sft_min, sep, mu_sft):
 
 def crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
     """P4: T_x after which RL keeps L above L(theta_0); inf if not guaranteed."""
-    return select([less_equal(sep - scaled_product((sqrt(2), sqrt(sft_gap0),), (sqrt(mu_sft),)), 0),True], [inf,reduce(maximum, [0, log_of_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), sep - scaled_product((sqrt(2), sqrt(sft_gap0),), (sqrt(mu_sft),)),))/mu_rl])], default=nan)
+    shared_0 = scaled_product((sqrt(2), sqrt(sft_gap0),), (sqrt(mu_sft),))
+    return select([less_equal(sep - shared_0, 0),True], [inf,reduce(maximum, [0, log_of_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), sep - shared_0,))/mu_rl])], default=nan)
 
 
 def crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
     """P4: T_x after which RL keeps L above L(theta_0); inf if not guaranteed. (Python floats, math)"""
-    return ((math.inf) if (sep - scaled_product_scalar((math.sqrt(2), math.sqrt(sft_gap0),), (math.sqrt(mu_sft),)) <= 0) else (max(0, log_of_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), sep - scaled_product_scalar((math.sqrt(2), math.sqrt(sft_gap0),), (math.sqrt(mu_sft),)),))/mu_rl)))
+    shared_0 = scaled_product_scalar((math.sqrt(2), math.sqrt(sft_gap0),), (math.sqrt(mu_sft),))
+    return ((math.inf) if (sep - shared_0 <= 0) else (max(0, log_of_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), sep - shared_0,))/mu_rl)))

@@ -61,22 +61,26 @@ def discrete_path_length_bound_scalar(steps, gap0, mu, beta, eta, rate_sqrt_defi
 
 def discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
     """P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}."""
-    return scaled_product(((1/2)*mu_sft, reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan),), (sqrt(mu_rl),))]), reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan),), (sqrt(mu_rl),))]),), ())
+    shared_0 = reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan),), (sqrt(mu_rl),))])
+    return scaled_product(((1/2)*mu_sft, shared_0, shared_0,), ())
 
 
 def discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
     """P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}. (Python floats, math)"""
-    return scaled_product_scalar(((1/2)*mu_sft, max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))),), (math.sqrt(mu_rl),))), max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))),), (math.sqrt(mu_rl),))),), ())
+    shared_0 = max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))),), (math.sqrt(mu_rl),)))
+    return scaled_product_scalar(((1/2)*mu_sft, shared_0, shared_0,), ())
 
 
 def discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit):
     """P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R."""
-    return scaled_product(((1/2)*beta_sft, reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())]), reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())]),), ())
+    shared_0 = reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())])
+    return scaled_product(((1/2)*beta_sft, shared_0, shared_0,), ())
 
 
 def discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit):
     """P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R. (Python floats, math)"""
-    return scaled_product_scalar(((1/2)*beta_sft, min(scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())), min(scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())),), ())
+    shared_0 = min(scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ()))
+    return scaled_product_scalar(((1/2)*beta_sft, shared_0, shared_0,), ())
 
 
 def discrete_gain_lower(steps, gap0, rate_sqrt_deficit):
@@ -91,29 +95,35 @@ def discrete_gain_lower_scalar(steps, gap0, rate_sqrt_deficit):
 
 def discrete_gain_upper(steps, gap0, beta, eta):
     """P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2)."""
-    return scaled_product((gap0, reduce(minimum, [1, beta*eta*(beta*eta + 2)]), select([equal(steps, 0),less(steps*reduce(minimum, [1, beta*eta*(beta*eta + 2)]), 1/1152921504606846976),greater_equal(reduce(minimum, [1, beta*eta*(beta*eta + 2)]), 1),True], [0,steps,1,-expm1(steps*log1p(-reduce(minimum, [1, beta*eta*(beta*eta + 2)])))/reduce(minimum, [1, beta*eta*(beta*eta + 2)])], default=nan),), ())
+    shared_0 = reduce(minimum, [1, beta*eta*(beta*eta + 2)])
+    return scaled_product((gap0, shared_0, select([equal(steps, 0),less(shared_0*steps, 1/1152921504606846976),greater_equal(shared_0, 1),True], [0,steps,1,-expm1(steps*log1p(-shared_0))/shared_0], default=nan),), ())
 
 
 def discrete_gain_upper_scalar(steps, gap0, beta, eta):
     """P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2). (Python floats, math)"""
-    return scaled_product_scalar((gap0, min(1, beta*eta*(beta*eta + 2)), ((0) if (steps == 0) else (steps) if (steps*min(1, beta*eta*(beta*eta + 2)) < 1/1152921504606846976) else (1) if (min(1, beta*eta*(beta*eta + 2)) >= 1) else (-math.expm1(steps*math.log1p(-min(1, beta*eta*(beta*eta + 2))))/min(1, beta*eta*(beta*eta + 2)))),), ())
+    shared_0 = min(1, beta*eta*(beta*eta + 2))
+    return scaled_product_scalar((gap0, shared_0, ((0) if (steps == 0) else (steps) if (shared_0*steps < 1/1152921504606846976) else (1) if (shared_0 >= 1) else (-math.expm1(steps*math.log1p(-shared_0))/shared_0)),), ())
 
 
 def discrete_net_gain(steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
     """P5: Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], the guaranteed net gain after k steps."""
-    return scaled_product((rl_gap0, rate_sqrt_deficit, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan) + 1,), ()) - scaled_product((rl_gap0, lam, beta_sft, beta_rl, eta, eta, select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())
+    shared_0 = select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan)
+    return scaled_product((rl_gap0, rate_sqrt_deficit, shared_0, select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan) + 1,), ()) - scaled_product((rl_gap0, lam, beta_sft, beta_rl, eta, eta, shared_0, shared_0,), ())
 
 
 def discrete_net_gain_scalar(steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
     """P5: Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], the guaranteed net gain after k steps. (Python floats, math)"""
-    return scaled_product_scalar((rl_gap0, rate_sqrt_deficit, ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))) + 1,), ()) - scaled_product_scalar((rl_gap0, lam, beta_sft, beta_rl, eta, eta, ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ())
+    shared_0 = ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit))
+    return scaled_product_scalar((rl_gap0, rate_sqrt_deficit, shared_0, ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))) + 1,), ()) - scaled_product_scalar((rl_gap0, lam, beta_sft, beta_rl, eta, eta, shared_0, shared_0,), ())
 
 
 def optimal_steps(lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
     """P5: k* = 2 ln(c_eta/(1 + c_eta)) / ln q, the continuous maximizer of the guarantee."""
-    return select([greater(scaled_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)), 1152921504606846976),less(scaled_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)), 1/1152921504606846976),True], [-log_of_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,))/log1p(-rate_sqrt_deficit),scaled_product((rate_sqrt_deficit, -rate_sqrt_deficit/log1p(-rate_sqrt_deficit),), (lam, beta_sft, beta_rl, eta, eta,)),-log1p(scaled_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)))/log1p(-rate_sqrt_deficit)], default=nan)
+    shared_0 = scaled_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,))
+    return select([greater(shared_0, 1152921504606846976),less(shared_0, 1/1152921504606846976),True], [-log_of_product((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,))/log1p(-rate_sqrt_deficit),scaled_product((rate_sqrt_deficit, -rate_sqrt_deficit/log1p(-rate_sqrt_deficit),), (lam, beta_sft, beta_rl, eta, eta,)),-log1p(shared_0)/log1p(-rate_sqrt_deficit)], default=nan)
 
 
 def optimal_steps_scalar(lam, beta_sft, beta_rl, eta, rate_sqrt_deficit):
     """P5: k* = 2 ln(c_eta/(1 + c_eta)) / ln q, the continuous maximizer of the guarantee. (Python floats, math)"""
-    return ((-log_of_product_scalar((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,))/math.log1p(-rate_sqrt_deficit)) if (scaled_product_scalar((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)) > 1152921504606846976) else (scaled_product_scalar((rate_sqrt_deficit, -rate_sqrt_deficit/math.log1p(-rate_sqrt_deficit),), (lam, beta_sft, beta_rl, eta, eta,))) if (scaled_product_scalar((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)) < 1/1152921504606846976) else (-math.log1p(scaled_product_scalar((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,)))/math.log1p(-rate_sqrt_deficit)))
+    shared_0 = scaled_product_scalar((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,))
+    return ((-log_of_product_scalar((rate_sqrt_deficit, rate_sqrt_deficit,), (lam, beta_sft, beta_rl, eta, eta,))/math.log1p(-rate_sqrt_deficit)) if (shared_0 > 1152921504606846976) else (scaled_product_scalar((rate_sqrt_deficit, -rate_sqrt_deficit/math.log1p(-rate_sqrt_deficit),), (lam, beta_sft, beta_rl, eta, eta,))) if (shared_0 < 1/1152921504606846976) else (-math.log1p(shared_0)/math.log1p(-rate_sqrt_deficit)))

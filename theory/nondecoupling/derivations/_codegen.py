@@ -102,9 +102,9 @@ class ClosedForm:
     lazy_branches : bool
         Print each ``Piecewise`` as ``nondecoupling._piecewise.first_true(...)`` instead of
         ``numpy.select(...)``: each branch is evaluated only on the entries that select it
-        (first true condition wins, as in ``select``; the branch and condition texts are
-        the same), bitwise the same floats. Turn on for forms evaluated many times on arrays,
-        whose branches are costly (K1's kl inside kl_inverse_*).
+        (first true condition wins, as in ``select``; the same operations, see
+        :class:`LazyBranchPrinter`), bitwise the same floats. Turn on for forms evaluated many
+        times on arrays, whose branches are costly (K1's kl inside kl_inverse_*).
     """
 
     name: str
@@ -125,7 +125,7 @@ class LazyBranchPrinter(NumPyPrinter):
     first) that the branch repeats in parentheses is formed once, as the argument of an enclosing
     ``(lambda u0: ...)(...)``, and the name stands where ``(...)`` stood. Each occurrence was the
     same parenthesized expression, so the same float: the values are bitwise those of ``select``
-    (``tests/theory/test_codegen.py``). It matters for speed: K1's Taylor branch repeats its ratio
+    (``tests/theory/test_k1_any_policy_pays.py``). It matters for speed: K1's Taylor branch repeats its ratio
     14 times, and numpy would hold 14 temporaries of the array's size while evaluating it.
     """
 
@@ -168,6 +168,38 @@ class LazyBranchPrinter(NumPyPrinter):
         return text
 
 
+#: Calls worth computing once when an expression repeats them (a square ell(t) * ell(t), say).
+_SHARED_CALLS = (ScaledProduct, LogOfProduct, sp.Min, sp.Max, sp.Piecewise)
+
+
+def shared_calls(expr: sp.Expr) -> tuple[list, sp.Expr]:
+    """``(assignments, reduced)``: every repeated :data:`_SHARED_CALLS` sub-expression named once.
+
+    The largest repeated call is named first (so its inner calls are not named needlessly), also
+    inside the earlier names' definitions; the assignments are returned innermost first, ready to
+    print in order. Only whole calls are shared, never parts of a sum or product, so the printed
+    code performs the same floating-point operations as the unshared expression, once each.
+    (sympy's ``cse`` also regroups the terms of sums and products, which changes roundings.)
+    """
+    assignments = []
+    while True:
+        counts = Counter(node for tree in (expr, *(body for _, body in assignments))
+                         for node in sp.preorder_traversal(tree) if isinstance(node, _SHARED_CALLS))
+        repeated = [node for node, count in counts.items() if count > 1]
+        if not repeated:
+            return assignments[::-1], expr
+        largest = max(repeated, key=sp.count_ops)
+        name = sp.Symbol(f"shared_{len(assignments)}")
+        expr = expr.xreplace({largest: name})
+        assignments = [(symbol, body.xreplace({largest: name})) for symbol, body in assignments] + [(name, largest)]
+
+
+def _function_text(name: str, params: str, doc: str, printer, assignments, expr) -> str:
+    lines = [f"def {name}({params}):", f'    """{doc}"""']
+    lines += [f"    {symbol} = {printer.doprint(body)}" for symbol, body in assignments]
+    return "\n".join([*lines, f"    return {printer.doprint(expr)}\n"])
+
+
 def render(theorem_id: str, source_module: str, forms: list[ClosedForm]) -> str:
     """Return the text of the generated module for one theorem ID."""
     settings = {"fully_qualified_modules": False, "allow_unknown_functions": False}
@@ -177,22 +209,15 @@ def render(theorem_id: str, source_module: str, forms: list[ClosedForm]) -> str:
     printers = [printer, scalar_printer]
     bodies = []
     for form in forms:
-        expr = optimize(form.expr, optims_c99) if form.rewrite else form.expr
+        assignments, expr = shared_calls(optimize(form.expr, optims_c99) if form.rewrite else form.expr)
         params = ", ".join(str(a) for a in form.args)
         if form.lazy_branches:
             printers.append(LazyBranchPrinter(params, settings))
         array_printer = printers[-1] if form.lazy_branches else printer
-        bodies.append(
-            f"def {form.name}({params}):\n"
-            f'    """{form.doc}"""\n'
-            f"    return {array_printer.doprint(expr)}\n"
-        )
+        bodies.append(_function_text(form.name, params, form.doc, array_printer, assignments, expr))
         if form.scalar:
-            bodies.append(
-                f"def {form.name}_scalar({params}):\n"
-                f'    """{form.doc} (Python floats, math)"""\n'
-                f"    return {scalar_printer.doprint(expr)}\n"
-            )
+            bodies.append(_function_text(f"{form.name}_scalar", params, f"{form.doc} (Python floats, math)",
+                                         scalar_printer, assignments, expr))
     imports = ["import math"] if "math" in scalar_printer.module_imports else []
     modules = sorted(set().union(*(p.module_imports for p in printers)) - {"math"})
     for module in modules:

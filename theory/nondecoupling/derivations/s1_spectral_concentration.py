@@ -183,12 +183,12 @@ def closed_forms() -> list[ClosedForm]:
     """The generated numpy functions behind ``nondecoupling.spectral``."""
     return [
         ClosedForm("curvature_lower", (eig_k, rho), curvature_lower(eig_k, rho),
-                   "S1 (a): lam_k rho_k <= g^T H g / ||g||^2.", scalar=False),
+                   "S1 (a): lam_k rho_k <= g^T H g / ||g||^2."),
         ClosedForm("curvature_upper", (eig_top, eig_next, rho), curvature_upper(eig_top, eig_next, rho),
-                   "S1 (a): g^T H g / ||g||^2 <= lam_1 rho_k + lam_{k+1} (1 - rho_k).", scalar=False),
+                   "S1 (a): g^T H g / ||g||^2 <= lam_1 rho_k + lam_{k+1} (1 - rho_k)."),
         ClosedForm("misalignment_lower", (eig_top, eig_k, eig_next, rho),
                    misalignment_lower(eig_top, eig_k, eig_next, rho),
-                   "S1 (b): m >= lam_k rho_k / sqrt(lam_1^2 rho_k + lam_{k+1}^2 (1 - rho_k)) (0 where 0/0).", scalar=False),
+                   "S1 (b): m >= lam_k rho_k / sqrt(lam_1^2 rho_k + lam_{k+1}^2 (1 - rho_k)) (0 where 0/0)."),
         ClosedForm("kantorovich", (m_lo, m_hi), kantorovich(m_lo, m_hi),
                    "S1 (c): m >= 2 sqrt(m_lo m_hi) / (m_lo + m_hi).", rewrite=False),
     ]
