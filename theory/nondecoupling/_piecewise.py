@@ -50,16 +50,18 @@ def first_true(args, conditions, branches):
     # Few and small temporaries matter: each fresh array of the input's size costs page faults.
     undecided = slice(None)
     for condition, branch in zip(conditions, branches):
-        taken = np.broadcast_to(condition(*values), values[0].shape)
+        taken = condition(*values)
+        if np.ndim(taken) == 0:  # a constant condition (``True``: the default branch)
+            taken = np.full(values[0].shape, bool(taken))
         if taken.all():  # the rest at once: no index arrays, no copies
             out[undecided] = branch(*values)
             break
         # Integer indices, not the boolean mask: numpy's boolean indexing is several times slower.
-        chosen = np.flatnonzero(taken)
+        chosen = taken.nonzero()[0]
         if chosen.size:
             out[chosen if isinstance(undecided, slice) else undecided[chosen]] = \
                 branch(*(value[chosen] for value in values))
-            rest = np.flatnonzero(np.logical_not(taken))
+            rest = np.logical_not(taken).nonzero()[0]
             undecided = rest if isinstance(undecided, slice) else undecided[rest]
             values = [value[rest] for value in values]
     return out.reshape(arrays[0].shape)
