@@ -151,10 +151,11 @@ class LazyBranchPrinter(NumPyPrinter):
         outermost = [node for node in repeated if not any(other != node and other.has(node) for other in repeated)]
         names = [f"u{k}" for k in range(len(outermost))]
         assert not set(names) & set(self._params.split(", ")), f"{names} clash with parameters {self._params}"
+        enclosing = self._shared, self._used  # a Piecewise inside a branch binds its own names
         self._shared, self._used = dict(zip(outermost, names)), set()
         text = self._print(expr)
         bound = [(name, node) for node, name in self._shared.items() if name in self._used]
-        self._shared = {}
+        self._shared, self._used = enclosing
         for name, node in bound:
             text = f"(lambda {name}: {text})({self._print(node)})"
         return text
