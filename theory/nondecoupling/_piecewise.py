@@ -1,13 +1,13 @@
 """A piecewise function that evaluates each branch only on the entries that select it.
 
 ``numpy.select(conditions, branches)`` (how sympy prints a ``Piecewise``) evaluates every branch on
-every entry. For K1's kl that is six branches, one of them a 14-term Taylor series, per term:
+every entry. For K1's kl that is six branches, one of them a degree-14 Taylor polynomial, per term:
 most of the work is thrown away, and kl_inverse_* evaluates kl several times per entry.
 :func:`first_true` gives the same numbers (first true condition wins, NaN where none is true)
 with each condition evaluated only on the entries no earlier one took, and each branch only on
 the entries it took, as compressed contiguous arrays. Elementwise ufuncs do not depend on an
 entry's neighbours, so every entry's float is bitwise the one ``numpy.select`` gives (tested in
-``tests/theory/test_codegen.py``). (Hand-written: numpy has no lazy ``select``; ``numpy.piecewise``
+``tests/theory/test_piecewise.py``, ``test_codegen.py`` and, for K1's kl, ``test_k1_any_policy_pays.py``). (Hand-written: numpy has no lazy ``select``; ``numpy.piecewise``
 takes disjoint conditions, evaluates them all up front, and has no first-true-wins order.)
 
 The generated modules call it where a derivation's :class:`nondecoupling.derivations._codegen.ClosedForm`
