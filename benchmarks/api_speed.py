@@ -5,8 +5,10 @@ Issue 16 asks for ratios from one run: this script extracts an earlier revision 
 temporary directory, times the same calls there and in the working
 tree in two fresh interpreters, one after the other, and prints both with their ratio.
 
-    python benchmarks/api_speed.py [--before REV] [--repeat N]
+    python benchmarks/api_speed.py [--before REV] [--repeat N] [--cpu]
 
+``--cpu`` times with ``time.process_time`` (this process's CPU time, user + system) instead of
+the wall clock: on a machine shared with other load it is the steadier of the two.
 Timings are minima over repeats (least disturbed by other load); compare the ratios, not the
 absolute numbers, between machines.
 """
@@ -56,10 +58,11 @@ ARRAY_CALLS = {f"{name} (10^4 array)": f"{name}(RATES, BUDGETS)" for name in
                ("kl_inverse_upper", "kl_inverse_lower", "kl_inverse_first_upper", "kl_inverse_first_lower")}
 
 _TIMER = r'''
-import json, sys, timeit
+import json, sys, time, timeit
 import numpy as np
 import nondecoupling
 calls, repeat = json.loads(sys.argv[1]), int(sys.argv[2])
+timer = time.process_time if sys.argv[3] == "cpu" else time.perf_counter
 rng = np.random.default_rng(0)
 space = {name: getattr(nondecoupling, name) for name in nondecoupling.__all__}
 space.update(RATES=rng.random(10_000), BUDGETS=10.0 ** rng.uniform(-12, 1, 10_000))
@@ -72,7 +75,7 @@ for label, expression in calls.items():
         continue  # not in this revision
     run = lambda: eval(code, space)
     number = 1 if "array" in label else 20
-    out[label] = min(timeit.repeat(run, number=number, repeat=repeat)) / number * 1e6
+    out[label] = min(timeit.repeat(run, number=number, repeat=repeat, timer=timer)) / number * 1e6
 # Evaluations of the accurate kl per scalar kl_inverse_* call (robust to machine load, unlike times).
 import nondecoupling.kl as kl_module
 plain_kl, count = kl_module._kl, [0]
@@ -97,9 +100,9 @@ def extract(revision: str, into: Path) -> Path:
     return into / "theory"
 
 
-def time_calls(theory_dir: Path, calls: dict, repeat: int) -> dict:
+def time_calls(theory_dir: Path, calls: dict, repeat: int, clock: str) -> dict:
     environment = {"PYTHONPATH": str(theory_dir), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-c", _TIMER, json.dumps(calls), str(repeat)],
+    result = subprocess.run([sys.executable, "-c", _TIMER, json.dumps(calls), str(repeat), clock],
                             capture_output=True, text=True, check=True, env=environment)
     return json.loads(result.stdout)
 
@@ -113,14 +116,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default=None, help="revision to compare with (default: merge-base with main)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cpu", action="store_true", help="CPU time (time.process_time) instead of wall time")
     args = parser.parse_args(argv)
     before = args.before or subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True,
                                            text=True, check=True).stdout.strip()
     calls = {**SCALAR_CALLS, **ARRAY_CALLS}
     with tempfile.TemporaryDirectory() as tmp:
-        old = time_calls(extract(before, Path(tmp) / "before"), calls, args.repeat)
-        new = time_calls(ROOT / "theory", calls, args.repeat)
-    print(f"before = {resolve(before)}, after = working tree; microseconds per call "
+        clock = "cpu" if args.cpu else "wall"
+        old = time_calls(extract(before, Path(tmp) / "before"), calls, args.repeat, clock)
+        new = time_calls(ROOT / "theory", calls, args.repeat, clock)
+    print(f"before = {resolve(before)}, after = working tree; {clock} microseconds per call "
           f"(arrays: per 10^4-element call); functions missing before are marked new")
     print(f"{'call':44s} {'before':>10s} {'after':>10s} {'speed-up':>9s}")
     for label in [*calls, *(f"{name} [kl evaluations]" for name in SCALAR_CALLS if name.startswith("kl_inverse"))]:

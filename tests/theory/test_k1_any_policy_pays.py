@@ -1,5 +1,8 @@
 """K1: kl_bernoulli against 50-digit mpmath, and CE(p*, pi) - H(p*) >= kl(a||b) on random instances."""
 
+import dataclasses
+import functools
+
 import mpmath as mp
 import numpy as np
 import pytest
@@ -7,7 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nondecoupling import ParameterError, kl_bernoulli
+from nondecoupling._generated import k1
 from nondecoupling.derivations import k1_any_policy_pays
+from nondecoupling.derivations._codegen import render
+from nondecoupling.validation import scalar_or_none
+from tests.simulations.test_sim_tight_regimes import mutated
 
 mp.mp.dps = 50
 EDGES = [0.0, 5e-324, 1e-300, 1e-17, 1e-15, 3e-16, 0.5, 1 - 1e-15, 1 - 3e-16, 1 - 2**-53, 1.0]
@@ -45,6 +52,64 @@ def test_kl_near_equal_rates_keeps_relative_accuracy(a, ulps):
     b = a + ulps * np.spacing(a)
     expected = reference_kl(a, b)
     assert abs(mp.mpf(kl_bernoulli(a, b)) - expected) <= 1e-13 * expected
+
+
+@functools.cache
+def select_kl():
+    """The array kl as numpy.select would print it: rendered now from the derivation (not a copy)."""
+    forms = [dataclasses.replace(form, lazy_branches=False, scalar=False) for form in k1_any_policy_pays.closed_forms()]
+    text = render("K1", k1_any_policy_pays.__name__, forms)
+    assert "select(" in text and "first_true" not in text
+    namespace = {}
+    exec(compile(text, "<K1 with numpy.select>", "exec"), namespace)  # noqa: S102
+    return namespace["kl_bernoulli"]
+
+
+def _nearby(a, ulps):
+    return float(np.clip(a + ulps * np.spacing(a), 0.0, 1.0))
+
+
+#: (a, b): independent rates, b a few ulps from a (a == b included), b within the Taylor radius and beyond.
+rate_pairs = (st.tuples(rates, rates)
+              | st.tuples(rates, st.integers(-4, 4)).map(lambda pair: (pair[0], _nearby(*pair)))
+              | st.tuples(rates, st.floats(-0.3, 0.3)).map(lambda pair: (pair[0], min(pair[0] * (1 + pair[1]), 1.0)))
+              | st.tuples(rates, st.floats(-0.3, 0.3)).map(lambda pair: (pair[0], max(1 - (1 - pair[0]) * (1 + pair[1]), 0.0))))
+
+
+def bits(values):
+    return np.asarray(values, dtype=np.float64).view(np.int64)
+
+
+def assert_bitwise_select_and_math_twin(kl, a, b):
+    """``kl`` on arrays (and broadcast, 0-d) gives bitwise numpy.select's floats and, where math computes
+    it, the math twin's (which test_kl_matches_mpmath checks against 50 digits)."""
+    reference = select_kl()
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(bits(kl(a, b)), bits(reference(a, b)))
+        one_a = np.broadcast_arrays(a[:1], b)  # a stride-0 argument, as kl_bernoulli(float, array) passes it
+        np.testing.assert_array_equal(bits(kl(*one_a)), bits(reference(*one_a)))
+        zero_d = kl(np.asarray(a[0]), np.asarray(b[0]))
+        assert type(zero_d) is type(reference(np.asarray(a[0]), np.asarray(b[0])))
+        assert bits(zero_d) == bits(reference(np.asarray(a[0]), np.asarray(b[0])))
+        got = kl(a, b)
+    for x, y, value in zip(a, b, got):
+        twin = scalar_or_none(lambda: k1.kl_bernoulli_scalar(float(x), float(y)))  # noqa: B023
+        assert twin is None or bits(twin) == bits(value), (x, y, twin, value)
+
+
+@given(pairs=st.lists(rate_pairs, min_size=1, max_size=30))
+def test_array_kl_is_bitwise_the_select_form_and_the_math_twin(pairs):
+    a, b = np.array(pairs).T
+    assert_bitwise_select_and_math_twin(k1.kl_bernoulli, a, b)
+
+
+def test_a_mutant_of_the_array_kl_branches_is_caught():
+    """The Taylor branch taken out to |a - b| < b/1.5, where 14 terms no longer reach 2**-53: caught."""
+    mutant = mutated(k1.kl_bernoulli, "greater(b, 10*abs(a - b))", "greater(b, 1.5*abs(a - b))")
+    a, b = np.array([0.3, 0.2]), np.array([0.45, 0.2])
+    with pytest.raises(AssertionError):
+        assert_bitwise_select_and_math_twin(mutant, a, b)
+    assert abs(mp.mpf(mutant(a, b)[0]) - reference_kl(0.3, 0.45)) > 1e-10 * reference_kl(0.3, 0.45)
 
 
 @given(b=st.floats(0, 1, exclude_max=True))

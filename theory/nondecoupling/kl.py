@@ -280,8 +280,8 @@ def _kl(a, b):
     kl_inverse_* searches goes through this one name (benchmarks/api_speed.py counts them)."""
     if type(a) is float and type(b) is float:
         return k1.kl_bernoulli_scalar(a, b)
-    # numpy.select wants conditions of one shape; it evaluates every branch, so unused ones may warn.
-    a, b = np.broadcast_arrays(a, b)
+    # Each branch sees only the entries that select it (nondecoupling._piecewise.first_true, which
+    # also broadcasts), so the edges no longer warn; the errstate keeps numpy's inf/NaN silent.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.asarray(k1.kl_bernoulli(a, b), dtype=np.float64)
 

@@ -99,6 +99,12 @@ class ClosedForm:
         Also print ``<name>_scalar``, the same expression for Python floats with :mod:`math`
         (the public functions' fast path for scalar input; it raises where numpy would return
         inf or NaN, and the caller then takes the array path).
+    lazy_branches : bool
+        Print each ``Piecewise`` as ``nondecoupling._piecewise.first_true(...)`` instead of
+        ``numpy.select(...)``: each branch is evaluated only on the entries that select it
+        (first true condition wins, as in ``select``; the same operations, see
+        :class:`LazyBranchPrinter`), bitwise the same floats. Turn on for forms evaluated many
+        times on arrays, whose branches are costly (K1's kl inside kl_inverse_*).
     """
 
     name: str
@@ -107,6 +113,60 @@ class ClosedForm:
     doc: str
     rewrite: bool = True
     scalar: bool = True
+    lazy_branches: bool = False
+
+
+class LazyBranchPrinter(NumPyPrinter):
+    """:class:`NumPyPrinter` that prints a ``Piecewise`` as a call of
+    :func:`nondecoupling._piecewise.first_true` with one ``lambda <params>: ...`` per condition and
+    per branch, each printed by NumPyPrinter itself (the same operations as in its ``select``).
+
+    One change inside a branch: an ``UnevaluatedExpr`` (a subexpression the derivation forms
+    first) that the branch repeats in parentheses is formed once, as the argument of an enclosing
+    ``(lambda u0: ...)(...)``, and the name stands where ``(...)`` stood. Each occurrence was the
+    same parenthesized expression, so the same float: the values are bitwise those of ``select``
+    (``tests/theory/test_k1_any_policy_pays.py``). It matters for speed: K1's Taylor branch repeats its ratio
+    14 times, and numpy would hold 14 temporaries of the array's size while evaluating it.
+    """
+
+    def __init__(self, params: str, settings: dict):
+        super().__init__(settings)
+        self._params = params
+        self._shared: dict = {}  # UnevaluatedExpr -> the name it is bound to, in the branch being printed
+        self._used: set = set()
+
+    def _print_Piecewise(self, expr):
+        self.module_imports["nondecoupling._piecewise"].add("first_true")
+        head = f"lambda {self._params}: "
+        # NumPyPrinter's own rule for conditions: an ITE inside one is simplified away first.
+        conditions = [sp.simplify_logic(arg.cond) if arg.cond.has(sp.ITE) else arg.cond for arg in expr.args]
+        conditions = ", ".join(head + self._print(condition) for condition in conditions)
+        branches = ", ".join(head + self._print_branch(arg.expr) for arg in expr.args)
+        return f"first_true([{self._params}], [{conditions}], [{branches}])"
+
+    def _print_branch(self, expr) -> str:
+        """The branch's text, its repeated outermost ``UnevaluatedExpr``s bound once (class docstring)."""
+        counts = Counter(node for node in sp.preorder_traversal(expr) if isinstance(node, sp.UnevaluatedExpr))
+        repeated = [node for node, count in counts.items() if count > 1]
+        outermost = [node for node in repeated if not any(other != node and other.has(node) for other in repeated)]
+        names = [f"u{k}" for k in range(len(outermost))]
+        assert not set(names) & set(self._params.split(", ")), f"{names} clash with parameters {self._params}"
+        enclosing = self._shared, self._used  # a Piecewise inside a branch binds its own names
+        self._shared, self._used = dict(zip(outermost, names)), set()
+        text = self._print(expr)
+        bound = [(name, node) for node, name in self._shared.items() if name in self._used]
+        self._shared, self._used = enclosing
+        for name, node in bound:
+            text = f"(lambda {name}: {text})({self._print(node)})"
+        return text
+
+    def parenthesize(self, item, level, strict=False):
+        text = super().parenthesize(item, level, strict)
+        name = self._shared.get(item)
+        if name is not None and text == f"({self._print(item)})":  # a parenthesized occurrence only
+            self._used.add(name)
+            return name
+        return text
 
 
 #: Calls worth computing once when an expression repeats them (a square ell(t) * ell(t), say).
@@ -143,21 +203,26 @@ def _function_text(name: str, params: str, doc: str, printer, assignments, expr)
 
 def render(theorem_id: str, source_module: str, forms: list[ClosedForm]) -> str:
     """Return the text of the generated module for one theorem ID."""
-    printer = NumPyPrinter({"fully_qualified_modules": False, "allow_unknown_functions": False})
+    settings = {"fully_qualified_modules": False, "allow_unknown_functions": False}
+    printer = NumPyPrinter(settings)
     # Fully qualified (math.sqrt): the numpy functions of the same names are imported unqualified.
     scalar_printer = PythonCodePrinter({"fully_qualified_modules": True})
+    printers = [printer, scalar_printer]
     bodies = []
     for form in forms:
         assignments, expr = shared_calls(optimize(form.expr, optims_c99) if form.rewrite else form.expr)
         params = ", ".join(str(a) for a in form.args)
-        bodies.append(_function_text(form.name, params, form.doc, printer, assignments, expr))
+        if form.lazy_branches:
+            printers.append(LazyBranchPrinter(params, settings))
+        array_printer = printers[-1] if form.lazy_branches else printer
+        bodies.append(_function_text(form.name, params, form.doc, array_printer, assignments, expr))
         if form.scalar:
             bodies.append(_function_text(f"{form.name}_scalar", params, f"{form.doc} (Python floats, math)",
                                          scalar_printer, assignments, expr))
     imports = ["import math"] if "math" in scalar_printer.module_imports else []
-    modules = sorted((set(printer.module_imports) | set(scalar_printer.module_imports)) - {"math"})
+    modules = sorted(set().union(*(p.module_imports for p in printers)) - {"math"})
     for module in modules:
-        names = printer.module_imports.get(module, set()) | scalar_printer.module_imports.get(module, set())
+        names = set().union(*(p.module_imports.get(module, set()) for p in printers))
         imports.append(f"from {module} import {', '.join(sorted(names))}")
     header = (
         f'"""Generated from ``{source_module}`` ({theorem_id}) by\n'

@@ -43,7 +43,8 @@ The generated ``kl_bernoulli(a, b)`` evaluates
 Where :math:`|x| < 1/10` a Taylor polynomial of :math:`h` replaces the cancelling direct form;
 its truncation error is proven below 2**-53 relative. The differences :math:`a - b` are formed
 before anything rounds them, so ``kl_bernoulli`` stays accurate for :math:`b` within a few ulp
-of :math:`a`, and near 0 and 1.
+of :math:`a`, and near 0 and 1. It is printed with ``lazy_branches``: on arrays each branch is
+evaluated only on the entries that select it (kl_inverse_* evaluates it about 4 times per entry).
 
 References
 ----------
@@ -222,7 +223,7 @@ def closed_forms() -> list[ClosedForm]:
           + _relative_entropy_term(1 - a, 1 - b, b - a, polynomial, x))
     return [ClosedForm("kl_bernoulli", (a, b), kl,
                        "K1: kl(a||b) = D(a, b) + D(1-a, 1-b), each term >= 0 and cancellation-free.",
-                       rewrite=False)]
+                       rewrite=False, lazy_branches=True)]
 
 
 if __name__ == "__main__":
