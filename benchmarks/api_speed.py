@@ -3,13 +3,14 @@
 Issue 16 asks for ratios from one run: this script extracts an earlier revision of the library
 (``git archive``, default: the merge-base with main, before the issue 12/16 changes) into a
 temporary directory, times the same calls there and in the working
-tree in two fresh interpreters, one after the other, and prints both with their ratio.
+tree in fresh interpreters, alternating the two for ``--rounds`` rounds, and prints both with
+their ratio.
 
-    python benchmarks/api_speed.py [--before REV] [--repeat N] [--cpu]
+    python benchmarks/api_speed.py [--before REV] [--repeat N] [--rounds N] [--cpu]
 
 ``--cpu`` times with ``time.process_time`` (this process's CPU time, user + system) instead of
 the wall clock: on a machine shared with other load it is the steadier of the two.
-Timings are minima over repeats (least disturbed by other load); compare the ratios, not the
+Timings are minima over repeats and rounds (least disturbed by other load); compare the ratios, not the
 absolute numbers, between machines.
 """
 
@@ -23,6 +24,8 @@ import tarfile
 import tempfile
 from io import BytesIO
 from pathlib import Path
+
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,6 +110,11 @@ def time_calls(theory_dir: Path, calls: dict, repeat: int, clock: str) -> dict:
     return json.loads(result.stdout)
 
 
+def _keep_minimum(best: dict, timings: dict) -> None:
+    for label, value in timings.items():
+        best[label] = min(best.get(label, value), value)
+
+
 def resolve(revision: str) -> str:
     return subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.strip()
@@ -115,16 +123,22 @@ def resolve(revision: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default=None, help="revision to compare with (default: merge-base with main)")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3, help="timing repeats per round (minimum taken)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds alternating the two revisions (minimum taken)")
     parser.add_argument("--cpu", action="store_true", help="CPU time (time.process_time) instead of wall time")
     args = parser.parse_args(argv)
     before = args.before or subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True,
                                            text=True, check=True).stdout.strip()
     calls = {**SCALAR_CALLS, **ARRAY_CALLS}
+    clock = "cpu" if args.cpu else "wall"
     with tempfile.TemporaryDirectory() as tmp:
-        clock = "cpu" if args.cpu else "wall"
-        old = time_calls(extract(before, Path(tmp) / "before"), calls, args.repeat, clock)
-        new = time_calls(ROOT / "theory", calls, args.repeat, clock)
+        old_theory = extract(before, Path(tmp) / "before")
+        old, new = {}, {}
+        # Alternate the two revisions round by round (minimum per call over the rounds): a load
+        # that comes and goes then slows both alike instead of whichever ran second.
+        for _ in tqdm(range(args.rounds), desc="rounds (before, after)", unit="round"):
+            _keep_minimum(old, time_calls(old_theory, calls, args.repeat, clock))
+            _keep_minimum(new, time_calls(ROOT / "theory", calls, args.repeat, clock))
     print(f"before = {resolve(before)}, after = working tree; {clock} microseconds per call "
           f"(arrays: per 10^4-element call); functions missing before are marked new")
     print(f"{'call':44s} {'before':>10s} {'after':>10s} {'speed-up':>9s}")

@@ -34,7 +34,7 @@ def _outcome(function, factors, divisors):
     """The result's bit pattern, or the type of the exception raised."""
     try:
         return struct.pack("<d", function(tuple(factors), tuple(divisors)))
-    except (OverflowError, ZeroDivisionError) as error:
+    except (OverflowError, ZeroDivisionError, ValueError) as error:
         return type(error)
 
 
@@ -42,6 +42,28 @@ def _outcome(function, factors, divisors):
 def test_shortcut_is_bitwise_the_frexp_loop(factors, divisors):
     assert _outcome(_scaled.scaled_product_scalar, factors, divisors) == \
         _outcome(_scaled._scaled_product_scalar, factors, divisors)
+
+
+@given(factors=st.lists(_numbers, min_size=1, max_size=7), divisors=st.lists(_numbers, max_size=2))
+def test_log_shortcut_is_bitwise_the_frexp_loop(factors, divisors):
+    assert _outcome(_scaled.log_of_product_scalar, factors, divisors) == \
+        _outcome(_scaled._log_of_product_scalar, factors, divisors)
+
+
+@pytest.mark.parametrize("product", [2.0**-1022, 1.5 * 2.0**-1022, 2.0**1023, 1.7e308, -1.7e308])
+def test_log_of_a_product_outside_the_direct_range_takes_the_loop(product, monkeypatch):
+    # The loop logs m 2**e directly only for e in (-1021, 1024); the shortcut must not take these.
+    monkeypatch.setattr(_scaled, "_log_of_product_scalar", lambda *args: "loop")
+    assert _scaled.log_of_product_scalar((product,)) == "loop"
+    assert _scaled.log_of_product_scalar((2.0**-1021,)) != "loop"
+
+
+@pytest.mark.parametrize(("factors", "divisors"), [((2.0, 0.0, 3.0), ()), ((-2.0, 0.0, 1e300, 1e300), (7.0,)),
+                                                   ((0.5, -0.0), (-3.0,))])
+def test_an_exact_zero_factor_takes_the_shortcut(factors, divisors, monkeypatch):
+    monkeypatch.setattr(_scaled, "_scaled_product_scalar", lambda *args: pytest.fail("the frexp loop ran"))
+    result = _scaled.scaled_product_scalar(factors, divisors)
+    assert result == 0.0 and math.copysign(1.0, result) == math.copysign(1.0, math.prod(factors) / math.prod(divisors or (1.0,)))
 
 
 @given(factors=st.lists(_moderate, min_size=1, max_size=2), divisors=st.lists(_moderate, max_size=1))

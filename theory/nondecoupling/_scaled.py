@@ -68,28 +68,48 @@ def _mantissa_exponent_scalar(factors, divisors):
 _NORMAL_MIN, _NORMAL_MAX = sys.float_info.min, sys.float_info.max
 
 
+def _plain_product(factors, divisors):
+    """The plain left-to-right product and quotients where that is bitwise the scaled one, else None.
+
+    While every partial product (and quotient) is a normal float it is bitwise the frexp loop's:
+    frexp and ldexp are exact and each step rounds the same 53-bit mantissa product. An exact
+    zero factor after normal partials keeps that identity to the end: both give a zero of the
+    same sign (or NaN after an inf, or ZeroDivisionError on a zero divisor, as the loop does).
+    Any other partial outside the normal range (an under- or overflow) returns None.
+    """
+    product = 1.0
+    for factor in factors:
+        product *= factor
+        # abs() spelled out: this line runs for every factor of every scalar call.
+        if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
+            if factor == 0:
+                return _zero_product(factors, divisors)
+            return None
+    for divisor in divisors:
+        product /= divisor
+        if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
+            return None
+    return product
+
+
+def _zero_product(factors, divisors):
+    product = float(math.prod(factors))
+    for divisor in divisors:
+        product /= divisor
+    return product
+
+
 def scaled_product_scalar(factors, divisors=()):
     """:func:`scaled_product` for Python floats (raises OverflowError where the result overflows).
 
-    While every partial product (and quotient) of the plain left-to-right evaluation is a normal
-    float, it is bitwise the scaled one: frexp and ldexp are exact and each step rounds the same
-    53-bit mantissa product. That is the common case, so it goes first; the first partial that
-    leaves the normal range (0, subnormal, inf, NaN) hands the whole product to the frexp loop.
+    The plain product where it is bitwise the scaled one (the common case, see
+    :func:`_plain_product`), the frexp loop otherwise.
     """
-    product = 1.0
     try:
-        for factor in factors:
-            product *= factor
-            # abs() spelled out: this line runs for every factor of every scalar call.
-            if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
-                return _scaled_product_scalar(factors, divisors)
-        for divisor in divisors:
-            product /= divisor
-            if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
-                return _scaled_product_scalar(factors, divisors)
+        product = _plain_product(factors, divisors)
     except ZeroDivisionError:
-        return _scaled_product_scalar(factors, divisors)
-    return product
+        product = None  # the frexp loop raises it again, from its own evaluation
+    return _scaled_product_scalar(factors, divisors) if product is None else product
 
 
 def _scaled_product_scalar(factors, divisors):
@@ -98,8 +118,24 @@ def _scaled_product_scalar(factors, divisors):
     return math.ldexp(mantissa, max(exponent, -4000))
 
 
+#: |product| in [2**-1021, 2**1023): frexp's exponent in (-1021, 1024), where the log is taken directly.
+_DIRECT_LOG_MIN, _DIRECT_LOG_MAX = 2.0**-1021, 2.0**1023
+
+
 def log_of_product_scalar(factors, divisors=()):
-    """:func:`log_of_product` for Python floats."""
+    """:func:`log_of_product` for Python floats: the plain product's log where that is bitwise the
+    frexp loop's (a normal product inside the loop's direct-log range), the loop otherwise."""
+    try:
+        product = _plain_product(factors, divisors)
+    except ZeroDivisionError:
+        product = None
+    if product is not None and (_DIRECT_LOG_MIN <= product < _DIRECT_LOG_MAX or -_DIRECT_LOG_MAX < product <= -_DIRECT_LOG_MIN):
+        return math.log(product)  # raises on a negative product, as the loop's math.log does
+    return _log_of_product_scalar(factors, divisors)
+
+
+def _log_of_product_scalar(factors, divisors):
+    """The frexp loop behind :func:`log_of_product_scalar`."""
     mantissa, exponent = _mantissa_exponent_scalar(factors, divisors)
     if -1021 < exponent < 1024:  # a normal float: its own log is accurate near 1
         return math.log(math.ldexp(mantissa, exponent))
