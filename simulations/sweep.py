@@ -36,6 +36,7 @@ from tqdm import tqdm  # noqa: E402
 from nondecoupling.bridge.jsonable import jsonable  # noqa: E402  (one sanitizer: NaN -> null, inf -> "inf")
 from nondecoupling.validation import check_integer  # noqa: E402
 from simulations.plots import MODULES, STYLE, Drawn, Skip  # noqa: E402  (selects the Agg backend)
+from simulations.plots._style import PREVIEW_STYLE, preview  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
 MANIFEST = "index.json"
@@ -65,13 +66,15 @@ def render(key: str, *, seed: int, quick: bool, out: Path, fmt: str, only=(), lo
     module = importlib.import_module(MODULES[key].path)
     extra = {"data_dir": logs} if MODULES[key].reads_logs else {}
     entries, skipped, kept = [], None, []
-    with plt.style.context(STYLE):
+    with plt.style.context([STYLE, PREVIEW_STYLE] if quick else STYLE):
         try:
             drawn = module.draw(module_rng(seed, key), quick=quick, **extra)
         except Skip as reason:
             drawn, skipped = [], str(reason)
         for item in drawn:
             if wanted(item, key, only):
+                if write and quick:
+                    preview(item.figure)
                 if write:
                     save(item, out=out, fmt=fmt)
                 entries.append(manifest_entry(item, key=key, fmt=fmt, seed=seed, quick=quick))
