@@ -185,6 +185,10 @@ def main(argv=None) -> int:
             # Workers get `simulations.sweep.render`, not `__main__.render`, so that they
             # import it by name also under the spawn and forkserver start methods.
             worker = importlib.import_module("simulations.sweep").render
+            # Imported once here: forked workers inherit the modules (and their scipy, pandas,
+            # ... imports) instead of each importing them again.
+            for key in keys:
+                importlib.import_module(MODULES[key].path)
             with ProcessPoolExecutor(max_workers=min(args.jobs, len(keys))) as pool:
                 futures = {pool.submit(worker, key, **options): key for key in keys}
                 for future in as_completed(futures):
