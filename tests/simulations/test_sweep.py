@@ -210,3 +210,40 @@ def test_real_run_figure_without_logs_is_skipped(tmp_path):
         real_runs.draw(np.random.default_rng(0), quick=True, data_dir=tmp_path)
     assert sweep.main(["--only", "real", "--logs", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     assert manifest(tmp_path / "out")["skipped"].keys() == {"real"}
+
+
+def test_quick_is_a_preview_at_screen_resolution(quick_run):
+    """--quick draws at 72 dpi (the default at the style's 110): the PNG is the figure's size in inches times 72."""
+    entry = next(e for e in manifest(quick_run)["figures"] if e["name"] == "p1_sft_then_rl")
+    header = (quick_run / entry["figure"]).read_bytes()[16:24]
+    width, height = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:], "big")
+    assert (width, height) == (round(3 * 4.2 * 72), round(2 * 3.3 * 72))
+
+
+def test_preview_keeps_labels_and_legends_in_plain_text():
+    """preview(): log ticks in plain text, minor ticks gone only where decades label the axis,
+    labels, legend and title untouched, fixed margins instead of a layout engine."""
+    import matplotlib.pyplot as plt
+
+    from simulations.plots._style import PREVIEW_STYLE, panels, preview
+
+    with plt.style.context([sweep.STYLE, PREVIEW_STYLE]):
+        fig, axes = panels(2)
+        wide, narrow = axes[0]
+        wide.loglog([1e-4, 1e2], [1e-3, 1e3], label="curve $x^2$")
+        narrow.semilogy([0, 1], [2.0, 7.0])
+        wide.set(xlabel="time $t$ (s)", ylabel="loss $L$")
+        wide.legend()
+        fig.suptitle("title")
+        preview(fig)
+        fig.canvas.draw()
+    assert fig.get_layout_engine() is None
+    assert {"0.0001", "0.01", "1", "100"} <= {t.get_text() for t in wide.get_xticklabels()}
+    assert not any("$" in t.get_text() for t in wide.get_yticklabels())
+    assert not wide.xaxis.get_minorticklocs().size
+    assert narrow.yaxis.get_minorticklocs().size > 0  # under one decade: the minor ticks carry the labels
+    assert wide.get_xlabel() == "time $t$ (s)" and wide.get_legend().get_texts()[0].get_text() == "curve $x^2$"
+    renderer = fig.canvas.get_renderer()
+    for ax in axes[0]:
+        assert fig.bbox.contains(*ax.yaxis.label.get_window_extent(renderer).p0)
+    plt.close(fig)
