@@ -300,7 +300,8 @@ def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
     fixed = check_rate(fixed, "rate" if first else "a")
     budget = check_nonnegative(budget, "budget", allow_inf=True)
     check_broadcastable(**{"rate" if first else "a": fixed, "budget": budget})
-    fixed, budget = np.broadcast_arrays(fixed, budget)
+    # + 0.0: a rate of -0.0 is the rate 0, and a pinned answer (the rate itself) is +0.0 as on the fast path.
+    fixed, budget = np.broadcast_arrays(fixed + 0.0, budget)
     edge = 1.0 if upward else 0.0
     with np.errstate(all="ignore"):
         # Where the whole side is within the budget the answer is its edge (inf admits everything).
