@@ -29,6 +29,15 @@ FAST_PATH = ("kl_bernoulli", "pinsker_radius", "path_length_bound", "reward_gain
              "discrete_net_gain", "kantorovich_bound", "curvature_bracket", "misalignment_bound")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _every_library_module_imported():
+    # The library imports its modules lazily, and a module first imported while a test below has
+    # patched validation.as_float_array would keep the patched function for the rest of the session
+    # (interleaving.py imports the name): import them all before any patch.
+    for name in nondecoupling.__all__:
+        getattr(nondecoupling, name)
+
+
 def _plain(value, rng):
     """The value as a user types it: Python floats, whole numbers sometimes as int, a zero sometimes
     signed (-0.0, what a computation can hand over), eigenvalues in a list or tuple."""

@@ -224,7 +224,7 @@ def kantorovich_bound(m_lo: ArrayLike, m_hi: ArrayLike) -> FloatOrArray:
     0.8
     """
     if plain_scalars(m_lo, m_hi) and 0 < m_lo < INF and 0 < m_hi < INF:
-        value = scalar_or_none(s1.kantorovich_scalar, min(m_lo, m_hi), max(m_lo, m_hi))
+        value = scalar_or_none(s1.kantorovich_scalar, *((m_lo, m_hi) if m_lo <= m_hi else (m_hi, m_lo)))
         if value is not None:
             return value
     m_lo = check_positive(m_lo, "m_lo")

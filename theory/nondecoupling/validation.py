@@ -315,7 +315,6 @@ def check_separation(sep, reach, *, bound: str, reason: str) -> None:
 # ----- The fast path for plain scalar input (issue 16): the same checks as plain comparisons.
 #: Python's own numbers; bool (a subclass of int) is excluded by the exact type test.
 _PLAIN_TYPES = frozenset((float, int))
-_FLOAT_ONLY = frozenset((float,))
 #: Ints up to this size convert to a float; larger ones become +-inf on the array path.
 _FLOAT_INT_LIMIT = int(sys.float_info.max)
 INF = math.inf
@@ -328,11 +327,12 @@ def plain_scalars(*values) -> bool:
     The fast path only handles input that passes every check; anything else (and any value
     that math cannot compute) takes the array path, which raises the same ParameterErrors.
     """
-    types = set(map(type, values))  # one pass in C: this runs on every scalar call
-    if types == _FLOAT_ONLY:
-        return True
-    return types <= _PLAIN_TYPES and all(type(value) is float or -_FLOAT_INT_LIMIT <= value <= _FLOAT_INT_LIMIT
-                                         for value in values)
+    # This runs on every scalar call: an identity test per value is the cheapest check of all-floats.
+    for value in values:
+        if type(value) is not float:
+            return set(map(type, values)) <= _PLAIN_TYPES and all(
+                type(value) is float or -_FLOAT_INT_LIMIT <= value <= _FLOAT_INT_LIMIT for value in values)
+    return True
 
 
 def scalar_or_none(evaluate, *args):
