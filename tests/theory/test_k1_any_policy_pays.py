@@ -16,11 +16,11 @@ from nondecoupling.derivations._codegen import render
 from nondecoupling.validation import scalar_or_none
 from tests.simulations.test_sim_tight_regimes import mutated
 
-mp.mp.dps = 50
 EDGES = [0.0, 5e-324, 1e-300, 1e-17, 1e-15, 3e-16, 0.5, 1 - 1e-15, 1 - 3e-16, 1 - 2**-53, 1.0]
 rates = st.floats(0, 1) | st.sampled_from(EDGES) | st.floats(0, 1e-14) | st.floats(1 - 1e-14, 1)
 
 
+@mp.workdps(50)  # local: a global precision would leak into every later test of the process
 def reference_kl(a, b):
     """kl(a||b) at 50 digits from the textbook formula (log1p keeps 1 - a, 1 - b exact)."""
     a, b = mp.mpf(a), mp.mpf(b)
@@ -137,6 +137,7 @@ def _rounding_slack(a, b):
     return 1e-14 * (abs(np.log(a * (1 - b) / (b * (1 - a)))) + abs(b - a) / (b * (1 - b)))
 
 
+@mp.workdps(50)
 def _kl(p, q):
     return float(mp.fsum(mp.mpf(x) * mp.log(mp.mpf(x) / mp.mpf(y)) for x, y in zip(p, q) if x > 0))
 
