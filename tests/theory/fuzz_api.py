@@ -152,6 +152,9 @@ def ref_tilted_tradeoff(s, probs, rewards):
     total = sum(p)
     p = [x / total for x in p]
     s = mpf(s)
+    supported = {ri for pi, ri in zip(p, r) if pi > 0}
+    if len(supported) == 1:  # a constant reward: the tilt is p itself, exactly (no residue of the sums below)
+        return [supported.pop(), mpf(0), mpf(0)], [1, 0, 0], [(0, 1), (0, math.inf), (0, math.inf)]
     a = sum(pi * ri for pi, ri in zip(p, r))
     # Centred at a: Lambda(s) - s a = log E e^{s (r - a)} is exactly 0 when r is constant.
     weights = [pi * mp.exp(s * (ri - a)) for pi, ri in zip(p, r)]
