@@ -21,15 +21,20 @@ one run:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
-import torch
+# Run as a script, sys.path[0] is benchmarks/: the repo root (for `simulations`, not installed) must be importable.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from nondecoupling.bridge.callback import CouplingCallback
-from nondecoupling.bridge.stopping import p3_stop_estimate
-from simulations.qwen3.model import TinyQwen3Size, load_policy
-from simulations.qwen3.stages import DTYPES, TrainingSettings, resolve_device, resolve_dtype, run_grpo, task_reward
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from nondecoupling.bridge.callback import CouplingCallback  # noqa: E402
+from nondecoupling.bridge.stopping import p3_stop_estimate  # noqa: E402
+from simulations.qwen3.model import TinyQwen3Size, load_policy  # noqa: E402
+from simulations.qwen3.stages import DTYPES, TrainingSettings, resolve_device, resolve_dtype, run_grpo, task_reward  # noqa: E402
 from simulations.qwen3.task import DigitTask
 
 

@@ -23,13 +23,19 @@ import contextlib
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
-from scipy.integrate import solve_ivp
+if __package__ in (None, ""):
+    # Run as a script (python simulations/benchmark.py), sys.path[0] is simulations/ itself: the
+    # repo root must come first, as in sweep.py.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from simulations import dynamics
-from simulations.dynamics import ATOL, RTOL, gradient_flow
-from simulations.problems import Quadratic, SinePL, random_psd
+import numpy as np  # noqa: E402
+from scipy.integrate import solve_ivp  # noqa: E402
+
+from simulations import dynamics  # noqa: E402
+from simulations.dynamics import ATOL, RTOL, gradient_flow  # noqa: E402
+from simulations.problems import Quadratic, SinePL, random_psd  # noqa: E402
 
 GRID = {"instances": (10, 100, 1000), "dims": (2, 10, 100)}
 QUICK_GRID = {"instances": (10, 200), "dims": (2, 20)}

@@ -14,35 +14,17 @@ batch axis); a trajectory's ``thetas`` is ``(len(times),) + theta0.shape``.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
-from threadpoolctl import ThreadpoolController
 
 from nondecoupling.validation import as_float_array, check_integer, check_nonnegative, check_positive, check_rate
 from simulations.problems.pair import CoupledProblem, joint_objective
+from simulations.threads import single_threaded
 
 RTOL = 1e-10
 ATOL = 1e-12
-
-
-@functools.cache
-def _threadpools() -> ThreadpoolController:
-    """The process's BLAS/OpenMP pools, inspected once (``threadpoolctl`` scans the loaded libraries)."""
-    return ThreadpoolController()
-
-
-def single_threaded():
-    """A context in which BLAS runs on one thread.
-
-    A batched ODE step is a few vector operations and one small matrix product over the
-    stacked state; above ~2e4 stacked states threaded OpenBLAS doubled the CPU for no
-    wall-clock gain on a quiet machine and was 5-6x slower under load (``python
-    simulations/benchmark.py`` reports both), so the solves never oversubscribe.
-    """
-    return _threadpools().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)

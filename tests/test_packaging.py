@@ -106,3 +106,11 @@ def test_ruff_is_clean():
         pytest.skip("ruff is not installed (it comes with the test extra)")
     result = subprocess.run([ruff, "check", "--quiet", str(REPO)], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", ["simulations/benchmark.py", "benchmarks/api_speed.py", "benchmarks/sweep_speed.py",
+                                    "benchmarks/bridge_scale.py"])
+def test_benchmark_scripts_run_as_the_readme_says(script):
+    # `python <script>` from the repository root, as README and CONTRIBUTING call them (no install of `simulations`).
+    result = subprocess.run([sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -15,6 +15,7 @@ import numpy as np
 from nondecoupling.validation import ParameterError, as_float_array, check_interval
 from simulations.problems.affine import RANK_RTOL, AffineSet
 from simulations.problems.base import Objective
+from simulations.threads import single_threaded
 
 
 class Quadratic(Objective):
@@ -45,7 +46,8 @@ class Quadratic(Objective):
             raise ParameterError("center", f"of length d = {matrix.shape[-1]}", str(self.center.shape))
         self.minimum = as_float_array(minimum, "minimum")
         self.dim = matrix.shape[-1]
-        self.eigenvalues, self.eigenvectors = np.linalg.eigh(self.matrix)
+        with single_threaded():  # a batch of small eighs: threads add CPU, not speed
+            self.eigenvalues, self.eigenvectors = np.linalg.eigh(self.matrix)
         scale = self.eigenvalues[..., -1:]
         check_interval(scale, "hessian_matrix (largest eigenvalue)", low=0.0, low_open=True)
         check_interval(self.eigenvalues / scale, "hessian_matrix (eigenvalues / largest)", low=-RANK_RTOL)
