@@ -1,4 +1,5 @@
-"""Issue 16: the scalar fast path returns bit for bit what the validated array path returns.
+"""Issue 16: the scalar fast path returns what the validated array path returns (the same errors, the
+same zeros and infinities, floats within two ulps: math and numpy may round a log differently).
 
 Plain Python input (floats, ints, a list of eigenvalues) takes the fast path (math on floats);
 the same numbers as 0-d numpy arrays (a 1-d array of eigenvalues) take the array path. Valid
@@ -11,6 +12,7 @@ fast path; the fuzzer (test_api_fuzz.py) checks that it gets the array path's Pa
 import math
 import struct
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given
@@ -56,13 +58,28 @@ def _as_arrays(kwargs):
             for key, value in kwargs.items()}
 
 
-def _bits(result):
-    """Each number's type and bit pattern (an int as itself), or the exception's type."""
-    if isinstance(result, BaseException):
-        return type(result)
-    if isinstance(result, tuple):
-        return tuple(_bits(value) for value in result)
-    return (type(result), result if isinstance(result, int) else struct.pack("<d", result))
+#: The math twins and numpy's ufuncs may round a log or a power differently in the last place:
+#: kl_bernoulli(0.6, 0.5999999999999998) is 1.0271626370065256e-31 on the fast path and
+#: 1.0271626370065259e-31 on the array path (both within 1e-13 of the 50-digit value). Zeros,
+#: infinities, NaN, ints and exceptions must match exactly.
+MAX_ULPS = 2
+
+
+def _ordinal(value: float) -> int:
+    return struct.unpack("<q", struct.pack("<d", abs(value)))[0]
+
+
+def _agree(fast, array) -> bool:
+    """Same exception type, same structure and types, and floats within MAX_ULPS (exact at 0, inf, NaN)."""
+    if isinstance(fast, BaseException) or isinstance(array, BaseException):
+        return type(fast) is type(array)
+    if type(fast) is not type(array):
+        return False
+    if isinstance(fast, tuple):
+        return len(fast) == len(array) and all(map(_agree, fast, array))
+    if isinstance(fast, int) or not (math.isfinite(fast) and math.isfinite(array)) or fast == 0 or array == 0:
+        return struct.pack("<d", fast) == struct.pack("<d", array) or (math.isnan(fast) and math.isnan(array))
+    return math.copysign(1.0, fast) == math.copysign(1.0, array) and abs(_ordinal(fast) - _ordinal(array)) <= MAX_ULPS
 
 
 def _call(function, kwargs):
@@ -73,12 +90,13 @@ def _call(function, kwargs):
 
 
 @given(seed=st.integers(0, 2**32 - 1))
-def test_fast_path_is_bitwise_the_array_path(seed):
+def test_fast_path_agrees_with_the_array_path(seed):
     rng = np.random.default_rng(seed)
     for name in FAST_PATH:
         function = getattr(nondecoupling, name)
         plain = {key: _plain(value, rng) for key, value in fuzz_api.draw_valid(name, rng).items()}
-        assert _bits(_call(function, plain)) == _bits(_call(function, _as_arrays(plain))), (name, plain)
+        fast, array = _call(function, plain), _call(function, _as_arrays(plain))
+        assert _agree(fast, array), (name, plain, fast, array)
 
 
 @pytest.mark.parametrize("name", FAST_PATH)
@@ -116,3 +134,13 @@ def test_input_beyond_the_fast_path_takes_the_array_path(name, kwargs, monkeypat
     monkeypatch.setattr(validation, "as_float_array", recording)
     _call(getattr(nondecoupling, name), kwargs)
     assert converted, f"{name}({kwargs}) took the fast path"
+
+
+def test_the_fast_and_array_kl_may_differ_in_the_last_place():
+    # The corrected claim (bit for bit is not what math and numpy give): both sides are accurate.
+    b = 0.5999999999999998
+    fast, array = nondecoupling.kl_bernoulli(0.6, b), nondecoupling.kl_bernoulli(np.array(0.6), np.array(b))
+    assert _agree(fast, array)
+    with mpmath.workdps(50):
+        exact = 0.6 * mpmath.log(mpmath.mpf(0.6) / b) + (1 - mpmath.mpf(0.6)) * mpmath.log((1 - mpmath.mpf(0.6)) / (1 - mpmath.mpf(b)))
+        assert all(abs(value - exact) <= 1e-13 * exact for value in (fast, array))

@@ -82,7 +82,7 @@ def bits(values):
 
 def assert_bitwise_select_and_math_twin(kl, a, b):
     """``kl`` on arrays (and broadcast, 0-d) gives bitwise numpy.select's floats and, where math computes
-    it, the math twin's (which test_kl_matches_mpmath checks against 50 digits)."""
+    it, the math twin's within two ulps (both checked against 50 digits by test_kl_matches_mpmath)."""
     reference = select_kl()
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(bits(kl(a, b)), bits(reference(a, b)))
@@ -94,12 +94,13 @@ def assert_bitwise_select_and_math_twin(kl, a, b):
         got = kl(a, b)
     for x, y, value in zip(a, b, got):
         twin = scalar_or_none(lambda: k1.kl_bernoulli_scalar(float(x), float(y)))  # noqa: B023
-        assert twin is None or bits(twin) == bits(value), (x, y, twin, value)
+        # Two ulps: math's and numpy's logs may round differently, e.g. at (0.6, 0.5999999999999998).
+        assert twin is None or abs(int(bits(twin)) - int(bits(value))) <= 2, (x, y, twin, value)
 
 
 @given(pairs=st.lists(rate_pairs, min_size=1, max_size=30))
 def test_array_kl_is_bitwise_the_select_form_and_the_math_twin(pairs):
-    a, b = np.array(pairs).T
+    a, b = np.array(pairs + [(0.6, 0.5999999999999998)]).T  # + the pair where math and numpy differ by an ulp
     assert_bitwise_select_and_math_twin(k1.kl_bernoulli, a, b)
 
 
