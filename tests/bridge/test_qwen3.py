@@ -35,7 +35,7 @@ from simulations.qwen3.stages import TrainingSettings, task_callback  # noqa: E4
 from simulations.qwen3.task import DigitTask  # noqa: E402
 from simulations.qwen3.tokenizer import build_char_tokenizer, build_qwen_style_tokenizer  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 REPO = Path(__file__).resolve().parents[2]
 
 tasks = st.builds(
@@ -129,15 +129,6 @@ def test_tokenizer_round_trips_and_splits_prompt_from_completion():
     assert ids[0] == tokenizer.bos_token_id and len(ids) == 7
     assert tokenizer.decode(ids, skip_special_tokens=True) == "3+4=07"
     assert response_token_ids(tokenizer, "3+4=", "07") == tokenizer("07")["input_ids"][1:] + [tokenizer.eos_token_id]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One thread: these models are tiny, and on a shared CPU two threads spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -74,21 +74,23 @@ def _plain_product(factors, divisors):
     While every partial product (and quotient) is a normal float it is bitwise the frexp loop's:
     frexp and ldexp are exact and each step rounds the same 53-bit mantissa product. An exact
     zero factor after normal partials keeps that identity to the end: both give a zero of the
-    same sign (or NaN after an inf, or ZeroDivisionError on a zero divisor, as the loop does).
-    Any other partial outside the normal range (an under- or overflow) returns None.
+    same sign (or NaN after an inf). Any other partial outside the normal range (an under- or
+    overflow), or a zero divisor, returns None: the frexp loop decides (and raises the
+    ZeroDivisionError from its own evaluation).
     """
-    product = 1.0
-    for factor in factors:
-        product *= factor
-        # abs() spelled out: this line runs for every factor of every scalar call.
-        if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
-            if factor == 0:
-                return _zero_product(factors, divisors)
-            return None
-    for divisor in divisors:
-        product /= divisor
-        if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
-            return None
+    try:
+        product = 1.0
+        for factor in factors:
+            product *= factor
+            # abs() spelled out: this line runs for every factor of every scalar call.
+            if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
+                return _zero_product(factors, divisors) if factor == 0 else None
+        for divisor in divisors:
+            product /= divisor
+            if not (_NORMAL_MIN <= product <= _NORMAL_MAX or -_NORMAL_MAX <= product <= -_NORMAL_MIN):
+                return None
+    except ZeroDivisionError:
+        return None
     return product
 
 
@@ -105,10 +107,7 @@ def scaled_product_scalar(factors, divisors=()):
     The plain product where it is bitwise the scaled one (the common case, see
     :func:`_plain_product`), the frexp loop otherwise.
     """
-    try:
-        product = _plain_product(factors, divisors)
-    except ZeroDivisionError:
-        product = None  # the frexp loop raises it again, from its own evaluation
+    product = _plain_product(factors, divisors)
     return _scaled_product_scalar(factors, divisors) if product is None else product
 
 
@@ -125,10 +124,7 @@ _DIRECT_LOG_MIN, _DIRECT_LOG_MAX = 2.0**-1021, 2.0**1023
 def log_of_product_scalar(factors, divisors=()):
     """:func:`log_of_product` for Python floats: the plain product's log where that is bitwise the
     frexp loop's (a normal product inside the loop's direct-log range), the loop otherwise."""
-    try:
-        product = _plain_product(factors, divisors)
-    except ZeroDivisionError:
-        product = None
+    product = _plain_product(factors, divisors)
     if product is not None and (_DIRECT_LOG_MIN <= product < _DIRECT_LOG_MAX or -_DIRECT_LOG_MAX < product <= -_DIRECT_LOG_MIN):
         return math.log(product)  # raises on a negative product, as the loop's math.log does
     return _log_of_product_scalar(factors, divisors)
