@@ -24,7 +24,7 @@ import numpy as np
 from nondecoupling.duration import optimal_rl_duration
 from nondecoupling.kl import kl_inverse_first_lower, kl_inverse_first_upper, kl_inverse_lower, kl_inverse_upper
 from nondecoupling.threshold import nondecoupling_threshold
-from nondecoupling.tilt import tilted_tradeoff
+from nondecoupling.tilt import tradeoff_of_checked
 from nondecoupling.validation import (
     ParameterError,
     check_broadcastable,
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: KL directions accepted by :func:`reward_change_band`: KL(pi_SFT || pi_RL) and KL(pi_RL || pi_SFT).
 KL_DIRECTIONS = ("sft||rl", "rl||sft")
+#: Reward scale for tilts 1/beta >= 1 (see sft_increase_after_kl_rl): 2**64 keeps 2**-64/beta normal.
+_REWARD_SCALE = 2.0**64
 
 
 def _prompt_table(probs, rewards, prompt_weights):
@@ -110,9 +112,13 @@ def sft_increase_after_kl_rl(probs: ArrayLike, rewards: ArrayLike, *, beta: Arra
     """
     beta = check_positive(beta, "beta", allow_inf=True)
     probs, rewards, weights = _prompt_table(probs, rewards, prompt_weights)
-    tilt = (1.0 / beta)[..., None]  # indexes the prompts: shape beta.shape + (prompts,)
-    per_prompt = tilted_tradeoff(tilt, probs, rewards)[1]
-    return scalar_or_array(np.asarray(per_prompt) @ weights)
+    # 1/beta overflows for a subnormal beta, though C1 ~ (max r - E r)/beta may be finite: tilt the
+    # rewards scaled by 2**64 by 2**-64/beta instead, the same products s r exactly (powers of two).
+    scale = np.where(beta < 1.0, _REWARD_SCALE, 1.0)[..., None, None]
+    tilt = (1.0 / scale[..., 0]) / beta[..., None]  # indexes the prompts: shape beta.shape + (prompts,)
+    shape = np.broadcast_shapes(tilt.shape + (1,), probs.shape)
+    increase = tradeoff_of_checked(tilt, probs, scale * rewards, shape)[1]
+    return scalar_or_array(increase @ weights)
 
 
 def reward_change_bound(expected_kl: ArrayLike) -> FloatOrArray:

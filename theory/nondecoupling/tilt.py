@@ -36,7 +36,8 @@ def tilted_tradeoff(s: ArrayLike, probs: ArrayLike, rewards: ArrayLike) -> tuple
         ``probs`` and ``rewards``. Negative tilts (RL that lowers the reward) are rejected.
     probs : array_like, shape (..., n)
         The expert distribution :math:`p^*` over ``n`` responses, along the last axis:
-        entries in [0, 1] summing to 1 within 1e-9 (then renormalized).
+        entries in [0, 1] summing to 1 within the rounding of their float type (1e-9 for
+        float64, ``2 n eps`` for float32 and float16; then renormalized in float64).
     rewards : array_like, shape (..., n)
         Rewards :math:`r \in [0, 1]` of the responses, broadcastable against ``probs``.
 
@@ -87,7 +88,13 @@ def tilted_tradeoff(s: ArrayLike, probs: ArrayLike, rewards: ArrayLike) -> tuple
     rewards = check_rate(rewards, "rewards")
     # s indexes the leading axes; the responses are the last axis of probs and rewards.
     shape = check_broadcastable(probs=probs, rewards=rewards, s=s[..., None])
+    return tuple(scalar_or_array(value) for value in tradeoff_of_checked(s, probs, rewards, shape))
 
+
+def tradeoff_of_checked(s: np.ndarray, probs: np.ndarray, rewards: np.ndarray, shape: tuple):
+    """:func:`tilted_tradeoff` of checked float64 arrays (``shape``: their broadcast shape, with
+    ``s[..., None]``), as arrays. The rewards may be any nonnegative finite numbers here: the
+    trade-off of ``(s / c, c r)`` is the one of ``(s, r)`` with the reward scaled by ``c``."""
     p, r = np.broadcast_to(probs, shape), np.broadcast_to(rewards, shape)
     tilt = np.broadcast_to(s[..., None], shape)
     support = p > 0  # off-support responses never matter
@@ -96,27 +103,33 @@ def tilted_tradeoff(s: ArrayLike, probs: ArrayLike, rewards: ArrayLike) -> tuple
     # The mean lies in [worst, best] exactly; rounding must not put it outside (constant rewards
     # would otherwise look like a variance of an ulp, which a huge s amplifies).
     rate = np.clip(np.sum(p * r, axis=-1, keepdims=True), worst, best)
-    centred = np.where(support, r - rate, 0.0)
-    shortfall = np.where(support, best - r, 0.0)
-
+    # Overflow to inf is the right rounding of a huge product; the branch np.where drops may be NaN.
     with np.errstate(over="ignore", invalid="ignore"):
-        # Centred at the mean: sums of nonnegative terms, exact in relative terms as s -> 0.
-        excess = np.sum(p * k2.tilt_remainder(tilt, centred), axis=-1)  # exp(Lambda - s a) - 1
-        increase = np.log1p(excess)
-        gain = np.sum(p * np.expm1(tilt * centred) * centred, axis=-1) / (1.0 + excess)
-        # Centred at the best reward: log E exp(-s (r_max - r)) <= 0 never overflows.
-        shifted = np.where(support, -tilt * shortfall, -np.inf)
-        log_mass = logsumexp(shifted, b=p, axis=-1, keepdims=True)
-        short = np.sum(p * np.exp(shifted - log_mass) * shortfall, axis=-1)  # r_max - reward
-        log_mass = log_mass[..., 0]
+        increase, gain = _centred_at_mean(tilt, p, np.where(support, r - rate, 0.0))
+        log_mass, short = _centred_at_best(tilt, p, support, np.where(support, best - r, 0.0))
+        s, rate, best = tilt[..., 0], rate[..., 0], best[..., 0]
+        overflow = s * (best - rate) > _OVERFLOW_GUARD
+        # The tilted mean lies in [E_{p*} r, max r] exactly (Lambda' is increasing); keep it there.
+        reward = np.clip(np.where(overflow, best - short, rate + gain), rate, best)
+        increase = np.where(overflow, log_mass + s * (best - rate), increase)
+        # rl_kl = s Lambda'(s) - Lambda(s) >= 0 in the centring with the smaller rounding error:
+        # about eps * s * gain for the mean, eps * (1 + s * short - log_mass) for the best reward.
+        max_centred = overflow | (s * gain > 1.0 + s * short - log_mass)
+        rl_kl = np.maximum(np.where(max_centred, -log_mass - s * short, s * gain - increase), 0.0)
+    return reward, increase, rl_kl
 
-    s, rate, best = tilt[..., 0], rate[..., 0], best[..., 0]
-    overflow = s * (best - rate) > _OVERFLOW_GUARD
-    # The tilted mean lies in [E_{p*} r, max r] exactly (Lambda' is increasing); keep it there.
-    reward = np.clip(np.where(overflow, best - short, rate + gain), rate, best)
-    increase = np.where(overflow, log_mass + s * (best - rate), increase)
-    # rl_kl = s Lambda'(s) - Lambda(s) >= 0 in the centring with the smaller rounding error:
-    # about eps * s * gain for the mean, eps * (1 + s * short - log_mass) for the best reward.
-    max_centred = overflow | (s * gain > 1.0 + s * short - log_mass)
-    rl_kl = np.maximum(np.where(max_centred, -log_mass - s * short, s * gain - increase), 0.0)
-    return scalar_or_array(reward), scalar_or_array(increase), scalar_or_array(rl_kl)
+
+def _centred_at_mean(tilt, p, centred):
+    """Lambda(s) - s a and Lambda'(s) - a with the rewards centred at their mean a: sums of
+    nonnegative terms, exact in relative terms as s -> 0 (they overflow for s (max r - a) > 700)."""
+    excess = np.sum(p * k2.tilt_remainder(tilt, centred), axis=-1)  # exp(Lambda - s a) - 1
+    gain = np.sum(p * np.expm1(tilt * centred) * centred, axis=-1) / (1.0 + excess)
+    return np.log1p(excess), gain
+
+
+def _centred_at_best(tilt, p, support, shortfall):
+    """log E exp(-s (r_max - r)) <= 0, which never overflows, and r_max - Lambda'(s)."""
+    shifted = np.where(support, -tilt * shortfall, -np.inf)
+    log_mass = logsumexp(shifted, b=p, axis=-1, keepdims=True)
+    short = np.sum(p * np.exp(shifted - log_mass) * shortfall, axis=-1)
+    return log_mass[..., 0], short
