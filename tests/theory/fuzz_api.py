@@ -519,8 +519,8 @@ def draw_valid(name, rng):
         mu_sft, beta_sft = pl_pair(rng)
         mu_rl, beta_rl = pl_pair(rng)
         gap0 = nonnegative(rng)
-        reach = math.sqrt(2 * gap0 / (mu_rl if gap_name == "rl_gap0" else mu_sft)) if gap0 else 0.0
-        sep = min(float(rng.choice([rng.random(), 1.0, 0.0])) * reach, 1e300)
+        reach = min(math.sqrt(2 * gap0 / (mu_rl if gap_name == "rl_gap0" else mu_sft)) if gap0 else 0.0, 1e300)
+        sep = float(rng.choice([rng.random(), 1.0, 0.0])) * reach  # reach capped first: 0 * inf is NaN
         return {"t": time(rng), gap_name: gap0, "sep": sep, "mu_sft": mu_sft, "beta_sft": beta_sft,
                 "mu_rl": mu_rl, "beta_rl": beta_rl}
     if name in ("optimal_rl_duration", "rl_break_even_time"):
@@ -535,8 +535,8 @@ def draw_valid(name, rng):
     if name == "crossing_time":
         mu_sft, mu_rl = positive(rng), positive(rng)
         eps0, gap0 = nonnegative(rng), nonnegative(rng)
-        reach = math.sqrt(2 * eps0 / mu_sft) + math.sqrt(2 * gap0 / mu_rl)
-        return dict(sft_gap0=eps0, rl_gap0=gap0, sep=min(float(rng.random()) * reach, 1e300), mu_sft=mu_sft, mu_rl=mu_rl)
+        reach = min(math.sqrt(2 * eps0 / mu_sft) + math.sqrt(2 * gap0 / mu_rl), 1e300)
+        return dict(sft_gap0=eps0, rl_gap0=gap0, sep=float(rng.random()) * reach, mu_sft=mu_sft, mu_rl=mu_rl)
     if name == "gd_contraction":
         mu, beta = pl_pair(rng)
         return dict(mu=mu, beta=beta, eta=step(rng, beta), sharp=bool(rng.random() < 0.5))
@@ -552,8 +552,8 @@ def draw_valid(name, rng):
             out = dict(steps=out["steps"], gap0=out["rl_gap0"], mu=mu_rl, beta=beta_rl, eta=out["eta"], sharp=out["sharp"])
         if name == "discrete_sft_degradation_bounds":
             out["mu_sft"], out["beta_sft"] = pl_pair(rng)
-            reach = math.sqrt(2 * out["rl_gap0"] / mu_rl) if out["rl_gap0"] else 0.0
-            out["sep"] = min(float(rng.random()) * reach, 1e300)
+            reach = min(math.sqrt(2 * out["rl_gap0"] / mu_rl) if out["rl_gap0"] else 0.0, 1e300)
+            out["sep"] = float(rng.random()) * reach
         if name == "discrete_net_gain":
             out["lam"], out["beta_sft"] = positive(rng), positive(rng)
         return out

@@ -5,6 +5,9 @@ tight instances, V3's claim refuted (section V's instance and the tie family) an
 corrected version exactly where it is positive, V5's two readings of "threshold".
 """
 
+import warnings
+
+import mpmath as mp
 import numpy as np
 import pytest
 from hypothesis import given
@@ -86,6 +89,30 @@ def test_v1_broadcasts_over_beta_and_decreases_in_it():
     assert sft_increase_after_kl_rl(probs, rewards, beta=np.inf) == 0.0
     one = [sft_increase_after_kl_rl(p, r, beta=betas) for p, r in zip(probs, rewards)]
     np.testing.assert_allclose(c1, np.mean(one, axis=0), rtol=1e-14)
+
+
+def _c1_reference(probs, rewards, beta):
+    """C1 = log E_p exp((r - E_p r) / beta) with the exact 1/beta of the float beta (50 digits)."""
+    with mp.workdps(50):
+        p, r, tilt = [mp.mpf(x) for x in probs], [mp.mpf(x) for x in rewards], 1 / mp.mpf(beta)
+        a = mp.fsum(x * y for x, y in zip(p, r))
+        return mp.log(mp.fsum(x * mp.exp(tilt * (y - a)) for x, y in zip(p, r)))
+
+
+@pytest.mark.parametrize("beta", [5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 0.3])
+@pytest.mark.parametrize("rewards", [[0.0, 1.0, 0.5], [0.5, 0.5 + 2**-50, 0.5], [0.25, 0.25, 0.25], [1e-300, 0.0, 0.0]])
+def test_v1_at_a_tiny_beta_is_the_exact_value_without_warnings(beta, rewards):
+    # 1/beta overflowed: tilted_tradeoff's own parameter 's' was blamed, with an overflow warning (issue 20).
+    # (Instances with an exact float mean E_p r: its rounding is a documented error, amplified by 1/beta.)
+    probs = [0.25, 0.25, 0.5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = sft_increase_after_kl_rl(probs, rewards, beta=beta)
+    exact = _c1_reference(probs, rewards, beta)
+    if exact > np.finfo(float).max:
+        assert got == np.inf
+    else:
+        assert abs(got - exact) <= 1e-13 * exact + 1e-300
 
 
 @pytest.mark.parametrize("kwargs, name", [
