@@ -1,8 +1,12 @@
 """A fuzzer for the public numeric API: random calls as a user might type them, each classified.
 
-Every call draws valid constants over the whole representable range (1e-300 .. 1e300 for positive
-constants), then either keeps them, retypes one (int, float32, Decimal, Fraction, list, 0-d array)
-or breaks one (text, bytes, bool, datetime64, complex, masked or object arrays, NaN, a sign or
+Every call draws valid constants over the whole representable range (positive constants from the
+smallest subnormal 5e-324 to the largest float 1.8e308; probability vectors in float64, float32 or
+float16), then either keeps them, retypes one (int, float32, float16, Decimal, Fraction, list, 0-d
+array, a one-element 2-D float32/float16 array), passes one as a 1- to 3-D array (float64, float32
+or float16) with one entry from a second draw (each entry judged by its own reference, so an
+invalid entry anywhere must be refused), or breaks one (text, bytes, bytearray, memoryview, bool,
+a bool inside a list, a bool array, datetime64, complex, masked or object arrays, NaN, a sign or
 range violation, a shape mismatch, a non-bool flag). The expected outcome follows from the
 documented constraints alone; numbers are compared with 60- to 400-digit mpmath evaluations of
 THEORY.md's formulas. A class is fuzzed through what it computes (:data:`CALLS`: QuadraticPair's
@@ -13,13 +17,17 @@ the section-V band is certified edge by edge like the KL inverses. :func:`classi
 - ``correct``: a value matching the reference (a few ulps, or inf/0 where the truth is not a float);
 - ``documented_limit``: a P5 value where mu eta underflows (below 1e-308), so q rounds to 1 as
   the functions document (the only documented departure from the reference);
+- ``known_issue``: a wrong value that :func:`known_issue` attributes to a reported open bug (a
+  subnormal curvature halved in generated code; q_ADZ's 0/0 where (beta eta)**2 underflows);
 - ``obscure_exception``: any other exception;
+- ``leaked_warning``: a warning (e.g. numpy's RuntimeWarning of an overflow) escaped the call;
 - ``accepted_invalid``: a number returned for input the documentation rules out;
 - ``rejected_valid``: a ParameterError for valid input;
 - ``wrong_value``: NaN, a value off the reference, out of its range, or of the wrong type.
 
-``tests/theory/test_api_fuzz.py`` runs it under hypothesis; ``python -m tests.theory.fuzz_api N``
-prints the counts for N calls (the before/after measurement of issue 12).
+``tests/theory/test_api_fuzz.py`` runs a few hundred calls under hypothesis; the full run (issue 20:
+10^4 calls, seed 0) is ``PYTHONPATH=theory:. python -m tests.theory.fuzz_api 10000`` from the
+repository root, which prints the counts per outcome and one example of each failing class.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import numpy as np
 import nondecoupling
 
 OK_CLASSES = ("clear_error", "correct", "documented_limit")
+LARGEST = float(np.finfo(float).max)
 FLOAT_MAX = mp.mpf(np.finfo(float).max)
 TINY = mp.mpf(np.finfo(float).tiny)
 
@@ -48,7 +57,14 @@ class Invalid(Exception):
 
 # ----------------------------------------------------------------------------- drawing constants
 def positive(rng):
-    return 1.0 if rng.random() < 0.1 else float(10.0 ** rng.uniform(-300, 300))
+    u = rng.random()
+    if u < 0.1:
+        return 1.0
+    if u < 0.15:  # subnormal: below 2.2e-308, down to the smallest float 5e-324
+        return float(np.nextafter(0.0, 1.0) * 2.0 ** rng.uniform(0, 52))
+    if u < 0.2:  # huge: 1e300 up to the largest float
+        return float(LARGEST * 2.0 ** -rng.uniform(0, 20))
+    return float(10.0 ** rng.uniform(-300, 300))
 
 
 def nonnegative(rng):
@@ -68,16 +84,16 @@ def rate(rng):
 
 def pl_pair(rng):
     mu = positive(rng)
-    top = 300 - math.log10(mu)
     if rng.random() < 0.2:
         return mu, mu
-    beta = 10.0 ** (math.log10(mu) + rng.uniform(0, min(top, float(rng.choice([1.0, 20.0, 600.0])))))
-    return mu, min(max(beta, mu), 1e300)
+    room = max(0.0, math.log10(LARGEST) - math.log10(mu))  # decades from mu up to the largest float
+    beta = 10.0 ** min(math.log10(mu) + rng.uniform(0, min(room, float(rng.choice([1.0, 20.0, 600.0])))), 308.25)
+    return mu, min(max(beta, mu), LARGEST)
 
 
 def step(rng, beta):
     fraction = float(rng.choice([rng.random(), 0.5, 1 - 1e-9, 10.0 ** rng.uniform(-12, 0)]))
-    return max(fraction, 1e-300) * 2.0 / beta
+    return min(max(fraction, 1e-300) * 2.0 / beta, LARGEST)  # any finite step is stable for a subnormal beta
 
 
 # ----------------------------------------------------------------------------- references (mpmath)
@@ -149,17 +165,16 @@ def ref_pinsker_radius(budget):
 def ref_tilted_tradeoff(s, probs, rewards):
     need(0 <= s < math.inf, "s")
     p, r = [mp.mpf(float(x)) for x in probs], [mp.mpf(float(x)) for x in rewards]
-    total = sum(p)
-    p = [x / total for x in p]
+    total = sum(p)  # p is normalized by dividing the sums below by total: exactly 0 at s = 0, no residue
     s = mpf(s)
     supported = {ri for pi, ri in zip(p, r) if pi > 0}
     if len(supported) == 1:  # a constant reward: the tilt is p itself, exactly (no residue of the sums below)
         return [supported.pop(), mpf(0), mpf(0)], [1, 0, 0], [(0, 1), (0, math.inf), (0, math.inf)]
-    a = sum(pi * ri for pi, ri in zip(p, r))
+    a = sum(pi * ri for pi, ri in zip(p, r)) / total
     # Centred at a: Lambda(s) - s a = log E e^{s (r - a)} is exactly 0 when r is constant.
     weights = [pi * mp.exp(s * (ri - a)) for pi, ri in zip(p, r)]
-    mass = sum(weights)
-    gain = sum(w * (ri - a) for w, ri in zip(weights, r)) / mass
+    mass = sum(weights) / total
+    gain = sum(w * (ri - a) for w, ri in zip(weights, r)) / sum(weights)
     increase = mp.log(mass)
     return [a + gain, increase, s * gain - increase], [1, 0, 0], [(0, 1), (0, math.inf), (0, math.inf)]
 
@@ -508,7 +523,7 @@ def draw_valid(name, rng):
         return dict(budget=time(rng))
     if name == "tilted_tradeoff":
         n = int(rng.integers(2, 5))
-        probs = rng.dirichlet(np.ones(n)) if rng.random() < 0.7 else np.eye(n)[0]
+        probs = low_precision(rng.dirichlet(np.ones(n)) if rng.random() < 0.7 else np.eye(n)[0], rng)
         rewards = rng.choice([0.0, 1.0], n) if rng.random() < 0.5 else rng.random(n)
         return dict(s=nonnegative(rng) if rng.random() < 0.5 else float(rng.uniform(0, 50)), probs=probs, rewards=rewards)
     if name in ("path_length_bound", "reward_gain_bounds"):
@@ -566,7 +581,7 @@ def draw_valid(name, rng):
         return dict(m_lo=positive(rng), m_hi=positive(rng))
     if name == "sft_increase_after_kl_rl":
         prompts, responses = int(rng.integers(1, 3)), int(rng.integers(2, 5))
-        probs = rng.dirichlet(np.ones(responses), prompts)
+        probs = low_precision(rng.dirichlet(np.ones(responses), prompts), rng)
         rewards = rng.choice([0.0, 1.0], (prompts, responses)) if rng.random() < 0.5 else rng.random((prompts, responses))
         out = dict(probs=probs[0] if prompts == 1 else probs, rewards=rewards[0] if prompts == 1 else rewards,
                    beta=positive(rng) if rng.random() < 0.7 else float(rng.choice([math.inf, 0.1, 1.0, 10.0])))
@@ -610,6 +625,11 @@ def draw_valid(name, rng):
     raise KeyError(name)
 
 
+def low_precision(probs, rng):
+    """Probabilities as a model would hand them over: float64, or rounded to float32 or float16."""
+    return probs.astype(rng.choice([np.float64, np.float64, np.float32, np.float16]))
+
+
 def _spd(rng, d):
     """A random symmetric positive definite d x d matrix, condition number <= 1e6, eigenvalues in [1e-300, 1e300]."""
     top = float(10.0 ** rng.uniform(-294, 300))
@@ -645,16 +665,19 @@ def _break_quadratic(kwargs, rng):
 
 
 # ----------------------------------------------------------------------------- mutations
-JUNK = ("1.0", b"1", True, np.datetime64("2020-01-01"), 1 + 0j, "masked", "object", math.nan)
+JUNK = ("1.0", b"1", bytearray(b"0"), memoryview(b"0"), True, np.datetime64("2020-01-01"), 1 + 0j, "masked", "object",
+        "bool-in-list", "bool-array", math.nan)
 
 
 def retype(value, rng):
-    """The same number typed differently (int, float32, Decimal, Fraction, list, 0-d array)."""
-    kind = rng.choice(["int", "float32", "decimal", "fraction", "list", "array0d"])
+    """The same number typed differently (int, float32, float16, Decimal, Fraction, list, 0-d array,
+    a one-element 2-D float32 or float16 array); a low-precision type only where the value fits it."""
+    kind = rng.choice(["int", "float32", "float16", "decimal", "fraction", "list", "array0d", "array32", "array16"])
     if kind == "int" and float(value).is_integer():
         return int(value)
-    if kind == "float32" and (value == 0 or 1e-37 < abs(value) < 1e38):
-        return np.float32(value)
+    if kind in ("float32", "array32", "float16", "array16") and _fits(value, kind[-2:]):
+        dtype = np.float32 if kind.endswith("32") else np.float16
+        return dtype(value) if kind.startswith("float") else np.full((1, 1), value, dtype=dtype)
     if kind == "decimal" and math.isfinite(value):
         return Decimal(repr(value))
     if kind == "fraction" and math.isfinite(value):
@@ -664,19 +687,28 @@ def retype(value, rng):
     return np.array(value)
 
 
+def _fits(value, bits):
+    """Whether ``value`` converts to float32 (``"32"``) or float16 (``"16"``) without overflow."""
+    return abs(value) <= float(np.finfo(np.float32 if bits == "32" else np.float16).max)
+
+
 def junk(value, rng):
     choice = JUNK[int(rng.integers(len(JUNK)))]
     if choice == "masked":
         return np.ma.masked_array([value], mask=[True])
     if choice == "object":
         return np.array([object()], dtype=object)
+    if choice == "bool-in-list":  # numpy alone would read [v, True] as [v, 1.0]
+        return [value, True]
+    if choice == "bool-array":
+        return np.array([[True], [False]])
     return choice
 
 
 def as_float(value):
     """The float value a retyped argument stands for (lists and 0-d arrays of one number)."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        return float(value)
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return float(value.item())
     if isinstance(value, list):
         return float(value[0])
     return float(value)
@@ -695,11 +727,13 @@ def mutate(name, kwargs, rng):
     mode = rng.random()
     if mode < 0.5:
         return kwargs, "valid"
-    if mode < 0.7:
+    if mode < 0.65 or (mode < 0.75 and name == "QuadraticPair"):  # its wrapper ravels the results
         key = scalars[int(rng.integers(len(scalars)))]
         kwargs = dict(kwargs)
         kwargs[key] = retype(kwargs[key], rng)
         return kwargs, "valid"
+    if mode < 0.75:
+        return _as_array(name, kwargs, rng)
     kwargs = dict(kwargs)
     if mode < 0.8 and len(scalars) >= 2:  # shapes that do not broadcast
         first, second = rng.choice(scalars, 2, replace=False)
@@ -728,6 +762,25 @@ def mutate(name, kwargs, rng):
     return kwargs, "check"  # negative: the reference decides (a negative sft_min is fine, inf is not)
 
 
+#: The one function whose scalar parameters are single numbers (the others broadcast).
+SINGLE_NUMBERS = {"theorem_4_1_as_stated"}
+ARRAY_SHAPES = ((3,), (2, 1), (2, 3), (3, 1, 2))
+
+
+def _as_array(name, kwargs, rng):
+    """One scalar parameter as a 1- to 3-D array (float64, float32 or float16) of its drawn value, with
+    one entry taken from a second draw: valid or not, the reference of each entry decides."""
+    key = rng.choice([k for k in kwargs if k not in SCALAR_ARGS and k not in FLAG_ARGS])
+    shape = ARRAY_SHAPES[int(rng.integers(len(ARRAY_SHAPES)))]
+    values = np.full(shape, kwargs[key], dtype=float)
+    values.flat[int(rng.integers(values.size))] = draw_valid(name, rng)[key]
+    bits = str(rng.choice(["64", "32", "16"]))
+    if bits != "64" and all(_fits(v, bits) for v in values.flat):
+        values = values.astype(np.float32 if bits == "32" else np.float16)
+    kwargs = dict(kwargs, **{key: values})
+    return kwargs, key if name in SINGLE_NUMBERS else "valid"
+
+
 # ----------------------------------------------------------------------------- classification
 def _digits(name, floats) -> int:
     """Enough digits that no cancellation in the plain formulas matters: the smallest quantity that
@@ -737,9 +790,11 @@ def _digits(name, floats) -> int:
 
     if name == "tilted_tradeoff":  # small s: terms ~ s^2; large s: rl_kl is a difference of terms ~ s
         return 60 + 2 * decades(floats["s"]) + max(0, int(math.log10(floats["s"] + 1)))
-    if name == "sft_increase_after_kl_rl":  # the tilt at s = 1/beta
-        s = 1 / floats["beta"] if floats["beta"] > 0 else 0.0
-        return 60 + 2 * decades(s) + max(0, int(math.log10(s + 1)))
+    if name == "sft_increase_after_kl_rl":  # the tilt at s = 1/beta (which may overflow a float)
+        beta = floats["beta"]
+        if not 0 < beta < math.inf:
+            return 60
+        return 60 + 2 * max(0, int(math.log10(beta))) + max(0, int(-math.log10(beta)))
     if name == "guaranteed_reward_drop":  # kl(a || x) = budget cancels terms ~ sqrt(a budget)
         return 60 + decades(floats["sft_excess"]) + decades(floats["expert_pass_rate"])
     if name == "kl_bernoulli":
@@ -831,31 +886,79 @@ def classify(name, kwargs, expected) -> str:
     """One call of ``nondecoupling.<name>(**kwargs)``, classified (see the module docstring)."""
     function = CALLS.get(name) or getattr(nondecoupling, name)
     parameters = set(inspect.signature(function).parameters)
+    array_key = _array_parameter(kwargs) if expected in ("valid", "check") else None
+    cases = _entries(kwargs, array_key)
     if expected in ("valid", "check"):
         try:
-            if name.startswith("kl_inverse"):
-                valid_kl_inverse(name, kwargs)
-                ref = None
-            else:
-                ref = reference(name, kwargs)
+            refs = [_reference_or_validity(name, case) for case in cases]
             expected = "valid"
-        except Invalid:
+        except (Invalid, TypeError, ValueError):
             expected = "any"
-        except (TypeError, ValueError):
-            expected = "any"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome, got = _call(function, kwargs, expected, parameters)
+    if caught:
+        return "leaked_warning"
+    if outcome:
+        return outcome
+    if array_key is None:
+        return _judge(name, kwargs, got, refs[0])
+    shape = np.shape(kwargs[array_key])
+    parts = got if isinstance(got, tuple) else (got,)
+    if any(np.shape(part) != shape for part in parts):
+        return "wrong_value"
+    if name == "optimal_rl_steps" and np.asarray(got).dtype.kind == "f":  # documented: past 2**63, whole floats
+        if not np.all(np.asarray(got) == np.floor(got)) or not np.any(np.asarray(got) >= 2.0**63):
+            return "wrong_value"
+        got = np.array([int(k) for k in np.asarray(got).flat], dtype=object).reshape(shape)
+    outcomes = [_judge(name, case, _entry(got, j), ref) for j, (case, ref) in enumerate(zip(cases, refs))]
+    return next((o for o in outcomes if o not in OK_CLASSES), outcomes[0])
+
+
+def _call(function, kwargs, expected, parameters):
+    """(outcome, result): the outcome is settled here for exceptions and accepted invalid input."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            got = function(**{k: v for k, v in kwargs.items()})
+        got = function(**kwargs)
     except nondecoupling.ParameterError as error:
         if expected == "valid":
-            return "rejected_valid"
+            return "rejected_valid", None
         named = getattr(error, "name", None) in parameters or any(f"'{p}'" in str(error) for p in parameters)
-        return "clear_error" if named else "obscure_exception"
+        return ("clear_error" if named else "obscure_exception"), None
     except Exception:  # noqa: BLE001 - any other exception is the class being counted
-        return "obscure_exception"
-    if expected != "valid":
-        return "accepted_invalid"
+        return "obscure_exception", None
+    return ("accepted_invalid" if expected != "valid" else None), got
+
+
+def _array_parameter(kwargs):
+    """The scalar parameter passed as an array of several entries (by :func:`_as_array`), if any."""
+    return next((key for key, value in kwargs.items() if key not in SCALAR_ARGS and key not in FLAG_ARGS
+                 and isinstance(value, np.ndarray) and value.size > 1), None)
+
+
+def _entries(kwargs, key):
+    """The scalar calls an array argument stands for, one per entry (in flat order)."""
+    if key is None:
+        return [kwargs]
+    return [dict(kwargs, **{key: float(value)}) for value in np.asarray(kwargs[key]).flat]
+
+
+def _entry(got, j):
+    """Entry ``j`` (flat order) of a result, as Python scalars."""
+    if isinstance(got, tuple):
+        return tuple(_entry(part, j) for part in got)
+    value = np.asarray(got).flat[j]
+    return value.item() if isinstance(value, np.generic) else value  # object arrays hold Python numbers
+
+
+def _reference_or_validity(name, kwargs):
+    if name.startswith("kl_inverse"):
+        valid_kl_inverse(name, kwargs)
+        return None
+    return reference(name, kwargs)
+
+
+def _judge(name, kwargs, got, ref) -> str:
+    """A returned value for valid scalar input: correct, wrong, or the documented P5 limit."""
     if name.startswith("kl_inverse"):
         return "correct" if check_kl_inverse(name, kwargs, _unwrap(got)) else "wrong_value"
     if name == "reward_change_band":
@@ -872,11 +975,27 @@ def classify(name, kwargs, expected) -> str:
         mu_name, _ = _STEP_FUNCTIONS[name]
         if as_float(kwargs[mu_name]) * as_float(kwargs["eta"]) < np.finfo(float).tiny:
             return "documented_limit"  # mu eta underflows: q rounds to 1 (see the docstrings)
-    if ok and len(got) == 2 and name.endswith("_bounds") and name != "curvature_bracket":
+    if ok and len(got) == 2 and name.endswith("_bounds"):  # curvature_bracket too: lower <= upper
         ok = got[0] <= got[1]
-    if ok and name == "curvature_bracket":
-        ok = got[0] <= got[1]
-    return "correct" if ok else "wrong_value"
+    return "correct" if ok else ("known_issue" if known_issue(name, kwargs) else "wrong_value")
+
+
+#: Curvature constants of the envelopes: a subnormal one loses bits when the generated code halves it.
+_CURVATURES = ("mu", "beta", "mu_sft", "beta_sft", "mu_rl", "beta_rl")
+_HALVED_CURVATURE = {"sft_degradation_bounds", "reward_loss_bounds", "discrete_sft_degradation_bounds"}
+
+
+def known_issue(name, kwargs) -> str | None:
+    """Why a wrong value is a reported, still open bug of a module this fuzzer's owner does not own
+    (issue 20's fuzz); None for any other wrong value. Counted apart, so they stay visible."""
+    floats = {key: as_float(value) for key, value in kwargs.items() if key not in SCALAR_ARGS and key not in FLAG_ARGS}
+    if name in _HALVED_CURVATURE and any(0 < floats.get(key, 1.0) < TINY for key in _CURVATURES):
+        return "(1/2)*c of a subnormal curvature c in _generated/p1.py, p2.py, p5.py rounds off its last bits"
+    if name in _STEP_FUNCTIONS and kwargs.get("sharp") is True:
+        beta_eta = floats[_STEP_FUNCTIONS[name][1]] * floats["eta"]
+        if beta_eta < 1e-150:
+            return "q_ADZ in _generated/p5.py: (beta eta)**2 underflows, 0/0 = NaN"
+    return None
 
 
 def _band_ok(kwargs, got) -> bool:
@@ -958,6 +1077,7 @@ def summary(counts: Counter) -> Counter:
 
 
 if __name__ == "__main__":
+    np.set_printoptions(precision=17)  # examples that reproduce when pasted
     number = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     names = sys.argv[2].split(",") if len(sys.argv) > 2 else None
     result = fuzz(0, number, names)

@@ -179,7 +179,8 @@ def _half_quadratic_form(offset, hessian):
     inf - inf = NaN where the value is large, and underflows to 0 where H and x are tiny but the value is not."""
     size = _largest(offset, axis=-1)
     unit = offset / size[..., None]
-    return 0.5 * np.einsum("...i,...ij,...j->...", unit, hessian, unit) * size * size
+    with np.errstate(over="ignore"):  # beyond the float range the value is inf, rightly
+        return 0.5 * np.einsum("...i,...ij,...j->...", unit, hessian, unit) * size * size
 
 
 def _flow_matrices(hessian, duration):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from nondecoupling.duration import optimal_rl_duration
-from nondecoupling.kl import kl_inverse_first_lower, kl_inverse_first_upper, kl_inverse_lower, kl_inverse_upper
+from nondecoupling.kl import kl_inverse_first_lower, kl_inverse_first_upper, kl_inverse_lower, kl_inverse_upper, pinsker_radius
 from nondecoupling.threshold import nondecoupling_threshold
 from nondecoupling.tilt import tradeoff_of_checked
 from nondecoupling.validation import (
@@ -160,7 +160,7 @@ def reward_change_bound(expected_kl: ArrayLike) -> FloatOrArray:
     >>> reward_change_bound(0.02)
     0.1
     """
-    return scalar_or_array(np.sqrt(check_nonnegative(expected_kl, "expected_kl", allow_inf=True) / 2))
+    return pinsker_radius(check_nonnegative(expected_kl, "expected_kl", allow_inf=True))  # K3's Pinsker radius
 
 
 def reward_change_band(rl_reward: ArrayLike, expected_kl: ArrayLike, *, kl_direction: str = "sft||rl") -> tuple[FloatOrArray, FloatOrArray]:

@@ -224,7 +224,8 @@ def check_step_size(eta, beta, *, name: str = "eta", beta_name: str = "beta") ->
     """Gradient-descent step size: 0 < eta < 2 / beta (elementwise). ``beta`` must be checked first."""
     eta = check_positive(eta, name)
     shape = check_broadcastable(**{beta_name: beta, name: eta})
-    bad = np.broadcast_to(eta * beta >= 2.0, shape)
+    with np.errstate(over="ignore"):  # an overflowing product is >= 2 all the same
+        bad = np.broadcast_to(eta * beta >= 2.0, shape)
     if bad.any():
         eta_b = np.broadcast_to(eta, bad.shape)
         raise ParameterError(name, f"< 2/{beta_name} (gradient descent diverges beyond)", _describe(eta_b, bad))
