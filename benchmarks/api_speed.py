@@ -55,6 +55,8 @@ SCALAR_CALLS = {
     "kl_inverse_lower": "kl_inverse_lower(0.3, 0.1)",
     "kl_inverse_first_upper": "kl_inverse_first_upper(0.3, 0.1)",
     "kl_inverse_first_lower": "kl_inverse_first_lower(0.3, 0.1)",
+    "tilted_tradeoff": "tilted_tradeoff(1.0, [0.5, 0.5], [0.0, 1.0])",
+    "tilted_tradeoff (8 responses)": "tilted_tradeoff(2.0, [0.125] * 8, [0.0, 0.1, 0.2, 0.4, 0.5, 0.7, 0.9, 1.0])",
 }
 #: kl_inverse_* on 10^4 (rate, budget) pairs spanning budgets 1e-12 .. 10.
 ARRAY_CALLS = {f"{name} (10^4 array)": f"{name}(RATES, BUDGETS)" for name in

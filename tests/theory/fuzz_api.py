@@ -525,6 +525,8 @@ def draw_valid(name, rng):
         n = int(rng.integers(2, 5))
         probs = low_precision(rng.dirichlet(np.ones(n)) if rng.random() < 0.7 else np.eye(n)[0], rng)
         rewards = rng.choice([0.0, 1.0], n) if rng.random() < 0.5 else rng.random(n)
+        if probs.dtype == np.float64 and rng.random() < 0.3:  # plain lists: the scalar fast path
+            probs, rewards = probs.tolist(), rewards.tolist()
         return dict(s=nonnegative(rng) if rng.random() < 0.5 else float(rng.uniform(0, 50)), probs=probs, rewards=rewards)
     if name in ("path_length_bound", "reward_gain_bounds"):
         mu, beta = pl_pair(rng)

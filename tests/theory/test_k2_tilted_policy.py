@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from nondecoupling import ParameterError, kl_bernoulli, tilted_tradeoff
+from nondecoupling import ParameterError, kl_bernoulli, tilt, tilted_tradeoff
 from nondecoupling._generated.k2 import tilted_rate
 from nondecoupling.derivations import k2_tilted_policy
 
@@ -54,6 +54,42 @@ def test_matches_the_definitions(seed, n, s, binary, sparse):
     for value, exact in zip(got, expected):
         # Relative accuracy degrades like s * eps; the rounding of a = E r adds (s eps)^2.
         assert abs(mp.mpf(value) - exact) <= 1e-12 * (1 + s) * abs(exact) + (4e-16 * s) ** 2 + 1e-300
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 8), s=tilts, binary=st.booleans(),
+       sparse=st.booleans())
+def test_scalar_fast_path_matches_the_definitions(seed, n, s, binary, sparse):
+    # Plain lists take the math fast path (issue 25); held to the same mpmath reference and bound.
+    probs, rewards = (x.tolist() for x in _instance(seed, n, binary, sparse))
+    assert tilt._plain_input(s, probs, rewards)  # the path under test is the one taken
+    got = tilted_tradeoff(s, probs, rewards)
+    assert all(type(value) is float for value in got)
+    expected, _ = reference(s, probs, rewards)
+    for value, exact in zip(got, expected):
+        assert abs(mp.mpf(value) - exact) <= 1e-12 * (1 + s) * abs(exact) + (4e-16 * s) ** 2 + 1e-300
+
+
+@pytest.mark.parametrize("s, probs, rewards", [
+    (1.0, [0.5, 0.5], (0, 1)),  # ints and tuples are plain numbers too
+    (800.0, [0.25, 0.75], [1.0, 0.0]),  # the overflow guard: centred at the best reward
+    (0.0, [1.0, 0.0], [0.3, 0.9]),  # an off-support response
+])
+def test_scalar_fast_path_takes_the_branches(s, probs, rewards):
+    assert tilt._plain_input(s, probs, rewards)
+    got = tilted_tradeoff(s, probs, rewards)
+    expected, _ = reference(s, probs, rewards)
+    for value, exact in zip(got, expected):
+        assert abs(mp.mpf(value) - exact) <= 1e-12 * (1 + s) * abs(exact) + 1e-300
+
+
+@pytest.mark.parametrize("s, probs, rewards", [
+    (True, [0.5, 0.5], [0.0, 1.0]), (1.0, [0.5, True], [0.0, 1.0]), (-1.0, [0.5, 0.5], [0.0, 1.0]),
+    (1.0, [0.5, 0.6], [0.0, 1.0]), (1.0, [0.5, 0.5], [0.0, 1.5]), (1.0, [0.5, 0.5], [0.0, 1.0, 0.5]), (float("inf"), [1.0], [1.0]),
+])
+def test_scalar_fast_path_leaves_invalid_input_to_the_array_path(s, probs, rewards):
+    assert not tilt._plain_input(s, probs, rewards)
+    with pytest.raises(ParameterError):
+        tilted_tradeoff(s, probs, rewards)
 
 
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 8), s=tilts)

@@ -8,13 +8,24 @@ with :math:`\Lambda(s) = \log E_{p^*} e^{s r}` its reward is :math:`\Lambda'(s)`
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import logsumexp
 
 from nondecoupling._generated import k2
-from nondecoupling.validation import check_broadcastable, check_distribution, check_nonnegative, check_rate, scalar_or_array
+from nondecoupling.validation import (
+    DISTRIBUTION_ATOL,
+    INF,
+    check_broadcastable,
+    check_distribution,
+    check_nonnegative,
+    check_rate,
+    plain_scalars,
+    scalar_or_array,
+    scalar_or_none,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -83,6 +94,10 @@ def tilted_tradeoff(s: ArrayLike, probs: ArrayLike, rewards: ArrayLike) -> tuple
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026).
     """
+    if _plain_input(s, probs, rewards):
+        result = scalar_or_none(_plain_tradeoff, float(s), probs, rewards)
+        if result is not None:
+            return result
     s = check_nonnegative(s, "s")
     probs = check_distribution(probs, "probs")
     rewards = check_rate(rewards, "rewards")
@@ -133,3 +148,35 @@ def _centred_at_best(tilt, p, support, shortfall):
     log_mass = logsumexp(shifted, b=p, axis=-1, keepdims=True)
     short = np.sum(p * np.exp(shifted - log_mass) * shortfall, axis=-1)
     return log_mass[..., 0], short
+
+
+# ----- The scalar fast path (issue 25): one tilt, plain lists or tuples, the same formulas with math.
+_PLAIN_SEQUENCES = (list, tuple)
+
+
+def _plain_input(s, probs, rewards) -> bool:
+    """Input that the array path accepts, as Python numbers: a tilt s in [0, inf), and lists or
+    tuples of rates of one length, probs summing to 1 (within half the tolerance: a sum at the
+    edge takes the array path, which decides it)."""
+    return (type(probs) in _PLAIN_SEQUENCES and type(rewards) in _PLAIN_SEQUENCES and 0 < len(probs) == len(rewards)
+            and plain_scalars(s, *probs, *rewards) and 0 <= s < INF
+            and all(0 <= p <= 1 for p in probs) and all(0 <= r <= 1 for r in rewards)
+            and abs(math.fsum(probs) - 1.0) <= DISTRIBUTION_ATOL / 2)
+
+
+def _plain_tradeoff(s, probs, rewards):
+    """:func:`tradeoff_of_checked` for one tilt, on Python floats (math raises where it overflows)."""
+    total = math.fsum(probs)
+    support = [(p / total, float(r)) for p, r in zip(probs, rewards) if p > 0]
+    best, worst = max(r for _, r in support), min(r for _, r in support)
+    rate = min(max(math.fsum(p * r for p, r in support), worst), best)
+    log_mass = math.log(math.fsum(p * math.exp(-s * (best - r)) for p, r in support))
+    short = math.fsum(p * math.exp(-s * (best - r) - log_mass) * (best - r) for p, r in support)
+    if s * (best - rate) > _OVERFLOW_GUARD:
+        return max(best - short, rate), log_mass + s * (best - rate), max(-log_mass - s * short, 0.0)
+    excess = math.fsum(p * k2.tilt_remainder_scalar(s, r - rate) for p, r in support)
+    gain = math.fsum(p * math.expm1(s * (r - rate)) * (r - rate) for p, r in support) / (1.0 + excess)
+    increase = math.log1p(excess)
+    at_best = s * gain > 1.0 + s * short - log_mass  # the centring with the smaller rounding error
+    rl_kl = -log_mass - s * short if at_best else s * gain - increase
+    return min(max(rate + gain, rate), best), increase, max(rl_kl, 0.0)

@@ -3,6 +3,7 @@
 regenerate."""
 # fmt: off
 # ruff: noqa
+import math
 from numpy import exp, expm1, less, nan, select
 
 
@@ -14,3 +15,8 @@ def tilted_rate(s, a):
 def tilt_remainder(s, centered_reward):
     """K2: E2(s c) = exp(s c) - 1 - s c >= 0, accurate for small s c."""
     return select([less(abs(centered_reward*s), 1/10),True], [(centered_reward*s)**2*(1/2 + (centered_reward*s)*(1/6 + (centered_reward*s)*(1/24 + (centered_reward*s)*(1/120 + (centered_reward*s)*(1/720 + (centered_reward*s)*(1/5040 + (centered_reward*s)*(1/40320 + (centered_reward*s)*(1/362880 + (1/3628800)*(centered_reward*s))))))))),expm1(centered_reward*s) - (centered_reward*s)], default=nan)
+
+
+def tilt_remainder_scalar(s, centered_reward):
+    """K2: E2(s c) = exp(s c) - 1 - s c >= 0, accurate for small s c. (Python floats, math)"""
+    return (((centered_reward*s)**2*(1/2 + (centered_reward*s)*(1/6 + (centered_reward*s)*(1/24 + (centered_reward*s)*(1/120 + (centered_reward*s)*(1/720 + (centered_reward*s)*(1/5040 + (centered_reward*s)*(1/40320 + (centered_reward*s)*(1/362880 + (1/3628800)*(centered_reward*s)))))))))) if (abs(centered_reward*s) < 1/10) else (math.expm1(centered_reward*s) - (centered_reward*s)))

@@ -177,7 +177,7 @@ def closed_forms() -> list[ClosedForm]:
                    "K2: binary reward, the tilted policy's pass rate b(s) = a e^s / (1 - a + a e^s).",
                    scalar=False),
         ClosedForm("tilt_remainder", (s, centered_reward), remainder,
-                   "K2: E2(s c) = exp(s c) - 1 - s c >= 0, accurate for small s c.", rewrite=False, scalar=False),
+                   "K2: E2(s c) = exp(s c) - 1 - s c >= 0, accurate for small s c.", rewrite=False),
     ]
 
 
