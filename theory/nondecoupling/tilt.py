@@ -126,7 +126,9 @@ def tradeoff_of_checked(s: np.ndarray, probs: np.ndarray, rewards: np.ndarray, s
         overflow = s * (best - rate) > _OVERFLOW_GUARD
         # The tilted mean lies in [E_{p*} r, max r] exactly (Lambda' is increasing); keep it there.
         reward = np.clip(np.where(overflow, best - short, rate + gain), rate, best)
-        increase = np.where(overflow, log_mass + s * (best - rate), increase)
+        # E_p (r_max - r): a sum of nonnegative terms, unlike r_max - a, whose rounding s amplifies.
+        mean_shortfall = np.sum(np.where(support, p * (best[..., None] - r), 0.0), axis=-1)
+        increase = np.where(overflow, log_mass + s * mean_shortfall, increase)
         # rl_kl = s Lambda'(s) - Lambda(s) >= 0 in the centring with the smaller rounding error:
         # about eps * s * gain for the mean, eps * (1 + s * short - log_mass) for the best reward.
         max_centred = overflow | (s * gain > 1.0 + s * short - log_mass)
@@ -173,7 +175,8 @@ def _plain_tradeoff(s, probs, rewards):
     log_mass = math.log(math.fsum(p * math.exp(-s * (best - r)) for p, r in support))
     short = math.fsum(p * math.exp(-s * (best - r) - log_mass) * (best - r) for p, r in support)
     if s * (best - rate) > _OVERFLOW_GUARD:
-        return max(best - short, rate), log_mass + s * (best - rate), max(-log_mass - s * short, 0.0)
+        mean_shortfall = math.fsum(p * (best - r) for p, r in support)  # as on the array path
+        return max(best - short, rate), log_mass + s * mean_shortfall, max(-log_mass - s * short, 0.0)
     excess = math.fsum(p * k2.tilt_remainder_scalar(s, r - rate) for p, r in support)
     gain = math.fsum(p * math.expm1(s * (r - rate)) * (r - rate) for p, r in support) / (1.0 + excess)
     increase = math.log1p(excess)
