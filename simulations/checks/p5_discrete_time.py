@@ -111,9 +111,10 @@ def one_step_instance(*, mu_rl, beta_rl, eta, mu_sft=0.9, sep=1.0):
     R has eigenvalues ``(mu_rl, 1/eta, beta_rl)`` (needs ``mu_rl <= 1/eta <= beta_rl``, i.e.
     ``eta beta_rl >= 1``) and ``b - a`` lies on the ``1/eta`` eigenvector; from ``theta0 = a`` the first
     step is ``eta (1/eta)(a - b)``, so ``Delta_k = 0`` and the gain is ``Delta_0 = Delta_0 (1 - p^k)``
-    for every ``k >= 1`` (``p = 0`` there). L is isotropic around ``a``.
+    for every ``k >= 1`` (``p = 0`` there). L is isotropic around ``a``. The problem's constants are
+    its eigenvalues' extremes (so within rounding of ``mu_rl``, ``beta_rl``).
     """
-    if not mu_rl * eta <= 1.0 <= beta_rl * eta:
+    if not (mu_rl * eta <= 1.0 + 1e-12 and beta_rl * eta >= 1.0 - 1e-12):  # an ulp off 1 is the same instance
         raise ValueError(f"one_step_instance needs mu_rl eta <= 1 <= beta_rl eta; got {mu_rl * eta}, {beta_rl * eta}")
     rl = Quadratic(np.diag([1.0 / eta, mu_rl, beta_rl]), np.array([sep, 0.0, 0.0]))
     return CoupledProblem(isotropic(mu_sft, np.zeros(3)), rl), np.zeros(3)
