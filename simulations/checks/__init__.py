@@ -18,6 +18,7 @@ K3     k3_reward_ceiling
 S1     s1_spectral_concentration
 X1     x1_interleaving
 V1     v1_sft_after_kl_rl (paper Thm 3.1)
+V2     v2_reward_change (paper Prop. 1, in THEORY.md's form)
 V3     v3_reward_drop (paper Thm 4.1, false as stated; corrected)
 P1-P5  tight_regimes (each branch of a min/max bound in its own regime)
 =====  ====================================

@@ -42,29 +42,44 @@ class CeilingCurves:
         }
 
 
-def _band(expert_rate, pass_rate, excess, times) -> CeilingCurves:
+def _one_call_per_entry(function, *arrays) -> np.ndarray:
+    """``function`` called on plain Python floats, entry by entry: the library's scalar fast path."""
+    arrays = np.broadcast_arrays(*arrays)
+    return np.array([function(*map(float, entry)) for entry in zip(*(a.ravel() for a in arrays))]).reshape(arrays[0].shape)
+
+
+def _band(expert_rate, pass_rate, excess, times, *, scalar: bool = False) -> CeilingCurves:
     budget = np.maximum(excess, 0.0)  # rounding can leave a converged excess a hair below 0
     expert_rate = np.broadcast_to(expert_rate, np.shape(pass_rate))
+    if scalar:
+        evaluate = lambda function, *arrays: _one_call_per_entry(function, *arrays)  # noqa: E731
+    else:
+        evaluate = lambda function, *arrays: np.asarray(function(*arrays))  # noqa: E731
     return CeilingCurves(
         times=np.asarray(times),
         expert_rate=expert_rate,
         pass_rate=pass_rate,
         sft_excess=excess,
-        ceiling=np.asarray(kl_inverse_upper(expert_rate, budget)),
-        floor=np.asarray(kl_inverse_lower(expert_rate, budget)),
-        pinsker=np.asarray(pinsker_radius(budget)),
+        ceiling=evaluate(kl_inverse_upper, expert_rate, budget),
+        floor=evaluate(kl_inverse_lower, expert_rate, budget),
+        pinsker=evaluate(pinsker_radius, budget),
     )
 
 
-def sft_after(sft: CrossEntropy, rl: RewardLoss, theta0, times, *, per_prompt: bool = False) -> CeilingCurves:
-    """SFT flow from ``theta0`` (an RL-trained policy); averaged over prompts unless ``per_prompt``."""
+def sft_after(sft: CrossEntropy, rl: RewardLoss, theta0, times, *, per_prompt: bool = False, scalar: bool = False) -> CeilingCurves:
+    """SFT flow from ``theta0`` (an RL-trained policy); averaged over prompts unless ``per_prompt``.
+
+    ``scalar`` evaluates the band with one call on plain Python floats per time (and prompt), the
+    library's scalar fast path; otherwise with one call on arrays (the array path).
+    """
     thetas = gradient_flow(sft, theta0, times)
     expert_rate = np.clip(np.sum(sft.expert_probs * rl.rewards, axis=-1), 0.0, 1.0)
     pass_rate = np.clip(rl.pass_rates(thetas), 0.0, 1.0)
     if per_prompt:
-        return _band(expert_rate, pass_rate, sft.per_prompt(thetas) - sft.expert_entropy, times)
+        return _band(expert_rate, pass_rate, sft.per_prompt(thetas) - sft.expert_entropy, times, scalar=scalar)
     average = sft.policy.average
-    return _band(np.clip(average(expert_rate), 0, 1), np.clip(average(pass_rate), 0, 1), sft.excess(thetas), times)
+    return _band(np.clip(average(expert_rate), 0, 1), np.clip(average(pass_rate), 0, 1), sft.excess(thetas), times,
+                 scalar=scalar)
 
 
 def tight_instance(*, winners: int = 2, losers: int = 3, expert_rate: float = 0.3, strength: float = 3.0):
@@ -75,11 +90,11 @@ def tight_instance(*, winners: int = 2, losers: int = 3, expert_rate: float = 0.
     return CrossEntropy(policy, expert), RewardLoss(policy, rewards), np.log(expert) + strength * rewards
 
 
-def rl_then_sft(rng: np.random.Generator, *, responses: int = 6, binary: bool, rl_time: float = 5.0, sft_time: float = 30.0, points: int = 61):
+def rl_then_sft(rng: np.random.Generator, *, responses: int = 6, binary: bool, rl_time: float = 5.0, sft_time: float = 30.0, points: int = 61, scalar: bool = False):
     """Random tabular instance: RL flow from ``p*`` for ``rl_time``, then SFT; K3 along the SFT phase."""
     sft, rl = random_tabular(rng, responses, binary=binary)
     theta_rl = gradient_flow(rl, np.log(sft.expert_probs[0]), [0.0, rl_time])[-1]
-    return sft_after(sft, rl, theta_rl, np.linspace(0.0, sft_time, points))
+    return sft_after(sft, rl, theta_rl, np.linspace(0.0, sft_time, points), scalar=scalar)
 
 
 def log_linear_rl_then_sft(rng: np.random.Generator, *, per_prompt: bool, rl_time: float = 5.0, sft_time: float = 30.0):

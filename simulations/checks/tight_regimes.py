@@ -9,6 +9,8 @@ q_ADZ = q, so a formula with min and max swapped would still pass there. Here:
   second form ``sqrt(2 beta Delta_0)(1 - e^{-mu t})/mu`` is attained as ``t -> 0``; on its
   flattest (``"slow"``) the first form ``sqrt(2 Delta_0/mu)(1 - e^{-beta t})`` as ``t -> inf``.
   L has curvature ``beta_sft`` along the line, so P1's upper envelope is attained alike.
+- :func:`mirrored_eigen_start_pair`: the same for P2 (the SFT flow from ``b``, measured by R), so
+  each branch of ``ell_sft`` and of P2's upper envelope is attained in its own regime too.
 - :func:`contraction_bracket`: one step of gradient descent on ``(mu x^2 + beta y^2)/2`` from
   each eigenvector (the best explicit worst case known) beside ``q`` and ``q_sharp``.
 - :func:`anisotropic_threshold_pair`: P4's tau attained with anisotropic L and R.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import nondecoupling
+from simulations.checks import p2_rl_then_sft
 from simulations.checks.p1_sft_then_rl import EnvelopeCurves, envelope
 from simulations.dynamics import gradient_descent, rl_flow
 from simulations.problems import CoupledProblem, Quadratic
@@ -57,6 +60,17 @@ def eigen_start_pair(rng: np.random.Generator, *, mu_sft, beta_sft, mu_rl, beta_
     return CoupledProblem(sft, rl), sft_center
 
 
+def mirrored_eigen_start_pair(rng: np.random.Generator, *, mu_sft, beta_sft, mu_rl, beta_rl, sep, start: str, dim: int = 3):
+    """``(problem, theta0)`` for P2: :func:`eigen_start_pair` with the roles of L and R swapped.
+
+    ``theta0 = b``; ``a - b`` lies on L's ``beta_sft`` (``"fast"``) or ``mu_sft`` (``"slow"``)
+    eigenvector and on R's ``beta_rl`` one, so the SFT flow is a straight line along it.
+    """
+    swapped, theta0 = eigen_start_pair(rng, mu_sft=mu_rl, beta_sft=beta_rl, mu_rl=mu_sft, beta_rl=beta_sft, sep=sep,
+                                       start=start, dim=dim)
+    return CoupledProblem(swapped.rl, swapped.sft), theta0
+
+
 @dataclass(frozen=True)
 class BranchRatios:
     """Simulated over bound at ``times``: path length over ell(t), SFT excess over P1's upper envelope."""
@@ -66,9 +80,14 @@ class BranchRatios:
     upper: np.ndarray
 
 
-def branch_ratios(problem: CoupledProblem, theta0, times) -> BranchRatios:
-    """Ratios of the simulated path length and SFT excess to their P1 bounds (1 where tight)."""
-    curves: EnvelopeCurves = envelope(problem, theta0, np.r_[0.0, np.asarray(times, dtype=float)])
+def branch_ratios(problem: CoupledProblem, theta0, times, *, theorem: str = "P1") -> BranchRatios:
+    """Ratios of the simulated path length and excess to their P1 (or P2) bounds (1 where tight).
+
+    P1: the RL flow, its path length over ell(t), the SFT excess over P1's upper envelope; P2: the
+    SFT flow, over ell_sft(t), the reward loss over P2's upper envelope.
+    """
+    simulate = {"P1": envelope, "P2": p2_rl_then_sft.envelope}[theorem]
+    curves: EnvelopeCurves = simulate(problem, theta0, np.r_[0.0, np.asarray(times, dtype=float)])
     return BranchRatios(np.asarray(times), curves.path_length[1:] / curves.path_bound[1:], curves.excess[1:] / curves.upper[1:])
 
 
@@ -125,6 +144,9 @@ def main() -> None:
     print("P1 path length / ell(t), started on R's stiffest eigenvector, t = 1e-4, 1e-3, 1e-2 / beta_rl:", fast.path)
     print("P1 SFT excess / upper envelope, same:", fast.upper)
     print("P1 path length / ell(t), started on R's flattest eigenvector, t -> inf:", slow.path)
+    fast = branch_ratios(*mirrored_eigen_start_pair(rng, start="fast", **constants), np.array([1e-4, 1e-3, 1e-2]) / 2.0, theorem="P2")
+    slow = branch_ratios(*mirrored_eigen_start_pair(rng, start="slow", **constants), np.array([5.0, 20.0, 60.0]) / 0.4, theorem="P2")
+    print("P2 reward loss / upper envelope, on L's stiffest eigenvector, t -> 0:", fast.upper, "; flattest, t -> inf:", slow.upper)
     for eta_beta in (0.5, 1.0, 1.5, np.sqrt(3), 1.9):
         bracket = contraction_bracket(mu=0.2, beta=1.0, etas=[eta_beta])
         print(f"P5 eta*beta = {eta_beta:.4f}: true worst case in [{bracket.measured[0]:.4f}, {bracket.sharp[0]:.4f}], q = {bracket.plain[0]:.4f}")

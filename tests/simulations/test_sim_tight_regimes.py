@@ -8,19 +8,14 @@ swapped (the mutant is the library's own source with that one token replaced, no
 formula).
 """
 
-import __future__
-
-import inspect
-import textwrap
-
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nondecoupling
 from nondecoupling import discrete
-from nondecoupling._generated import p1
+from nondecoupling._generated import p1, p2
 from simulations.checks._common import point_in, random_pair
 from simulations.checks.p3_optimal_rl_duration import net_gain
 from simulations.checks.tight_regimes import (
@@ -29,26 +24,12 @@ from simulations.checks.tight_regimes import (
     contraction_bracket,
     eigen_start_pair,
     final_sft_loss,
+    mirrored_eigen_start_pair,
 )
+from tests.simulations._mutation import mutated
 
 seeds = st.integers(0, 2**32 - 1)
 SOLVER_TOLERANCE = 1e-8
-
-
-def mutated(function, old: str, new: str):
-    """``function`` recompiled from its own source with every occurrence of ``old`` replaced by ``new``.
-
-    (``sft_excess_upper`` is (beta/2) ell(t) * ell(t): its one min is named once and used for both factors.) The
-    source is compiled as its module is, with postponed annotations (they name type-checking-only
-    aliases).
-    """
-    source = textwrap.dedent(inspect.getsource(function))
-    assert old in source, f"{old!r} does not occur in {function.__name__}"
-    namespace = dict(function.__globals__)
-    code = compile(source.replace(old, new), inspect.getsourcefile(function), "exec",
-                   flags=__future__.annotations.compiler_flag, dont_inherit=True)
-    exec(code, namespace)  # noqa: S102
-    return namespace[function.__name__]
 
 
 @st.composite
@@ -104,6 +85,47 @@ def test_p1_checks_catch_min_swapped_for_max(monkeypatch, check, generated):
         _assert_attained(ratios, tolerance=1e-4)
     # The loosened bound misses by the factor sqrt(mu/beta) (its square for the envelope): far from 1.
     assert np.max(getattr(ratios, name)) < 0.5
+
+
+# ---- P2: the same, for the SFT flow from an RL optimum (the upper envelope (beta_rl/2) ell_sft^2) --
+
+def _p2_early(constants, seed):
+    """Started on L's stiffest eigenvector, t -> 0: the second form of ell_sft is attained."""
+    problem, theta0 = mirrored_eigen_start_pair(np.random.default_rng(seed), start="fast", **constants)
+    return branch_ratios(problem, theta0, np.array([1e-5, 1e-4, 1e-3]) / constants["beta_sft"], theorem="P2")
+
+
+def _p2_late(constants, seed):
+    """Started on L's flattest eigenvector, t -> inf: the first form of ell_sft is attained."""
+    problem, theta0 = mirrored_eigen_start_pair(np.random.default_rng(seed), start="slow", **constants)
+    return branch_ratios(problem, theta0, np.array([10.0, 20.0, 40.0]) / constants["mu_sft"], theorem="P2")
+
+
+P2_EXAMPLES = settings(max_examples=30)  # ~0.1 s each; P1's properties run the same code at full count
+
+
+@P2_EXAMPLES
+@given(constants=anisotropic_constants(), seed=seeds)
+def test_p2_second_branch_attained_as_t_to_0(constants, seed):
+    ratios = _p2_early(constants, seed)
+    _assert_attained(ratios, tolerance=1e-4)
+    assert np.all(np.diff(ratios.path) < 0)
+
+
+@P2_EXAMPLES
+@given(constants=anisotropic_constants(), seed=seeds)
+def test_p2_first_branch_attained_as_t_to_inf(constants, seed):
+    _assert_attained(_p2_late(constants, seed), tolerance=1e-6)
+
+
+@pytest.mark.parametrize("check", [_p2_early, _p2_late], ids=["t->0", "t->inf"])
+def test_p2_checks_catch_min_swapped_for_max(monkeypatch, check):
+    constants = dict(mu_sft=0.4, beta_sft=2.0, mu_rl=0.5, beta_rl=4.0, sep=1.0)
+    monkeypatch.setattr(p2, "reward_loss_upper", mutated(p2.reward_loss_upper, "reduce(minimum", "reduce(maximum"))
+    ratios = check(constants, 0)
+    with pytest.raises(AssertionError):
+        _assert_attained(ratios, tolerance=1e-4)
+    assert np.max(ratios.upper) < 0.5  # off by the factor mu_sft/beta_sft: far from 1
 
 
 # ---- P5: q_sharp < q strictly for mu < beta; the bracket on the true worst case ------------

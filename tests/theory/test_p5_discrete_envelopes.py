@@ -16,7 +16,6 @@ from nondecoupling import (
     discrete_path_length_bound,
     discrete_reward_gain_bounds,
     discrete_sft_degradation_bounds,
-    gd_contraction,
     kl_inverse_upper,
     pinsker_radius,
     reward_gain_bounds,
@@ -27,10 +26,30 @@ fraction = st.floats(0.01, 0.99)
 step_counts = st.integers(0, 400)
 
 
+def reference_rate(mu_eta, beta_eta, *, sharp):
+    """THEORY.md's q = 1 - mu eta (2 - beta eta), or min(q, q_ADZ) (ADZ 2023, Thm 3), at 50 digits.
+
+    Evaluated at the float products mu eta and beta eta: the contract is exact for those rounded
+    products (THEORY.md, "Documented limit"), and q depends on nothing else.
+    """
+    with mp.workdps(50):
+        m, x = mp.mpf(mu_eta), mp.mpf(beta_eta)
+        q = 1 - m * (2 - x)
+        if not sharp:
+            return q
+        if x < 1:  # divided through by beta: mu/beta = m/x
+            adz = ((m * (1 - x) + x * mp.sqrt(4 - 2 * (1 + m / x) * m * (2 - x))) / (2 * x + m)) ** 2
+        elif x <= mp.sqrt(3):
+            adz = 1 - m * (4 - x**2) / (2 + m)
+        else:
+            adz = (x - 1) ** 2 / ((x - 1) ** 2 + m * (2 - x))
+        return min(q, adz)
+
+
 def reference_discrete(k, gap0, mu, beta, eta, q, sep=None, mu_sft=None, beta_sft=None, lam=None):
     """THEORY.md P5 at 50 digits: (ell_k, sft lower, sft upper, gain lower, gain upper, net gain)."""
     with mp.workdps(50):
-        k, gap0, mu, beta, eta, q = map(mp.mpf, (k, gap0, mu, beta, eta, q))
+        k, gap0, mu, beta, eta = map(mp.mpf, (k, gap0, mu, beta, eta))
         root_power = mp.sqrt(q) ** k
         ell = min(eta * mp.sqrt(2 * beta * gap0) * (1 - root_power) / (1 - mp.sqrt(q)),
                   mp.sqrt(2 * gap0 / mu) / (1 - eta * beta / 2))
@@ -51,7 +70,7 @@ def test_against_mpmath(k, gap0, mu, ratio, eta_fraction, sep_fraction, mu_sft, 
     beta, beta_sft = mu / ratio, mu_sft / ratio_sft
     sep = sep_fraction * np.sqrt(2 * gap0 / mu)  # realizable from an SFT optimum (quadratic growth of R)
     eta = eta_fraction * 2 / beta
-    q = gd_contraction(mu=mu, beta=beta, eta=eta, sharp=sharp)
+    q = reference_rate(mu * eta, beta * eta, sharp=sharp)  # independent of the library's q
     ref = reference_discrete(k, gap0, mu, beta, eta, q, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, lam=lam)
     rl = dict(mu_rl=mu, beta_rl=beta, eta=eta, sharp=sharp)
     # q itself is a rounded float: the forms through log1p(-(1 - sqrt q)) agree to k ulps of it.
@@ -64,7 +83,7 @@ def test_against_mpmath(k, gap0, mu, ratio, eta_fraction, sep_fraction, mu_sft, 
     gain = discrete_reward_gain_bounds(k, rl_gap0=gap0, **rl)
     assert gain == pytest.approx((ref["gain_lower"], ref["gain_upper"]), rel=rtol)
     net = discrete_net_gain(k, rl_gap0=gap0, lam=lam, beta_sft=beta_sft, **rl)
-    scale = gap0 * (1 + lam * beta_sft * beta * eta**2 / (1 - np.sqrt(q)) ** 2)
+    scale = gap0 * (1 + lam * beta_sft * beta * eta**2 / (1 - float(mp.sqrt(q))) ** 2)
     assert net == pytest.approx(ref["net"], rel=rtol, abs=1e-13 * (1 + k) * scale)
 
 

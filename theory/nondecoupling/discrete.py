@@ -385,6 +385,11 @@ def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: 
     Lower: Delta_{k+1} <= q Delta_k (descent lemma and PL). Upper: the lower descent lemma
     with ||g||^2 <= 2 beta Delta gives Delta_{k+1} >= p Delta_k. The lower bound is attained on
     (mu/2)||x||^2 with eta mu < 1; as eta -> 0 (eta k = t) p^{k/2} -> e^{-beta t}, P1's bound.
+    The upper bound is attained where eta beta >= 1 (p = 0): on a quadratic with an eigenvalue
+    1/eta in [mu, beta], started on its eigenvector, one step reaches the minimizer. For
+    eta beta < 1 it is not: no beta-smooth R reaches its minimum in one step there
+    (|g_0| = |g_0 - g_1| <= beta eta |g_0|), and the best explicit instance, (beta/2) x^2, gains
+    Delta_0 (1 - (1 - beta eta)^{2k}).
 
     Examples
     --------
