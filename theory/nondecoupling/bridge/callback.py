@@ -192,12 +192,11 @@ class CouplingCallback(TrainerCallback):
         decision = self.live.observe(stage_step, _rate(record), record["sft_loss"])
         offset = self.step_offset
         stop = decision["stop_step"] is not None and self.config.stop_at is not None
-        plan = (f"stop at stage step {decision['stop_step']} (global step {offset + decision['stop_step']})" if stop
-                else "continue")
+        reason = decision["reason"] if self.config.stop_at or not decision["stop_step"] else "advice only: " + decision["reason"]
         return {"p3_optimal_step": offset + decision["optimal_steps"], "p3_stage_step": decision["optimal_steps"],
                 "p3_optimal_step_ci": [offset + v for v in decision["ci"]], "p3_p_passed": decision["p_passed"],
-                "stop": stop, "stop_reason": f"{plan}: {decision['reason']} (now stage step {stage_step} = global step "
-                                             f"{offset + stage_step})"}
+                "stop": stop, "stop_reason": f"{reason} (stage step = global step - {offset}; now stage step {stage_step}, "
+                                             f"global step {offset + stage_step})"}
 
     def _k1_terms(self, record: dict) -> dict:
         """K1's floor H + kl(a || b) and the SFT loss's slack above it (from the RL stage's start without H)."""
