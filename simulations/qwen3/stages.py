@@ -2,8 +2,7 @@
 
 The evaluation is the library's public :class:`~nondecoupling.bridge.callback.CouplingCallback`
 (one for the whole run; :func:`task_callback` configures it for a task): before each
-stage's first update, on the callback's geometric start (steps 1, 2, 3, 4, 6, ... below
-``eval_every``), every ``eval_every`` optimizer steps and
+stage's first update, every ``eval_every`` optimizer steps and
 at its last step it appends one line of the bridge's canonical JSONL:
 
 ``sft_loss``

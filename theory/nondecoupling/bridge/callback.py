@@ -14,10 +14,10 @@ beside it). With an attached trainer the numbers also go through the trainer's o
 (``coupling/*``), so ``report_to`` (TensorBoard, W&B, MLflow) shows them; GRPO's
 ``frac_reward_zero_std`` (groups with no reward variance: no gradient) is copied into the line.
 
-Evaluations: the start and end of each training, ``on_evaluate``, and
-:func:`~nondecoupling.bridge.stopping.evaluation_steps`' schedule in every stage (steps 1, 2, 3, 4,
-6, 8, ... below ``every_steps``, then every ``every_steps``: 6 more evaluations per stage than a
-plain every-10 cadence at every_steps = 10; a stage's first steps move the curves fastest). Units: ``step`` and ``p3_optimal_step`` are global steps (all stages
+Evaluations: the start and end of each training, ``on_evaluate``, and every ``every_steps`` steps;
+in an RL stage with ``stop_at="optimal"``, :func:`~nondecoupling.bridge.stopping.evaluation_steps`'
+geometric start besides (steps 1, 2, 3, 4, 6, 8 at every_steps = 10: 6 more evaluations per
+stage), so that a t* shorter than ``every_steps`` is seen in time. Units: ``step`` and ``p3_optimal_step`` are global steps (all stages
 together), ``p3_stage_step`` counts from the RL stage's start; ``stop_reason`` names both.
 """
 
@@ -116,7 +116,9 @@ class CouplingCallback(TrainerCallback):
         setting = self.config.phase
         self.phase = setting if setting != "auto" else ("rl" if type(args).__name__ in RL_CONFIGS else "sft")
         self.measurer.tokenizer = self.measurer.tokenizer or processing_class
-        self.schedule = set(evaluation_steps(self.config.every_steps, state.max_steps, growth=self.config.growth))
+        # The geometric start serves the live stop (a t* shorter than every_steps): only RL stages with stop_at pay for it.
+        growth = self.config.growth if self.phase == "rl" and self.config.stop_at else float(self.config.every_steps + 1)
+        self.schedule = set(evaluation_steps(self.config.every_steps, state.max_steps, growth=growth))
         # accelerate wraps the policy's forward in the trainer's autocast: the reference runs under the same one.
         self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._place_reference(model)
