@@ -2,7 +2,8 @@
 
 The evaluation is the library's public :class:`~nondecoupling.bridge.callback.CouplingCallback`
 (one for the whole run; :func:`task_callback` configures it for a task): before each
-stage's first update, every ``eval_every`` optimizer steps and
+stage's first update, at its steps 1, 2, 3, 4, 6, ... below ``eval_every`` (the callback's
+geometric start: a stage's first updates move the curves fastest), every ``eval_every`` steps and
 at its last step it appends one line of the bridge's canonical JSONL:
 
 ``sft_loss``
@@ -64,7 +65,7 @@ def task_callback(task: VerifiableTask, tokenizer: PreTrainedTokenizerBase, *, s
     return CouplingCallback(CouplingConfig(
         prompts, responses, weights=weights, reward_fn=task_reward(task), reference_model="rl_start",
         expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy, output_dir=output_dir,
-        every_steps=eval_every, exact_pass_rate=True, seed=seed,
+        every_steps=eval_every, exact_pass_rate=True, seed=seed, dense_start=True,
         measure=dict(tokenizer=tokenizer, samples_per_prompt=samples_per_prompt, batch_size=batch_size),
     ))
 

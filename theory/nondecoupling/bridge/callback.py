@@ -66,6 +66,7 @@ class CouplingConfig:
     stop_at: str | None = None
     lam: float = 1.0
     growth: float = 1.5
+    dense_start: bool | None = None  # the geometric start: None = in RL stages with stop_at; True = every stage
     phase: str = "auto"
     measure: dict = field(default_factory=dict)  # samples_per_prompt, max_new_tokens, batch_size, tokenizer
     seed: int = 0
@@ -117,17 +118,18 @@ class CouplingCallback(TrainerCallback):
         self.phase = setting if setting != "auto" else ("rl" if type(args).__name__ in RL_CONFIGS else "sft")
         self.measurer.tokenizer = self.measurer.tokenizer or processing_class
         # The geometric start serves the live stop (a t* shorter than every_steps): only RL stages with stop_at pay for it.
-        growth = self.config.growth if self.phase == "rl" and self.config.stop_at else float(self.config.every_steps + 1)
+        dense = self.config.dense_start if self.config.dense_start is not None else self.phase == "rl" and self.config.stop_at
+        growth = self.config.growth if dense else float(self.config.every_steps + 1)
         self.schedule = set(evaluation_steps(self.config.every_steps, state.max_steps, growth=growth))
         # accelerate wraps the policy's forward in the trainer's autocast: the reference runs under the same one.
         self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._place_reference(model)
-        self._evaluate_and_log(args, state, control, model)
+        self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
+    def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
         step = state.global_step
         if step in self.schedule:
-            self._evaluate_and_log(args, state, control, model)
+            self._evaluate_and_log(args, state, control, model, optimizer)
         if self.live is not None and self.config.stop_at and self.live.should_stop(step):
             control.should_training_stop = True
 
@@ -135,7 +137,7 @@ class CouplingCallback(TrainerCallback):
         self._evaluate_and_log(args, state, control, model)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        self._evaluate_and_log(args, state, control, model)
+        self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "frac_reward_zero_std" in logs:
@@ -158,13 +160,15 @@ class CouplingCallback(TrainerCallback):
             self.reference.to(device=model.device, dtype=model.dtype).eval().requires_grad_(False)
         return self.measurer.evaluate(model, step=step, reference=self.reference, autocast_dtype=self._autocast)
 
-    def _evaluate_and_log(self, args, state, control, model) -> None:
+    def _evaluate_and_log(self, args, state, control, model, optimizer=None) -> None:
         if self._last_step == state.global_step:  # on_step_end and on_evaluate at the same step
             return
         self._last_step = state.global_step
         step = self.step_offset + state.global_step
         record = {"phase": self.phase, "stage": self.stage, "step": step, **self.evaluate(model, step=step),
                   **self._train_logs}
+        if optimizer is not None:
+            record["lr"] = float(optimizer.param_groups[0]["lr"])
         if state.global_step == 0:
             self._stage_start = record
         record.update(self._k1_terms(record))
@@ -175,7 +179,10 @@ class CouplingCallback(TrainerCallback):
             if self.live.p3.last_step is None or state.global_step > self.live.p3.last_step:
                 record.update(self._live_stop(record, state.global_step))
         self.records.append(record)
-        self._write(jsonable(record, infinity=None))  # the readers take null as "not logged"
+        line = jsonable(record, infinity=None)  # the readers take null as "not logged"
+        if self.trainer is None:  # else trainer.log puts coupling/* there
+            state.log_history.append({**{f"eval_{k}": v for k, v in line.items() if k != "step"}, "step": state.global_step})
+        self._write(line)
 
     def _prior(self, start: dict) -> StagePrior:
         """What the SFT stage before this RL stage says: noise levels, the reward's room, the loss's scale."""
