@@ -1,21 +1,20 @@
-"""What the live callback costs a GRPO run, as a fraction of its training steps' time.
+"""What the live callback costs a GRPO run, timed from the trainer's own hooks.
 
-``python benchmarks/callback_overhead.py [--steps 20] [--device auto] [--dtype auto]``
+``python benchmarks/callback_overhead.py [--steps 20 60 200] [--device auto] [--dtype auto]``
 
 The runner's default task and model (the digit-reversal task, 100 prompts, p* over 5 answers:
 500 held-out pairs; the tiny Qwen3, 64 wide, 2 layers) and its default GRPO stage (16 prompts
-x 8 generations per step), run by TRL's GRPOTrainer twice: without the callback, then with
+x 8 generations per step), run by TRL's GRPOTrainer with
 :class:`~nondecoupling.bridge.callback.CouplingCallback` at its DEFAULT settings (every 10
-steps, 1 sample per prompt, batches of 64, no grad, the model's device and dtype, the KL
-reference built once, online P3 with 100 bootstrap fits). Reported, as ratios within this
-one run:
+steps after the geometric start, 1 sample per prompt, exact pass rate, the KL reference taken
+at the stage's start, online P3 after every RL evaluation).
 
-* ``evaluation / step``: one evaluation against one training step (mean over the stage);
-* ``P3 refit / step``: one online P3 refit (20 points, 100 bootstrap fits; CPU-only scipy),
-  which each RL evaluation adds once a stage has 6 evaluations;
-* ``amortized``: (evaluation + refit) / (10 steps), the cost per step at the default interval;
-* ``run overhead``: (time with the callback - time without) / time without, each the faster
-  of two alternating runs (the first and last evaluations of a short stage weigh more).
+Two clocks sit around the callback in the trainer's callback list, one before and one after
+it, so every hook's time splits into the trainer's and the callback's. Training time: the sum
+of [on_step_begin, on_step_end) over the steps; callback time: everything the callback does in
+its hooks (the stage's first and last evaluations, the scheduled ones, the P3 refits as they
+happen). Set-up (building the trainer and the model) is outside both. Reported per stage length:
+evaluations, callback time / training time, and the share of it that the P3 refits take.
 """
 
 from __future__ import annotations
@@ -28,77 +27,90 @@ from pathlib import Path
 # Run as a script, sys.path[0] is benchmarks/: the repo root (for `simulations`, not installed) must be importable.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
 
-from nondecoupling.bridge.callback import CouplingCallback  # noqa: E402
-from nondecoupling.bridge.stopping import p3_stop_estimate  # noqa: E402
+from nondecoupling.bridge import stopping  # noqa: E402
+from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, load_policy  # noqa: E402
 from simulations.qwen3.stages import DTYPES, TrainingSettings, resolve_device, resolve_dtype, run_grpo, task_reward  # noqa: E402
-from simulations.qwen3.task import DigitTask
+from simulations.qwen3.task import DigitTask  # noqa: E402
+
+HOOKS = ("on_train_begin", "on_step_begin", "on_step_end", "on_train_end")
 
 
-class _Timer(CouplingCallback):
-    """The public callback, with each evaluation's wall time kept."""
+class _Clock(TrainerCallback):
+    """perf_counter at each hook call, in call order."""
 
-    def evaluate(self, model, *, step: int = 0):
-        start = time.perf_counter()
-        metrics = super().evaluate(model, step=step)
-        self.evaluation_seconds.append(time.perf_counter() - start)
-        return metrics
+    def __init__(self):
+        self.marks: list[tuple[str, float]] = []
+
+    def __getattribute__(self, name):
+        if name in HOOKS:
+            return lambda *args, **kwargs: self.marks.append((name, time.perf_counter()))
+        return super().__getattribute__(name)
 
 
-def _stage(task, settings, *, steps: int, callback=None) -> float:
+class _TimedRefits:
+    """Wall time of every LiveStop.observe call (the P3 refit and decision) while active."""
+
+    def __enter__(self):
+        self.seconds, original = [], stopping.LiveStop.observe
+
+        def timed(live, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(live, *args, **kwargs)
+            finally:
+                self.seconds.append(time.perf_counter() - start)
+
+        self._original, stopping.LiveStop.observe = original, timed
+        return self
+
+    def __exit__(self, *exc):
+        stopping.LiveStop.observe = self._original
+
+
+def _stage(task, settings, steps: int) -> dict:
     device = resolve_device(settings.device)
-    dtype = resolve_dtype(settings.dtype, device)
-    model, tokenizer = load_policy("tiny", TinyQwen3Size(), seed=0, dtype=DTYPES[dtype], device=device)
-    start = time.perf_counter()
-    run_grpo(model, tokenizer, task, steps=steps, lr=1e-3, max_completion_length=task.answer_width + 1, settings=settings,
-             callbacks=[callback] if callback is not None else [])
-    return time.perf_counter() - start
+    model, tokenizer = load_policy("tiny", TinyQwen3Size(), seed=0, dtype=DTYPES[resolve_dtype(settings.dtype, device)],
+                                   device=device)
+    prompts, responses, weights = zip(*[(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()])
+    coupling = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=task_reward(task),
+                                               reference_model="rl_start", expert_pass_rate=task.expert_pass_rate,
+                                               expert_entropy=task.expert_entropy, exact_pass_rate=True))
+    before, after = _Clock(), _Clock()
+    with _TimedRefits() as refits:
+        run_grpo(model, tokenizer, task, steps=steps, lr=1e-3, max_completion_length=task.answer_width + 1,
+                 settings=settings, callbacks=[before, coupling, after])
+    pairs = list(zip(before.marks, after.marks))
+    callback = sum(b_time - a_time for (name, a_time), (_, b_time) in pairs)  # inside each hook: the callback's share
+    step_begin = [t for name, t in after.marks if name == "on_step_begin"]
+    step_end = [t for name, t in before.marks if name == "on_step_end"]
+    training = sum(end - begin for begin, end in zip(step_begin, step_end))
+    return {"steps": steps, "evaluations": len(coupling.records), "training": training, "callback": callback,
+            "refits": sum(refits.seconds), "refit_count": len(refits.seconds)}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=20, help="GRPO steps per stage (two default evaluations fall inside)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[20, 60, 200])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    task = DigitTask()
     settings = TrainingSettings(device=args.device, dtype=args.dtype)
-    pairs = [(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()]
-    prompts, responses, weights = zip(*pairs)
-
-    plain, monitored, evaluation_seconds = [], [], []
-    for _ in range(2):
-        plain.append(_stage(task, settings, steps=args.steps))
-        callback = _Timer(prompts, responses, weights=weights, reward_fn=task_reward(task), reference_model="rl_start",
-                          expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy, exact_pass_rate=True)
-        callback.evaluation_seconds = []
-        monitored.append(_stage(task, settings, steps=args.steps, callback=callback))
-        evaluation_seconds += callback.evaluation_seconds
-    plain, monitored = min(plain), min(monitored)
-    evaluations = len(evaluation_seconds)
-    step = plain / args.steps
-    evaluation = float(np.median(evaluation_seconds))
-    # A P3 refit as late in an RL stage: 20 noisy points of the isotropic curves.
-    s = np.arange(0.0, 200.0, 10.0)
-    rng = np.random.default_rng(0)
-    reward = 0.9 - 0.6 * np.exp(-0.04 * s) + rng.normal(0, 0.02, s.size)
-    loss = 1.3 + 0.5 * (1 - np.exp(-0.02 * s)) ** 2 + rng.normal(0, 0.01, s.size)
-    start = time.perf_counter()
-    p3_stop_estimate(s, reward, loss, n_boot=callback.p3_settings["n_boot"])
-    refit = time.perf_counter() - start
-
-    print(f"device {resolve_device(args.device)}, dtype {resolve_dtype(args.dtype, resolve_device(args.device))}, "
-          f"torch threads {torch.get_num_threads()}; {len(pairs)} held-out pairs, {len(task.prompts)} prompts")
-    print(f"GRPO step (no callback):       {step:8.3f} s")
-    print(f"one evaluation / step:          {evaluation / step:8.2f}  (median of {evaluations} evaluations)")
-    print(f"P3 refit (100 boot) / step:     {refit / step:8.2f}")
-    print(f"amortized at every 10 steps:    {(evaluation + refit) / (10 * step):8.1%}")
-    print(f"run overhead ({args.steps} steps, 3 evals): {(monitored - plain) / plain:8.1%}  ({monitored:.1f} s vs {plain:.1f} s)")
+    device = resolve_device(args.device)
+    print(f"device {device}, dtype {resolve_dtype(args.dtype, device)}, torch threads {torch.get_num_threads()}")
+    print("| GRPO steps | evaluations | P3 refits | training step (s) | one evaluation / step | callback / training | refits / training |")
+    print("|---|---|---|---|---|---|---|")
+    for steps in args.steps:
+        row = _stage(DigitTask(), settings, steps)
+        step = row["training"] / steps
+        evaluation = (row["callback"] - row["refits"]) / row["evaluations"]
+        print(f"| {steps} | {row['evaluations']} | {row['refit_count']} | {step:.3f} | {evaluation / step:.2f} | "
+              f"{row['callback'] / row['training']:.1%} | {row['refits'] / row['training']:.2%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 A tiny Qwen3 (built here) learns a one-digit reversal task from an imperfect expert
 (a = 0.5, H(p*) exact), then GRPO maximises the verifier's reward. The two lines that matter
-are marked; everything else is an ordinary TRL script. ``stop_at="optimal"`` ends GRPO at
+(three with attach) are marked; everything else is an ordinary TRL script. ``stop_at="optimal"`` ends GRPO at
 online P3's estimate of the optimal RL step.
 """
 
@@ -16,7 +16,7 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-from nondecoupling.bridge.callback import CouplingCallback  # (1)
+from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # (1)
 from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3
 from simulations.qwen3.task import DigitTask
 from simulations.qwen3.tokenizer import build_char_tokenizer
@@ -37,16 +37,21 @@ def reward(prompts, completions, **kwargs):
 prompts, responses, weights = zip(*[(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()])
 common = dict(output_dir=f"{out}/trainer", report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
               lr_scheduler_type="constant", seed=0)
-callback = CouplingCallback(prompts, responses, weights=weights, reward_fn=reward, reference_model="rl_start",  # (2)
-                            expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy, output_dir=out,
-                            every_steps=2, samples_per_prompt=16, exact_pass_rate=True, stop_at="optimal")
-SFTTrainer(model=model, processing_class=tokenizer, callbacks=[callback],
-           args=SFTConfig(max_steps=100, learning_rate=1e-2, per_device_train_batch_size=64, completion_only_loss=True, **common),
-           train_dataset=Dataset.from_list(task.sample("expert", 2048, np.random.default_rng(0)))).train()
-grpo = GRPOTrainer(model=model, reward_funcs=reward, processing_class=tokenizer, callbacks=[callback],
+callback = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=reward,  # (2)
+                                           reference_model="rl_start", expert_pass_rate=task.expert_pass_rate,
+                                           expert_entropy=task.expert_entropy, output_dir=out, every_steps=2,
+                                           exact_pass_rate=True, stop_at="optimal", measure={"samples_per_prompt": 16}))
+sft = SFTTrainer(model=model, processing_class=tokenizer,
+                 args=SFTConfig(max_steps=100, learning_rate=1e-2, per_device_train_batch_size=64, completion_only_loss=True,
+                                **common),
+                 train_dataset=Dataset.from_list(task.sample("expert", 2048, np.random.default_rng(0))))
+callback.attach(sft)  # (3) also logs through the trainer: report_to shows coupling/*
+sft.train()
+grpo = GRPOTrainer(model=model, reward_funcs=reward, processing_class=tokenizer,
                    args=GRPOConfig(max_steps=100, learning_rate=2e-3, per_device_train_batch_size=40, num_generations=8,
                                    max_completion_length=2, beta=0.0, top_k=0, **common),
                    train_dataset=Dataset.from_list([{"prompt": p} for p in task.prompts]))
+callback.attach(grpo)
 grpo.train()
 stop = next((r for r in callback.records if r.get("stop")), None)
 print(f"GRPO ran {grpo.state.global_step} steps; " + (f"stopped: {stop['stop_reason']}" if stop else "no early stop"))

@@ -2,7 +2,8 @@
 
 The evaluation is the library's public :class:`~nondecoupling.bridge.callback.CouplingCallback`
 (one for the whole run; :func:`task_callback` configures it for a task): before each
-stage's first update, after its steps 1, 2 and 5, every ``eval_every`` optimizer steps and
+stage's first update, at its steps 1, 2, 3, 4, 6, ... below ``eval_every`` (the callback's
+geometric start: a stage's first updates move the curves fastest), every ``eval_every`` steps and
 at its last step it appends one line of the bridge's canonical JSONL:
 
 ``sft_loss``
@@ -36,13 +37,10 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-from nondecoupling.bridge.callback import CouplingCallback
+from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig
 from nondecoupling.validation import ParameterError, check_nonnegative
 from simulations.qwen3.task import VerifiableTask
 
-#: Steps into a stage evaluated besides every ``eval_every``-th: a stage's first updates
-#: move the metrics fastest (SFT after RL drops the reward within a few steps).
-EARLY_STEPS = (1, 2, 5)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -64,12 +62,12 @@ def task_callback(task: VerifiableTask, tokenizer: PreTrainedTokenizerBase, *, s
     """
     pairs = [(prompt, answer, weight) for prompt in task.prompts for answer, weight in task.expert_distribution(prompt).items()]
     prompts, responses, weights = zip(*pairs)
-    return CouplingCallback(
-        prompts, responses, tokenizer=tokenizer, weights=weights, reward_fn=task_reward(task), reference_model="rl_start",
+    return CouplingCallback(CouplingConfig(
+        prompts, responses, weights=weights, reward_fn=task_reward(task), reference_model="rl_start",
         expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy, output_dir=output_dir,
-        every_steps=eval_every, extra_steps=EARLY_STEPS, samples_per_prompt=samples_per_prompt, exact_pass_rate=True,
-        batch_size=batch_size, seed=seed,
-    )
+        every_steps=eval_every, exact_pass_rate=True, seed=seed, dense_start=True,
+        measure=dict(tokenizer=tokenizer, samples_per_prompt=samples_per_prompt, batch_size=batch_size),
+    ))
 
 
 def world_size() -> int:

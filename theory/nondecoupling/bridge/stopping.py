@@ -1,102 +1,272 @@
-"""Online P3: when to stop an RL stage, from its logged curves so far (no torch).
+"""Online P3: when to stop an RL stage, from its curves so far and what the SFT stage told us (no torch).
 
-The live callback (:mod:`nondecoupling.bridge.callback`) calls :func:`p3_stop_estimate` at
-each evaluation of an RL stage; it uses the bridge's own estimator and residual bootstrap
-(:mod:`nondecoupling.bridge.stats`), the same as ``nondecoupling check``.
+The RL stage follows P3's isotropic curves (the bridge's model, :func:`~nondecoupling.bridge.stats.fit_rl_stage`):
+with x(s) = e^{-m s},
+
+    J(s) = J_0 + Delta_0 (1 - x^2),    L(s) = L_0 + A (1 - x)^2,
+
+and the net gain G(s) = [J(s) - J_0] - lam [L(s) - L_0] peaks at t* = ln(1 + Delta_0 / (lam A)) / m.
+
+For a fixed rate m both curves are linear in their coefficients, so the posterior is exact on a
+grid of rates m and of noise scales kappa (the noise is kappa times the prior's s.d.; kappa > 1
+absorbs a misspecified curve; each curve has its own): a Gaussian prior on (Delta_0, A) from :class:`StagePrior` and a
+conjugate Gaussian update per grid cell, from running sums (an update costs O(grid), whatever
+the stage's length). The decision minimizes the expected regret E[G(t*) - G(s)]: it stops at
+the step s that maximizes the posterior mean E[G(s)] among the steps up to the next evaluation,
+so a stop may fall between evaluations, and it does not wait for certainty: stopping late
+costs as much as stopping early.
+
+:func:`evaluation_steps` is the schedule that goes with it: geometric at the stage's start
+(where a short t* must be seen), then every ``every_steps`` steps.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from nondecoupling.bridge.stats import fit_rl_stage, predicted_optimal_steps, residual_bootstrap
-from nondecoupling.validation import check_integer, check_interval, check_positive
+from nondecoupling.validation import ParameterError, check_integer, check_interval, check_positive
+
+#: Rates m per step on the posterior's grid (t* from ~1 to ~10^4 steps) and noise scales kappa.
+RATES = np.geomspace(1e-4, 1.0, 121)
+NOISE_SCALES = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
 
 
-def p3_stop_estimate(steps, reward, sft_loss, *, lam: float = 1.0, n_boot: int = 100, confidence: float = 0.9,
-                     max_relative_width: float = 1.0, min_points: int = 6, seed: int = 0) -> dict:
-    """P3's optimal RL duration estimated from an RL stage's curves so far, and whether to stop.
+def evaluation_steps(every_steps: int, horizon: int, *, growth: float = 1.5) -> list[int]:
+    """Stage steps to evaluate: 0, then ceil(growth^k) below ``every_steps``, then its multiples.
 
-    The bridge's estimator (:func:`nondecoupling.bridge.stats.fit_rl_stage`) fits
-    J(s) = J_inf - Delta_0 e^{-2 m s} and L(s) = tau + B_1 e^{-m s} + B_2 e^{-2 m s};
-    :func:`~nondecoupling.bridge.stats.predicted_optimal_steps` maps the fit onto P3,
-    t* = ln(1 + Delta_0 / (lam A)) / m with A = tau - L(0), the argmax of the net gain
-    G(s) = [J(s) - J(0)] - lam [L(s) - L(0)] on the isotropic instance. The interval is a
-    residual bootstrap (the same as the ``check`` command's).
+    The geometric start costs about log(every_steps) / log(growth) extra evaluations per stage
+    (4 at every_steps = 10 and growth 1.5), what a t* shorter than ``every_steps`` needs.
 
-    The estimate is *confident* when t* and both ends of its interval are finite and
-    ``high - low <= max_relative_width * t*``; the decision is to stop when it is confident
-    and the stage has reached it (``steps[-1] >= t*``).
+    >>> evaluation_steps(10, 40)
+    [0, 1, 2, 3, 4, 6, 8, 10, 20, 30, 40]
+    """
+    every_steps = int(check_integer(every_steps, "every_steps", low=1))
+    growth = float(check_interval(growth, "growth", low=1.0, high=math.inf, low_open=True))
+    dense, power = {0}, 1.0
+    while math.ceil(power) < every_steps:
+        dense.add(math.ceil(power))
+        power *= growth
+    return sorted(dense | set(range(every_steps, int(horizon) + 1, every_steps)))
+
+
+def robust_noise(values) -> float:
+    """The noise s.d. of a smooth curve's samples, from its second differences (NaN if < 3).
+
+    Second differences cancel a locally linear trend; their s.d. is sqrt(6) sigma, and the median
+    absolute value / 0.6745 estimates it without being thrown by one outlier.
+    """
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size < 3:
+        return float("nan")
+    return float(np.median(np.abs(np.diff(values, 2))) / (0.6745 * math.sqrt(6.0)))
+
+
+@dataclass(frozen=True)
+class StagePrior:
+    """What is known before the RL stage starts (e.g. from the SFT stage's log).
+
+    reward_noise, loss_noise : s.d. of one evaluation's reward and SFT loss (the SFT stage's
+        :func:`robust_noise`; a sampled pass rate's binomial s.e.); kappa on the grid rescales them.
+    reward_gap : the scale of Delta_0 (for a pass rate, 1 - J_0: the reward cannot pass 1).
+    loss_rise : the scale of A (e.g. how far the SFT stage lowered the loss).
+    """
+
+    reward_noise: float
+    loss_noise: float
+    reward_gap: float
+    loss_rise: float
+
+    def __post_init__(self):
+        for name in ("reward_noise", "loss_noise", "reward_gap", "loss_rise"):
+            check_positive(getattr(self, name), name)
+
+
+class OnlineP3:
+    """The exact grid posterior of P3's curves for one RL stage, updated one evaluation at a time.
+
+    >>> prior = StagePrior(reward_noise=0.01, loss_noise=0.01, reward_gap=0.7, loss_rise=0.5)
+    >>> p3 = OnlineP3(prior, lam=1.0)
+    >>> for s in range(0, 31, 2):  # Delta_0 = 0.5, A = 0.3, m = 0.05: t* = ln(1 + 0.5/0.3)/0.05 = 19.6
+    ...     x = math.exp(-0.05 * s)
+    ...     p3.update(s, 0.3 + 0.5 * (1 - x * x), 2.0 + 0.3 * (1 - x) ** 2)
+    >>> p3.best_step(0, 100)
+    20
+    """
+
+    def __init__(self, prior: StagePrior, *, lam: float = 1.0):
+        self.prior, self.lam = prior, float(check_positive(lam, "lam"))
+        self.count, self.last_step, self._first = 0, None, None
+        shape = (2, RATES.size)  # (reward, loss) x rate
+        self._xtx, self._xty, self._yty = np.zeros(shape + (2, 2)), np.zeros(shape + (2,)), np.zeros(2)
+        self._posterior = None
+
+    @staticmethod
+    def _features(steps) -> np.ndarray:
+        """(2, rates, steps, 2): the columns [1, 1 - x^2] (reward) and [1, (1 - x)^2] (loss)."""
+        x = np.exp(-np.multiply.outer(RATES, np.atleast_1d(np.asarray(steps, float))))
+        ones = np.ones_like(x)
+        return np.stack([np.stack([ones, 1.0 - x * x], -1), np.stack([ones, (1.0 - x) ** 2], -1)])
+
+    def update(self, step: float, reward: float, loss: float) -> None:
+        """Add one evaluation (stage step, reward, SFT loss); steps must increase."""
+        if not (math.isfinite(reward) and math.isfinite(loss)):
+            raise ParameterError("reward, loss", "finite numbers", f"{reward!r}, {loss!r} at stage step {step}")
+        if self.last_step is not None and not step > self.last_step:
+            raise ParameterError("step", f"greater than the previous evaluation's {self.last_step}", repr(step))
+        if self._first is None:
+            self._first = np.array([reward, loss], float)  # centre: the sums stay small (no cancellation)
+        y = np.array([reward, loss], float) - self._first
+        features = self._features(step)[:, :, 0]
+        self._xtx += features[..., :, None] * features[..., None, :]
+        self._xty += features * y[:, None, None]
+        self._yty += y * y
+        self.count, self.last_step, self._posterior = self.count + 1, float(step), None
+
+    def posterior(self) -> dict:
+        """Grid weights (rates x kappas), and per cell the Gaussian posterior of (Delta_0, A)."""
+        if self._posterior is not None:
+            return self._posterior
+        p = self.prior
+        noise = np.array([p.reward_noise, p.loss_noise])[:, None, None] * NOISE_SCALES  # (2, 1, K)
+        variance = (noise**2)[:, :, :, None, None]
+        # Intercept: practically flat around the first value; slope: positive, of the prior's scale.
+        scale = np.array([p.reward_gap, p.loss_rise])
+        prior_mean = np.stack([np.zeros(2), scale / 2.0], -1)  # (2 curves, 2 coefficients)
+        prior_precision = np.zeros((2, 2, 2))
+        prior_precision[:, 0, 0] = 1.0 / (100.0 * scale) ** 2
+        prior_precision[:, 1, 1] = 1.0 / scale**2
+        precision = prior_precision[:, None, None] + self._xtx[:, :, None] / variance  # (2, M, K, 2, 2)
+        shift = (prior_precision @ prior_mean[..., None])[..., 0]
+        rhs = shift[:, None, None] + self._xty[:, :, None] / variance[..., 0]
+        mean = np.linalg.solve(precision, rhs[..., None])[..., 0]
+        log_evidence = (-0.5 * self.count * np.log(2 * np.pi * variance[..., 0, 0])
+                        + 0.5 * np.linalg.slogdet(prior_precision)[1][:, None, None] - 0.5 * np.linalg.slogdet(precision)[1]
+                        - 0.5 * (self._yty[:, None, None] / variance[..., 0, 0]
+                                 + np.einsum("ci,cij,cj->c", prior_mean, prior_precision, prior_mean)[:, None, None]
+                                 - np.einsum("cmki,cmki->cmk", mean, rhs)))
+        # Each curve has its own noise scale; the two share the rate m (uniform prior on both grids).
+        per_rate = np.logaddexp.reduce(log_evidence, axis=-1)  # (2, M)
+        kappa_weight = np.exp(log_evidence - per_rate[..., None])
+        log_rate = per_rate.sum(0)
+        rate_weight = np.exp(log_rate - log_rate.max())
+        self._posterior = {"rate_weight": rate_weight / rate_weight.sum(), "kappa_weight": kappa_weight, "mean": mean,
+                           "precision": precision}
+        return self._posterior
+
+    def expected_gain(self, steps) -> np.ndarray:
+        """Posterior mean of G(s) = Delta_0 (1 - x^2) - lam A (1 - x)^2 at each step."""
+        post = self.posterior()
+        features = self._features(steps)[..., 1]  # (2, M, S)
+        slope = np.einsum("cmk,cmk->cm", post["kappa_weight"], post["mean"][..., 1]) * post["rate_weight"]
+        return slope[0] @ features[0] - self.lam * slope[1] @ features[1]
+
+    def best_step(self, first: int, last: int) -> int:
+        """The integer step in [first, last] with the largest expected net gain (least expected regret)."""
+        steps = np.arange(int(first), int(last) + 1)
+        return int(steps[np.argmax(self.expected_gain(steps))])
+
+    def t_star_samples(self, n: int = 400, seed: int = 0) -> np.ndarray:
+        """Posterior draws of t* (inf where A <= 0; NaN where Delta_0 <= 0: P3 does not apply)."""
+        post, rng = self.posterior(), np.random.default_rng(seed)
+        rate_index = rng.choice(RATES.size, size=n, p=post["rate_weight"])
+        draws = []
+        for curve in range(2):
+            cumulative = np.cumsum(post["kappa_weight"][curve][rate_index], axis=-1)
+            kappa_index = np.minimum((cumulative < rng.random((n, 1)) * cumulative[:, -1:]).sum(-1), NOISE_SCALES.size - 1)
+            mean = post["mean"][curve][rate_index, kappa_index]
+            cov = np.linalg.inv(post["precision"][curve][rate_index, kappa_index])
+            draws.append(mean[:, 1] + np.sqrt(cov[:, 1, 1]) * rng.standard_normal(n))
+        gap, rise = draws
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_star = np.log1p(gap / (self.lam * rise)) / RATES[rate_index]
+        return np.where(gap <= 0, np.nan, np.where(rise <= 0, np.inf, t_star))
+
+
+def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float = 0.9, min_points: int = 5,
+                     samples: int = 400, seed: int = 0) -> dict:
+    """Online P3's estimate and decision after the latest evaluation of a stage.
+
+    The planned stop is the step s in [now, next_step) with the largest posterior mean E[G(s)]
+    (the least expected regret), taken only when the posterior also puts t* before the next
+    evaluation with probability >= 1/2: the myopic rule alone ignores what the next evaluation
+    would teach, and with three noisy points it stops on noise about one time in five.
 
     Parameters
     ----------
-    steps : array_like
-        Steps into the RL stage of each evaluation (0 = its start), increasing.
-    reward, sft_loss : array_like
-        The logged reward and sequence-level SFT loss at those steps.
-    lam : float
-        Weight of the SFT loss in the net gain (> 0).
-    n_boot : int
-        Bootstrap resamples.
+    p3 : OnlineP3
+        The stage's posterior, updated with every evaluation so far.
+    next_step : int or None
+        The next scheduled evaluation's stage step (None: the stage ends; no stop is planned).
     confidence : float
-        Level of the interval, in (0, 1).
-    max_relative_width : float
-        Widest interval, relative to t*, that counts as confident.
+        Level of the reported posterior interval of t*.
     min_points : int
-        Fewer evaluations give no estimate (the fit has four free parameters).
-    seed : int
-        Seeds the bootstrap.
+        Evaluations before any stop (>= 2: the prior alone never stops a stage).
+    samples : int
+        Posterior draws of t* (its interval and P(t* < next_step)).
 
     Returns
     -------
     dict
-        ``optimal_steps`` (t*, steps into the stage; inf if the SFT loss does not rise, NaN if
-        the reward does not), ``ci`` (low, high), ``confident``, ``stop``, ``reason``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> s = np.arange(0.0, 60.0, 5.0)
-    >>> reward = 0.9 - 0.6 * np.exp(-0.04 * s)           # Delta_0 = 0.6, m = 0.02
-    >>> loss = 3.0 + 0.5 * (1 - np.exp(-0.02 * s)) ** 2  # A = 0.5
-    >>> estimate = p3_stop_estimate(s, reward, loss, lam=1.0, n_boot=20)
-    >>> round(estimate["optimal_steps"], 1), round(float(np.log(1 + 0.6 / 0.5) / 0.02), 1)
-    (39.4, 39.4)
-    >>> estimate["stop"], estimate["reason"][:29]
-    (True, 'estimate confident and passed')
+        ``optimal_steps`` (the stage step that maximizes E[G]), ``ci`` (posterior interval of t*,
+        stage steps), ``p_passed`` (P(t* < next_step)), ``stop_step`` (the stage step to stop at:
+        now, or before ``next_step``; None: continue), ``reason``.
     """
-    lam = float(check_positive(lam, "lam"))
-    n_boot = int(check_integer(n_boot, "n_boot", low=1))
-    confidence = float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True))
-    max_relative_width = float(check_positive(max_relative_width, "max_relative_width", allow_inf=True))
-    min_points = int(check_integer(min_points, "min_points", low=5))
-    s, reward, loss = (np.asarray(v, float) for v in (steps, reward, sft_loss))
-    nothing = {"optimal_steps": float("nan"), "ci": (float("nan"), float("nan")), "confident": False, "stop": False}
-    if s.size < min_points:
-        return {**nothing, "reason": f"{s.size} of the {min_points} evaluations the fit needs"}
-    fit = fit_rl_stage(s, reward, s, loss)
-    t_star = predicted_optimal_steps(fit, lam)
-    if math.isnan(t_star):
-        return {**nothing, "reason": "the reward has not risen (Delta_0 <= 0): P3 does not apply yet"}
-    if math.isinf(t_star):
-        return {**nothing, "optimal_steps": t_star, "reason": "the SFT loss is not rising: no finite optimum yet"}
-    boot = residual_bootstrap(lambda r, ell: predicted_optimal_steps(fit_rl_stage(s, r, s, ell), lam),
-                              (fit["reward_fitted"], fit["loss_fitted"]),
-                              (reward - fit["reward_fitted"], loss - fit["loss_fitted"]),
-                              n_boot=n_boot, rng=np.random.default_rng(seed), desc="P3 bootstrap")
-    boot = np.asarray(boot, float)
-    boot = np.where(np.isnan(boot), np.inf, boot)  # a resample where P3 does not apply decides nothing
+    now = int(p3.last_step)
+    draws = p3.t_star_samples(int(check_integer(samples, "samples", low=1)), seed=seed)
+    draws = np.where(np.isnan(draws), np.inf, draws)  # a draw where P3 does not apply decides nothing
     tail = 50.0 * (1.0 - confidence)
-    low, high = (float(v) for v in np.percentile(boot, [tail, 100.0 - tail], method="inverted_cdf"))
-    confident = bool(math.isfinite(low) and math.isfinite(high) and high - low <= max_relative_width * t_star)
-    passed = bool(s[-1] >= t_star)
-    if confident and passed:
-        reason = (f"estimate confident and passed: {s[-1]:g} steps into the stage >= t* = {t_star:.3g}, "
-                  f"interval [{low:.3g}, {high:.3g}]")
-    elif confident:
-        reason = f"estimate confident, not yet reached: {s[-1]:g} steps into the stage < t* = {t_star:.3g}"
-    else:
-        reason = f"interval [{low:.3g}, {high:.3g}] wider than {max_relative_width:g} t* = {max_relative_width * t_star:.3g}"
-    return {"optimal_steps": t_star, "ci": (low, high), "confident": confident, "stop": confident and passed, "reason": reason}
+    ci = tuple(float(v) for v in np.percentile(draws, [tail, 100.0 - tail], method="inverted_cdf"))
+    ahead = np.unique(np.concatenate([np.arange(now, now + 64), np.round(now + np.geomspace(1, 1e4, 200))]))
+    optimum = int(ahead[np.argmax(p3.expected_gain(ahead))])
+    p_passed = float(np.mean(draws < (next_step if next_step is not None else now + 1)))
+    decision = {"optimal_steps": optimum, "ci": ci, "p_passed": p_passed, "stop_step": None}
+    if p3.count < min_points or next_step is None:
+        why = f"{p3.count} of the {min_points} evaluations a stop needs" if p3.count < min_points else "the stage ends"
+        return {**decision, "reason": f"continuing: {why}; E[G] peaks at stage step {optimum}"}
+    best = p3.best_step(now, next_step)
+    if best >= next_step or p_passed < 0.5:
+        return {**decision, "reason": f"continuing: E[G] peaks at stage step {optimum}, "
+                                      f"P(t* < {next_step}) = {p_passed:.2f}"}
+    return {**decision, "stop_step": best,
+            "reason": f"stopping at stage step {best}: the largest E[G] of stage steps {now}..{next_step}, "
+                      f"P(t* < {next_step}) = {p_passed:.2f}"}
+
+
+class LiveStop:
+    """One RL stage's schedule, posterior and stop, driven one step at a time (the callback's and the benchmark's rule).
+
+    ``wants_evaluation(step)`` on each stage step; ``observe(step, reward, loss)`` after an
+    evaluation (returns :func:`p3_stop_decision`'s dict); ``should_stop(step)`` once the
+    planned stop step is reached.
+    """
+
+    def __init__(self, prior: StagePrior, *, every_steps: int, horizon: int, lam: float = 1.0, growth: float = 1.5,
+                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0):
+        self.p3 = OnlineP3(prior, lam=lam)
+        self.schedule = evaluation_steps(every_steps, horizon, growth=growth)
+        if self.schedule[-1] != horizon:
+            self.schedule.append(int(horizon))
+        self.settings = dict(confidence=float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True,
+                                                             high_open=True)),
+                             min_points=int(check_integer(min_points, "min_points", low=2)),
+                             samples=int(check_integer(samples, "samples", low=1)))
+        self.seed, self.stop_step = int(seed), None
+
+    def wants_evaluation(self, step: int) -> bool:
+        return step in self.schedule
+
+    def next_evaluation(self, step: int) -> int | None:
+        return next((s for s in self.schedule if s > step), None)
+
+    def observe(self, step: int, reward: float, loss: float) -> dict:
+        self.p3.update(step, reward, loss)
+        decision = p3_stop_decision(self.p3, self.next_evaluation(step), seed=self.seed + int(step), **self.settings)
+        self.stop_step = decision["stop_step"]
+        return decision
+
+    def should_stop(self, step: int) -> bool:
+        return self.stop_step is not None and step >= self.stop_step

@@ -1,0 +1,246 @@
+"""The live callback's measurements of a policy, framework-free: ``CouplingMeasurer.evaluate(model) -> dict``.
+
+No trainer is needed: any ``transformers`` causal LM (or a module with the same ``forward`` and
+``generate``) is measured on held-out expert pairs (x_i, y_i, w_i):
+
+``sft_loss``
+    -sum_i w_i log pi(y_i | x_i) / sum_i w_i, each response's token losses summed, EOS included
+    (:func:`~nondecoupling.bridge.sequences.sequence_logprobs`), every pair scored in batches of
+    ``batch_size`` sorted by length (little padding).
+``pass_rate``
+    With ``exact_pass_rate``: b = mean over prompts of sum pi(y | x) over the accepted held-out
+    responses (they must be all the responses the verifier accepts), exact.
+``reward``, ``reward_se``
+    The mean ``reward_fn`` of fresh samples (temperature 1, no truncation) and its standard error.
+``kl``
+    KL(pi || pi_ref), sequence level, the mean of log pi(y|x) - log pi_ref(y|x) over those samples.
+``forward_kl``
+    KL(pi_ref || pi) on the held-out prompts ("RL's Razor": it tracks forgetting), on samples of
+    pi_ref drawn once per reference (pi_ref is frozen: its samples and log-probabilities are cached).
+
+Ranks (``torchrun``/``accelerate launch``) score and sample their shares; the sums are reduced by
+``accelerate.utils.reduce``. Samples come from a per-device generator seeded by (seed, step,
+rank): the trainer's random stream is never touched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+try:
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import reduce
+    from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+except ImportError:  # pragma: no cover - depends on the environment
+    raise ImportError("nondecoupling.bridge.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
+
+from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs
+from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
+
+
+class _SampleWithGenerator(LogitsProcessor):
+    """Keep only a token drawn from softmax(logits) with our generator: greedy ``generate`` then samples at temperature 1."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+
+    def __call__(self, input_ids, scores):
+        chosen = torch.multinomial(torch.softmax(scores.float(), dim=-1), 1, generator=self.generator)
+        return torch.full_like(scores, -math.inf).scatter(-1, chosen, 0.0)
+
+
+def rank_and_world() -> tuple[int, int]:
+    """This process's index and the number of processes (accelerate's view; (0, 1) alone)."""
+    state = PartialState()
+    return state.process_index, state.num_processes
+
+
+def _until_eos(ids: list[int], eos_id: int) -> list[int]:
+    """A generated completion up to and including its first EOS (generate pads after it)."""
+    return ids[: ids.index(eos_id) + 1] if eos_id in ids else ids
+
+
+def _by_length(rows: list[int], lengths: list[int], size: int):
+    """Rows in groups of at most ``size`` with one prompt length each (no padding inside generate)."""
+    ordered = sorted(rows, key=lambda row: lengths[row])
+    batch: list[int] = []
+    for row in ordered:
+        if batch and (len(batch) == size or lengths[batch[0]] != lengths[row]):
+            yield batch
+            batch = []
+        batch.append(row)
+    if batch:
+        yield batch
+
+
+class CouplingMeasurer:
+    """Held-out SFT loss, exact pass rate, sampled reward and both KLs of a model (see the module docstring).
+
+    Parameters
+    ----------
+    prompts, responses : sequence of str
+        Held-out expert pairs; each response is scored with EOS appended, as SFTTrainer trains it.
+    tokenizer : PreTrainedTokenizerBase, optional
+        Needed before the first evaluation (the callback passes the trainer's).
+    weights : sequence of float, optional
+        Pair weights w_i (default 1).
+    reward_fn : callable, optional
+        TRL's signature ``reward_fn(prompts=..., completions=..., **kwargs) -> list of float``.
+    exact_pass_rate : bool
+        The accepted held-out responses are all the responses ``reward_fn`` accepts.
+    samples_per_prompt : int
+        Completions sampled per held-out prompt (``reward``, ``kl``, ``forward_kl``).
+    max_new_tokens : int, optional
+        Longest sample (default: the longest held-out response).
+    batch_size : int
+        Sequences per forward / generate call.
+    seed : int
+        Seeds the samples.
+    """
+
+    def __init__(self, prompts: Sequence[str], responses: Sequence[str], *, tokenizer=None, weights=None,
+                 reward_fn: Callable | None = None, exact_pass_rate: bool = False, samples_per_prompt: int = 1,
+                 max_new_tokens: int | None = None, batch_size: int = 256, seed: int = 0):
+        self.prompts, self.responses = list(prompts), list(responses)
+        if not self.prompts or len(self.prompts) != len(self.responses):
+            raise ParameterError("prompts, responses", "non-empty and of equal length",
+                                 f"{len(self.prompts)} prompts and {len(self.responses)} responses")
+        self.weights = np.ones(len(self.prompts)) if weights is None else np.asarray(check_nonnegative(weights, "weights"), float)
+        if self.weights.shape != (len(self.prompts),) or not self.weights.sum() > 0:
+            raise ParameterError("weights", "one non-negative number per pair, not all 0", f"shape {self.weights.shape}")
+        if exact_pass_rate and reward_fn is None:
+            raise ParameterError("exact_pass_rate", "False without a reward_fn (the reward marks the correct responses)", "True")
+        self.tokenizer, self.reward_fn, self.exact_pass_rate = tokenizer, reward_fn, bool(exact_pass_rate)
+        self.samples_per_prompt = int(check_integer(samples_per_prompt, "samples_per_prompt", low=1))
+        self.max_new_tokens = None if max_new_tokens is None else int(check_integer(max_new_tokens, "max_new_tokens", low=1))
+        self.batch_size = int(check_integer(batch_size, "batch_size", low=1))
+        self.seed = int(seed)
+        self._encoded, self._reference_samples = None, None
+
+    def evaluate(self, model, *, step: int = 0, reference=None, autocast_dtype=None) -> dict:
+        """The metrics of ``model`` now, reduced over ranks (every rank must call it together).
+
+        ``reference`` (pi_ref, frozen, on the model's device) adds ``kl`` and ``forward_kl``;
+        ``step`` seeds this evaluation's samples; ``autocast_dtype`` is the trainer's mixed precision.
+
+        >>> from nondecoupling.bridge.measure import CouplingMeasurer  # doctest: +SKIP
+        >>> CouplingMeasurer(["1+1="], ["2"], tokenizer=tok).evaluate(model)  # doctest: +SKIP
+        {'sft_loss': 3.1}
+        """
+        encoded = self._encode()
+        was_training = model.training
+        model.eval()
+        autocast = torch.autocast(model.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None)
+        try:
+            with torch.no_grad(), autocast:
+                sums = self._heldout_sums(model, encoded) + self._sampled_sums(model, encoded, step, reference)
+                sums += self._forward_kl_sums(model, encoded, reference)
+        finally:
+            model.train(was_training)
+        total = torch.tensor(sums, dtype=torch.float64, device=model.device if PartialState().backend == "nccl" else "cpu")
+        nll, passed, reward_sum, reward_squares, samples, kl_sum, forward_sum, forward_count = reduce(total, "sum").tolist()
+        metrics = {"sft_loss": nll / float(self.weights.sum())}
+        if self.exact_pass_rate:
+            metrics["pass_rate"] = passed / len(encoded["prompts"])
+        if self.reward_fn is not None:
+            mean = reward_sum / samples
+            spread = max(reward_squares / samples - mean * mean, 0.0)
+            metrics.update(reward=mean, reward_se=math.sqrt(spread / max(samples - 1, 1)), reward_samples=int(samples))
+        if reference is not None:
+            metrics.update(kl=kl_sum / samples, forward_kl=forward_sum / forward_count)
+        return metrics
+
+    def forget_reference(self) -> None:
+        """Drop the cached samples of pi_ref (call when the reference changes)."""
+        self._reference_samples = None
+
+    # ------------------------------------------------------------ pieces
+
+    def _encode(self) -> dict:
+        """Token ids of the held-out pairs, once."""
+        if self._encoded is not None:
+            return self._encoded
+        tokenizer = self.tokenizer
+        if tokenizer is None:
+            raise ParameterError("tokenizer", "given, or the trainer's processing_class", "None")
+        prompts = list(dict.fromkeys(self.prompts))
+        prompt_ids = {prompt: tokenizer(prompt)["input_ids"] for prompt in prompts}
+        responses = [response_token_ids(tokenizer, p, r) for p, r in zip(self.prompts, self.responses)]
+        correct = np.zeros(len(self.prompts), bool)
+        if self.exact_pass_rate:
+            rewards = np.asarray(self.reward_fn(prompts=self.prompts, completions=self.responses), float)
+            first = {pair: index for index, pair in reversed(list(enumerate(zip(self.prompts, self.responses))))}
+            correct[[i for i in first.values() if rewards[i] == 1.0]] = True  # each accepted response counts once
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self._encoded = {"prompts": prompts, "prompt_ids": prompt_ids, "responses": responses, "correct": correct,
+                         "pad": pad, "eos": tokenizer.eos_token_id,
+                         "max_new_tokens": self.max_new_tokens or max(len(ids) for ids in responses)}
+        return self._encoded
+
+    def _logprobs(self, model, prompt_ids: list, response_ids: list, pad: int) -> torch.Tensor:
+        """log pi(response | prompt) of every row, in batches sorted by length, in the rows' order."""
+        order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]) + len(response_ids[i]))
+        out = torch.empty(len(order), dtype=torch.float64)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch = pad_pairs([prompt_ids[i] for i in rows], [response_ids[i] for i in rows], pad_id=pad, device=model.device)
+            out[rows] = sequence_logprobs(model, batch).double().cpu()
+        return out
+
+    def _heldout_sums(self, model, encoded) -> list[float]:
+        """This rank's share of sum_i w_i (-log pi(y_i|x_i)) and of the exact pass mass."""
+        rank, world = rank_and_world()
+        rows = list(range(rank, len(self.prompts), world))
+        logprobs = self._logprobs(model, [encoded["prompt_ids"][self.prompts[i]] for i in rows],
+                                  [encoded["responses"][i] for i in rows], encoded["pad"]).numpy()
+        correct = encoded["correct"][rows]
+        return [-float((self.weights[rows] * logprobs).sum()), float(np.exp(logprobs[correct]).sum())]
+
+    def _sample(self, model, encoded, seed: int) -> tuple[list[str], list[list[int]], list[list[int]]]:
+        """This rank's prompts, prompt ids and sampled completions (ids up to EOS)."""
+        rank, world = rank_and_world()
+        prompts = [p for p in encoded["prompts"] for _ in range(self.samples_per_prompt)][rank::world]
+        generator = torch.Generator(device=model.device).manual_seed((seed * 1_009 + rank) % 2**63)
+        config = GenerationConfig(do_sample=False, max_new_tokens=encoded["max_new_tokens"], pad_token_id=encoded["pad"],
+                                  eos_token_id=encoded["eos"])
+        lengths = [len(encoded["prompt_ids"][p]) for p in prompts]
+        chosen, prompt_ids, completions = [], [], []
+        for batch in _by_length(list(range(len(prompts))), lengths, self.batch_size):
+            ids = [encoded["prompt_ids"][prompts[i]] for i in batch]
+            inputs = torch.tensor(ids, device=model.device)
+            generated = model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), generation_config=config,
+                                       logits_processor=LogitsProcessorList([_SampleWithGenerator(generator)]))
+            completions += [_until_eos(row, encoded["eos"]) for row in generated[:, inputs.shape[1] :].tolist()]
+            chosen += [prompts[i] for i in batch]
+            prompt_ids += ids
+        return chosen, prompt_ids, completions
+
+    def _sampled_sums(self, model, encoded, step: int, reference) -> list[float]:
+        """This rank's sum of rewards, of squared rewards, its sample count and its sum of log-ratios."""
+        if self.reward_fn is None and reference is None:
+            return [0.0, 0.0, 0.0, 0.0]
+        prompts, prompt_ids, completions = self._sample(model, encoded, self.seed * 1_000_003 + step)
+        rewards = np.zeros(len(prompts))
+        if self.reward_fn is not None:
+            texts = self.tokenizer.batch_decode(completions, skip_special_tokens=True)
+            rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=completions), float)
+        kl = 0.0
+        if reference is not None:
+            kl = float((self._logprobs(model, prompt_ids, completions, encoded["pad"])
+                        - self._logprobs(reference, prompt_ids, completions, encoded["pad"])).sum())
+        return [float(rewards.sum()), float((rewards**2).sum()), float(len(prompts)), kl]
+
+    def _forward_kl_sums(self, model, encoded, reference) -> list[float]:
+        """This rank's sum of log pi_ref - log pi over pi_ref's cached samples, and their count."""
+        if reference is None:
+            return [0.0, 0.0]
+        if self._reference_samples is None:
+            _, prompt_ids, completions = self._sample(reference, encoded, -1 - self.seed)
+            self._reference_samples = (prompt_ids, completions, self._logprobs(reference, prompt_ids, completions, encoded["pad"]))
+        prompt_ids, completions, reference_logprobs = self._reference_samples
+        own = self._logprobs(model, prompt_ids, completions, encoded["pad"])
+        return [float((reference_logprobs - own).sum()), float(len(completions))]
