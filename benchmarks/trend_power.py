@@ -81,16 +81,15 @@ def rate(n: int, rho: float, kind: str, effect: float, draws: int, *, seed: int 
     return hits / draws
 
 
-def table(lengths, draws: int, *, null_rho: float | None = None, noises=NOISES) -> list[str]:
-    """The markdown table: one row per noise and length; FPR, then power per shape and effect."""
+def print_table(lengths, draws: int, *, null_rho: float | None = None, noises=NOISES) -> None:
+    """The markdown table, a row as soon as it is measured: FPR, then power per shape and effect."""
     header = ["noise", "N", "FPR"] + [f"{kind} {effect:g}" for effect in EFFECTS[1:] for kind in SHAPES]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
     cells = [(name, rho, n) for name, rho in noises.items() for n in lengths]
     for name, rho, n in tqdm(cells, desc="cells", disable=None):
         row = [name, str(n), f"{rate(n, rho, 'fast', 0.0, 2 * draws, null_rho=null_rho):.3f}"]
         row += [f"{rate(n, rho, kind, effect, draws, null_rho=null_rho):.3f}" for effect in EFFECTS[1:] for kind in SHAPES]
-        lines.append("| " + " | ".join(row) + " |")
-    return lines
+        print("| " + " | ".join(row) + " |", flush=True)
 
 
 def p3_p4_false_positives(n: int, rho: float, draws: int, *, seed: int = 0) -> dict:
@@ -126,10 +125,10 @@ def main(argv=None) -> int:
                 print(f"| {name} | {n} | {rates['P3']:.3f} | {rates['P4']:.3f} |", flush=True)
         return 0
     print(f"Null calibrated for AR(1) rho = {stats.MAX_AUTOCORRELATION} (the default), alpha = 0.05, "
-          f"{args.draws} draws per power cell, {2 * args.draws} per FPR cell.\n")
-    print("\n".join(table(args.lengths, args.draws)))
+          f"{args.draws} draws per power cell, {2 * args.draws} per FPR cell.\n", flush=True)
+    print_table(args.lengths, args.draws)
     print("\nWhite noise, null calibrated for independent noise (rho = 0, `--autocorrelation 0`):\n")
-    print("\n".join(table(args.lengths, args.draws, null_rho=0.0, noises={"white": 0.0})))
+    print_table(args.lengths, args.draws, null_rho=0.0, noises={"white": 0.0})
     return 0
 
 

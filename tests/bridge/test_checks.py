@@ -380,3 +380,28 @@ def test_run_checks_rejects_bad_parameters_by_name(name, kwargs):
 def test_kl_bounds_reject_a_pass_rate_outside_the_unit_interval():
     with pytest.raises(nondecoupling.ParameterError, match="'expert_pass_rate'"):
         check_kl_bounds(_frame([0, 1], [1.0, 1.0], [0.1, 0.1]), expert_pass_rate=1.5)
+
+
+def _sft_rl_sft(drop_from, drop_to, noise, seed):
+    """8 evaluations per stage (steps 0-8, 8-16, 16-24), as the issue's runs: RL raises the pass rate and the
+    SFT loss; SFT after RL pulls the pass rate from ``drop_from`` to ``drop_to`` within 6 steps, then it settles."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, 9.0)
+    sft_loss = np.r_[3.0 - 1.0 * (1 - np.exp(-np.r_[0.0, t] / 2)), 2.0 + 1.5 * (1 - np.exp(-t / 3)),
+                     3.5 - 1.4 * (1 - np.exp(-t / 2))]
+    rate = np.r_[np.full(9, 0.2), drop_from - (drop_from - 0.2) * np.exp(-t / 2) * (t < 8),
+                 drop_to + (drop_from - drop_to) * np.exp(-t / 1.5)]
+    rate[9:17] = np.where(t == 8, drop_from, rate[9:17])
+    frame = pd.DataFrame({"phase": ["sft"] * 9 + ["rl"] * 8 + ["sft"] * 8, "stage": [0] * 9 + [1] * 8 + [2] * 8,
+                          "step": np.arange(25), "sft_loss": sft_loss + 0.02 * rng.standard_normal(25),
+                          "pass_rate": rate + noise * rng.standard_normal(25), "reward": np.nan})
+    return frame
+
+
+@pytest.mark.parametrize(("drop_from", "drop_to", "noise"), [(0.87, 0.32, 0.01), (0.95, 0.70, 0.03)])
+@pytest.mark.parametrize("seed", range(5))
+def test_a1_holds_on_the_issues_fast_drop_in_sft_after_rl(drop_from, drop_to, noise, seed):
+    """The issue's runs: 0.87 -> 0.32 within 6 steps, and 0.95 -> 0.70 (about 8 noise s.d.), then flat.
+    The old net change (last quarter vs first quarter) saw the drop inside the first quarter."""
+    checks = check_a1(_sft_rl_sft(drop_from, drop_to, noise, seed))
+    assert _verdicts(checks, "A1") == {1: HOLDS, 2: HOLDS}

@@ -73,7 +73,8 @@ def _headline(check: dict) -> tuple[str, str]:
 
 def _file_line(file: dict) -> str:
     """One file: its format, the columns read, and how the records of a step were merged."""
-    columns = ", ".join(f"{k} <- `{v}`" for k, v in file.get("columns", {}).items())
+    units = file.get("units", {})
+    columns = ", ".join(f"{k} <- `{v}`" + (f" [{units[k]}]" if units.get(k) else "") for k, v in file.get("columns", {}).items())
     line = f"- `{file['path']}` ({file.get('format', '?')}, step offset {file.get('step_offset', 0)}): {columns}"
     conflicts = file.get("conflicts")
     if conflicts is None:
