@@ -1,20 +1,14 @@
 """Estimators behind the bridge's verdicts (no torch): trend tests, rate fits, bootstrap, K1 terms.
 
-Trend tests (A1, P3's and P4's premises, X1). Two rank statistics test whether a logged
-curve moves, each exact under pure noise (i.i.d. values, any continuous distribution):
-
-* Kendall's tau between step and value (:func:`scipy.stats.kendalltau`, O(n log n); its
-  exact null distribution for up to 33 points without ties), which sees a steady trend;
-* the net change: the last quarter of the stage against its first quarter by the
-  Mann-Whitney U test (:func:`scipy.stats.mannwhitneyu`, exact for small windows), which
-  sees a change that happens within a few steps and then plateaus.
-
-A verdict counts a statistic as decisive only when its two-sided p-value is below
-alpha/2 (Bonferroni over the two), so on pure noise a decisive verdict, either way, has
-probability at most alpha = 1 - confidence at EVERY stage length. Short stages cannot
-reach that level (3 points: Kendall's smallest p-value is 1/3) and say ``inconclusive``.
-The Theil-Sen slope is reported as an effect size only (on a random subsample of at
-most :data:`MAX_SLOPE_POINTS` points, so its O(m^2) pairs stay bounded).
+Trend tests (A1, P3's reward rise, P4's loss trend, X1): :func:`stage_trend`. The start
+level is a block of the previous stage's settled last points and the stage's start
+(:func:`start_window`); the statistic is the isotonic likelihood ratio of a monotone change
+in either direction (:func:`isotonic_contrast`), any shape; its null is simulated for
+stationary Gaussian AR(1) noise with coefficient :data:`MAX_AUTOCORRELATION` from the exact
+covariance of block means (:func:`null_contrast`), so a decisive verdict has probability
+at most alpha on such noise at every stage length. Calibration and power are measured by
+``benchmarks/trend_power.py`` (table in docs/checking.md). The Theil-Sen slope is reported
+as an effect size only (on a random subsample of at most :data:`MAX_SLOPE_POINTS` points).
 
 Rates. In the tight instance of P1/P3 (isotropic quadratics L = (mu_sft/2)|theta - a|^2,
 R = (mu_rl/2)|theta - b|^2, RL started at theta_0), RL's reward and SFT loss are, with

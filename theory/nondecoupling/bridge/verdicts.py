@@ -12,8 +12,9 @@ evaluation is part of the stage.
 
 A1 (signs). During an RL stage the held-out SFT loss rises; during an SFT stage that
 follows RL the reward (the exact ``pass_rate`` where logged, else the sampled reward)
-falls. Tested by :func:`nondecoupling.bridge.stats.trend_decision` (Kendall's tau and the
-net change, each at alpha/2): at most alpha decisive verdicts on pure noise at any length.
+falls. Tested by :func:`nondecoupling.bridge.stats.trend_decision` (isotonic likelihood
+ratio, start level from the previous stage's settled end, null for AR(1) noise): at most
+alpha decisive verdicts on such noise at any length (docs/checking.md).
 
 P3. Mapping the RL fit onto the RL flow's constants, mu_rl = beta_rl = m and
 beta_sft = m A / Delta_0, ``nondecoupling.optimal_rl_duration`` gives t* in steps, compared
