@@ -205,3 +205,55 @@ def test_a_mixed_stage_is_checked_against_x1(tmp_path):
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     (x1,) = [c for c in report["checks"] if c["id"] == "X1"]
     assert x1["verdict"] == "holds" and x1["predicted"]["w"] == 0.5
+
+
+# ---------------------------------------------------------------- units, help, CI gate
+
+
+def _callback_trainer_state(path, run):
+    """A trainer_state.json whose evaluation records are those CouplingCallback appends (eval_ prefix)."""
+    history = [{**{f"eval_{k}": v for k, v in record.items() if k != "step"}, "eval_k1_floor": 1.0, "step": int(record["step"])}
+               for record in run.to_dict("records")]
+    path.write_text(json.dumps({"log_history": history}))
+    return path
+
+
+def test_loss_per_token_is_refused_on_the_callbacks_per_sequence_loss(tmp_path, capsys):
+    """The README's TRL command with --loss-per-token on the callback's eval_sft_loss would double it."""
+    run = isotropic_run([("rl", 40)], start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
+    state = _callback_trainer_state(tmp_path / "trainer_state.json", run.drop(columns=["phase", "stage"]))
+    argv = ["check", str(state), "--phase", "rl", "--preset", "trl", "--bootstrap", "5"]
+    assert main([*argv, "--loss-per-token", "--response-length", "2", "--out", str(tmp_path / "a")]) == 2
+    error = capsys.readouterr().err
+    assert f"{state}, --loss-per-token: the SFT loss 'eval_sft_loss' is per sequence already" in error
+    assert not (tmp_path / "a").exists()
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    assert "sft_loss <- `eval_sft_loss` [per sequence (CouplingCallback)]" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_report_header_gives_every_columns_unit(tmp_path):
+    argv = ["check", str(FIXTURES / "trl_sft_trainer_state.json"), "--phase", "sft", "--loss-per-token",
+            "--response-length", "2", "--out", str(tmp_path), "--bootstrap", "5"]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    units = report["files"][0]["units"]
+    assert units["sft_loss"] == "per token x response length = per sequence" and units["step"] == "optimizer step"
+    assert "[per token x response length = per sequence]" in (tmp_path / "report.md").read_text()
+
+
+def test_check_help_lists_the_check_options(capsys):
+    from nondecoupling.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["check", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--fail-on" in out and "--loss-per-token" in out and "--autocorrelation" in out
+
+
+def test_fail_on_gates_ci(coupled_log, tmp_path):
+    """The coupled run has no violation but some inconclusive verdicts (K1 near the SFT optimum)."""
+    argv = ["check", str(coupled_log), "--lam", "0.05", "--bootstrap", "10"]
+    assert main([*argv, "--out", str(tmp_path / "a"), "--fail-on", "violated"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "b"), "--fail-on", "inconclusive"]) == 1
+    assert main([*argv, "--out", str(tmp_path / "c")]) == 0

@@ -12,7 +12,9 @@ TRL SFT, then GRPO, then SFT again, whose SFT losses are per-token means::
         --phase sft rl sft --preset trl --loss-per-token --response-length 2 \\
         --expert-pass-rate 1 --expert-entropy 0 --out report/
 
-Exit codes: 0 checked, 2 a bad log or option (``FILE, where: what`` on stderr, nothing written).
+Exit codes: 0 checked, 2 a bad log or option (``FILE, where: what`` on stderr, nothing written),
+1 a verdict at or beyond ``--fail-on`` (``violated``, or ``inconclusive``: violated or inconclusive),
+for use as a CI gate.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from nondecoupling.bridge.logs import FORMATS, MERGE_RULES, PRESETS, LogFormatError, LogMapping, read_run, read_run_meta
 from nondecoupling.bridge.readers import read_text
 from nondecoupling.bridge.report import write_report
+from nondecoupling.bridge.units import check_units
 from nondecoupling.bridge.verdicts import run_checks
 
 
@@ -63,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--lam", type=float, default=1.0, help="weight of the SFT loss in P3's net gain (default 1)")
     check.add_argument("--expert-pass-rate", type=float, help="a = E_p* r; enables K1/K3 (overrides run_meta.json)")
     check.add_argument("--expert-entropy", type=float, help="H(p*) in nats, sequence level (overrides run_meta.json)")
+    check.add_argument("--autocorrelation", type=float, default=0.5, metavar="RHO",
+                       help="largest AR(1) coefficient of the logged noise the trend verdicts are calibrated for "
+                            "(default 0.5; 0 for independent evaluation noise: more power on short stages)")
+    check.add_argument("--fail-on", choices=("violated", "inconclusive"),
+                       help="exit 1 if any verdict is violated (or, with 'inconclusive', violated or inconclusive)")
     check.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for intervals (default 200)")
     check.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     return parser
@@ -117,20 +125,22 @@ def check(args) -> dict:
     _check_out(args.out)
     run = read_run(args.logs, _mappings(args), fmt=args.format)
     meta = read_run_meta(args.logs)
+    check_units(run.attrs["files"], meta)
     pass_rate = args.expert_pass_rate if args.expert_pass_rate is not None else meta.get("expert_pass_rate")
     entropy = args.expert_entropy if args.expert_entropy is not None else meta.get("expert_entropy")
     settings = {"logs": args.logs, "lam": args.lam, "expert_pass_rate": pass_rate, "expert_entropy": entropy,
-                "bootstrap": args.bootstrap, "seed": args.seed, "merge": args.merge, "preset": args.preset}
+                "bootstrap": args.bootstrap, "seed": args.seed, "merge": args.merge, "preset": args.preset,
+                "autocorrelation": args.autocorrelation}
     checks, fits = run_checks(run, lam=args.lam, expert_pass_rate=pass_rate, expert_entropy=entropy,
-                              n_boot=args.bootstrap, seed=args.seed)
+                              n_boot=args.bootstrap, autocorrelation=args.autocorrelation, seed=args.seed)
     return write_report(run, checks, fits, args.out, settings=settings, meta=meta)
 
 
 def main(argv=None) -> int:
     """``check`` with or without its name: ``nondecoupling check LOG ...`` hands over ``LOG ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] not in (["check"], ["-h"], ["--help"]):
-        argv = ["check", *argv]
+    if argv[:1] != ["check"]:
+        argv = ["check", *argv]  # `nondecoupling check --help` arrives as ["--help"]: the check's own help
     args = _parser().parse_args(argv)
     try:
         report = check(args)
@@ -139,7 +149,17 @@ def main(argv=None) -> int:
         return 2
     s = report["summary"]
     print(f"{args.out}/report.md: {s['holds']} hold, {s['violated']} violated, {s['inconclusive']} inconclusive, {s['estimate']} estimates")
-    return 0
+    return gate_exit_code(s, args.fail_on)
+
+
+def gate_exit_code(summary: dict, fail_on: str | None) -> int:
+    """1 where ``--fail-on`` names a verdict the report has (``inconclusive`` also fails on ``violated``), else 0.
+
+    >>> gate_exit_code({"violated": 0, "inconclusive": 2}, "violated"), gate_exit_code({"violated": 0, "inconclusive": 2}, "inconclusive")
+    (0, 1)
+    """
+    failing = {None: (), "violated": ("violated",), "inconclusive": ("violated", "inconclusive")}[fail_on]
+    return int(any(summary[verdict] for verdict in failing))
 
 
 if __name__ == "__main__":

@@ -51,10 +51,9 @@ def _fmt(value) -> str:
 def _headline(check: dict) -> tuple[str, str]:
     """The one or two numbers of a check that a reader wants first."""
     o, p = check["observed"], check["predicted"]
-    if check["id"] in ("A1", "X1") and "kendall_tau" in o:
-        return (f"{o['quantity']}: net change {_fmt(o['net_change'])} (p = {_fmt(o['net_change_p_value'])}), Kendall tau "
-                f"{_fmt(o['kendall_tau'])} (p = {_fmt(o['p_value'])}), Theil-Sen slope {_fmt(o['slope'])}/step, n = {o['n']}",
-                f"sign {p['sign']}")
+    if check["id"] in ("A1", "X1") and "change" in o:
+        return (f"{o['quantity']}: monotone-fit change {_fmt(o['change'])}, Theil-Sen slope {_fmt(o['slope'])}/step, "
+                f"n = {o['n']}", f"sign {p['sign']}")
     if check["id"] == "P3" and "argmax_net_gain_step" in o:
         return (f"net gain peaks at step {_fmt(o['argmax_net_gain_step'])}; stopping at the prediction loses "
                 f"{_fmt(o['net_gain_regret_at_prediction'])} (noise {_fmt(o['regret_tolerance'])})",
@@ -73,7 +72,8 @@ def _headline(check: dict) -> tuple[str, str]:
 
 def _file_line(file: dict) -> str:
     """One file: its format, the columns read, and how the records of a step were merged."""
-    columns = ", ".join(f"{k} <- `{v}`" for k, v in file.get("columns", {}).items())
+    units = file.get("units", {})
+    columns = ", ".join(f"{k} <- `{v}`" + (f" [{units[k]}]" if units.get(k) else "") for k, v in file.get("columns", {}).items())
     line = f"- `{file['path']}` ({file.get('format', '?')}, step offset {file.get('step_offset', 0)}): {columns}"
     conflicts = file.get("conflicts")
     if conflicts is None:

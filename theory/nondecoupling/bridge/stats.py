@@ -1,20 +1,14 @@
 """Estimators behind the bridge's verdicts (no torch): trend tests, rate fits, bootstrap, K1 terms.
 
-Trend tests (A1, P3's and P4's premises, X1). Two rank statistics test whether a logged
-curve moves, each exact under pure noise (i.i.d. values, any continuous distribution):
-
-* Kendall's tau between step and value (:func:`scipy.stats.kendalltau`, O(n log n); its
-  exact null distribution for up to 33 points without ties), which sees a steady trend;
-* the net change: the last quarter of the stage against its first quarter by the
-  Mann-Whitney U test (:func:`scipy.stats.mannwhitneyu`, exact for small windows), which
-  sees a change that happens within a few steps and then plateaus.
-
-A verdict counts a statistic as decisive only when its two-sided p-value is below
-alpha/2 (Bonferroni over the two), so on pure noise a decisive verdict, either way, has
-probability at most alpha = 1 - confidence at EVERY stage length. Short stages cannot
-reach that level (3 points: Kendall's smallest p-value is 1/3) and say ``inconclusive``.
-The Theil-Sen slope is reported as an effect size only (on a random subsample of at
-most :data:`MAX_SLOPE_POINTS` points, so its O(m^2) pairs stay bounded).
+Trend tests (A1, P3's reward rise, P4's loss trend, X1): :func:`stage_trend`. The start
+level is a block of the previous stage's settled last points and the stage's start
+(:func:`start_window`); the statistic is the isotonic likelihood ratio of a monotone change
+in either direction (:func:`isotonic_contrast`), any shape; its null is simulated for
+stationary Gaussian AR(1) noise with coefficient :data:`MAX_AUTOCORRELATION` from the exact
+covariance of block means (:func:`null_contrast`), so a decisive verdict has probability
+at most alpha on such noise at every stage length. Calibration and power are measured by
+``benchmarks/trend_power.py`` (table in docs/checking.md). The Theil-Sen slope is reported
+as an effect size only (on a random subsample of at most :data:`MAX_SLOPE_POINTS` points).
 
 Rates. In the tight instance of P1/P3 (isotropic quadratics L = (mu_sft/2)|theta - a|^2,
 R = (mu_rl/2)|theta - b|^2, RL started at theta_0), RL's reward and SFT loss are, with
@@ -33,6 +27,7 @@ noise), so a fit costs O(n) however long the log.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -48,17 +43,145 @@ MAX_FIT_POINTS = 1000  # longer stages are fitted on this many bin means
 
 # ---------------------------------------------------------------- trend tests
 
+MAX_TREND_BLOCKS = 200  # longer stages are tested on this many block means
+NULL_DRAWS = 4000  # Monte Carlo draws of the null distribution (p-values >= 1/4001)
+MAX_AUTOCORRELATION = 0.5  # the AR(1) coefficient the null is calibrated for (logged losses: ~0.5)
 
-def kendall_trend(steps, values) -> dict:
-    """Kendall's tau between step and value, with its two-sided p-value (O(n log n)).
 
-    >>> round(kendall_trend([0, 1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0, 5.0])["p_value"], 4)
-    0.0167
+def block_sizes(n_values: int, start_points: int = 1, max_blocks: int = MAX_TREND_BLOCKS) -> tuple[int, ...]:
+    """Sizes of the blocks a trend test compares: the start block, then the stage in equal-count blocks.
+
+    The first ``start_points`` values (the previous stage's last points and the stage's start)
+    are one block, the start level; the rest are single points, or equal-count blocks when
+    there are more than ``max_blocks - 1`` of them.
+
+    >>> block_sizes(6, start_points=3)
+    (3, 1, 1, 1)
+    >>> block_sizes(10, max_blocks=4)
+    (1, 3, 3, 3)
     """
-    result = stats.kendalltau(np.asarray(steps, float), np.asarray(values, float))
-    statistic = float(result.statistic) if np.isfinite(result.statistic) else 0.0
-    p_value = float(result.pvalue) if np.isfinite(result.pvalue) else 1.0
-    return {"kendall_tau": statistic, "p_value": p_value}
+    rest = n_values - start_points
+    if rest <= max_blocks - 1:
+        return (start_points,) + (1,) * rest
+    edges = np.linspace(0, rest, max_blocks, dtype=np.int64)
+    return (start_points, *np.diff(edges).tolist())
+
+
+def ar1_block_covariance(sizes, rho: float) -> np.ndarray:
+    """Covariance of the block means of a stationary AR(1) series with unit variance.
+
+    With g(m) = (1 - rho^m) / (1 - rho), blocks k < l of sizes m_k, m_l, the last point of k
+    and the first of l d apart: Cov = g(m_k) g(m_l) rho^d / (m_k m_l); Var of a block mean is
+    [m (1 + rho)/(1 - rho) - 2 rho g(m) / (1 - rho)] / m^2 (1 for m = 1, 1/m for rho = 0).
+
+    >>> ar1_block_covariance([1, 1, 1], 0.5)[0].tolist()
+    [1.0, 0.5, 0.25]
+    """
+    sizes = np.asarray(sizes, float)
+    ends = np.cumsum(sizes) - 1.0
+    starts = ends - sizes + 1.0
+    gain = sizes if rho == 0 else (1.0 - rho**sizes) / (1.0 - rho)
+    gap = starts[None, :] - ends[:, None]  # [k, l], k < l: first point of l minus last point of k (> 0)
+    gap = np.maximum(np.maximum(gap, gap.T), 0.0)  # 0 on the diagonal, filled below
+    cov = np.outer(gain, gain) * float(rho) ** gap / np.outer(sizes, sizes)
+    variance = (sizes * (1 + rho) / (1 - rho) - 2 * rho * gain / (1 - rho)) / sizes**2
+    np.fill_diagonal(cov, variance)
+    return cov
+
+
+def isotonic_contrast(means, sizes) -> tuple[float, float, float, float]:
+    """(E_up, E_down, change_up, change_down): how much a monotone fit explains, and its net change.
+
+    E_d = 1 - RSS_d / RSS_0, RSS_d the residual sum of squares of the weighted isotonic fit
+    (:func:`scipy.optimize.isotonic_regression`, pool-adjacent-violators) in direction d,
+    RSS_0 that of the weighted mean: the likelihood-ratio statistic of a monotone trend
+    against none under Gaussian noise of unknown variance (Barlow et al., the E-bar^2 test).
+    Location- and scale-free; 0 for a constant series. change_d = last - first fitted level.
+
+    >>> isotonic_contrast([0.0, 1.0, 2.0], [1, 1, 1])
+    (1.0, 0.0, 2.0, 0.0)
+    """
+    means, sizes = np.asarray(means, float), np.asarray(sizes, float)
+    centred = means - (sizes @ means) / sizes.sum()
+    rss0 = float(sizes @ centred**2)
+    if not rss0 > 1e-24 * float(sizes @ means**2):  # a constant curve up to roundoff
+        return 0.0, 0.0, 0.0, 0.0
+    result = []
+    for increasing in (True, False):
+        fit = optimize.isotonic_regression(means, weights=sizes, increasing=increasing).x
+        result.append((max(0.0, 1.0 - float(sizes @ (means - fit) ** 2) / rss0), float(fit[-1] - fit[0])))
+    return result[0][0], result[1][0], result[0][1], result[1][1]
+
+
+@functools.lru_cache(maxsize=64)
+def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int = 0) -> np.ndarray:
+    """Sorted max(E_up, E_down) over ``draws`` Gaussian AR(1) series (coefficient ``rho``) of this layout.
+
+    The statistic is location- and scale-free, so this is its exact null distribution for
+    stationary Gaussian AR(1) noise, up to Monte Carlo error. Cached per layout.
+    """
+    factor = np.linalg.cholesky(ar1_block_covariance(sizes, rho) + 1e-12 * np.eye(len(sizes)))
+    noise = np.random.default_rng(seed).standard_normal((draws, len(sizes))) @ factor.T
+    return np.sort([max(isotonic_contrast(row, sizes)[:2]) for row in noise])
+
+
+def block_means(values, sizes) -> np.ndarray:
+    """Means of consecutive blocks of ``values`` of the given sizes."""
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    return np.add.reduceat(np.asarray(values, float), starts) / np.asarray(sizes, float)
+
+
+def monotone_trend(values, *, start_points: int = 1, rho: float = MAX_AUTOCORRELATION,
+                   max_blocks: int = MAX_TREND_BLOCKS) -> dict:
+    """Isotonic likelihood-ratio test of a monotone change, in both directions, calibrated for AR(1) noise.
+
+    The first ``start_points`` values are the start level (one block: the previous stage's
+    last points and the stage's own start); the rest, in order, are free to move in one
+    direction, in any shape (a step, a fast or slow exponential, a drift). The null is
+    stationary Gaussian AR(1) noise with coefficient ``rho`` (simulated, :func:`null_contrast`);
+    for smaller positive coefficients the test is conservative.
+
+    Returns
+    -------
+    dict
+        ``contrast_up``, ``contrast_down`` (E_d of :func:`isotonic_contrast`), ``p_up``,
+        ``p_down`` (Monte Carlo p-values of each against the null of max(E_up, E_down)),
+        ``change_up``, ``change_down`` (last minus first level of each monotone fit),
+        ``blocks`` (the number of block means tested).
+
+    >>> result = monotone_trend([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], start_points=2)
+    >>> result["p_up"] < 0.05 < result["p_down"]
+    True
+    """
+    values = np.asarray(values, float)
+    sizes = block_sizes(values.size, start_points, max_blocks)
+    up, down, change_up, change_down = isotonic_contrast(block_means(values, sizes), sizes)
+    null = null_contrast(sizes, float(rho))
+    p_up, p_down = (1.0 + null.size - np.searchsorted(null, [up, down], side="left")) / (null.size + 1.0)
+    return {"contrast_up": up, "contrast_down": down, "p_up": float(p_up), "p_down": float(p_down),
+            "change_up": change_up, "change_down": change_down, "blocks": len(sizes)}
+
+
+def trend_verdict(values, expected_sign: int, *, start_points: int = 1, confidence: float = 0.95,
+                  rho: float = MAX_AUTOCORRELATION) -> dict:
+    """The verdict of :func:`monotone_trend` (no effect size): what the calibration simulates.
+
+    Decisive in direction d when p_d <= alpha = 1 - confidence and the other direction is
+    not (both significant: a non-monotone curve, inconclusive). A decisive verdict implies
+    max(E_up, E_down) beyond the null's 1 - alpha quantile, so on noise of autocorrelation
+    at most ``rho`` its probability is at most alpha, whatever the stage length.
+
+    >>> trend_verdict(np.arange(20.0), -1)["verdict"]
+    'violated'
+    """
+    result = monotone_trend(values, start_points=start_points, rho=rho)
+    alpha = 1.0 - confidence
+    up, down = result["p_up"] <= alpha, result["p_down"] <= alpha
+    direction = +1 if up and not down else (-1 if down and not up else 0)
+    verdict = "inconclusive" if direction == 0 else ("holds" if direction == expected_sign else "violated")
+    change = result["change_up"] if (direction or expected_sign) > 0 else result["change_down"]
+    return {"verdict": verdict, "direction": direction, "change": change, "level": alpha, "rho": float(rho),
+            "start_points": int(start_points), **result}
 
 
 def theil_sen(steps, values, *, confidence: float = 0.95, seed: int = 0) -> dict:
@@ -80,63 +203,58 @@ def theil_sen(steps, values, *, confidence: float = 0.95, seed: int = 0) -> dict
     return {"slope": float(result.slope), "ci": (float(result.low_slope), float(result.high_slope))}
 
 
-def net_change(values) -> dict:
-    """Last quarter of a stage against its first quarter: mean difference and Mann-Whitney p-value.
+def start_window(previous, values, *, confidence: float = 0.95, rho: float = MAX_AUTOCORRELATION) -> tuple[np.ndarray, bool | None]:
+    """The previous stage's last points that estimate the stage's start level, and whether they were flat.
 
-    >>> round(net_change([0.0] * 10 + [1.0] * 10)["p_value"], 4)
-    0.004
+    ``previous`` are the previous stage's values before its last point, ``values[0]`` that
+    last point (the model the stage starts from). The window is the previous stage's last
+    half, at most as long as the stage. It joins the start block only if it has no
+    significant monotone trend of its own (:func:`trend_verdict`); otherwise (a stage that
+    had not settled) only ``values[0]`` is the start level.
+
+    >>> window, flat = start_window([0.0, 0.1, -0.1, 0.05], [0.0, 1.0, 1.0, 1.0, 1.0])
+    >>> window.tolist(), flat
+    ([-0.1, 0.05], True)
+    """
+    previous, values = np.asarray(previous, float), np.asarray(values, float)
+    size = min(math.ceil((previous.size + 1) / 2), values.size) - 1
+    if size <= 0:
+        return previous[:0], None
+    window = previous[-size:]
+    flat = trend_verdict(np.r_[window, values[0]], +1, confidence=confidence, rho=rho)["direction"] == 0
+    return (window if flat else previous[:0]), flat
+
+
+def stage_trend(values, expected_sign: int, *, previous=(), confidence: float = 0.95,
+                rho: float = MAX_AUTOCORRELATION) -> dict:
+    """:func:`trend_verdict` with the start block from :func:`start_window`: what the power benchmark simulates.
+
+    >>> stage_trend([1.0, 0.0, 0.0, 0.0], -1, previous=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0])["start_points"]
+    4
     """
     values = np.asarray(values, float)
-    window = max(1, values.size // 4)
-    first, last = values[:window], values[-window:]
-    change = float(last.mean() - first.mean())
-    if values.size < 2:
-        return {"change": change, "p_value": 1.0, "window": window}
-    p_value = float(stats.mannwhitneyu(last, first, alternative="two-sided").pvalue)
-    return {"change": change, "p_value": p_value if np.isfinite(p_value) else 1.0, "window": window}
+    window, flat = start_window(previous, values, confidence=confidence, rho=rho)
+    result = trend_verdict(np.r_[window, values], expected_sign, start_points=window.size + 1,
+                           confidence=confidence, rho=rho)
+    return {**result, "previous_flat": flat}
 
 
-def sign_decision(statistic: float, p_value: float, expected_sign: int, level: float) -> str:
-    """``holds`` / ``violated`` when the test rejects no-trend at ``level``, by the statistic's sign."""
-    if not p_value < level or statistic == 0:
-        return "inconclusive"
-    return "holds" if np.sign(statistic) == expected_sign else "violated"
+def trend_decision(steps, values, expected_sign: int, *, previous=(), confidence: float = 0.95,
+                   rho: float = MAX_AUTOCORRELATION, seed: int = 0) -> dict:
+    """A stage's monotone-trend verdict, its start level from the previous stage's settled end.
 
-
-def trend_verdict(steps, values, expected_sign: int, *, confidence: float = 0.95) -> dict:
-    """The verdict of the two rank statistics alone (no effect size): what the calibration simulates.
-
-    >>> trend_verdict(range(20), np.arange(20.0), -1)["verdict"]
-    'violated'
-    """
-    level = (1.0 - confidence) / 2.0
-    kendall, change = kendall_trend(steps, values), net_change(values)
-    decisions = {
-        "kendall_tau": sign_decision(kendall["kendall_tau"], kendall["p_value"], expected_sign, level),
-        "net_change": sign_decision(change["change"], change["p_value"], expected_sign, level),
-    }
-    verdicts = set(decisions.values())
-    if "holds" in verdicts and "violated" not in verdicts:
-        verdict = "holds"
-    elif "violated" in verdicts and "holds" not in verdicts:
-        verdict = "violated"
-    else:
-        verdict = "inconclusive"
-    return {"verdict": verdict, "decided_by": [k for k, v in decisions.items() if v == verdict != "inconclusive"],
-            **kendall, "net_change": change["change"], "net_change_p_value": change["p_value"], "window": change["window"],
-            "level": level}
-
-
-def trend_decision(steps, values, expected_sign: int, *, confidence: float = 0.95, seed: int = 0) -> dict:
-    """Both trend statistics, each at alpha/2, and which of them decided.
+    ``values`` start at the stage's start point (the previous stage's last one); ``previous``
+    are the previous stage's values before it (:func:`start_window` picks the window). The
+    Theil-Sen slope of the stage's own points is an effect size only.
 
     Returns
     -------
     dict
-        ``verdict`` (``holds``/``violated``/``inconclusive``), ``decided_by`` (names of the
-        decisive statistics), ``kendall_tau``, ``p_value`` (Kendall), ``net_change``,
-        ``net_change_p_value``, ``window``, ``slope`` and ``ci`` (Theil-Sen), ``n``,
-        ``level`` (the per-statistic level alpha/2).
+        ``verdict`` (``holds``/``violated``/``inconclusive``), ``direction`` (+1, -1, 0),
+        ``change`` (the monotone fit's net change in the decided, else the expected,
+        direction), ``p_up``, ``p_down``, ``contrast_up``, ``contrast_down``, ``level``,
+        ``rho``, ``start_points``, ``previous_flat`` (None without a previous stage),
+        ``blocks``, ``slope`` and ``ci`` (Theil-Sen), ``n`` (the stage's points).
 
     >>> trend_decision(range(20), np.arange(20.0), +1)["verdict"]
     'holds'
@@ -144,8 +262,8 @@ def trend_decision(steps, values, expected_sign: int, *, confidence: float = 0.9
     'inconclusive'
     """
     steps, values = np.asarray(steps, float), np.asarray(values, float)
-    return {**trend_verdict(steps, values, expected_sign, confidence=confidence),
-            **theil_sen(steps, values, confidence=confidence, seed=seed), "n": int(steps.size)}
+    return {**stage_trend(values, expected_sign, previous=previous, confidence=confidence, rho=rho),
+            **theil_sen(steps, values, confidence=confidence, seed=seed), "n": int(values.size)}
 
 
 def noise_sd(values) -> float:

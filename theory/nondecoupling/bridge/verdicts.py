@@ -12,8 +12,9 @@ evaluation is part of the stage.
 
 A1 (signs). During an RL stage the held-out SFT loss rises; during an SFT stage that
 follows RL the reward (the exact ``pass_rate`` where logged, else the sampled reward)
-falls. Tested by :func:`nondecoupling.bridge.stats.trend_decision` (Kendall's tau and the
-net change, each at alpha/2): at most alpha decisive verdicts on pure noise at any length.
+falls. Tested by :func:`nondecoupling.bridge.stats.trend_decision` (isotonic likelihood
+ratio, start level from the previous stage's settled end, null for AR(1) noise): at most
+alpha decisive verdicts on such noise at any length (docs/checking.md).
 
 P3. Mapping the RL fit onto the RL flow's constants, mu_rl = beta_rl = m and
 beta_sft = m A / Delta_0, ``nondecoupling.optimal_rl_duration`` gives t* in steps, compared
@@ -122,34 +123,50 @@ def reward_column(frame: pd.DataFrame) -> str:
     return "pass_rate" if "pass_rate" in frame and frame["pass_rate"].notna().any() else "reward"
 
 
+def previous_values(run: pd.DataFrame | None, stage: int, quantity: str, before_step) -> np.ndarray:
+    """The previous stage's logged ``quantity`` before ``before_step`` (the stage's first point), in order."""
+    if run is None:
+        return np.empty(0)
+    previous = run[(run["stage"] == stage - 1) & (run["step"] < before_step)]
+    return previous[quantity].dropna().to_numpy(float) if quantity in previous else np.empty(0)
+
+
+def stage_trend(run, stage, frame, quantity, expected, *, confidence, rho) -> dict:
+    """:func:`nondecoupling.bridge.stats.trend_decision` of ``quantity`` in a stage, start level from the previous stage."""
+    data = frame.dropna(subset=[quantity])
+    before = previous_values(run, stage, quantity, data["step"].iloc[0]) if len(data) else np.empty(0)
+    return stats.trend_decision(data["step"], data[quantity], expected, previous=before, confidence=confidence, rho=rho)
+
+
 def _decided(result: dict) -> str:
-    """The statistic(s) behind a trend verdict, with values, for report.md."""
-    if not result["decided_by"]:
-        return (f"none at level {result['level']:.3g}: Kendall tau {result['kendall_tau']:.3g} (p = {result['p_value']:.3g}), "
-                f"net change {result['net_change']:.4g} (p = {result['net_change_p_value']:.3g}), n = {result['n']}")
-    parts = {"kendall_tau": f"Kendall tau {result['kendall_tau']:.3g} (p = {result['p_value']:.3g})",
-             "net_change": f"net change {result['net_change']:.4g} (Mann-Whitney p = {result['net_change_p_value']:.3g})"}
-    return " and ".join(parts[k] for k in result["decided_by"]) + f" < level {result['level']:.3g}"
+    """The statistic behind a trend verdict, with its values, for report.md."""
+    start = (f"start level from {result['start_points']} points" + (" (the previous stage's end, flat)"
+             if result["start_points"] > 1 else (" (the previous stage's end still moved)" if result["previous_flat"] is False
+                                                 else "")))
+    return (f"isotonic LR, AR(1) rho <= {result['rho']:g} null: p(rise) = {result['p_up']:.3g}, p(fall) = {result['p_down']:.3g} "
+            f"vs alpha {result['level']:.3g}; {start}, n = {result['n']}")
 
 
 # ---------------------------------------------------------------- A1 and X1
 
 
-def _trend_check(theorem, name, stage, frame, quantity, expected, *, confidence, note) -> Check:
+def _trend_check(theorem, name, stage, frame, quantity, expected, *, confidence, rho, note, run) -> Check:
     data = frame.dropna(subset=[quantity])
-    result = stats.trend_decision(data["step"], data[quantity], expected, confidence=confidence)
-    observed = {"quantity": quantity, **{k: v for k, v in result.items() if k not in ("verdict", "decided_by")},
+    result = stage_trend(run, stage, frame, quantity, expected, confidence=confidence, rho=rho)
+    observed = {"quantity": quantity, **{k: v for k, v in result.items() if k != "verdict"},
                 "first_step": int(data["step"].iloc[0]) if len(data) else None,
                 "last_step": int(data["step"].iloc[-1]) if len(data) else None}
     return Check(theorem, name, stage, result["verdict"], observed, {"sign": "+" if expected > 0 else "-"},
                  note=note, decided_by=_decided(result))
 
 
-def check_a1(run: pd.DataFrame, *, confidence: float = 0.95) -> list[Check]:
+TREND_NOTE = ("isotonic likelihood ratio of a monotone change in either direction (any shape), null simulated for "
+              "AR(1) noise; start level from the previous stage's settled end; Theil-Sen slope as effect size")
+
+
+def check_a1(run: pd.DataFrame, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> list[Check]:
     """A1's signs: SFT loss up during RL; reward (or exact pass rate) down during SFT after RL."""
     checks, seen_rl = [], False
-    note = ("Kendall's tau and the net change (last quarter vs first quarter, Mann-Whitney), each decisive below alpha/2; "
-            "Theil-Sen slope as effect size")
     for stage, phase, frame in stage_tables(run):
         if phase == "rl":
             quantity, expected, what = "sft_loss", +1, "SFT loss rises during RL"
@@ -159,7 +176,8 @@ def check_a1(run: pd.DataFrame, *, confidence: float = 0.95) -> list[Check]:
             expected, what = -1, f"{quantity.replace('_', ' ')} falls during SFT after RL"
         else:
             continue
-        checks.append(_trend_check("A1", what, stage, frame, quantity, expected, confidence=confidence, note=note))
+        checks.append(_trend_check("A1", what, stage, frame, quantity, expected, confidence=confidence, rho=rho,
+                                   note=TREND_NOTE, run=run))
     return checks
 
 
@@ -173,7 +191,7 @@ def mixed_weight(sft_coef: float) -> float:
     return coef / (1.0 + coef)
 
 
-def check_x1(run: pd.DataFrame, *, confidence: float = 0.95) -> list[Check]:
+def check_x1(run: pd.DataFrame, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> list[Check]:
     """X1's joint flow in every ``mixed`` stage: F_w = w L - (1 - w) J does not rise."""
     checks, coefficients = [], run.attrs.get("sft_coef", {})
     for stage, phase, frame in stage_tables(run):
@@ -187,7 +205,7 @@ def check_x1(run: pd.DataFrame, *, confidence: float = 0.95) -> list[Check]:
         w, rate = mixed_weight(coef), reward_column(frame)
         data = frame.dropna(subset=["sft_loss", rate])
         joint = pd.DataFrame({"step": data["step"], "joint_objective": w * data["sft_loss"] - (1 - w) * data[rate]})
-        check = _trend_check("X1", name, stage, joint, "joint_objective", -1, confidence=confidence,
+        check = _trend_check("X1", name, stage, joint, "joint_objective", -1, confidence=confidence, rho=rho, run=None,
                              note=f"loss R + c L with c = {coef:g}, w = c/(1+c) = {w:.4g}; J = {rate}; F_w is a "
                                   "Lyapunov function of the joint flow (X1)")
         check.predicted.update({"sft_coef": coef, "w": w})
@@ -242,10 +260,10 @@ def _p3_verdict(fit, reward_trend, regret, tolerance, observed_step, spacing) ->
     return VIOLATED, "stopping at the predicted step loses net gain beyond noise, and its interval misses the observed argmax"
 
 
-def _p3_check(fit, frame, *, follows_sft, confidence) -> Check:
+def _p3_check(fit, frame, *, follows_sft, confidence, rho, run) -> Check:
     s, reward, loss, lam, t_star = fit["s"], fit["reward"], fit["loss"], fit["lam"], fit["t_star"]
     both = frame.dropna(subset=[fit["rate_column"], "sft_loss"])
-    reward_trend = stats.trend_decision(both["step"], both[fit["rate_column"]], +1, confidence=confidence)
+    reward_trend = stage_trend(run, fit["stage"], both, fit["rate_column"], +1, confidence=confidence, rho=rho)
     gain = (reward - reward[0]) - lam * (loss - loss[0])
     observed_step = float(s[int(np.argmax(gain))])
     spacing = float(np.median(np.diff(s)))
@@ -270,12 +288,12 @@ def _p3_check(fit, frame, *, follows_sft, confidence) -> Check:
     )
 
 
-def _p4_check(fit, frame, *, confidence) -> Check:
+def _p4_check(fit, frame, *, confidence, rho, run) -> Check:
     both = frame.dropna(subset=[fit["rate_column"], "sft_loss"])
     sft_at_start = float(both["sft_loss"].iloc[0])
     tau_lo, tau_hi = fit["ci"]["tau"]
     side = +1 if tau_lo > sft_at_start else (-1 if tau_hi < sft_at_start else 0)
-    loss_trend = stats.trend_decision(both["step"], both["sft_loss"], +1, confidence=confidence)
+    loss_trend = stage_trend(run, fit["stage"], both, "sft_loss", +1, confidence=confidence, rho=rho)
     if side == 0 or loss_trend["verdict"] == INCONCLUSIVE:
         verdict, why = INCONCLUSIVE, "tau's interval contains the starting loss, or the SFT-loss trend is undecided"
     elif (side > 0) == (loss_trend["verdict"] == HOLDS):
@@ -292,7 +310,7 @@ def _p4_check(fit, frame, *, confidence) -> Check:
     )
 
 
-def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rng, fits, follows_sft: bool) -> list[Check]:
+def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rho, rng, fits, follows_sft: bool, run) -> list[Check]:
     fit = _fit_rl(stage, frame, lam=lam, n_boot=n_boot, confidence=confidence, rng=rng)
     if fit is None:
         n = int(frame[[reward_column(frame), "sft_loss"]].notna().all(axis=1).sum())
@@ -300,8 +318,8 @@ def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rng, fits, follow
         return [Check("P3", "optimal RL duration", stage, INCONCLUSIVE, {"n": n}, note=note),
                 Check("P4", "non-decoupling threshold", stage, INCONCLUSIVE, {"n": n}, note=note)]
     fits[stage] = fit
-    return [_rates_check(fit), _p3_check(fit, frame, follows_sft=follows_sft, confidence=confidence),
-            _p4_check(fit, frame, confidence=confidence)]
+    return [_rates_check(fit), _p3_check(fit, frame, follows_sft=follows_sft, confidence=confidence, rho=rho, run=run),
+            _p4_check(fit, frame, confidence=confidence, rho=rho, run=run)]
 
 
 def _sft_stage_check(stage, frame, *, n_boot, confidence, rng, fits) -> Check:
@@ -406,7 +424,7 @@ def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entrop
 
 def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float | None = None,
                expert_entropy: float | None = None, n_boot: int = 200, confidence: float = 0.95,
-               seed: int = 0) -> tuple[list[Check], dict]:
+               autocorrelation: float = stats.MAX_AUTOCORRELATION, seed: int = 0) -> tuple[list[Check], dict]:
     """All checks of a canonical run.
 
     Parameters
@@ -422,6 +440,10 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     confidence : float
         Level of every interval, in (0, 1); a decisive trend verdict has false-positive
         rate at most 1 - confidence on pure noise.
+    autocorrelation : float
+        The largest AR(1) coefficient of the logged noise the trend verdicts are calibrated
+        for, in [0, 1) (0.5 by default; 0 for independent evaluation noise: more power on
+        short stages).
     seed : int
         Seed of the bootstrap.
 
@@ -435,12 +457,13 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     n_boot = int(check_integer(n_boot, "n_boot", low=1))
     confidence = float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True))
     rng = np.random.default_rng(seed)
-    checks, fits = check_a1(run, confidence=confidence) + check_x1(run, confidence=confidence), {}
+    rho = float(check_interval(autocorrelation, "autocorrelation", low=0.0, high=1.0, high_open=True))
+    checks, fits = check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho), {}
     previous_phase = None
     for stage, phase, frame in stage_tables(run):
         if phase == "rl":
-            checks += _rl_stage_checks(stage, frame, lam=lam, n_boot=n_boot, confidence=confidence, rng=rng, fits=fits,
-                                       follows_sft=previous_phase == "sft")
+            checks += _rl_stage_checks(stage, frame, lam=lam, n_boot=n_boot, confidence=confidence, rho=rho, rng=rng,
+                                       fits=fits, follows_sft=previous_phase == "sft", run=run)
         elif phase == "sft":
             checks.append(_sft_stage_check(stage, frame, n_boot=n_boot, confidence=confidence, rng=rng, fits=fits))
         previous_phase = phase

@@ -1,0 +1,70 @@
+"""Units of the logged columns: a per-token SFT loss read as per-sequence (or the reverse) flips K1 and P3.
+
+The SFT loss K1 is about is the SEQUENCE-level cross-entropy (summed token losses per
+response). Trainers log their own SFT objective as a per-token mean (TRL's ``eval_loss``,
+verl's ``val/loss``, OpenRLHF's ``eval/gpt_loss``); nondecoupling's ``CouplingCallback`` logs
+``sft_loss`` (``eval_sft_loss`` in ``trainer_state.json``) per sequence. Any other column's
+unit is unknown to the reader and reported as "as logged".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nondecoupling.bridge.errors import LogFormatError
+
+PER_TOKEN_SOURCES = ("eval_loss", "eval/loss", "val/loss", "eval/gpt_loss", "train/ptx_loss")
+CALLBACK = "nondecoupling.bridge.callback.CouplingCallback"
+CALLBACK_KEYS = ("eval_k1_floor", "eval_phase")  # keys only the callback's trainer_state records carry
+OTHER_UNITS = {"step": "optimizer step", "reward": "mean reward per sample", "pass_rate": "probability",
+               "kl": "nats", "lr": "learning rate", "response_length": "tokens", "phase": "", "stage": ""}
+
+
+def _written_by_callback(path: Path, source: str, meta: dict) -> bool:
+    """A canonical log with the callback's run_meta.json, or trainer_state records with the callback's keys."""
+    if meta.get("writer") == CALLBACK and path.suffix == ".jsonl":
+        return True
+    if path.is_file() and path.name.endswith(".json") and source == "eval_sft_loss":
+        try:
+            history = json.loads(path.read_text(encoding="utf-8")).get("log_history", [])
+        except (OSError, ValueError, AttributeError):
+            return False
+        return any(source in record and any(key in record for key in CALLBACK_KEYS) for record in history)
+    return False
+
+
+def logged_sft_loss_unit(file: dict, meta: dict) -> str:
+    """``token``, ``sequence`` or ``unknown``: the unit of a file's SFT-loss column as written."""
+    source = file.get("columns", {}).get("sft_loss")
+    if source is None:
+        return "unknown"
+    if source in PER_TOKEN_SOURCES:
+        return "token"
+    return "sequence" if _written_by_callback(Path(file["path"]), source, meta) else "unknown"
+
+
+def check_units(files: list, meta: dict) -> None:
+    """Record every column's unit in ``files`` (``units``); refuse a per-token conversion of a per-sequence loss.
+
+    Raises
+    ------
+    LogFormatError
+        ``--loss-per-token`` (or ``loss_per_token``) given for a file whose SFT loss is per
+        sequence already: multiplying it by the response length would inflate it.
+    """
+    for file in files:
+        logged = logged_sft_loss_unit(file, meta)
+        converted = str(file.get("sft_loss_units", "")).startswith("sequence (per-token")
+        source = file.get("columns", {}).get("sft_loss")
+        if converted and logged == "sequence":
+            raise LogFormatError(file["path"], "--loss-per-token",
+                                 f"the SFT loss '{source}' is per sequence already (written by nondecoupling's "
+                                 "CouplingCallback); drop --loss-per-token (it would multiply it by the response length)")
+        sft_unit = {("token", True): "per token x response length = per sequence",
+                    ("token", False): "per token (K1/K3 need per sequence: give --loss-per-token --response-length)",
+                    ("sequence", False): "per sequence (CouplingCallback)",
+                    ("unknown", True): "given as per token x response length = per sequence",
+                    ("unknown", False): "as logged (assumed per sequence)"}[(logged, converted)]
+        file["units"] = {name: (sft_unit if name == "sft_loss" else OTHER_UNITS.get(name, "as logged"))
+                         for name in file.get("columns", {})}
