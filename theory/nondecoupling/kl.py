@@ -302,16 +302,17 @@ def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
     check_broadcastable(**{"rate" if first else "a": fixed, "budget": budget})
     # + 0.0: a rate of -0.0 is the rate 0, and a pinned answer (the rate itself) is +0.0 as on the fast path.
     fixed, budget = np.broadcast_arrays(fixed + 0.0, budget)
+    level = _certified_level(budget)
     edge = 1.0 if upward else 0.0
     with np.errstate(all="ignore"):
         # Where the whole side is within the budget the answer is its edge (inf admits everything).
         whole_side = np.array(_reaches(edge, fixed, budget))
         whole_side[whole_side] = _divergence(np.full(whole_side.sum(), edge), fixed[whole_side], first) <= \
-            budget[whole_side]
-        searched = ~whole_side & (budget > 0) & ~(first & ((fixed == 0) | (fixed == 1)))
+            level[whole_side]
+        searched = ~whole_side & (level > 0) & ~(first & ((fixed == 0) | (fixed == 1)))
         answer = fixed.copy()
         if searched.any():  # search only where the answer is not already known
-            answer[searched] = _newton_last_float(fixed[searched], budget[searched], 1.0 if upward else -1.0,
+            answer[searched] = _newton_last_float(fixed[searched], level[searched], 1.0 if upward else -1.0,
                                                   first=first)
     # A zero budget, or (first argument) a reference rate of 0 or 1, where every other x diverges.
     pinned = (budget == 0) | (first & ((fixed == 0) | (fixed == 1)))
@@ -321,14 +322,33 @@ def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
 
 def _kl_inverse_scalar(fixed: float, budget: float, *, upward: bool, first: bool) -> float:
     """:func:`_kl_inverse` for one rate and budget in the domain, as Python floats: the same
-    branches and search without arrays, so the result is bitwise the array path's (tested)."""
+    branches and search without arrays, with math's kl (its answer is certified by its own kl, so
+    it may differ from the array path's by the few floats where the two kl differ)."""
     edge = 1.0 if upward else 0.0
-    if _reaches(edge, fixed, budget) and _divergence(edge, fixed, first) <= budget:
+    level = _certified_level(budget)
+    if _reaches(edge, fixed, budget) and _divergence(edge, fixed, first) <= level:
         return edge
-    if budget == 0 or (first and fixed in (0.0, 1.0)):
+    if budget == 0 or not level > 0 or (first and fixed in (0.0, 1.0)):
         return fixed
     with np.errstate(all="ignore"):  # the shared numpy steps may divide by zero, as on arrays
-        return _newton_last_float_scalar(fixed, budget, 1.0 if upward else -1.0, first=first)
+        return _newton_last_float_scalar(fixed, level, 1.0 if upward else -1.0, first=first)
+
+
+#: The computed kl's error bound (kl_bernoulli's Notes): |computed - kl| <= KL_RELATIVE_ERROR kl +
+#: KL_ABSOLUTE_ERROR on either path, for any libm whose log and log1p are within 4 ulps (SVML's bound).
+KL_RELATIVE_ERROR = 32 * 2.0**-52
+KL_ABSOLUTE_ERROR = 4 * 2.0**-1074
+
+
+def _certified_level(budget):
+    """The largest computed kl that proves the TRUE kl within ``budget``.
+
+    A computed kl k <= budget (1 - rho - eps) - (eta + 2**-1074), rho and eta the bound above, has
+    kl <= (k + eta) / (1 - rho) <= budget, the roundings of this level included (eps covers the
+    product's, 2**-1074 its subnormal absolute rounding). Below a few subnormals the level is
+    negative and only the rate itself qualifies. Arrays or Python floats.
+    """
+    return budget * (1 - KL_RELATIVE_ERROR - 2.0**-52) - (KL_ABSOLUTE_ERROR + 2.0**-1074)
 
 
 def _reaches(edge, fixed, budget):
@@ -401,8 +421,8 @@ def _newton_step(x, excess, fixed, *, first):
     return np.where(np.abs(logit_step) < _LINEAR_LOGIT_STEP, linear, exact)
 
 
-def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
-    """Last float from ``fixed`` outward (``direction``) whose divergence is within ``budget``.
+def _newton_last_float(fixed, level, direction, *, first, iterations=40):
+    """Last float from ``fixed`` outward (``direction``) whose computed divergence is at most ``level``.
 
     Safeguarded Newton (convex: from the outer side it converges monotonically; any step that
     leaves the bracket [last feasible, last infeasible] is replaced by a bisection of the floats'
@@ -414,14 +434,14 @@ def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
     """
     # +0.0: the bit-pattern arithmetic below needs nonnegative floats (-0.0 is the same rate).
     inside, outside = fixed + 0.0, np.full_like(fixed, 1.0 if direction > 0 else 0.0)
-    x = _start(fixed, budget, upward=direction > 0, first=first)
+    x = _start(fixed, level, upward=direction > 0, first=first)
     active = np.arange(fixed.size)  # the entries whose Newton iteration goes on
     last_feasible = np.zeros(fixed.shape, dtype=bool)  # where each entry's last iterate was feasible
     for _ in range(iterations):
         if not active.size:
             break
         point, rate = x[active], fixed[active]
-        excess = _divergence(point, rate, first) - budget[active]
+        excess = _divergence(point, rate, first) - level[active]
         feasible = last_feasible[active] = excess <= 0
         inner = np.where(feasible & (direction * (point - inside[active]) > 0), point, inside[active])
         outer = np.where(~feasible & (direction * (outside[active] - point) > 0), point, outside[active])
@@ -431,16 +451,16 @@ def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
         within = (direction * (step - inner) > 0) & (direction * (outer - step) > 0) & np.isfinite(step)
         x[active] = np.where(within, step, _bit_midpoint(inner, outer))
         active = active[moving & _open(inner, outer)]
-    return _gallop_last_float(fixed, budget, inside, outside, last_feasible, first=first)
+    return _gallop_last_float(fixed, level, inside, outside, last_feasible, first=first)
 
 
-def _newton_last_float_scalar(fixed, budget, direction, *, first, iterations=40):
+def _newton_last_float_scalar(fixed, level, direction, *, first, iterations=40):
     """:func:`_newton_last_float` for one Python float: a faithful mirror of its loop (the same
     start and Newton step functions, the same bracket updates), so the result is the same float."""
     inside, outside = fixed + 0.0, 1.0 if direction > 0 else 0.0
-    x = float(_start(fixed, budget, upward=direction > 0, first=first))
+    x = float(_start(fixed, level, upward=direction > 0, first=first))
     for _ in range(iterations):
-        excess = _divergence(x, fixed, first) - budget
+        excess = _divergence(x, fixed, first) - level
         last_feasible = excess <= 0
         if last_feasible:
             if direction * (x - inside) > 0:
@@ -454,7 +474,7 @@ def _newton_last_float_scalar(fixed, budget, direction, *, first, iterations=40)
         x = step if within else _float((_bits(inside) + _bits(outside)) // 2)
         if not (moving and abs(_bits(inside) - _bits(outside)) > 1):
             break
-    return _gallop_last_float_scalar(fixed, budget, _bits(inside), _bits(outside), last_feasible, first=first)
+    return _gallop_last_float_scalar(fixed, level, _bits(inside), _bits(outside), last_feasible, first=first)
 
 
 def _open(inside, outside):
@@ -467,7 +487,7 @@ def _bit_midpoint(inside, outside):
     return ((inside.view(np.int64) + outside.view(np.int64)) // 2).view(np.float64)
 
 
-def _gallop_last_float(fixed, budget, inside, outside, from_inside, *, first):
+def _gallop_last_float(fixed, level, inside, outside, from_inside, *, first):
     """Close each bracket [``inside`` (feasible), ``outside`` (not)] to adjacent floats; return its inner end.
 
     Nonnegative floats are ordered like their int64 bit patterns. Newton's last iterate is
@@ -484,7 +504,7 @@ def _gallop_last_float(fixed, budget, inside, outside, from_inside, *, first):
         start = from_inside[active]
         probe = _gallop_probe(np.where(start, low[active], high[active]),
                               np.where(start, high[active], low[active]), stride)
-        feasible = _divergence(probe.view(np.float64), fixed[active], first) <= budget[active]
+        feasible = _divergence(probe.view(np.float64), fixed[active], first) <= level[active]
         low[active] = np.where(feasible, probe, low[active])
         high[active] = np.where(feasible, high[active], probe)
         active = active[np.abs(high[active] - low[active]) > 1]
@@ -501,12 +521,12 @@ def _gallop_probe(start, end, stride):
     return start + np.sign(end - start) * np.minimum(stride, abs(end - start) // 2)
 
 
-def _gallop_last_float_scalar(fixed, budget, low, high, from_inside, *, first):
+def _gallop_last_float_scalar(fixed, level, low, high, from_inside, *, first):
     """:func:`_gallop_last_float` for one bracket given as bit patterns (Python ints): the same probes."""
     stride = 1
     while abs(high - low) > 1:
         probe = int(_gallop_probe(low, high, stride) if from_inside else _gallop_probe(high, low, stride))
-        if _divergence(_float(probe), fixed, first) <= budget:
+        if _divergence(_float(probe), fixed, first) <= level:
             low = probe
         else:
             high = probe
