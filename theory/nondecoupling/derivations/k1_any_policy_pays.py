@@ -147,6 +147,30 @@ class RoundedSum(sp.Function):
     _pythoncode = _numpycode
 
 
+class LoaderSeries(sp.Function):
+    r"""``LoaderSeries(d, s)`` = :math:`d\,v\,(1 + (1 + v)\,v\,S_N(v^2))`, :math:`v = d/s`: D(p, q) near p = q.
+
+    Printed as ``(lambda d: (lambda v: (lambda w: d*v*(1 + (1 + v)*v*S(w)))(v**2))(d/s))(d)`` on both
+    paths, so that d, v and w are formed once (math's path would otherwise repeat the division 26
+    times); ``doit()`` is the plain expression, for the proofs.
+    """
+
+    is_real = True
+
+    def doit(self, **hints):
+        difference, total = (arg.doit(**hints) for arg in self.args)
+        v = difference / total
+        return difference * v * (1 + (1 + v) * v * _SERIES.subs(_W, v**2))
+
+    def _numpycode(self, printer):
+        d, v = sp.symbols("d v")
+        difference, total = (printer._print(arg) for arg in self.args)
+        body = printer._print(d * v * (1 + (1 + v) * v * _SERIES))
+        return f"(lambda d: (lambda v: (lambda w: {body})(v**2))(d/{total}))({difference})"
+
+    _pythoncode = _numpycode
+
+
 def atanh_series(w: sp.Symbol, radius=SERIES_RADIUS):
     r""":math:`S(w) = \sum_{j<N} w^j/(2j+3)`, truncated where it provably no longer matters.
 
@@ -178,22 +202,24 @@ def atanh_series(w: sp.Symbol, radius=SERIES_RADIUS):
     return polynomial, steps
 
 
-def _relative_entropy_term(p, q, difference, series):
+_W = sp.Symbol("w")
+_SERIES = atanh_series(_W)[0]
+
+
+def _relative_entropy_term(p, q, difference):
     r""":math:`D(p, q) = p\log(p/q) - p + q`, branch by branch; ``difference`` is :math:`p - q`.
 
     Near :math:`p = q` (:math:`|v| < 1/2`) Loader's series in :math:`v = (p - q)/(p + q)` (module
     docstring); for :math:`p > q/2` (then :math:`p \ge 3q`) the ``log1p`` form; below,
     :math:`\log(p/q)` while the ratio is a normal float, else :math:`\log p - \log q`, which then
-    exceeds 690 in size and so loses no accuracy. ``series`` is :math:`S` in the symbol ``w``.
+    exceeds 690 in size and so loses no accuracy.
     """
     diff = sp.UnevaluatedExpr(difference)
     total = RoundedSum(p, q)
-    v = sp.UnevaluatedExpr(diff / total)
-    correction = (1 + v) * v * series.subs(sp.Symbol("w"), v**2)
     return sp.Piecewise(
         (q, sp.Eq(p, 0)),
         (sp.oo, sp.Eq(q, 0)),
-        (diff * v * (1 + correction), sp.Abs(diff) < SERIES_RADIUS * total),
+        (LoaderSeries(diff, total), sp.Abs(diff) < SERIES_RADIUS * total),
         (p * log1p(diff / q) - diff, (p > q / 2) & (q > TINY)),
         (p * sp.log(p / q) - diff, (p > TINY * q) & (TINY * p < q)),
         (p * (sp.log(p) - sp.log(q)) - diff, True),
@@ -280,10 +306,8 @@ def derive() -> Derivation:
 
 
 def closed_forms() -> list[ClosedForm]:
-    a, b, w = sp.symbols("a b w")
-    series, _ = atanh_series(w)
-    kl = (_relative_entropy_term(a, b, a - b, series)
-          + _relative_entropy_term(1 - a, 1 - b, b - a, series))
+    a, b = sp.symbols("a b")
+    kl = _relative_entropy_term(a, b, a - b) + _relative_entropy_term(1 - a, 1 - b, b - a)
     return [ClosedForm("kl_bernoulli", (a, b), kl,
                        "K1: kl(a||b) = D(a, b) + D(1-a, 1-b), each term >= 0 and cancellation-free.",
                        rewrite=False, lazy_branches=True)]
