@@ -71,8 +71,8 @@ Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), the distributional SFT-then-RL co
 from __future__ import annotations
 
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE
 from sympy.codegen.cfunctions import log1p
+from sympy.printing.precedence import PRECEDENCE
 
 from nondecoupling.derivations._codegen import ClosedForm
 from nondecoupling.derivations._proof import Derivation, true, zero
