@@ -69,8 +69,9 @@ def kl_bernoulli(a: ArrayLike, b: ArrayLike) -> FloatOrArray:
     are within 4 ulps (numpy's SVML kernels on AVX-512 are documented to 4; glibc's to about 1).
     A first-order bound over the branches gives 17 eps at 4 ulps. Measured by
     ``benchmarks/accuracy.py`` on 10^5 draws (uniform, within 1e-300 of 0 and 1, subnormal, a
-    few ulps apart, at the series' edge): at most 2.7 eps with numpy's AVX2 and baseline kernels
-    and glibc, 12 eps with every log and log1p moved by +-4 ulps (tested, also on that simulated
+    few ulps apart, at the series' edge): at most 2.9 eps with numpy's AVX2 kernels and glibc
+    (3.0 eps with numpy's baseline kernels, 3 x 10^4 draws), 12.2 eps with every log and log1p
+    moved by +-4 ulps (tested, also on that simulated
     libm, in ``tests/theory/test_k1_any_policy_pays.py``).
 
     Examples
