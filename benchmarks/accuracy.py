@@ -179,8 +179,8 @@ def measure_inverses(draws: int, rng: np.random.Generator, simulated_ulps: int =
 def relative_to_scale(got, expected, scale) -> float:
     """|got - expected| in eps of |expected| + scale, after the absolute 2.2e-308 that underflow may cost
     (fuzz_api.close's error model without its 1e-12 relative slack); past the float range, inf is exact."""
-    if abs(expected) > fuzz_api.FLOAT_MAX:
-        return 0.0 if math.isinf(got) and (got > 0) == (expected > 0) else math.inf
+    if abs(expected) > fuzz_api.FLOAT_MAX and math.isinf(got) and (got > 0) == (expected > 0):
+        return 0.0
     if not math.isfinite(got):
         return math.inf
     excess = max(0, abs(mp.mpf(got) - expected) - fuzz_api.TINY)
@@ -189,21 +189,31 @@ def relative_to_scale(got, expected, scale) -> float:
 
 
 def both_paths_error(name: str, plain: dict, as_arrays) -> dict | None:
-    """Per path, the largest error over the outputs (eps of value + scale); None where fuzz_api has no
-    plain reference (P5 near its documented limit: the reference is then the rounded step's)."""
+    """Per path, the largest error over the outputs (eps of value + scale), judged as the fuzzer judges:
+    P5 functions also against the reference at the rounded products mu eta, beta eta (their documented
+    semantics), the smaller error counting; None for invalid draws and P5's documented limit (mu eta
+    underflows)."""
     try:
-        values, scales, _ = fuzz_api.reference(name, plain)
+        references = [fuzz_api.reference(name, plain)]
     except fuzz_api.Invalid:
         return None
+    if name in fuzz_api._STEP_FUNCTIONS:
+        mu_name, _ = fuzz_api._STEP_FUNCTIONS[name]
+        if plain[mu_name] * plain["eta"] < np.finfo(float).tiny:
+            return None
+        with contextlib.suppress(fuzz_api.Invalid, ZeroDivisionError):
+            references.append(fuzz_api._rounded_step_reference(name, plain))
     function = getattr(nondecoupling, name)
     errors = {}
     for path, kwargs in (("fast", plain), ("array", as_arrays(plain))):
         got = function(**kwargs)
         got = [float(np.asarray(g)) for g in (got if isinstance(got, tuple) else (got,))]
-        if name == "optimal_rl_steps":
-            errors[path] = 0.0 if fuzz_api._steps_ok(int(got[0]) if math.isfinite(got[0]) else got[0], values[0]) else math.inf
+        if name == "optimal_rl_steps":  # an integer within [floor K* - 1, floor K* + 2] (fuzz_api._steps_ok)
+            k = int(got[0]) if math.isfinite(got[0]) else got[0]
+            errors[path] = 0.0 if any(fuzz_api._steps_ok(k, ref[0][0]) for ref in references if ref) else math.inf
             continue
-        errors[path] = max(relative_to_scale(g, v, s) for g, v, s in zip(got, values, scales))
+        errors[path] = min(max(relative_to_scale(g, v, s) for g, v, s in zip(got, values, scales))
+                           for values, scales, _ in filter(None, references))
     return errors
 
 
