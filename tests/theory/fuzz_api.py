@@ -461,8 +461,9 @@ def ref_guaranteed_reward_drop(expert_pass_rate, rl_pass_rate, sft_excess):
     need(0 <= rl_pass_rate <= 1, "rl_pass_rate")
     need(sft_excess >= 0, "sft_excess")
     ceiling = kl_upper_inverse(expert_pass_rate, sft_excess)
-    # b_RL - ceiling cancels; the ceiling itself is a last-ulp inverse (one ulp, then the subtraction).
-    return [max(0, mpf(rl_pass_rate) - ceiling)], [2 * ceiling], [(0, 1)]
+    # b_RL - ceiling cancels; the ceiling is an inverse short of the exact edge by up to 2 rho of the kl
+    # (rho = kl.KL_RELATIVE_ERROR, 7.1e-15; kl convex: ceiling - a by at most 2 rho), one ulp, then the subtraction.
+    return [max(0, mpf(rl_pass_rate) - ceiling)], [2 * ceiling + 80 * abs(ceiling - mpf(expert_pass_rate))], [(0, 1)]
 
 
 def ref_threshold_loss_level(sft_min, sep, mu_sft):
@@ -837,7 +838,8 @@ def close(got, expected, scale, bounds) -> bool:
 
 
 def check_kl_inverse(name, kwargs, got) -> bool:
-    """Last-ulp certificate: got is within the budget and the next float outward is not."""
+    """got is within the budget by the TRUE kl (the band's side), and the next float outward is not (up to
+    1e-12 relative: the search keeps a margin for the computed kl's error, kl.KL_RELATIVE_ERROR)."""
     first = "first" in name
     fixed = as_float(kwargs["rate" if first else "a"])
     budget = as_float(kwargs["budget"])
@@ -849,7 +851,7 @@ def check_kl_inverse(name, kwargs, got) -> bool:
     digits = 60 + max(0, -int(math.log10(abs(got - fixed) + 1e-320)))
     with mp.workdps(digits):
         divergence = (lambda x: kl(x, fixed)) if first else (lambda x: kl(fixed, x))
-        if divergence(got) > budget * (1 + mp.mpf(1e-12)):
+        if divergence(got) > budget:
             return False
         outward = math.nextafter(got, 2.0 if upward else -1.0)
         return not 0 <= outward <= 1 or divergence(outward) >= budget * (1 - mp.mpf(1e-12))

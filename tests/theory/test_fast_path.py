@@ -1,5 +1,12 @@
 """Issue 16: the scalar fast path returns what the validated array path returns (the same errors, the
-same zeros and infinities, floats within two ulps: math and numpy may round a log differently).
+same zeros, infinities and types); issue 20: each path's floats match the mpmath reference on their own.
+
+The two paths need not give the same float: math's and numpy's logs and powers may round differently
+(numpy's SVML kernels on AVX-512 are documented to 4 ulps), so each path is compared with
+:mod:`tests.theory.fuzz_api`'s reference under its stated error model (``fuzz_api.close``: 1e-12
+relative, plus 2e-16 times the terms that cancel, plus 2.2e-308 absolute), never with the other path.
+kl_bernoulli's tighter bound is tested in test_k1_any_policy_pays.py; benchmarks/accuracy.py prints
+the measured errors.
 
 Plain Python input (floats, ints, a list of eigenvalues) takes the fast path (math on floats);
 the same numbers as 0-d numpy arrays (a 1-d array of eigenvalues) take the array path. Valid
@@ -12,7 +19,6 @@ fast path; the fuzzer (test_api_fuzz.py) checks that it gets the array path's Pa
 import math
 import struct
 
-import mpmath
 import numpy as np
 import pytest
 from hypothesis import given
@@ -58,19 +64,9 @@ def _as_arrays(kwargs):
             for key, value in kwargs.items()}
 
 
-#: The math twins and numpy's ufuncs may round a log or a power differently in the last place:
-#: kl_bernoulli(0.6, 0.5999999999999998) is 1.0271626370065256e-31 on the fast path and
-#: 1.0271626370065259e-31 on the array path (both within 1e-13 of the 50-digit value). Zeros,
-#: infinities, NaN, ints and exceptions must match exactly.
-MAX_ULPS = 2
-
-
-def _ordinal(value: float) -> int:
-    return struct.unpack("<q", struct.pack("<d", abs(value)))[0]
-
-
 def _agree(fast, array) -> bool:
-    """Same exception type, same structure and types, and floats within MAX_ULPS (exact at 0, inf, NaN)."""
+    """Same exception type, same structure and types, and the same zeros (with sign), infinities and NaN;
+    finite nonzero floats are checked against the reference instead (:func:`_matches_reference`)."""
     if isinstance(fast, BaseException) or isinstance(array, BaseException):
         return type(fast) is type(array)
     if type(fast) is not type(array):
@@ -79,7 +75,13 @@ def _agree(fast, array) -> bool:
         return len(fast) == len(array) and all(map(_agree, fast, array))
     if isinstance(fast, int) or not (math.isfinite(fast) and math.isfinite(array)) or fast == 0 or array == 0:
         return struct.pack("<d", fast) == struct.pack("<d", array) or (math.isnan(fast) and math.isnan(array))
-    return math.copysign(1.0, fast) == math.copysign(1.0, array) and abs(_ordinal(fast) - _ordinal(array)) <= MAX_ULPS
+    return math.copysign(1.0, fast) == math.copysign(1.0, array)
+
+
+def _matches_reference(name, kwargs) -> bool:
+    """One path's call, classified by the fuzzer against its mpmath reference: correct, P5's documented limit,
+    or a clear error where the reference finds the draw invalid (a sep clipped to 1e300, say)."""
+    return fuzz_api.classify(name, kwargs, "valid") in fuzz_api.OK_CLASSES
 
 
 def _call(function, kwargs):
@@ -90,13 +92,15 @@ def _call(function, kwargs):
 
 
 @given(seed=st.integers(0, 2**32 - 1))
-def test_fast_path_agrees_with_the_array_path(seed):
+def test_fast_path_agrees_with_the_array_path_and_both_with_the_reference(seed):
     rng = np.random.default_rng(seed)
     for name in FAST_PATH:
         function = getattr(nondecoupling, name)
         plain = {key: _plain(value, rng) for key, value in fuzz_api.draw_valid(name, rng).items()}
         fast, array = _call(function, plain), _call(function, _as_arrays(plain))
         assert _agree(fast, array), (name, plain, fast, array)
+        assert _matches_reference(name, plain), ("fast path", name, plain, fast)
+        assert _matches_reference(name, _as_arrays(plain)), ("array path", name, plain, array)
 
 
 @pytest.mark.parametrize("name", FAST_PATH)
@@ -136,11 +140,9 @@ def test_input_beyond_the_fast_path_takes_the_array_path(name, kwargs, monkeypat
     assert converted, f"{name}({kwargs}) took the fast path"
 
 
-def test_the_fast_and_array_kl_may_differ_in_the_last_place():
-    # The corrected claim (bit for bit is not what math and numpy give): both sides are accurate.
-    b = 0.5999999999999998
-    fast, array = nondecoupling.kl_bernoulli(0.6, b), nondecoupling.kl_bernoulli(np.array(0.6), np.array(b))
-    assert _agree(fast, array)
-    with mpmath.workdps(50):
-        exact = 0.6 * mpmath.log(mpmath.mpf(0.6) / b) + (1 - mpmath.mpf(0.6)) * mpmath.log((1 - mpmath.mpf(0.6)) / (1 - mpmath.mpf(b)))
-        assert all(abs(value - exact) <= 1e-13 * exact for value in (fast, array))
+@pytest.mark.parametrize(("a", "b"), [(0.6, 0.5999999999999998), (0.6235137023832953, 0.5),
+                                      (0.9999999999999968, 0.999999999999996)])
+def test_the_pairs_where_the_two_kl_differed_match_the_reference_on_both_paths(a, b):
+    # 1, 4 and 8 ulps apart on some machines (issues 16 and 20): each path is judged by the reference alone.
+    for kwargs in (dict(a=a, b=b), _as_arrays(dict(a=a, b=b))):
+        assert _matches_reference("kl_bernoulli", kwargs)

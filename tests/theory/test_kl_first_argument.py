@@ -7,6 +7,7 @@ from hypothesis import given
 
 from nondecoupling import ParameterError, kl_bernoulli, kl_inverse_first_lower, kl_inverse_first_upper
 from tests.theory.test_k3_reward_ceiling import pairs, reference_kl
+from tests.theory.test_kl_inverse_scalar_path import assert_certified
 
 
 def assert_first_root_within(rate, budget, got, upward):
@@ -30,11 +31,13 @@ def test_band_ends_in_the_first_argument(pairs):
     assert np.all(upper - rate <= radius * (1 + 1e-15)) and np.all(rate - lower <= radius * (1 + 1e-15))
     assert np.all(kl_bernoulli(upper, rate) <= budget) and np.all(kl_bernoulli(lower, rate) <= budget)
     for k in np.flatnonzero((budget > 0) & np.isfinite(budget)):
+        # On the band's side by the TRUE kl, the next float (nearly) outside, on both paths.
+        for inverse, end in ((kl_inverse_first_upper, upper[k]), (kl_inverse_first_lower, lower[k])):
+            assert_certified(inverse, rate[k], budget[k], end)
+            assert_certified(inverse, rate[k], budget[k], inverse(float(rate[k]), float(budget[k])))
         if upper[k] < 1:
-            assert kl_bernoulli(np.nextafter(upper[k], 2), rate[k]) > budget[k]
             assert_first_root_within(rate[k], budget[k], upper[k], upward=True)
         if lower[k] > 0:
-            assert kl_bernoulli(np.nextafter(lower[k], -1), rate[k]) > budget[k]
             assert_first_root_within(rate[k], budget[k], lower[k], upward=False)
 
 
@@ -53,7 +56,8 @@ def test_edges_in_closed_form():
     budget = np.logspace(-300, 3, 607)
     # kl(1||rate) = -log rate: the band reaches 1 exactly when rate >= exp(-budget).
     budget_ = budget[(budget > 1e-10) & (budget < 700)]  # exp(-budget) a normal float, 1 - it below 1
-    rate = np.minimum(np.exp(-budget_) * (1 + 1e-12), 1.0)
+    # (1 + 1e-10): kl(1||rate) = budget - 1e-10 is within the budget by far more than the margin 2 rho budget.
+    rate = np.minimum(np.exp(-budget_) * (1 + 1e-10), 1.0)
     assert np.all(kl_inverse_first_upper(rate, budget_) == 1.0)
     # kl(0||rate) = -log(1 - rate); 1 - rate rounds, so keep exp(-budget) well above that rounding.
     complement = np.minimum(np.exp(-budget_) * (1 + 1e-6), 1.0)[budget_ < 10]

@@ -1,7 +1,7 @@
 """A piecewise function that evaluates each branch only on the entries that select it.
 
 ``numpy.select(conditions, branches)`` (how sympy prints a ``Piecewise``) evaluates every branch on
-every entry. For K1's kl that is six branches, one of them a degree-14 Taylor polynomial, per term:
+every entry. For K1's kl that is six branches, one of them a degree-23 series, per term:
 most of the work is thrown away, and kl_inverse_* evaluates kl several times per entry.
 :func:`first_true` gives the same numbers (first true condition wins, NaN where none is true)
 with each condition evaluated only on the entries no earlier one took, and each branch only on

@@ -56,10 +56,23 @@ def kl_bernoulli(a: ArrayLike, b: ArrayLike) -> FloatOrArray:
     -----
     Evaluated as :math:`D(a, b) + D(1-a, 1-b)` with
     :math:`D(p, q) = p\log(p/q) - p + q \ge 0`, from the differences :math:`a - b` before
-    they round, and through a Taylor branch (truncation proven below 2**-53 relative) where
-    :math:`|a - b|` is under a tenth of :math:`b` or :math:`1 - b`. The relative error is a few
-    ulp wherever the result is a normal float, including :math:`b` a few ulp from :math:`a`
-    and rates within 1e-15 of 0 or 1 (tested against 50-digit mpmath).
+    they round. Where :math:`p/q \in (1/3, 3)` Loader's series in :math:`v = (p-q)/(p+q)`
+    replaces the cancelling direct form (no log; truncation proven below 2**-53 relative, see
+    :mod:`nondecoupling.derivations.k1_any_policy_pays`); outside it the direct forms multiply a
+    log's error by at most 2.54.
+
+    Accuracy, on both paths (plain Python floats take a ``math`` twin, arrays numpy's ufuncs; the
+    two may differ in the last places, and neither is the reference of the other):
+    :math:`|\widehat{\mathrm{kl}} - \mathrm{kl}| \le \rho\,\mathrm{kl} + \eta` with
+    :math:`\rho` = ``KL_RELATIVE_ERROR`` = 32 eps (eps = 2**-52, 7.1e-15) and :math:`\eta` =
+    ``KL_ABSOLUTE_ERROR`` = 4 x 2**-1074 (subnormal results), for any libm whose log and log1p
+    are within 4 ulps (numpy's SVML kernels on AVX-512 are documented to 4; glibc's to about 1).
+    A first-order bound over the branches gives 17 eps at 4 ulps. Measured by
+    ``benchmarks/accuracy.py`` on 10^5 draws (uniform, within 1e-300 of 0 and 1, subnormal, a
+    few ulps apart, at the series' edge): at most 2.9 eps with numpy's AVX2 kernels and glibc
+    (3.0 eps with numpy's baseline kernels, 3 x 10^4 draws), 12.2 eps with every log and log1p
+    moved by +-4 ulps (tested, also on that simulated
+    libm, in ``tests/theory/test_k1_any_policy_pays.py``).
 
     Examples
     --------
@@ -107,13 +120,22 @@ def kl_inverse_upper(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
 
     Notes
     -----
-    The answer is the largest float whose computed divergence is within the budget: a
-    safeguarded Newton iteration in logit space (kl(a||.) is convex there, with derivative
-    b - a) from the inverted Taylor series of kl (narrow bands) or an outer bound (Pinsker, or
-    the entropy bound near 0 or 1), then a galloping search over the last few floats; about 4
-    evaluations of the accurate kl per entry (5-9 for one scalar) instead of a 64-step
-    bisection, exact to an ulp of the float grid at every scale (tested against mpmath).
-    Plain Python floats take a math fast path that returns bitwise the same float.
+    The band's side is the contract: the TRUE divergence of the answer is within the budget.
+    The answer is the last float whose computed divergence is at most
+    :math:`\varepsilon(1 - \rho - \mathrm{eps}) - \eta - 2^{-1074}` (``_certified_level``, with
+    :func:`kl_bernoulli`'s error bound :math:`\rho, \eta`), so on any libm within that bound its
+    true kl is at most :math:`\varepsilon`, while the next float outward has a true kl above
+    :math:`\varepsilon(1 - 2\rho - 2\,\mathrm{eps})`: the answer's kl is within 1.5e-14 relative
+    of the budget, and it lies within about that relative distance of the exact edge (times
+    :math:`\varepsilon/(\mathrm{kl}'\,|b - a|) \le 1` in the band's width). Budgets below a few
+    subnormals (about 2.5e-323) give ``a`` itself. The search: a safeguarded Newton iteration in
+    logit space (kl(a||.) is convex there, with derivative b - a) from the inverted Taylor series
+    of kl (narrow bands) or an outer bound (Pinsker, or the entropy bound near 0 or 1), then a
+    galloping search over the last few floats; about 4 evaluations of the accurate kl per entry
+    (5-9 for one scalar) instead of a 64-step bisection. Plain Python floats take a ``math``
+    fast path with the same search and certificate on ``math``'s kl; its answer may differ from
+    the array path's by the few floats where the two kl differ, and both are certified against
+    mpmath (``tests/theory/test_kl_inverse_scalar_path.py``, also on a simulated 4-ulp libm).
 
     Examples
     --------
@@ -214,7 +236,7 @@ def kl_inverse_first_upper(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     -------
     float or ndarray
         The largest float :math:`x \ge` ``rate`` whose computed :math:`\mathrm{kl}(x\|\text{rate})`
-        is within the budget: ``rate`` for a zero budget or ``rate = 0`` (every
+        certifies the TRUE one within the budget (see :func:`kl_inverse_upper`): ``rate`` for a zero budget or ``rate = 0`` (every
         :math:`x > 0` then has infinite divergence), 1 once :math:`-\log(\text{rate}) \le`
         ``budget``. Pinsker: at most ``rate + sqrt(budget/2)``.
 
@@ -225,8 +247,8 @@ def kl_inverse_first_upper(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
 
     Notes
     -----
-    Same search and accuracy as :func:`kl_inverse_upper` (kl is convex in each argument, so
-    the sublevel set in :math:`x` is an interval around ``rate``).
+    Same search, certificate and accuracy as :func:`kl_inverse_upper` (kl is convex in each
+    argument, so the sublevel set in :math:`x` is an interval around ``rate``).
 
     Examples
     --------
@@ -251,8 +273,8 @@ def kl_inverse_first_lower(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     Returns
     -------
     float or ndarray
-        The smallest float :math:`x \le` ``rate`` with computed
-        :math:`\mathrm{kl}(x\|\text{rate}) \le` ``budget`` (0 once
+        The smallest float :math:`x \le` ``rate`` whose computed
+        :math:`\mathrm{kl}(x\|\text{rate})` certifies the TRUE one within ``budget`` (0 once
         :math:`-\log(1 - \text{rate}) \le` ``budget``; ``rate`` if ``rate = 1``); at least
         ``rate - sqrt(budget/2)``.
 
@@ -302,16 +324,17 @@ def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
     check_broadcastable(**{"rate" if first else "a": fixed, "budget": budget})
     # + 0.0: a rate of -0.0 is the rate 0, and a pinned answer (the rate itself) is +0.0 as on the fast path.
     fixed, budget = np.broadcast_arrays(fixed + 0.0, budget)
+    level = _certified_level(budget)
     edge = 1.0 if upward else 0.0
     with np.errstate(all="ignore"):
         # Where the whole side is within the budget the answer is its edge (inf admits everything).
         whole_side = np.array(_reaches(edge, fixed, budget))
         whole_side[whole_side] = _divergence(np.full(whole_side.sum(), edge), fixed[whole_side], first) <= \
-            budget[whole_side]
-        searched = ~whole_side & (budget > 0) & ~(first & ((fixed == 0) | (fixed == 1)))
+            level[whole_side]
+        searched = ~whole_side & (level > 0) & ~(first & ((fixed == 0) | (fixed == 1)))
         answer = fixed.copy()
         if searched.any():  # search only where the answer is not already known
-            answer[searched] = _newton_last_float(fixed[searched], budget[searched], 1.0 if upward else -1.0,
+            answer[searched] = _newton_last_float(fixed[searched], level[searched], 1.0 if upward else -1.0,
                                                   first=first)
     # A zero budget, or (first argument) a reference rate of 0 or 1, where every other x diverges.
     pinned = (budget == 0) | (first & ((fixed == 0) | (fixed == 1)))
@@ -321,19 +344,38 @@ def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
 
 def _kl_inverse_scalar(fixed: float, budget: float, *, upward: bool, first: bool) -> float:
     """:func:`_kl_inverse` for one rate and budget in the domain, as Python floats: the same
-    branches and search without arrays, so the result is bitwise the array path's (tested)."""
+    branches, search and certificate without arrays, on math's kl (so the answer may differ from
+    the array path's by the few floats where the two kl differ; both are on the band's side)."""
     edge = 1.0 if upward else 0.0
-    if _reaches(edge, fixed, budget) and _divergence(edge, fixed, first) <= budget:
+    level = _certified_level(budget)
+    if _reaches(edge, fixed, budget) and _divergence(edge, fixed, first) <= level:
         return edge
-    if budget == 0 or (first and fixed in (0.0, 1.0)):
+    if budget == 0 or not level > 0 or (first and fixed in (0.0, 1.0)):
         return fixed
     with np.errstate(all="ignore"):  # the shared numpy steps may divide by zero, as on arrays
-        return _newton_last_float_scalar(fixed, budget, 1.0 if upward else -1.0, first=first)
+        return _newton_last_float_scalar(fixed, level, 1.0 if upward else -1.0, first=first)
+
+
+#: The computed kl's error bound (kl_bernoulli's Notes): |computed - kl| <= KL_RELATIVE_ERROR kl +
+#: KL_ABSOLUTE_ERROR on either path, for any libm whose log and log1p are within 4 ulps (SVML's bound).
+KL_RELATIVE_ERROR = 32 * 2.0**-52
+KL_ABSOLUTE_ERROR = 4 * 2.0**-1074
+
+
+def _certified_level(budget):
+    """The largest computed kl that proves the TRUE kl within ``budget``.
+
+    A computed kl k <= budget (1 - rho - eps) - (eta + 2**-1074), rho and eta the bound above, has
+    kl <= (k + eta) / (1 - rho) <= budget, the roundings of this level included (eps covers the
+    product's, 2**-1074 its subnormal absolute rounding). Below a few subnormals the level is
+    negative and only the rate itself qualifies. Arrays or Python floats.
+    """
+    return budget * (1 - KL_RELATIVE_ERROR - 2.0**-52) - (KL_ABSOLUTE_ERROR + 2.0**-1074)
 
 
 def _reaches(edge, fixed, budget):
     """Where the edge may be within the budget: Pinsker, kl >= 2 (edge - fixed)^2, rules it out
-    elsewhere (with a margin far above the computed kl's few-ulp error), saving its evaluation."""
+    elsewhere (with a 1e-9 margin, far above the computed kl's error), saving its evaluation."""
     return np.abs(edge - fixed) <= k3.pinsker_radius(budget) * (1 + 1e-9)
 
 
@@ -401,8 +443,8 @@ def _newton_step(x, excess, fixed, *, first):
     return np.where(np.abs(logit_step) < _LINEAR_LOGIT_STEP, linear, exact)
 
 
-def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
-    """Last float from ``fixed`` outward (``direction``) whose divergence is within ``budget``.
+def _newton_last_float(fixed, level, direction, *, first, iterations=40):
+    """Last float from ``fixed`` outward (``direction``) whose computed divergence is at most ``level``.
 
     Safeguarded Newton (convex: from the outer side it converges monotonically; any step that
     leaves the bracket [last feasible, last infeasible] is replaced by a bisection of the floats'
@@ -414,14 +456,14 @@ def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
     """
     # +0.0: the bit-pattern arithmetic below needs nonnegative floats (-0.0 is the same rate).
     inside, outside = fixed + 0.0, np.full_like(fixed, 1.0 if direction > 0 else 0.0)
-    x = _start(fixed, budget, upward=direction > 0, first=first)
+    x = _start(fixed, level, upward=direction > 0, first=first)
     active = np.arange(fixed.size)  # the entries whose Newton iteration goes on
     last_feasible = np.zeros(fixed.shape, dtype=bool)  # where each entry's last iterate was feasible
     for _ in range(iterations):
         if not active.size:
             break
         point, rate = x[active], fixed[active]
-        excess = _divergence(point, rate, first) - budget[active]
+        excess = _divergence(point, rate, first) - level[active]
         feasible = last_feasible[active] = excess <= 0
         inner = np.where(feasible & (direction * (point - inside[active]) > 0), point, inside[active])
         outer = np.where(~feasible & (direction * (outside[active] - point) > 0), point, outside[active])
@@ -431,16 +473,16 @@ def _newton_last_float(fixed, budget, direction, *, first, iterations=40):
         within = (direction * (step - inner) > 0) & (direction * (outer - step) > 0) & np.isfinite(step)
         x[active] = np.where(within, step, _bit_midpoint(inner, outer))
         active = active[moving & _open(inner, outer)]
-    return _gallop_last_float(fixed, budget, inside, outside, last_feasible, first=first)
+    return _gallop_last_float(fixed, level, inside, outside, last_feasible, first=first)
 
 
-def _newton_last_float_scalar(fixed, budget, direction, *, first, iterations=40):
+def _newton_last_float_scalar(fixed, level, direction, *, first, iterations=40):
     """:func:`_newton_last_float` for one Python float: a faithful mirror of its loop (the same
-    start and Newton step functions, the same bracket updates), so the result is the same float."""
+    start and Newton step functions, the same bracket updates) on math's kl."""
     inside, outside = fixed + 0.0, 1.0 if direction > 0 else 0.0
-    x = float(_start(fixed, budget, upward=direction > 0, first=first))
+    x = float(_start(fixed, level, upward=direction > 0, first=first))
     for _ in range(iterations):
-        excess = _divergence(x, fixed, first) - budget
+        excess = _divergence(x, fixed, first) - level
         last_feasible = excess <= 0
         if last_feasible:
             if direction * (x - inside) > 0:
@@ -454,7 +496,7 @@ def _newton_last_float_scalar(fixed, budget, direction, *, first, iterations=40)
         x = step if within else _float((_bits(inside) + _bits(outside)) // 2)
         if not (moving and abs(_bits(inside) - _bits(outside)) > 1):
             break
-    return _gallop_last_float_scalar(fixed, budget, _bits(inside), _bits(outside), last_feasible, first=first)
+    return _gallop_last_float_scalar(fixed, level, _bits(inside), _bits(outside), last_feasible, first=first)
 
 
 def _open(inside, outside):
@@ -467,7 +509,7 @@ def _bit_midpoint(inside, outside):
     return ((inside.view(np.int64) + outside.view(np.int64)) // 2).view(np.float64)
 
 
-def _gallop_last_float(fixed, budget, inside, outside, from_inside, *, first):
+def _gallop_last_float(fixed, level, inside, outside, from_inside, *, first):
     """Close each bracket [``inside`` (feasible), ``outside`` (not)] to adjacent floats; return its inner end.
 
     Nonnegative floats are ordered like their int64 bit patterns. Newton's last iterate is
@@ -484,7 +526,7 @@ def _gallop_last_float(fixed, budget, inside, outside, from_inside, *, first):
         start = from_inside[active]
         probe = _gallop_probe(np.where(start, low[active], high[active]),
                               np.where(start, high[active], low[active]), stride)
-        feasible = _divergence(probe.view(np.float64), fixed[active], first) <= budget[active]
+        feasible = _divergence(probe.view(np.float64), fixed[active], first) <= level[active]
         low[active] = np.where(feasible, probe, low[active])
         high[active] = np.where(feasible, high[active], probe)
         active = active[np.abs(high[active] - low[active]) > 1]
@@ -501,12 +543,12 @@ def _gallop_probe(start, end, stride):
     return start + np.sign(end - start) * np.minimum(stride, abs(end - start) // 2)
 
 
-def _gallop_last_float_scalar(fixed, budget, low, high, from_inside, *, first):
+def _gallop_last_float_scalar(fixed, level, low, high, from_inside, *, first):
     """:func:`_gallop_last_float` for one bracket given as bit patterns (Python ints): the same probes."""
     stride = 1
     while abs(high - low) > 1:
         probe = int(_gallop_probe(low, high, stride) if from_inside else _gallop_probe(high, low, stride))
-        if _divergence(_float(probe), fixed, first) <= budget:
+        if _divergence(_float(probe), fixed, first) <= level:
             low = probe
         else:
             high = probe

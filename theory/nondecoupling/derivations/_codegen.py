@@ -125,8 +125,9 @@ class LazyBranchPrinter(NumPyPrinter):
     first) that the branch repeats in parentheses is formed once, as the argument of an enclosing
     ``(lambda u0: ...)(...)``, and the name stands where ``(...)`` stood. Each occurrence was the
     same parenthesized expression, so the same float: the values are bitwise those of ``select``
-    (``tests/theory/test_k1_any_policy_pays.py``). It matters for speed: K1's Taylor branch repeats its ratio
-    14 times, and numpy would hold 14 temporaries of the array's size while evaluating it.
+    (``tests/theory/test_k1_any_policy_pays.py``). It matters for speed: a Taylor branch that repeats its ratio
+    14 times would hold 14 temporaries of the array's size while evaluating it (K1's series binds its
+    own names, see ``derivations.k1_any_policy_pays.LoaderSeries``).
     """
 
     def __init__(self, params: str, settings: dict):

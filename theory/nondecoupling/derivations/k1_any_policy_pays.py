@@ -38,16 +38,29 @@ Numerics
 --------
 The generated ``kl_bernoulli(a, b)`` evaluates
 :math:`\mathrm{kl}(a\|b) = D(a, b) + D(1-a, 1-b)` with
-:math:`D(p, q) = p\log\frac{p}{q} - p + q = q\,h\!\left(\frac{p-q}{q}\right) \ge 0`,
-:math:`h(x) = (1+x)\log(1+x) - x`: two nonnegative terms, so nothing cancels between them.
-Where :math:`|x| < 1/10` a Taylor polynomial of :math:`h` replaces the cancelling direct form;
-its truncation error is proven below 2**-53 relative. The differences :math:`a - b` are formed
-before anything rounds them, so ``kl_bernoulli`` stays accurate for :math:`b` within a few ulp
-of :math:`a`, and near 0 and 1. It is printed with ``lazy_branches``: on arrays each branch is
-evaluated only on the entries that select it (kl_inverse_* evaluates it about 4 times per entry).
+:math:`D(p, q) = p\log\frac{p}{q} - p + q \ge 0`: two nonnegative terms, so nothing cancels
+between them. Inside each term the direct form cancels where :math:`p \approx q` (at
+:math:`p = 1.1 q` it subtracts two numbers 22 times larger than :math:`D`, and so multiplies the
+log's error by 22: a libm whose log is 4 ulp off, such as numpy's SVML kernels on AVX-512, then
+gives kl 90 ulp off). Where :math:`|v| < 1/2`, :math:`v = (p - q)/(p + q)` (:math:`p/q \in (1/3, 3)`)
+Loader's series replaces it, with no log at all and no cancellation:
+
+.. math:: D(p, q) = (p - q)\,v\,\bigl(1 + (1 + v)\,v\,S(v^2)\bigr),\qquad
+          S(w) = \sum_{j \ge 0} \frac{w^j}{2j + 3} = \frac{\operatorname{atanh} v - v}{v^3},
+
+from :math:`\log(p/q) = 2\operatorname{atanh} v`; the correction :math:`(1 + v) v S` lies in
+:math:`[-1/3, 1/2]`, so the bracket is at least 2/3, and the series is truncated where its tail
+is proven below 2**-53 relative. Outside, the direct forms (``log1p`` for :math:`p \ge 3q`,
+:math:`\log(p/q)` below :math:`q/3`) multiply the log's error by at most 2.54 (at
+:math:`p = 3q`). The differences :math:`a - b` are formed before anything rounds them, so
+``kl_bernoulli`` stays accurate for :math:`b` within a few ulp of :math:`a`, and near 0 and 1.
+It is printed with ``lazy_branches``: on arrays each branch is evaluated only on the entries that
+select it (kl_inverse_* evaluates it about 4 times per entry). The error bound and its
+measurement are in :func:`nondecoupling.kl_bernoulli`'s Notes.
 
 References
 ----------
+C. Loader, "Fast and accurate computation of binomial probabilities", 2000 (the ``bd0`` series).
 M. D. Donsker and S. R. S. Varadhan, "Asymptotic evaluation of certain Markov process
 expectations for large time, I-IV", Comm. Pure Appl. Math., 1975-1983.
 T. M. Cover and J. A. Thomas, "Elements of Information Theory", 2nd ed., Wiley 2006,
@@ -59,12 +72,15 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
+from sympy.printing.precedence import PRECEDENCE
 
 from nondecoupling.derivations._codegen import ClosedForm
 from nondecoupling.derivations._proof import Derivation, true, zero
 
-#: |x| below which the Taylor branch replaces a cancelling closed form (exact rational).
+#: |x| below which a Taylor branch replaces a cancelling closed form (exact rational; K2's tilt).
 TAYLOR_RADIUS = sp.Rational(1, 10)
+#: |v| = |p - q|/(p + q) below which Loader's series replaces the direct D(p, q) (exact rational).
+SERIES_RADIUS = sp.Rational(1, 2)
 #: The relative truncation error every Taylor branch must provably stay below.
 ROUNDOFF = sp.Rational(1, 2**53)
 #: Ratios beyond 1/TINY may overflow and below TINY underflow; the branches avoid forming them.
@@ -115,27 +131,99 @@ def taylor_branch(coefficient, x: sp.Symbol, radius=TAYLOR_RADIUS):
     return polynomial, steps
 
 
-def _relative_entropy_term(p, q, difference, h_polynomial, x):
+class RoundedSum(sp.Function):
+    """``x + y`` with each summand formed first, printed ``(x + y)``: ``(1 - a) + (1 - b)`` is then exact
+    wherever 1 - a and 1 - b are (a, b >= 1/2), where sympy's ``2 - a - b`` would cancel."""
+
+    is_real = True
+
+    def doit(self, **hints):
+        return sp.Add(*(arg.doit(**hints) for arg in self.args))
+
+    def _numpycode(self, printer):
+        x, y = (printer.parenthesize(arg, PRECEDENCE["Add"]) for arg in self.args)
+        return f"({x} + {y})"
+
+    _pythoncode = _numpycode
+
+
+class LoaderSeries(sp.Function):
+    r"""``LoaderSeries(d, s)`` = :math:`d\,v\,(1 + (1 + v)\,v\,S_N(v^2))`, :math:`v = d/s`: D(p, q) near p = q.
+
+    Printed as ``(lambda d: (lambda v: (lambda w: d*v*(1 + (1 + v)*v*S(w)))(v**2))(d/s))(d)`` on both
+    paths, so that d, v and w are formed once (math's path would otherwise repeat the division 26
+    times); ``doit()`` is the plain expression, for the proofs.
+    """
+
+    is_real = True
+
+    def doit(self, **hints):
+        difference, total = (arg.doit(**hints) for arg in self.args)
+        v = difference / total
+        return difference * v * (1 + (1 + v) * v * _SERIES.subs(_W, v**2))
+
+    def _numpycode(self, printer):
+        d, v = sp.symbols("d v")
+        difference, total = (printer._print(arg) for arg in self.args)
+        body = printer._print(d * v * (1 + (1 + v) * v * _SERIES))
+        return f"(lambda d: (lambda v: (lambda w: {body})(v**2))(d/{total}))({difference})"
+
+    _pythoncode = _numpycode
+
+
+def atanh_series(w: sp.Symbol, radius=SERIES_RADIUS):
+    r""":math:`S(w) = \sum_{j<N} w^j/(2j+3)`, truncated where it provably no longer matters.
+
+    With :math:`|v| \le r`, :math:`w = v^2`: the tail is at most
+    :math:`r^{2N} / ((2N+3)(1-r^2))`, the correction :math:`|(1 + v) v S| \le r/(3(1-r))`, so
+    the relative truncation error of :math:`D = (p-q) v (1 + (1+v) v S)` is at most
+    :math:`(1+r) r\,\mathrm{tail} / (1 - r/(3(1-r)))`; :math:`N` is the smallest order that
+    keeps it below 2**-53.
+
+    Returns
+    -------
+    polynomial : sympy.Expr
+        :math:`S_N(w)` in Horner form, exact rational coefficients.
+    steps : list of Step
+        The order's bound.
+    """
+    def bound(order):
+        tail = radius ** (2 * order) / ((2 * order + 3) * (1 - radius**2))
+        return (1 + radius) * radius * tail / (1 - radius / (3 * (1 - radius)))
+
+    order = 1
+    while not bound(order) < ROUNDOFF:
+        order += 1
+    steps = [true(f"{order} terms of S on |v| <= {radius}: relative truncation error of D < 2**-53",
+                  sp.Lt(bound(order), ROUNDOFF)),
+             true(f"|(1 + v) v S(v^2)| <= r/(3(1 - r)) < 1 on |v| <= {radius}: the bracket stays positive",
+                  sp.Lt(radius / (3 * (1 - radius)), 1))]
+    polynomial = sp.horner(sum(w**j * sp.Rational(1, 2 * j + 3) for j in range(order)), w)
+    return polynomial, steps
+
+
+_W = sp.Symbol("w")
+_SERIES = atanh_series(_W)[0]
+
+
+def _relative_entropy_term(p, q, difference):
     r""":math:`D(p, q) = p\log(p/q) - p + q`, branch by branch; ``difference`` is :math:`p - q`.
 
-    Near :math:`p = q` the Taylor branch; for :math:`p > q/2` the ``log1p`` form (relative error
-    about :math:`2\epsilon/|x|`); below, :math:`\log(p/q)` while the ratio is a normal float,
-    else :math:`\log p - \log q`, which then exceeds 690 in size and so loses no accuracy.
+    Near :math:`p = q` (:math:`|v| < 1/2`) Loader's series in :math:`v = (p - q)/(p + q)` (module
+    docstring); for :math:`p > q/2` (then :math:`p \ge 3q`) the ``log1p`` form; below,
+    :math:`\log(p/q)` while the ratio is a normal float, else :math:`\log p - \log q`, which then
+    exceeds 690 in size and so loses no accuracy.
     """
     diff = sp.UnevaluatedExpr(difference)
-    ratio = sp.UnevaluatedExpr(diff / q)  # formed first: (p - q)**2 / q could underflow
+    total = RoundedSum(p, q)
     return sp.Piecewise(
         (q, sp.Eq(p, 0)),
         (sp.oo, sp.Eq(q, 0)),
-        (q * h_polynomial.subs(x, ratio), sp.Abs(diff) < TAYLOR_RADIUS * q),
+        (LoaderSeries(diff, total), sp.Abs(diff) < SERIES_RADIUS * total),
         (p * log1p(diff / q) - diff, (p > q / 2) & (q > TINY)),
         (p * sp.log(p / q) - diff, (p > TINY * q) & (TINY * p < q)),
         (p * (sp.log(p) - sp.log(q)) - diff, True),
     )
-
-
-def _h_coefficient(n):
-    return (-1) ** n / (n * (n - 1))
 
 
 def derive() -> Derivation:
@@ -195,32 +283,31 @@ def derive() -> Derivation:
         true("d/db (-log b) = -1/b < 0: the bound falls as b rises", sp.diff(-sp.log(b), b) < 0),
     ]
 
-    # Numerics: the cancellation-free form D(a, b) + D(1-a, 1-b) and its Taylor branch.
-    x = sp.Symbol("x")
-    p, q = sp.symbols("p q", positive=True)
-    h = (1 + x) * sp.log(1 + x) - x
-    polynomial, taylor_steps = taylor_branch(_h_coefficient, x)
-    order = sp.Poly(sp.expand(polynomial), x).degree()
+    # Numerics: the cancellation-free form D(a, b) + D(1-a, 1-b) and Loader's series near p = q.
+    p, q, v, w = sp.symbols("p q v w", positive=True)
+    series, series_steps = atanh_series(w)
+    order = sp.Poly(series, w).degree() + 1
+    atanh = sp.log((1 + v) / (1 - v)) / 2
     d.steps += [
         zero("kl(a||b) = D(a, b) + D(1-a, 1-b), D(p, q) = p log(p/q) - p + q",
              sp.expand(sp.expand_log(kl_ab - (a * sp.log(a / b) - a + b)
                                      - ((1 - a) * sp.log((1 - a) / (1 - b)) - (1 - a) + (1 - b)),
                                      force=True))),
-        zero("D(p, q) = q h((p - q)/q), h(x) = (1 + x) log(1 + x) - x",
-             sp.expand(sp.expand_log(q * h.subs(x, (p - q) / q) - (p * sp.log(p / q) - p + q),
-                                     force=True))),
-        zero(f"h(x) = sum_n (-1)^n x^n / (n(n-1)) through order {order}",
-             sp.series(h, x, 0, order + 1).removeO() - sp.expand(polynomial)),
-        *taylor_steps,
+        zero("v = (p - q)/(p + q): log(p/q) = 2 atanh(v) = log((1 + v)/(1 - v))",
+             sp.simplify(((1 + v) / (1 - v)).subs(v, (p - q) / (p + q)) - p / q)),
+        zero("D(p, q) = (p - q) v (1 + (1 + v)(atanh(v) - v)/v^2) (Loader), since p + q = (p - q)/v and 2p = (p + q)(1 + v)",
+             sp.simplify((((p - q) * v * (1 + (1 + v) * (atanh - v) / v**2))
+                          - (p * 2 * atanh - p + q)).subs(p, q * (1 + v) / (1 - v)))),
+        zero(f"atanh(v) - v = v^3 S(v^2), S(w) = sum_j w^j/(2j + 3), through order {2 * order + 1}",
+             sp.expand(sp.series(atanh - v, v, 0, 2 * order + 3).removeO() - v**3 * series.subs(w, v**2))),
+        *series_steps,
     ]
     return d
 
 
 def closed_forms() -> list[ClosedForm]:
-    a, b, x = sp.symbols("a b x")
-    polynomial, _ = taylor_branch(_h_coefficient, x)
-    kl = (_relative_entropy_term(a, b, a - b, polynomial, x)
-          + _relative_entropy_term(1 - a, 1 - b, b - a, polynomial, x))
+    a, b = sp.symbols("a b")
+    kl = _relative_entropy_term(a, b, a - b) + _relative_entropy_term(1 - a, 1 - b, b - a)
     return [ClosedForm("kl_bernoulli", (a, b), kl,
                        "K1: kl(a||b) = D(a, b) + D(1-a, 1-b), each term >= 0 and cancellation-free.",
                        rewrite=False, lazy_branches=True)]
