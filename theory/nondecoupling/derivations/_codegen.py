@@ -59,6 +59,11 @@ class ScaledProduct(sp.Function):
         return f"scaled_product_scalar({_factor_lists(printer, self.args)})"
 
 
+#: The 1/2 of a curvature c/2 as its own factor of a :class:`ScaledProduct`: exact there, whereas
+#: the float c/2 rounds off the last bit of a subnormal c.
+HALF = sp.Rational(1, 2)
+
+
 class LogOfProduct(sp.Function):
     """log of the product of the arguments, printed as ``nondecoupling._scaled.log_of_product(...)``."""
 
