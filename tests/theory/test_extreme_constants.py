@@ -138,3 +138,41 @@ def test_sft_increase_with_one_prompt_past_the_largest_float():
         assert ulps(got, expected) <= 4, (probs_dtype, got, expected)
     got = nd.sft_increase_after_kl_rl(probs, rewards, beta=np.array([beta, beta]), prompt_weights=[w, 1 - w])
     assert all(ulps(g, expected) <= 4 for g in got), (got, expected)
+
+
+def _decayed_reach_instance(power, reach):
+    """sep = 1.5 reach q^{k/2} (or e^{-mu t}): the distance is half the decayed reach, no cancellation."""
+    sep = float(reach * power * mp.mpf(1.5))
+    return sep, (mp.mpf(sep) - reach * power) ** 2
+
+
+@pytest.mark.parametrize("t", [720.0, 736.0, 744.0])
+def test_lower_envelope_where_the_decay_factor_is_subnormal(t):
+    # e^{-mu_rl t} below 2.2e-308 lost bits, though reach e^{-mu_rl t} ~ 1e-170 is a normal float.
+    rl_gap0, mu_sft = 5e299, 1e300
+    with mp.workdps(60):
+        reach = mp.sqrt(2 * mp.mpf(rl_gap0))
+        sep, squared = _decayed_reach_instance(mp.exp(-mp.mpf(t)), reach)
+        expected = mp.mpf(mu_sft) / 2 * squared
+    for lower, _ in both_paths(nd.sft_degradation_bounds, t, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft,
+                               beta_sft=mu_sft, mu_rl=1.0, beta_rl=1.0):
+        # 4 exp factors (SVML: 4 ulps each), a distance 3 times smaller than sep, squared.
+        assert ulps(lower, expected) <= 128, (t, lower, expected)
+
+
+@pytest.mark.parametrize("steps", [2000, 2050, 2080])
+def test_discrete_lower_envelope_where_the_decay_factor_is_subnormal(steps):
+    # P5's q^{k/2} (mu = beta = 1, eta = 0.3: sqrt q ~ 0.7) below 2.2e-308, reach q^{k/2} normal.
+    rl_gap0, mu_sft, eta = 5e299, 1e300, 0.3
+    with mp.workdps(80):
+        rate = 1 - mp.mpf(eta) * (2 - mp.mpf(eta))
+        reach = mp.sqrt(2 * mp.mpf(rl_gap0))
+        log_power = steps * mp.log(rate) / 2
+        sep, squared = _decayed_reach_instance(mp.exp(log_power), reach)
+        expected = mp.mpf(mu_sft) / 2 * squared
+    # q^{k/2} = e^{k log1p(-d)}: the rounding of d and of the exponent, each |k log1p(-d)| eps
+    # relative, then the distance (3 times smaller than sep) squared.
+    tolerance = 8 * float(abs(log_power))
+    for lower, _ in both_paths(nd.discrete_sft_degradation_bounds, steps, rl_gap0=rl_gap0, sep=sep,
+                               mu_sft=mu_sft, beta_sft=mu_sft, mu_rl=1.0, beta_rl=1.0, eta=eta):
+        assert ulps(lower, expected) <= tolerance, (steps, lower, expected)

@@ -21,13 +21,15 @@ def path_length_bound_scalar(t, gap0, mu, beta):
 
 def sft_excess_lower(t, rl_gap0, sep, mu_rl, mu_sft):
     """P1: lower envelope of L(theta_t) - L* along the RL flow from S_L."""
-    shared_0 = reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), exp(-mu_rl*t),), (sqrt(mu_rl),))])
+    shared_1 = scaled_product((1/4, -mu_rl*t,), ())
+    shared_0 = reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), exp(shared_1), exp(shared_1), exp(shared_1), exp(shared_1),), (sqrt(mu_rl),))])
     return scaled_product((1/2, mu_sft, shared_0, shared_0,), ())
 
 
 def sft_excess_lower_scalar(t, rl_gap0, sep, mu_rl, mu_sft):
     """P1: lower envelope of L(theta_t) - L* along the RL flow from S_L. (Python floats, math)"""
-    shared_0 = max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), math.exp(-mu_rl*t),), (math.sqrt(mu_rl),)))
+    shared_1 = scaled_product_scalar((1/4, -mu_rl*t,), ())
+    shared_0 = max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), math.exp(shared_1), math.exp(shared_1), math.exp(shared_1), math.exp(shared_1),), (math.sqrt(mu_rl),)))
     return scaled_product_scalar((1/2, mu_sft, shared_0, shared_0,), ())
 
 

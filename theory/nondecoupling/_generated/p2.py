@@ -11,13 +11,15 @@ from numpy import exp, expm1, less, maximum, minimum, nan, select, sqrt
 
 def reward_loss_lower(t, sft_gap0, sep, mu_sft, mu_rl):
     """P2 (P1 mirrored): lower envelope of J* - J(theta_t) along the SFT flow from S_R."""
-    shared_0 = reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(sft_gap0), exp(-mu_sft*t),), (sqrt(mu_sft),))])
+    shared_1 = scaled_product((1/4, -mu_sft*t,), ())
+    shared_0 = reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(sft_gap0), exp(shared_1), exp(shared_1), exp(shared_1), exp(shared_1),), (sqrt(mu_sft),))])
     return scaled_product((1/2, mu_rl, shared_0, shared_0,), ())
 
 
 def reward_loss_lower_scalar(t, sft_gap0, sep, mu_sft, mu_rl):
     """P2 (P1 mirrored): lower envelope of J* - J(theta_t) along the SFT flow from S_R. (Python floats, math)"""
-    shared_0 = max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(sft_gap0), math.exp(-mu_sft*t),), (math.sqrt(mu_sft),)))
+    shared_1 = scaled_product_scalar((1/4, -mu_sft*t,), ())
+    shared_0 = max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(sft_gap0), math.exp(shared_1), math.exp(shared_1), math.exp(shared_1), math.exp(shared_1),), (math.sqrt(mu_sft),)))
     return scaled_product_scalar((1/2, mu_rl, shared_0, shared_0,), ())
 
 

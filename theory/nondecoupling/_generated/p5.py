@@ -61,13 +61,15 @@ def discrete_path_length_bound_scalar(steps, gap0, mu, beta, eta, rate_sqrt_defi
 
 def discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
     """P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}."""
-    shared_0 = reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan),), (sqrt(mu_rl),))])
+    shared_1 = scaled_product((1/4, steps*log1p(-rate_sqrt_deficit),), ())
+    shared_0 = reduce(maximum, [0, sep - select([equal(steps, 0),True], [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl),)),scaled_product((sqrt(2), sqrt(rl_gap0), exp(shared_1), exp(shared_1), exp(shared_1), exp(shared_1),), (sqrt(mu_rl),))], default=nan)])
     return scaled_product((1/2, mu_sft, shared_0, shared_0,), ())
 
 
 def discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
     """P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}. (Python floats, math)"""
-    shared_0 = max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))),), (math.sqrt(mu_rl),)))
+    shared_1 = scaled_product_scalar((1/4, steps*math.log1p(-rate_sqrt_deficit),), ())
+    shared_0 = max(0, sep - ((scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl),))) if (steps == 0) else (scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), math.exp(shared_1), math.exp(shared_1), math.exp(shared_1), math.exp(shared_1),), (math.sqrt(mu_rl),)))))
     return scaled_product_scalar((1/2, mu_sft, shared_0, shared_0,), ())
 
 

@@ -63,7 +63,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
-from nondecoupling.derivations._codegen import HALF, ClosedForm, ScaledProduct
+from nondecoupling.derivations._codegen import HALF, ClosedForm, ScaledProduct, quartered_exp
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 t = sp.Symbol("t", nonnegative=True)
@@ -144,7 +144,9 @@ def stable_path_length(gap0, mu, beta, t_):
 
 
 def stable_excess_lower(t_, gap0, sep_, mu_flow, mu_measured):
-    distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu_flow), sp.exp(-mu_flow * t_)))
+    # e^{-mu t} in quarters: it is subnormal past mu t = 708, where reach e^{-mu t} may not be.
+    distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu_flow),
+                                              *quartered_exp(-mu_flow * t_)))
     return ScaledProduct(HALF, mu_measured, distance, distance)
 
 

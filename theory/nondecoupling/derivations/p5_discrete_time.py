@@ -69,7 +69,9 @@ sqrt(q_ADZ) (2 + kappa) = kappa A + 2 B and the weighted Cauchy-Schwarz inequali
 Numerics: q is printed as (1 - beta eta)^2 + (beta - mu) eta (2 - beta eta) and the
 q_ADZ pieces as sums of nonnegative terms (no cancellation as q -> 0), 1 - sqrt q as
 (1 - q)/(1 + sqrt q) with 1 - q formed from its factors (no cancellation as q -> 1), and
-k* and the gain through log1p/expm1.
+k* and the gain through log1p/expm1. q_ADZ's range 1 is printed in kappa = mu/beta and
+x = beta eta (dimensionless: no beta^2 that underflows where beta eta < 1e-154), and every
+curvature's 1/2 is a factor of its own in the scaled products (exact for a subnormal one).
 
 References
 ----------
@@ -90,7 +92,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from nondecoupling.derivations._codegen import HALF, ClosedForm, LogOfProduct, ScaledProduct
+from nondecoupling.derivations._codegen import HALF, ClosedForm, LogOfProduct, ScaledProduct, quartered_exp
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 mu, beta, eta = sp.symbols("mu beta eta", positive=True)
@@ -223,8 +225,12 @@ def discrete_path_length(steps_, gap0_, mu_, beta_, eta_, deficit):
 
 def discrete_sft_excess_lower(steps_, gap0_, sep_, mu_rl_, mu_sft_, deficit):
     """P1's lower envelope with e^{-mu_rl t} -> q^{k/2}."""
-    distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0_), 1 / sp.sqrt(mu_rl_),
-                                               sqrt_rate_power(steps_, deficit)))
+    # reach q^{k/2}, q^{k/2} = e^{k log(1 - d)} in quarters for k >= 1 (subnormal past 708, where the
+    # product may not be; k = 0 apart, as in sqrt_rate_power: 0 log(0) is NaN at q = 0).
+    reach = (sp.sqrt(2), sp.sqrt(gap0_), 1 / sp.sqrt(mu_rl_))
+    decayed = sp.Piecewise((ScaledProduct(*reach), sp.Eq(steps_, 0)),
+                           (ScaledProduct(*reach, *quartered_exp(steps_ * log1p(-deficit))), True))
+    distance = sp.Max(0, sep_ - decayed)
     return ScaledProduct(HALF, mu_sft_, distance, distance)
 
 
