@@ -117,8 +117,9 @@ def sft_increase_after_kl_rl(probs: ArrayLike, rewards: ArrayLike, *, beta: Arra
     scale = np.where(beta < 1.0, _REWARD_SCALE, 1.0)[..., None, None]
     tilt = (1.0 / scale[..., 0]) / beta[..., None]  # indexes the prompts: shape beta.shape + (prompts,)
     shape = np.broadcast_shapes(tilt.shape + (1,), probs.shape)
-    increase = tradeoff_of_checked(tilt, probs, scale * rewards, shape)[1]
-    return scalar_or_array(increase @ weights)
+    # Each prompt's share w C1 is formed as one product: C1 alone may pass 1.8e308 where w C1 does not.
+    shares = tradeoff_of_checked(tilt, probs, scale * rewards, shape, weight=weights)[1]
+    return scalar_or_array(np.sum(shares, axis=-1))
 
 
 def reward_change_bound(expected_kl: ArrayLike) -> FloatOrArray:

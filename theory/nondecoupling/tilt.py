@@ -15,6 +15,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from nondecoupling._generated import k2
+from nondecoupling._scaled import scaled_product
 from nondecoupling.validation import (
     DISTRIBUTION_ATOL,
     INF,
@@ -106,10 +107,13 @@ def tilted_tradeoff(s: ArrayLike, probs: ArrayLike, rewards: ArrayLike) -> tuple
     return tuple(scalar_or_array(value) for value in tradeoff_of_checked(s, probs, rewards, shape))
 
 
-def tradeoff_of_checked(s: np.ndarray, probs: np.ndarray, rewards: np.ndarray, shape: tuple):
+def tradeoff_of_checked(s: np.ndarray, probs: np.ndarray, rewards: np.ndarray, shape: tuple, weight=1.0):
     """:func:`tilted_tradeoff` of checked float64 arrays (``shape``: their broadcast shape, with
     ``s[..., None]``), as arrays. The rewards may be any nonnegative finite numbers here: the
-    trade-off of ``(s / c, c r)`` is the one of ``(s, r)`` with the reward scaled by ``c``."""
+    trade-off of ``(s / c, c r)`` is the one of ``(s, r)`` with the reward scaled by ``c``.
+    The increase comes multiplied by ``weight`` (broadcast with ``s``), formed so that it is
+    finite wherever the weighted increase is a float, even where the increase itself is not
+    (V1 weighs prompts: a small weight may bring a prompt's increase past 1.8e308 back)."""
     p, r = np.broadcast_to(probs, shape), np.broadcast_to(rewards, shape)
     tilt = np.broadcast_to(s[..., None], shape)
     support = p > 0  # off-support responses never matter
@@ -128,12 +132,13 @@ def tradeoff_of_checked(s: np.ndarray, probs: np.ndarray, rewards: np.ndarray, s
         reward = np.clip(np.where(overflow, best - short, rate + gain), rate, best)
         # E_p (r_max - r): a sum of nonnegative terms, unlike r_max - a, whose rounding s amplifies.
         mean_shortfall = np.sum(np.where(support, p * (best[..., None] - r), 0.0), axis=-1)
-        increase = np.where(overflow, log_mass + s * mean_shortfall, increase)
+        weighted = np.where(overflow, weight * log_mass + scaled_product((weight, s, mean_shortfall)), weight * increase)
         # rl_kl = s Lambda'(s) - Lambda(s) >= 0 in the centring with the smaller rounding error:
-        # about eps * s * gain for the mean, eps * (1 + s * short - log_mass) for the best reward.
+        # about eps * s * gain for the mean, eps * (1 + s * short - log_mass) for the best reward
+        # (always the latter past the overflow guard).
         max_centred = overflow | (s * gain > 1.0 + s * short - log_mass)
         rl_kl = np.maximum(np.where(max_centred, -log_mass - s * short, s * gain - increase), 0.0)
-    return reward, increase, rl_kl
+    return reward, weighted, rl_kl
 
 
 def _centred_at_mean(tilt, p, centred):

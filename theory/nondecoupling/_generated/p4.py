@@ -11,12 +11,12 @@ from numpy import inf, less_equal, maximum, nan, select, sqrt
 
 def nondecoupling_threshold(sft_min, sep, mu_sft):
     """P4: tau = L* + mu_sft sep^2 / 2."""
-    return sft_min + scaled_product(((1/2)*mu_sft, sep, sep,), ())
+    return sft_min + scaled_product((1/2, mu_sft, sep, sep,), ())
 
 
 def nondecoupling_threshold_scalar(sft_min, sep, mu_sft):
     """P4: tau = L* + mu_sft sep^2 / 2. (Python floats, math)"""
-    return sft_min + scaled_product_scalar(((1/2)*mu_sft, sep, sep,), ())
+    return sft_min + scaled_product_scalar((1/2, mu_sft, sep, sep,), ())
 
 
 def crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):

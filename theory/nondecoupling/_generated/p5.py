@@ -31,22 +31,22 @@ def gd_rate_sqrt_deficit_scalar(mu, beta, eta):
 
 def adz_rate(mu, beta, eta):
     """P5: q_ADZ, Abbaszadehpeivasti-de Klerk-Zamani (2023) Thm 3 with m = -beta."""
-    return select([less(beta*eta, 1),less_equal(beta*eta, sqrt(3)),True], [(mu*(-beta*eta + 1) + sqrt(4*beta**2*(-beta*eta + 1)**2 + 2*beta*eta*(beta - mu)*(2*beta + mu)*(-beta*eta + 2)))**2/(2*beta + mu)**2,mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2)),(beta*eta - 1)**2/(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2)], default=nan)
+    return select([less(beta*eta, 1),less_equal(beta*eta, sqrt(3)),True], [(2*sqrt((1/2)*beta*eta*(1 - mu/beta)*(2 + mu/beta)*(-beta*eta + 2) + (-beta*eta + 1)**2) + mu*(-beta*eta + 1)/beta)**2/(2 + mu/beta)**2,mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2)),(beta*eta - 1)**2/(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2)], default=nan)
 
 
 def adz_rate_scalar(mu, beta, eta):
     """P5: q_ADZ, Abbaszadehpeivasti-de Klerk-Zamani (2023) Thm 3 with m = -beta. (Python floats, math)"""
-    return (((mu*(-beta*eta + 1) + math.sqrt(4*beta**2*(-beta*eta + 1)**2 + 2*beta*eta*(beta - mu)*(2*beta + mu)*(-beta*eta + 2)))**2/(2*beta + mu)**2) if (beta*eta < 1) else (mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2))) if (beta*eta <= math.sqrt(3)) else ((beta*eta - 1)**2/(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2)))
+    return (((2*math.sqrt((1/2)*beta*eta*(1 - mu/beta)*(2 + mu/beta)*(-beta*eta + 2) + (-beta*eta + 1)**2) + mu*(-beta*eta + 1)/beta)**2/(2 + mu/beta)**2) if (beta*eta < 1) else (mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2))) if (beta*eta <= math.sqrt(3)) else ((beta*eta - 1)**2/(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2)))
 
 
 def adz_rate_sqrt_deficit(mu, beta, eta):
     """P5: 1 - sqrt(q_ADZ)."""
-    return select([less(beta*eta, 1),less_equal(beta*eta, sqrt(3)),True], [(beta*eta*mu*(2*beta + 2*mu)*(-beta*eta + 2)/(2*beta + sqrt(4*beta**2*(-beta*eta + 1)**2 + 2*beta*eta*(beta - mu)*(2*beta + mu)*(-beta*eta + 2))) + beta*eta*mu)/(2*beta + mu),eta*mu*(-beta*eta + 2)*(beta*eta + 2)/((eta*mu + 2)*(sqrt(mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2))) + 1)),eta*mu*(-beta*eta + 2)/((sqrt((eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2)**(-1.0))*abs(beta*eta - 1) + 1)*(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2))], default=nan)
+    return select([less(beta*eta, 1),less_equal(beta*eta, sqrt(3)),True], [(eta*mu*(1 + mu/beta)*(-beta*eta + 2)/(sqrt((1/2)*beta*eta*(1 - mu/beta)*(2 + mu/beta)*(-beta*eta + 2) + (-beta*eta + 1)**2) + 1) + eta*mu)/(2 + mu/beta),eta*mu*(-beta*eta + 2)*(beta*eta + 2)/((eta*mu + 2)*(sqrt(mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2))) + 1)),eta*mu*(-beta*eta + 2)/((sqrt((eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2)**(-1.0))*abs(beta*eta - 1) + 1)*(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2))], default=nan)
 
 
 def adz_rate_sqrt_deficit_scalar(mu, beta, eta):
     """P5: 1 - sqrt(q_ADZ). (Python floats, math)"""
-    return (((beta*eta*mu*(2*beta + 2*mu)*(-beta*eta + 2)/(2*beta + math.sqrt(4*beta**2*(-beta*eta + 1)**2 + 2*beta*eta*(beta - mu)*(2*beta + mu)*(-beta*eta + 2))) + beta*eta*mu)/(2*beta + mu)) if (beta*eta < 1) else (eta*mu*(-beta*eta + 2)*(beta*eta + 2)/((eta*mu + 2)*(math.sqrt(mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2))) + 1))) if (beta*eta <= math.sqrt(3)) else (eta*mu*(-beta*eta + 2)/((math.sqrt(1/(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2))*abs(beta*eta - 1) + 1)*(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2))))
+    return (((eta*mu*(1 + mu/beta)*(-beta*eta + 2)/(math.sqrt((1/2)*beta*eta*(1 - mu/beta)*(2 + mu/beta)*(-beta*eta + 2) + (-beta*eta + 1)**2) + 1) + eta*mu)/(2 + mu/beta)) if (beta*eta < 1) else (eta*mu*(-beta*eta + 2)*(beta*eta + 2)/((eta*mu + 2)*(math.sqrt(mu*(beta*eta - 1)**2*(beta*eta + 2)/(beta*(eta*mu + 2)) + (2*beta - 2*mu)/(beta*(eta*mu + 2))) + 1))) if (beta*eta <= math.sqrt(3)) else (eta*mu*(-beta*eta + 2)/((math.sqrt(1/(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2))*abs(beta*eta - 1) + 1)*(eta*mu*(-beta*eta + 2) + (beta*eta - 1)**2))))
 
 
 def discrete_path_length_bound(steps, gap0, mu, beta, eta, rate_sqrt_deficit):
@@ -61,26 +61,28 @@ def discrete_path_length_bound_scalar(steps, gap0, mu, beta, eta, rate_sqrt_defi
 
 def discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
     """P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}."""
-    shared_0 = reduce(maximum, [0, sep - scaled_product((sqrt(2), sqrt(rl_gap0), select([equal(steps, 0),True], [1,exp(steps*log1p(-rate_sqrt_deficit))], default=nan),), (sqrt(mu_rl),))])
-    return scaled_product(((1/2)*mu_sft, shared_0, shared_0,), ())
+    shared_1 = scaled_product((1/4, steps*log1p(-rate_sqrt_deficit),), ())
+    shared_0 = reduce(maximum, [0, sep - select([equal(steps, 0),True], [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl),)),scaled_product((sqrt(2), sqrt(rl_gap0), exp(shared_1), exp(shared_1), exp(shared_1), exp(shared_1),), (sqrt(mu_rl),))], default=nan)])
+    return scaled_product((1/2, mu_sft, shared_0, shared_0,), ())
 
 
 def discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit):
     """P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}. (Python floats, math)"""
-    shared_0 = max(0, sep - scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), ((1) if (steps == 0) else (math.exp(steps*math.log1p(-rate_sqrt_deficit)))),), (math.sqrt(mu_rl),)))
-    return scaled_product_scalar(((1/2)*mu_sft, shared_0, shared_0,), ())
+    shared_1 = scaled_product_scalar((1/4, steps*math.log1p(-rate_sqrt_deficit),), ())
+    shared_0 = max(0, sep - ((scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl),))) if (steps == 0) else (scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0), math.exp(shared_1), math.exp(shared_1), math.exp(shared_1), math.exp(shared_1),), (math.sqrt(mu_rl),)))))
+    return scaled_product_scalar((1/2, mu_sft, shared_0, shared_0,), ())
 
 
 def discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit):
     """P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R."""
     shared_0 = reduce(minimum, [scaled_product((sqrt(2), sqrt(rl_gap0),), (sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product((eta, sqrt(2), sqrt(beta_rl), sqrt(rl_gap0), select([equal(steps, 0),less(rate_sqrt_deficit*steps, 1/1152921504606846976),greater_equal(rate_sqrt_deficit, 1),True], [0,steps,1,-expm1(steps*log1p(-rate_sqrt_deficit))/rate_sqrt_deficit], default=nan),), ())])
-    return scaled_product(((1/2)*beta_sft, shared_0, shared_0,), ())
+    return scaled_product((1/2, beta_sft, shared_0, shared_0,), ())
 
 
 def discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit):
     """P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R. (Python floats, math)"""
     shared_0 = min(scaled_product_scalar((math.sqrt(2), math.sqrt(rl_gap0),), (math.sqrt(mu_rl), -1/2*beta_rl*eta + 1,)), scaled_product_scalar((eta, math.sqrt(2), math.sqrt(beta_rl), math.sqrt(rl_gap0), ((0) if (steps == 0) else (steps) if (rate_sqrt_deficit*steps < 1/1152921504606846976) else (1) if (rate_sqrt_deficit >= 1) else (-math.expm1(steps*math.log1p(-rate_sqrt_deficit))/rate_sqrt_deficit)),), ()))
-    return scaled_product_scalar(((1/2)*beta_sft, shared_0, shared_0,), ())
+    return scaled_product_scalar((1/2, beta_sft, shared_0, shared_0,), ())
 
 
 def discrete_gain_lower(steps, gap0, rate_sqrt_deficit):

@@ -59,6 +59,17 @@ class ScaledProduct(sp.Function):
         return f"scaled_product_scalar({_factor_lists(printer, self.args)})"
 
 
+#: The 1/2 of a curvature c/2 as its own factor of a :class:`ScaledProduct`: exact there, whereas
+#: the float c/2 rounds off the last bit of a subnormal c.
+HALF = sp.Rational(1, 2)
+
+
+def quartered_exp(exponent) -> tuple:
+    """e^x as four factors e^{x/4} of a :class:`ScaledProduct`: each is a normal float while
+    x > -2832, so a product whose e^x is subnormal (x < -708) keeps every bit; x/4 is exact."""
+    return (sp.exp(ScaledProduct(sp.Rational(1, 4), exponent)),) * 4
+
+
 class LogOfProduct(sp.Function):
     """log of the product of the arguments, printed as ``nondecoupling._scaled.log_of_product(...)``."""
 

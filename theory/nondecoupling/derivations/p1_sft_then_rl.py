@@ -63,7 +63,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
-from nondecoupling.derivations._codegen import ClosedForm, ScaledProduct
+from nondecoupling.derivations._codegen import HALF, ClosedForm, ScaledProduct, quartered_exp
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 t = sp.Symbol("t", nonnegative=True)
@@ -125,26 +125,45 @@ def reach(gap0, mu):
     return ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu))
 
 
+def decay_product(factors, rate, t_):
+    """prod(factors) (1 - e^{-rate t})/rate, one scaled product per branch of :func:`decay_integral`.
+
+    Past the truncation the quotient's two parts are factors of the product (1/rate a divisor):
+    the quotient itself, a float, is subnormal where t is (or rate near the largest float), and
+    loses bits there.
+    """
+    return sp.Piecewise((ScaledProduct(*factors, t_), rate * t_ < SMALL_EXPONENT),
+                        (ScaledProduct(*factors, -expm1(-rate * t_), 1 / rate), True))
+
+
 def stable_path_length(gap0, mu, beta, t_):
     """ell(t) with 1 - e^{-r t} = r * decay_integral(r, t), products scaled."""
-    from_decay = ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu), beta, decay_integral(beta, t_))
-    from_gradient = ScaledProduct(sp.sqrt(2), sp.sqrt(beta), sp.sqrt(gap0), decay_integral(mu, t_))
+    from_decay = decay_product((sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu), beta), beta, t_)
+    from_gradient = decay_product((sp.sqrt(2), sp.sqrt(beta), sp.sqrt(gap0)), mu, t_)
     return sp.Min(from_decay, from_gradient)
 
 
 def stable_excess_lower(t_, gap0, sep_, mu_flow, mu_measured):
-    distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu_flow), sp.exp(-mu_flow * t_)))
-    return ScaledProduct(mu_measured / 2, distance, distance)
+    # e^{-mu t} in quarters: it is subnormal past mu t = 708, where reach e^{-mu t} may not be.
+    distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu_flow),
+                                              *quartered_exp(-mu_flow * t_)))
+    return ScaledProduct(HALF, mu_measured, distance, distance)
 
 
 def stable_excess_upper(t_, gap0, mu_flow, beta_flow, beta_measured):
     ell = stable_path_length(gap0, mu_flow, beta_flow, t_)
-    return ScaledProduct(beta_measured / 2, ell, ell)
+    return ScaledProduct(HALF, beta_measured, ell, ell)
+
+
+def stable_gain(t_, gap0, rate):
+    """gap0 (1 - e^{-2 rate t}): 2 rate t as a scaled product (2 rate alone may overflow)."""
+    doubled = ScaledProduct(2, rate, t_)
+    return sp.Piecewise((ScaledProduct(gap0, 2, rate, t_), rate * t_ < SMALL_EXPONENT / 2),
+                        (gap0 * -expm1(-doubled), True))
 
 
 def stable_gain_bounds(t_, gap0, mu_, beta_):
-    return (ScaledProduct(gap0, 2 * mu_, decay_integral(2 * mu_, t_)),
-            ScaledProduct(gap0, 2 * beta_, decay_integral(2 * beta_, t_)))
+    return stable_gain(t_, gap0, mu_), stable_gain(t_, gap0, beta_)
 
 
 def _isotropic_instance():

@@ -46,7 +46,7 @@ from __future__ import annotations
 import sympy as sp
 
 from nondecoupling.derivations import p1_sft_then_rl as p1
-from nondecoupling.derivations._codegen import ClosedForm, LogOfProduct, ScaledProduct
+from nondecoupling.derivations._codegen import HALF, ClosedForm, LogOfProduct, ScaledProduct
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 t, rl_gap0, sep, mu_sft, mu_rl = p1.t, p1.rl_gap0, p1.sep, p1.mu_sft, p1.mu_rl
@@ -61,7 +61,7 @@ CROSSING_TIME = sp.Piecewise((sp.oo, sep <= SFT_RADIUS), (sp.Max(0, CROSSING_TIM
 
 # Printed forms (same values): products scaled, the log taken of the scaled product, so that
 # neither mu_sft sep^2 nor the ratio of radii overflows on the way to a representable answer.
-STABLE_THRESHOLD = sft_min + ScaledProduct(mu_sft / 2, sep, sep)
+STABLE_THRESHOLD = sft_min + ScaledProduct(HALF, mu_sft, sep, sep)
 _STABLE_MARGIN = sep - p1.reach(sft_gap0, mu_sft)
 STABLE_CROSSING_TIME = sp.Piecewise(
     (sp.oo, _STABLE_MARGIN <= 0),

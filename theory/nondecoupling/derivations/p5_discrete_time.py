@@ -69,7 +69,9 @@ sqrt(q_ADZ) (2 + kappa) = kappa A + 2 B and the weighted Cauchy-Schwarz inequali
 Numerics: q is printed as (1 - beta eta)^2 + (beta - mu) eta (2 - beta eta) and the
 q_ADZ pieces as sums of nonnegative terms (no cancellation as q -> 0), 1 - sqrt q as
 (1 - q)/(1 + sqrt q) with 1 - q formed from its factors (no cancellation as q -> 1), and
-k* and the gain through log1p/expm1.
+k* and the gain through log1p/expm1. q_ADZ's range 1 is printed in kappa = mu/beta and
+x = beta eta (dimensionless: no beta^2 that underflows where beta eta < 1e-154), and every
+curvature's 1/2 is a factor of its own in the scaled products (exact for a subnormal one).
 
 References
 ----------
@@ -90,7 +92,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from nondecoupling.derivations._codegen import ClosedForm, LogOfProduct, ScaledProduct
+from nondecoupling.derivations._codegen import HALF, ClosedForm, LogOfProduct, ScaledProduct, quartered_exp
 from nondecoupling.derivations._proof import Derivation, true, zero
 
 mu, beta, eta = sp.symbols("mu beta eta", positive=True)
@@ -135,10 +137,17 @@ def _adz_discriminant(mu_, beta_, eta_):
             + 2 * beta_ * eta_ * (2 - beta_ * eta_) * (beta_ - mu_) * (2 * beta_ + mu_))
 
 
+def _adz_half_root(mu_, beta_, eta_):
+    """sqrt(discriminant)/(2 beta) in kappa = mu/beta and x = beta eta, a sum of nonnegative terms:
+    dimensionless, so nothing underflows where beta^2 (of beta eta, say) would."""
+    x, kappa = beta_ * eta_, mu_ / beta_
+    return sp.sqrt((1 - x) ** 2 + x * (2 - x) * (1 - kappa) * (2 + kappa) / 2)
+
+
 def adz_pieces(mu_, beta_, eta_):
-    """The three q_ADZ pieces, shaped as sums of nonnegative terms."""
-    x = beta_ * eta_
-    first = ((mu_ * (1 - x) + sp.sqrt(_adz_discriminant(mu_, beta_, eta_))) / (2 * beta_ + mu_)) ** 2
+    """The three q_ADZ pieces, shaped as sums of nonnegative terms (range 1 in kappa = mu/beta)."""
+    x, kappa = beta_ * eta_, mu_ / beta_
+    first = ((kappa * (1 - x) + 2 * _adz_half_root(mu_, beta_, eta_)) / (2 + kappa)) ** 2
     # Two separate terms: sympy would distribute 2 (beta - mu) into 2 beta - 2 mu and cancel.
     second = (2 * (beta_ - mu_) / (beta_ * (2 + mu_ * eta_))
               + mu_ * (x - 1) ** 2 * (x + 2) / (beta_ * (2 + mu_ * eta_)))
@@ -154,18 +163,18 @@ def _adz_one_minus_rate(mu_, beta_, eta_):
     return second, third
 
 
-def _adz_first_sqrt_deficit(mu_, beta_, eta_, root):
-    """1 - sqrt(q_ADZ) on range 1, given root = sqrt(4 beta^2 - 2 beta (beta + mu) mu eta (2 - beta eta))."""
-    x = beta_ * eta_
-    # 2 beta - root = (4 beta^2 - root^2)/(2 beta + root): no cancellation as eta -> 0.
-    return (mu_ * x + 2 * (beta_ + mu_) * mu_ * x * (2 - x) / (2 * beta_ + root)) / (2 * beta_ + mu_)
+def _adz_first_sqrt_deficit(mu_, beta_, eta_, half_root):
+    """1 - sqrt(q_ADZ) on range 1, given half_root = sqrt(discriminant)/(2 beta) (dimensionless)."""
+    x, kappa = beta_ * eta_, mu_ / beta_
+    # 1 - half_root = (1 - half_root^2)/(1 + half_root): no cancellation as eta -> 0; kappa x = mu eta.
+    return (mu_ * eta_ + (1 + kappa) * mu_ * eta_ * (2 - x) / (1 + half_root)) / (2 + kappa)
 
 
 def adz_sqrt_deficit_pieces(mu_, beta_, eta_):
     """1 - sqrt(q_ADZ) on each range, free of cancellation as q_ADZ -> 1."""
     _, second_rate, third_rate = adz_pieces(mu_, beta_, eta_)
     second, third = _adz_one_minus_rate(mu_, beta_, eta_)
-    return (_adz_first_sqrt_deficit(mu_, beta_, eta_, sp.sqrt(_adz_discriminant(mu_, beta_, eta_))),
+    return (_adz_first_sqrt_deficit(mu_, beta_, eta_, _adz_half_root(mu_, beta_, eta_)),
             second / (1 + sp.sqrt(second_rate)),
             third / (1 + sp.sqrt(third_rate)))
 
@@ -216,9 +225,13 @@ def discrete_path_length(steps_, gap0_, mu_, beta_, eta_, deficit):
 
 def discrete_sft_excess_lower(steps_, gap0_, sep_, mu_rl_, mu_sft_, deficit):
     """P1's lower envelope with e^{-mu_rl t} -> q^{k/2}."""
-    distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0_), 1 / sp.sqrt(mu_rl_),
-                                               sqrt_rate_power(steps_, deficit)))
-    return ScaledProduct(mu_sft_ / 2, distance, distance)
+    # reach q^{k/2}, q^{k/2} = e^{k log(1 - d)} in quarters for k >= 1 (subnormal past 708, where the
+    # product may not be; k = 0 apart, as in sqrt_rate_power: 0 log(0) is NaN at q = 0).
+    reach = (sp.sqrt(2), sp.sqrt(gap0_), 1 / sp.sqrt(mu_rl_))
+    decayed = sp.Piecewise((ScaledProduct(*reach), sp.Eq(steps_, 0)),
+                           (ScaledProduct(*reach, *quartered_exp(steps_ * log1p(-deficit))), True))
+    distance = sp.Max(0, sep_ - decayed)
+    return ScaledProduct(HALF, mu_sft_, distance, distance)
 
 
 def lower_rate_deficit(beta_, eta_):
@@ -410,14 +423,16 @@ def _adz_steps(d):
         zero("continuous at beta eta = 1", (first - second).subs(eta, 1 / beta)),
         zero("continuous at beta eta = sqrt 3", (second - third).subs(eta, SQRT3 / beta)),
     ]
-    root, r = sp.symbols("root r", positive=True)
+    r = sp.Symbol("r", positive=True)
     x = beta * eta
     one_minus_second, one_minus_third = _adz_one_minus_rate(mu, beta, eta)
     d.steps += [
-        zero("range 1: 1 - sqrt(q_ADZ) = 1 - (mu (1 - x) + root)/(2 beta + mu) (printed form, root^2 = discriminant)",
-             sp.together((_adz_first_sqrt_deficit(mu, beta, eta, root)
-                          - (1 - (mu * (1 - x) + root) / (2 * beta + mu)))
-                         * (2 * beta + root) * (2 * beta + mu) - (root**2 - _adz_discriminant(mu, beta, eta)))),
+        zero("range 1: the printed half root is sqrt(discriminant)/(2 beta)",
+             _adz_half_root(mu, beta, eta) ** 2 - _adz_discriminant(mu, beta, eta) / (4 * beta**2)),
+        zero("range 1: 1 - sqrt(q_ADZ) = 1 - (mu (1 - x) + 2 beta r)/(2 beta + mu) (printed form, r = half root)",
+             sp.together((_adz_first_sqrt_deficit(mu, beta, eta, r)
+                          - (1 - (mu * (1 - x) + 2 * beta * r) / (2 * beta + mu))) * (1 + r) * (2 * beta + mu)
+                         - 2 * beta * (r**2 - _adz_discriminant(mu, beta, eta) / (4 * beta**2)))),
         zero("range 2: 1 - q_ADZ = mu eta (2 - x)(2 + x)/(2 + mu eta) (printed form)", 1 - second - one_minus_second),
         zero("range 3: 1 - q_ADZ = mu eta (2 - x)/((x - 1)^2 + mu eta (2 - x)) (printed form)",
              1 - third - one_minus_third),
@@ -488,7 +503,7 @@ def closed_forms() -> list[ClosedForm]:
                    "P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}.",
                    rewrite=False),
         ClosedForm("discrete_sft_excess_upper", (steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit),
-                   ScaledProduct(beta_sft / 2, *[discrete_path_length(steps, rl_gap0, mu_rl, beta_rl, eta,
+                   ScaledProduct(HALF, beta_sft, *[discrete_path_length(steps, rl_gap0, mu_rl, beta_rl, eta,
                                                                       rate_sqrt_deficit)] * 2),
                    "P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R.", rewrite=False),
         ClosedForm("discrete_gain_lower", (steps, gap0, rate_sqrt_deficit),
