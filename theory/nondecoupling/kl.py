@@ -125,8 +125,8 @@ def kl_inverse_upper(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     :math:`\varepsilon(1 - \rho - \mathrm{eps}) - \eta - 2^{-1074}` (``_certified_level``, with
     :func:`kl_bernoulli`'s error bound :math:`\rho, \eta`), so on any libm within that bound its
     true kl is at most :math:`\varepsilon`, while the next float outward has a true kl above
-    :math:`\varepsilon(1 - 2\rho - 2\,\mathrm{eps})`: the answer's kl is within 1.5e-14 relative
-    of the budget, and it lies within about that relative distance of the exact edge (times
+    :math:`\varepsilon(1 - 2\rho - 2\,\mathrm{eps}) - 2\eta - 2^{-1073}`: the answer's kl is within
+    1.5e-14 relative of the budget (plus 12 subnormals absolute at subnormal budgets), and it lies within about that relative distance of the exact edge (times
     :math:`\varepsilon/(\mathrm{kl}'\,|b - a|) \le 1` in the band's width). Budgets below a few
     subnormals (about 2.5e-323) give ``a`` itself. The search: a safeguarded Newton iteration in
     logit space (kl(a||.) is convex there, with derivative b - a) from the inverted Taylor series
