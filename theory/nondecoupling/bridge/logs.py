@@ -45,14 +45,14 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import RawLog, detect_format, read_text
+from nondecoupling.bridge.readers import RawLog, check_regular_file, detect_format, is_eval_key, parse_step, read_text
 from nondecoupling.bridge.readers.mlflow import read_mlflow
 from nondecoupling.bridge.readers.tensorboard import read_tensorboard
 from nondecoupling.bridge.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
@@ -241,13 +241,16 @@ def _merge_value(values: list, flags: list, rule: str):
     return values[0] if rule == "first" else values[-1]
 
 
-def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, dict]:
+def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, list, dict]:
     """One record per step from the records of a step; conflicts resolved by ``rule`` (:data:`MERGE_RULES`).
+
+    ``raw.steps`` holds each record's key: its step (an int), or for table formats, whose
+    stages meet at a shared step, ``(step, phase, stage)``.
 
     Returns
     -------
-    records, labels : list
-        One per step, in step order of first appearance.
+    records, labels, keys : list
+        One per key, in order of first appearance.
     conflicts : dict
         ``{"used": {key: steps}, "unused": {key: steps}}``: the keys whose values differed
         between the records of a step, and at how many steps.
@@ -275,7 +278,7 @@ def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[lis
             merged[key] = _merge_value(values, flags, rule) if kind == "used" else values[-1]
         records.append(merged)
         labels.append(group["labels"][0] if len(group["labels"]) == 1 else f"{group['labels'][0]} (+{len(group['labels']) - 1} more)")
-    return records, labels, conflicts
+    return records, labels, list(groups), conflicts
 
 
 def _numeric(path, labels, name, values) -> np.ndarray:
@@ -318,7 +321,7 @@ def _phases(path, labels, records, columns, mapping, steps) -> np.ndarray:
 
 
 def _load(path: Path, mapping: LogMapping, fmt: str | None):
-    """Read, resolve the columns and merge the records of a step: ``(records, labels, columns, merge_info)``."""
+    """Read, resolve the columns and merge the records of a step: ``(records, labels, steps, columns, merge_info)``."""
     fmt = fmt or detect_format(path)
     if fmt not in _READERS:
         raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
@@ -336,22 +339,45 @@ def _load(path: Path, mapping: LogMapping, fmt: str | None):
                                               "map one, e.g. --map COL=sft_loss, or give --preset trl|verl|openrlhf")
     info = {"format": fmt, **raw.notes}
     if raw.steps is None:
-        return raw.records, raw.labels, columns, info
-    records, labels, conflicts = merge_records(path, raw, set(columns.values()), mapping.merge)
+        steps = _row_steps(path, raw, columns)
+        if not (np.diff(steps) == 0).any():
+            return raw.records, raw.labels, steps, columns, info
+        raw = _keyed_rows(raw, steps, columns)
+    else:
+        raw = replace(raw, steps=[parse_step(path, label, step) for label, step in zip(raw.labels, raw.steps)])
+    records, labels, keys, conflicts = merge_records(path, raw, set(columns.values()), mapping.merge)
     info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts})
-    return records, labels, columns, info
+    steps = np.array([key[0] if isinstance(key, tuple) else key for key in keys], dtype=np.int64)
+    _check_order(path, labels, steps)
+    return records, labels, steps, columns, info
 
 
-def _checked_steps(path, labels, records, columns, steps) -> np.ndarray:
-    bad = np.isnan(steps) | (steps < 0) | (steps != np.round(steps))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LogFormatError(path, labels[i], f"step is {records[i].get(columns['step'])!r}; expected an integer >= 0")
+def _row_steps(path, raw: RawLog, columns) -> np.ndarray:
+    """The step column of a table-like log (one record per row), checked: integers that never decrease."""
+    steps = np.array([parse_step(path, label, record.get(columns["step"])) for label, record in zip(raw.labels, raw.records)],
+                     dtype=np.int64)
+    _check_order(path, raw.labels, steps)
+    return steps
+
+
+def _keyed_rows(raw: RawLog, steps: np.ndarray, columns) -> RawLog:
+    """Rows that repeat a step (a resumed writer) as records of one step, to merge like TRL's train and eval records.
+
+    Two stages share their boundary step (each stage starts at the previous one's last
+    point), so a row's key is ``(step, phase, stage)``: only rows of one step in one phase
+    and stage are merged.
+    """
+    keys = [(int(step), *(record.get(columns[name]) for name in ("phase", "stage") if name in columns))
+            for step, record in zip(steps, raw.records)]
+    return RawLog(raw.records, raw.labels, steps=keys, is_eval=[any(map(is_eval_key, r)) for r in raw.records],
+                  notes=raw.notes)
+
+
+def _check_order(path, labels, steps: np.ndarray) -> None:
     backwards = np.flatnonzero(np.diff(steps) < 0)
     if backwards.size:
         i = int(backwards[0]) + 1
-        raise LogFormatError(path, labels[i], f"step {steps[i]:g} comes after step {steps[i - 1]:g} (steps must not decrease)")
-    return steps.astype(np.int64)
+        raise LogFormatError(path, labels[i], f"step {steps[i]} comes after step {steps[i - 1]} (steps must not decrease)")
 
 
 def _sequence_level(path, labels, frame, column, mapping) -> None:
@@ -397,14 +423,13 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
     mapping = mapping if isinstance(mapping, LogMapping) else LogMapping.from_dict(mapping or {})
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such log file")
-    records, labels, columns, info = _load(path, mapping, fmt)
+    records, labels, steps, columns, info = _load(path, mapping, fmt)
 
     def column(name):
         if name not in columns:
             return None
         return _numeric(path, labels, columns[name], [r.get(columns[name]) for r in records])
 
-    steps = _checked_steps(path, labels, records, columns, column("step"))
     frame = pd.DataFrame({"step": steps})
     frame["phase"] = _phases(path, labels, records, columns, mapping, steps)
     for name in QUANTITIES:
