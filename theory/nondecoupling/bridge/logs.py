@@ -170,6 +170,9 @@ class LogMapping:
             raise ValueError(f"mapping: merge must be one of {sorted(MERGE_RULES)}; got {self.merge!r}")
         if self.sft_coef is not None and not (isinstance(self.sft_coef, (int, float)) and self.sft_coef >= 0):
             raise ValueError(f"mapping: sft_coef must be a number >= 0; got {self.sft_coef!r}")
+        if self.response_length is not None and not (
+                isinstance(self.response_length, (int, float)) and 0 < self.response_length < math.inf):
+            raise ValueError(f"mapping: response_length must be a number > 0 (tokens); got {self.response_length!r}")
 
     @classmethod
     def from_dict(cls, spec: Mapping) -> LogMapping:
@@ -389,6 +392,9 @@ def _sequence_level(path, labels, frame, column, mapping) -> None:
     if missing.any():
         raise LogFormatError(path, labels[int(np.argmax(missing))], "the SFT loss is per token but no response length is "
                                                                      "known; give --response-length or a response_length column")
+    if (length <= 0).any():
+        i = int(np.argmax(length <= 0))
+        raise LogFormatError(path, labels[i], f"'response_length' is {length[i]:g}; expected > 0 tokens")
     frame["sft_loss"] = frame["sft_loss"] * length
 
 
@@ -423,6 +429,7 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
     mapping = mapping if isinstance(mapping, LogMapping) else LogMapping.from_dict(mapping or {})
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such log file")
+    check_regular_file(path)
     records, labels, steps, columns, info = _load(path, mapping, fmt)
 
     def column(name):
@@ -519,5 +526,15 @@ def read_run_meta(paths, filename: str = "run_meta.json") -> dict:
                 raise LogFormatError(sidecar, f"line {error.lineno}", f"invalid JSON: {error.msg}") from None
             if not isinstance(content, dict):
                 raise LogFormatError(sidecar, "top level", "expected a JSON object")
+            _check_expert_constants(sidecar, content)
             meta.update(content)
     return meta
+
+
+def _check_expert_constants(sidecar: Path, content: dict) -> None:
+    """The sidecar's a = E_p* r in [0, 1] and H(p*) >= 0, checked like the command line's flags."""
+    for key, high in (("expert_pass_rate", 1.0), ("expert_entropy", math.inf)):
+        value = content.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= high):
+            raise LogFormatError(sidecar, f"'{key}'", f"{value!r} is not a number in [0, {high:g}]")

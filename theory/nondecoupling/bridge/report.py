@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import shutil
+import uuid
 from pathlib import Path
 
 import matplotlib
@@ -13,10 +17,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from nondecoupling.bridge.errors import LogFormatError  # noqa: E402
 from nondecoupling.bridge.stats import guaranteed_gain_curve, k1_terms  # noqa: E402
 from nondecoupling.bridge.verdicts import Check  # noqa: E402
 
 FIGURE = "curves.png"
+REPORT_FILES = ("report.json", "report.md", FIGURE)
 MAX_PLOTTED = 4_000  # observed points drawn per curve (every k-th point of longer logs)
 _VERDICT_MARK = {"holds": "holds", "violated": "**violated**", "inconclusive": "inconclusive", "estimate": "estimate"}
 
@@ -186,16 +192,61 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
 
 
 def write_report(run, checks, fits, out_dir, *, settings: dict, meta: dict) -> dict:
-    """Write report.json, report.md and the figure into ``out_dir``; return the report."""
-    out_dir = Path(out_dir)
+    """Write report.json, report.md and the figure into ``out_dir`` (all or nothing); return the report."""
     report = build_report(run, checks, settings=settings, meta=meta)
-    # Everything is rendered before the first byte is written: a failure leaves no partial report.
     figure = io.BytesIO()
     plot_run(run, fits, figure, expert_pass_rate=settings.get("expert_pass_rate"),
              expert_entropy=settings.get("expert_entropy"))
-    contents = {"report.json": json.dumps(report, indent=2, allow_nan=False) + "\n", "report.md": render_markdown(report)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in contents.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
-    (out_dir / FIGURE).write_bytes(figure.getvalue())
+    publish({"report.json": (json.dumps(report, indent=2, allow_nan=False) + "\n").encode(),
+             "report.md": render_markdown(report).encode(), FIGURE: figure.getvalue()}, Path(out_dir))
     return report
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """``out_dir`` must be a folder we can create or write the report into: checked before anything is read."""
+    existing = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise LogFormatError(out_dir, "--out", f"{existing} is a file, not a directory")
+    for name in REPORT_FILES:
+        if (out_dir / name).is_dir():
+            raise LogFormatError(out_dir, "--out", f"{out_dir / name} is a directory; the report writes a file there")
+
+
+def publish(contents: dict, out_dir: Path) -> None:
+    """Write ``{name: bytes}`` into a staging folder beside ``out_dir``, then move it in at once.
+
+    A new ``out_dir`` is the staging folder renamed (atomic). Into an existing one the files
+    are moved one by one under an exclusive lock on the folder, so two runs writing the same
+    ``--out`` leave the files of one of them, never a mix. A failure leaves no file behind.
+    """
+    out_dir = out_dir.absolute()
+    anchor = next(p for p in out_dir.parents if p.exists())
+    staging = anchor / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+    try:
+        staging.mkdir()
+        for name, data in contents.items():
+            (staging / name).write_bytes(data)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(out_dir)  # fails if out_dir exists and is not empty (another run, or the user's folder)
+            return
+        except OSError:
+            if not out_dir.is_dir():
+                raise
+        _move_into(staging, out_dir, contents)
+    except OSError as error:
+        raise LogFormatError(out_dir, "--out", f"cannot write the report: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into(staging: Path, out_dir: Path, names) -> None:
+    """Replace the report's files in an existing folder, holding its lock (flock) against other runs."""
+    handle = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        check_out_dir(out_dir)
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        os.close(handle)  # releases the lock
