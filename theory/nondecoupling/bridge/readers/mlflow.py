@@ -40,11 +40,11 @@ def read_mlflow(path: Path, *, run: str | None = None, **_) -> RawLog:
     """Every metric file of one run, one record per line, merged by step later."""
     run_dir = _run_directory(path, run)
     metrics = run_dir / "metrics"
-    if not metrics.is_dir():
-        raise LogFormatError(run_dir, "metrics/", "the MLflow run has no metrics (no metrics/ directory): "
-                                                  "it logged parameters or tags only")
+    files = sorted(p for p in metrics.rglob("*") if p.is_file()) if metrics.is_dir() else []
+    if not files:  # mlflow leaves metrics/ empty, and copies (git) drop the empty folder
+        raise LogFormatError(run_dir, "metrics/", "the MLflow run logged no metrics (parameters or tags only)")
     entries = []
-    for file in sorted(p for p in metrics.rglob("*") if p.is_file()):
+    for file in files:
         key = file.relative_to(metrics).as_posix()
         for number, line in enumerate(read_text(file).splitlines(), start=1):
             parts = line.split()
@@ -56,7 +56,7 @@ def read_mlflow(path: Path, *, run: str | None = None, **_) -> RawLog:
             step = parse_step(file, f"line {number}", step)
             entries.append((step, {"step": step, key: value}, f"metrics/{key} line {number}", is_eval_key(key)))
     if not entries:
-        raise LogFormatError(metrics, "directory", "no metric files")
+        raise LogFormatError(metrics, "every file", "no 'timestamp value step' lines")
     entries.sort(key=lambda entry: entry[0])  # stable: within a step, file order
     steps, records, labels, is_eval = zip(*entries)
     return RawLog(list(records), list(labels), steps=list(steps), is_eval=list(is_eval),
