@@ -24,7 +24,14 @@ records (TRL's train and eval records; one event per value) are merged into one 
 step by :func:`merge_records`: a key that differs between the records of a step is a
 *conflict*; a conflict in a key no check uses is ignored, one in a used key follows the
 mapping's ``merge`` rule (:data:`MERGE_RULES`), and ``attrs`` report the rule and the
-conflicts it resolved.
+conflicts it resolved. A step that a table-like log (JSONL, CSV) repeats within one phase
+and stage (a writer resumed from a checkpoint re-logs it) is merged the same way: one point,
+whose used keys take the last row's value under the default rule, as TensorBoard keeps the
+values written after a restart; ``--merge error`` refuses it. Two stages may share their
+boundary step; those rows stay two points.
+
+Steps are integers from 0 to 2**53 (the largest float64 that counts every integer) in
+every format; anything else names the file and record.
 
 Column names are found through :data:`ALIASES` (and a preset's names, :data:`PRESETS`); a
 :class:`LogMapping` renames others and tags phases when the log does not say which stage
