@@ -26,7 +26,6 @@ from pathlib import Path
 from nondecoupling.bridge.logs import FORMATS, MERGE_RULES, PRESETS, LogFormatError, LogMapping, read_run, read_run_meta
 from nondecoupling.bridge.readers import read_text
 from nondecoupling.bridge.report import check_out_dir, write_report
-from nondecoupling.bridge.verdicts import run_checks
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +124,7 @@ def _number(low: float, high: float = math.inf, *, open_: bool = False, kind=flo
 
 def check(args) -> dict:
     """Run the ``check`` command; return the report."""
+    from nondecoupling.bridge.verdicts import run_checks  # scipy: imported once the options and logs are read
     check_out_dir(Path(args.out))
     run = read_run(args.logs, _mappings(args), fmt=args.format)
     meta = read_run_meta(args.logs)

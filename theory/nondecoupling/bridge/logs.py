@@ -59,7 +59,16 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import RawLog, check_regular_file, detect_format, is_eval_key, parse_step, read_text
+from nondecoupling.bridge.readers import (
+    MAX_STEP,
+    LineLabels,
+    RawLog,
+    check_regular_file,
+    detect_format,
+    is_eval_key,
+    parse_step,
+    read_text,
+)
 from nondecoupling.bridge.readers.mlflow import read_mlflow
 from nondecoupling.bridge.readers.tensorboard import read_tensorboard
 from nondecoupling.bridge.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
@@ -293,6 +302,8 @@ def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[lis
 
 def _numeric(path, labels, name, values) -> np.ndarray:
     """Float array with NaN for missing entries (NaN itself means missing, in every format); an error otherwise."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "if" and not np.isinf(values).any():
+        return values.astype(float)  # a vectorized reader's numbers: no value to look at one by one
     out = np.full(len(values), np.nan)
     for i, value in enumerate(values):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "nan", "null", "none")):
@@ -309,7 +320,8 @@ def _numeric(path, labels, name, values) -> np.ndarray:
     return out
 
 
-def _phases(path, labels, records, columns, mapping, steps) -> np.ndarray:
+def _phases(path, labels, values, mapping, steps) -> np.ndarray:
+    """The phase of every row: from the mapping's switch list, else from the phase ``values`` (None: no column)."""
     switches = mapping.phase_switches()
     if switches is not None:
         first = switches[0][0]
@@ -317,28 +329,33 @@ def _phases(path, labels, records, columns, mapping, steps) -> np.ndarray:
             raise LogFormatError(path, labels[0], f"step {steps[0]:g} precedes the first phase switch (step {first})")
         index = np.searchsorted([s for s, _ in switches], steps, side="right") - 1
         return np.array([switches[i][1] for i in index], dtype=object)
-    if "phase" not in columns:
+    if values is None:
         raise LogFormatError(
             path, "columns", "no 'phase' column; tag the file with a phase: --phase sft|rl|mixed or a switch list 'sft:0,rl:500'"
         )
+    try:  # each distinct value checked once (in order of first appearance: the first bad row is named)
+        codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    except TypeError:  # an unhashable value (a list): named below
+        codes, distinct = np.arange(len(values)), list(values)
     phases = []
-    for label, record in zip(labels, records):
-        value = record.get(columns["phase"])
+    for code, value in enumerate(distinct):
         if not isinstance(value, str) or value.strip().lower() not in PHASES:
-            raise LogFormatError(path, label, f"phase is {value!r}; expected 'sft', 'rl' or 'mixed'")
+            raise LogFormatError(path, labels[int(np.argmax(codes == code))],
+                                 f"phase is {value!r}; expected 'sft', 'rl' or 'mixed'")
         phases.append(value.strip().lower())
-    return np.array(phases, dtype=object)
+    return np.array(phases, dtype=object)[codes]
 
 
-def _load(path: Path, mapping: LogMapping, fmt: str | None):
-    """Read, resolve the columns and merge the records of a step: ``(records, labels, steps, columns, merge_info)``."""
-    fmt = fmt or detect_format(path)
-    if fmt not in _READERS:
-        raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
+class _ReadByRecords(Exception):
+    """The vectorized table met what only the record-by-record path handles (or words): read the file that way."""
+
+
+def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
+    """Read, resolve the columns and merge the records of a step: ``(raw, steps, columns, merge_info)``."""
     if path.is_file() and path.stat().st_size == 0:
         raise LogFormatError(path, "line 1", "empty file")
-    raw = _READERS[fmt](path, run=mapping.run)
-    available = list(dict.fromkeys(key for record in raw.records for key in record))
+    raw = _READERS[fmt](path, run=mapping.run, vectorized=vectorized)
+    available = raw.names()
     columns = _resolve_columns(path, available, mapping)
     if "step" not in columns:
         raise LogFormatError(path, "columns", f"no step column (looked for {', '.join(ALIASES['step'])}); map one, e.g. --map COL=step")
@@ -349,38 +366,54 @@ def _load(path: Path, mapping: LogMapping, fmt: str | None):
                                               "map one, e.g. --map COL=sft_loss, or give --preset trl|verl|openrlhf")
     info = {"format": fmt, **raw.notes}
     if raw.steps is None:
-        steps = _row_steps(path, raw, columns)
-        if not (np.diff(steps) == 0).any():
-            return raw.records, raw.labels, steps, columns, info
-        raw = _keyed_rows(raw, steps, columns)
+        steps = _row_steps(path, raw.labels, raw.values(columns["step"]))
+        groups = _row_groups(steps, raw, columns)
+        if groups is None:
+            return raw, steps, columns, info
+        if raw.table is not None:
+            raise _ReadByRecords
+        raw = RawLog(raw.records, raw.labels, steps=list(groups), notes=raw.notes,
+                     is_eval=[any(map(is_eval_key, record)) for record in raw.records])
+        steps = steps[np.r_[True, np.diff(groups) > 0]]  # each group's step
     else:
         raw = replace(raw, steps=[parse_step(path, label, step) for label, step in zip(raw.labels, raw.steps)])
+        steps = None  # the keys are the steps
     records, labels, keys, conflicts = merge_records(path, raw, set(columns.values()), mapping.merge)
     info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts})
-    steps = np.array([key[0] if isinstance(key, tuple) else key for key in keys], dtype=np.int64)
+    steps = np.array(keys, dtype=np.int64) if steps is None else steps
     _check_order(path, labels, steps)
-    return records, labels, steps, columns, info
+    return RawLog(records, labels), steps, columns, info
 
 
-def _row_steps(path, raw: RawLog, columns) -> np.ndarray:
+def _row_steps(path, labels, values) -> np.ndarray:
     """The step column of a table-like log (one record per row), checked: integers that never decrease."""
-    steps = np.array([parse_step(path, label, record.get(columns["step"])) for label, record in zip(raw.labels, raw.records)],
-                     dtype=np.int64)
-    _check_order(path, raw.labels, steps)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "if":
+        whole = np.isfinite(values) & (values >= 0) & (values <= MAX_STEP) & (values == np.round(values))
+        if not whole.all():
+            raise _ReadByRecords  # the record path names the value as the file wrote it
+        steps = values.astype(np.int64)
+    else:
+        steps = np.array([parse_step(path, label, value) for label, value in zip(labels, values)], dtype=np.int64)
+    _check_order(path, labels, steps)
     return steps
 
 
-def _keyed_rows(raw: RawLog, steps: np.ndarray, columns) -> RawLog:
-    """Rows that repeat a step (a resumed writer) as records of one step, to merge like TRL's train and eval records.
+def _row_groups(steps: np.ndarray, raw: RawLog, columns) -> np.ndarray | None:
+    """Group numbers of rows that repeat the previous row's step, phase and stage (a resumed writer), or None.
 
-    Two stages share their boundary step (each stage starts at the previous one's last
-    point), so a row's key is ``(step, phase, stage)``: only rows of one step in one phase
-    and stage are merged.
+    Such rows are records of one step, merged like TRL's train and eval records. Two stages
+    share their boundary step (each starts at the previous one's last point): those rows differ
+    in phase or stage and stay two points.
     """
-    keys = [(int(step), *(record.get(columns[name]) for name in ("phase", "stage") if name in columns))
-            for step, record in zip(steps, raw.records)]
-    return RawLog(raw.records, raw.labels, steps=keys, is_eval=[any(map(is_eval_key, r)) for r in raw.records],
-                  notes=raw.notes)
+    others = [raw.values(columns[name]) for name in ("phase", "stage") if name in columns]
+    repeat = np.zeros(len(steps), dtype=bool)
+    for i in np.flatnonzero(np.diff(steps) == 0):
+        repeat[i + 1] = all(_same(values[i], values[i + 1]) for values in others)
+    return np.cumsum(~repeat) if repeat.any() else None
+
+
+def _same(a, b) -> bool:
+    return a is b or a == b or (a != a and b != b)  # NaN: no stage logged in either
 
 
 def _check_order(path, labels, steps: np.ndarray) -> None:
@@ -437,21 +470,38 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such log file")
     check_regular_file(path)
-    records, labels, steps, columns, info = _load(path, mapping, fmt)
+    fmt = fmt or detect_format(path)
+    if fmt not in _READERS:
+        raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
+    try:
+        return _canonical(path, mapping, fmt, vectorized=True)
+    except _ReadByRecords:
+        return _canonical(path, mapping, fmt, vectorized=False)
+
+
+def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -> pd.DataFrame:
+    """:func:`read_log`'s frame; a vectorized table that meets anything unusual raises :class:`_ReadByRecords`."""
+    raw, steps, columns, info = _load(path, mapping, fmt, vectorized=vectorized)
+    labels = raw.labels
 
     def column(name):
         if name not in columns:
             return None
-        return _numeric(path, labels, columns[name], [r.get(columns[name]) for r in records])
+        return _numeric(path, labels, columns[name], raw.values(columns[name]))
 
-    frame = pd.DataFrame({"step": steps})
-    frame["phase"] = _phases(path, labels, records, columns, mapping, steps)
-    for name in QUANTITIES:
-        frame[name] = column(name) if name in columns else np.nan
-    if mapping.loss_per_token:
-        _sequence_level(path, labels, frame, column, mapping)
-    given_stage = column("stage")
-    frame["source"] = [f"{path.name}:{label}" for label in labels]
+    try:
+        frame = pd.DataFrame({"step": steps})
+        frame["phase"] = _phases(path, labels, raw.values(columns["phase"]) if "phase" in columns else None, mapping, steps)
+        for name in QUANTITIES:
+            frame[name] = column(name) if name in columns else np.nan
+        if mapping.loss_per_token:
+            _sequence_level(path, labels, frame, column, mapping)
+        given_stage = column("stage")
+    except LogFormatError:
+        if raw.table is None:
+            raise
+        raise _ReadByRecords from None  # worded from the file's own values, as the record path reads them
+    frame["source"] = _sources(path, labels)
     keep = frame[list(QUANTITIES)].notna().any(axis=1).to_numpy()
     ignored = frame.loc[~keep, "source"].tolist()
     frame = frame.loc[keep].reset_index(drop=True)
@@ -462,6 +512,13 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
                    "sft_loss_units": "sequence (per-token loss x response length)" if mapping.loss_per_token
                    else "as logged (sequence level)"}
     return frame
+
+
+def _sources(path: Path, labels) -> pd.Series:
+    """``file:line 12`` for every row (built column-wise for a file read whole)."""
+    if isinstance(labels, LineLabels):
+        return f"{path.name}:line " + pd.Series(labels.lines, dtype=np.int64).astype(str)
+    return pd.Series([f"{path.name}:{label}" for label in labels], dtype=object)
 
 
 def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:

@@ -9,17 +9,15 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only; never open a window from a command-line tool
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from nondecoupling.bridge.errors import LogFormatError
 
-from nondecoupling.bridge.errors import LogFormatError  # noqa: E402
-from nondecoupling.bridge.stats import guaranteed_gain_curve, k1_terms  # noqa: E402
-from nondecoupling.bridge.verdicts import Check  # noqa: E402
+if TYPE_CHECKING:
+    from nondecoupling.bridge.verdicts import Check
 
 FIGURE = "curves.png"
 REPORT_FILES = ("report.json", "report.md", FIGURE)
@@ -128,6 +126,13 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _thinned(*series):
+    """Every k-th point of longer series (at most MAX_PLOTTED): a million dots draw as one smear, slowly."""
+    stride = max(1, len(series[0]) // MAX_PLOTTED)
+    thinned = [values[::stride] for values in series]
+    return thinned[0] if len(series) == 1 else thinned
+
+
 def _shade_stages(ax, run):
     for _, frame in run.groupby("stage"):
         if frame["phase"].iloc[0] == "rl":
@@ -136,13 +141,17 @@ def _shade_stages(ax, run):
 
 def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None, expert_entropy=None):
     """SFT loss, reward and RL net gain against step, with the fitted theory curves."""
-    fig, (ax_loss, ax_reward, ax_gain) = plt.subplots(3, 1, figsize=(7, 8.5), sharex=True)
+    from matplotlib.figure import Figure  # imported when drawn (a second of start-up); no pyplot, no window
+
+    from nondecoupling.bridge.stats import guaranteed_gain_curve, k1_terms
+
+    fig = Figure(figsize=(7, 8.5))
+    ax_loss, ax_reward, ax_gain = fig.subplots(3, 1, sharex=True)
     for ax in (ax_loss, ax_reward, ax_gain):
         _shade_stages(ax, run)
     for ax, column, name in ((ax_loss, "sft_loss", "observed"), (ax_reward, "reward", "observed (sampled)"),
                              (ax_reward, "pass_rate", "observed (exact pass rate)")):
-        curve = run.dropna(subset=[column])
-        curve = curve.iloc[:: max(1, len(curve) // MAX_PLOTTED)]  # a million dots draw as one smear, slowly
+        curve = _thinned(run.dropna(subset=[column]))
         if len(curve):
             ax.plot(curve["step"], curve[column], ".", color="k" if column != "pass_rate" else "tab:blue", ms=3, label=name)
     labelled = set()
@@ -154,16 +163,20 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
         return name
 
     for fit in fits.values():
-        steps = fit["start_step"] + fit["s"]
+        every = slice(None, None, max(1, len(fit["s"]) // MAX_PLOTTED))
+        s = fit["s"][every]
+        steps = fit["start_step"] + s
         if fit["phase"] == "sft":
-            ax_loss.plot(steps, fit["fitted"], color="tab:blue", label=label("fit $L_\\infty + \\epsilon_0 e^{-ks}$"))
+            ax_loss.plot(steps, fit["fitted"][every], color="tab:blue", label=label("fit $L_\\infty + \\epsilon_0 e^{-ks}$"))
             continue
-        ax_reward.plot(steps, fit["reward_fitted"], color="tab:green", label=label("fit $J_\\infty - \\Delta_0 e^{-2\\mu s}$ (P1)"))
-        ax_loss.plot(steps, fit["loss_fitted"], color="tab:red", label=label("fit under RL (P1 instance)"))
+        ax_reward.plot(steps, fit["reward_fitted"][every], color="tab:green",
+                       label=label("fit $J_\\infty - \\Delta_0 e^{-2\\mu s}$ (P1)"))
+        ax_loss.plot(steps, fit["loss_fitted"][every], color="tab:red", label=label("fit under RL (P1 instance)"))
         ax_loss.axhline(fit["tau"], color="tab:red", ls=":", label=label("P4 threshold $\\tau$ (estimate)"))
-        gain = (fit["reward"] - fit["reward"][0]) - fit["lam"] * (fit["loss"] - fit["loss"][0])
+        reward, loss = fit["reward"][every], fit["loss"][every]
+        gain = (reward - fit["reward"][0]) - fit["lam"] * (loss - fit["loss"][0])
         ax_gain.plot(steps, gain, ".", color="k", ms=3, label=label("observed $G$"))
-        curve = guaranteed_gain_curve(fit, fit["s"], fit["lam"])
+        curve = guaranteed_gain_curve(fit, s, fit["lam"])
         if curve is not None:
             ax_gain.plot(steps, curve, color="tab:purple", label=label("P3 $g(t)$ from fitted constants"))
         if np.isfinite(fit["t_star"]):
@@ -172,7 +185,7 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
                            label=label("P3 optimal stop $t^*$") if ax is ax_gain else None)
     if expert_pass_rate is not None:
         for _stage, frame in run[run["phase"] == "rl"].groupby("stage"):
-            frame = frame.dropna(subset=["sft_loss"])
+            frame = _thinned(frame.dropna(subset=["sft_loss"]))
             if frame.empty:
                 continue
             base = expert_entropy if expert_entropy is not None else frame["sft_loss"].iloc[0]
@@ -188,7 +201,6 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
             ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
 
 
 def write_report(run, checks, fits, out_dir, *, settings: dict, meta: dict) -> dict:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,13 +52,45 @@ class RawLog:
         The step of each record, for formats whose records of one step are merged.
     is_eval : list of bool or None
         Whether each record is an evaluation record (used by the ``eval``/``train`` merge rules).
+    table : dict of str to numpy.ndarray, optional
+        The records as columns instead (``records`` empty): a file read whole by a vectorized
+        reader, whose columns are plain numbers or texts. Anything unusual in it is re-read
+        record by record, so that the complaint is worded alike.
     """
 
     records: list
-    labels: list
+    labels: Sequence
     steps: list | None = None
     is_eval: list | None = None
     notes: dict = field(default_factory=dict)
+    table: dict | None = None
+
+    def names(self) -> list:
+        """The source names (keys, columns, tags), in order of first appearance."""
+        if self.table is not None:
+            return list(self.table)
+        return list(dict.fromkeys(key for record in self.records for key in record))
+
+    def values(self, name: str) -> Sequence:
+        """The raw values of ``name``, one per record (None or NaN where a record lacks it)."""
+        if self.table is not None:
+            return self.table[name]
+        return [record.get(name) for record in self.records]
+
+
+class LineLabels(Sequence):
+    """``line 1``, ``line 2``, ... for a file read whole, one record per line: made on demand."""
+
+    def __init__(self, count: int):
+        self.lines = range(1, count + 1)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [f"line {line}" for line in self.lines[index]]
+        return f"line {self.lines[index]}"
 
 
 def is_eval_key(key: str) -> bool:
