@@ -373,6 +373,9 @@ BAD_OPTIONS = [
     (["--expert-entropy", "-1"], "--expert-entropy: must be >= 0; got -1"),
     (["--seed", "-1"], "--seed: must be >= 0; got -1"),
     (["--sft-coef", "-0.5"], "--sft-coef: must be >= 0; got -0.5"),
+    (["--phase", "dpo"], "--phase: phase 'dpo' is neither 'sft', 'rl', 'mixed' nor a switch list"),
+    (["--map", "loss"], "--map: expected SRC=DST; got 'loss'"),
+    (["--map", "loss=loss_sft"], "--map: 'loss_sft' is not a canonical name"),
 ]
 
 
@@ -428,3 +431,14 @@ def test_a_run_into_an_existing_out_waits_for_the_other_run(coupled_log, tmp_pat
         worker.join(120)
     assert sorted(p.name for p in out.iterdir()) == ["curves.png", "notes.txt", "report.json", "report.md"]
     assert list(out.parent.iterdir()) == [out]
+
+
+@pytest.mark.parametrize(("spec", "message"), [({"phase": "dpo"}, "mapping: phase 'dpo' is neither"),
+                                               ({"response_length": 0}, "mapping: response_length must be a number > 0"),
+                                               ({"colour": "red"}, "mapping: unknown keys ['colour']")])
+def test_bad_values_in_a_mapping_file_name_the_file(tmp_path, capsys, spec, message):
+    log = tmp_path / "log.jsonl"
+    log.write_text(_row(0) + _row(1, 0.2))
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps(spec))
+    assert f"{mapping}, {message}" in _refused([log, "--mapping", mapping], tmp_path / "report", capsys)

@@ -23,7 +23,16 @@ import math
 import sys
 from pathlib import Path
 
-from nondecoupling.bridge.logs import FORMATS, MERGE_RULES, PRESETS, LogFormatError, LogMapping, read_run, read_run_meta
+from nondecoupling.bridge.logs import (
+    ALIASES,
+    FORMATS,
+    MERGE_RULES,
+    PRESETS,
+    LogFormatError,
+    LogMapping,
+    read_run,
+    read_run_meta,
+)
 from nondecoupling.bridge.readers import read_text
 from nondecoupling.bridge.report import check_out_dir, write_report
 
@@ -48,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--run", help="which run of a multi-run W&B export or MLflow experiment")
     check.add_argument("--sft-coef", type=_number(0), metavar="C",
                        help="SFT-loss coefficient of a mixed phase (loss R + C L: sft_loss_coef, ptx_coef)")
-    check.add_argument("--map", action="append", default=[], metavar="SRC=DST",
+    check.add_argument("--map", action="append", default=[], metavar="SRC=DST", type=_rename,
                        help="rename a column/tag, e.g. --map eval/sft_nll=sft_loss (every LOG; repeatable)")
-    check.add_argument("--phase", action="extend", nargs="+", default=[], metavar="SPEC",
+    check.add_argument("--phase", action="extend", nargs="+", default=[], metavar="SPEC", type=_phase_spec,
                        help="phase of a LOG without a phase column: sft, rl, mixed, or switches 'sft:0,rl:500'; "
                             "one for every LOG or one per LOG, in order (--phase sft rl sft)")
     check.add_argument("--mapping", metavar="JSON",
@@ -83,12 +92,7 @@ def _mappings(args) -> list[LogMapping]:
             base = [dict(spec) for _ in args.logs]
     if args.phase and len(args.phase) not in (1, len(args.logs)):
         raise ValueError(f"--phase: give it once or once per LOG ({len(args.logs)}); got {len(args.phase)}")
-    renames = {}
-    for item in args.map:
-        source, sep, target = item.partition("=")
-        if not sep or not source or not target:
-            raise ValueError(f"--map {item!r}: expected SRC=DST")
-        renames[source] = target
+    renames = dict(args.map)
     for i, mapping in enumerate(base):
         mapping["columns"] = {**mapping.get("columns", {}), **renames}
         if args.phase:
@@ -102,7 +106,10 @@ def _mappings(args) -> list[LogMapping]:
                 mapping[key] = getattr(args, key)
         mapping.setdefault("merge", args.merge)
     try:
-        return [LogMapping.from_dict(m) for m in base]
+        mappings = [LogMapping.from_dict(m) for m in base]
+        for mapping in mappings:
+            mapping.phase_switches()
+        return mappings
     except (TypeError, ValueError) as error:  # a mapping file's bad key or value
         raise LogFormatError(args.mapping or "command line", "mapping", str(error).removeprefix("mapping: ")) from None
 
@@ -120,6 +127,25 @@ def _number(low: float, high: float = math.inf, *, open_: bool = False, kind=flo
         return value
     parse.__name__ = kind.__name__
     return parse
+
+
+def _rename(text: str) -> tuple[str, str]:
+    """``--map SRC=DST``: a source name and a canonical name."""
+    source, sep, target = text.partition("=")
+    if not sep or not source or not target:
+        raise argparse.ArgumentTypeError(f"expected SRC=DST; got {text!r}")
+    if target not in ALIASES:
+        raise argparse.ArgumentTypeError(f"{target!r} is not a canonical name ({', '.join(ALIASES)}); got {text!r}")
+    return source, target
+
+
+def _phase_spec(text: str) -> str:
+    """``--phase``: sft, rl, mixed or a switch list, checked as the mapping reads it."""
+    try:
+        LogMapping(phase=text).phase_switches()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("mapping: ")) from None
+    return text
 
 
 def check(args) -> dict:
