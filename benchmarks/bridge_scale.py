@@ -2,14 +2,16 @@
 
 Writes a canonical JSONL log of an SFT -> RL -> SFT run on isotropic quadratics (the exact
 flows of ``tests/bridge/synthetic.py``, one evaluation per step, with noise) of N rows, then
-runs ``python -m nondecoupling check`` on it in a fresh process and reports the wall time
-and the process's peak resident memory (``ru_maxrss`` of the child). The target: 10^6 rows
-in under a minute within 2 GB; time and memory should grow about linearly (the trend tests
-are O(n log n), the fits run on at most ``MAX_FIT_POINTS`` bin means, Theil-Sen on at most
-``MAX_SLOPE_POINTS`` points).
+runs ``python -m nondecoupling check`` on it in a fresh process and reports the wall time, the CPU
+time and the process's peak resident memory (``ru_maxrss`` of the child). The target (issue
+25): 10^6 rows in at most 3 s of CPU time and 400 MB; time and memory should grow about
+linearly (the trend tests are O(n log n), the fits run on at most ``MAX_FIT_POINTS`` bin
+means, Theil-Sen on at most ``MAX_SLOPE_POINTS`` points).
 
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py            # 10^4, 10^5, 10^6 rows
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py --rows 1000000
+    git worktree add /tmp/before HEAD~1    # this revision against the previous one, alternating:
+    PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py --rows 1000000 --source /tmp/before . --repeats 2
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,40 +43,56 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
     (path.parent / "run_meta.json").write_text(json.dumps({"expert_pass_rate": 0.4, "expert_entropy": 10.0}))
 
 
-def check(path: Path, out: Path, bootstrap: int) -> tuple[float, float, float, int]:
+def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY) -> tuple[float, float, float, int]:
     """(wall s, CPU s, peak resident MB, exit code) of one ``nondecoupling check`` in a fresh process.
 
     CPU time (user + system) is reported beside wall time: on a shared machine the wall time
-    measures the neighbours too.
+    measures the neighbours too. The child's own rusage (``os.wait4``), not the running
+    maximum over all children, so that revisions can alternate.
     """
-    env = {**os.environ, "PYTHONPATH": f"{REPOSITORY / 'theory'}:{REPOSITORY}", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{source / 'theory'}:{source}", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "nondecoupling", "check", str(path), "--out", str(out), "--lam", "0.05",
                "--bootstrap", str(bootstrap)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    if result.returncode:
-        print(result.stderr, file=sys.stderr)
-    return wall, cpu, after.ru_maxrss / 1024.0, result.returncode
+    if child.returncode:
+        print(stderr, file=sys.stderr)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, child.returncode
+
+
+def _verdicts(out: Path) -> dict:
+    checks = json.loads((out / "report.json").read_text())["checks"]
+    return {f"{c['id']}@{c['stage']}": c["verdict"] for c in checks}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (the command's default)")
+    parser.add_argument("--source", type=Path, nargs="+", default=[REPOSITORY],
+                        help="checkouts to compare (e.g. a worktree of the previous revision): run alternately")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per checkout, alternating")
     args = parser.parse_args(argv)
-    print("| rows | log MB | check wall s | check CPU s | peak RSS MB | verdicts |\n|---|---|---|---|---|---|")
-    for rows in sorted(args.rows):  # ascending: ru_maxrss of children is a running maximum
+    print("| rows | log MB | checkout | check wall s | check CPU s | peak RSS MB | verdicts |\n|---|---|---|---|---|---|---|")
+    for rows in sorted(args.rows):
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "log.jsonl"
             write_log(log, rows)
-            wall, cpu, peak, code = check(log, Path(tmp) / "report", args.bootstrap)
-            summary = json.loads((Path(tmp) / "report" / "report.json").read_text())["summary"] if code == 0 else f"exit {code}"
-            print(f"| {rows:,} | {log.stat().st_size / 2**20:.0f} | {wall:.1f} | {cpu:.1f} | {peak:.0f} | {summary} |",
-                  flush=True)
+            seen = {}
+            for repeat in range(args.repeats):
+                for index, source in enumerate(args.source):
+                    out = Path(tmp) / f"report-{index}-{repeat}"
+                    wall, cpu, peak, code = check(log, out, args.bootstrap, source)
+                    verdicts = _verdicts(out) if code == 0 else f"exit {code}"
+                    same = "" if not seen or verdicts == next(iter(seen.values())) else " (differ)"
+                    seen[source] = verdicts
+                    summary = json.loads((out / "report.json").read_text())["summary"] if code == 0 else verdicts
+                    print(f"| {rows:,} | {log.stat().st_size / 2**20:.0f} | {source.resolve().name} | {wall:.1f} | {cpu:.1f} | "
+                          f"{peak:.0f} | {summary}{same} |", flush=True)
     return 0
 
 

@@ -11,7 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nondecoupling
+from benchmarks import trend_power
 from nondecoupling.bridge.stats import (
+    ar1_block_covariance,
     fit_exponential,
     fit_rl_stage,
     k1_terms,
@@ -32,8 +34,6 @@ from nondecoupling.bridge.verdicts import (
     stage_tables,
 )
 from nondecoupling.interleaving import QuadraticPair
-from benchmarks import trend_power
-from nondecoupling.bridge.stats import ar1_block_covariance
 from tests.bridge.synthetic import isotropic_run
 
 COUPLED = [("sft", 100), ("rl", 200), ("sft", 100)]

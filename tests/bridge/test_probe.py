@@ -338,7 +338,7 @@ def test_probe_command_reports_a_zero_rl_gradient(saved_tiny):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--model", "/no/such/dir", "--reward", "exact"], "cannot load the model"),
+    (["--model", "/no/such/dir", "--reward", "exact"], "/no/such/dir, --model: no such directory"),
     (["--config", "CONFIG", "--reward", "exact"], "--tokenizer"),
     (["--model", "MODEL", "--reward", "no_colon"], "MODULE:FUNCTION"),
     (["--model", "MODEL", "--reward", "no.such.module:f"], "cannot import"),
@@ -352,6 +352,24 @@ def test_probe_command_bad_input_exits_2(saved_tiny, capsys, extra, message):
     extra = [e.replace("CONFIG", str(saved_tiny / "config.json")).replace("MODEL", str(saved_tiny / "model")) for e in extra]
     assert _probe(saved_tiny, *extra)[0] == 2
     assert message is None or message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--model", "--tokenizer", "--config", "--data"])
+@pytest.mark.parametrize("prefix", ["./", "../", "/", "EXISTING/"])
+def test_probe_command_refuses_missing_paths_before_loading(saved_tiny, capsys, monkeypatch, flag, prefix):
+    """A local-looking path that does not exist is named at once: no model load, no hub look-up, nothing written."""
+    monkeypatch.setattr(probe_cli, "load_model", lambda *a: pytest.fail("tried to load the model"))
+    missing = prefix.replace("EXISTING", str(saved_tiny)) + "does_not_exist"
+    given = {"--model": str(saved_tiny / "model"), "--data": str(saved_tiny / "expert.jsonl")}
+    given = {"--config": str(saved_tiny / "config.json"), "--tokenizer": str(saved_tiny / "model"),
+             "--data": given["--data"]} if flag in ("--config", "--tokenizer") else given
+    given[flag] = missing
+    out = saved_tiny / "refused.json"
+    argv = [part for item in given.items() for part in item] + ["--reward", "exact", "--out", str(out)]
+    assert probe_cli.main(argv) == 2
+    named, kind = (missing, "directory") if flag in ("--model", "--tokenizer") else (Path(missing), "file")
+    assert f"{named}, {flag}: no such {kind}" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(("line", "message"), [("not json", "line 2: not JSON"), ('{"prompt": "1="}', "line 2: field 'response'"),

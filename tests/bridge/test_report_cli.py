@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +262,235 @@ def test_fail_on_gates_ci(coupled_log, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "a"), "--fail-on", "violated"]) == 0
     assert main([*argv, "--out", str(tmp_path / "b"), "--fail-on", "inconclusive"]) == 1
     assert main([*argv, "--out", str(tmp_path / "c")]) == 0
+
+
+# ---------------------------------------------------------------- malformed logs (issue 20): exit 2, FILE, where: what, nothing written
+
+INTERNAL_NAMES = ("verdicts.", "check_kl_bounds", "run_checks", "n_boot", "called from", "Traceback")
+
+
+def _refused(argv, out, capsys) -> str:
+    """Run ``check``; assert exit 2, no internal names in the message and no output folder; return stderr."""
+    code = main(["check", *map(str, argv), "--out", str(out), "--bootstrap", "5"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert not any(name in err for name in INTERNAL_NAMES), err
+    assert not out.exists()
+    return err
+
+
+def _row(step, reward=0.1, **extra) -> str:
+    return json.dumps({"phase": "rl", "step": step, "reward": reward, "sft_loss": 1.0, **extra}) + "\n"
+
+
+def _trainer_state(tmp_path):
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps({"log_history": [{"reward": 0.1, "step": 0}, {"reward": 0.2, "step": [5]}]}))
+    return [path, "--phase", "rl"], f"{path}, log_history[1]: step is [5]; expected an integer"
+
+
+def _verl_lines(tmp_path):
+    path = tmp_path / "verl.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "data": {"critic": {"score": {"mean": 0.1}}}}) + "\n" for s in (0, [5])))
+    return [path, "--phase", "rl", "--preset", "verl"], f"{path}, line 2: step is [5]; expected an integer"
+
+
+def _jsonl(tmp_path, step):
+    path = tmp_path / "log.jsonl"
+    path.write_text(_row(0) + _row(step, 0.2))
+    return [path], f"{path}, line 2: step is {step!r}; expected an integer from 0 to 2**53"
+
+
+STEP_CASES = {
+    "unhashable_in_trainer_state": _trainer_state,
+    "unhashable_in_verl_lines": _verl_lines,
+    "unhashable_in_jsonl": lambda tmp_path: _jsonl(tmp_path, [5]),
+    "beyond_int64": lambda tmp_path: _jsonl(tmp_path, 2**63),
+    "beyond_2_53": lambda tmp_path: _jsonl(tmp_path, 2**53 + 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STEP_CASES))
+def test_bad_steps_are_named_not_a_traceback_or_a_wrap(tmp_path, capsys, case):
+    argv, message = STEP_CASES[case](tmp_path)
+    assert message in _refused(argv, tmp_path / "report", capsys)
+
+
+def _mlflow_run(tmp_path, monkeypatch, metrics: bool):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlflow.set_tracking_uri(f"file:{tmp_path / 'mlruns'}")
+    mlflow.set_experiment("post-training")
+    with mlflow.start_run(run_name="grpo") as run:
+        mlflow.log_param("learning_rate", 1e-5)
+        for step in range(3) if metrics else ():
+            mlflow.log_metrics({"eval/reward": 0.1 * step, "eval/sft_loss": 1.0 + step}, step=step)
+    return Path(mlflow.get_run(run.info.run_id).info.artifact_uri.removeprefix("file://")).parent
+
+
+def test_an_mlflow_step_that_is_not_an_integer_is_named(tmp_path, capsys, monkeypatch):
+    """'²' passes str.isdigit but not int(): a StopIteration traceback before."""
+    run = _mlflow_run(tmp_path, monkeypatch, metrics=True)
+    metric = run / "metrics" / "eval" / "reward"
+    metric.write_text(metric.read_text() + "123 4.5 ²\n")
+    assert f"{metric}, line 4: step is '²'; expected an integer" in _refused([run, "--phase", "rl"], tmp_path / "report", capsys)
+
+
+@pytest.mark.parametrize("empty_folder", [True, False], ids=["metrics_folder_empty", "metrics_folder_absent"])
+def test_an_mlflow_run_without_metrics_is_named_as_such(tmp_path, capsys, monkeypatch, empty_folder):
+    """mlflow leaves metrics/ empty; a copy through git drops the folder: neither is 'no TensorBoard event files'."""
+    run = _mlflow_run(tmp_path, monkeypatch, metrics=False)
+    if not empty_folder:
+        (run / "metrics").rmdir()
+    for given in (run, run.parent):  # the run, or its experiment
+        err = _refused([given, "--phase", "rl"], tmp_path / "report", capsys)
+        assert f"{run}, metrics/: the MLflow run logged no metrics" in err
+
+
+def _event_file(tmp_path, points=41) -> Path:
+    pytest.importorskip("tensorboard", reason="reading event files needs tensorboard (the logs extra)")
+    from tensorboard.summary import Writer
+
+    writer = Writer(str(tmp_path / "tb"))
+    for step in range(points):
+        writer.add_scalar("eval/sft_loss", 1.0 + 0.01 * step, step=step)
+        writer.add_scalar("eval/reward", 0.5 + 0.01 * step, step=step)
+    writer.close()
+    (event_file,) = (tmp_path / "tb").glob("*tfevents*")
+    return event_file
+
+
+def _record_starts(data: bytes) -> list[int]:
+    """Byte offsets of the TFRecords (8-byte length, 4-byte CRC, payload, 4-byte CRC): the test's own framing."""
+    starts, offset = [], 0
+    while offset < len(data):
+        starts.append(offset)
+        offset += 16 + int.from_bytes(data[offset:offset + 8], "little")
+    return starts
+
+
+@pytest.mark.parametrize("damage", ["truncated_in_a_record", "truncated_in_a_header", "payload_byte_flipped",
+                                    "length_byte_flipped"])
+def test_a_damaged_event_file_is_refused_at_its_record(tmp_path, capsys, damage):
+    """TensorBoard's loader stops quietly at a bad record (19 of 41 points, exit 0 before): name file, record and byte."""
+    event_file = _event_file(tmp_path)
+    data = event_file.read_bytes()
+    starts = _record_starts(data)
+    middle = len(starts) // 2
+    bad = {"truncated_in_a_record": starts[middle] + 20, "truncated_in_a_header": starts[middle] + 5,
+           "payload_byte_flipped": starts[middle] + 14, "length_byte_flipped": starts[middle]}[damage]
+    if damage.startswith("truncated"):
+        event_file.write_bytes(data[:bad])
+    else:
+        event_file.write_bytes(data[:bad] + bytes([data[bad] ^ 0x01]) + data[bad + 1:])
+    err = _refused([tmp_path / "tb", "--phase", "rl"], tmp_path / "report", capsys)
+    what = "truncated" if damage.startswith("truncated") else "corrupt"
+    assert f"{event_file}, record {middle} (byte {starts[middle]}): {what}" in err
+
+
+def test_an_intact_event_file_is_read_whole(tmp_path):
+    """The framing check reads every record of a healthy file: all 41 points."""
+    event_file = _event_file(tmp_path)
+    assert main(["check", str(event_file.parent), "--phase", "rl", "--out", str(tmp_path / "o"), "--bootstrap", "5"]) == 0
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["stages"][0]["points"] == 41
+
+
+def test_a_fifo_as_the_log_is_refused_not_read(tmp_path, capsys):
+    """Opening a FIFO blocks until a writer comes: the command must not open it."""
+    fifo = tmp_path / "log.jsonl"
+    os.mkfifo(fifo)
+    assert f"{fifo}, file: not a regular file" in _refused([fifo, "--phase", "rl"], tmp_path / "report", capsys)
+
+
+def test_a_repeated_step_follows_the_merge_rule(tmp_path, capsys):
+    """A resumed writer re-logs a step: one point, the last value (default), or an error under --merge error."""
+    log = tmp_path / "log.jsonl"
+    log.write_text(_row(0) + _row(1, 0.2) + _row(1, 0.3) + _row(2, 0.4))
+    err = _refused([log, "--merge", "error"], tmp_path / "report", capsys)
+    assert f"{log}, line 3: 'reward' takes the values [0.2, 0.3] at one step" in err
+    assert main(["check", str(log), "--out", str(tmp_path / "o"), "--bootstrap", "5"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["stages"][0]["points"] == 3
+    assert report["files"][0]["conflicts"]["used"] == {"reward": 1}
+
+
+BAD_OPTIONS = [
+    (["--response-length", "0", "--loss-per-token"], "--response-length: must be > 0; got 0"),
+    (["--response-length", "-2", "--loss-per-token"], "--response-length: must be > 0; got -2"),
+    (["--lam", "-1"], "--lam: must be > 0; got -1"),
+    (["--lam", "nan"], "--lam: must be > 0; got nan"),
+    (["--bootstrap", "0"], "--bootstrap: must be >= 1; got 0"),
+    (["--bootstrap", "1.5"], "--bootstrap: expected an integer; got '1.5'"),
+    (["--expert-pass-rate", "2"], "--expert-pass-rate: must be >= 0 and <= 1; got 2"),
+    (["--expert-entropy", "-1"], "--expert-entropy: must be >= 0; got -1"),
+    (["--seed", "-1"], "--seed: must be >= 0; got -1"),
+    (["--sft-coef", "-0.5"], "--sft-coef: must be >= 0; got -0.5"),
+    (["--phase", "dpo"], "--phase: phase 'dpo' is neither 'sft', 'rl', 'mixed' nor a switch list"),
+    (["--map", "loss"], "--map: expected SRC=DST; got 'loss'"),
+    (["--map", "loss=loss_sft"], "--map: 'loss_sft' is not a canonical name"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), BAD_OPTIONS, ids=[" ".join(o) for o, _ in BAD_OPTIONS])
+def test_bad_option_values_are_argparse_errors(tmp_path, capsys, options, message):
+    log = tmp_path / "log.jsonl"
+    log.write_text(_row(0) + _row(1, 0.2))
+    assert f"nondecoupling check: error: argument {message}" in _refused([log, *options], tmp_path / "report", capsys)
+
+
+def test_bad_expert_constants_in_run_meta_name_the_sidecar(tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    log.write_text(_row(0) + _row(1, 0.2))
+    (tmp_path / "run_meta.json").write_text('{"expert_pass_rate": 2}')
+    err = _refused([log], tmp_path / "report", capsys)
+    assert f"{tmp_path / 'run_meta.json'}, 'expert_pass_rate': 2 is not a number in [0, 1]" in err
+
+
+def test_a_failure_while_writing_leaves_nothing(coupled_log, tmp_path, capsys, monkeypatch):
+    """The report is staged beside --out: a failure after report.json leaves neither --out nor the staging folder."""
+    write_bytes = Path.write_bytes
+
+    def disk_full_at_the_figure(self, data):
+        if self.name == "curves.png":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_at_the_figure)
+    out = tmp_path / "new" / "report"
+    err = _refused([coupled_log], out, capsys)
+    assert f"{out}, --out: cannot write the report: No space left on device" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_into_an_existing_out_waits_for_the_other_run(coupled_log, tmp_path):
+    """Files replaced in an existing --out under the folder's lock: a second run never mixes its files in."""
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's own file")
+    handle = os.open(out, os.O_RDONLY)
+    fcntl.flock(handle, fcntl.LOCK_EX)  # another run, in the middle of moving its files in
+    worker = threading.Thread(target=main, args=(["check", str(coupled_log), "--out", str(out), "--bootstrap", "5"],))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(out.parent.glob(".report.*.partial/curves.png")):
+            time.sleep(0.05)  # the run has staged its files and now waits for the lock
+        assert any(out.parent.glob(".report.*.partial/curves.png"))
+        time.sleep(0.2)
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    finally:
+        os.close(handle)
+        worker.join(120)
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "notes.txt", "report.json", "report.md"]
+    assert list(out.parent.iterdir()) == [out]
+
+
+@pytest.mark.parametrize(("spec", "message"), [({"phase": "dpo"}, "mapping: phase 'dpo' is neither"),
+                                               ({"response_length": 0}, "mapping: response_length must be a number > 0"),
+                                               ({"colour": "red"}, "mapping: unknown keys ['colour']")])
+def test_bad_values_in_a_mapping_file_name_the_file(tmp_path, capsys, spec, message):
+    log = tmp_path / "log.jsonl"
+    log.write_text(_row(0) + _row(1, 0.2))
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps(spec))
+    assert f"{mapping}, {message}" in _refused([log, "--mapping", mapping], tmp_path / "report", capsys)

@@ -21,21 +21,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-from nondecoupling.bridge.logs import FORMATS, MERGE_RULES, PRESETS, LogFormatError, LogMapping, read_run, read_run_meta
+from nondecoupling.bridge.logs import (
+    ALIASES,
+    FORMATS,
+    MERGE_RULES,
+    PRESETS,
+    LogFormatError,
+    LogMapping,
+    read_run,
+    read_run_meta,
+)
 from nondecoupling.bridge.readers import read_text
-from nondecoupling.bridge.report import write_report
+from nondecoupling.bridge.report import check_out_dir, write_report
 from nondecoupling.bridge.units import check_units
-from nondecoupling.bridge.verdicts import run_checks
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m nondecoupling.bridge", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="nondecoupling", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser(
-        "check", help="read logs, run the checks, write report.json, report.md and curves.png",
+        "check", prog="nondecoupling check", help="read logs, run the checks, write report.json, report.md and curves.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("logs", nargs="+", metavar="LOG",
@@ -49,11 +58,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="a used key logged with different values in the records of one step (TRL's train and eval "
                             "records): eval (default), train, first, last, mean, or error")
     check.add_argument("--run", help="which run of a multi-run W&B export or MLflow experiment")
-    check.add_argument("--sft-coef", type=float, metavar="C",
+    check.add_argument("--sft-coef", type=_number(0), metavar="C",
                        help="SFT-loss coefficient of a mixed phase (loss R + C L: sft_loss_coef, ptx_coef)")
-    check.add_argument("--map", action="append", default=[], metavar="SRC=DST",
+    check.add_argument("--map", action="append", default=[], metavar="SRC=DST", type=_rename,
                        help="rename a column/tag, e.g. --map eval/sft_nll=sft_loss (every LOG; repeatable)")
-    check.add_argument("--phase", action="extend", nargs="+", default=[], metavar="SPEC",
+    check.add_argument("--phase", action="extend", nargs="+", default=[], metavar="SPEC", type=_phase_spec,
                        help="phase of a LOG without a phase column: sft, rl, mixed, or switches 'sft:0,rl:500'; "
                             "one for every LOG or one per LOG, in order (--phase sft rl sft)")
     check.add_argument("--mapping", metavar="JSON",
@@ -62,17 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--loss-per-token", action="store_true",
                        help="the logged SFT loss is a per-token mean (TRL's eval_loss): multiply by --response-length "
                             "(or a response_length column) to get the sequence-level loss K1 is about")
-    check.add_argument("--response-length", type=float, metavar="TOKENS", help="mean expert response length in tokens")
-    check.add_argument("--lam", type=float, default=1.0, help="weight of the SFT loss in P3's net gain (default 1)")
-    check.add_argument("--expert-pass-rate", type=float, help="a = E_p* r; enables K1/K3 (overrides run_meta.json)")
-    check.add_argument("--expert-entropy", type=float, help="H(p*) in nats, sequence level (overrides run_meta.json)")
-    check.add_argument("--autocorrelation", type=float, default=0.5, metavar="RHO",
+    check.add_argument("--response-length", type=_number(0, open_=True), metavar="TOKENS", help="mean expert response length in tokens")
+    check.add_argument("--lam", type=_number(0, open_=True), default=1.0, help="weight of the SFT loss in P3's net gain (default 1)")
+    check.add_argument("--expert-pass-rate", type=_number(0, 1), help="a = E_p* r; enables K1/K3 (overrides run_meta.json)")
+    check.add_argument("--expert-entropy", type=_number(0), help="H(p*) in nats, sequence level (overrides run_meta.json)")
+    check.add_argument("--autocorrelation", type=_number(0, 0.9), default=0.5, metavar="RHO",
                        help="largest AR(1) coefficient of the logged noise the trend verdicts are calibrated for "
                             "(default 0.5; 0 for independent evaluation noise: more power on short stages)")
     check.add_argument("--fail-on", choices=("violated", "inconclusive"),
                        help="exit 1 if any verdict is violated (or, with 'inconclusive', violated or inconclusive)")
-    check.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for intervals (default 200)")
-    check.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    check.add_argument("--bootstrap", type=_number(1, kind=int), default=200, help="bootstrap resamples for intervals (default 200)")
+    check.add_argument("--seed", type=_number(0, kind=int), default=0, help="bootstrap seed")
     return parser
 
 
@@ -91,12 +100,7 @@ def _mappings(args) -> list[LogMapping]:
             base = [dict(spec) for _ in args.logs]
     if args.phase and len(args.phase) not in (1, len(args.logs)):
         raise ValueError(f"--phase: give it once or once per LOG ({len(args.logs)}); got {len(args.phase)}")
-    renames = {}
-    for item in args.map:
-        source, sep, target = item.partition("=")
-        if not sep or not source or not target:
-            raise ValueError(f"--map {item!r}: expected SRC=DST")
-        renames[source] = target
+    renames = dict(args.map)
     for i, mapping in enumerate(base):
         mapping["columns"] = {**mapping.get("columns", {}), **renames}
         if args.phase:
@@ -109,20 +113,53 @@ def _mappings(args) -> list[LogMapping]:
             if getattr(args, key) is not None:
                 mapping[key] = getattr(args, key)
         mapping.setdefault("merge", args.merge)
-    return [LogMapping.from_dict(m) for m in base]
+    try:
+        mappings = [LogMapping.from_dict(m) for m in base]
+        for mapping in mappings:
+            mapping.phase_switches()
+        return mappings
+    except (TypeError, ValueError) as error:  # a mapping file's bad key or value
+        raise LogFormatError(args.mapping or "command line", "mapping", str(error).removeprefix("mapping: ")) from None
 
 
-def _check_out(out: str) -> None:
-    """--out must be a directory we can create or write into: fail before reading anything."""
-    path = Path(out)
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise LogFormatError(out, "--out", f"{existing} is a file, not a directory")
+def _number(low: float, high: float = math.inf, *, open_: bool = False, kind=float):
+    """An argparse ``type``: a finite ``kind`` in [low, high] (``(low, high]`` if ``open_``), else argparse's error."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}; got {text!r}") from None
+        if not (math.isfinite(value) and (value > low if open_ else value >= low) and value <= high):
+            bounds = f"> {low:g}" if open_ else f">= {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}{f' and <= {high:g}' if high < math.inf else ''}; got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _rename(text: str) -> tuple[str, str]:
+    """``--map SRC=DST``: a source name and a canonical name."""
+    source, sep, target = text.partition("=")
+    if not sep or not source or not target:
+        raise argparse.ArgumentTypeError(f"expected SRC=DST; got {text!r}")
+    if target not in ALIASES:
+        raise argparse.ArgumentTypeError(f"{target!r} is not a canonical name ({', '.join(ALIASES)}); got {text!r}")
+    return source, target
+
+
+def _phase_spec(text: str) -> str:
+    """``--phase``: sft, rl, mixed or a switch list, checked as the mapping reads it."""
+    try:
+        LogMapping(phase=text).phase_switches()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("mapping: ")) from None
+    return text
 
 
 def check(args) -> dict:
     """Run the ``check`` command; return the report."""
-    _check_out(args.out)
+    from nondecoupling.bridge.verdicts import run_checks  # scipy: imported once the options and logs are read
+    check_out_dir(Path(args.out))
     run = read_run(args.logs, _mappings(args), fmt=args.format)
     meta = read_run_meta(args.logs)
     check_units(run.attrs["files"], meta)
@@ -141,11 +178,14 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] != ["check"]:
         argv = ["check", *argv]  # `nondecoupling check --help` arrives as ["--help"]: the check's own help
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # argparse's usage error (printed) or --help
+        return int(stop.code or 0)
     try:
         report = check(args)
     except (LogFormatError, FileNotFoundError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"nondecoupling check: error: {error}", file=sys.stderr)
         return 2
     s = report["summary"]
     print(f"{args.out}/report.md: {s['holds']} hold, {s['violated']} violated, {s['inconclusive']} inconclusive, {s['estimate']} estimates")

@@ -24,7 +24,14 @@ records (TRL's train and eval records; one event per value) are merged into one 
 step by :func:`merge_records`: a key that differs between the records of a step is a
 *conflict*; a conflict in a key no check uses is ignored, one in a used key follows the
 mapping's ``merge`` rule (:data:`MERGE_RULES`), and ``attrs`` report the rule and the
-conflicts it resolved.
+conflicts it resolved. A step that a table-like log (JSONL, CSV) repeats within one phase
+and stage (a writer resumed from a checkpoint re-logs it) is merged the same way: one point,
+whose used keys take the last row's value under the default rule, as TensorBoard keeps the
+values written after a restart; ``--merge error`` refuses it. Two stages may share their
+boundary step; those rows stay two points.
+
+Steps are integers from 0 to 2**53 (the largest float64 that counts every integer) in
+every format; anything else names the file and record.
 
 Column names are found through :data:`ALIASES` (and a preset's names, :data:`PRESETS`); a
 :class:`LogMapping` renames others and tags phases when the log does not say which stage
@@ -45,14 +52,23 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import RawLog, detect_format, read_text
+from nondecoupling.bridge.readers import (
+    MAX_STEP,
+    LineLabels,
+    RawLog,
+    check_regular_file,
+    detect_format,
+    is_eval_key,
+    parse_step,
+    read_text,
+)
 from nondecoupling.bridge.readers.mlflow import read_mlflow
 from nondecoupling.bridge.readers.tensorboard import read_tensorboard
 from nondecoupling.bridge.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
@@ -170,6 +186,9 @@ class LogMapping:
             raise ValueError(f"mapping: merge must be one of {sorted(MERGE_RULES)}; got {self.merge!r}")
         if self.sft_coef is not None and not (isinstance(self.sft_coef, (int, float)) and self.sft_coef >= 0):
             raise ValueError(f"mapping: sft_coef must be a number >= 0; got {self.sft_coef!r}")
+        if self.response_length is not None and not (
+                isinstance(self.response_length, (int, float)) and 0 < self.response_length < math.inf):
+            raise ValueError(f"mapping: response_length must be a number > 0 (tokens); got {self.response_length!r}")
 
     @classmethod
     def from_dict(cls, spec: Mapping) -> LogMapping:
@@ -241,13 +260,16 @@ def _merge_value(values: list, flags: list, rule: str):
     return values[0] if rule == "first" else values[-1]
 
 
-def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, dict]:
+def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, list, dict]:
     """One record per step from the records of a step; conflicts resolved by ``rule`` (:data:`MERGE_RULES`).
+
+    ``raw.steps`` holds each record's key: its step (an int), or for table formats, whose
+    stages meet at a shared step, ``(step, phase, stage)``.
 
     Returns
     -------
-    records, labels : list
-        One per step, in step order of first appearance.
+    records, labels, keys : list
+        One per key, in order of first appearance.
     conflicts : dict
         ``{"used": {key: steps}, "unused": {key: steps}}``: the keys whose values differed
         between the records of a step, and at how many steps.
@@ -275,11 +297,13 @@ def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[lis
             merged[key] = _merge_value(values, flags, rule) if kind == "used" else values[-1]
         records.append(merged)
         labels.append(group["labels"][0] if len(group["labels"]) == 1 else f"{group['labels'][0]} (+{len(group['labels']) - 1} more)")
-    return records, labels, conflicts
+    return records, labels, list(groups), conflicts
 
 
 def _numeric(path, labels, name, values) -> np.ndarray:
     """Float array with NaN for missing entries (NaN itself means missing, in every format); an error otherwise."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "if" and not np.isinf(values).any():
+        return values.astype(float)  # a vectorized reader's numbers: no value to look at one by one
     out = np.full(len(values), np.nan)
     for i, value in enumerate(values):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("", "nan", "null", "none")):
@@ -296,7 +320,8 @@ def _numeric(path, labels, name, values) -> np.ndarray:
     return out
 
 
-def _phases(path, labels, records, columns, mapping, steps) -> np.ndarray:
+def _phases(path, labels, values, mapping, steps) -> np.ndarray:
+    """The phase of every row: from the mapping's switch list, else from the phase ``values`` (None: no column)."""
     switches = mapping.phase_switches()
     if switches is not None:
         first = switches[0][0]
@@ -304,28 +329,33 @@ def _phases(path, labels, records, columns, mapping, steps) -> np.ndarray:
             raise LogFormatError(path, labels[0], f"step {steps[0]:g} precedes the first phase switch (step {first})")
         index = np.searchsorted([s for s, _ in switches], steps, side="right") - 1
         return np.array([switches[i][1] for i in index], dtype=object)
-    if "phase" not in columns:
+    if values is None:
         raise LogFormatError(
             path, "columns", "no 'phase' column; tag the file with a phase: --phase sft|rl|mixed or a switch list 'sft:0,rl:500'"
         )
+    try:  # each distinct value checked once (in order of first appearance: the first bad row is named)
+        codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    except TypeError:  # an unhashable value (a list): named below
+        codes, distinct = np.arange(len(values)), list(values)
     phases = []
-    for label, record in zip(labels, records):
-        value = record.get(columns["phase"])
+    for code, value in enumerate(distinct):
         if not isinstance(value, str) or value.strip().lower() not in PHASES:
-            raise LogFormatError(path, label, f"phase is {value!r}; expected 'sft', 'rl' or 'mixed'")
+            raise LogFormatError(path, labels[int(np.argmax(codes == code))],
+                                 f"phase is {value!r}; expected 'sft', 'rl' or 'mixed'")
         phases.append(value.strip().lower())
-    return np.array(phases, dtype=object)
+    return np.array(phases, dtype=object)[codes]
 
 
-def _load(path: Path, mapping: LogMapping, fmt: str | None):
-    """Read, resolve the columns and merge the records of a step: ``(records, labels, columns, merge_info)``."""
-    fmt = fmt or detect_format(path)
-    if fmt not in _READERS:
-        raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
+class _ReadByRecords(Exception):
+    """The vectorized table met what only the record-by-record path handles (or words): read the file that way."""
+
+
+def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
+    """Read, resolve the columns and merge the records of a step: ``(raw, steps, columns, merge_info)``."""
     if path.is_file() and path.stat().st_size == 0:
         raise LogFormatError(path, "line 1", "empty file")
-    raw = _READERS[fmt](path, run=mapping.run)
-    available = list(dict.fromkeys(key for record in raw.records for key in record))
+    raw = _READERS[fmt](path, run=mapping.run, vectorized=vectorized)
+    available = raw.names()
     columns = _resolve_columns(path, available, mapping)
     if "step" not in columns:
         raise LogFormatError(path, "columns", f"no step column (looked for {', '.join(ALIASES['step'])}); map one, e.g. --map COL=step")
@@ -336,22 +366,61 @@ def _load(path: Path, mapping: LogMapping, fmt: str | None):
                                               "map one, e.g. --map COL=sft_loss, or give --preset trl|verl|openrlhf")
     info = {"format": fmt, **raw.notes}
     if raw.steps is None:
-        return raw.records, raw.labels, columns, info
-    records, labels, conflicts = merge_records(path, raw, set(columns.values()), mapping.merge)
+        steps = _row_steps(path, raw.labels, raw.values(columns["step"]))
+        groups = _row_groups(steps, raw, columns)
+        if groups is None:
+            return raw, steps, columns, info
+        if raw.table is not None:
+            raise _ReadByRecords
+        raw = RawLog(raw.records, raw.labels, steps=list(groups), notes=raw.notes,
+                     is_eval=[any(map(is_eval_key, record)) for record in raw.records])
+        steps = steps[np.r_[True, np.diff(groups) > 0]]  # each group's step
+    else:
+        raw = replace(raw, steps=[parse_step(path, label, step) for label, step in zip(raw.labels, raw.steps)])
+        steps = None  # the keys are the steps
+    records, labels, keys, conflicts = merge_records(path, raw, set(columns.values()), mapping.merge)
     info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts})
-    return records, labels, columns, info
+    steps = np.array(keys, dtype=np.int64) if steps is None else steps
+    _check_order(path, labels, steps)
+    return RawLog(records, labels), steps, columns, info
 
 
-def _checked_steps(path, labels, records, columns, steps) -> np.ndarray:
-    bad = np.isnan(steps) | (steps < 0) | (steps != np.round(steps))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LogFormatError(path, labels[i], f"step is {records[i].get(columns['step'])!r}; expected an integer >= 0")
+def _row_steps(path, labels, values) -> np.ndarray:
+    """The step column of a table-like log (one record per row), checked: integers that never decrease."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "if":
+        whole = np.isfinite(values) & (values >= 0) & (values <= MAX_STEP) & (values == np.round(values))
+        if not whole.all():
+            raise _ReadByRecords  # the record path names the value as the file wrote it
+        steps = values.astype(np.int64)
+    else:
+        steps = np.array([parse_step(path, label, value) for label, value in zip(labels, values)], dtype=np.int64)
+    _check_order(path, labels, steps)
+    return steps
+
+
+def _row_groups(steps: np.ndarray, raw: RawLog, columns) -> np.ndarray | None:
+    """Group numbers of rows that repeat the previous row's step, phase and stage (a resumed writer), or None.
+
+    Such rows are records of one step, merged like TRL's train and eval records. Two stages
+    share their boundary step (each starts at the previous one's last point): those rows differ
+    in phase or stage and stay two points.
+    """
+    others = [raw.values(columns[name]) for name in ("phase", "stage") if name in columns]
+    repeat = np.zeros(len(steps), dtype=bool)
+    for i in np.flatnonzero(np.diff(steps) == 0):
+        repeat[i + 1] = all(_same(values[i], values[i + 1]) for values in others)
+    return np.cumsum(~repeat) if repeat.any() else None
+
+
+def _same(a, b) -> bool:
+    return a is b or a == b or (a != a and b != b)  # NaN: no stage logged in either
+
+
+def _check_order(path, labels, steps: np.ndarray) -> None:
     backwards = np.flatnonzero(np.diff(steps) < 0)
     if backwards.size:
         i = int(backwards[0]) + 1
-        raise LogFormatError(path, labels[i], f"step {steps[i]:g} comes after step {steps[i - 1]:g} (steps must not decrease)")
-    return steps.astype(np.int64)
+        raise LogFormatError(path, labels[i], f"step {steps[i]} comes after step {steps[i - 1]} (steps must not decrease)")
 
 
 def _sequence_level(path, labels, frame, column, mapping) -> None:
@@ -363,6 +432,9 @@ def _sequence_level(path, labels, frame, column, mapping) -> None:
     if missing.any():
         raise LogFormatError(path, labels[int(np.argmax(missing))], "the SFT loss is per token but no response length is "
                                                                      "known; give --response-length or a response_length column")
+    if (length <= 0).any():
+        i = int(np.argmax(length <= 0))
+        raise LogFormatError(path, labels[i], f"'response_length' is {length[i]:g}; expected > 0 tokens")
     frame["sft_loss"] = frame["sft_loss"] * length
 
 
@@ -397,22 +469,39 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
     mapping = mapping if isinstance(mapping, LogMapping) else LogMapping.from_dict(mapping or {})
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such log file")
-    records, labels, columns, info = _load(path, mapping, fmt)
+    check_regular_file(path)
+    fmt = fmt or detect_format(path)
+    if fmt not in _READERS:
+        raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
+    try:
+        return _canonical(path, mapping, fmt, vectorized=True)
+    except _ReadByRecords:
+        return _canonical(path, mapping, fmt, vectorized=False)
+
+
+def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -> pd.DataFrame:
+    """:func:`read_log`'s frame; a vectorized table that meets anything unusual raises :class:`_ReadByRecords`."""
+    raw, steps, columns, info = _load(path, mapping, fmt, vectorized=vectorized)
+    labels = raw.labels
 
     def column(name):
         if name not in columns:
             return None
-        return _numeric(path, labels, columns[name], [r.get(columns[name]) for r in records])
+        return _numeric(path, labels, columns[name], raw.values(columns[name]))
 
-    steps = _checked_steps(path, labels, records, columns, column("step"))
-    frame = pd.DataFrame({"step": steps})
-    frame["phase"] = _phases(path, labels, records, columns, mapping, steps)
-    for name in QUANTITIES:
-        frame[name] = column(name) if name in columns else np.nan
-    if mapping.loss_per_token:
-        _sequence_level(path, labels, frame, column, mapping)
-    given_stage = column("stage")
-    frame["source"] = [f"{path.name}:{label}" for label in labels]
+    try:
+        frame = pd.DataFrame({"step": steps})
+        frame["phase"] = _phases(path, labels, raw.values(columns["phase"]) if "phase" in columns else None, mapping, steps)
+        for name in QUANTITIES:
+            frame[name] = column(name) if name in columns else np.nan
+        if mapping.loss_per_token:
+            _sequence_level(path, labels, frame, column, mapping)
+        given_stage = column("stage")
+    except LogFormatError:
+        if raw.table is None:
+            raise
+        raise _ReadByRecords from None  # worded from the file's own values, as the record path reads them
+    frame["source"] = _sources(path, labels)
     keep = frame[list(QUANTITIES)].notna().any(axis=1).to_numpy()
     ignored = frame.loc[~keep, "source"].tolist()
     frame = frame.loc[keep].reset_index(drop=True)
@@ -423,6 +512,13 @@ def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | No
                    "sft_loss_units": "sequence (per-token loss x response length)" if mapping.loss_per_token
                    else "as logged (sequence level)"}
     return frame
+
+
+def _sources(path: Path, labels) -> pd.Series:
+    """``file:line 12`` for every row (built column-wise for a file read whole)."""
+    if isinstance(labels, LineLabels):
+        return f"{path.name}:line " + pd.Series(labels.lines, dtype=np.int64).astype(str)
+    return pd.Series([f"{path.name}:{label}" for label in labels], dtype=object)
 
 
 def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:
@@ -494,5 +590,15 @@ def read_run_meta(paths, filename: str = "run_meta.json") -> dict:
                 raise LogFormatError(sidecar, f"line {error.lineno}", f"invalid JSON: {error.msg}") from None
             if not isinstance(content, dict):
                 raise LogFormatError(sidecar, "top level", "expected a JSON object")
+            _check_expert_constants(sidecar, content)
             meta.update(content)
     return meta
+
+
+def _check_expert_constants(sidecar: Path, content: dict) -> None:
+    """The sidecar's a = E_p* r in [0, 1] and H(p*) >= 0, checked like the command line's flags."""
+    for key, high in (("expert_pass_rate", 1.0), ("expert_entropy", math.inf)):
+        value = content.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= high):
+            raise LogFormatError(sidecar, f"'{key}'", f"{value!r} is not a number in [0, {high:g}]")

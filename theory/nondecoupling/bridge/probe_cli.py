@@ -49,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nondecoupling probe", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", type=Path, help="local checkpoint directory (model and tokenizer)")
+    source.add_argument("--model", help="local checkpoint directory (model and tokenizer), or a hub id already in the cache")
     source.add_argument("--config", type=Path, help="a transformers config JSON: random weights from it (needs --tokenizer)")
-    parser.add_argument("--tokenizer", type=Path, help="tokenizer directory (default: the --model directory)")
+    parser.add_argument("--tokenizer", help="tokenizer directory or cached hub id (default: the --model directory)")
     parser.add_argument("--data", type=Path, required=True, help="expert data, JSON lines with prompt and response")
     parser.add_argument("--reward", required=True, help="'exact' (match the row's 'answer') or MODULE:FUNCTION (TRL-style)")
     parser.add_argument("--out", type=Path, required=True, help="output JSON file")
@@ -284,9 +284,31 @@ def _check_counts(args) -> None:
         raise ProbeInputError("--trace-samples must be >= 0 and --max-rows >= 1")
 
 
+def _looks_local(text: str) -> bool:
+    """A path, not a hub id: ``./``, ``../``, ``/``, ``~`` or a parent folder that exists (``runs/ckpt``)."""
+    if text in (".", "..") or text.startswith(("./", "../", "/", "~", ".\\", "..\\")):
+        return True
+    parent = Path(text).expanduser().parent
+    return parent != Path(".") and parent.is_dir()
+
+
+def _check_paths(args) -> None:
+    """Files and folders that do not exist, refused before torch loads (a missing folder is not a hub id to look up)."""
+    for flag in ("model", "tokenizer"):
+        text = getattr(args, flag)
+        if text is not None and not Path(text).expanduser().is_dir() and _looks_local(text):
+            problem = "not a directory" if Path(text).expanduser().exists() else "no such directory"
+            raise ProbeInputError(f"{text}, --{flag}: {problem} (a local checkpoint folder with config.json)")
+    for flag in ("config", "data"):
+        path = getattr(args, flag)
+        if path is not None and not path.is_file():
+            raise ProbeInputError(f"{path}, --{flag}: {'not a regular file' if path.exists() else 'no such file'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_paths(args)
         _check_counts(args)
         report = run_probe(args)
     except ProbeInputError as error:

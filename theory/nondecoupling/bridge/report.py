@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import shutil
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only; never open a window from a command-line tool
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from nondecoupling.bridge.errors import LogFormatError
 
-from nondecoupling.bridge.stats import guaranteed_gain_curve, k1_terms  # noqa: E402
-from nondecoupling.bridge.verdicts import Check  # noqa: E402
+if TYPE_CHECKING:
+    from nondecoupling.bridge.verdicts import Check
 
 FIGURE = "curves.png"
+REPORT_FILES = ("report.json", "report.md", FIGURE)
 MAX_PLOTTED = 4_000  # observed points drawn per curve (every k-th point of longer logs)
 _VERDICT_MARK = {"holds": "holds", "violated": "**violated**", "inconclusive": "inconclusive", "estimate": "estimate"}
 
@@ -122,6 +126,13 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _thinned(*series):
+    """Every k-th point of longer series (at most MAX_PLOTTED): a million dots draw as one smear, slowly."""
+    stride = max(1, len(series[0]) // MAX_PLOTTED)
+    thinned = [values[::stride] for values in series]
+    return thinned[0] if len(series) == 1 else thinned
+
+
 def _shade_stages(ax, run):
     for _, frame in run.groupby("stage"):
         if frame["phase"].iloc[0] == "rl":
@@ -130,13 +141,17 @@ def _shade_stages(ax, run):
 
 def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None, expert_entropy=None):
     """SFT loss, reward and RL net gain against step, with the fitted theory curves."""
-    fig, (ax_loss, ax_reward, ax_gain) = plt.subplots(3, 1, figsize=(7, 8.5), sharex=True)
+    from matplotlib.figure import Figure  # imported when drawn (a second of start-up); no pyplot, no window
+
+    from nondecoupling.bridge.stats import guaranteed_gain_curve, k1_terms
+
+    fig = Figure(figsize=(7, 8.5))
+    ax_loss, ax_reward, ax_gain = fig.subplots(3, 1, sharex=True)
     for ax in (ax_loss, ax_reward, ax_gain):
         _shade_stages(ax, run)
     for ax, column, name in ((ax_loss, "sft_loss", "observed"), (ax_reward, "reward", "observed (sampled)"),
                              (ax_reward, "pass_rate", "observed (exact pass rate)")):
-        curve = run.dropna(subset=[column])
-        curve = curve.iloc[:: max(1, len(curve) // MAX_PLOTTED)]  # a million dots draw as one smear, slowly
+        curve = _thinned(run.dropna(subset=[column]))
         if len(curve):
             ax.plot(curve["step"], curve[column], ".", color="k" if column != "pass_rate" else "tab:blue", ms=3, label=name)
     labelled = set()
@@ -148,16 +163,20 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
         return name
 
     for fit in fits.values():
-        steps = fit["start_step"] + fit["s"]
+        every = slice(None, None, max(1, len(fit["s"]) // MAX_PLOTTED))
+        s = fit["s"][every]
+        steps = fit["start_step"] + s
         if fit["phase"] == "sft":
-            ax_loss.plot(steps, fit["fitted"], color="tab:blue", label=label("fit $L_\\infty + \\epsilon_0 e^{-ks}$"))
+            ax_loss.plot(steps, fit["fitted"][every], color="tab:blue", label=label("fit $L_\\infty + \\epsilon_0 e^{-ks}$"))
             continue
-        ax_reward.plot(steps, fit["reward_fitted"], color="tab:green", label=label("fit $J_\\infty - \\Delta_0 e^{-2\\mu s}$ (P1)"))
-        ax_loss.plot(steps, fit["loss_fitted"], color="tab:red", label=label("fit under RL (P1 instance)"))
+        ax_reward.plot(steps, fit["reward_fitted"][every], color="tab:green",
+                       label=label("fit $J_\\infty - \\Delta_0 e^{-2\\mu s}$ (P1)"))
+        ax_loss.plot(steps, fit["loss_fitted"][every], color="tab:red", label=label("fit under RL (P1 instance)"))
         ax_loss.axhline(fit["tau"], color="tab:red", ls=":", label=label("P4 threshold $\\tau$ (estimate)"))
-        gain = (fit["reward"] - fit["reward"][0]) - fit["lam"] * (fit["loss"] - fit["loss"][0])
+        reward, loss = fit["reward"][every], fit["loss"][every]
+        gain = (reward - fit["reward"][0]) - fit["lam"] * (loss - fit["loss"][0])
         ax_gain.plot(steps, gain, ".", color="k", ms=3, label=label("observed $G$"))
-        curve = guaranteed_gain_curve(fit, fit["s"], fit["lam"])
+        curve = guaranteed_gain_curve(fit, s, fit["lam"])
         if curve is not None:
             ax_gain.plot(steps, curve, color="tab:purple", label=label("P3 $g(t)$ from fitted constants"))
         if np.isfinite(fit["t_star"]):
@@ -166,7 +185,7 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
                            label=label("P3 optimal stop $t^*$") if ax is ax_gain else None)
     if expert_pass_rate is not None:
         for _stage, frame in run[run["phase"] == "rl"].groupby("stage"):
-            frame = frame.dropna(subset=["sft_loss"])
+            frame = _thinned(frame.dropna(subset=["sft_loss"]))
             if frame.empty:
                 continue
             base = expert_entropy if expert_entropy is not None else frame["sft_loss"].iloc[0]
@@ -182,20 +201,64 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
             ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
 
 
 def write_report(run, checks, fits, out_dir, *, settings: dict, meta: dict) -> dict:
-    """Write report.json, report.md and the figure into ``out_dir``; return the report."""
-    out_dir = Path(out_dir)
+    """Write report.json, report.md and the figure into ``out_dir`` (all or nothing); return the report."""
     report = build_report(run, checks, settings=settings, meta=meta)
-    # Everything is rendered before the first byte is written: a failure leaves no partial report.
     figure = io.BytesIO()
     plot_run(run, fits, figure, expert_pass_rate=settings.get("expert_pass_rate"),
              expert_entropy=settings.get("expert_entropy"))
-    contents = {"report.json": json.dumps(report, indent=2, allow_nan=False) + "\n", "report.md": render_markdown(report)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in contents.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
-    (out_dir / FIGURE).write_bytes(figure.getvalue())
+    publish({"report.json": (json.dumps(report, indent=2, allow_nan=False) + "\n").encode(),
+             "report.md": render_markdown(report).encode(), FIGURE: figure.getvalue()}, Path(out_dir))
     return report
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """``out_dir`` must be a folder we can create or write the report into: checked before anything is read."""
+    existing = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise LogFormatError(out_dir, "--out", f"{existing} is a file, not a directory")
+    for name in REPORT_FILES:
+        if (out_dir / name).is_dir():
+            raise LogFormatError(out_dir, "--out", f"{out_dir / name} is a directory; the report writes a file there")
+
+
+def publish(contents: dict, out_dir: Path) -> None:
+    """Write ``{name: bytes}`` into a staging folder beside ``out_dir``, then move it in at once.
+
+    A new ``out_dir`` is the staging folder renamed (atomic). Into an existing one the files
+    are moved one by one under an exclusive lock on the folder, so two runs writing the same
+    ``--out`` leave the files of one of them, never a mix. A failure leaves no file behind.
+    """
+    out_dir = out_dir.absolute()
+    anchor = next(p for p in out_dir.parents if p.exists())
+    staging = anchor / f".{out_dir.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial"
+    try:
+        staging.mkdir()
+        for name, data in contents.items():
+            (staging / name).write_bytes(data)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(out_dir)  # fails if out_dir exists and is not empty (another run, or the user's folder)
+            return
+        except OSError:
+            if not out_dir.is_dir():
+                raise
+        _move_into(staging, out_dir, contents)
+    except OSError as error:
+        raise LogFormatError(out_dir, "--out", f"cannot write the report: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into(staging: Path, out_dir: Path, names) -> None:
+    """Replace the report's files in an existing folder, holding its lock (flock) against other runs."""
+    handle = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        check_out_dir(out_dir)
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        os.close(handle)  # releases the lock

@@ -24,10 +24,18 @@ mlflow         MLflow's file store: ``mlruns/<exp>/<run>/metrics/<key>``, lines
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nondecoupling.bridge.errors import LogFormatError
+
+#: The largest step read: steps are compared and fitted as float64, which holds every integer up to 2**53.
+MAX_STEP = 2**53
+_DIGITS = re.compile(r"\+?[0-9]+")
 
 
 @dataclass
@@ -44,13 +52,45 @@ class RawLog:
         The step of each record, for formats whose records of one step are merged.
     is_eval : list of bool or None
         Whether each record is an evaluation record (used by the ``eval``/``train`` merge rules).
+    table : dict of str to numpy.ndarray, optional
+        The records as columns instead (``records`` empty): a file read whole by a vectorized
+        reader, whose columns are plain numbers or texts. Anything unusual in it is re-read
+        record by record, so that the complaint is worded alike.
     """
 
     records: list
-    labels: list
+    labels: Sequence
     steps: list | None = None
     is_eval: list | None = None
     notes: dict = field(default_factory=dict)
+    table: dict | None = None
+
+    def names(self) -> list:
+        """The source names (keys, columns, tags), in order of first appearance."""
+        if self.table is not None:
+            return list(self.table)
+        return list(dict.fromkeys(key for record in self.records for key in record))
+
+    def values(self, name: str) -> Sequence:
+        """The raw values of ``name``, one per record (None or NaN where a record lacks it)."""
+        if self.table is not None:
+            return self.table[name]
+        return [record.get(name) for record in self.records]
+
+
+class LineLabels(Sequence):
+    """``line 1``, ``line 2``, ... for a file read whole, one record per line: made on demand."""
+
+    def __init__(self, count: int):
+        self.lines = range(1, count + 1)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [f"line {line}" for line in self.lines[index]]
+        return f"line {self.lines[index]}"
 
 
 def is_eval_key(key: str) -> bool:
@@ -58,8 +98,43 @@ def is_eval_key(key: str) -> bool:
     return key.startswith(("eval_", "eval/", "val/", "val-", "val_"))
 
 
+def parse_step(path, where: str, value) -> int:
+    """A logged step as an ``int`` in [0, :data:`MAX_STEP`]: an integer, an integral float, or such a text.
+
+    Anything else (a bool, a list, ``"1.5"``, ``"²"``, 2**63) is a :class:`LogFormatError` naming
+    the file and the record.
+    """
+    number = _whole_number(value)
+    if number is None or not 0 <= number <= MAX_STEP:
+        raise LogFormatError(path, where, f"step is {value!r}; expected an integer from 0 to 2**53 = {MAX_STEP}")
+    return number
+
+
+def _whole_number(value) -> int | None:
+    if isinstance(value, str):
+        text = value.strip()
+        if _DIGITS.fullmatch(text):
+            return int(text)
+        try:  # "5.0", "1e3" (ASCII only: float() would also read other scripts' digits)
+            value = float(text) if text.isascii() else None
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return int(value) if math.isfinite(value) and value == int(value) else None
+
+
+def check_regular_file(path: Path) -> None:
+    """A log must be a regular file or a directory: a FIFO or a device would block or never end."""
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise LogFormatError(path, "file", "not a regular file (a FIFO, socket or device); give a log file or directory")
+
+
 def read_text(path: Path) -> str:
     """The file as text: UTF-8, a leading BOM dropped; undecodable bytes name the file and line."""
+    check_regular_file(path)
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
@@ -69,11 +144,17 @@ def read_text(path: Path) -> str:
                              f"not UTF-8 text ({error.reason}: {data[error.start:error.start + 1]!r})") from None
 
 
+def is_mlflow_run(path: Path) -> bool:
+    """An MLflow run directory: ``metrics/``, or the ``meta.yaml`` and ``params/`` or ``tags/`` of every run."""
+    return path.is_dir() and ((path / "metrics").is_dir() or (
+        (path / "meta.yaml").is_file() and ((path / "params").is_dir() or (path / "tags").is_dir())))
+
+
 def detect_format(path: Path) -> str:
     """The format from the file's name (and, for directories, their content)."""
     name = path.name.lower()
     if path.is_dir():
-        if name == "metrics" or (path / "metrics").is_dir() or any(path.glob("*/metrics")):
+        if name == "metrics" or any(is_mlflow_run(p) for p in (path, *path.iterdir())):
             return "mlflow"
         return "tensorboard"
     if "tfevents" in name:

@@ -9,16 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import RawLog, is_eval_key, read_text
+from nondecoupling.bridge.readers import RawLog, is_eval_key, is_mlflow_run, parse_step, read_text
 
 
 def _run_directory(path: Path, run: str | None) -> Path:
     """The run's directory from a run, its ``metrics`` directory, or an experiment directory (+ ``run``)."""
     if path.name == "metrics":
         return path.parent
-    if (path / "metrics").is_dir():
+    if is_mlflow_run(path):
         return path
-    runs = sorted(p.parent for p in path.glob("*/metrics") if p.is_dir())
+    runs = sorted(p for p in path.iterdir() if is_mlflow_run(p))
     names = {r: _run_name(r) for r in runs}
     if run is not None:
         chosen = [r for r in runs if run in (r.name, names[r])]
@@ -40,8 +40,11 @@ def read_mlflow(path: Path, *, run: str | None = None, **_) -> RawLog:
     """Every metric file of one run, one record per line, merged by step later."""
     run_dir = _run_directory(path, run)
     metrics = run_dir / "metrics"
+    files = sorted(p for p in metrics.rglob("*") if p.is_file()) if metrics.is_dir() else []
+    if not files:  # mlflow leaves metrics/ empty, and copies (git) drop the empty folder
+        raise LogFormatError(run_dir, "metrics/", "the MLflow run logged no metrics (parameters or tags only)")
     entries = []
-    for file in sorted(p for p in metrics.rglob("*") if p.is_file()):
+    for file in files:
         key = file.relative_to(metrics).as_posix()
         for number, line in enumerate(read_text(file).splitlines(), start=1):
             parts = line.split()
@@ -50,14 +53,11 @@ def read_mlflow(path: Path, *, run: str | None = None, **_) -> RawLog:
             if len(parts) != 3:
                 raise LogFormatError(file, f"line {number}", f"expected 'timestamp value step', got {line!r}")
             _, value, step = parts
+            step = parse_step(file, f"line {number}", step)
             entries.append((step, {"step": step, key: value}, f"metrics/{key} line {number}", is_eval_key(key)))
     if not entries:
-        raise LogFormatError(metrics, "directory", "no metric files")
-    try:
-        entries.sort(key=lambda entry: int(entry[0]))
-    except ValueError:
-        bad = next(e for e in entries if not e[0].lstrip("-").isdigit())
-        raise LogFormatError(path, bad[2], f"step {bad[0]!r} is not an integer") from None
+        raise LogFormatError(metrics, "every file", "no 'timestamp value step' lines")
+    entries.sort(key=lambda entry: entry[0])  # stable: within a step, file order
     steps, records, labels, is_eval = zip(*entries)
-    return RawLog(list(records), list(labels), steps=[int(s) for s in steps], is_eval=list(is_eval),
+    return RawLog(list(records), list(labels), steps=list(steps), is_eval=list(is_eval),
                   notes={"mlflow_run": run_dir.name})

@@ -8,10 +8,11 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import RawLog, is_eval_key, read_text
+from nondecoupling.bridge.readers import LineLabels, RawLog, is_eval_key, read_text
 
 #: W&B's panel export: ``<run> - <key>`` and its ``__MIN``/``__MAX`` band columns.
 WANDB_COLUMN = re.compile(r"^(?P<run>.+?) - (?P<key>.+?)(?P<band>__MIN|__MAX)?$")
@@ -100,8 +101,15 @@ def _flatten(data: dict, prefix: str = "") -> dict:
     return flat
 
 
-def read_jsonl(path: Path, **_) -> RawLog:
-    """One JSON object per line; verl's file-logger lines ``{"step": N, "data": {...}}`` are flattened."""
+def read_jsonl(path: Path, *, vectorized: bool = True, **_) -> RawLog:
+    """One JSON object per line; verl's file-logger lines ``{"step": N, "data": {...}}`` are flattened.
+
+    With ``vectorized``, a file of flat objects with numbers and texts is parsed whole by
+    pyarrow's JSON reader (no Python object per value); anything else line by line.
+    """
+    table = _jsonl_table(path) if vectorized else None
+    if table is not None:
+        return RawLog([], LineLabels(len(next(iter(table.values())))), table=table)
     records, labels = [], []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -119,6 +127,41 @@ def read_jsonl(path: Path, **_) -> RawLog:
     if set(records[0]) == {"step", "data"} and isinstance(records[0]["data"], dict):
         return _verl_records(path, records, labels)
     return RawLog(records, labels)
+
+
+def _jsonl_table(path: Path) -> dict | None:
+    """The columns of a JSONL file of flat objects (numbers, texts, nulls), or None: read it line by line.
+
+    None also where pyarrow would read the file differently from ``json.loads`` per line:
+    blank lines (the line numbers would shift), nested or boolean values, a BOM, bad bytes.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.json
+        table = pyarrow.json.read_json(path)
+    except (ImportError, pa.ArrowException):
+        return None
+    plain = (pa.types.is_int64, pa.types.is_float64, pa.types.is_string, pa.types.is_null)
+    if table.num_rows == 0 or not all(any(kind(t) for kind in plain) for t in table.schema.types):
+        return None
+    with path.open("rb") as handle:
+        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
+        handle.seek(-1, 2)
+        lines += handle.read(1) != b"\n"
+    if table.num_rows != lines:
+        return None
+    return {name: _column_array(column, pa) for name, column in zip(table.column_names, table.columns)}
+
+
+def _column_array(column, pa) -> np.ndarray:
+    """A float array (NaN for null), an int64 array (no nulls), or an object array of str/None for texts."""
+    if pa.types.is_string(column.type) or pa.types.is_null(column.type):
+        encoded = column.cast(pa.string()).dictionary_encode().combine_chunks()  # few distinct texts: phase names
+        words = np.array(encoded.dictionary.to_pylist() + [None], dtype=object)
+        return words[encoded.indices.fill_null(len(words) - 1).to_numpy()]
+    if pa.types.is_int64(column.type) and column.null_count == 0:
+        return column.to_numpy()
+    return column.cast(pa.float64()).to_numpy()
 
 
 def _verl_records(path: Path, records: list, labels: list) -> RawLog:
