@@ -8,7 +8,10 @@ Each figure module of :mod:`simulations.plots` runs as one task (in a process po
 ``--jobs > 1``) with its own random generator, derived from ``--seed`` and the module's
 key alone, so a figure's numbers do not depend on ``--jobs``, ``--only`` or the other
 modules. Next to every figure its numbers go to ``<name>.csv``; ``index.json`` lists
-each figure with its theorem IDs, parameters and a one-line caption. ``--only`` redraws
+each figure with its theorem IDs, parameters and a one-line caption. Numbers are written and
+drawn at six significant digits (:func:`csv_text`, :func:`simulations.plots._style.fixed_precision`)
+and files carry no dates or versions, so that another machine's BLAS and libm rewrite the same
+bytes. ``--only`` redraws
 some figures and keeps the other entries of an existing ``index.json``.
 
 ``--quick`` is a preview (CI, iterating on a figure): every figure with the same panels,
@@ -43,10 +46,14 @@ from tqdm import tqdm  # noqa: E402
 from nondecoupling.bridge.jsonable import jsonable  # noqa: E402  (one sanitizer: NaN -> null, inf -> "inf")
 from nondecoupling.validation import check_integer  # noqa: E402
 from simulations.plots import MODULES, STYLE, Drawn, Skip  # noqa: E402  (selects the Agg backend)
-from simulations.plots._style import PREVIEW_STYLE, preview  # noqa: E402
+from simulations.plots._style import DIGITS, PREVIEW_STYLE, fixed_precision, preview, significant  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
 MANIFEST = "index.json"
+#: A value below this fraction of its column's largest magnitude is written as 0: at that size
+#: it is the rounding noise of a difference of the column's larger numbers (a loss at its
+#: minimum, ``1 - b`` for ``b`` near 1), and its digits differ between machines.
+NOISE_FLOOR = 1e-13
 
 
 def module_rng(seed: int, key: str) -> np.random.Generator:
@@ -91,8 +98,20 @@ def render(key: str, *, seed: int, quick: bool, out: Path, fmt: str, only=(), lo
 
 
 def csv_text(data) -> str:
-    """The CSV of a figure's numbers, as written next to it (10 significant digits)."""
-    return data.to_csv(index=False, float_format="%.10g")
+    """The CSV of a figure's numbers, as written next to it.
+
+    :data:`~simulations.plots._style.DIGITS` significant digits, and 0 below
+    :data:`NOISE_FLOOR` of the column's largest magnitude: numbers that another machine's
+    BLAS and SIMD kernels reproduce, so that a sweep rewrites the same bytes.
+    """
+    data = data.copy()
+    for column in data.select_dtypes("float").columns:
+        values = data[column].to_numpy(dtype=float, copy=True)
+        finite = np.abs(values[np.isfinite(values)])
+        if finite.size:
+            values[np.abs(values) < NOISE_FLOOR * finite.max()] = 0.0
+        data[column] = values
+    return data.to_csv(index=False, float_format=f"%.{DIGITS}g")
 
 
 def save(item: Drawn, *, out: Path, fmt: str) -> None:
@@ -101,6 +120,7 @@ def save(item: Drawn, *, out: Path, fmt: str) -> None:
     metadata = {"Software": None} if fmt == "png" else {"Creator": None, "Date": None}
     if fmt == "pdf":
         metadata.update(CreationDate=None, Producer=None)
+    fixed_precision(item.figure)  # the pixels, like the CSV, from numbers every machine reproduces
     item.figure.savefig(out / f"{item.name}.{fmt}", format=fmt, metadata=metadata)
     (out / f"{item.name}.csv").write_text(csv_text(item.data))
 
@@ -114,8 +134,17 @@ def manifest_entry(item: Drawn, *, key: str, fmt: str, seed: int, quick: bool) -
         "theorems": list(item.theorems),
         "module": MODULES[key].path,
         "shows": item.shows,
-        "parameters": jsonable({**item.parameters, "seed": seed, "quick": quick}),
+        "parameters": _significant_floats(jsonable({**item.parameters, "seed": seed, "quick": quick})),
     }
+
+
+def _significant_floats(value):
+    """Every float of a JSON-ready ``value`` at :data:`~simulations.plots._style.DIGITS` significant digits."""
+    if isinstance(value, dict):
+        return {key: _significant_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_significant_floats(item) for item in value]
+    return float(significant(value)) if isinstance(value, float) else value
 
 
 def write_manifest(out: Path, entries: list, skipped: dict, *, command: str, merge: bool) -> Path:
