@@ -163,9 +163,17 @@ def write_manifest(out: Path, entries: list, skipped: dict, *, command: str, mer
     return path
 
 
+#: Fewest usable CPUs for which the default sweep runs a process pool. On 2 cores the pool
+#: gave no wall-clock gain and cost 16-21% more CPU (``python benchmarks/sweep_speed.py``):
+#: eleven modules of unequal cost (in ``--quick``, two of them are 40% of the CPU) share two
+#: workers badly, and each worker process imports and warms up matplotlib's caches again.
+POOL_MIN_CPUS = 4
+
+
 def default_jobs() -> int:
-    """The CPUs this process may run on (the figure modules are independent tasks)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The usable CPUs from :data:`POOL_MIN_CPUS` on (the figure modules are independent tasks), else 1."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus if cpus >= POOL_MIN_CPUS else 1
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -173,7 +181,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a preview: small grids, 72 dpi, fixed margins, plain-text log ticks, no unlabelled log minor ticks (all figures, same content, about half the time)")
     parser.add_argument("--only", nargs="+", metavar="ID", help="theorem IDs (P3, K1, ...), module keys (a, p1_p2, ..., real) or figure names")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures/)")
-    parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: the usable CPUs; 1: in this process)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help=f"worker processes (default: the usable CPUs from {POOL_MIN_CPUS} on, else 1; 1: in this process)")
     parser.add_argument("--format", choices=FORMATS, default="png", dest="fmt", help="figure format (default png)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random instance (default 0)")
     parser.add_argument("--logs", type=Path, default=None, help="folder of real-run logs <run>/log.jsonl (default: simulations/data/qwen3)")

@@ -121,15 +121,16 @@ def fixed_precision(fig) -> None:
     """Round everything ``fig`` draws from data to :data:`DIGITS` significant digits.
 
     Lines, spans, filled bands, line collections, meshes (values and colour limits) and every
-    axes' data and view limits. Agg places vertices on a 1/256-pixel grid, so a relative change
+    axes' (and inset's) data and view limits. Agg places vertices on a 1/256-pixel grid, so a relative change
     of 1e-8 (another machine's BLAS) moved some anti-aliased pixels; rounded, the pixels
     change only where a written number would.
     """
-    for ax in fig.axes:
+    every_axes = [*fig.axes, *(inset for ax in fig.axes for inset in ax.child_axes)]  # insets too
+    for ax in every_axes:
         ax.dataLim.set_points(significant(ax.dataLim.get_points()))
         for artist in ax.get_children():
             _round_artist(artist)
-    for ax in fig.axes:  # after the data: autoscaled limits come from the rounded data limits
+    for ax in every_axes:  # after the data: autoscaled limits come from the rounded data limits
         ax.set_xlim(significant(ax.get_xlim()), auto=ax.get_autoscalex_on())
         ax.set_ylim(significant(ax.get_ylim()), auto=ax.get_autoscaley_on())
 

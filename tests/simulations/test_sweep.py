@@ -104,6 +104,13 @@ def test_registry_names_the_figures_the_modules_draw(quick_run):
     assert set(drawn) <= {name for module in MODULES.values() for name in module.figures}
 
 
+@pytest.mark.parametrize(("cpus", "jobs"), [(1, 1), (2, 1), (3, 1), (4, 4), (16, 16)])
+def test_a_pool_only_from_four_cpus(monkeypatch, cpus, jobs):
+    monkeypatch.setattr(sweep.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert sweep.default_jobs() == jobs
+    assert sweep.parse_args([]).jobs == jobs
+
+
 @pytest.mark.parametrize("argv", [["--jobs", "0"], ["--seed", "-1"], ["--format", "gif"], ["--only", "P9"]])
 def test_bad_options_name_themselves(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -125,7 +132,7 @@ def _kernels(environment: dict) -> str:
 
 def test_other_kernels_write_the_same_bytes(tmp_path):
     """The figures whose 10-digit CSVs and pixels moved under other BLAS kernels (A1, A2, P1, P2,
-    P4, K1-K3, V1), swept under the detected and under emulated other kernels: every CSV, PNG
+    P4, K1-K3, V1, and X1's inset), swept under the detected and under emulated other kernels: every CSV, PNG
     and the manifest byte for byte the same (a fresh clone's sweep leaves ``git status`` clean)."""
     here = {**os.environ, "OMP_NUM_THREADS": "1"}
     other = {**here, **OTHER_KERNELS}
@@ -135,12 +142,12 @@ def test_other_kernels_write_the_same_bytes(tmp_path):
     for name, environment in (("here", here), ("other", other)):
         (tmp_path / name).mkdir()
         command = [sys.executable, str(REPO / "simulations" / "sweep.py"), "--quick", "--jobs", "1", "--out", "figures",
-                   "--only", "a", "p1_p2", "p4", "k", "v1_c1_beta"]
+                   "--only", "a", "p1_p2", "p4", "k", "v1_c1_beta", "x1"]
         result = subprocess.run(command, cwd=tmp_path / name, env=environment, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         folders.append(tmp_path / name / "figures")
     written = sorted(path.name for path in folders[0].iterdir())
-    assert written == sorted(path.name for path in folders[1].iterdir()) and len(written) == 2 * 9 + 1
+    assert written == sorted(path.name for path in folders[1].iterdir()) and len(written) == 2 * 10 + 1
     assert [name for name in written if (folders[0] / name).read_bytes() != (folders[1] / name).read_bytes()] == []
 
 
