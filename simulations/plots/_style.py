@@ -121,9 +121,9 @@ def fixed_precision(fig) -> None:
     """Round everything ``fig`` draws from data to :data:`DIGITS` significant digits.
 
     Lines, spans, filled bands, line collections, meshes (values and colour limits) and every
-    axes' (and inset's) data and view limits. Agg places vertices on a 1/256-pixel grid, so a relative change
-    of 1e-8 (another machine's BLAS) moved some anti-aliased pixels; rounded, the pixels
-    change only where a written number would.
+    axes' (and inset's) data and view limits. Agg places vertices on a 1/256-pixel grid, so a
+    relative change of 1e-8 (another machine's BLAS) moved some anti-aliased pixels; rounded,
+    the pixels change only where a written number would.
     """
     every_axes = [*fig.axes, *(inset for ax in fig.axes for inset in ax.child_axes)]  # insets too
     for ax in every_axes:
