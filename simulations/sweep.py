@@ -15,7 +15,7 @@ bytes. ``--only`` redraws some figures and keeps the other entries of an existin
 
 ``--quick`` is a preview (CI, iterating on a figure): every figure with the same panels,
 curves, axis labels, units, legends and CSV columns, but from smaller grids and drawn
-cheaply (1.3-1.9x less wall, 1.4-1.6x less CPU on 2 cores: ``benchmarks/sweep_speed.py``):
+cheaply (1.3-2.2x less wall, 1.4-1.9x less CPU on 2 cores: ``benchmarks/sweep_speed.py``):
 72 dpi instead of 110, fixed margins instead of the constrained layout (labels may sit less
 snugly), plain-text log-axis tick labels (``1e-05``, not math text) and no unlabelled minor ticks on log axes with two or more labelled decades
 (:func:`simulations.plots._style.preview`). The default sweep is the publication output.
@@ -177,7 +177,7 @@ def default_jobs() -> int:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a preview: small grids, 72 dpi, fixed margins, plain-text log ticks, no unlabelled log minor ticks (all figures, same content, 1.3-1.9x less wall on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="a preview: small grids, 72 dpi, fixed margins, plain-text log ticks, no unlabelled log minor ticks (all figures, same content, 1.3-2.2x less wall on 2 cores)")
     parser.add_argument("--only", nargs="+", metavar="ID", help="theorem IDs (P3, K1, ...), module keys (a, p1_p2, ..., real) or figure names")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures/)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help=f"worker processes (default: the usable CPUs from {POOL_MIN_CPUS} on, else 1; 1: in this process)")
