@@ -7,7 +7,11 @@ an earlier revision extracted by ``git archive``, and prints the min and median 
 CPU time (user + system of the sweep and its pool workers, from ``getrusage(RUSAGE_CHILDREN)``)
 and the default/quick ratios.
 
-    python benchmarks/sweep_speed.py [--repeat 3] [--before main] [--jobs N]
+    python benchmarks/sweep_speed.py [--repeat 3] [--before main] [--jobs N] [--quadratic-only]
+
+It also times ``Quadratic(A)`` for a batch of 100 x 100 PSD matrices against the one
+decomposition it needs (``eigh`` on one BLAS thread), in each tree, alternating: the ratio
+is the constructor's overhead (the null-space projector, the checks).
 
 Runs alternate (default, quick, default, quick, ...; the revisions in turn) so that changing
 machine load hits all of them alike: compare the ratios, not the absolute seconds.
@@ -50,6 +54,33 @@ def run_sweep(tree: Path, flags: list, out: Path, jobs: int | None) -> tuple[flo
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+#: ``Quadratic(A)`` over one ``eigh`` of the same batch, both on one BLAS thread, best of 5.
+QUADRATIC_RATIO = """
+import time, numpy as np
+from simulations.problems import Quadratic
+from simulations.threads import single_threaded
+rng = np.random.default_rng(0)
+orthogonal = np.linalg.qr(rng.standard_normal((200, 100, 100)))[0]
+matrices = (orthogonal * rng.uniform(0.5, 3.0, (200, 1, 100))) @ np.swapaxes(orthogonal, -1, -2)
+def best(work):
+    times = []
+    for _ in range(5):
+        start = time.perf_counter(); work(); times.append(time.perf_counter() - start)
+    return min(times)
+def bare():
+    with single_threaded():
+        np.linalg.eigh(matrices)
+print(best(lambda: Quadratic(matrices, np.zeros(100))) / best(bare))
+"""
+
+
+def quadratic_ratio(tree: Path) -> float:
+    """``Quadratic(A) / eigh(A)`` wall time, d = 100, a batch of 200, in the checkout ``tree``."""
+    environment = {**os.environ, "PYTHONPATH": f"{tree / 'theory'}{os.pathsep}{tree}"}
+    result = subprocess.run([sys.executable, "-c", QUADRATIC_RATIO], cwd=tree, env=environment, capture_output=True, text=True, check=True)
+    return float(result.stdout)
+
+
 def summary(samples: list) -> str:
     """``min / median`` of wall and CPU seconds."""
     walls, cpus = zip(*samples)
@@ -70,11 +101,21 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each mode and revision (default 3)")
     parser.add_argument("--before", default=None, help="also time this revision (e.g. main), alternating with the working tree")
     parser.add_argument("--jobs", type=int, default=None, help="the sweep's --jobs (default: the sweep's default)")
+    parser.add_argument("--quadratic-only", action="store_true", help="time only Quadratic(A) against eigh, no sweeps")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"after (working tree)": ROOT}
         if args.before:
             trees = {f"before ({args.before})": extract(args.before, Path(tmp) / "before"), **trees}
+        quadratic = {label: [] for label in trees}
+        for _ in range(args.repeat):
+            for label, tree in trees.items():
+                quadratic[label].append(quadratic_ratio(tree))
+        print("Quadratic(A) / single-threaded eigh(A), d = 100, batch 200: min - max over repeats")
+        for label, ratios_ in quadratic.items():
+            print(f"{label:24s} {min(ratios_):5.2f}x - {max(ratios_):5.2f}x")
+        if args.quadratic_only:
+            return 0
         samples = {(label, mode): [] for label in trees for mode in MODES}
         for repeat in range(args.repeat):
             for label, tree in trees.items():

@@ -1,21 +1,23 @@
 """Draw every theorem of THEORY.md against simulation into ``figures/``.
 
     python simulations/sweep.py                       # everything, into figures/
-    python simulations/sweep.py --quick --out /tmp/f  # a preview: small grids, all figures, < 30 s
+    python simulations/sweep.py --quick --out /tmp/f  # a preview: small grids, all figures, ~20 s CPU
     python simulations/sweep.py --only P3 K1 --jobs 1 --format pdf --seed 1
 
 Each figure module of :mod:`simulations.plots` runs as one task (in a process pool with
 ``--jobs > 1``) with its own random generator, derived from ``--seed`` and the module's
 key alone, so a figure's numbers do not depend on ``--jobs``, ``--only`` or the other
 modules. Next to every figure its numbers go to ``<name>.csv``; ``index.json`` lists
-each figure with its theorem IDs, parameters and a one-line caption. ``--only`` redraws
-some figures and keeps the other entries of an existing ``index.json``.
+each figure with its theorem IDs, parameters and a one-line caption. Numbers are written and
+drawn at six significant digits (:func:`csv_text`, :func:`simulations.plots._style.fixed_precision`)
+and files carry no dates or versions, so that another machine's BLAS and libm rewrite the same
+bytes. ``--only`` redraws some figures and keeps the other entries of an existing ``index.json``.
 
 ``--quick`` is a preview (CI, iterating on a figure): every figure with the same panels,
 curves, axis labels, units, legends and CSV columns, but from smaller grids and drawn
-cheaply, about half the default's time: 72 dpi instead of 110, fixed margins instead of the
-constrained layout (labels may sit less snugly), plain-text log-axis tick labels (``1e-05``,
-not math text) and no unlabelled minor ticks on log axes with two or more labelled decades
+cheaply (1.3-2.2x less wall, 1.4-1.9x less CPU on 2 cores: ``benchmarks/sweep_speed.py``):
+72 dpi instead of 110, fixed margins instead of the constrained layout (labels may sit less
+snugly), plain-text log-axis tick labels (``1e-05``, not math text) and no unlabelled minor ticks on log axes with two or more labelled decades
 (:func:`simulations.plots._style.preview`). The default sweep is the publication output.
 """
 
@@ -43,10 +45,14 @@ from tqdm import tqdm  # noqa: E402
 from nondecoupling.bridge.jsonable import jsonable  # noqa: E402  (one sanitizer: NaN -> null, inf -> "inf")
 from nondecoupling.validation import check_integer  # noqa: E402
 from simulations.plots import MODULES, STYLE, Drawn, Skip  # noqa: E402  (selects the Agg backend)
-from simulations.plots._style import PREVIEW_STYLE, preview  # noqa: E402
+from simulations.plots._style import DIGITS, PREVIEW_STYLE, fixed_precision, preview, significant  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
 MANIFEST = "index.json"
+#: A value below this fraction of its column's largest magnitude is written as 0: at that size
+#: it is the rounding noise of a difference of the column's larger numbers (a loss at its
+#: minimum, ``1 - b`` for ``b`` near 1), and its digits differ between machines.
+NOISE_FLOOR = 1e-13
 
 
 def module_rng(seed: int, key: str) -> np.random.Generator:
@@ -91,8 +97,20 @@ def render(key: str, *, seed: int, quick: bool, out: Path, fmt: str, only=(), lo
 
 
 def csv_text(data) -> str:
-    """The CSV of a figure's numbers, as written next to it (10 significant digits)."""
-    return data.to_csv(index=False, float_format="%.10g")
+    """The CSV of a figure's numbers, as written next to it.
+
+    :data:`~simulations.plots._style.DIGITS` significant digits, and 0 below
+    :data:`NOISE_FLOOR` of the column's largest magnitude: numbers that another machine's
+    BLAS and SIMD kernels reproduce, so that a sweep rewrites the same bytes.
+    """
+    data = data.copy()
+    for column in data.select_dtypes("float").columns:
+        values = data[column].to_numpy(dtype=float, copy=True)
+        finite = np.abs(values[np.isfinite(values)])
+        if finite.size:
+            values[np.abs(values) < NOISE_FLOOR * finite.max()] = 0.0
+        data[column] = values
+    return data.to_csv(index=False, float_format=f"%.{DIGITS}g")
 
 
 def save(item: Drawn, *, out: Path, fmt: str) -> None:
@@ -101,6 +119,7 @@ def save(item: Drawn, *, out: Path, fmt: str) -> None:
     metadata = {"Software": None} if fmt == "png" else {"Creator": None, "Date": None}
     if fmt == "pdf":
         metadata.update(CreationDate=None, Producer=None)
+    fixed_precision(item.figure)  # the pixels, like the CSV, from numbers every machine reproduces
     item.figure.savefig(out / f"{item.name}.{fmt}", format=fmt, metadata=metadata)
     (out / f"{item.name}.csv").write_text(csv_text(item.data))
 
@@ -114,8 +133,17 @@ def manifest_entry(item: Drawn, *, key: str, fmt: str, seed: int, quick: bool) -
         "theorems": list(item.theorems),
         "module": MODULES[key].path,
         "shows": item.shows,
-        "parameters": jsonable({**item.parameters, "seed": seed, "quick": quick}),
+        "parameters": _significant_floats(jsonable({**item.parameters, "seed": seed, "quick": quick})),
     }
+
+
+def _significant_floats(value):
+    """Every float of a JSON-ready ``value`` at :data:`~simulations.plots._style.DIGITS` significant digits."""
+    if isinstance(value, dict):
+        return {key: _significant_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_significant_floats(item) for item in value]
+    return float(significant(value)) if isinstance(value, float) else value
 
 
 def write_manifest(out: Path, entries: list, skipped: dict, *, command: str, merge: bool) -> Path:
@@ -134,17 +162,25 @@ def write_manifest(out: Path, entries: list, skipped: dict, *, command: str, mer
     return path
 
 
+#: Fewest usable CPUs for which the default sweep runs a process pool. On 2 cores the pool
+#: gave no wall-clock gain and cost 16-21% more CPU (``python benchmarks/sweep_speed.py``):
+#: eleven modules of unequal cost (in ``--quick``, two of them are 40% of the CPU) share two
+#: workers badly, and each worker process imports and warms up matplotlib's caches again.
+POOL_MIN_CPUS = 4
+
+
 def default_jobs() -> int:
-    """The CPUs this process may run on (the figure modules are independent tasks)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The usable CPUs from :data:`POOL_MIN_CPUS` on (the figure modules are independent tasks), else 1."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus if cpus >= POOL_MIN_CPUS else 1
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a preview: small grids, 72 dpi, fixed margins, plain-text log ticks, no unlabelled log minor ticks (all figures, same content, about half the time)")
+    parser.add_argument("--quick", action="store_true", help="a preview: small grids, 72 dpi, fixed margins, plain-text log ticks, no unlabelled log minor ticks (all figures, same content, 1.3-2.2x less wall on 2 cores)")
     parser.add_argument("--only", nargs="+", metavar="ID", help="theorem IDs (P3, K1, ...), module keys (a, p1_p2, ..., real) or figure names")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures/)")
-    parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: the usable CPUs; 1: in this process)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help=f"worker processes (default: the usable CPUs from {POOL_MIN_CPUS} on, else 1; 1: in this process)")
     parser.add_argument("--format", choices=FORMATS, default="png", dest="fmt", help="figure format (default png)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random instance (default 0)")
     parser.add_argument("--logs", type=Path, default=None, help="folder of real-run logs <run>/log.jsonl (default: simulations/data/qwen3)")

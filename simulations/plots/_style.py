@@ -6,6 +6,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import ticker
+from matplotlib.collections import LineCollection, PolyCollection, QuadMesh
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 SIMULATION = dict(ls="-", lw=2.0)
 BOUND = dict(ls="--", lw=1.6)
@@ -92,3 +95,58 @@ def _fixed_margins(fig) -> None:
     axes_height = (height - bottom - top - (rows - 1) * margin["hspace"]) / rows
     fig.subplots_adjust(left=margin["left"] / width, right=1.0 - right / width, bottom=bottom / height, top=1.0 - top / height,
                         wspace=margin["wspace"] / axes_width, hspace=margin["hspace"] / axes_height)
+
+
+#: Significant digits of every number a figure writes (CSV, manifest) or draws. The BLAS and
+#: SIMD kernels of another machine move the figures' numbers by up to ~1e-8 relative (an
+#: adaptive solver's step or an optimizer's last iteration), so 10 digits differed between
+#: machines; 6 leave a hundredfold margin and are more than a figure shows.
+DIGITS = 6
+
+
+def significant(values, digits: int = DIGITS) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits, as ``%.{digits}g`` prints them.
+
+    Through the decimal string (correctly rounded, no ``log10``), so that the drawn value is
+    the written one.
+
+    >>> significant([0.123456789, 98765432.1, -0.0, np.inf]).tolist()
+    [0.123457, 98765400.0, -0.0, inf]
+    """
+    array = np.asarray(values, dtype=float)
+    return np.array([float(f"{value:.{digits}g}") for value in array.ravel()]).reshape(array.shape)
+
+
+def fixed_precision(fig) -> None:
+    """Round everything ``fig`` draws from data to :data:`DIGITS` significant digits.
+
+    Lines, spans, filled bands, line collections, meshes (values and colour limits) and every
+    axes' (and inset's) data and view limits. Agg places vertices on a 1/256-pixel grid, so a
+    relative change of 1e-8 (another machine's BLAS) moved some anti-aliased pixels; rounded,
+    the pixels change only where a written number would.
+    """
+    every_axes = [*fig.axes, *(inset for ax in fig.axes for inset in ax.child_axes)]  # insets too
+    for ax in every_axes:
+        ax.dataLim.set_points(significant(ax.dataLim.get_points()))
+        for artist in ax.get_children():
+            _round_artist(artist)
+    for ax in every_axes:  # after the data: autoscaled limits come from the rounded data limits
+        ax.set_xlim(significant(ax.get_xlim()), auto=ax.get_autoscalex_on())
+        ax.set_ylim(significant(ax.get_ylim()), auto=ax.get_autoscaley_on())
+
+
+def _round_artist(artist) -> None:
+    """Round one artist's data coordinates (and a mesh's values and colour limits) in place."""
+    if isinstance(artist, Line2D) and np.asarray(artist.get_xdata()).dtype.kind in "fiu":
+        artist.set_data(significant(artist.get_xdata()), significant(artist.get_ydata()))
+    elif isinstance(artist, Rectangle):
+        artist.set_bounds(*significant(artist.get_bbox().bounds))
+    elif isinstance(artist, LineCollection):
+        artist.set_segments([significant(segment) for segment in artist.get_segments()])
+    elif isinstance(artist, QuadMesh):
+        values = artist.get_array()
+        artist.set_array(np.ma.array(significant(np.ma.getdata(values)), mask=np.ma.getmask(values)))
+        artist.set_clim(*significant(artist.get_clim()))
+    elif isinstance(artist, PolyCollection):
+        for path in artist.get_paths():
+            path.vertices = significant(path.vertices)

@@ -2,7 +2,8 @@
 
 ``v1_c1_beta``: C1(beta) (paper Thm 3.1) over the KL coefficient beta, beside the SFT loss
 that simulated KL-regularized RL from the expert leaves once converged (tabular softmax
-policies over several prompts, graded and binary rewards), and their difference.
+policies over several prompts, graded and binary rewards), and their difference (below
+:data:`RESOLUTION`, float noise, written as 0).
 ``v3_reward_drop``: left, paper Thm 4.1 as stated fails along SFT from section V's instance
 (KL reaches Assumption 3's window, the reward never moves); right, the corrected drop
 ``max(0, b_RL - kl_inv_upper(a, eps))`` along SFT after RL, attained on the tight instance and
@@ -20,6 +21,10 @@ from simulations.checks import v3_reward_drop as v3
 from simulations.plots import Drawn
 from simulations.plots._style import BOUND, REFERENCE, SIMULATION, THEORY_MARK, colours, panels
 
+#: |simulated - C1| below this is written as 0 and drawn on this line: a few hundred ulps of
+#: losses of order log K, rounding noise whose digits differ between machines' BLAS and libm.
+RESOLUTION = 1e-13
+
 
 def _v1(rng: np.random.Generator, *, quick: bool) -> Drawn:
     fig, axes = panels(2, width=5.0, height=4.0)
@@ -33,16 +38,18 @@ def _v1(rng: np.random.Generator, *, quick: bool) -> Drawn:
         path = v1.c1_path(probs, rewards, simulated_betas, prompt_weights=weights)
         axes[0, 0].plot(curve_betas, curve, color=colour, label=f"$C_1(\\beta)$, {kind} reward (V1)", **BOUND)
         axes[0, 0].plot(path.betas, path.simulated, color=colour, label=f"converged KL-regularized RL, {kind}", **THEORY_MARK)
-        axes[0, 1].plot(path.betas, np.maximum(path.error(), 1e-17), color=colour, marker="o", label=kind, **SIMULATION)
+        error = np.where(path.error() < RESOLUTION, 0.0, path.error())
+        axes[0, 1].plot(path.betas, np.maximum(error, RESOLUTION), color=colour, marker="o", label=kind, **SIMULATION)
         rows += [pd.DataFrame({"reward": kind, "series": "c1", "beta": curve_betas, "c1": curve}),
                  pd.DataFrame({"reward": kind, "series": "simulated", "beta": path.betas, "sft_increase": path.simulated,
-                               "c1": path.exact, "abs_error": path.error()})]
+                               "c1": path.exact, "abs_error": error})]
     axes[0, 0].set(xscale="log", yscale="log", xlabel="KL coefficient $\\beta$", ylabel="SFT loss increase $L_{SFT}(p_{RL}) - L_{SFT}(p_D)$",
                    title="3 prompts x 5 responses")
     axes[0, 0].legend(fontsize=7.5, loc="lower left")
     axes[0, 1].axhline(1e-10, label="test tolerance", **REFERENCE)
+    axes[0, 1].axhline(RESOLUTION, color="0.45", lw=1.0, ls="-.", label="float resolution (smaller: drawn here)")
     axes[0, 1].set(xscale="log", yscale="log", xlabel="KL coefficient $\\beta$", ylabel="|simulated - $C_1(\\beta)$|",
-                   title="difference (solver precision)", ylim=(1e-17, 1e-8))
+                   title="difference (solver precision)", ylim=(RESOLUTION / 10, 1e-8))
     axes[0, 1].legend(fontsize=7.5)
     fig.suptitle("V1 (paper Thm 3.1): KL-regularized RL from the SFT model raises the SFT loss by exactly $C_1(\\beta)$")
     return Drawn("v1_c1_beta", ("V1",), fig, pd.concat(rows, ignore_index=True),

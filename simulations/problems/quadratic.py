@@ -56,8 +56,7 @@ class Quadratic(Objective):
         self.eigenvalues = np.where(positive, self.eigenvalues, 0.0)
         self.mu = np.where(positive, self.eigenvalues, np.inf).min(axis=-1)
         self.beta = self.eigenvalues[..., -1]
-        null = self.eigenvectors * ~positive[..., None, :]
-        self.minimizers = AffineSet(self.center, null @ np.swapaxes(null, -1, -2))
+        self.minimizers = AffineSet(self.center, null_projector(self.eigenvectors, ~positive))
 
     @property
     def rank(self) -> np.ndarray:
@@ -93,6 +92,26 @@ class Quadratic(Objective):
         """Exact gradient descent iterates ``x_0 ... x_steps``; shape ``(steps + 1,) + theta.shape``."""
         powers = np.arange(steps + 1, dtype=np.float64)[(...,) + (None,) * np.ndim(self.eigenvalues)]
         return self._evolve(theta0, (1.0 - eta * self.eigenvalues) ** powers)
+
+
+def null_projector(eigenvectors: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """``U_0 U_0^T``, the orthogonal projector onto the span of the eigenvectors flagged ``null``.
+
+    ``eigh`` sorts the eigenvalues in ascending order, so the null directions of a PSD matrix
+    are its first columns: the product runs over the largest null dimension of the batch only
+    (none for strongly convex instances: a zero projector, no product), on one BLAS thread.
+
+    >>> null_projector(np.eye(3), np.array([True, False, False]))
+    array([[1., 0., 0.],
+           [0., 0., 0.],
+           [0., 0., 0.]])
+    """
+    columns = int(null.sum(axis=-1).max(initial=0))
+    if columns == 0:
+        return np.zeros(eigenvectors.shape)
+    basis = eigenvectors[..., :columns] * null[..., None, :columns]
+    with single_threaded():
+        return basis @ np.swapaxes(basis, -1, -2)
 
 
 def isotropic(mu, center, minimum=0.0) -> Quadratic:

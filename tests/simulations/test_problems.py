@@ -64,6 +64,21 @@ def test_quadratic_constants_are_exact(seed, kind, dim):
     assert np.all(objective.minimizers.dim == np.sum(values <= 1e-9 * values.max()))
 
 
+@given(seeds, st.lists(st.integers(1, 5), min_size=1, max_size=4))
+def test_null_space_projector_of_a_batch_of_ranks(seed, ranks):
+    """A batch mixing full-rank and rank-deficient instances: each projector is the one onto
+    null(A) from an independent SVD, and it is exactly zero where A has full rank."""
+    rng = np.random.default_rng(seed)
+    matrices = np.stack([random_psd(rng, 5, mu=0.5, beta=3.0, rank=rank) for rank in ranks])
+    projectors = Quadratic(matrices, np.zeros((len(ranks), 5))).minimizers.projector
+    for matrix, rank, projector in zip(matrices, ranks, projectors):
+        _, _, right = np.linalg.svd(matrix)
+        null = right[rank:].T
+        np.testing.assert_allclose(projector, null @ null.T, atol=1e-12)
+        if rank == 5:
+            assert not projector.any()
+
+
 @given(seeds, st.integers(1, 5))
 def test_sine_pl_gradient_hessian_and_pl(seed, dim):
     rng = np.random.default_rng(seed)

@@ -7,6 +7,7 @@ and skipped (not failed) when they do not."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -103,12 +104,57 @@ def test_registry_names_the_figures_the_modules_draw(quick_run):
     assert set(drawn) <= {name for module in MODULES.values() for name in module.figures}
 
 
+@pytest.mark.parametrize(("cpus", "jobs"), [(1, 1), (2, 1), (3, 1), (4, 4), (16, 16)])
+def test_a_pool_only_from_four_cpus(monkeypatch, cpus, jobs):
+    monkeypatch.setattr(sweep.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert sweep.default_jobs() == jobs
+    assert sweep.parse_args([]).jobs == jobs
+
+
 @pytest.mark.parametrize("argv", [["--jobs", "0"], ["--seed", "-1"], ["--format", "gif"], ["--only", "P9"]])
 def test_bad_options_name_themselves(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         sweep.parse_args(argv)
     assert exit_info.value.code == 2
     assert argv[0] in capsys.readouterr().err
+
+
+#: Another machine's kernels, emulated: OpenBLAS's SSE4.2 (Nehalem) kernels instead of the
+#: detected ones, numpy's baseline loops instead of AVX2/AVX-512 (numpy >= 2.4 spelling).
+OTHER_KERNELS = {"OPENBLAS_CORETYPE": "Nehalem", "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4"}
+
+
+def _kernels(environment: dict) -> str:
+    """The OpenBLAS kernels a Python started with ``environment`` runs."""
+    probe = "import numpy, threadpoolctl; print(sorted({i.get('architecture') for i in threadpoolctl.threadpool_info()}))"
+    return subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True).stdout
+
+
+def test_other_kernels_write_the_same_bytes(tmp_path):
+    """The figures whose 10-digit CSVs and pixels moved under other BLAS kernels (A1, A2, P1, P2,
+    P4, K1-K3, V1, and X1's inset), swept under the detected and under emulated other kernels: every CSV, PNG
+    and the manifest byte for byte the same (a fresh clone's sweep leaves ``git status`` clean)."""
+    here = {**os.environ, "OMP_NUM_THREADS": "1"}
+    other = {**here, **OTHER_KERNELS}
+    if _kernels(here) == _kernels(other):
+        pytest.skip("OPENBLAS_CORETYPE does not change this OpenBLAS's kernels (not x86-64)")
+    folders = []
+    for name, environment in (("here", here), ("other", other)):
+        (tmp_path / name).mkdir()
+        command = [sys.executable, str(REPO / "simulations" / "sweep.py"), "--quick", "--jobs", "1", "--out", "figures",
+                   "--only", "a", "p1_p2", "p4", "k", "v1_c1_beta", "x1"]
+        result = subprocess.run(command, cwd=tmp_path / name, env=environment, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        folders.append(tmp_path / name / "figures")
+    written = sorted(path.name for path in folders[0].iterdir())
+    assert written == sorted(path.name for path in folders[1].iterdir()) and len(written) == 2 * 10 + 1
+    assert [name for name in written if (folders[0] / name).read_bytes() != (folders[1] / name).read_bytes()] == []
+
+
+def test_written_numbers_have_fixed_precision():
+    """Six significant digits, and 0 for the rounding noise of a column (below 1e-13 of its largest value)."""
+    data = pd.DataFrame({"x": [1.0 / 3.0, 2.0e-20, -123456789.0], "y": [4.0e-9, 2.0, np.nan], "n": [1, 2, 3]})
+    assert sweep.csv_text(data).splitlines() == ["x,y,n", "0.333333,4e-09,1", "0,2,2", "-1.23457e+08,,3"]
 
 
 def test_runs_as_a_script_from_the_repo_root(tmp_path):
