@@ -3,12 +3,15 @@
 Constants at the edges of the floats: a subnormal curvature (its c/2 used to lose the last bits;
 P3's (1 - e^{-mu t})/mu overflowed at t = inf), a subnormal time (the quotient (1 - e^{-r t})/r was
 subnormal), 2 mu past the largest float, (beta eta)^2 below the smallest (q_ADZ was 0/0 = NaN), and
-one prompt's C1 past 1.8e308 inside a finite prompt average. Each case runs the scalar path (Python floats) and the array path (a
+one prompt's C1 past 1.8e308 inside a finite prompt average (and an average past it: inf, which
+leaked numpy's overflow warning). Each case runs the scalar path (Python floats) and the array path (a
 one-element array), and asserts a few ulps (allowing numpy's SVML exp/expm1/log their 4 ulps)
 where the old code was off by 1e-12 .. 100%, or returned NaN or inf.
 """
 
 import math
+import sys
+import warnings
 
 import mpmath as mp
 import numpy as np
@@ -139,6 +142,22 @@ def test_sft_increase_with_one_prompt_past_the_largest_float():
     got = nd.sft_increase_after_kl_rl(probs, rewards, beta=np.array([beta, beta]), prompt_weights=[w, 1 - w])
     assert all(ulps(g, expected) <= 4 for g in got), (got, expected)
 
+
+
+@pytest.mark.parametrize("beta", [3.125e-309, 2e-309])
+def test_sft_increase_whose_prompt_average_passes_the_largest_float(beta):
+    # Two prompts with p = (1/2, 1/2), r = (1, 0), equal weights: the average is C1 itself, ~ 1/(2 beta):
+    # 1.6e308 (a float), then 2.5e308 (inf), whose sum of shares overflowed with a RuntimeWarning.
+    with mp.workdps(60):
+        s = 1 / mp.mpf(beta)
+        expected = s / 2 + mp.log((1 + mp.exp(-s)) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = nd.sft_increase_after_kl_rl([[0.5, 0.5], [0.5, 0.5]], [[1.0, 0.0], [1.0, 0.0]], beta=beta)
+    if expected > mp.mpf(sys.float_info.max):
+        assert got == math.inf, (beta, got)
+    else:
+        assert ulps(got, expected) <= 4, (beta, got, expected)
 
 def _decayed_reach_instance(power, reach):
     """sep = 1.5 reach q^{k/2} (or e^{-mu t}): the distance is half the decayed reach, no cancellation."""
