@@ -1,14 +1,17 @@
 """Issue 20's fuzz findings, each against a 50- to 400-digit mpmath evaluation of THEORY.md's formula.
 
-Constants at the edges of the floats: a subnormal curvature (its c/2 used to lose the last bits),
-a subnormal time (the quotient (1 - e^{-r t})/r was subnormal), 2 mu past the largest float,
-(beta eta)^2 below the smallest (q_ADZ was 0/0 = NaN), and one prompt's C1 past 1.8e308 inside a
-finite prompt average. Each case runs the scalar path (Python floats) and the array path (a
+Constants at the edges of the floats: a subnormal curvature (its c/2 used to lose the last bits;
+P3's (1 - e^{-mu t})/mu overflowed at t = inf), a subnormal time (the quotient (1 - e^{-r t})/r was
+subnormal), 2 mu past the largest float, (beta eta)^2 below the smallest (q_ADZ was 0/0 = NaN), and
+one prompt's C1 past 1.8e308 inside a finite prompt average (and an average past it: inf, which
+leaked numpy's overflow warning). Each case runs the scalar path (Python floats) and the array path (a
 one-element array), and asserts a few ulps (allowing numpy's SVML exp/expm1/log their 4 ulps)
 where the old code was off by 1e-12 .. 100%, or returned NaN or inf.
 """
 
 import math
+import sys
+import warnings
 
 import mpmath as mp
 import numpy as np
@@ -140,6 +143,22 @@ def test_sft_increase_with_one_prompt_past_the_largest_float():
     assert all(ulps(g, expected) <= 4 for g in got), (got, expected)
 
 
+
+@pytest.mark.parametrize("beta", [3.125e-309, 2e-309])
+def test_sft_increase_whose_prompt_average_passes_the_largest_float(beta):
+    # Two prompts with p = (1/2, 1/2), r = (1, 0), equal weights: the average is C1 itself, ~ 1/(2 beta):
+    # 1.6e308 (a float), then 2.5e308 (inf), whose sum of shares overflowed with a RuntimeWarning.
+    with mp.workdps(60):
+        s = 1 / mp.mpf(beta)
+        expected = s / 2 + mp.log((1 + mp.exp(-s)) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = nd.sft_increase_after_kl_rl([[0.5, 0.5], [0.5, 0.5]], [[1.0, 0.0], [1.0, 0.0]], beta=beta)
+    if expected > mp.mpf(sys.float_info.max):
+        assert got == math.inf, (beta, got)
+    else:
+        assert ulps(got, expected) <= 4, (beta, got, expected)
+
 def _decayed_reach_instance(power, reach):
     """sep = 1.5 reach q^{k/2} (or e^{-mu t}): the distance is half the decayed reach, no cancellation."""
     sep = float(reach * power * mp.mpf(1.5))
@@ -176,3 +195,30 @@ def test_discrete_lower_envelope_where_the_decay_factor_is_subnormal(steps):
     for lower, _ in both_paths(nd.discrete_sft_degradation_bounds, steps, rl_gap0=rl_gap0, sep=sep,
                                mu_sft=mu_sft, beta_sft=mu_sft, mu_rl=1.0, beta_rl=1.0, eta=eta):
         assert ulps(lower, expected) <= tolerance, (steps, lower, expected)
+
+
+def _net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
+    """P3's g(t) = Delta_0 [1 - e^{-2 mu_rl t} - c (1 - e^{-mu_rl t})^2] in mpmath."""
+    t, rl_gap0, lam, mu_rl, beta_rl, beta_sft = map(mp.mpf, (t, rl_gap0, lam, mu_rl, beta_rl, beta_sft))
+    progress = -mp.expm1(-mu_rl * t)
+    return rl_gap0 * (progress * (2 - progress) - lam * beta_sft * beta_rl / mu_rl**2 * progress**2)
+
+
+@pytest.mark.parametrize("t, rl_gap0, lam, mu_rl, beta_rl, beta_sft", [
+    # The fuzz's case (issue 20, seed 3): 1/mu_rl overflowed, g(inf) came out as Delta_0 (c = 3.8e-5 lost).
+    (math.inf, 3.641569234208585e163, 1.7344556134185252e-23, 6.977167342e-314, 6.977167342e-314,
+     1.5411037429328231e-295),
+    (math.inf, 1e300, 1e-300, 57 * SUBNORMAL, 57 * SUBNORMAL, 3 * 57 * SUBNORMAL * 1e300),  # c = 3: g < 0
+    (math.inf, 1e-300, 1e5, 1e-310, 1e-310, 1e5),  # c = 1e320 (the difference of scaled terms)
+    # Finite t: s/mu_rl <= t was a float before too; kept as factors now (mu t = 0.01; c = 0.5, then 2)
+    (1e308, 1e300, 5e-11, 1e-310, 1e-310, 1e-300),
+    (1e308, 1e300, 5e-11, 1e-310, 4e-310, 1e-300),  # g > 0: t < t_neg
+    (1e-315, 1e300, 1.0, 1e-10, 1e-10, 1e-10),  # mu t subnormal: s = mu t kept as its two factors
+])
+def test_net_gain_keeps_every_bit_of_a_subnormal_mu_or_time(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
+    constants = dict(rl_gap0=rl_gap0, lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=beta_sft)
+    with mp.workdps(50):
+        expected = _net_gain(t, **constants)
+    for got in both_paths(nd.guaranteed_net_gain, t, **constants):
+        # expm1 and exp (SVML: 4 ulps each) and a few roundings; no cancellation in these instances.
+        assert ulps(got, expected) <= 16, (t, constants, got, expected)

@@ -119,7 +119,8 @@ def sft_increase_after_kl_rl(probs: ArrayLike, rewards: ArrayLike, *, beta: Arra
     shape = np.broadcast_shapes(tilt.shape + (1,), probs.shape)
     # Each prompt's share w C1 is formed as one product: C1 alone may pass 1.8e308 where w C1 does not.
     shares = tradeoff_of_checked(tilt, probs, scale * rewards, shape, weight=weights)[1]
-    return scalar_or_array(np.sum(shares, axis=-1))
+    with np.errstate(over="ignore"):  # the average itself may pass 1.8e308 (inf: the true value is not a float)
+        return scalar_or_array(np.sum(shares, axis=-1))
 
 
 def reward_change_bound(expected_kl: ArrayLike) -> FloatOrArray:

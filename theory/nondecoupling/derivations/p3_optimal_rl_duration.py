@@ -64,7 +64,8 @@ BREAK_EVEN_PRINTED = sp.Piecewise(
 # ----- Printed forms, safe over 1e-300 .. 1e300 for every constant (same values, proved below):
 # c and 1/c as scaled products; log1p(x) = log(x) to 2**-60 relative above x = 2**60 (taken as a log
 # of the scaled product, finite where x is not a float) and x to 2**-60 below x = 2**-60 (the
-# quotient by mu_rl formed inside the product); 1 - e^{-mu t} = mu * decay_integral(mu, t).
+# quotient by mu_rl formed inside the product); s = 1 - e^{-mu t} as -expm1(-mu t), or its factors
+# mu_rl, t below the truncation (P1's), inside the scaled products.
 _BIG, _SMALL = sp.Integer(2) ** 60, sp.Rational(1, 2**60)
 _INVERSE_COST = ScaledProduct(mu_rl, mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl)  # 1/c
 _COST = ScaledProduct(lam, beta_sft, beta_rl, 1 / mu_rl, 1 / mu_rl)  # c
@@ -72,15 +73,27 @@ OPTIMAL_DURATION_STABLE = sp.Piecewise(
     (LogOfProduct(mu_rl, mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl) / mu_rl, _INVERSE_COST > _BIG),
     (ScaledProduct(mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl), _INVERSE_COST < _SMALL),
     (log1p(_INVERSE_COST) / mu_rl, True))
-_DECAY = p1.decay_integral(mu_rl, t)
-# g = Delta_0 s (2 e^{-mu t} + (1 - c) s), s = mu D: no cancellation for c <= 1 (1 - c is exact at c = 1);
-# where c itself overflows, the difference of the two scaled terms (the cost then dominates).
-_NET_GAIN_DIFFERENCE = (ScaledProduct(rl_gap0, mu_rl, _DECAY, 1 + sp.exp(-mu_rl * t))
-                        - ScaledProduct(rl_gap0, lam, beta_sft, beta_rl, _DECAY, _DECAY))
-NET_GAIN_STABLE = sp.Piecewise(
-    (ScaledProduct(rl_gap0, mu_rl, _DECAY, 2 * sp.exp(-mu_rl * t) + (1 - _COST) * ScaledProduct(mu_rl, _DECAY)),
-     _COST < sp.Integer(2) ** 1000),
-    (_NET_GAIN_DIFFERENCE, True))
+_EXPM1 = -expm1(-mu_rl * t)  # s past the truncation
+
+
+def _net_gain_stable(progress: tuple, decay: tuple):
+    """g with s = prod(progress) and s/mu_rl = prod(decay) as factors of its scaled products.
+
+    Never the float s/mu_rl, nor mu_rl t, where a factor is subnormal (mu_rl or t): such a float
+    loses bits (or overflows, s/mu_rl at a subnormal mu_rl) where the product is a normal float.
+    g = Delta_0 s (2 e^{-mu t} + (1 - c) s): no cancellation for c <= 1 (1 - c is exact at c = 1);
+    where c itself overflows, the difference of the two scaled terms (the cost then dominates).
+    """
+    progress_float = ScaledProduct(*progress) if len(progress) > 1 else progress[0]
+    return sp.Piecewise(
+        (ScaledProduct(rl_gap0, *progress, 2 * sp.exp(-mu_rl * t) + (1 - _COST) * progress_float),
+         _COST < sp.Integer(2) ** 1000),
+        (ScaledProduct(rl_gap0, *progress, 1 + sp.exp(-mu_rl * t))
+         - ScaledProduct(rl_gap0, lam, beta_sft, beta_rl, *decay, *decay), True))
+
+
+NET_GAIN_STABLE = sp.Piecewise((_net_gain_stable((mu_rl, t), (t,)), mu_rl * t < p1.SMALL_EXPONENT),
+                               (_net_gain_stable((_EXPM1,), (_EXPM1, 1 / mu_rl)), True))
 BREAK_EVEN_STABLE = sp.Piecewise(
     (sp.oo, _COST <= 1),
     (ScaledProduct(2, mu_rl, 1 / lam, 1 / beta_sft, 1 / beta_rl), _COST > _BIG),
@@ -93,7 +106,6 @@ def _stable_steps() -> list:
         return _as_exp(expr.args[index][0].doit())
 
     x = sp.Symbol("x", positive=True)
-    plain_decay = (1 - sp.exp(-mu_rl * t)) / mu_rl
     return [
         zero("t* printed (middle range): log1p(1/c)/mu_rl", main_branch(OPTIMAL_DURATION_STABLE, 2) - OPTIMAL_DURATION),
         zero("t* printed (1/c > 2**60): log(1/c)/mu_rl, and log1p(x) - log(x) = log1p(1/x) < 1/x",
@@ -101,15 +113,27 @@ def _stable_steps() -> list:
         zero("t* printed (1/c < 2**-60): (1/c)/mu_rl, and log1p(x) = x (1 - x/2 + ...)",
              main_branch(OPTIMAL_DURATION_STABLE, 1) - (1 / COST_RATIO) / mu_rl),
         zero("log1p(x) = x - x^2/2 + O(x^3)", sp.series(sp.log(1 + x), x, 0, 3).removeO() - (x - x**2 / 2)),
-        zero("g printed (c < 2**1000): Delta_0 s (2 e^{-mu t} + (1 - c) s), s = mu D = 1 - e^{-mu t}",
-             sp.simplify(NET_GAIN_STABLE.args[0][0].xreplace({_DECAY: plain_decay}).doit() - NET_GAIN_LOWER)),
-        zero("g printed (c overflows): Delta_0 mu D (1 + e^{-mu t}) - Delta_0 lam beta_sft beta_rl D^2 = g",
-             sp.simplify(_NET_GAIN_DIFFERENCE.xreplace({_DECAY: plain_decay}).doit() - NET_GAIN_LOWER)),
+        *_net_gain_steps(),
         zero("t_neg printed (c > 2**60): 2/(c mu_rl), the first term of log1p(2/(c - 1))/mu_rl",
              main_branch(BREAK_EVEN_STABLE, 1) - 2 / (COST_RATIO * mu_rl)),
         zero("t_neg printed (1 < c <= 2**60): log1p(2/(c - 1))/mu_rl",
              sp.simplify(sp.exp(main_branch(BREAK_EVEN_STABLE, 2) * mu_rl) - sp.exp(BREAK_EVEN_TIME * mu_rl))),
     ]
+
+
+def _net_gain_steps() -> list:
+    """Each of the four branches of the printed g is g in s = 1 - e^{-mu_rl t} (e^{-mu_rl t} = 1 - s);
+    below the truncation s is mu_rl t, within 2**-61 relative (P1's truncation step)."""
+    in_s = rl_gap0 * (2 * s - (1 + COST_RATIO) * s**2)
+    by_progress = {  # each branch's s factors -> s, then e^{-mu_rl t} -> 1 - s
+        "mu_rl t < 2**-60: s = mu_rl t": lambda e: e.doit().xreplace({t: s / mu_rl}).xreplace({sp.exp(-s): 1 - s}),
+        "s = -expm1(-mu_rl t)": lambda e: e.xreplace({-_EXPM1: -s, sp.exp(-mu_rl * t): 1 - s}).doit()}
+    by_cost = {0: "c < 2**1000: Delta_0 s (2 e^{-mu t} + (1 - c) s)",
+               1: "c overflows: Delta_0 s (1 + e^{-mu t}) - Delta_0 lam beta_sft beta_rl (s/mu_rl)^2"}
+    return [zero(f"g printed ({progress}; {cost}) = Delta_0 (2 s - (1 + c) s^2)",
+                 sp.simplify(to_s(branch.args[index][0]) - in_s))
+            for (progress, to_s), (branch, _) in zip(by_progress.items(), NET_GAIN_STABLE.args)
+            for index, cost in by_cost.items()]
 
 
 def _as_exp(expr):
