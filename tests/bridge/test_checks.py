@@ -269,9 +269,9 @@ def test_k1_terms_pass_rate_rule():
 
 @pytest.fixture(scope="module")
 def coupled_checks():
-    # Started near the SFT optimum: the toy's reward is not a pass rate of a distribution, so K1
-    # holds in its first SFT stage only near there (from (-2, 0) it would not; K1 is checked in every stage).
-    run = isotropic_run(COUPLED, start=(0.5, 0.0), loss_noise=0.03, reward_noise=0.01)
+    # Started at the SFT optimum: P3's premise (RL starts there) is then what the log shows, and the toy's
+    # reward, not a pass rate of a distribution, keeps K1 in the first SFT stage (from (-2, 0) it would not).
+    run = isotropic_run(COUPLED, start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
     return run_checks(run, lam=0.05, expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY, n_boot=100)
 
 
@@ -366,7 +366,7 @@ def test_p3_fails_when_the_run_is_not_the_smooth_flow():
 def test_short_stages_are_inconclusive_not_errors():
     run = _frame(np.arange(3), [10.0, 10.5, 11.0], [0.1, 0.2, 0.3])
     checks, fits = run_checks(run, n_boot=10)
-    assert {c.id: c.verdict for c in checks} == {"A1": INCONCLUSIVE, "P3": INCONCLUSIVE, "P4": INCONCLUSIVE}
+    assert {c.id: c.verdict for c in checks} == {"A1": INCONCLUSIVE, "P3": INCONCLUSIVE, "P4": INCONCLUSIVE, "premise": "unknown"}
     assert fits == {}
 
 
