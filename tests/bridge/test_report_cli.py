@@ -24,8 +24,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="module")
 def coupled_log(tmp_path_factory):
     directory = tmp_path_factory.mktemp("run")
-    # Near the SFT optimum: the toy's reward is a pass rate that K1 binds only there.
-    run = isotropic_run([("sft", 100), ("rl", 200), ("sft", 100)], start=(0.5, 0.0), loss_noise=0.03, reward_noise=0.01)
+    # At the SFT optimum (P3's premise): the toy's reward is a pass rate that K1 binds only there.
+    run = isotropic_run([("sft", 100), ("rl", 200), ("sft", 100)], start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
     return write_jsonl(run, directory / "log.jsonl", meta={"expert_pass_rate": 0.4, "expert_entropy": 10.0})
 
 
