@@ -26,12 +26,20 @@ from nondecoupling.bridge.stats import (
 from nondecoupling.bridge.verdicts import (
     HOLDS,
     INCONCLUSIVE,
+    NOT_MET,
+    PREMISE_NOT_MET,
+    RL_START,
+    SUPPORTED,
+    THRESHOLD_PREMISE,
+    UNKNOWN,
     VIOLATED,
     check_a1,
     check_kl_bounds,
     check_x1,
+    rate_matches_expert,
     run_checks,
     stage_tables,
+    threshold_premise,
 )
 from nondecoupling.interleaving import QuadraticPair
 from tests.bridge.synthetic import isotropic_run
@@ -269,9 +277,9 @@ def test_k1_terms_pass_rate_rule():
 
 @pytest.fixture(scope="module")
 def coupled_checks():
-    # Started near the SFT optimum: the toy's reward is not a pass rate of a distribution, so K1
-    # holds in its first SFT stage only near there (from (-2, 0) it would not; K1 is checked in every stage).
-    run = isotropic_run(COUPLED, start=(0.5, 0.0), loss_noise=0.03, reward_noise=0.01)
+    # Started at the SFT optimum: P3's premise (RL starts there) is then what the log shows, and the toy's
+    # reward, not a pass rate of a distribution, keeps K1 in the first SFT stage (from (-2, 0) it would not).
+    run = isotropic_run(COUPLED, start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
     return run_checks(run, lam=0.05, expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY, n_boot=100)
 
 
@@ -366,7 +374,7 @@ def test_p3_fails_when_the_run_is_not_the_smooth_flow():
 def test_short_stages_are_inconclusive_not_errors():
     run = _frame(np.arange(3), [10.0, 10.5, 11.0], [0.1, 0.2, 0.3])
     checks, fits = run_checks(run, n_boot=10)
-    assert {c.id: c.verdict for c in checks} == {"A1": INCONCLUSIVE, "P3": INCONCLUSIVE, "P4": INCONCLUSIVE}
+    assert {c.id: c.verdict for c in checks} == {"A1": INCONCLUSIVE, "P3": INCONCLUSIVE, "P4": INCONCLUSIVE, "premise": "unknown"}
     assert fits == {}
 
 
@@ -405,3 +413,97 @@ def test_a1_holds_on_the_issues_fast_drop_in_sft_after_rl(drop_from, drop_to, no
     The old net change (last quarter vs first quarter) saw the drop inside the first quarter."""
     checks = check_a1(_sft_rl_sft(drop_from, drop_to, noise, seed))
     assert _verdicts(checks, "A1") == {1: HOLDS, 2: HOLDS}
+
+
+# ---------------------------------------------------------------- premises before verdicts
+
+
+def _ar1(rng, draws, n, rho):
+    """Stationary Gaussian AR(1) rows of unit variance."""
+    values = rng.standard_normal((draws, n))
+    values[:, 0] = rng.standard_normal(draws)
+    for i in range(1, n):
+        values[:, i] = rho * values[:, i - 1] + math.sqrt(1 - rho**2) * values[:, i]
+    return values
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5])
+@pytest.mark.parametrize("m", [3, 8, 50])
+def test_pass_rate_premise_calibrated_on_noise_with_power_at_4_sd(rho, m):
+    """'pass rate = a' rejected on noise around a at most alpha (+3 Monte Carlo s.e.), white or AR(1) 0.5
+    (measured 5.1% +- 0.2% at rho 0.5, the calibration; 0-1.3% on white noise); a 4 s.d. gap found at m >= 8."""
+    rng = np.random.default_rng([m, int(10 * rho)])
+    draws = 2000
+    rejected = np.mean([not rate_matches_expert(0.5 + 0.05 * x, 0.5)["matches"] for x in _ar1(rng, draws, m, rho)])
+    assert rejected <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / draws)
+    if m >= 8:
+        found = np.mean([not rate_matches_expert(0.7 + 0.05 * x, 0.5)["matches"] for x in _ar1(rng, 400, m, rho)])
+        assert found >= 0.9
+
+
+def _premises(checks, name=RL_START):
+    return {c.stage: c for c in checks if c.id == "premise" and c.name == name}
+
+
+def test_rl_start_premise_is_supported_at_the_sft_optimum(coupled_checks):
+    (premise,) = _premises(coupled_checks[0]).values()
+    assert premise.verdict == SUPPORTED and premise.stage == 1
+    assert premise.observed == {"sft_loss_settled": True, "pass_rate_at_a": True}
+    assert "isotonic LR" in premise.decided_by and "vs a = 0.4" in premise.decided_by
+
+
+def test_rl_after_an_unsettled_sft_stage_gives_premise_not_met():
+    """SFT from far away, stopped while its loss still falls: P3 rests on a premise the log contradicts."""
+    run = isotropic_run([("sft", 100), ("rl", 200)], start=(-2.0, 0.0), loss_noise=0.003, reward_noise=0.002)
+    checks, _ = run_checks(run, lam=0.05, n_boot=20)
+    premise = _premises(checks)[1]
+    assert premise.verdict == NOT_MET and premise.observed["sft_loss_settled"] is False
+    (p3,) = [c for c in checks if c.id == "P3"]
+    assert p3.verdict == PREMISE_NOT_MET and p3.note.startswith(f"premise not met: {RL_START}")
+
+
+def test_a_pass_rate_far_from_a_fails_the_premise_of_k1_without_entropy_only():
+    """At the SFT optimum of the toy the pass rate is 0.4; told a = 0.6, the log contradicts RL's start there.
+    K1 without H(p*) leans on that premise (its stand-in); with H(p*) given it does not."""
+    run = isotropic_run([("sft", 100), ("rl", 200)], start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
+    checks, _ = run_checks(run, lam=0.05, expert_pass_rate=0.6, n_boot=20)
+    premise = _premises(checks)[1]
+    assert premise.observed == {"sft_loss_settled": True, "pass_rate_at_a": False} and premise.verdict == NOT_MET
+    assert _verdicts(checks, "K1") == {1: PREMISE_NOT_MET} and _verdicts(checks, "P3") == {1: PREMISE_NOT_MET}
+    with_entropy, _ = run_checks(run, lam=0.05, expert_pass_rate=0.6, expert_entropy=ENTROPY, n_boot=20)
+    assert PREMISE_NOT_MET not in _verdicts(with_entropy, "K1").values()
+    assert _premises(with_entropy, "a and H(p*) known")[None].verdict == SUPPORTED
+
+
+def test_rl_first_has_an_unknown_premise_and_keeps_its_verdict():
+    checks, _ = run_checks(_rl_only(loss_noise=0.02, reward_noise=0.01), lam=0.05, n_boot=20)
+    assert _premises(checks)[0].verdict == UNKNOWN
+    assert PREMISE_NOT_MET not in _verdicts(checks, "P3").values()
+
+
+def test_a_threshold_far_beyond_the_observed_losses_is_an_extrapolation(coupled_checks):
+    """20 RL steps see 11% of the rise to tau (A (1 - e^{-0.4})^2 of A = 3): tau is extrapolated, P4 says so;
+    the 200-step stage sees 96% of it: tau is within reach."""
+    assert _premises(coupled_checks[0], THRESHOLD_PREMISE)[1].verdict == SUPPORTED
+    run = isotropic_run([("sft", 50), ("rl", 20)], start=(0.0, 0.0), every=2)
+    checks, fits = run_checks(run, lam=0.05, n_boot=20)
+    premise = _premises(checks, THRESHOLD_PREMISE)[1]
+    assert premise.verdict == NOT_MET and premise.observed["tau"] == pytest.approx(ENTROPY + SFT_RISE, rel=1e-3)
+    (p4,) = [c for c in checks if c.id == "P4"]
+    assert p4.verdict == PREMISE_NOT_MET and p4.predicted["threshold_tau_extrapolated"]
+    assert fits[1]["tau_extrapolated"]
+
+
+def test_threshold_premise_boundary():
+    """Beyond the observed range by exactly its width: still supported; a little more: an extrapolation."""
+    assert threshold_premise(0, 12.0, [10.0, 11.0]).verdict == SUPPORTED
+    assert threshold_premise(0, 12.001, [10.0, 11.0]).verdict == NOT_MET
+    assert threshold_premise(0, 8.999, [10.0, 11.0]).verdict == NOT_MET
+    assert threshold_premise(0, float("nan"), [10.0, 11.0]).verdict == UNKNOWN
+
+
+def test_k3_states_its_own_statistic(coupled_checks):
+    checks, _ = coupled_checks
+    k1, k3 = (next(c for c in checks if c.id == theorem and c.stage == 2) for theorem in ("K1", "K3"))
+    assert k1.decided_by != k3.decided_by
+    assert "band" in k3.decided_by and "b = " in k3.decided_by and "min slack" in k1.decided_by

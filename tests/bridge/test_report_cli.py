@@ -24,8 +24,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(scope="module")
 def coupled_log(tmp_path_factory):
     directory = tmp_path_factory.mktemp("run")
-    # Near the SFT optimum: the toy's reward is a pass rate that K1 binds only there.
-    run = isotropic_run([("sft", 100), ("rl", 200), ("sft", 100)], start=(0.5, 0.0), loss_noise=0.03, reward_noise=0.01)
+    # At the SFT optimum (P3's premise): the toy's reward is a pass rate that K1 binds only there.
+    run = isotropic_run([("sft", 100), ("rl", 200), ("sft", 100)], start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
     return write_jsonl(run, directory / "log.jsonl", meta={"expert_pass_rate": 0.4, "expert_entropy": 10.0})
 
 
@@ -492,3 +492,61 @@ def test_bad_values_in_a_mapping_file_name_the_file(tmp_path, capsys, spec, mess
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps(spec))
     assert f"{mapping}, {message}" in _refused([log, "--mapping", mapping], tmp_path / "report", capsys)
+
+
+# ---------------------------------------------------------------- premises and the right words (issue 21)
+
+
+def test_grpo_objective_mapped_as_the_sft_loss_exits_2(tmp_path, capsys):
+    """GRPO's eval_loss (its policy objective, about 0 of either sign) is no cross-entropy: refused, not K1 'violated'."""
+    grpo = FIXTURES / "trl_grpo_trainer_state.json"
+    err = _refused([grpo, "--phase", "rl", "--map", "eval_loss=sft_loss", "--expert-pass-rate", "1"], tmp_path / "out", capsys)
+    assert err.startswith(f"nondecoupling check: error: {grpo}, log_history[0]")
+    assert "the SFT loss 'eval_loss' is -0.0054337 < 0" in err and "eval_sft_loss" in err
+
+
+def test_an_sft_loss_near_zero_everywhere_exits_2(tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    log.write_text("step,phase,loss,reward\n" + "".join(f"{i},rl,{(-1) ** i * 1e-8},0.{i}\n" for i in range(8)))
+    err = _refused([log, "--map", "loss=sft_loss"], tmp_path / "out", capsys)
+    assert f"{log}, line 2 to the end: the SFT loss 'loss' is within 1e-06 of 0 at every point" in err
+
+
+def test_the_preset_hint_is_not_repeated_to_a_user_who_gave_it(tmp_path, capsys):
+    log = tmp_path / "trainer_state.json"
+    log.write_text(json.dumps({"log_history": [{"step": i, "eval_loss": 1.0 - i / 10, "eval_accuracy": 0.5} for i in range(5)]}))
+    without = _refused([log, "--phase", "rl"], tmp_path / "a", capsys)
+    assert "give --preset trl|verl|openrlhf" in without and "in an RL trainer's log it is the RL objective" in without
+    given = _refused([log, "--phase", "rl", "--preset", "trl"], tmp_path / "b", capsys)
+    assert "give --preset" not in given and "--preset trl looked for eval_kl, eval_pass_rate, eval_reward, eval_sft_loss" in given
+
+
+def test_a_trl_run_directory_points_at_its_trainer_state(tmp_path, capsys):
+    for step in (5, 10):
+        (tmp_path / "run" / f"checkpoint-{step}").mkdir(parents=True)
+        (tmp_path / "run" / f"checkpoint-{step}" / "trainer_state.json").write_text('{"log_history": []}')
+    err = _refused([tmp_path / "run"], tmp_path / "out", capsys)
+    assert f"give its {tmp_path / 'run' / 'checkpoint-10' / 'trainer_state.json'}" in err
+
+
+def test_report_lists_the_premises_per_stage(coupled_log, tmp_path):
+    assert main(["check", str(coupled_log), "--out", str(tmp_path), "--lam", "0.05", "--bootstrap", "20"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    premises = {(p["name"], p["stage"]): p["verdict"] for p in report["premises"]}
+    assert premises == {("a and H(p*) known", None): "supported", ("RL starts at an SFT optimum", 1): "supported",
+                        ("P4's threshold tau within the observed SFT-loss range", 1): "supported"}
+    assert report["summary"]["premise not met"] == 0 and "premise" not in {c["id"] for c in report["checks"]}
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Premises" in markdown and "| 1 | RL starts at an SFT optimum | supported | SFT loss settled" in markdown
+
+
+def test_premise_not_met_is_reported_and_gates_like_inconclusive(tmp_path, capsys):
+    run = isotropic_run([("sft", 100), ("rl", 200)], start=(-2.0, 0.0), loss_noise=0.003, reward_noise=0.002)
+    log = write_jsonl(run, tmp_path / "log.jsonl")
+    argv = ["check", str(log), "--lam", "0.05", "--bootstrap", "10"]
+    assert main([*argv, "--out", str(tmp_path / "a"), "--fail-on", "violated"]) == 0
+    assert "1 premise not met" in capsys.readouterr().out
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert next(c for c in report["checks"] if c["id"] == "P3")["verdict"] == "premise not met"
+    assert "*premise not met*" in (tmp_path / "a" / "report.md").read_text()
+    assert main([*argv, "--out", str(tmp_path / "b"), "--fail-on", "inconclusive"]) == 1

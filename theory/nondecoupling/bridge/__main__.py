@@ -13,7 +13,8 @@ TRL SFT, then GRPO, then SFT again, whose SFT losses are per-token means::
         --expert-pass-rate 1 --expert-entropy 0 --out report/
 
 Exit codes: 0 checked, 2 a bad log or option (``FILE, where: what`` on stderr, nothing written),
-1 a verdict at or beyond ``--fail-on`` (``violated``, or ``inconclusive``: violated or inconclusive),
+1 a verdict at or beyond ``--fail-on`` (``violated``, or ``inconclusive``: violated, inconclusive or
+premise not met),
 for use as a CI gate.
 """
 
@@ -36,7 +37,7 @@ from nondecoupling.bridge.logs import (
     read_run_meta,
 )
 from nondecoupling.bridge.readers import read_text
-from nondecoupling.bridge.report import check_out_dir, write_report
+from nondecoupling.bridge.report import check_out_dir, summary_text, write_report
 from nondecoupling.bridge.units import check_units
 
 
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="largest AR(1) coefficient of the logged noise the trend verdicts are calibrated for "
                             "(default 0.5; 0 for independent evaluation noise: more power on short stages)")
     check.add_argument("--fail-on", choices=("violated", "inconclusive"),
-                       help="exit 1 if any verdict is violated (or, with 'inconclusive', violated or inconclusive)")
+                       help="exit 1 if any verdict is violated (or, with 'inconclusive', violated, inconclusive or premise not met)")
     check.add_argument("--bootstrap", type=_number(1, kind=int), default=200, help="bootstrap resamples for intervals (default 200)")
     check.add_argument("--seed", type=_number(0, kind=int), default=0, help="bootstrap seed")
     return parser
@@ -187,9 +188,8 @@ def main(argv=None) -> int:
     except (LogFormatError, FileNotFoundError, ValueError, OSError) as error:
         print(f"nondecoupling check: error: {error}", file=sys.stderr)
         return 2
-    s = report["summary"]
-    print(f"{args.out}/report.md: {s['holds']} hold, {s['violated']} violated, {s['inconclusive']} inconclusive, {s['estimate']} estimates")
-    return gate_exit_code(s, args.fail_on)
+    print(f"{args.out}/report.md: {summary_text(report['summary'])}")
+    return gate_exit_code(report["summary"], args.fail_on)
 
 
 def gate_exit_code(summary: dict, fail_on: str | None) -> int:
@@ -198,8 +198,8 @@ def gate_exit_code(summary: dict, fail_on: str | None) -> int:
     >>> gate_exit_code({"violated": 0, "inconclusive": 2}, "violated"), gate_exit_code({"violated": 0, "inconclusive": 2}, "inconclusive")
     (0, 1)
     """
-    failing = {None: (), "violated": ("violated",), "inconclusive": ("violated", "inconclusive")}[fail_on]
-    return int(any(summary[verdict] for verdict in failing))
+    failing = {None: (), "violated": ("violated",), "inconclusive": ("violated", "inconclusive", "premise not met")}[fail_on]
+    return int(any(summary.get(verdict, 0) for verdict in failing))
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ from nondecoupling.bridge.readers import (
 from nondecoupling.bridge.readers.mlflow import read_mlflow
 from nondecoupling.bridge.readers.tensorboard import read_tensorboard
 from nondecoupling.bridge.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
+from nondecoupling.bridge.units import check_sft_loss_plausible
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
 QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate")
@@ -346,6 +347,17 @@ def _phases(path, labels, values, mapping, steps) -> np.ndarray:
     return np.array(phases, dtype=object)[codes]
 
 
+def _missing_quantity_hint(available, mapping: LogMapping) -> str:
+    """What to do about a log without a quantity column, never repeating an option already given."""
+    hint = (" ('eval_loss' counts as the SFT loss only in a file tagged --phase sft: in an RL trainer's log it is "
+            "the RL objective, not an SFT loss)") if any(n in available for n in SFT_ONLY_ALIASES) else ""
+    if mapping.preset is None:
+        return f"{hint}; map one, e.g. --map COL=sft_loss, or give --preset trl|verl|openrlhf"
+    looked_for = sorted({name for names in PRESETS[mapping.preset].values() for name in names})
+    return (f"{hint}; --preset {mapping.preset} looked for {', '.join(looked_for)}: map the held-out SFT loss, "
+            "e.g. --map COL=sft_loss")
+
+
 class _ReadByRecords(Exception):
     """The vectorized table met what only the record-by-record path handles (or words): read the file that way."""
 
@@ -360,10 +372,8 @@ def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
     if "step" not in columns:
         raise LogFormatError(path, "columns", f"no step column (looked for {', '.join(ALIASES['step'])}); map one, e.g. --map COL=step")
     if not {"sft_loss", "reward", "pass_rate"} & set(columns):
-        hint = " ('eval_loss' counts as the SFT loss only in a file tagged --phase sft)" if any(
-            n in available for n in SFT_ONLY_ALIASES) else ""
-        raise LogFormatError(path, "columns", f"no SFT-loss, reward or pass-rate column among {sorted(available)}{hint}; "
-                                              "map one, e.g. --map COL=sft_loss, or give --preset trl|verl|openrlhf")
+        raise LogFormatError(path, "columns", f"no SFT-loss, reward or pass-rate column among {sorted(available)}"
+                                              f"{_missing_quantity_hint(available, mapping)}")
     info = {"format": fmt, **raw.notes}
     if raw.steps is None:
         steps = _row_steps(path, raw.labels, raw.values(columns["step"]))
@@ -508,6 +518,8 @@ def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -
     if frame.empty:
         raise LogFormatError(path, "all records", "no record carries an SFT loss, reward, KL, learning rate or pass rate")
     frame["_given_stage"] = given_stage[keep] if given_stage is not None else np.nan
+    if "sft_loss" in columns:
+        check_sft_loss_plausible(path, columns["sft_loss"], frame["sft_loss"], frame["source"])
     frame.attrs = {"columns": dict(columns), "ignored": ignored, **info, "sft_coef": mapping.sft_coef,
                    "sft_loss_units": "sequence (per-token loss x response length)" if mapping.loss_per_token
                    else "as logged (sequence level)"}

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 FIGURE = "curves.png"
 REPORT_FILES = ("report.json", "report.md", FIGURE)
 MAX_PLOTTED = 4_000  # observed points drawn per curve (every k-th point of longer logs)
-_VERDICT_MARK = {"holds": "holds", "violated": "**violated**", "inconclusive": "inconclusive", "estimate": "estimate"}
+VERDICTS = ("holds", "violated", "inconclusive", "premise not met", "estimate")  # as in verdicts.VERDICTS (no scipy here)
+_VERDICT_MARK = {"holds": "holds", "violated": "**violated**", "inconclusive": "inconclusive",
+                 "premise not met": "*premise not met*", "estimate": "estimate"}
 
 
 def build_report(run: pd.DataFrame, checks: list[Check], *, settings: dict, meta: dict) -> dict:
@@ -32,14 +34,16 @@ def build_report(run: pd.DataFrame, checks: list[Check], *, settings: dict, meta
          "last_step": int(frame["step"].iloc[-1]), "points": int(len(frame))}
         for stage, frame in run.groupby("stage")
     ]
-    summary = {v: sum(c.verdict == v for c in checks) for v in ("holds", "violated", "inconclusive", "estimate")}
+    theorems = [c for c in checks if c.id != "premise"]
+    summary = {v: sum(c.verdict == v for c in theorems) for v in VERDICTS}
     return {
         "settings": settings,
         "run_meta": meta,
         "files": run.attrs.get("files", []),
         "stages": stages,
         "summary": summary,
-        "checks": [c.to_dict() for c in checks],
+        "premises": [c.to_dict() for c in checks if c.id == "premise"],
+        "checks": [c.to_dict() for c in theorems],
         "figures": [FIGURE],
     }
 
@@ -63,11 +67,15 @@ def _headline(check: dict) -> tuple[str, str]:
                 f"{_fmt(o['net_gain_regret_at_prediction'])} (noise {_fmt(o['regret_tolerance'])})",
                 f"t* = {_fmt(p['optimal_rl_steps'])} steps, CI {_fmt(p['optimal_rl_steps_ci'])}: stop at step {_fmt(p['stop_at_step'])}")
     if check["id"] == "P4" and "sft_loss_at_rl_start" in o:
+        extrapolated = " (an extrapolation)" if p.get("threshold_tau_extrapolated") else ""
         return (f"SFT loss at RL start {_fmt(o['sft_loss_at_rl_start'])}, trend {o['sft_loss_trend']}",
-                f"tau = {_fmt(p['threshold_tau'])}, CI {_fmt(p['threshold_tau_ci'])}: {p['direction']}")
-    if check["id"] in ("K1", "K3") and "n_points" in o:
+                f"tau = {_fmt(p['threshold_tau'])}{extrapolated}, CI {_fmt(p['threshold_tau_ci'])}: {p['direction']}")
+    if check["id"] == "K1" and "n_points" in o:
         return (f"{o['n_violations_significant']} of {o['n_points']} points below the bound beyond noise; min slack {_fmt(o['min_slack'])}",
                 f"CE - H >= kl(a||b), a = {_fmt(p['expert_pass_rate'])}")
+    if check["id"] == "K3" and "n_points" in o:
+        return (f"b outside its band beyond noise at {o['n_violations_significant']} of {o['n_points']} points",
+                f"kl_inverse_lower(a, CE - H) <= b <= kl_inverse_upper(a, CE - H), a = {_fmt(p['expert_pass_rate'])}")
     if check["id"] == "rates":
         shown = [f"{k} {_fmt(v)}" for k, v in o.items() if k.endswith(("rate_per_step", "rate_ci", "limit", "sft_rise", "rl_gap0"))]
         return "; ".join(shown), ""
@@ -107,13 +115,12 @@ def render_markdown(report: dict) -> str:
                      f"(t* = {_fmt(p['optimal_rl_steps'])} steps into the stage, CI {_fmt(p['optimal_rl_steps_ci'])}, "
                      f"lam = {_fmt(p['lam'])}); the observed net gain peaked at step {_fmt(c['observed']['argmax_net_gain_step'])}. "
                      f"P3: {c['verdict']}.")
-    s = report["summary"]
-    lines.append(f"- **Verdicts:** {s['holds']} hold, {s['violated']} violated, {s['inconclusive']} inconclusive, "
-                 f"{s['estimate']} estimates.")
+    lines.append(f"- **Verdicts:** {summary_text(report['summary'])}.")
     lines += ["", "## Run", "", "| stage | phase | steps | points |", "|---|---|---|---|"]
     lines += [f"| {st['stage']} | {st['phase']} | {st['first_step']}-{st['last_step']} | {st['points']} |" for st in report["stages"]]
     lines += ["", "Every stage after the first starts at the previous stage's last point.", ""]
     lines += [_file_line(file) for file in report["files"]]
+    lines += _premise_lines(report["premises"])
     lines += ["", "## Checks", "", "| ID | stage | check | verdict | decided by | observed | predicted |",
               "|---|---|---|---|---|---|---|"]
     for c in checks:
@@ -124,6 +131,24 @@ def render_markdown(report: dict) -> str:
     lines += [f"- {c['id']} (stage {c['stage']}): {c['note']}" for c in checks if c["note"]]
     lines += ["", f"![curves]({FIGURE})", ""]
     return "\n".join(lines)
+
+
+def summary_text(summary: dict) -> str:
+    """``2 hold, 0 violated, 1 inconclusive, 1 premise not met, 3 estimates``."""
+    return (f"{summary['holds']} hold, {summary['violated']} violated, {summary['inconclusive']} inconclusive, "
+            f"{summary['premise not met']} premise not met, {summary['estimate']} estimates")
+
+
+def _premise_lines(premises: list) -> list:
+    """The premises of the checked theorems, per stage: what the log supports, with the statistic."""
+    if not premises:
+        return []
+    lines = ["", "## Premises", "", "A theorem's verdict is only as good as its premises. *supported*: the log does not "
+             "contradict it (at the report's level); *not met*: it does, and the checks resting on it say "
+             "'premise not met'; *unknown*: the log cannot tell.", "", "| stage | premise | status | statistic |",
+             "|---|---|---|---|"]
+    return lines + [f"| {'run' if c['stage'] is None else c['stage']} | {c['name']} | {c['verdict']} | {c['decided_by']} |"
+                    for c in premises]
 
 
 def _thinned(*series):
@@ -172,7 +197,8 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None
         ax_reward.plot(steps, fit["reward_fitted"][every], color="tab:green",
                        label=label("fit $J_\\infty - \\Delta_0 e^{-2\\mu s}$ (P1)"))
         ax_loss.plot(steps, fit["loss_fitted"][every], color="tab:red", label=label("fit under RL (P1 instance)"))
-        ax_loss.axhline(fit["tau"], color="tab:red", ls=":", label=label("P4 threshold $\\tau$ (estimate)"))
+        if not fit.get("tau_extrapolated"):  # an extrapolated tau, far off the observed losses, would only squash them
+            ax_loss.axhline(fit["tau"], color="tab:red", ls=":", label=label("P4 threshold $\\tau$ (estimate)"))
         reward, loss = fit["reward"][every], fit["loss"][every]
         gain = (reward - fit["reward"][0]) - fit["lam"] * (loss - fit["loss"][0])
         ax_gain.plot(steps, gain, ".", color="k", ms=3, label=label("observed $G$"))

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from nondecoupling.bridge.errors import LogFormatError
 
 PER_TOKEN_SOURCES = ("eval_loss", "eval/loss", "val/loss", "eval/gpt_loss", "train/ptx_loss")
 CALLBACK = "nondecoupling.bridge.callback.CouplingCallback"
 CALLBACK_KEYS = ("eval_k1_floor", "eval_phase")  # keys only the callback's trainer_state records carry
+NEAR_ZERO_LOSS = 1e-6  # nats per sequence: a held-out cross-entropy this small at every point is no model's
 OTHER_UNITS = {"step": "optimizer step", "reward": "mean reward per sample", "pass_rate": "probability",
                "kl": "nats", "lr": "learning rate", "response_length": "tokens", "phase": "", "stage": ""}
 
@@ -68,3 +71,33 @@ def check_units(files: list, meta: dict) -> None:
                     ("unknown", False): "as logged (assumed per sequence)"}[(logged, converted)]
         file["units"] = {name: (sft_unit if name == "sft_loss" else OTHER_UNITS.get(name, "as logged"))
                          for name in file.get("columns", {})}
+
+
+def check_sft_loss_plausible(path, source: str, loss, labels) -> None:
+    """A column read as the SFT loss must be a cross-entropy: >= 0, and not ~0 at every point.
+
+    An RL trainer's own ``loss`` (GRPO's policy objective: about 0, of either sign) mapped
+    as ``sft_loss`` would otherwise turn into "K1 violated at most points".
+
+    Raises
+    ------
+    LogFormatError
+        At the first negative value (below -:data:`NEAR_ZERO_LOSS`, beyond roundoff), or
+        when every value lies within :data:`NEAR_ZERO_LOSS` of zero.
+    """
+    loss, labels = np.asarray(loss, float), list(labels)
+    logged = ~np.isnan(loss)
+    if not logged.any():
+        return
+    where = [str(label).removeprefix(f"{Path(path).name}:") for label in labels]
+    advice = (f"'{source}' is not an SFT loss (an RL trainer's 'loss'/'eval_loss' is its policy objective); map the "
+              "held-out SFT loss instead, e.g. --map eval_sft_loss=sft_loss, or leave it unmapped")
+    negative = np.flatnonzero(logged & (loss < -NEAR_ZERO_LOSS))
+    if negative.size:
+        i = int(negative[0])
+        raise LogFormatError(path, where[i], f"the SFT loss '{source}' is {loss[i]:.6g} < 0, and a cross-entropy is "
+                                             f">= 0: {advice}")
+    if np.all(np.abs(loss[logged]) <= NEAR_ZERO_LOSS):
+        raise LogFormatError(path, f"{where[int(np.argmax(logged))]} to the end",
+                             f"the SFT loss '{source}' is within {NEAR_ZERO_LOSS:g} of 0 at every point; a held-out "
+                             f"cross-entropy of a model is not: {advice}")

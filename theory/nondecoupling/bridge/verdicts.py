@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 import nondecoupling
 from nondecoupling.bridge import stats
@@ -52,6 +53,10 @@ from nondecoupling.bridge.jsonable import jsonable
 from nondecoupling.validation import check_integer, check_interval, check_nonnegative, check_positive, check_rate
 
 HOLDS, VIOLATED, INCONCLUSIVE, ESTIMATE = "holds", "violated", "inconclusive", "estimate"
+PREMISE_NOT_MET = "premise not met"  # a theorem's verdict where the log contradicts its premise
+VERDICTS = (HOLDS, VIOLATED, INCONCLUSIVE, PREMISE_NOT_MET, ESTIMATE)
+SUPPORTED, NOT_MET, UNKNOWN = "supported", "not met", "unknown"  # a premise row's status (id "premise")
+RL_START = "RL starts at an SFT optimum"
 MIN_POINTS = 5  # three fitted parameters per curve need a few points more to leave residuals
 NOISE_SIGMAS = 3.0  # P3: a regret within this many noise s.d. of the net gain is "no loss"
 MAX_LISTED_POINTS = 1000  # K1/K3: per-point arrays in the report only up to this many points
@@ -145,6 +150,111 @@ def _decided(result: dict) -> str:
                                                  else "")))
     return (f"isotonic LR, AR(1) rho <= {result['rho']:g} null: p(rise) = {result['p_up']:.3g}, p(fall) = {result['p_down']:.3g} "
             f"vs alpha {result['level']:.3g}; {start}, n = {result['n']}")
+
+
+# ---------------------------------------------------------------- premises
+
+
+def _end_window(values: np.ndarray) -> np.ndarray:
+    """A stage's last half (at least 3 values where it has them): where it settled, if it did."""
+    return values[-max(3, math.ceil(values.size / 2)):]
+
+
+def _loss_settled(loss: np.ndarray, *, confidence: float, rho: float) -> tuple[bool | None, str]:
+    """Whether the SFT loss had stopped moving at the end of SFT (no significant trend); None: too few points."""
+    window = _end_window(loss)
+    if window.size < 3:
+        return None, f"{window.size} SFT-loss values in the SFT stage: too few to test that it settled"
+    result = stats.trend_verdict(window, -1, confidence=confidence, rho=rho)
+    settled = result["direction"] == 0
+    return settled, (f"SFT loss {'settled' if settled else 'still moving'} over SFT's last {window.size} points "
+                     f"(isotonic LR: p(fall) = {result['p_down']:.3g}, p(rise) = {result['p_up']:.3g}, alpha "
+                     f"{result['level']:.3g})")
+
+
+def rate_matches_expert(rates, a: float, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> dict:
+    """Whether the mean pass rate of ``rates`` (a stage's settled end) is a, up to its noise.
+
+    At the SFT optimum p = p*, so b = a. The gap mean(b) - a is significant when beyond
+    t sd sqrt(v_m): sd the noise s.d. from first differences (rms / sqrt(2 (1 - rho)): AR(1)
+    differences have variance 2 sd^2 (1 - rho), so for less correlated noise this
+    overestimates sd), v_m the variance of the mean of m unit AR(1) values
+    (:func:`nondecoupling.bridge.stats.ar1_block_covariance`), t the two-sided Student
+    quantile at alpha with m - 1 degrees of freedom. Exact logs (sd = 0): any gap beyond
+    roundoff.
+
+    >>> rate_matches_expert([0.5, 0.52, 0.49, 0.51], 0.5)["matches"]
+    True
+    >>> rate_matches_expert([0.8, 0.81, 0.79, 0.8], 0.5)["matches"]
+    False
+    """
+    rates = np.asarray(rates, float)
+    m = rates.size
+    sd = stats.rms_noise_sd(rates) / math.sqrt(1.0 - rho)
+    t = float(student_t.isf((1.0 - confidence) / 2.0, df=m - 1))
+    tolerance = max(t * sd * math.sqrt(stats.ar1_block_covariance([m], rho)[0, 0]), 1e-9)
+    gap = float(rates.mean() - a)
+    return {"matches": abs(gap) <= tolerance, "mean": float(rates.mean()), "gap": gap, "tolerance": tolerance,
+            "t": t, "noise_sd": sd, "n": m}
+
+
+def _rate_at_expert(rates: np.ndarray, a: float | None, *, confidence: float, rho: float) -> tuple[bool | None, str]:
+    window = _end_window(rates[np.isfinite(rates)])
+    if a is None:
+        return None, "pass rate vs a: not tested (no --expert-pass-rate)"
+    if window.size < 3:
+        return None, f"{window.size} pass rates in [0, 1] in the SFT stage: too few to compare with a"
+    r = rate_matches_expert(window, a, confidence=confidence, rho=rho)
+    return r["matches"], (f"pass rate over SFT's last {r['n']} points {r['mean']:.4g} vs a = {a:g}: |gap| "
+                          f"{abs(r['gap']):.3g} {'<=' if r['matches'] else '>'} {r['tolerance']:.3g} (t = {r['t']:.3g}, "
+                          f"noise s.d. {r['noise_sd']:.3g}, AR(1) rho <= {rho:g})")
+
+
+def rl_start_premise(run: pd.DataFrame, stage: int, *, expert_pass_rate: float | None = None,
+                     confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> Check:
+    """Premise of P1/P3/V1 (and of K1 without H(p*)) for an RL stage: it starts at an SFT optimum.
+
+    Supported by the log when the RL stage follows an SFT stage whose SFT loss settled (no
+    significant trend over its last half) and whose pass rate there is a up to noise
+    (:func:`rate_matches_expert`); ``not met`` when either test rejects; ``unknown`` when the
+    log cannot tell (no SFT stage before, too few points, a not given).
+    """
+    previous = run[run["stage"] == stage - 1]
+    if previous.empty or previous["phase"].iloc[0] != "sft":
+        return Check("premise", RL_START, stage, UNKNOWN, note="no SFT stage before this RL stage: the log cannot tell "
+                     "where RL started; P3's verdict assumes it", decided_by="no SFT stage before")
+    settled, settled_text = _loss_settled(previous["sft_loss"].dropna().to_numpy(float), confidence=confidence, rho=rho)
+    at_a, at_a_text = _rate_at_expert(stats.k1_rate(previous)[0], expert_pass_rate, confidence=confidence, rho=rho)
+    status = NOT_MET if False in (settled, at_a) else (SUPPORTED if None not in (settled, at_a) else UNKNOWN)
+    return Check("premise", RL_START, stage, status, {"sft_loss_settled": settled, "pass_rate_at_a": at_a},
+                 note=f"premise of P1/P3/V1, and of K1 without H(p*) (the RL stage's first SFT loss stands in for it); "
+                      f"tested on stage {stage - 1}'s end", decided_by=f"{settled_text}; {at_a_text}")
+
+
+def expert_constants_premise(expert_pass_rate: float, expert_entropy: float | None) -> Check:
+    """K1/K3's premise: a and H(p*) known (given); without H(p*), K1 leans on the RL-start premise."""
+    if expert_entropy is not None:
+        return Check("premise", "a and H(p*) known", None, SUPPORTED, {"a": expert_pass_rate, "H": expert_entropy},
+                     decided_by=f"given: a = {expert_pass_rate:g}, H(p*) = {expert_entropy:g}")
+    return Check("premise", "a and H(p*) known", None, UNKNOWN, {"a": expert_pass_rate, "H": None},
+                 note="H(p*) not given: K1 is checked in RL stages only, against each stage's first SFT loss, as far "
+                      f"as '{RL_START}' holds; K3 is not checked",
+                 decided_by=f"given: a = {expert_pass_rate:g}; H(p*) not given")
+
+
+def _premise_not_met(check: Check, premise: str, why: str) -> None:
+    """Replace a verdict the log cannot support: its premise fails (the verdict it would have had stays in the note)."""
+    check.note = f"premise not met: {premise} ({why}); the check alone would say '{check.verdict}'. " + check.note
+    check.verdict = PREMISE_NOT_MET
+
+
+def apply_premises(checks: list[Check], premises: list[Check], *, expert_entropy: float | None) -> None:
+    """P3 (and K1 without H(p*)) of an RL stage whose start premise the log contradicts: ``premise not met``."""
+    failed = {p.stage: p.decided_by for p in premises if p.name == RL_START and p.verdict == NOT_MET}
+    for check in checks:
+        depends = check.id == "P3" or (check.id == "K1" and expert_entropy is None)
+        if depends and check.stage in failed and check.verdict in (HOLDS, VIOLATED, INCONCLUSIVE):
+            _premise_not_met(check, RL_START, failed[check.stage])
 
 
 # ---------------------------------------------------------------- A1 and X1
@@ -288,7 +398,35 @@ def _p3_check(fit, frame, *, follows_sft, confidence, rho, run) -> Check:
     )
 
 
-def _p4_check(fit, frame, *, confidence, rho, run) -> Check:
+THRESHOLD_PREMISE = "P4's threshold tau within the observed SFT-loss range"
+
+
+def threshold_premise(stage: int, tau: float, loss) -> Check:
+    """P4's premise: the fitted plateau tau is an interpolation, not far beyond every observed loss.
+
+    With r = max - min of the stage's SFT losses, tau is an extrapolation when it lies more
+    than r beyond the nearest observed loss: the fitted curve would have to keep rising (or
+    falling) for more than what the stage showed, which a short stage's fit cannot tell.
+
+    >>> threshold_premise(1, 12.0, [10.0, 10.5, 11.0]).verdict, threshold_premise(1, 30.0, [10.0, 10.5, 11.0]).verdict
+    ('supported', 'not met')
+    """
+    loss = np.asarray(loss, float)
+    low, high = float(loss.min()), float(loss.max())
+    beyond = max(low - tau, tau - high, 0.0)
+    if not math.isfinite(tau):
+        status, text = UNKNOWN, "tau not fitted"
+    else:
+        status = NOT_MET if beyond > high - low else SUPPORTED
+        text = (f"tau = {tau:.4g} lies {beyond:.4g} beyond the observed SFT losses [{low:.4g}, {high:.4g}] "
+                f"({'more' if status == NOT_MET else 'no more'} than their range {high - low:.4g})")
+    return Check("premise", THRESHOLD_PREMISE, stage, status, {"tau": tau, "observed_low": low, "observed_high": high,
+                 "beyond_observed": beyond, "extrapolated": status == NOT_MET},
+                 note="premise of P4: a tau far beyond every observed loss is an extrapolation of the fitted curve",
+                 decided_by=text)
+
+
+def _p4_check(fit, frame, *, confidence, rho, run, premise: Check) -> Check:
     both = frame.dropna(subset=[fit["rate_column"], "sft_loss"])
     sft_at_start = float(both["sft_loss"].iloc[0])
     tau_lo, tau_hi = fit["ci"]["tau"]
@@ -301,13 +439,17 @@ def _p4_check(fit, frame, *, confidence, rho, run) -> Check:
     else:
         verdict, why = VIOLATED, "the SFT loss moved away from the threshold"
     direction = {1: "rises (start below tau)", -1: "falls (start above tau)", 0: "undecided"}[side]
-    return Check(
+    check = Check(
         "P4", "non-decoupling threshold", fit["stage"], verdict,
         observed={"sft_loss_at_rl_start": sft_at_start, "sft_loss_trend": loss_trend["verdict"]},
-        predicted={"threshold_tau": fit["tau"], "threshold_tau_ci": fit["ci"]["tau"], "direction": direction},
+        predicted={"threshold_tau": fit["tau"], "threshold_tau_ci": fit["ci"]["tau"], "direction": direction,
+                   "threshold_tau_extrapolated": premise.observed["extrapolated"]},
         note=why + "; tau is the fitted plateau of the SFT loss under RL (tight on isotropic quadratics)",
         decided_by=f"tau CI [{tau_lo:.4g}, {tau_hi:.4g}] vs start {sft_at_start:.4g}; SFT-loss trend: {_decided(loss_trend)}",
     )
+    if premise.verdict == NOT_MET:
+        _premise_not_met(check, "tau is an extrapolation", premise.decided_by)
+    return check
 
 
 def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rho, rng, fits, follows_sft: bool, run) -> list[Check]:
@@ -318,8 +460,10 @@ def _rl_stage_checks(stage, frame, *, lam, n_boot, confidence, rho, rng, fits, f
         return [Check("P3", "optimal RL duration", stage, INCONCLUSIVE, {"n": n}, note=note),
                 Check("P4", "non-decoupling threshold", stage, INCONCLUSIVE, {"n": n}, note=note)]
     fits[stage] = fit
+    premise = threshold_premise(stage, fit["tau"], frame["sft_loss"].dropna())
+    fit["tau_extrapolated"] = premise.observed["extrapolated"]
     return [_rates_check(fit), _p3_check(fit, frame, follows_sft=follows_sft, confidence=confidence, rho=rho, run=run),
-            _p4_check(fit, frame, confidence=confidence, rho=rho, run=run)]
+            premise, _p4_check(fit, frame, confidence=confidence, rho=rho, run=run, premise=premise)]
 
 
 def _sft_stage_check(stage, frame, *, n_boot, confidence, rng, fits) -> Check:
@@ -373,15 +517,30 @@ def _kl_check(theorem, stage, data, *, a, reference, entropy, confidence) -> Che
     observed.update({"n_points": int(slack.size), "n_violations_significant": int(significant.sum()),
                      "n_violations_within_noise": int(within_noise.sum()), "n_undetermined": int(undetermined.sum()),
                      "min_slack": float(finite.min()) if finite.size else float("nan"), "noise_sd": decision["noise_sd"]})
-    name = ("SFT loss >= H(p*) + kl(a||b) at every point" if theorem == "K1"
-            else "pass rate within the KL band of the SFT excess at every point")
+    threshold = f"-{decision['tolerance']:.4g} (t = {decision['t']:.3g}, noise s.d. {decision['noise_sd']:.3g})"
+    if theorem == "K1":
+        name = "SFT loss >= H(p*) + kl(a||b) at every point"
+        decided_by = f"min slack CE - H(p*) - kl(a||b) = {observed['min_slack']:.4g} vs {threshold}"
+    else:
+        name = "pass rate within the KL band of the SFT excess at every point"
+        decided_by = f"{_k3_tightest(observed)}; b leaves its band beyond noise where that slack < {threshold}"
     return Check(theorem, name, stage, verdict, observed,
                  {"expert_pass_rate": a, "expert_entropy": entropy if entropy is not None else "RL-start loss (assumed SFT-optimal)"},
                  note=("significant = slack below -t noise s.d. of the SFT loss (rms of differences), t the Student "
                        "quantile at alpha/n (Bonferroni over the stage's points; 0 for exact logs); b in {0, 1} with a != b "
                        "is undetermined"),
-                 decided_by=(f"min slack {observed['min_slack']:.4g} vs -{decision['tolerance']:.4g} "
-                             f"(t = {decision['t']:.3g}, noise s.d. {decision['noise_sd']:.3g})"))
+                 decided_by=decided_by)
+
+
+def _k3_tightest(observed: dict) -> str:
+    """K3's own statistic: at the point of least slack, b against its band [kl_inverse_lower, kl_inverse_upper](a, L - H)."""
+    slack = np.asarray(observed["slack"], float)
+    if not np.isfinite(slack).any():
+        return "no point with a determined band"
+    i = int(np.nanargmin(slack))
+    return (f"tightest point, step {int(observed['steps'][i])}: b = {observed['pass_rate'][i]:.4g} vs band "
+            f"[{observed['reward_band_low'][i]:.4g}, {observed['reward_band_high'][i]:.4g}] of the SFT excess "
+            f"{observed['sft_excess'][i]:.4g} (slack {slack[i]:.4g})")
 
 
 def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entropy: float | None = None,
@@ -450,18 +609,25 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     Returns
     -------
     checks : list of Check
+        The premise rows first (id ``premise``, verdict ``supported``, ``not met`` or
+        ``unknown``: :func:`rl_start_premise`, :func:`threshold_premise`,
+        :func:`expert_constants_premise`), then the theorems' checks; a check whose
+        premise the log contradicts has the verdict ``premise not met``.
     fits : dict
         Per fitted stage, the fitted curves (for the figures).
     """
     lam = float(check_positive(lam, "lam"))
+    expert_pass_rate = None if expert_pass_rate is None else float(check_rate(expert_pass_rate, "expert_pass_rate"))
     n_boot = int(check_integer(n_boot, "n_boot", low=1))
     confidence = float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True))
     rng = np.random.default_rng(seed)
     rho = float(check_interval(autocorrelation, "autocorrelation", low=0.0, high=1.0, high_open=True))
     checks, fits = check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho), {}
+    premises = [] if expert_pass_rate is None else [expert_constants_premise(expert_pass_rate, expert_entropy)]
     previous_phase = None
     for stage, phase, frame in stage_tables(run):
         if phase == "rl":
+            premises.append(rl_start_premise(run, stage, expert_pass_rate=expert_pass_rate, confidence=confidence, rho=rho))
             checks += _rl_stage_checks(stage, frame, lam=lam, n_boot=n_boot, confidence=confidence, rho=rho, rng=rng,
                                        fits=fits, follows_sft=previous_phase == "sft", run=run)
         elif phase == "sft":
@@ -470,4 +636,6 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     if expert_pass_rate is not None:
         checks += check_kl_bounds(run, expert_pass_rate=expert_pass_rate, expert_entropy=expert_entropy,
                                   confidence=confidence)
-    return checks, fits
+    apply_premises(checks, premises, expert_entropy=expert_entropy)
+    rows = premises + checks
+    return [c for c in rows if c.id == "premise"] + [c for c in rows if c.id != "premise"], fits

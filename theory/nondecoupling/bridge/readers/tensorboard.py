@@ -77,11 +77,22 @@ def _file_entries(file: Path, prefix: str) -> list:
     return entries
 
 
+def _trl_hint(directory: Path) -> str:
+    """A TRL/transformers output directory holds ``trainer_state.json`` (in every ``checkpoint-*``): name it."""
+    states = sorted(directory.glob("trainer_state.json")) or sorted(
+        directory.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[-1])
+        if p.parent.name.split("-")[-1].isdigit() else -1)
+    if not states:
+        return ""
+    return (f"; it is a TRL/transformers run: give its {states[-1]} (the last checkpoint's holds the whole "
+            "log history)")
+
+
 def read_tensorboard(path: Path, **_) -> RawLog:
     """An event file or a directory of them; records of one step are merged later (by step)."""
     files = sorted(p for p in path.rglob("*tfevents*") if p.is_file()) if path.is_dir() else [path]
     if not files:
-        raise LogFormatError(path, "directory", "no TensorBoard event files (*tfevents*) in it")
+        raise LogFormatError(path, "directory", "no TensorBoard event files (*tfevents*) in it" + _trl_hint(path))
     entries = [entry for file in files
                for entry in _file_entries(file, f"{file.relative_to(path)} " if path.is_dir() else "")]
     if not entries:
