@@ -117,7 +117,7 @@ def test_sharp_rate_where_beta_eta_squared_underflows(mu, beta, eta):
     # (beta eta)^2 < 1e-308: q_ADZ was 0/0. Its deficit 1 - sqrt(q_ADZ) ~ mu eta is still a float,
     # tested through the gain Delta_0 (1 - q_ADZ^k) = Delta_0 (1 - (1 - d)^{2k}) of k sharp steps.
     steps, gap0 = 10**9, 1e300
-    with mp.workdps(450):
+    with mp.workdps(700):  # 1 - q_ADZ ~ mu eta is 1e-455 at (1e-300, 1e-10, 1e-155): more digits than that
         rate = _adz_rate(mu, beta, eta)
         gain = mp.mpf(gap0) * -mp.expm1(steps * mp.log(rate))
     for got in both_paths(nd.gd_contraction, mu=mu, beta=beta, eta=eta, sharp=True):

@@ -386,7 +386,9 @@ def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: 
 
     Notes
     -----
-    Lower: Delta_{k+1} <= q Delta_k (descent lemma and PL). Upper: the lower descent lemma
+    Lower: Delta_{k+1} <= q Delta_k (descent lemma and PL). 1 - sqrt q enters the product as
+    mu_rl, eta and (1 - sqrt q)/(mu_rl eta), a normal float: a few ulps also where 1 - sqrt q is
+    subnormal (eta within ulps of 2/beta_rl), up to k = 2^-60/(1 - sqrt q) > 4e289 steps there. Upper: the lower descent lemma
     with ||g||^2 <= 2 beta Delta gives Delta_{k+1} >= p Delta_k. The lower bound is attained on
     (mu/2)||x||^2 with eta mu < 1; as eta -> 0 (eta k = t) p^{k/2} -> e^{-beta t}, P1's bound.
     The upper bound is attained where eta beta >= 1 (p = 0): on a quadratic with an eigenvalue
@@ -456,7 +458,9 @@ def discrete_net_gain(steps: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, m
     Notes
     -----
     The reward lower bound of :func:`discrete_reward_gain_bounds` minus lam times the upper
-    SFT envelope with the first path-length form; evaluated through expm1/log1p. Exact on
+    SFT envelope with the first path-length form; evaluated through expm1/log1p, with
+    1 - sqrt q as the factors mu_rl, eta and (1 - sqrt q)/(mu_rl eta) (accurate where it is
+    subnormal, as in :func:`discrete_reward_gain_bounds`). Exact on
     isotropic quadratics from the SFT optimum with eta mu_rl < 1.
 
     Examples
