@@ -106,8 +106,8 @@ def test_simulation_flags_the_mutant(monkeypatch, patches, check):
 SHARP_MIN_TO_MAX = [  # each use of q_ADZ: the rate itself and the deficit 1 - sqrt(q), array and scalar paths
     ("gd_contraction", "np.minimum(rate, p5.adz", "np.maximum(rate, p5.adz"),
     ("_gd_contraction_scalar", "min(rate, p5.adz", "max(rate, p5.adz"),
-    ("_rate_sqrt_deficit", "np.maximum(deficit, p5.adz", "np.minimum(deficit, p5.adz"),
-    ("_deficit_scalar", "max(deficit, p5.adz", "min(deficit, p5.adz"),
+    ("_deficit_ratio", "np.maximum(deficit, p5.adz", "np.minimum(deficit, p5.adz"),
+    ("_deficit_ratio_scalar", "max(deficit, p5.adz", "min(deficit, p5.adz"),
 ]
 
 

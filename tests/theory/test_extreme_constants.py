@@ -117,7 +117,7 @@ def test_sharp_rate_where_beta_eta_squared_underflows(mu, beta, eta):
     # (beta eta)^2 < 1e-308: q_ADZ was 0/0. Its deficit 1 - sqrt(q_ADZ) ~ mu eta is still a float,
     # tested through the gain Delta_0 (1 - q_ADZ^k) = Delta_0 (1 - (1 - d)^{2k}) of k sharp steps.
     steps, gap0 = 10**9, 1e300
-    with mp.workdps(450):
+    with mp.workdps(700):  # 1 - q_ADZ ~ mu eta is 1e-455 at (1e-300, 1e-10, 1e-155): more digits than that
         rate = _adz_rate(mu, beta, eta)
         gain = mp.mpf(gap0) * -mp.expm1(steps * mp.log(rate))
     for got in both_paths(nd.gd_contraction, mu=mu, beta=beta, eta=eta, sharp=True):
@@ -222,3 +222,64 @@ def test_net_gain_keeps_every_bit_of_a_subnormal_mu_or_time(t, rl_gap0, lam, mu_
     for got in both_paths(nd.guaranteed_net_gain, t, **constants):
         # expm1 and exp (SVML: 4 ulps each) and a few roundings; no cancellation in these instances.
         assert ulps(got, expected) <= 16, (t, constants, got, expected)
+
+
+# P5 near eta = 2/beta: 1 - sqrt(q) = mu eta (2 - beta eta)/(1 + sqrt q) is subnormal (few bits) where mu eta
+# is a normal float and 2 - beta eta = 2**-52; it enters the products as mu, eta and a normal ratio.
+BELOW_TWO = math.nextafter(2.0, 0.0)  # eta at beta = 1: beta eta = 2 - 2**-52, exact
+
+
+def _p5_rate(mu, beta, eta, sharp):
+    """q or q_ADZ (range 3: beta eta > sqrt 3), at 400 digits (1 - q ~ 1e-323 needs 330)."""
+    mu, beta, eta = mp.mpf(mu), mp.mpf(beta), mp.mpf(eta)
+    x = beta * eta
+    assert x > mp.sqrt(3)
+    if sharp:
+        return (x - 1) ** 2 / ((x - 1) ** 2 + mu * eta * (2 - x))
+    return 1 - mu * eta * (2 - x)
+
+
+@pytest.mark.parametrize("sharp", [False, True])
+@pytest.mark.parametrize("mu_rl, steps", [(3e-308, 1), (3e-308, 7), (1.1e-307, 1), (5e-300, 12345), (2.5e-295, 3)])
+def test_discrete_reward_gain_where_the_deficit_is_subnormal(mu_rl, steps, sharp):
+    rl_gap0 = 1e300
+    with mp.workdps(400):
+        expected = mp.mpf(rl_gap0) * (1 - _p5_rate(mu_rl, 1.0, BELOW_TWO, sharp) ** steps)
+    for lower, upper in both_paths(nd.discrete_reward_gain_bounds, steps, rl_gap0=rl_gap0, mu_rl=mu_rl,
+                                   beta_rl=1.0, eta=BELOW_TWO, sharp=sharp):
+        assert ulps(lower, expected) <= 8, (mu_rl, steps, sharp, lower, expected)  # was 48% too high
+        assert upper == rl_gap0  # p = 0: one step can reach the minimizer
+
+
+@pytest.mark.parametrize("sharp", [False, True])
+@pytest.mark.parametrize("mu_rl, steps", [(3e-308, 1), (3e-308, 40), (7e-301, 5)])
+def test_discrete_net_gain_where_the_deficit_is_subnormal(mu_rl, steps, sharp):
+    rl_gap0, lam, beta_sft = 1e300, 1e-300, 3e-300  # the cost lam beta_sft beta_rl eta^2 Delta_0 k^2 is not negligible
+    with mp.workdps(400):
+        root = mp.sqrt(_p5_rate(mu_rl, 1.0, BELOW_TWO, sharp))
+        c_eta = mp.mpf(lam) * mp.mpf(beta_sft) * mp.mpf(BELOW_TWO) ** 2 / (1 - root) ** 2
+        gain, cost = rl_gap0 * (1 - root ** (2 * steps)), rl_gap0 * c_eta * (1 - root**steps) ** 2
+    for got in both_paths(nd.discrete_net_gain, steps, rl_gap0=rl_gap0, lam=lam, mu_rl=mu_rl, beta_rl=1.0,
+                          beta_sft=beta_sft, eta=BELOW_TWO, sharp=sharp):
+        # Each term to a few ulps; their difference to that much of the larger term.
+        assert abs(mp.mpf(got) - (gain - cost)) <= 8 * mp.mpf(math.ulp(float(max(gain, cost)))), (got, gain, cost)
+        assert gain - cost > 0  # a case where the sign of the guarantee is at stake
+
+
+@pytest.mark.parametrize("sharp", [False, True])
+@pytest.mark.parametrize("mu_rl, beta_sft", [(3e-308, 1e-33), (6e-305, 1e-29), (1e-300, 1e-22)])
+def test_optimal_rl_steps_where_the_deficit_is_subnormal(mu_rl, beta_sft, sharp):
+    lam = 1e-300
+    with mp.workdps(400):
+        root = mp.sqrt(_p5_rate(mu_rl, 1.0, BELOW_TWO, sharp))
+        c_eta = mp.mpf(lam) * mp.mpf(beta_sft) * mp.mpf(BELOW_TWO) ** 2 / (1 - root) ** 2
+        k_star = 2 * mp.log(c_eta / (1 + c_eta)) / mp.log(root**2)
+        def guarantee(k):
+            return 1 - root ** (2 * k) - c_eta * (1 - root**k) ** 2
+        below = int(mp.floor(k_star))
+        best = below + 1 if guarantee(below + 1) > guarantee(below) else below
+    assert 1e3 < k_star < 1e15  # a count the old subnormal deficit got wrong by up to 50%
+    for got in (nd.optimal_rl_steps(lam=lam, mu_rl=mu_rl, beta_rl=1.0, beta_sft=beta_sft, eta=BELOW_TWO, sharp=sharp),
+                int(nd.optimal_rl_steps(lam=np.array([lam]), mu_rl=mu_rl, beta_rl=1.0, beta_sft=beta_sft,
+                                        eta=BELOW_TWO, sharp=sharp)[0])):
+        assert got == best or (got in (below, below + 1) and abs(guarantee(got) - guarantee(best)) <= 1e-12 * guarantee(best)), (got, k_star)

@@ -260,8 +260,10 @@ EXTREMES = [
 def test_p5_generated_rates_are_accurate_at_extremes(mu, beta, eta):
     q, deficit, adz, adz_deficit = _mp_rates(mu, beta, eta)
     got = (p5.gd_rate(mu, beta, eta), p5.gd_rate_sqrt_deficit(mu, beta, eta),
-           p5.adz_rate(mu, beta, eta), p5.adz_rate_sqrt_deficit(mu, beta, eta))
-    for value, exact in zip(got, (q, deficit, adz, adz_deficit)):
+           p5.adz_rate(mu, beta, eta), p5.adz_rate_sqrt_deficit(mu, beta, eta),
+           p5.gd_rate_sqrt_deficit_ratio(mu, beta, eta), p5.adz_rate_sqrt_deficit_ratio(mu, beta, eta))
+    step = mpmath.mpf(mu) * mpmath.mpf(eta)
+    for value, exact in zip(got, (q, deficit, adz, adz_deficit, deficit / step, adz_deficit / step)):
         assert float(value) == pytest.approx(float(exact), rel=2e-12, abs=1e-300)
 
 
@@ -273,11 +275,11 @@ def test_p5_generated_optimal_steps_are_accurate_at_extremes(mu, beta, eta, lam)
         c = lam * 1.0 * beta * mpmath.mpf(eta) ** 2 / deficit**2
         k_cont = 2 * mpmath.log(c / (1 + c)) / mpmath.log((1 - deficit) ** 2)
         gain = 1 - (1 - deficit) ** (2 * mpmath.floor(k_cont)) - c * (1 - (1 - deficit) ** mpmath.floor(k_cont)) ** 2
-    got_deficit = p5.gd_rate_sqrt_deficit(mu, beta, eta)
+    got_ratio = p5.gd_rate_sqrt_deficit_ratio(mu, beta, eta)
     if float(deficit) < 1:
         with np.errstate(all="ignore"):
-            got_k = float(p5.optimal_steps(lam, 1.0, beta, eta, got_deficit))
+            got_k = float(p5.optimal_steps(lam, 1.0, mu, beta, eta, got_ratio))
         assert got_k == pytest.approx(float(k_cont), rel=1e-11)
         with np.errstate(all="ignore"):
-            got_gain = float(p5.discrete_net_gain(math.floor(got_k), 1.0, lam, 1.0, beta, eta, got_deficit))
+            got_gain = float(p5.discrete_net_gain(math.floor(got_k), 1.0, lam, 1.0, mu, beta, eta, got_ratio))
         assert got_gain == pytest.approx(float(gain), rel=1e-9, abs=1e-15)

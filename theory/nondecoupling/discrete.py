@@ -7,6 +7,7 @@ Numbers come from :mod:`nondecoupling._generated.p5`, printed from the sympy der
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -176,16 +177,16 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
             return int(value)
     lam = check_positive(lam, "lam")
     beta_sft = check_positive(beta_sft, "beta_sft")
-    mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    mu_rl, beta_rl, eta, ratio = _rl_descent(mu_rl, beta_rl, eta, sharp)
     check_broadcastable(lam=lam, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
     with _select_errors():
-        below = np.floor(p5.optimal_steps(lam, beta_sft, beta_rl, eta, deficit))
+        below = np.floor(p5.optimal_steps(lam, beta_sft, mu_rl, beta_rl, eta, ratio))
         above = below + 1
-        gain_below = p5.discrete_net_gain(below, 1.0, lam, beta_sft, beta_rl, eta, deficit)
-        gain_above = p5.discrete_net_gain(above, 1.0, lam, beta_sft, beta_rl, eta, deficit)
+        gain_below = p5.discrete_net_gain(below, 1.0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
+        gain_above = p5.discrete_net_gain(above, 1.0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
     # Where mu_rl eta underflows (< 1e-308, subnormal products included: there k* ~ 1/(mu_rl eta) is
     # past the float range) q rounds to 1: no step is provably worth its cost in floats.
-    underflow = (deficit <= 0) | (mu_rl * eta < np.finfo(float).tiny)
+    underflow = (ratio <= 0) | (mu_rl * eta < np.finfo(float).tiny)
     steps = np.where(underflow, 0.0, np.where(gain_above > gain_below, above, below))
     if steps.ndim == 0:
         return int(steps)  # a Python int is exact at any size
@@ -193,26 +194,29 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
     return steps.astype(np.int64) if np.all(steps < 2.0**63) else steps
 
 
-def _rate_sqrt_deficit(mu, beta, eta, sharp):
-    """1 - sqrt(q), or 1 - sqrt(q_sharp) (a smaller rate is a larger deficit); validates ``sharp``.
+def _deficit_ratio(mu, beta, eta, sharp):
+    """(1 - sqrt(q))/(mu eta), or that of q_sharp (a smaller rate is a larger deficit); validates ``sharp``.
 
-    Evaluated at (mu eta, beta eta, 1): the rates depend on those products only (derivation).
+    The deficit 1 - sqrt(q) = mu eta (2 - beta eta)/(1 + sqrt q) is subnormal, so has few bits, where
+    mu eta is a normal float and beta eta is within 2**-52 of 2; its ratio to mu eta is a normal
+    float (at least 2**-53), and the generated forms take the deficit as the factors mu, eta and
+    this ratio. Evaluated at (mu eta, beta eta, 1): the ratios depend on those products only.
     """
     mu_eta, beta_eta = mu * eta, beta * eta
-    deficit = p5.gd_rate_sqrt_deficit(mu_eta, beta_eta, 1.0)
+    deficit = p5.gd_rate_sqrt_deficit_ratio(mu_eta, beta_eta, 1.0)
     if check_flag(sharp, "sharp"):
         with np.errstate(all="ignore"):  # select() evaluates every range
-            deficit = np.maximum(deficit, p5.adz_rate_sqrt_deficit(mu_eta, beta_eta, 1.0))
-    return np.clip(deficit, 0.0, 1.0)
+            deficit = np.maximum(deficit, p5.adz_rate_sqrt_deficit_ratio(mu_eta, beta_eta, 1.0))
+    return np.maximum(deficit, 0.0)
 
 
 def _rl_descent(mu_rl, beta_rl, eta, sharp, *, names=("mu_rl", "beta_rl")):
-    """Validated (mu, beta, eta) of GD on R and its deficit 1 - sqrt(q); ``names`` as in the signature."""
+    """Validated (mu, beta, eta) of GD on R and its deficit ratio (1 - sqrt(q))/(mu eta); ``names`` as in the signature."""
     mu_name, beta_name = names
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name=mu_name, beta_name=beta_name)
     eta = check_step_size(eta, beta_rl, beta_name=beta_name)
     check_broadcastable(**{mu_name: mu_rl, beta_name: beta_rl, "eta": eta})
-    return mu_rl, beta_rl, eta, _rate_sqrt_deficit(mu_rl, beta_rl, eta, sharp)
+    return mu_rl, beta_rl, eta, _deficit_ratio(mu_rl, beta_rl, eta, sharp)
 
 
 def _broadcast_pair(lower, upper):
@@ -276,10 +280,10 @@ def discrete_path_length_bound(steps: ArrayLike, *, gap0: ArrayLike, mu: ArrayLi
             return value
     steps = check_step_count(steps, "steps")
     gap0 = check_nonnegative(gap0, "gap0")
-    mu, beta, eta, deficit = _rl_descent(mu, beta, eta, sharp, names=("mu", "beta"))
+    mu, beta, eta, ratio = _rl_descent(mu, beta, eta, sharp, names=("mu", "beta"))
     check_broadcastable(steps=steps, gap0=gap0, mu=mu, beta=beta, eta=eta)
     with _select_errors():
-        return scalar_or_array(np.asarray(p5.discrete_path_length_bound(steps, gap0, mu, beta, eta, deficit)))
+        return scalar_or_array(np.asarray(p5.discrete_path_length_bound(steps, gap0, mu, beta, eta, ratio)))
 
 
 def discrete_sft_degradation_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, beta_sft: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, eta: ArrayLike, sharp: bool = False) -> tuple[FloatOrArray, FloatOrArray]:
@@ -339,14 +343,14 @@ def discrete_sft_degradation_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, sep
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     sep = check_nonnegative(sep, "sep")
     mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
-    mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    mu_rl, beta_rl, eta, ratio = _rl_descent(mu_rl, beta_rl, eta, sharp)
     check_broadcastable(steps=steps, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl,
                         beta_rl=beta_rl, eta=eta)
     check_separation(sep, p1.start_reach(rl_gap0, mu_rl), bound="sqrt(2 rl_gap0/mu_rl)",
                      reason="quadratic growth of R from the SFT optimum theta_0")
     with _select_errors():
-        return _broadcast_pair(p5.discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, deficit),
-                               p5.discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit))
+        return _broadcast_pair(p5.discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, eta, ratio),
+                               p5.discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, ratio))
 
 
 def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, eta: ArrayLike, sharp: bool = False) -> tuple[FloatOrArray, FloatOrArray]:
@@ -382,7 +386,9 @@ def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: 
 
     Notes
     -----
-    Lower: Delta_{k+1} <= q Delta_k (descent lemma and PL). Upper: the lower descent lemma
+    Lower: Delta_{k+1} <= q Delta_k (descent lemma and PL). 1 - sqrt q enters the product as
+    mu_rl, eta and (1 - sqrt q)/(mu_rl eta), a normal float: a few ulps also where 1 - sqrt q is
+    subnormal (eta within ulps of 2/beta_rl), up to k = 2^-60/(1 - sqrt q) > 4e289 steps there. Upper: the lower descent lemma
     with ||g||^2 <= 2 beta Delta gives Delta_{k+1} >= p Delta_k. The lower bound is attained on
     (mu/2)||x||^2 with eta mu < 1; as eta -> 0 (eta k = t) p^{k/2} -> e^{-beta t}, P1's bound.
     The upper bound is attained where eta beta >= 1 (p = 0): on a quadratic with an eigenvalue
@@ -405,10 +411,11 @@ def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: 
             return value
     steps = check_step_count(steps, "steps")
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
-    mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    mu_rl, beta_rl, eta, ratio = _rl_descent(mu_rl, beta_rl, eta, sharp)
     check_broadcastable(steps=steps, rl_gap0=rl_gap0, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
     with _select_errors():
-        lower, upper = p5.discrete_gain_lower(steps, rl_gap0, deficit), p5.discrete_gain_upper(steps, rl_gap0, beta_rl, eta)
+        lower = p5.discrete_gain_lower(steps, rl_gap0, mu_rl, eta, ratio)
+        upper = p5.discrete_gain_upper(steps, rl_gap0, beta_rl, eta)
     upper = np.minimum(upper, rl_gap0)  # both <= Delta_0, lower <= upper exactly; rounding must not cross
     return _broadcast_pair(np.minimum(lower, upper), upper)
 
@@ -451,7 +458,9 @@ def discrete_net_gain(steps: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, m
     Notes
     -----
     The reward lower bound of :func:`discrete_reward_gain_bounds` minus lam times the upper
-    SFT envelope with the first path-length form; evaluated through expm1/log1p. Exact on
+    SFT envelope with the first path-length form; evaluated through expm1/log1p, with
+    1 - sqrt q as the factors mu_rl, eta and (1 - sqrt q)/(mu_rl eta) (accurate where it is
+    subnormal, as in :func:`discrete_reward_gain_bounds`). Exact on
     isotropic quadratics from the SFT optimum with eta mu_rl < 1.
 
     Examples
@@ -469,10 +478,10 @@ def discrete_net_gain(steps: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, m
     rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
     lam = check_positive(lam, "lam")
     beta_sft = check_positive(beta_sft, "beta_sft")
-    mu_rl, beta_rl, eta, deficit = _rl_descent(mu_rl, beta_rl, eta, sharp)
+    mu_rl, beta_rl, eta, ratio = _rl_descent(mu_rl, beta_rl, eta, sharp)
     check_broadcastable(steps=steps, rl_gap0=rl_gap0, lam=lam, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
     with _select_errors():
-        gain = p5.discrete_net_gain(steps, rl_gap0, lam, beta_sft, beta_rl, eta, deficit)
+        gain = p5.discrete_net_gain(steps, rl_gap0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
     return scalar_or_array(np.minimum(gain, rl_gap0))  # <= Delta_0 exactly; keep rounding from crossing it
 
 
@@ -497,43 +506,44 @@ def _gd_contraction_scalar(mu_eta, beta_eta, sharp):
     return min(max(rate, 0.0), 1.0)
 
 
-def _deficit_scalar(mu, beta, eta, sharp):
-    """1 - sqrt(q) (or q_sharp) at (mu eta, beta eta, 1), as :func:`_rate_sqrt_deficit`."""
+def _deficit_ratio_scalar(mu, beta, eta, sharp):
+    """(1 - sqrt(q))/(mu eta) (or q_sharp's) at (mu eta, beta eta, 1), as :func:`_deficit_ratio`."""
     mu_eta, beta_eta = mu * eta, beta * eta
-    deficit = p5.gd_rate_sqrt_deficit_scalar(mu_eta, beta_eta, 1.0)
+    deficit = p5.gd_rate_sqrt_deficit_ratio_scalar(mu_eta, beta_eta, 1.0)
     if sharp:
-        deficit = max(deficit, p5.adz_rate_sqrt_deficit_scalar(mu_eta, beta_eta, 1.0))
-    return min(max(deficit, 0.0), 1.0)
+        deficit = max(deficit, p5.adz_rate_sqrt_deficit_ratio_scalar(mu_eta, beta_eta, 1.0))
+    return max(deficit, 0.0)
 
 
 def _path_length_scalar(steps, gap0, mu, beta, eta, sharp):
-    return p5.discrete_path_length_bound_scalar(steps, gap0, mu, beta, eta, _deficit_scalar(mu, beta, eta, sharp))
+    return p5.discrete_path_length_bound_scalar(steps, gap0, mu, beta, eta, _deficit_ratio_scalar(mu, beta, eta, sharp))
 
 
 def _gains_scalar(steps, rl_gap0, mu_rl, beta_rl, eta, sharp):
     """Both gains are <= rl_gap0 and lower <= upper exactly; keep rounding from crossing (one float)."""
     upper = min(p5.discrete_gain_upper_scalar(steps, rl_gap0, beta_rl, eta), rl_gap0)
-    return min(p5.discrete_gain_lower_scalar(steps, rl_gap0, _deficit_scalar(mu_rl, beta_rl, eta, sharp)), upper), upper
+    ratio = _deficit_ratio_scalar(mu_rl, beta_rl, eta, sharp)
+    return min(p5.discrete_gain_lower_scalar(steps, rl_gap0, mu_rl, eta, ratio), upper), upper
 
 
 def _net_gain_scalar(steps, rl_gap0, lam, beta_sft, mu_rl, beta_rl, eta, sharp):
-    deficit = _deficit_scalar(mu_rl, beta_rl, eta, sharp)
-    return min(p5.discrete_net_gain_scalar(steps, rl_gap0, lam, beta_sft, beta_rl, eta, deficit), rl_gap0)
+    ratio = _deficit_ratio_scalar(mu_rl, beta_rl, eta, sharp)
+    return min(p5.discrete_net_gain_scalar(steps, rl_gap0, lam, beta_sft, mu_rl, beta_rl, eta, ratio), rl_gap0)
 
 
 def _optimal_steps_scalar(lam, beta_sft, mu_rl, beta_rl, eta, sharp):
-    deficit = _deficit_scalar(mu_rl, beta_rl, eta, sharp)
-    if deficit <= 0:
+    ratio = _deficit_ratio_scalar(mu_rl, beta_rl, eta, sharp)
+    if ratio <= 0 or mu_rl * eta < sys.float_info.min:  # as the array path's underflow
         return 0
-    below = math.floor(p5.optimal_steps_scalar(lam, beta_sft, beta_rl, eta, deficit))
-    gain_below = p5.discrete_net_gain_scalar(below, 1.0, lam, beta_sft, beta_rl, eta, deficit)
-    gain_above = p5.discrete_net_gain_scalar(below + 1, 1.0, lam, beta_sft, beta_rl, eta, deficit)
+    below = math.floor(p5.optimal_steps_scalar(lam, beta_sft, mu_rl, beta_rl, eta, ratio))
+    gain_below = p5.discrete_net_gain_scalar(below, 1.0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
+    gain_above = p5.discrete_net_gain_scalar(below + 1, 1.0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
     return below + 1 if gain_above > gain_below else below
 
 
 def _discrete_envelope_scalar(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp):
     if sep > p1.start_reach_scalar(rl_gap0, mu_rl) * (1 + SEPARATION_RTOL):
         raise ValueError("unrealizable sep")  # the array path names the reason
-    deficit = _deficit_scalar(mu_rl, beta_rl, eta, sharp)
-    upper = p5.discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit)
-    return min(p5.discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, deficit), upper), upper
+    ratio = _deficit_ratio_scalar(mu_rl, beta_rl, eta, sharp)
+    upper = p5.discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, ratio)
+    return min(p5.discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, eta, ratio), upper), upper

@@ -98,6 +98,7 @@ from nondecoupling.derivations._proof import Derivation, true, zero
 mu, beta, eta = sp.symbols("mu beta eta", positive=True)
 lam, mu_rl, beta_rl, beta_sft = sp.symbols("lam mu_rl beta_rl beta_sft", positive=True)
 rate_sqrt_deficit, tradeoff = sp.symbols("rate_sqrt_deficit tradeoff", positive=True)
+deficit_ratio = sp.Symbol("deficit_ratio", positive=True)  # (1 - sqrt q)/(mu eta), a normal float
 steps = sp.Symbol("steps", nonnegative=True)
 gap0, rl_gap0, sep = sp.symbols("gap0 rl_gap0 sep", nonnegative=True)
 mu_sft = sp.Symbol("mu_sft", positive=True)
@@ -118,6 +119,12 @@ def gd_rate(mu_, beta_, eta_):
 def gd_rate_sqrt_deficit(mu_, beta_, eta_):
     """1 - sqrt(q) = (1 - q)/(1 + sqrt q) (accurate as q -> 1)."""
     return mu_ * eta_ * (2 - beta_ * eta_) / (1 + sp.sqrt(gd_rate(mu_, beta_, eta_)))
+
+
+def gd_rate_sqrt_deficit_ratio(mu_, beta_, eta_):
+    """(1 - sqrt q)/(mu eta) = (2 - beta eta)/(1 + sqrt q): at least 2**-53 (beta eta < 2 is a float
+    below 2), so a normal float even where mu eta (2 - beta eta), hence 1 - sqrt q, is subnormal."""
+    return (2 - beta_ * eta_) / (1 + sp.sqrt(gd_rate(mu_, beta_, eta_)))
 
 
 def adz_rate_paper(mu_, beta_, eta_, m):
@@ -177,6 +184,22 @@ def adz_sqrt_deficit_pieces(mu_, beta_, eta_):
     return (_adz_first_sqrt_deficit(mu_, beta_, eta_, _adz_half_root(mu_, beta_, eta_)),
             second / (1 + sp.sqrt(second_rate)),
             third / (1 + sp.sqrt(third_rate)))
+
+
+def adz_sqrt_deficit_ratio_pieces(mu_, beta_, eta_):
+    """(1 - sqrt(q_ADZ))/(mu eta) on each range: each at least of order 2 - beta eta, a normal float."""
+    x, kappa = beta_ * eta_, mu_ / beta_
+    _, second_rate, third_rate = adz_pieces(mu_, beta_, eta_)
+    return ((1 + (1 + kappa) * (2 - x) / (1 + _adz_half_root(mu_, beta_, eta_))) / (2 + kappa),
+            (2 - x) * (2 + x) / ((2 + mu_ * eta_) * (1 + sp.sqrt(second_rate))),
+            (2 - x) / (((x - 1) ** 2 + mu_ * eta_ * (2 - x)) * (1 + sp.sqrt(third_rate))))
+
+
+def factored_deficit(mu_, eta_, ratio):
+    """(d, factors): d = 1 - sqrt q as a float at most 1 (for log1p and the branch tests) and as the
+    factors (mu, eta, ratio) of a scaled product. mu eta (2 - beta eta) is subnormal where mu eta is a
+    normal float and beta eta is within 2**-52 of 2; the float d then has few bits, its factors all 53."""
+    return sp.Min(1, ScaledProduct(mu_, eta_, ratio)), (mu_, eta_, ratio)
 
 
 def _by_range(pieces, beta_, eta_):
@@ -239,32 +262,36 @@ def lower_rate_deficit(beta_, eta_):
     return sp.Min(1, beta_ * eta_ * (2 + beta_ * eta_))
 
 
-def discrete_gain_bounds(steps_, gap0_, beta_, eta_, deficit):
+def discrete_gain_bounds(steps_, gap0_, beta_, eta_, deficit, factors=None):
     """Delta_0 (1 - q^k) <= Delta_0 - Delta_k <= Delta_0 (1 - p^k), as scaled products:
-    1 - q^k = d G_k (1 + q^{k/2}) with G_k = geometric_sum(k, d), 1 - p^k = u G_k(u)."""
+    1 - q^k = d G_k (1 + q^{k/2}) with G_k = geometric_sum(k, d), 1 - p^k = u G_k(u); d enters the
+    product as ``factors`` (default: d itself; see factored_deficit)."""
     upper_deficit = lower_rate_deficit(beta_, eta_)
-    return (ScaledProduct(gap0_, deficit, geometric_sum(steps_, deficit), 1 + sqrt_rate_power(steps_, deficit)),
+    return (ScaledProduct(gap0_, *(factors or (deficit,)), geometric_sum(steps_, deficit), 1 + sqrt_rate_power(steps_, deficit)),
             ScaledProduct(gap0_, upper_deficit, geometric_sum(steps_, upper_deficit)))
 
 
-def discrete_net_gain_form(steps_, gap0_, lam_, beta_sft_, beta_rl_, eta_, deficit):
-    """Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2] = Delta_0 d G (1 + q^{k/2}) - Delta_0 lam beta_sft beta_rl eta^2 G^2."""
+def discrete_net_gain_form(steps_, gap0_, lam_, beta_sft_, beta_rl_, eta_, deficit, factors=None):
+    """Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2] = Delta_0 d G (1 + q^{k/2}) - Delta_0 lam beta_sft beta_rl eta^2 G^2
+    (d as ``factors`` in the product, see discrete_gain_bounds)."""
     total = geometric_sum(steps_, deficit)
-    return (ScaledProduct(gap0_, deficit, total, 1 + sqrt_rate_power(steps_, deficit))
+    return (ScaledProduct(gap0_, *(factors or (deficit,)), total, 1 + sqrt_rate_power(steps_, deficit))
             - ScaledProduct(gap0_, lam_, beta_sft_, beta_rl_, eta_, eta_, total, total))
 
 
-def stable_optimal_steps(lam_, beta_sft_, beta_rl_, eta_, deficit):
+def stable_optimal_steps(lam_, beta_sft_, beta_rl_, eta_, deficit, factors=None):
     """k* = log1p(1/c_eta) / (-log1p(-d)), 1/c_eta = d^2/(lam beta_sft beta_rl eta^2) scaled; log1p(x) taken as
-    log(x) above 2**60 and x below 2**-60 (errors < 2**-60 relative), as in P3."""
-    inverse = ScaledProduct(deficit, deficit, 1 / lam_, 1 / beta_sft_, 1 / beta_rl_, 1 / eta_, 1 / eta_)
-    per_step = -log1p(-deficit)  # -ln sqrt(q) > 0, inf at q = 0
+    log(x) above 2**60 and x below 2**-60 (errors < 2**-60 relative), as in P3. 1/(-log1p(-d)) is
+    (d/(-log1p(-d))) / d, a ratio in [0, 1] (1 for a tiny d) over d's ``factors`` (see discrete_gain_bounds)."""
+    factors = factors or (deficit,)
+    costs = (1 / lam_, 1 / beta_sft_, 1 / beta_rl_, 1 / eta_, 1 / eta_)
+    inverse = ScaledProduct(*factors, *factors, *costs)
+    linear_ratio = deficit / -log1p(-deficit)  # d over -ln sqrt(q) > 0: 1 as d -> 0, 0 at q = 0
+    per_deficit = (linear_ratio, *(1 / factor for factor in factors))
     return sp.Piecewise(
-        (LogOfProduct(deficit, deficit, 1 / lam_, 1 / beta_sft_, 1 / beta_rl_, 1 / eta_, 1 / eta_) / per_step,
-         inverse > sp.Integer(2) ** 60),
-        (ScaledProduct(deficit, 1 / lam_, 1 / beta_sft_, 1 / beta_rl_, 1 / eta_, 1 / eta_, deficit / per_step),
-         inverse < sp.Rational(1, 2**60)),
-        (log1p(inverse) / per_step, True))
+        (ScaledProduct(LogOfProduct(*factors, *factors, *costs), *per_deficit), inverse > sp.Integer(2) ** 60),
+        (ScaledProduct(*factors, *costs, linear_ratio), inverse < sp.Rational(1, 2**60)),
+        (ScaledProduct(log1p(inverse), *per_deficit), True))
 
 
 def _plain(expr):
@@ -290,6 +317,8 @@ def _descent_steps(d):
              sp.Gt(sp.factor((1 - q).subs(admissible)), 0)),
         zero("1 - sqrt q = mu eta (2 - beta eta)/(1 + sqrt q) (printed form)",
              (1 - sp.sqrt(q)) - gd_rate_sqrt_deficit(mu, beta, eta)),
+        zero("1 - sqrt q = mu eta deficit_ratio (printed ratio form)",
+             gd_rate_sqrt_deficit(mu, beta, eta) - mu * eta * gd_rate_sqrt_deficit_ratio(mu, beta, eta)),
     ]
     # Path length, bound 1: sum_{j<k} eta sqrt(2 beta Delta_0) r^j with r = sqrt q, by induction.
     step0 = eta * sp.sqrt(2 * beta * delta0)
@@ -332,6 +361,7 @@ def _envelope_steps(d):
     from_steps, from_decay = discrete_path_forms(k, gap0, mu, beta, eta, deficit)
     gain_lower, _ = discrete_gain_bounds(k, gap0, beta, eta, deficit)
     x = beta * eta
+    by_factors = (mu, eta, deficit / (mu * eta))
     theory_gain = gap0 * (1 - r ** (2 * k)) - lam * beta_sft * beta_rl * eta**2 / (1 - r) ** 2 * gap0 * (1 - r**k) ** 2
     d.steps += [
         zero("path bound 1 printed as eta sqrt(2 beta Delta_0)(1 - q^{k/2})/(1 - sqrt q)",
@@ -349,6 +379,15 @@ def _envelope_steps(d):
              gd_rate(mu, beta, eta) - gd_rate(mu * eta, beta * eta, 1)),
         zero("so does q_ADZ (range 1, the one with beta^2): homogeneous of degree 0",
              sp.simplify(adz_pieces(mu, beta, eta)[0] - adz_pieces(mu * eta, beta * eta, 1)[0])),
+        zero("reward gain lower bound with d as factors (mu, eta, d/(mu eta)) equals Delta_0 (1 - q^k)",
+             sp.simplify(plain(discrete_gain_bounds(k, gap0, beta, eta, deficit, by_factors)[0])
+                         - gap0 * (1 - r ** (2 * k)))),
+        zero("net gain with d as factors (mu, eta, d/(mu eta)) equals Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2]",
+             sp.simplify(plain(discrete_net_gain_form(k, gap0, lam, beta_sft, beta_rl, eta, deficit, by_factors))
+                         - theory_gain)),
+        zero("k* printed (middle range, d as factors (mu, eta, d/(mu eta))) equals 2 ln(c_eta/(1 + c_eta)) / ln q",
+             sp.simplify(plain(stable_optimal_steps(lam, beta_sft, beta_rl, eta, deficit, by_factors).args[2][0])
+                         - 2 * sp.log(1 / (1 + (1 - r) ** 2 / (lam * beta_sft * beta_rl * eta**2))) / sp.log(r**2))),
         zero("k* printed (middle range) equals 2 ln(c_eta/(1 + c_eta)) / ln q",
              sp.simplify(plain(stable_optimal_steps(lam, beta_sft, beta_rl, eta, deficit).args[2][0])
                          - 2 * sp.log(1 / (1 + (1 - r) ** 2 / (lam * beta_sft * beta_rl * eta**2))) / sp.log(r**2))),
@@ -439,6 +478,10 @@ def _adz_steps(d):
         zero("1 - sqrt(r) = (1 - r)/(1 + sqrt r) (printed form on ranges 2, 3)",
              (1 - r) - (1 - r**2) / (1 + r)),
     ]
+    d.steps += [zero(f"range {j}: 1 - sqrt(q_ADZ) = mu eta deficit_ratio (printed ratio form)",
+                     sp.simplify(deficit - mu * eta * ratio))
+                for j, deficit, ratio in zip((1, 2, 3), adz_sqrt_deficit_pieces(mu, beta, eta),
+                                             adz_sqrt_deficit_ratio_pieces(mu, beta, eta))]
     # q_ADZ <= q, range by range.
     kappa, s, a, b = sp.symbols("kappa s A B", positive=True)
     d.steps += [
@@ -494,33 +537,40 @@ def closed_forms() -> list[ClosedForm]:
         ClosedForm("adz_rate_sqrt_deficit", (mu, beta, eta),
                    _by_range(adz_sqrt_deficit_pieces(mu, beta, eta), beta, eta),
                    "P5: 1 - sqrt(q_ADZ).", rewrite=False),
-        ClosedForm("discrete_path_length_bound", (steps, gap0, mu, beta, eta, rate_sqrt_deficit),
-                   discrete_path_length(steps, gap0, mu, beta, eta, rate_sqrt_deficit),
-                   "P5: ell_k, bound on the path length of k GD steps with contraction (1 - rate_sqrt_deficit)^2.",
+        ClosedForm("gd_rate_sqrt_deficit_ratio", (mu, beta, eta), gd_rate_sqrt_deficit_ratio(mu, beta, eta),
+                   "P5: (1 - sqrt(q))/(mu eta), a normal float where 1 - sqrt(q) may be subnormal.", rewrite=False),
+        ClosedForm("adz_rate_sqrt_deficit_ratio", (mu, beta, eta),
+                   _by_range(adz_sqrt_deficit_ratio_pieces(mu, beta, eta), beta, eta),
+                   "P5: (1 - sqrt(q_ADZ))/(mu eta).", rewrite=False),
+        ClosedForm("discrete_path_length_bound", (steps, gap0, mu, beta, eta, deficit_ratio),
+                   discrete_path_length(steps, gap0, mu, beta, eta, factored_deficit(mu, eta, deficit_ratio)[0]),
+                   "P5: ell_k, bound on the path length of k GD steps with contraction (1 - mu eta deficit_ratio)^2.",
                    rewrite=False),
-        ClosedForm("discrete_sft_excess_lower", (steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit),
-                   discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, rate_sqrt_deficit),
+        ClosedForm("discrete_sft_excess_lower", (steps, rl_gap0, sep, mu_rl, mu_sft, eta, deficit_ratio),
+                   discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft,
+                                             factored_deficit(mu_rl, eta, deficit_ratio)[0]),
                    "P5: P1's lower SFT envelope after k GD steps on R, q^{k/2} for e^{-mu_rl t}.",
                    rewrite=False),
-        ClosedForm("discrete_sft_excess_upper", (steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, rate_sqrt_deficit),
-                   ScaledProduct(HALF, beta_sft, *[discrete_path_length(steps, rl_gap0, mu_rl, beta_rl, eta,
-                                                                      rate_sqrt_deficit)] * 2),
+        ClosedForm("discrete_sft_excess_upper", (steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, deficit_ratio),
+                   ScaledProduct(HALF, beta_sft, *[discrete_path_length(
+                       steps, rl_gap0, mu_rl, beta_rl, eta, factored_deficit(mu_rl, eta, deficit_ratio)[0])] * 2),
                    "P5: P1's upper SFT envelope (beta_sft/2) ell_k^2 after k GD steps on R.", rewrite=False),
-        ClosedForm("discrete_gain_lower", (steps, gap0, rate_sqrt_deficit),
-                   discrete_gain_bounds(steps, gap0, beta, eta, rate_sqrt_deficit)[0],
-                   "P5: Delta_0 (1 - q^k) <= Delta_0 - Delta_k.", rewrite=False),
+        ClosedForm("discrete_gain_lower", (steps, gap0, mu, eta, deficit_ratio),
+                   discrete_gain_bounds(steps, gap0, beta, eta, *factored_deficit(mu, eta, deficit_ratio))[0],
+                   "P5: Delta_0 (1 - q^k) <= Delta_0 - Delta_k, 1 - sqrt(q) = mu eta deficit_ratio.", rewrite=False),
         ClosedForm("discrete_gain_upper", (steps, gap0, beta, eta),
                    discrete_gain_bounds(steps, gap0, beta, eta, rate_sqrt_deficit)[1],
                    "P5: Delta_0 - Delta_k <= Delta_0 (1 - p^k), p = max(0, 1 - 2 beta eta - beta^2 eta^2).",
                    rewrite=False),
-        ClosedForm("discrete_net_gain", (steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
-                   discrete_net_gain_form(steps, rl_gap0, lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
-                   "P5: Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], the guaranteed net gain after k steps.",
-                   rewrite=False),
-        ClosedForm("optimal_steps", (lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
-                   stable_optimal_steps(lam, beta_sft, beta_rl, eta, rate_sqrt_deficit),
-                   "P5: k* = 2 ln(c_eta/(1 + c_eta)) / ln q, the continuous maximizer of the guarantee.",
-                   rewrite=False),
+        ClosedForm("discrete_net_gain", (steps, rl_gap0, lam, beta_sft, mu_rl, beta_rl, eta, deficit_ratio),
+                   discrete_net_gain_form(steps, rl_gap0, lam, beta_sft, beta_rl, eta,
+                                          *factored_deficit(mu_rl, eta, deficit_ratio)),
+                   "P5: Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2], the guaranteed net gain after k steps, "
+                   "1 - sqrt(q) = mu_rl eta deficit_ratio.", rewrite=False),
+        ClosedForm("optimal_steps", (lam, beta_sft, mu_rl, beta_rl, eta, deficit_ratio),
+                   stable_optimal_steps(lam, beta_sft, beta_rl, eta, *factored_deficit(mu_rl, eta, deficit_ratio)),
+                   "P5: k* = 2 ln(c_eta/(1 + c_eta)) / ln q, the continuous maximizer of the guarantee, "
+                   "1 - sqrt(q) = mu_rl eta deficit_ratio.", rewrite=False),
     ]
 
 
