@@ -129,6 +129,10 @@ def check(args) -> dict:
 def main(argv=None) -> int:
     """``check`` with or without its name: ``nondecoupling check LOG ...`` hands over ``LOG ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["watch"]:  # follow a growing log: nondecoupling.bridge.watch
+        from nondecoupling.bridge.watch import main as watch
+
+        return watch(argv[1:])
     if argv[:1] not in (["check"], ["-h"], ["--help"]):
         argv = ["check", *argv]
     args = _parser().parse_args(argv)
