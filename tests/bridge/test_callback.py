@@ -28,7 +28,7 @@ from nondecoupling.bridge import stopping  # noqa: E402
 from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # noqa: E402
 from nondecoupling.bridge.jsonable import jsonable  # noqa: E402
 from nondecoupling.bridge.measure import CouplingMeasurer  # noqa: E402
-from nondecoupling.bridge.sequences import response_token_ids  # noqa: E402
+from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs  # noqa: E402
 from nondecoupling.bridge.stopping import OnlineP3, StagePrior, evaluation_steps  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3  # noqa: E402
 from simulations.qwen3.stages import task_reward  # noqa: E402
@@ -167,6 +167,32 @@ def test_evaluation_is_the_weighted_sequence_loss_and_leaves_the_global_stream_a
     binomial_se = math.sqrt(metrics["reward"] * (1 - metrics["reward"]) / n * n / (n - 1) / n) * math.sqrt(n)
     assert metrics["reward_se"] == pytest.approx(binomial_se / math.sqrt(n), rel=1e-9)  # a 0/1 reward's s.e.
     assert metrics["sft_loss"] >= task.expert_entropy + kl_bernoulli(task.expert_pass_rate, metrics["pass_rate"])
+
+
+def test_one_scoring_pass_gives_each_rows_own_forward_to_float_tolerance(digit):
+    """The policy scores held-out pairs, its samples and pi_ref's samples in one pass: the same numbers as row by row."""
+    task, tokenizer, pairs = digit
+    policy, reference = build_tiny_qwen3(tokenizer, TINY, seed=5).eval(), build_tiny_qwen3(tokenizer, TINY, seed=6).eval()
+    prompts, responses, weights = zip(*pairs)
+    measurer = CouplingMeasurer(prompts, responses, tokenizer=tokenizer, weights=weights, reward_fn=task_reward(task),
+                                exact_pass_rate=True, samples_per_prompt=2)
+    metrics = measurer.evaluate(policy, step=3, reference=reference)
+    encoded = measurer._encode()
+
+    def one_by_one(model, prompt_ids, response_ids):
+        return np.array([float(sequence_logprobs(model, pad_pairs([p], [r], pad_id=encoded["pad"]))) for p, r in zip(prompt_ids, response_ids)])
+
+    with torch.no_grad():
+        heldout = one_by_one(policy, [encoded["prompt_ids"][p] for p in prompts], encoded["responses"])
+        _, sample_prompts, samples = measurer._sample(policy, encoded, 3)  # the evaluation's seed: the same samples
+        kl = one_by_one(policy, sample_prompts, samples) - one_by_one(reference, sample_prompts, samples)
+        ref_prompts, ref_samples, _ = measurer._reference_samples
+        forward_kl = one_by_one(reference, ref_prompts, ref_samples) - one_by_one(policy, ref_prompts, ref_samples)
+    assert metrics["sft_loss"] == pytest.approx(-np.dot(weights, heldout) / len(task.prompts), rel=1e-6)
+    assert metrics["pass_rate"] == pytest.approx(np.exp(heldout[encoded["correct"]]).sum() / len(task.prompts), rel=1e-6)
+    assert metrics["kl"] == pytest.approx(kl.mean(), rel=1e-5, abs=1e-7)
+    assert metrics["forward_kl"] == pytest.approx(forward_kl.mean(), rel=1e-5, abs=1e-7)
+    assert metrics["reward_samples"] == len(samples) == 2 * len(task.prompts)
 
 
 def test_both_kls_to_itself_are_zero_and_the_reference_takes_the_policys_dtype(digit):

@@ -9,6 +9,10 @@ response length). Every tensor is created on the model's device.
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
+
 from nondecoupling.validation import ParameterError
 
 try:
@@ -37,16 +41,14 @@ def pad_pairs(prompt_ids, response_ids, *, pad_id: int, device=None) -> dict:
         shape (rows, longest row). Right padding keeps every prompt at position 0, as in training.
     """
     rows = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
-    lengths = torch.tensor([len(row) for row in rows])
-    width = int(lengths.max())
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    response_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for index, (prompt, row) in enumerate(zip(prompt_ids, rows)):
-        input_ids[index, : len(row)] = torch.tensor(row, dtype=torch.long)
-        response_mask[index, len(prompt) : len(row)] = 1
-    attention_mask = (torch.arange(width) < lengths[:, None]).long()
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "response_mask": response_mask}
-    return {key: value.to(device) for key, value in batch.items()}
+    lengths = np.array([len(row) for row in rows])
+    positions = np.arange(lengths.max())
+    in_row = positions < lengths[:, None]
+    input_ids = np.full(in_row.shape, pad_id, dtype=np.int64)
+    input_ids[in_row] = np.fromiter(itertools.chain.from_iterable(rows), np.int64, int(lengths.sum()))  # row-major: each row in order
+    response_mask = in_row & (positions >= np.array([len(p) for p in prompt_ids])[:, None])
+    batch = {"input_ids": input_ids, "attention_mask": in_row, "response_mask": response_mask}
+    return {key: torch.from_numpy(value.astype(np.int64)).to(device) for key, value in batch.items()}
 
 
 def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
@@ -62,13 +64,22 @@ def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
         If the prompt's ids are not a prefix of the pair's (the tokenizer merges across the
         boundary, so the response's tokens are not well defined).
     """
-    prompt_ids = tokenizer(prompt)["input_ids"]
-    full_ids = tokenizer(prompt + response)["input_ids"]
-    if full_ids[: len(prompt_ids)] != prompt_ids:
-        raise ParameterError("prompt", "a token prefix of prompt + response (the tokenizer merges across them)",
-                             f"{prompt!r} in {prompt + response!r}")
-    ids = full_ids[len(prompt_ids) :]
-    return ids if ids and ids[-1] == tokenizer.eos_token_id else ids + [tokenizer.eos_token_id]
+    return responses_token_ids(tokenizer, [prompt], [response])[1][0]
+
+
+def responses_token_ids(tokenizer, prompts, responses) -> tuple[list[list[int]], list[list[int]]]:
+    """:func:`response_token_ids` of many pairs in two batched tokenizer calls: (prompt ids, response ids)."""
+    prompts, responses = list(prompts), list(responses)
+    prompt_ids = tokenizer(prompts)["input_ids"]
+    full_ids = tokenizer([p + r for p, r in zip(prompts, responses, strict=True)])["input_ids"]
+    out = []
+    for prompt, response, head, full in zip(prompts, responses, prompt_ids, full_ids):
+        if full[: len(head)] != head:
+            raise ParameterError("prompt", "a token prefix of prompt + response (the tokenizer merges across them)",
+                                 f"{prompt!r} in {prompt + response!r}")
+        ids = full[len(head) :]
+        out.append(ids if ids and ids[-1] == tokenizer.eos_token_id else ids + [tokenizer.eos_token_id])
+    return prompt_ids, out
 
 
 def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
@@ -79,8 +90,7 @@ def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
     EOS token belongs to the response: the model must learn to stop, and the expert's sequence
     probability includes it.
     """
-    prompt_ids = [tokenizer(prompt)["input_ids"] for prompt in prompts]
-    response_ids = [response_token_ids(tokenizer, p, r) for p, r in zip(prompts, responses, strict=True)]
+    prompt_ids, response_ids = responses_token_ids(tokenizer, prompts, responses)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return pad_pairs(prompt_ids, response_ids, pad_id=pad, device=device)
 
