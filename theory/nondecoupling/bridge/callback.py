@@ -119,8 +119,9 @@ class CouplingCallback(TrainerCallback):
         self.measurer.tokenizer = self.measurer.tokenizer or processing_class
         # The geometric start serves the live stop (a t* shorter than every_steps): only RL stages with stop_at pay for it.
         dense = self.config.dense_start if self.config.dense_start is not None else self.phase == "rl" and self.config.stop_at
-        growth = self.config.growth if dense else float(self.config.every_steps + 1)
-        self.schedule = set(evaluation_steps(self.config.every_steps, state.max_steps, growth=growth))
+        every = self.config.every_steps
+        self.schedule = set(evaluation_steps(every, state.max_steps, growth=self.config.growth) if dense
+                            else range(0, state.max_steps + 1, every))
         # accelerate wraps the policy's forward in the trainer's autocast: the reference runs under the same one.
         self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._place_reference(model)

@@ -170,7 +170,7 @@ class OnlineP3:
         return int(steps[np.argmax(self.expected_gain(steps))])
 
     def t_star_samples(self, n: int = 400, seed: int = 0) -> np.ndarray:
-        """Posterior draws of t* (inf where A <= 0; NaN where Delta_0 <= 0: P3 does not apply)."""
+        """Posterior draws of t* (inf where A <= 0 < Delta_0; 0 where Delta_0 <= 0 < A: G never exceeds G(0); NaN where both <= 0)."""
         post, rng = self.posterior(), np.random.default_rng(seed)
         rate_index = rng.choice(RATES.size, size=n, p=post["rate_weight"])
         draws = []
@@ -183,7 +183,7 @@ class OnlineP3:
         gap, rise = draws
         with np.errstate(divide="ignore", invalid="ignore"):
             t_star = np.log1p(gap / (self.lam * rise)) / RATES[rate_index]
-        return np.where(gap <= 0, np.nan, np.where(rise <= 0, np.inf, t_star))
+        return np.where(gap <= 0, np.where(rise > 0, 0.0, np.nan), np.where(rise <= 0, np.inf, t_star))
 
 
 def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float = 0.9, min_points: int = 5,
