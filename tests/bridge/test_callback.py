@@ -89,6 +89,17 @@ def test_grid_posterior_is_bayes_rule_computed_densely():
     np.testing.assert_allclose(p3.posterior()["rate_weight"], expected / expected.sum(), rtol=1e-6, atol=1e-12)
 
 
+def test_a_reward_that_does_not_rise_while_the_loss_rises_stops_at_once():
+    """Delta_0 <= 0 < A: G(s) < G(0) for every s > 0, so such a draw has t* = 0 (passed), not 'undecided'."""
+    p3 = OnlineP3(PRIOR)
+    for s in range(5):
+        p3.update(s, 0.5 - 0.002 * s, 2.0 + 0.05 * s)
+    draws = p3.t_star_samples()
+    assert np.mean(draws == 0.0) > 0.5
+    decision = stopping.p3_stop_decision(p3, 6)
+    assert decision["stop_step"] == 4 and decision["p_passed"] > 0.5, decision
+
+
 def test_schedule_is_geometric_then_every_steps():
     assert evaluation_steps(10, 40) == [0, 1, 2, 3, 4, 6, 8, 10, 20, 30, 40]
     assert evaluation_steps(1, 3) == [0, 1, 2, 3]
