@@ -28,7 +28,7 @@ from nondecoupling.bridge import stopping  # noqa: E402
 from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # noqa: E402
 from nondecoupling.bridge.jsonable import jsonable  # noqa: E402
 from nondecoupling.bridge.measure import CouplingMeasurer  # noqa: E402
-from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs  # noqa: E402
+from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs, shared_prompt_logprobs  # noqa: E402
 from nondecoupling.bridge.stopping import OnlineP3, StagePrior, evaluation_steps  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3  # noqa: E402
 from simulations.qwen3.stages import task_reward  # noqa: E402
@@ -204,6 +204,28 @@ def test_one_scoring_pass_gives_each_rows_own_forward_to_float_tolerance(digit):
     assert metrics["kl"] == pytest.approx(kl.mean(), rel=1e-5, abs=1e-7)
     assert metrics["forward_kl"] == pytest.approx(forward_kl.mean(), rel=1e-5, abs=1e-7)
     assert metrics["reward_samples"] == len(samples) == 2 * len(task.prompts)
+
+
+def test_shared_prompt_scoring_is_the_full_forwards_and_needs_one_prompt_length(digit):
+    _, tokenizer, _ = digit
+    model = build_tiny_qwen3(tokenizer, TINY, seed=7).eval()
+    prompts = [[1, 2, 3], [1, 2, 3], [4, 5, 6], [1, 2, 3]]
+    responses = [[7], [8, 9, 10], [7, 8], [11, 12]]
+
+    class WithoutCache(torch.nn.Module):  # a module with a causal LM's forward that returns no cache
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.device = inner, inner.device
+
+        def forward(self, input_ids, attention_mask=None, **_):
+            return type("Out", (), {"logits": self.inner(input_ids=input_ids, attention_mask=attention_mask).logits})()
+
+    with torch.no_grad():
+        full = sequence_logprobs(model, pad_pairs(prompts, responses, pad_id=0))
+        np.testing.assert_allclose(shared_prompt_logprobs(model, prompts, responses, pad_id=0), full, rtol=1e-6)
+        np.testing.assert_allclose(shared_prompt_logprobs(WithoutCache(model), prompts, responses, pad_id=0), full, rtol=1e-6)
+        with pytest.raises(ParameterError, match="one length"):
+            shared_prompt_logprobs(model, [[1, 2], [1, 2, 3]], [[4], [4]], pad_id=0)
 
 
 def test_both_kls_to_itself_are_zero_and_the_reference_takes_the_policys_dtype(digit):

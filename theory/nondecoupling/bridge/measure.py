@@ -7,7 +7,9 @@ No trainer is needed: any ``transformers`` causal LM (or a module with the same 
     -sum_i w_i log pi(y_i | x_i) / sum_i w_i, each response's token losses summed, EOS included
     (:func:`~nondecoupling.bridge.sequences.sequence_logprobs`). One scoring pass of the policy
     covers the held-out pairs, its own samples and pi_ref's cached samples together, in batches of
-    ``batch_size`` rows sorted by length (little padding).
+    at most ``batch_size`` rows grouped by prompt: each distinct prompt is run once and its
+    key/value cache serves all its responses
+    (:func:`~nondecoupling.bridge.sequences.shared_prompt_logprobs`).
 ``pass_rate``
     With ``exact_pass_rate``: b = mean over prompts of sum pi(y | x) over the accepted held-out
     responses (they must be all the responses the verifier accepts), exact.
@@ -39,7 +41,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
-from nondecoupling.bridge.sequences import pad_pairs, responses_token_ids, sequence_logprobs
+from nondecoupling.bridge.sequences import responses_token_ids, shared_prompt_logprobs
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
 
 
@@ -65,9 +67,9 @@ def _until_eos(ids: list[int], eos_id: int) -> list[int]:
     return ids[: ids.index(eos_id) + 1] if eos_id in ids else ids
 
 
-def _by_length(rows: list[int], lengths: list[int], size: int):
-    """Rows in groups of at most ``size`` with one prompt length each (no padding inside generate)."""
-    ordered = sorted(rows, key=lambda row: lengths[row])
+def _by_length(rows: list[int], lengths, size: int, *, presorted: bool = False):
+    """Rows in groups of at most ``size`` with one prompt length each (no padding before a response)."""
+    ordered = rows if presorted else sorted(rows, key=lambda row: lengths[row])
     batch: list[int] = []
     for row in ordered:
         if batch and (len(batch) == size or lengths[batch[0]] != lengths[row]):
@@ -180,13 +182,17 @@ class CouplingMeasurer:
         return self._encoded
 
     def _logprobs(self, model, prompt_ids: list, response_ids: list, pad: int) -> torch.Tensor:
-        """log pi(response | prompt) of every row, in batches sorted by length, in the rows' order."""
-        order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]) + len(response_ids[i]))
+        """log pi(response | prompt) of every row, in the rows' order: batches of one prompt length, each prompt run once.
+
+        Rows are sorted by (prompt length, prompt, response length), so a batch holds whole groups
+        of responses to the same prompts (:func:`~nondecoupling.bridge.sequences.shared_prompt_logprobs`).
+        """
+        order = sorted(range(len(prompt_ids)), key=lambda i: (len(prompt_ids[i]), prompt_ids[i], len(response_ids[i])))
+        lengths = [len(prompt_ids[i]) for i in order]
         out = torch.empty(len(order), dtype=torch.float64)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            batch = pad_pairs([prompt_ids[i] for i in rows], [response_ids[i] for i in rows], pad_id=pad, device=model.device)
-            out[rows] = sequence_logprobs(model, batch).double().cpu()
+        for batch in _by_length(order, dict(zip(order, lengths)), self.batch_size, presorted=True):
+            out[batch] = shared_prompt_logprobs(model, [prompt_ids[i] for i in batch], [response_ids[i] for i in batch],
+                                                pad_id=pad).double().cpu()
         return out
 
     def _score_together(self, model, groups: list, pad: int) -> list[torch.Tensor]:

@@ -108,3 +108,33 @@ def sequence_logprobs(model, batch) -> torch.Tensor:
     targets = batch["input_ids"][:, 1:]
     token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return (token_logprobs * batch["response_mask"][:, 1:]).sum(dim=-1)
+
+
+def shared_prompt_logprobs(model, prompt_ids, response_ids, *, pad_id: int) -> torch.Tensor:
+    """:func:`sequence_logprobs` of rows whose prompts all have one length, each distinct prompt run once.
+
+    The prompts' key/value cache is copied to each of their responses (``batch_select_indices``),
+    so a prompt shared by k responses costs one pass instead of k; the first response token's
+    log-probability comes from the prompt's last logits. The same numbers as
+    ``sequence_logprobs(model, pad_pairs(...))`` to float tolerance; a model that returns no cache
+    is scored that way.
+    """
+    distinct = list(dict.fromkeys(tuple(ids) for ids in prompt_ids))
+    if len({len(ids) for ids in distinct}) != 1:
+        raise ParameterError("prompt_ids", "prompts of one length (group rows by prompt length)", f"{len(distinct)} prompts")
+    position = {ids: i for i, ids in enumerate(distinct)}
+    index = torch.tensor([position[tuple(ids)] for ids in prompt_ids], device=model.device)
+    prompts = model(input_ids=torch.tensor(distinct, device=model.device), use_cache=True)
+    cache = getattr(prompts, "past_key_values", None)
+    if cache is None or not hasattr(cache, "batch_select_indices"):
+        return sequence_logprobs(model, pad_pairs(prompt_ids, response_ids, pad_id=pad_id, device=model.device))
+    cache.batch_select_indices(index)
+    batch = pad_pairs([[] for _ in response_ids], response_ids, pad_id=pad_id, device=model.device)
+    prefix = torch.ones((len(response_ids), len(distinct[0])), dtype=torch.long, device=model.device)
+    logits = model(input_ids=batch["input_ids"], attention_mask=torch.cat([prefix, batch["attention_mask"]], 1),
+                   past_key_values=cache).logits
+    logits = torch.cat([prompts.logits[index, -1:], logits[:, :-1]], 1)  # position t predicts response token t
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, batch["input_ids"].unsqueeze(-1)).squeeze(-1)
+    return (token_logprobs * batch["response_mask"]).sum(dim=-1)
