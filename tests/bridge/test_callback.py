@@ -220,9 +220,13 @@ def test_shared_prompt_scoring_is_the_full_forwards_and_needs_one_prompt_length(
         def forward(self, input_ids, attention_mask=None, **_):
             return type("Out", (), {"logits": self.inner(input_ids=input_ids, attention_mask=attention_mask).logits})()
 
+    shapes = []
+    model.register_forward_hook(lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
     with torch.no_grad():
         full = sequence_logprobs(model, pad_pairs(prompts, responses, pad_id=0))
+        shapes.clear()
         np.testing.assert_allclose(shared_prompt_logprobs(model, prompts, responses, pad_id=0), full, rtol=1e-6)
+        assert shapes == [(2, 3), (4, 3)]  # the two distinct prompts once, then the responses on their cache
         np.testing.assert_allclose(shared_prompt_logprobs(WithoutCache(model), prompts, responses, pad_id=0), full, rtol=1e-6)
         with pytest.raises(ParameterError, match="one length"):
             shared_prompt_logprobs(model, [[1, 2], [1, 2, 3]], [[4], [4]], pad_id=0)

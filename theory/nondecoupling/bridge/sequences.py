@@ -9,6 +9,7 @@ response length). Every tensor is created on the model's device.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import numpy as np
@@ -125,14 +126,16 @@ def shared_prompt_logprobs(model, prompt_ids, response_ids, *, pad_id: int) -> t
     position = {ids: i for i, ids in enumerate(distinct)}
     index = torch.tensor([position[tuple(ids)] for ids in prompt_ids], device=model.device)
     prompts = model(input_ids=torch.tensor(distinct, device=model.device), use_cache=True)
-    cache = getattr(prompts, "past_key_values", None)
+    cache = getattr(prompts, "cache", None) or getattr(prompts, "past_key_values", None)
     if cache is None or not hasattr(cache, "batch_select_indices"):
         return sequence_logprobs(model, pad_pairs(prompt_ids, response_ids, pad_id=pad_id, device=model.device))
     cache.batch_select_indices(index)
     batch = pad_pairs([[] for _ in response_ids], response_ids, pad_id=pad_id, device=model.device)
     prefix = torch.ones((len(response_ids), len(distinct[0])), dtype=torch.long, device=model.device)
+    # transformers >= 5 names the argument ``cache`` (``past_key_values`` before; a name it does not know would be ignored)
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     logits = model(input_ids=batch["input_ids"], attention_mask=torch.cat([prefix, batch["attention_mask"]], 1),
-                   past_key_values=cache).logits
+                   **{name: cache}).logits
     logits = torch.cat([prompts.logits[index, -1:], logits[:, :-1]], 1)  # position t predicts response token t
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
