@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from nondecoupling.bridge import stopping
 from nondecoupling.bridge.logs import LogMapping, read_run

@@ -71,6 +71,14 @@ def advise(run: pd.DataFrame, *, lam: float = 1.0, every_steps: int | None = Non
         ``stage_start``, ``evaluations`` and, once the stage has one, ``t_star`` (E[G]'s argmax),
         ``optimal_step`` (its argmax from the last evaluation on), ``ci`` (the posterior interval
         of t*), ``p_passed``, ``stop_step`` (global steps) and ``reason``.
+
+    Examples
+    --------
+    >>> run = pd.DataFrame({"phase": "rl", "stage": 0, "step": [100, 105], "sft_loss": [2.0, 2.01],
+    ...                     "reward": [0.3, 0.35], "pass_rate": np.nan})
+    >>> advice = advise(run)
+    >>> advice["status"], advice["stage_start"], advice["evaluations"]
+    ('continue', 100, 2)
     """
     latest = int(run["step"].iloc[-1])
     rl_stages = run.loc[run["phase"] == "rl", "stage"]
