@@ -6,8 +6,8 @@ The runner's default task and model (the digit-reversal task, 100 prompts, p* ov
 500 held-out pairs; the tiny Qwen3, 64 wide, 2 layers) and its default GRPO stage (16 prompts
 x 8 generations per step), run by TRL's GRPOTrainer with
 :class:`~nondecoupling.bridge.callback.CouplingCallback` at its DEFAULT settings (every 10
-steps after the geometric start, 1 sample per prompt, exact pass rate, the KL reference taken
-at the stage's start, online P3 after every RL evaluation).
+steps, no geometric start as stop_at is None, 1 sample per prompt, exact pass rate, the KL
+reference taken at the stage's start, online P3 after every RL evaluation).
 
 Two clocks sit around the callback in the trainer's callback list, one before and one after
 it, so every hook's time splits into the trainer's and the callback's. Training time: the sum

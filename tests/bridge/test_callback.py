@@ -28,7 +28,7 @@ from nondecoupling.bridge import stopping  # noqa: E402
 from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # noqa: E402
 from nondecoupling.bridge.jsonable import jsonable  # noqa: E402
 from nondecoupling.bridge.measure import CouplingMeasurer  # noqa: E402
-from nondecoupling.bridge.sequences import response_token_ids  # noqa: E402
+from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs, shared_prompt_logprobs  # noqa: E402
 from nondecoupling.bridge.stopping import OnlineP3, StagePrior, evaluation_steps  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3  # noqa: E402
 from simulations.qwen3.stages import task_reward  # noqa: E402
@@ -87,6 +87,17 @@ def test_grid_posterior_is_bayes_rule_computed_densely():
         log_rate += np.logaddexp.reduce(np.array(per_kappa), axis=0)
     expected = np.exp(log_rate - log_rate.max())
     np.testing.assert_allclose(p3.posterior()["rate_weight"], expected / expected.sum(), rtol=1e-6, atol=1e-12)
+
+
+def test_a_reward_that_does_not_rise_while_the_loss_rises_stops_at_once():
+    """Delta_0 <= 0 < A: G(s) < G(0) for every s > 0, so such a draw has t* = 0 (passed), not 'undecided'."""
+    p3 = OnlineP3(PRIOR)
+    for s in range(5):
+        p3.update(s, 0.5 - 0.002 * s, 2.0 + 0.05 * s)
+    draws = p3.t_star_samples()
+    assert np.mean(draws == 0.0) > 0.5
+    decision = stopping.p3_stop_decision(p3, 6)
+    assert decision["stop_step"] == 4 and decision["p_passed"] > 0.5, decision
 
 
 def test_schedule_is_geometric_then_every_steps():
@@ -167,6 +178,58 @@ def test_evaluation_is_the_weighted_sequence_loss_and_leaves_the_global_stream_a
     binomial_se = math.sqrt(metrics["reward"] * (1 - metrics["reward"]) / n * n / (n - 1) / n) * math.sqrt(n)
     assert metrics["reward_se"] == pytest.approx(binomial_se / math.sqrt(n), rel=1e-9)  # a 0/1 reward's s.e.
     assert metrics["sft_loss"] >= task.expert_entropy + kl_bernoulli(task.expert_pass_rate, metrics["pass_rate"])
+
+
+def test_one_scoring_pass_gives_each_rows_own_forward_to_float_tolerance(digit):
+    """The policy scores held-out pairs, its samples and pi_ref's samples in one pass: the same numbers as row by row."""
+    task, tokenizer, pairs = digit
+    policy, reference = build_tiny_qwen3(tokenizer, TINY, seed=5).eval(), build_tiny_qwen3(tokenizer, TINY, seed=6).eval()
+    prompts, responses, weights = zip(*pairs)
+    measurer = CouplingMeasurer(prompts, responses, tokenizer=tokenizer, weights=weights, reward_fn=task_reward(task),
+                                exact_pass_rate=True, samples_per_prompt=2)
+    metrics = measurer.evaluate(policy, step=3, reference=reference)
+    encoded = measurer._encode()
+
+    def one_by_one(model, prompt_ids, response_ids):
+        return np.array([float(sequence_logprobs(model, pad_pairs([p], [r], pad_id=encoded["pad"]))) for p, r in zip(prompt_ids, response_ids)])
+
+    with torch.no_grad():
+        heldout = one_by_one(policy, [encoded["prompt_ids"][p] for p in prompts], encoded["responses"])
+        _, sample_prompts, samples = measurer._sample(policy, encoded, 3)  # the evaluation's seed: the same samples
+        kl = one_by_one(policy, sample_prompts, samples) - one_by_one(reference, sample_prompts, samples)
+        ref_prompts, ref_samples, _ = measurer._reference_samples
+        forward_kl = one_by_one(reference, ref_prompts, ref_samples) - one_by_one(policy, ref_prompts, ref_samples)
+    assert metrics["sft_loss"] == pytest.approx(-np.dot(weights, heldout) / len(task.prompts), rel=1e-6)
+    assert metrics["pass_rate"] == pytest.approx(np.exp(heldout[encoded["correct"]]).sum() / len(task.prompts), rel=1e-6)
+    assert metrics["kl"] == pytest.approx(kl.mean(), rel=1e-5, abs=1e-7)
+    assert metrics["forward_kl"] == pytest.approx(forward_kl.mean(), rel=1e-5, abs=1e-7)
+    assert metrics["reward_samples"] == len(samples) == 2 * len(task.prompts)
+
+
+def test_shared_prompt_scoring_is_the_full_forwards_and_needs_one_prompt_length(digit):
+    _, tokenizer, _ = digit
+    model = build_tiny_qwen3(tokenizer, TINY, seed=7).eval()
+    prompts = [[1, 2, 3], [1, 2, 3], [4, 5, 6], [1, 2, 3]]
+    responses = [[7], [8, 9, 10], [7, 8], [11, 12]]
+
+    class WithoutCache(torch.nn.Module):  # a module with a causal LM's forward that returns no cache
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.device = inner, inner.device
+
+        def forward(self, input_ids, attention_mask=None, **_):
+            return type("Out", (), {"logits": self.inner(input_ids=input_ids, attention_mask=attention_mask).logits})()
+
+    shapes = []
+    model.register_forward_hook(lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    with torch.no_grad():
+        full = sequence_logprobs(model, pad_pairs(prompts, responses, pad_id=0))
+        shapes.clear()
+        np.testing.assert_allclose(shared_prompt_logprobs(model, prompts, responses, pad_id=0), full, rtol=1e-6)
+        assert shapes == [(2, 3), (4, 3)]  # the two distinct prompts once, then the responses on their cache
+        np.testing.assert_allclose(shared_prompt_logprobs(WithoutCache(model), prompts, responses, pad_id=0), full, rtol=1e-6)
+        with pytest.raises(ParameterError, match="one length"):
+            shared_prompt_logprobs(model, [[1, 2], [1, 2, 3]], [[4], [4]], pad_id=0)
 
 
 def test_both_kls_to_itself_are_zero_and_the_reference_takes_the_policys_dtype(digit):

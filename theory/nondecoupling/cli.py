@@ -1,6 +1,7 @@
 """``nondecoupling``: the command line of the toolkit, one subcommand per job.
 
     nondecoupling check LOG [LOG ...] --out DIR   # logged SFT/RL runs against the theory
+    nondecoupling watch LOG --phase rl ...        # follow a growing log: online P3's advised stop
     nondecoupling probe ...                       # Hessian spectra and gradients of a model (torch)
     nondecoupling run ...                         # the Qwen3 experiment runner (source checkout)
     nondecoupling derive [ID ...]                 # regenerate the closed forms (source checkout)
@@ -19,6 +20,7 @@ from pathlib import Path
 # name -> (module with main(argv), one-line help)
 COMMANDS = {
     "check": ("nondecoupling.bridge.__main__", "check logged SFT/RL runs against the theory (report.json, report.md)"),
+    "watch": ("nondecoupling.bridge.watch", "follow a growing training log (verl, OpenRLHF, ...): online P3, the advised stop"),
     "probe": ("nondecoupling.bridge.probe_cli", "Hessian spectrum, RL gradient and S1/A1 on a torch model (needs the torch extra)"),
     "run": ("simulations.qwen3.__main__", "the Qwen3 experiment runner (needs the torch extra and a source checkout)"),
     "derive": ("nondecoupling.derivations.codegen", "regenerate theory/nondecoupling/_generated/ from the sympy derivations"),

@@ -177,6 +177,10 @@ def check(args) -> dict:
 def main(argv=None) -> int:
     """``check`` with or without its name: ``nondecoupling check LOG ...`` hands over ``LOG ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["watch"]:  # follow a growing log: nondecoupling.bridge.watch
+        from nondecoupling.bridge.watch import main as watch
+
+        return watch(argv[1:])
     if argv[:1] != ["check"]:
         argv = ["check", *argv]  # `nondecoupling check --help` arrives as ["--help"]: the check's own help
     try:

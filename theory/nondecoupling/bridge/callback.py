@@ -36,7 +36,7 @@ from transformers import Trainer, TrainerCallback
 from nondecoupling.bridge.jsonable import jsonable
 from nondecoupling.bridge.measure import CouplingMeasurer, rank_and_world
 from nondecoupling.bridge.stats import k1_terms  # the bridge's one K1 rule
-from nondecoupling.bridge.stopping import LiveStop, StagePrior, evaluation_steps, robust_noise
+from nondecoupling.bridge.stopping import LiveStop, StagePrior, evaluation_steps, stage_prior
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative, check_positive, check_rate
 
 #: TRL's configuration classes whose trainers run RL (phase ``"rl"`` when ``phase="auto"``).
@@ -119,8 +119,9 @@ class CouplingCallback(TrainerCallback):
         self.measurer.tokenizer = self.measurer.tokenizer or processing_class
         # The geometric start serves the live stop (a t* shorter than every_steps): only RL stages with stop_at pay for it.
         dense = self.config.dense_start if self.config.dense_start is not None else self.phase == "rl" and self.config.stop_at
-        growth = self.config.growth if dense else float(self.config.every_steps + 1)
-        self.schedule = set(evaluation_steps(self.config.every_steps, state.max_steps, growth=growth))
+        every = self.config.every_steps
+        self.schedule = set(evaluation_steps(every, state.max_steps, growth=self.config.growth) if dense
+                            else range(0, state.max_steps + 1, every))
         # accelerate wraps the policy's forward in the trainer's autocast: the reference runs under the same one.
         self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._place_reference(model)
@@ -185,16 +186,10 @@ class CouplingCallback(TrainerCallback):
         self._write(line)
 
     def _prior(self, start: dict) -> StagePrior:
-        """What the SFT stage before this RL stage says: noise levels, the reward's room, the loss's scale."""
+        """What the SFT stage before this RL stage says (:func:`~nondecoupling.bridge.stopping.stage_prior`)."""
         sft = [r for r in self.records if r["stage"] == self.stage - 1]
-        rate = _rate(start)
-        loss_noise = robust_noise([r["sft_loss"] for r in sft[-10:]])
-        reward_noise = start.get("reward_se") if "pass_rate" not in start else robust_noise([_rate(r) for r in sft[-10:]])
-        drop = sft[0]["sft_loss"] - start["sft_loss"] if sft else np.nan
-        floor = 1e-3 * max(abs(start["sft_loss"]), 1.0)
-        return StagePrior(reward_noise=_finite_or(reward_noise, 0.01, 1e-4), loss_noise=_finite_or(loss_noise, floor, floor / 10),
-                          reward_gap=max(1.0 - rate, 0.05) if 0 <= rate <= 1 else max(abs(rate), 1.0),
-                          loss_rise=_finite_or(drop, max(abs(start["sft_loss"]), 1.0) / 10, floor))
+        return stage_prior(_rate(start), start["sft_loss"], sft_rates=[_rate(r) for r in sft],
+                           sft_losses=[r["sft_loss"] for r in sft], reward_se=None if "pass_rate" in start else start.get("reward_se"))
 
     def _live_stop(self, record: dict, stage_step: int) -> dict:
         """Feed one RL evaluation to the live stop; its estimate and decision, in global and stage steps."""
@@ -258,6 +253,3 @@ def _rate(record: dict) -> float:
     """The reward curve: the exact ``pass_rate`` where logged, else the sampled ``reward`` (check's rule)."""
     return record["pass_rate"] if record.get("pass_rate") is not None else record["reward"]
 
-
-def _finite_or(value, default: float, floor: float) -> float:
-    return max(float(value), floor) if value is not None and np.isfinite(value) else default

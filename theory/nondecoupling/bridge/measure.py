@@ -5,8 +5,11 @@ No trainer is needed: any ``transformers`` causal LM (or a module with the same 
 
 ``sft_loss``
     -sum_i w_i log pi(y_i | x_i) / sum_i w_i, each response's token losses summed, EOS included
-    (:func:`~nondecoupling.bridge.sequences.sequence_logprobs`), every pair scored in batches of
-    ``batch_size`` sorted by length (little padding).
+    (:func:`~nondecoupling.bridge.sequences.sequence_logprobs`). One scoring pass of the policy
+    covers the held-out pairs, its own samples and pi_ref's cached samples together, in batches of
+    at most ``batch_size`` rows grouped by prompt: each distinct prompt is run once and its
+    key/value cache serves all its responses
+    (:func:`~nondecoupling.bridge.sequences.shared_prompt_logprobs`).
 ``pass_rate``
     With ``exact_pass_rate``: b = mean over prompts of sum pi(y | x) over the accepted held-out
     responses (they must be all the responses the verifier accepts), exact.
@@ -38,7 +41,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
-from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs
+from nondecoupling.bridge.sequences import responses_token_ids, shared_prompt_logprobs
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
 
 
@@ -64,9 +67,9 @@ def _until_eos(ids: list[int], eos_id: int) -> list[int]:
     return ids[: ids.index(eos_id) + 1] if eos_id in ids else ids
 
 
-def _by_length(rows: list[int], lengths: list[int], size: int):
-    """Rows in groups of at most ``size`` with one prompt length each (no padding inside generate)."""
-    ordered = sorted(rows, key=lambda row: lengths[row])
+def _by_length(rows: list[int], lengths, size: int, *, presorted: bool = False):
+    """Rows in groups of at most ``size`` with one prompt length each (no padding before a response)."""
+    ordered = rows if presorted else sorted(rows, key=lambda row: lengths[row])
     batch: list[int] = []
     for row in ordered:
         if batch and (len(batch) == size or lengths[batch[0]] != lengths[row]):
@@ -137,8 +140,7 @@ class CouplingMeasurer:
         autocast = torch.autocast(model.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None)
         try:
             with torch.no_grad(), autocast:
-                sums = self._heldout_sums(model, encoded) + self._sampled_sums(model, encoded, step, reference)
-                sums += self._forward_kl_sums(model, encoded, reference)
+                sums = self._sums(model, encoded, step, reference)
         finally:
             model.train(was_training)
         total = torch.tensor(sums, dtype=torch.float64, device=model.device if PartialState().backend == "nccl" else "cpu")
@@ -161,44 +163,66 @@ class CouplingMeasurer:
     # ------------------------------------------------------------ pieces
 
     def _encode(self) -> dict:
-        """Token ids of the held-out pairs, once."""
+        """Token ids of the held-out pairs, once (two batched tokenizer calls)."""
         if self._encoded is not None:
             return self._encoded
         tokenizer = self.tokenizer
         if tokenizer is None:
             raise ParameterError("tokenizer", "given, or the trainer's processing_class", "None")
-        prompts = list(dict.fromkeys(self.prompts))
-        prompt_ids = {prompt: tokenizer(prompt)["input_ids"] for prompt in prompts}
-        responses = [response_token_ids(tokenizer, p, r) for p, r in zip(self.prompts, self.responses)]
+        prompt_ids, responses = responses_token_ids(tokenizer, self.prompts, self.responses)
         correct = np.zeros(len(self.prompts), bool)
         if self.exact_pass_rate:
             rewards = np.asarray(self.reward_fn(prompts=self.prompts, completions=self.responses), float)
             first = {pair: index for index, pair in reversed(list(enumerate(zip(self.prompts, self.responses))))}
             correct[[i for i in first.values() if rewards[i] == 1.0]] = True  # each accepted response counts once
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self._encoded = {"prompts": prompts, "prompt_ids": prompt_ids, "responses": responses, "correct": correct,
-                         "pad": pad, "eos": tokenizer.eos_token_id,
+        self._encoded = {"prompts": list(dict.fromkeys(self.prompts)), "prompt_ids": dict(zip(self.prompts, prompt_ids)),
+                         "responses": responses, "correct": correct, "pad": pad, "eos": tokenizer.eos_token_id,
                          "max_new_tokens": self.max_new_tokens or max(len(ids) for ids in responses)}
         return self._encoded
 
     def _logprobs(self, model, prompt_ids: list, response_ids: list, pad: int) -> torch.Tensor:
-        """log pi(response | prompt) of every row, in batches sorted by length, in the rows' order."""
-        order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]) + len(response_ids[i]))
+        """log pi(response | prompt) of every row, in the rows' order: batches of one prompt length, each prompt run once.
+
+        Rows are sorted by (prompt length, prompt, response length), so a batch holds whole groups
+        of responses to the same prompts (:func:`~nondecoupling.bridge.sequences.shared_prompt_logprobs`).
+        """
+        order = sorted(range(len(prompt_ids)), key=lambda i: (len(prompt_ids[i]), prompt_ids[i], len(response_ids[i])))
+        lengths = [len(prompt_ids[i]) for i in order]
         out = torch.empty(len(order), dtype=torch.float64)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            batch = pad_pairs([prompt_ids[i] for i in rows], [response_ids[i] for i in rows], pad_id=pad, device=model.device)
-            out[rows] = sequence_logprobs(model, batch).double().cpu()
+        for batch in _by_length(order, dict(zip(order, lengths)), self.batch_size, presorted=True):
+            out[batch] = shared_prompt_logprobs(model, [prompt_ids[i] for i in batch], [response_ids[i] for i in batch],
+                                                pad_id=pad).double().cpu()
         return out
 
-    def _heldout_sums(self, model, encoded) -> list[float]:
-        """This rank's share of sum_i w_i (-log pi(y_i|x_i)) and of the exact pass mass."""
+    def _score_together(self, model, groups: list, pad: int) -> list[torch.Tensor]:
+        """log pi of several groups of (prompt ids, response ids) rows in one scoring pass, split back per group."""
+        prompts = [ids for group in groups for ids in group[0]]
+        responses = [ids for group in groups for ids in group[1]]
+        return list(self._logprobs(model, prompts, responses, pad).split([len(group[0]) for group in groups]))
+
+    def _sums(self, model, encoded, step: int, reference) -> list[float]:
+        """This rank's sums, with ONE scoring pass of the policy over all its rows (held-out pairs, its samples, pi_ref's).
+
+        [sum_i w_i (-log pi(y_i|x_i)), exact pass mass, sum of rewards, of squared rewards, sample count,
+        sum of log pi - log pi_ref on pi's samples, sum of log pi_ref - log pi on pi_ref's samples, their count].
+        """
         rank, world = rank_and_world()
         rows = list(range(rank, len(self.prompts), world))
-        logprobs = self._logprobs(model, [encoded["prompt_ids"][self.prompts[i]] for i in rows],
-                                  [encoded["responses"][i] for i in rows], encoded["pad"]).numpy()
-        correct = encoded["correct"][rows]
-        return [-float((self.weights[rows] * logprobs).sum()), float(np.exp(logprobs[correct]).sum())]
+        heldout = ([encoded["prompt_ids"][self.prompts[i]] for i in rows], [encoded["responses"][i] for i in rows])
+        sampling = self.reward_fn is not None or reference is not None
+        prompts, *samples = self._sample(model, encoded, self.seed * 1_000_003 + step) if sampling else ([], [], [])
+        cached = self._reference_rows(reference, encoded) if reference is not None else ([], [], torch.zeros(0))
+        own_heldout, own_samples, own_cached = self._score_together(model, [heldout, samples, cached[:2]], encoded["pad"])
+        own_heldout = own_heldout.numpy()
+        rewards = np.zeros(len(prompts))
+        if self.reward_fn is not None and prompts:
+            texts = self.tokenizer.batch_decode(samples[1], skip_special_tokens=True)
+            rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=samples[1]), float)
+        kl = float((own_samples - self._logprobs(reference, *samples, encoded["pad"])).sum()) if reference is not None else 0.0
+        return [-float((self.weights[rows] * own_heldout).sum()), float(np.exp(own_heldout[encoded["correct"][rows]]).sum()),
+                float(rewards.sum()), float((rewards**2).sum()), float(len(prompts)), kl,
+                float((cached[2] - own_cached).sum()), float(len(cached[1]))]
 
     def _sample(self, model, encoded, seed: int) -> tuple[list[str], list[list[int]], list[list[int]]]:
         """This rank's prompts, prompt ids and sampled completions (ids up to EOS)."""
@@ -219,28 +243,9 @@ class CouplingMeasurer:
             prompt_ids += ids
         return chosen, prompt_ids, completions
 
-    def _sampled_sums(self, model, encoded, step: int, reference) -> list[float]:
-        """This rank's sum of rewards, of squared rewards, its sample count and its sum of log-ratios."""
-        if self.reward_fn is None and reference is None:
-            return [0.0, 0.0, 0.0, 0.0]
-        prompts, prompt_ids, completions = self._sample(model, encoded, self.seed * 1_000_003 + step)
-        rewards = np.zeros(len(prompts))
-        if self.reward_fn is not None:
-            texts = self.tokenizer.batch_decode(completions, skip_special_tokens=True)
-            rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=completions), float)
-        kl = 0.0
-        if reference is not None:
-            kl = float((self._logprobs(model, prompt_ids, completions, encoded["pad"])
-                        - self._logprobs(reference, prompt_ids, completions, encoded["pad"])).sum())
-        return [float(rewards.sum()), float((rewards**2).sum()), float(len(prompts)), kl]
-
-    def _forward_kl_sums(self, model, encoded, reference) -> list[float]:
-        """This rank's sum of log pi_ref - log pi over pi_ref's cached samples, and their count."""
-        if reference is None:
-            return [0.0, 0.0]
+    def _reference_rows(self, reference, encoded) -> tuple[list, list, torch.Tensor]:
+        """pi_ref's samples on this rank's prompts and their log pi_ref (drawn and scored once per reference)."""
         if self._reference_samples is None:
             _, prompt_ids, completions = self._sample(reference, encoded, -1 - self.seed)
             self._reference_samples = (prompt_ids, completions, self._logprobs(reference, prompt_ids, completions, encoded["pad"]))
-        prompt_ids, completions, reference_logprobs = self._reference_samples
-        own = self._logprobs(model, prompt_ids, completions, encoded["pad"])
-        return [float((reference_logprobs - own).sum()), float(len(completions))]
+        return self._reference_samples

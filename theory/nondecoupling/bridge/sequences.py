@@ -9,6 +9,11 @@ response length). Every tensor is created on the model's device.
 
 from __future__ import annotations
 
+import inspect
+import itertools
+
+import numpy as np
+
 from nondecoupling.validation import ParameterError
 
 try:
@@ -37,16 +42,14 @@ def pad_pairs(prompt_ids, response_ids, *, pad_id: int, device=None) -> dict:
         shape (rows, longest row). Right padding keeps every prompt at position 0, as in training.
     """
     rows = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
-    lengths = torch.tensor([len(row) for row in rows])
-    width = int(lengths.max())
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    response_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for index, (prompt, row) in enumerate(zip(prompt_ids, rows)):
-        input_ids[index, : len(row)] = torch.tensor(row, dtype=torch.long)
-        response_mask[index, len(prompt) : len(row)] = 1
-    attention_mask = (torch.arange(width) < lengths[:, None]).long()
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "response_mask": response_mask}
-    return {key: value.to(device) for key, value in batch.items()}
+    lengths = np.array([len(row) for row in rows])
+    positions = np.arange(lengths.max())
+    in_row = positions < lengths[:, None]
+    input_ids = np.full(in_row.shape, pad_id, dtype=np.int64)
+    input_ids[in_row] = np.fromiter(itertools.chain.from_iterable(rows), np.int64, int(lengths.sum()))  # row-major: each row in order
+    response_mask = in_row & (positions >= np.array([len(p) for p in prompt_ids])[:, None])
+    batch = {"input_ids": input_ids, "attention_mask": in_row, "response_mask": response_mask}
+    return {key: torch.from_numpy(value.astype(np.int64)).to(device) for key, value in batch.items()}
 
 
 def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
@@ -62,13 +65,22 @@ def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
         If the prompt's ids are not a prefix of the pair's (the tokenizer merges across the
         boundary, so the response's tokens are not well defined).
     """
-    prompt_ids = tokenizer(prompt)["input_ids"]
-    full_ids = tokenizer(prompt + response)["input_ids"]
-    if full_ids[: len(prompt_ids)] != prompt_ids:
-        raise ParameterError("prompt", "a token prefix of prompt + response (the tokenizer merges across them)",
-                             f"{prompt!r} in {prompt + response!r}")
-    ids = full_ids[len(prompt_ids) :]
-    return ids if ids and ids[-1] == tokenizer.eos_token_id else ids + [tokenizer.eos_token_id]
+    return responses_token_ids(tokenizer, [prompt], [response])[1][0]
+
+
+def responses_token_ids(tokenizer, prompts, responses) -> tuple[list[list[int]], list[list[int]]]:
+    """:func:`response_token_ids` of many pairs in two batched tokenizer calls: (prompt ids, response ids)."""
+    prompts, responses = list(prompts), list(responses)
+    prompt_ids = tokenizer(prompts)["input_ids"]
+    full_ids = tokenizer([p + r for p, r in zip(prompts, responses, strict=True)])["input_ids"]
+    out = []
+    for prompt, response, head, full in zip(prompts, responses, prompt_ids, full_ids):
+        if full[: len(head)] != head:
+            raise ParameterError("prompt", "a token prefix of prompt + response (the tokenizer merges across them)",
+                                 f"{prompt!r} in {prompt + response!r}")
+        ids = full[len(head) :]
+        out.append(ids if ids and ids[-1] == tokenizer.eos_token_id else ids + [tokenizer.eos_token_id])
+    return prompt_ids, out
 
 
 def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
@@ -79,8 +91,7 @@ def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
     EOS token belongs to the response: the model must learn to stop, and the expert's sequence
     probability includes it.
     """
-    prompt_ids = [tokenizer(prompt)["input_ids"] for prompt in prompts]
-    response_ids = [response_token_ids(tokenizer, p, r) for p, r in zip(prompts, responses, strict=True)]
+    prompt_ids, response_ids = responses_token_ids(tokenizer, prompts, responses)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return pad_pairs(prompt_ids, response_ids, pad_id=pad, device=device)
 
@@ -98,3 +109,35 @@ def sequence_logprobs(model, batch) -> torch.Tensor:
     targets = batch["input_ids"][:, 1:]
     token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return (token_logprobs * batch["response_mask"][:, 1:]).sum(dim=-1)
+
+
+def shared_prompt_logprobs(model, prompt_ids, response_ids, *, pad_id: int) -> torch.Tensor:
+    """:func:`sequence_logprobs` of rows whose prompts all have one length, each distinct prompt run once.
+
+    The prompts' key/value cache is copied to each of their responses (``batch_select_indices``),
+    so a prompt shared by k responses costs one pass instead of k; the first response token's
+    log-probability comes from the prompt's last logits. The same numbers as
+    ``sequence_logprobs(model, pad_pairs(...))`` to float tolerance; a model that returns no cache
+    is scored that way.
+    """
+    distinct = list(dict.fromkeys(tuple(ids) for ids in prompt_ids))
+    if len({len(ids) for ids in distinct}) != 1:
+        raise ParameterError("prompt_ids", "prompts of one length (group rows by prompt length)", f"{len(distinct)} prompts")
+    position = {ids: i for i, ids in enumerate(distinct)}
+    index = torch.tensor([position[tuple(ids)] for ids in prompt_ids], device=model.device)
+    prompts = model(input_ids=torch.tensor(distinct, device=model.device), use_cache=True)
+    cache = getattr(prompts, "cache", None) or getattr(prompts, "past_key_values", None)
+    if cache is None or not hasattr(cache, "batch_select_indices"):
+        return sequence_logprobs(model, pad_pairs(prompt_ids, response_ids, pad_id=pad_id, device=model.device))
+    cache.batch_select_indices(index)
+    batch = pad_pairs([[] for _ in response_ids], response_ids, pad_id=pad_id, device=model.device)
+    prefix = torch.ones((len(response_ids), len(distinct[0])), dtype=torch.long, device=model.device)
+    # transformers >= 5 names the argument ``cache`` (``past_key_values`` before; a name it does not know would be ignored)
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    logits = model(input_ids=batch["input_ids"], attention_mask=torch.cat([prefix, batch["attention_mask"]], 1),
+                   **{name: cache}).logits
+    logits = torch.cat([prompts.logits[index, -1:], logits[:, :-1]], 1)  # position t predicts response token t
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, batch["input_ids"].unsqueeze(-1)).squeeze(-1)
+    return (token_logprobs * batch["response_mask"]).sum(dim=-1)

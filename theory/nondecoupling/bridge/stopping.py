@@ -170,7 +170,7 @@ class OnlineP3:
         return int(steps[np.argmax(self.expected_gain(steps))])
 
     def t_star_samples(self, n: int = 400, seed: int = 0) -> np.ndarray:
-        """Posterior draws of t* (inf where A <= 0; NaN where Delta_0 <= 0: P3 does not apply)."""
+        """Posterior draws of t* (inf where A <= 0 < Delta_0; 0 where Delta_0 <= 0 < A: G never exceeds G(0); NaN where both <= 0)."""
         post, rng = self.posterior(), np.random.default_rng(seed)
         rate_index = rng.choice(RATES.size, size=n, p=post["rate_weight"])
         draws = []
@@ -183,7 +183,7 @@ class OnlineP3:
         gap, rise = draws
         with np.errstate(divide="ignore", invalid="ignore"):
             t_star = np.log1p(gap / (self.lam * rise)) / RATES[rate_index]
-        return np.where(gap <= 0, np.nan, np.where(rise <= 0, np.inf, t_star))
+        return np.where(gap <= 0, np.where(rise > 0, 0.0, np.nan), np.where(rise <= 0, np.inf, t_star))
 
 
 def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float = 0.9, min_points: int = 5,
@@ -270,3 +270,29 @@ class LiveStop:
 
     def should_stop(self, step: int) -> bool:
         return self.stop_step is not None and step >= self.stop_step
+
+
+def stage_prior(start_rate: float, start_loss: float, *, sft_rates=(), sft_losses=(), reward_se: float | None = None) -> StagePrior:
+    """The RL stage's :class:`StagePrior` from its first evaluation and the SFT stage before it (the callback's and ``watch``'s).
+
+    Noise: ``reward_se`` (a sampled reward's standard error) where given, else the
+    :func:`robust_noise` of the SFT stage's last 10 rates; the loss's from its last 10 SFT losses
+    (defaults 0.01 and 1e-3 |L_0| where fewer than 3 are known). Scales: the reward's room
+    1 - J_0 (for a rate in [0, 1]) and the SFT stage's loss drop (default |L_0| / 10).
+
+    >>> stage_prior(0.4, 2.0, sft_losses=[3.0, 2.5, 2.2, 2.0]).reward_gap
+    0.6
+    """
+    sft_rates, sft_losses = list(sft_rates), list(sft_losses)
+    floor = 1e-3 * max(abs(start_loss), 1.0)
+    reward_noise = reward_se if reward_se is not None else robust_noise(sft_rates[-10:])
+    drop = sft_losses[0] - start_loss if sft_losses else math.nan
+    return StagePrior(reward_noise=_finite_or(reward_noise, 0.01, 1e-4),
+                      loss_noise=_finite_or(robust_noise(sft_losses[-10:]), floor, floor / 10),
+                      reward_gap=max(1.0 - start_rate, 0.05) if 0 <= start_rate <= 1 else max(abs(start_rate), 1.0),
+                      loss_rise=_finite_or(drop, max(abs(start_loss), 1.0) / 10, floor))
+
+
+def _finite_or(value, default: float, floor: float) -> float:
+    """``value`` raised to ``floor``, or ``default`` where it is missing or not finite."""
+    return max(float(value), floor) if value is not None and np.isfinite(value) else default
