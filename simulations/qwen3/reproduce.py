@@ -4,6 +4,9 @@ Every committed run's ``run_meta.json`` records ``command`` (the line that made 
 ``--out`` its folder) and ``versions`` (torch, transformers, trl; pinned in
 ``constraints/bridge.txt``). This re-runs the command with ``--out`` pointed elsewhere and
 compares the new ``log.jsonl`` with the committed one, metric by metric, at the same steps.
+A run whose log no longer reproduces (``"log_reproduces": false``, with a ``reproduction_note``
+saying why) is regenerated with ``--in-place``: its command re-run into its own folder, then
+its bridge report (``nondecoupling.bridge check``), the saved model removed.
 
 >>> recorded_argv({"command": "python -m simulations.qwen3 --seed 1 --out simulations/data/x"}, Path("/tmp/y"))
 ['-m', 'simulations.qwen3', '--seed', '1', '--out', '/tmp/y']
@@ -89,11 +92,29 @@ def log_drift(recorded: Path, rerun_log: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def regenerate(run_dir: Path) -> None:
+    """Re-run ``run_dir``'s command into ``run_dir`` itself, then its bridge report; the model is not kept."""
+    import shutil
+
+    run_dir = Path(run_dir).resolve()
+    rerun(run_dir, run_dir)
+    subprocess.run([sys.executable, "-m", "nondecoupling.bridge", "check", str(run_dir / "log.jsonl"), "--out",
+                    str(run_dir / "report")], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}"})
+    shutil.rmtree(run_dir / "model", ignore_errors=True)
+    (run_dir / "rerun.log").unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations.qwen3.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a committed run's folder (run_meta.json, log.jsonl)")
-    parser.add_argument("--out", type=Path, required=True, help="where the re-run writes")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="where the re-run writes (then the two logs are compared)")
+    where.add_argument("--in-place", action="store_true", help="regenerate the run: re-run into its own folder")
     args = parser.parse_args(argv)
+    if args.in_place:
+        regenerate(args.run)
+        return 0
     rerun(args.run, args.out)
     print(log_drift(args.run / "log.jsonl", args.out / "log.jsonl").to_string(index=False))
     return 0

@@ -54,8 +54,8 @@ MODEL = ["--hidden-size", "32", "--num-layers", "2", "--num-heads", "4", "--num-
 SFT = ["--pipeline", "sft-rl", "--rl-steps", "0", "--sft-steps", "600", "--pretrain-steps", "100", "--sft-data", "enumerated",
        "--sft-train-size", "1000", "--pretrain-size", "2000", "--lr-sft", "0.001", "--sft-batch-size", "125",
        "--eval-every", "50"]
-#: Exact policy gradient: Adam, until within 0.01 of the tilt's pass rate and E KL(pi || pi_beta) < tolerance.
-EXACT = {"lr": 3e-3, "max_steps": 1500, "tolerance": 1e-3, "eval_every": 50}
+#: Exact policy gradient: L-BFGS (one iteration a step), until within 0.01 of the tilt's pass rate and E KL(pi || pi_beta) < tolerance.
+EXACT = {"lr": 1.0, "max_steps": 400, "tolerance": 1e-4, "eval_every": 20}
 #: The convergence criterion on the pass rate (the issue's).
 PASS_RATE_TOLERANCE = 0.01
 
@@ -151,13 +151,12 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
     from simulations.qwen3.exact_rl import build_tree, distance_to_tilt, node_log_probs, objective, pass_probability, tilt_optimum
     from simulations.qwen3.runner import hardware
     from simulations.qwen3.stages import task_callback
-    from simulations.qwen3.task import DigitTask
 
     start = time.perf_counter()
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     sft_meta = json.loads((sft_dir / "run_meta.json").read_text())
-    task = DigitTask(**sft_meta["config"]["task"])
+    task = task_from_meta(sft_meta)
     tokenizer = AutoTokenizer.from_pretrained(sft_dir / "model", local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(sft_dir / "model", local_files_only=True)
     tree = build_tree(task, tokenizer, max_tokens=task.answer_width + 1)
@@ -167,25 +166,35 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
     optimum = tilt_optimum(reference_pass, beta)
     callback = task_callback(task, tokenizer, samples_per_prompt=16, eval_every=eval_every, seed=seed, output_dir=out, phase="rl")
     args, state, control = SimpleNamespace(bf16=False, fp16=False), TrainerState(), TrainerControl()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # The objective is deterministic (no samples): L-BFGS with a strong-Wolfe line search converges to its
+    # stationary point, where constant-lr Adam circles it at a distance set by the step size.
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=lr, max_iter=1, history_size=50, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = -objective(model, reference, tree, beta)[0]
+        loss.backward()
+        return loss
+
     callback.on_train_begin(args, state, control, model=model, optimizer=optimizer)
-    records = []
+    records, exact_log = [], (out / "exact.jsonl").open("w")
     for step in range(max_steps + 1):
-        value, parts = objective(model, reference, tree, beta)
+        with torch.no_grad():
+            parts = objective(model, reference, tree, beta)[1]
         records.append({"step": step, **parts, "distance_to_tilt": distance_to_tilt(parts["objective"], optimum["optimal_objective"], beta)})
+        exact_log.write(json.dumps(records[-1]) + "\n")
+        exact_log.flush()
         if step == max_steps or (abs(parts["exact_pass_rate"] - optimum["tilt_pass_rate"]) < PASS_RATE_TOLERANCE
                                  and records[-1]["distance_to_tilt"] < tolerance):
             break
-        optimizer.zero_grad()
-        (-value).backward()
-        optimizer.step()
+        optimizer.step(closure)
         state.global_step = step + 1
         callback.on_step_end(args, state, control, model=model, optimizer=optimizer)
     callback.on_train_end(args, state, control, model=model, optimizer=optimizer)
-    (out / "exact.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    exact_log.close()
     callback.write_run_meta(
         seed=seed, beta=beta, command=command, hardware=hardware(), wall_time_s=round(time.perf_counter() - start, 2),
-        pipeline="exact-kl-pg", method="exact-expectation KL-regularized policy gradient (simulations.qwen3.exact_rl)",
+        pipeline="exact-kl-pg", method="exact-expectation KL-regularized policy gradient (simulations.qwen3.exact_rl), L-BFGS",
         stages=[{"stage": 0, "phase": "rl", "steps": state.global_step, "lr": lr}], sft_run=os.path.relpath(sft_dir, REPO),
         task=task.to_dict(), task_name="digit", num_parameters=sum(p.numel() for p in model.parameters()),
         settings={"lr": lr, "max_steps": max_steps, "tolerance": tolerance, "pass_rate_tolerance": PASS_RATE_TOLERANCE,
@@ -194,6 +203,13 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
         versions=_versions(),
     )
     return records[-1]
+
+
+def task_from_meta(meta: dict):
+    """The :class:`~simulations.qwen3.task.DigitTask` a run's ``run_meta.json`` describes (its derived keys dropped)."""
+    from simulations.qwen3.task import DigitTask
+
+    return DigitTask(**{k: v for k, v in meta["task"].items() if k in DigitTask.__dataclass_fields__})
 
 
 def _versions() -> dict:
@@ -211,7 +227,6 @@ def run_table(root: Path = DATA_DIR) -> pd.DataFrame:
     """One row per finished exact run: the SFT-loss increase against C1(beta) and the tilt of pi_SFT."""
     from nondecoupling import sft_increase_after_kl_rl
     from simulations.qwen3.experiments import tilt_path_from_reference
-    from simulations.qwen3.task import DigitTask
 
     rows = []
     for meta_path in sorted((root / "exact").glob("*/run_meta.json")):
@@ -220,7 +235,7 @@ def run_table(root: Path = DATA_DIR) -> pd.DataFrame:
             continue
         log = pd.read_json(meta_path.parent / "log.jsonl", lines=True)
         exact = pd.read_json(meta_path.parent / "exact.jsonl", lines=True).iloc[-1]
-        task = DigitTask(**{k: v for k, v in meta["task"].items() if k in DigitTask.__dataclass_fields__})
+        task = task_from_meta(meta)
         probs, rewards = _expert_table(task)
         beta, b0 = meta["beta"], np.asarray(meta["reference_pass_rate_per_prompt"])
         _, per_prompt_increase = tilt_path_from_reference(b0, task.expert_pass_rate, 1.0 / beta)
