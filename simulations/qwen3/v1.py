@@ -143,7 +143,8 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
 
     ``log.jsonl`` is the bridge's canonical log (the same :class:`CouplingCallback` as the TRL
     runs, phase ``rl``, pi_ref = the SFT model); ``exact.jsonl`` has, at every step, the exact
-    pass rate, KL(pi || pi_SFT), objective and distance to the tilt. Returns the last exact record.
+    pass rate, KL(pi || pi_SFT), objective and distance to the tilt. A file ``out/STOP`` ends the
+    run after the current step (``run_meta.json`` says ``stopped_early``). Returns the last exact record.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerControl, TrainerState
@@ -184,8 +185,9 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
         records.append({"step": step, **parts, "distance_to_tilt": distance_to_tilt(parts["objective"], optimum["optimal_objective"], beta)})
         exact_log.write(json.dumps(records[-1]) + "\n")
         exact_log.flush()
-        if step == max_steps or (abs(parts["exact_pass_rate"] - optimum["tilt_pass_rate"]) < PASS_RATE_TOLERANCE
-                                 and records[-1]["distance_to_tilt"] < tolerance):
+        converged = (abs(parts["exact_pass_rate"] - optimum["tilt_pass_rate"]) < PASS_RATE_TOLERANCE
+                     and records[-1]["distance_to_tilt"] < tolerance)
+        if converged or step == max_steps or (out / "STOP").exists():  # STOP: end a run early, its logs complete
             break
         optimizer.step(closure)
         state.global_step = step + 1
@@ -199,7 +201,8 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
         task=task.to_dict(), task_name="digit", num_parameters=sum(p.numel() for p in model.parameters()),
         settings={"lr": lr, "max_steps": max_steps, "tolerance": tolerance, "pass_rate_tolerance": PASS_RATE_TOLERANCE,
                   "eval_every": eval_every},
-        reference_pass_rate_per_prompt=reference_pass.tolist(), **optimum, converged=len(records) - 1 < max_steps,
+        reference_pass_rate_per_prompt=reference_pass.tolist(), **optimum, converged=converged,
+        stopped_early=(out / "STOP").exists(),
         versions=_versions(),
     )
     return records[-1]

@@ -3,8 +3,13 @@
 ``run_meta.json`` records ``command`` (``python -m MODULE ... --out FOLDER``) and ``versions``;
 the command must parse with today's module and write into the run's own folder. The slow test
 re-runs the committed run with the smallest recorded wall time and compares its log with the
-committed one: same steps, every metric within :data:`TOLERANCE` (the measured drift of a
-re-run on this project's CPU machine, with the pinned versions of constraints/bridge.txt).
+committed one: same steps, every metric within :data:`TOLERANCE`.
+
+Measured drift (2026-12-04): re-running ``cola/size/h32-l2-seed2`` (recorded with transformers
+5.24.0) under the pinned versions of constraints/bridge.txt (transformers 5.25.0) on the project's
+CPU (AMD EPYC, one torch thread) gives a log identical to the last digit: 0.0 in every metric at
+all 24 points. On another CPU model torch's kernels may round differently and the training
+trajectory diverges, so the comparison runs only on the CPU model the run recorded (skipped elsewhere).
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ pytest.importorskip("trl")
 pytest.importorskip("torch")
 
 from simulations.qwen3.reproduce import log_drift, recorded_argv, rerun  # noqa: E402
+from simulations.qwen3.runner import hardware  # noqa: E402
 
 pytestmark = pytest.mark.torch
 REPO = Path(__file__).resolve().parents[2]
 RUNS = sorted((REPO / "simulations" / "data").rglob("run_meta.json"))
-#: |re-run - committed| allowed per logged metric (nats for sft_loss and kl, rates otherwise).
-TOLERANCE = 1e-6
+#: |re-run - committed| allowed per logged metric (nats for sft_loss and kl, rates otherwise): the measured
+#: drift is 0; this admits last-digit differences of a reduction, not a different trajectory.
+TOLERANCE = 1e-9
 
 
 @pytest.mark.parametrize("meta_path", RUNS, ids=lambda path: str(path.parent.relative_to(REPO / "simulations" / "data")))
@@ -57,5 +64,8 @@ def _cheapest_standalone_run() -> Path:
 @pytest.mark.slow
 def test_the_cheapest_committed_run_reproduces_its_log(tmp_path):
     run = Path(_cheapest_standalone_run())
+    recorded_cpu = json.loads((run / "run_meta.json").read_text())["hardware"].split(",")[0]
+    if hardware().split(",")[0] != recorded_cpu:
+        pytest.skip(f"{run.name} was recorded on {recorded_cpu!r}; another CPU's kernels give another trajectory")
     drift = log_drift(run / "log.jsonl", rerun(run, tmp_path) / "log.jsonl")
     assert (drift["max_abs_diff"] <= TOLERANCE).all(), drift.to_string()
