@@ -159,7 +159,9 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
     sft_meta = json.loads((sft_dir / "run_meta.json").read_text())
     task = task_from_meta(sft_meta)
     tokenizer = AutoTokenizer.from_pretrained(sft_dir / "model", local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(sft_dir / "model", local_files_only=True)
+    # float64: the line search compares objective values that differ below float32's resolution near the
+    # optimum (in float32 L-BFGS stalls with a zero step); the SFT weights convert exactly.
+    model = AutoModelForCausalLM.from_pretrained(sft_dir / "model", local_files_only=True).double()
     tree = build_tree(task, tokenizer, max_tokens=task.answer_width + 1)
     with torch.no_grad():
         reference = node_log_probs(model, tree)
