@@ -62,7 +62,7 @@ def _convergence(root: Path) -> Drawn:
     ratio_ax.legend(fontsize=7)
     curve_ax.set(xlabel="RL step (exact policy gradient)", ylabel="SFT-loss increase since SFT (nats)")
     curve_ax.legend(fontsize=7)
-    fig.suptitle("V1 at convergence: KL-regularized RL from the SFT model to its optimum raises the SFT loss by C1(beta)")
+    fig.suptitle("V1 near convergence: the SFT-loss increase of exact KL-regularized RL against C1(beta)")
     return Drawn("v1_convergence", ("V1",), fig, pd.concat(rows, ignore_index=True),
                  "Exact-expectation KL-regularized policy gradient from SFT models trained on the enumerated expert, run to "
                  "the tilt: the SFT-loss increase by step against C1(beta), and its final value over C1(beta) with a CI per beta.",
