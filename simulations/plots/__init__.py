@@ -19,6 +19,7 @@ A module with nothing to draw (no real-run logs yet) raises :class:`Skip`.
 | v     | v_paper           | V1, V3 (the paper's Thm 3.1 and Thm 4.1) |
 | real  | real_runs         | K1, K3 on logged Qwen3 runs |
 | cola  | cola_runs         | K1, K2 (V1) on the CoLA-like runs |
+| v1    | v1_convergence    | V1 at convergence (exact KL-regularized RL) |
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ MODULES = {
     "v": Module("simulations.plots.v_paper", ("V1", "V3"), ("v1_c1_beta", "v3_reward_drop")),
     "real": Module("simulations.plots.real_runs", ("K1", "K3"), ("real_qwen3",), reads_logs=True),
     "cola": Module("simulations.plots.cola_runs", ("K1", "K2"), ("cola_protocol", "cola_beta", "cola_size")),
+    "v1": Module("simulations.plots.v1_convergence", ("V1",), ("v1_convergence",)),
 }
 
 #: Theorem families that must each have at least one figure (THEORY.md's IDs).

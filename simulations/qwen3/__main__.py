@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from simulations.qwen3.model import TinyQwen3Size
-from simulations.qwen3.runner import PIPELINES, PipelineConfig, run_pipeline
+from simulations.qwen3.runner import PIPELINES, SFT_DATA, PipelineConfig, run_pipeline
 from simulations.qwen3.stages import DTYPES, TrainingSettings
 from simulations.qwen3.task import OPERATIONS, TASKS
 
@@ -67,6 +67,7 @@ HELP = {
     "lr_pretrain": "base-model pretraining learning rate",
     "sft_train_size": "sampled expert demonstrations to train on",
     "pretrain_size": "sampled broad-distribution examples to pretrain on",
+    "sft_data": "expert records drawn from p* (sampled), or p* enumerated exactly (enumerated: SFT's optimum is the expert)",
     "samples_per_prompt": "fresh policy samples per prompt at each evaluation (reward, KL)",
     "seed": "seeds the model, the data and the evaluation samples",
     "sft_batch_size": "SFT sequences per step",
@@ -95,7 +96,7 @@ def _add_dataclass_options(group, cls, *, skip=()) -> None:
     for spec in fields(cls):
         if spec.name in skip:
             continue
-        choices = {"pipeline": PIPELINES, "operation": OPERATIONS, "dtype": ("auto", *DTYPES),
+        choices = {"pipeline": PIPELINES, "sft_data": SFT_DATA, "operation": OPERATIONS, "dtype": ("auto", *DTYPES),
                    "device": ("auto", "cpu", "cuda")}.get(spec.name)
         group.add_argument(
             "--" + spec.name.replace("_", "-"),

@@ -37,7 +37,7 @@ from transformers import TrainerState, set_seed
 
 from nondecoupling.bridge.callback import CouplingCallback
 from nondecoupling.bridge.sequences import response_token_ids
-from nondecoupling.validation import check_integer, check_positive
+from nondecoupling.validation import ParameterError, check_integer, check_positive
 from simulations.qwen3.model import TinyQwen3Size, load_policy
 from simulations.qwen3.stages import (
     DTYPES,
@@ -52,6 +52,9 @@ from simulations.qwen3.task import TASKS, DigitTask, VerifiableTask
 from simulations.qwen3.tokenizer import CHARACTERS
 
 PIPELINES = ("sft-rl", "rl-sft", "alternating")
+#: ``sampled``: SFT records drawn from p*; ``enumerated``: every prompt with every answer of
+#: p*'s support in exact proportion (SFT's empirical distribution is p* itself, so its optimum is the expert).
+SFT_DATA = ("sampled", "enumerated")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,10 @@ class PipelineConfig:
     lr_sft, lr_rl, lr_pretrain : float
         Constant AdamW learning rates.
     sft_train_size, pretrain_size : int
-        Sizes of the sampled expert and broad training sets.
+        Sizes of the expert and broad training sets.
+    sft_data : {"sampled", "enumerated"}
+        How the expert set is made: drawn from p*, or p* enumerated exactly
+        (:func:`enumerated_records`).
     samples_per_prompt : int
         Fresh policy samples per prompt at each evaluation.
     task : VerifiableTask
@@ -93,6 +99,7 @@ class PipelineConfig:
     sft_train_size: int = 8192
     pretrain_size: int = 8192
     samples_per_prompt: int = 4
+    sft_data: str = "sampled"
     task: VerifiableTask = field(default_factory=DigitTask)
     size: TinyQwen3Size = field(default_factory=TinyQwen3Size)
     training: TrainingSettings = field(default_factory=TrainingSettings)
@@ -100,6 +107,8 @@ class PipelineConfig:
     def __post_init__(self):
         if self.pipeline not in PIPELINES:
             raise ValueError(f"pipeline must be one of {PIPELINES}; got {self.pipeline!r}")
+        if self.sft_data not in SFT_DATA:
+            raise ValueError(f"sft_data must be one of {SFT_DATA}; got {self.sft_data!r}")
         for name in ("sft_steps", "rl_steps", "pretrain_steps"):
             check_integer(getattr(self, name), name, low=0)
         for name in ("cycles", "sft_train_size", "pretrain_size", "samples_per_prompt"):
@@ -154,7 +163,8 @@ def run_pipeline(config: PipelineConfig, out: Path, *, command: str) -> list[dic
     callback = task_callback(config.task, tokenizer, samples_per_prompt=config.samples_per_prompt,
                              eval_every=settings.eval_every, seed=settings.seed, output_dir=out)
     base = _pretrain(model, tokenizer, config, callback, rng)
-    expert_records = config.task.sample("expert", config.sft_train_size, rng)
+    expert_records = (enumerated_records(config.task, config.sft_train_size) if config.sft_data == "enumerated"
+                      else config.task.sample("expert", config.sft_train_size, rng))
     longest_answer = max(len(response_token_ids(tokenizer, p, y)) for p in config.task.prompts
                          for y in config.task.expert_distribution(p))
 
@@ -175,6 +185,39 @@ def run_pipeline(config: PipelineConfig, out: Path, *, command: str) -> list[dic
         callback.write_run_meta(**_run_meta(config, model, command=command, base=base, dtype=dtype, device=device,
                                             wall_time_s=time.perf_counter() - start))
     return callback.records
+
+
+def enumerated_records(task: VerifiableTask, size: int) -> list[dict[str, str]]:
+    """p* enumerated: each prompt ``size / prompts`` times, each answer in exact proportion to p*.
+
+    The records' empirical distribution is p* itself (uniform prompts), so the SFT loss they
+    define is CE(p*, pi) and its minimiser is the expert; no sampling noise per prompt.
+
+    Raises
+    ------
+    ParameterError
+        If ``size`` is not a multiple of the number of prompts, or a count
+        ``size / prompts * p*(y|x)`` is not an integer (p* cannot be written exactly).
+
+    Examples
+    --------
+    >>> records = enumerated_records(DigitTask(expert_pass_rate=0.6, num_wrong=4), 1000)
+    >>> sum(r["prompt"] == "37=" and r["completion"] == "73" for r in records)
+    6
+    """
+    prompts = task.prompts
+    if size % len(prompts):
+        raise ParameterError("sft_train_size", f"a multiple of the task's {len(prompts)} prompts (sft_data='enumerated')", str(size))
+    repeats = size // len(prompts)
+    records = []
+    for prompt in prompts:
+        for answer, probability in task.expert_distribution(prompt).items():
+            count = repeats * probability
+            if abs(count - round(count)) > 1e-9:
+                raise ParameterError("sft_train_size", f"such that every answer's count (sft_train_size / prompts) * p*(y|x) "
+                                     f"is an integer (sft_data='enumerated'); {repeats} * {probability:g} is not", str(size))
+            records += [{"prompt": prompt, "completion": answer}] * round(count)
+    return records
 
 
 def _global_history(log_history: list[dict], *, offset: int, phase: str, stage: int) -> list[dict]:

@@ -54,18 +54,19 @@ def task_reward(task: VerifiableTask):
 
 
 def task_callback(task: VerifiableTask, tokenizer: PreTrainedTokenizerBase, *, samples_per_prompt: int, eval_every: int,
-                  seed: int, output_dir, batch_size: int = 64) -> CouplingCallback:
+                  seed: int, output_dir, batch_size: int = 64, phase: str = "auto") -> CouplingCallback:
     """The run's :class:`CouplingCallback`: p*'s whole support as the weighted held-out set.
 
     Every correct answer is in the held-out set (a > 0), so the exact pass rate is logged;
-    the expert's exact a and H(p*) go to ``run_meta.json``.
+    the expert's exact a and H(p*) go to ``run_meta.json``. ``phase``: the callback's (``"auto"``
+    inside TRL's trainers; a loop of its own passes ``"rl"`` or ``"sft"``).
     """
     pairs = [(prompt, answer, weight) for prompt in task.prompts for answer, weight in task.expert_distribution(prompt).items()]
     prompts, responses, weights = zip(*pairs)
     return CouplingCallback(CouplingConfig(
         prompts, responses, weights=weights, reward_fn=task_reward(task), reference_model="rl_start",
         expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy, output_dir=output_dir,
-        every_steps=eval_every, exact_pass_rate=True, seed=seed, dense_start=True,
+        every_steps=eval_every, exact_pass_rate=True, seed=seed, dense_start=True, phase=phase,
         measure=dict(tokenizer=tokenizer, samples_per_prompt=samples_per_prompt, batch_size=batch_size),
     ))
 

@@ -1,0 +1,69 @@
+"""V1 at convergence (``simulations/data/v1/``): the SFT-loss increase of KL-regularized RL run to its optimum.
+
+Drawn from the committed logs only (:func:`simulations.qwen3.v1.run_table` and
+:func:`~simulations.qwen3.v1.beta_table` compute every number; this module lays out):
+
+``v1_convergence``
+    Left: each exact-expectation RL run's SFT-loss increase since the SFT model, by RL step,
+    one colour per beta, with the paper's C1(beta) (dashed). Right: the final increase over
+    C1(beta) per run (dots), the mean over seeds with its 95% t-interval, the +-10% band, and
+    the increase predicted by the exact tilt of each run's actual SFT model (diamonds).
+
+Raises :class:`Skip` without finished runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulations.plots import Drawn, Skip
+from simulations.plots._style import BOUND, REFERENCE, THEORY_MARK, colours, panels
+from simulations.qwen3.v1 import DATA_DIR, beta_table, run_table
+
+
+def draw(rng: np.random.Generator, *, quick: bool) -> list[Drawn]:
+    """The V1 figure from the logs under :data:`~simulations.qwen3.v1.DATA_DIR` (``rng`` and ``quick`` unused)."""
+    return [_convergence(DATA_DIR)]
+
+
+def _convergence(root: Path) -> Drawn:
+    table = run_table(root)
+    if table.empty:
+        raise Skip(f"no finished V1 runs under {root} (python -m simulations.qwen3.v1)")
+    by_beta = beta_table(table)
+    betas = sorted(table["beta"].unique())
+    colour = dict(zip(betas, colours(len(betas)), strict=True))
+    fig, axes = panels(2, 1, width=5.0, height=3.9)
+    curve_ax, ratio_ax = axes[0, 0], axes[0, 1]
+    rows = []
+    for _, run in table.iterrows():
+        log = pd.read_json(root / "exact" / run["run"] / "log.jsonl", lines=True)
+        increase = log["sft_loss"] - log["sft_loss"].iloc[0]
+        curve_ax.plot(log["step"], increase, color=colour[run["beta"]], alpha=0.8)
+        rows.append(pd.DataFrame({"run": run["run"], "beta": run["beta"], "step": log["step"], "sft_increase": increase,
+                                  "c1": run["c1"]}))
+    for position, beta in enumerate(betas):
+        row = by_beta[by_beta["beta"] == beta].iloc[0]
+        curve_ax.axhline(row["c1"], color=colour[beta], **BOUND, label=f"beta = {beta:g}: C1 = {row['c1']:.3f}")
+        runs = table[table["beta"] == beta]
+        ratio_ax.plot(np.full(len(runs), position), runs["increase_over_c1"], "o", color=colour[beta], alpha=0.7)
+        ratio_ax.plot(position + 0.2, runs["tilt_of_sft_increase"].mean() / row["c1"], color=colour[beta], **THEORY_MARK)
+        ratio_ax.errorbar(position - 0.2, row["mean_over_c1"], yerr=[[row["mean_over_c1"] - row["ci_low"] / row["c1"]],
+                          [row["ci_high"] / row["c1"] - row["mean_over_c1"]]], fmt="s", color=colour[beta], capsize=4)
+    ratio_ax.axhline(1.0, **REFERENCE, label="V1: increase = C1(beta)")
+    ratio_ax.axhspan(0.9, 1.1, color="0.5", alpha=0.12, lw=0, label="+-10%")
+    ratio_ax.plot([], [], "s", color="k", label="mean, 95% t-CI (3 seeds)")
+    ratio_ax.plot([], [], color="k", **THEORY_MARK, label="tilt of the run's SFT model")
+    ratio_ax.set_xticks(range(len(betas)), [f"{b:g}" for b in betas])
+    ratio_ax.set(xlabel="beta", ylabel="final SFT-loss increase / C1(beta)")
+    ratio_ax.legend(fontsize=7)
+    curve_ax.set(xlabel="RL step (exact policy gradient)", ylabel="SFT-loss increase since SFT (nats)")
+    curve_ax.legend(fontsize=7)
+    fig.suptitle("V1 near convergence: the SFT-loss increase of exact KL-regularized RL against C1(beta)")
+    return Drawn("v1_convergence", ("V1",), fig, pd.concat(rows, ignore_index=True),
+                 "Exact-expectation KL-regularized policy gradient from SFT models trained on the enumerated expert, run to "
+                 "the tilt: the SFT-loss increase by step against C1(beta), and its final value over C1(beta) with a CI per beta.",
+                 dict(betas=betas, runs=sorted(table["run"])))

@@ -1,0 +1,124 @@
+"""``python -m simulations.qwen3.reproduce RUN``: re-run a committed run from its recorded command and compare.
+
+Every committed run's ``run_meta.json`` records ``command`` (the line that made it, with
+``--out`` its folder) and ``versions`` (torch, transformers, trl; pinned in
+``constraints/bridge.txt``). This re-runs the command with ``--out`` pointed elsewhere and
+compares the new ``log.jsonl`` with the committed one, metric by metric, at the same steps.
+A run whose log no longer reproduces (``"log_reproduces": false``, with a ``reproduction_note``
+saying why) is regenerated with ``--in-place``: its command re-run into its own folder, then
+its bridge report (``nondecoupling.bridge check``), the saved model removed.
+
+>>> recorded_argv({"command": "python -m simulations.qwen3 --seed 1 --out simulations/data/x"}, Path("/tmp/y"))
+['-m', 'simulations.qwen3', '--seed', '1', '--out', '/tmp/y']
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nondecoupling.validation import ParameterError
+
+REPO = Path(__file__).resolve().parents[2]
+#: The logged metrics compared between a run and its re-run.
+METRICS = ("sft_loss", "pass_rate", "reward", "kl")
+
+
+def recorded_argv(meta: dict, out: Path) -> list[str]:
+    """The recorded command's arguments after ``python``, with ``--out`` replaced by ``out``.
+
+    Raises
+    ------
+    ParameterError
+        A command that is not ``python -m MODULE ... --out DIR``, or whose module does not import today.
+    """
+    parts = shlex.split(meta.get("command", ""))
+    if parts[:2] != ["python", "-m"] or len(parts) < 3 or "--out" not in parts:
+        raise ParameterError("run_meta.json command", "'python -m MODULE ... --out DIR'", repr(meta.get("command")))
+    try:
+        found = importlib.util.find_spec(parts[2]) is not None
+    except ModuleNotFoundError:  # a parent package is gone too
+        found = False
+    if not found:
+        raise ParameterError("run_meta.json command", "a module that exists today", parts[2])
+    index = parts.index("--out")
+    return [*parts[1:index], "--out", str(out), *parts[index + 2 :]]
+
+
+def rerun(run_dir: Path, out: Path) -> Path:
+    """Run ``run_dir``'s recorded command into ``out`` (one torch thread, the repo on the path); return ``out``.
+
+    Raises
+    ------
+    RuntimeError
+        If the command exits non-zero (its output is in ``out/rerun.log``).
+    """
+    meta = json.loads((Path(run_dir) / "run_meta.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
+                   "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    with (out / "rerun.log").open("w") as log:
+        code = subprocess.call([sys.executable, *recorded_argv(meta, out)], cwd=REPO, env=environment, stdout=log,
+                               stderr=subprocess.STDOUT)
+    if code:
+        raise RuntimeError(f"re-running {run_dir} exited {code}; see {out / 'rerun.log'}")
+    return out
+
+
+def log_drift(recorded: Path, rerun_log: Path) -> pd.DataFrame:
+    """Per phase and metric, the largest |re-run - recorded| over the logged points (same steps required).
+
+    Raises
+    ------
+    ParameterError
+        If the two logs do not have the same (stage, step) points.
+    """
+    old, new = (pd.read_json(path, lines=True) for path in (recorded, rerun_log))
+    if old[["stage", "step"]].values.tolist() != new[["stage", "step"]].values.tolist():
+        raise ParameterError("re-run log", f"the recorded log's {len(old)} (stage, step) points", f"{len(new)} other points")
+    rows = [{"phase": phase, "metric": metric,
+             "max_abs_diff": float(np.nanmax(np.abs(new.loc[mask, metric] - old.loc[mask, metric]))) if metric in old else np.nan}
+            for phase, mask in ((phase, old["phase"] == phase) for phase in old["phase"].unique()) for metric in METRICS
+            if metric in old]
+    return pd.DataFrame(rows)
+
+
+def regenerate(run_dir: Path) -> None:
+    """Re-run ``run_dir``'s command into ``run_dir`` itself, then its bridge report; the model is not kept."""
+    import shutil
+
+    run_dir = Path(run_dir).resolve()
+    rerun(run_dir, run_dir)
+    subprocess.run([sys.executable, "-m", "nondecoupling.bridge", "check", str(run_dir / "log.jsonl"), "--out",
+                    str(run_dir / "report")], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}"})
+    shutil.rmtree(run_dir / "model", ignore_errors=True)
+    (run_dir / "rerun.log").unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulations.qwen3.reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="a committed run's folder (run_meta.json, log.jsonl)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="where the re-run writes (then the two logs are compared)")
+    where.add_argument("--in-place", action="store_true", help="regenerate the run: re-run into its own folder")
+    args = parser.parse_args(argv)
+    if args.in_place:
+        regenerate(args.run)
+        return 0
+    rerun(args.run, args.out)
+    print(log_drift(args.run / "log.jsonl", args.out / "log.jsonl").to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
