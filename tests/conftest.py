@@ -14,6 +14,7 @@ import importlib
 import os
 
 import matplotlib
+import pytest
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
@@ -35,3 +36,14 @@ settings.register_profile("dev", max_examples=50, **_common)
 # in benchmarks/, never in tests.
 settings.register_profile("default", settings.get_profile("default"), deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: its models are tiny, and on a shared CPU two threads spin against each other."""
+    import torch  # only the torch tests ask for this fixture
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

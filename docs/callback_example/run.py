@@ -17,9 +17,8 @@ from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # (1)
-from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3
+from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
 from simulations.qwen3.task import DigitTask
-from simulations.qwen3.tokenizer import build_char_tokenizer
 
 torch.set_num_threads(1)
 out = sys.argv[1] if len(sys.argv) > 1 else "runs/callback_example"

@@ -1,10 +1,7 @@
 """Character-level tokenizers for the digit tasks, built locally (no download).
 
-One token per character of ``0123456789+=`` plus ``[PAD] [BOS] [EOS] [UNK]``. It is a
-``tokenizers`` WordLevel model behind a per-character split, wrapped in
-:class:`transformers.PreTrainedTokenizerFast` so TRL's trainers and ``generate`` use it
-like any Hugging Face tokenizer. ``[BOS]`` is prepended to every encoding and the ``Fuse``
-decoder joins characters back without spaces, so ``decode(encode("3+4=07"))`` round-trips.
+:func:`build_char_tokenizer` is the library's (:mod:`nondecoupling.bridge.tiny`): one token per
+character of ``0123456789+=`` plus ``[PAD] [BOS] [EOS] [UNK]``.
 
 :func:`build_qwen_style_tokenizer` has Qwen's special tokens and conventions instead (no BOS,
 ``<|im_end|>`` as EOS, ``<|endoftext|>`` as padding), to test the runner on a local
@@ -15,44 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from nondecoupling.bridge.tiny import CHARACTERS, SPECIAL_TOKENS, build_char_tokenizer
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
+__all__ = ["CHARACTERS", "QWEN_SPECIAL_TOKENS", "SPECIAL_TOKENS", "build_char_tokenizer", "build_qwen_style_tokenizer"]
+
 # tokenizers and transformers (the torch extra) load in the builders only: the character sets
-# below are imported by the tasks and by the figures, which need no torch.
+# are imported by the tasks and by the figures, which need no torch.
 
 QWEN_SPECIAL_TOKENS = {"pad_token": "<|endoftext|>", "eos_token": "<|im_end|>"}
-SPECIAL_TOKENS = {"pad_token": "[PAD]", "bos_token": "[BOS]", "eos_token": "[EOS]", "unk_token": "[UNK]"}
-CHARACTERS = "0123456789+="
-
-
-def build_char_tokenizer(characters: str = CHARACTERS) -> PreTrainedTokenizerFast:
-    """The task's tokenizer: ids 0-3 are ``[PAD] [BOS] [EOS] [UNK]``, then one id per character.
-
-    Parameters
-    ----------
-    characters : str
-        The vocabulary after the special tokens; the default is the digit tasks'. A task
-        with more characters passes ``CHARACTERS + extra`` (the digit ids stay the same).
-
-    Returns
-    -------
-    transformers.PreTrainedTokenizerFast
-        Left padding (decoder-only generation), ``[BOS]`` prepended, no chat template.
-    """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS.values())}
-    vocab.update({char: len(vocab) + index for index, char in enumerate(characters)})
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
-    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    backend.decoder = decoders.Fuse()
-    bos = SPECIAL_TOKENS["bos_token"]
-    backend.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, vocab[bos])]
-    )
-    return PreTrainedTokenizerFast(tokenizer_object=backend, padding_side="left", **SPECIAL_TOKENS)
 
 
 def build_qwen_style_tokenizer() -> PreTrainedTokenizerFast:

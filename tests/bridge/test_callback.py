@@ -30,10 +30,8 @@ from nondecoupling.bridge.jsonable import jsonable  # noqa: E402
 from nondecoupling.bridge.measure import CouplingMeasurer  # noqa: E402
 from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs, shared_prompt_logprobs  # noqa: E402
 from nondecoupling.bridge.stopping import OnlineP3, StagePrior, evaluation_steps  # noqa: E402
-from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3  # noqa: E402
-from simulations.qwen3.stages import task_reward  # noqa: E402
-from simulations.qwen3.task import DigitTask  # noqa: E402
-from simulations.qwen3.tokenizer import build_char_tokenizer  # noqa: E402
+from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3  # noqa: E402
+from tests.bridge.tasks import ExpertTask, task_reward  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +140,7 @@ def test_bad_settings_are_named():
 
 @pytest.fixture(scope="module")
 def digit():
-    task = DigitTask(operation="add", num_operands=3, answer_width=2)
+    task = ExpertTask.addition(3, 2)
     tokenizer = build_char_tokenizer()
     pairs = [(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()]
     return task, tokenizer, pairs
@@ -267,7 +265,7 @@ def _short_task_run(tmp_path, *, sft_steps: int, grpo_steps: int, every_steps: i
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-    task = DigitTask(answer_width=1, expert_pass_rate=0.5, num_wrong=2, base_radius=2)
+    task = ExpertTask.echo(expert_pass_rate=0.5, num_wrong=2)
     tokenizer = build_char_tokenizer()
     size = TinyQwen3Size(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=16, intermediate_size=64)
     model = build_tiny_qwen3(tokenizer, size, seed=0)
@@ -281,7 +279,7 @@ def _short_task_run(tmp_path, *, sft_steps: int, grpo_steps: int, every_steps: i
     sft = SFTTrainer(model=model, processing_class=tokenizer,
                      args=SFTConfig(max_steps=sft_steps, learning_rate=1e-2, per_device_train_batch_size=64,
                                     completion_only_loss=True, output_dir=str(tmp_path / "sft"), report_to="none", **common),
-                     train_dataset=Dataset.from_list(task.sample("expert", 2048, np.random.default_rng(0))))
+                     train_dataset=Dataset.from_list(task.sample_expert(2048, np.random.default_rng(0))))
     callback.attach(sft)
     sft.train()
     grpo = GRPOTrainer(model=model, reward_funcs=reward, processing_class=tokenizer,

@@ -16,16 +16,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from simulations.qwen3.tokenizer import build_char_tokenizer
+from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
 
 # A one-layer Qwen3 of a few hundred parameters: enough for TRL to write real logs. (The model
-# is built inside the runs, so that the constants here import without the torch extra.)
+# is built inside the runs: the builders load torch when called, so this module imports without it.)
 SIZE = dict(hidden_size=8, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=4, intermediate_size=16)
 
 
 def _tiny_model(tokenizer):
-    from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3
-
     return build_tiny_qwen3(tokenizer, TinyQwen3Size(**SIZE), seed=0)
 
 PAIRS = [(x, y) for x in range(5) for y in range(5)]

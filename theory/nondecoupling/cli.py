@@ -3,7 +3,6 @@
     nondecoupling check LOG [LOG ...] --out DIR   # logged SFT/RL runs against the theory
     nondecoupling watch LOG --phase rl ...        # follow a growing log: online P3's advised stop
     nondecoupling probe ...                       # Hessian spectra and gradients of a model (torch)
-    nondecoupling run ...                         # the Qwen3 experiment runner (source checkout)
     nondecoupling derive [ID ...]                 # regenerate the closed forms (source checkout)
 
 Each subcommand is a module with a ``main(argv) -> int``; it is imported only when called,
@@ -15,20 +14,14 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
 # name -> (module with main(argv), one-line help)
 COMMANDS = {
     "check": ("nondecoupling.bridge.__main__", "check logged SFT/RL runs against the theory (report.json, report.md)"),
     "watch": ("nondecoupling.bridge.watch", "follow a growing training log (verl, OpenRLHF, ...): online P3, the advised stop"),
     "probe": ("nondecoupling.bridge.probe_cli", "Hessian spectrum, RL gradient and S1/A1 on a torch model (needs the torch extra)"),
-    "run": ("simulations.qwen3.__main__", "the Qwen3 experiment runner (needs the torch extra and a source checkout)"),
     "derive": ("nondecoupling.derivations.codegen", "regenerate theory/nondecoupling/_generated/ from the sympy derivations"),
 }
-
-# The experiments (simulations/) are not installed: `run` finds them beside the library
-# in a source checkout (theory/nondecoupling -> the repository root).
-SOURCE_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _usage() -> str:
@@ -38,15 +31,9 @@ def _usage() -> str:
 
 
 def _load(name: str):
-    module = COMMANDS[name][0]
-    if module.startswith("simulations.") and (SOURCE_ROOT / "simulations").is_dir():
-        sys.path.insert(0, str(SOURCE_ROOT))
     try:
-        return importlib.import_module(module)
+        return importlib.import_module(COMMANDS[name][0])
     except ModuleNotFoundError as missing:
-        if missing.name and missing.name.split(".")[0] == "simulations":
-            raise SystemExit(f"nondecoupling {name}: the experiments live in a source checkout's simulations/, "
-                             f"which is not installed; clone the repository and `pip install -e .` there") from None
         raise SystemExit(f"nondecoupling {name}: needs the package {missing.name!r}; "
                          f"install the extra that brings it (see `pip install 'nondecoupling[...]'` in the README)") from None
 

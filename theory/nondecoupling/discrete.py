@@ -88,7 +88,7 @@ def gd_contraction(*, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: boo
       there is open (the SDP's conditions are necessary, not sufficient).
 
     ``benchmarks/pepit_adz_check.py`` reproduces the PEPit values;
-    ``tests/simulations/test_sim_tight_regimes.py`` checks the lower end and q_sharp < q.
+    the tight-regime tests (``test_sim_tight_regimes.py``) check the lower end and q_sharp < q.
 
     Examples
     --------

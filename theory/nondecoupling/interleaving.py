@@ -48,8 +48,7 @@ class QuadraticPair:
     r"""An SFT loss and an RL loss, both quadratic (X1).
 
     This is the one place where X1's Pareto point and alternating cycle are computed; the
-    simulations (``simulations/problems/pair.py``, ``simulations/checks/x1_interleaving.py``)
-    call it.
+    experiments' X1 problem and check call it.
 
     Parameters
     ----------

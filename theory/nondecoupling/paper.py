@@ -348,7 +348,7 @@ def guaranteed_reward_drop(*, expert_pass_rate: ArrayLike, rl_pass_rate: ArrayLi
     :math:`\mathrm{kl}^{-1}_\downarrow(a, \varepsilon) - b_{RL}`. Tight: a binary reward with
     :math:`p^*` uniform within each reward class, RL a tilt of :math:`p^*` and SFT's flow after
     it keep :math:`\pi` a within-class rescaling of :math:`p^*`, so K1 holds with equality and
-    the drop equals :math:`C_2` at every time (``simulations/checks/v3_reward_drop.py``).
+    the drop equals :math:`C_2` at every time (the experiments' V3 check, ``v3_reward_drop.py``).
 
     Examples
     --------

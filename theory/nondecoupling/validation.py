@@ -19,13 +19,9 @@ from fractions import Fraction
 
 import numpy as np
 
-# Frames inside the library (and, in a source checkout, the experiments in simulations/)
-# are skipped when naming the caller's file and line: the user's own call site is reported.
+# Frames inside the library are skipped when naming the caller's file and line: the first
+# frame outside it (the user's own code) is reported as the call site.
 _LIBRARY_DIR = os.path.dirname(os.path.abspath(__file__))
-_PACKAGE_DIRS = (
-    _LIBRARY_DIR + os.sep,
-    os.path.join(os.path.dirname(os.path.dirname(_LIBRARY_DIR)), "simulations") + os.sep,
-)
 
 
 class ParameterError(ValueError):
@@ -69,7 +65,7 @@ def _locate_caller() -> tuple[str, str]:
         return "<unknown>", ""
     module = frame.f_globals.get("__name__", "?")
     function = f"{module}.{frame.f_code.co_name}()"
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIRS):
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIR + os.sep):
         frame = frame.f_back
     call_site = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
     return function, call_site

@@ -12,7 +12,7 @@ reward      mean verifier reward; NaN where not logged
 kl          KL to the reference model (optional; NaN where not logged)
 lr          learning rate (optional; NaN where not logged)
 pass_rate   the policy's EXACT pass rate b, where the writer can compute it (as
-            :mod:`simulations.qwen3` does); ``reward`` is then a sampled estimate
+            the live callback does with ``exact_pass_rate=True``); ``reward`` is a sampled estimate
             of it (optional; NaN where not logged)
 source      ``"file:line 12"`` / ``"file:log_history[3]"`` / ``"file:event 17"``
 ==========  =====================================================================

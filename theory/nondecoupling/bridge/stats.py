@@ -481,8 +481,8 @@ def k1_rate(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
     b is the logged exact ``pass_rate`` where there is one, else the sampled ``reward``;
     NaN where neither is logged or the value lies outside [0, 1] (a reward that is not a
-    pass rate). The one place this rule lives (the bridge's checks and
-    ``simulations.qwen3.summary`` both call it).
+    pass rate). The one place this rule lives (the bridge's checks and the Qwen3
+    experiments' summary both call it).
 
     >>> rate, exact = k1_rate(pd.DataFrame({"reward": [0.5, 2.0, 0.3], "pass_rate": [0.4, np.nan, np.nan]}))
     >>> rate.tolist(), exact.tolist()

@@ -12,7 +12,7 @@ Formats and their writers (the fixtures in ``tests/bridge`` come from these writ
 trl            ``trainer_state.json`` (``transformers.Trainer``: ``state.log_history``)
 csv            a table with a step column (tracker exports, hand-written)
 wandb          W&B panel export CSV: ``Step``, ``<run> - <key>``, ``<run> - <key>__MIN/__MAX``
-jsonl          one object per line (the canonical format of :mod:`simulations.qwen3`);
+jsonl          one object per line (the canonical format: the live callback's ``log.jsonl``);
                verl's file logger (lines ``{"step": N, "data": {...}}``) is recognised
 verl-console   verl's console logger: lines ``step:N - key:value - ...``
                (``verl/utils/logger/aggregate_logger.py``, ``concat_dict_to_str``)

@@ -1,0 +1,68 @@
+"""The library stands alone: arrows go from the experiments to the library, never back.
+
+Nothing under ``theory/`` imports or names the experiments' package ``simulations`` (the
+wheel ships ``theory/nondecoupling`` alone), and the library's bridge tests build their
+models and tasks without it (``tests/bridge/``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = "simulations"
+
+
+def imported_packages(source: str) -> set[str]:
+    """Top-level names that ``source`` imports: ``import a.b``, ``from a.b import c``, ``import_module("a.b")``."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            found.add(node.args[0].value.split(".")[0])
+    return found
+
+
+def _python_files(folder: str) -> list[Path]:
+    files = sorted((REPO / folder).rglob("*.py"))
+    assert files, f"no Python files under {folder}/"
+    return files
+
+
+@pytest.mark.parametrize("source", [
+    "import simulations.qwen3",
+    "from simulations.qwen3.model import build_tiny_qwen3",
+    "def f():\n    import simulations as s",
+    "import importlib\nimportlib.import_module('simulations.qwen3.__main__')",
+])
+def test_the_import_finder_sees_every_form_of_import(source):
+    assert EXPERIMENTS in imported_packages(source)
+
+
+def test_the_import_finder_ignores_relative_imports_and_names_in_text():
+    assert imported_packages("from . import simulations\nx = 'simulations'\n# import simulations") == set()
+
+
+@pytest.mark.parametrize("path", _python_files("theory/nondecoupling"), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_library_module_imports_the_experiments(path):
+    assert EXPERIMENTS not in imported_packages(path.read_text(encoding="utf-8"))
+
+
+def test_no_file_under_theory_names_the_experiments():
+    """Not even a docstring: the installed library has no simulations/ to point at."""
+    files = [path for path in sorted((REPO / "theory").rglob("*")) if path.is_file() and "__pycache__" not in path.parts]
+    named = [f"{path.relative_to(REPO)}:{number}" for path in files
+             for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1) if EXPERIMENTS in line]
+    assert not named, named
+
+
+@pytest.mark.parametrize("path", _python_files("tests/bridge"), ids=lambda p: str(p.relative_to(REPO)))
+def test_the_bridge_tests_import_nothing_from_the_experiments(path):
+    assert EXPERIMENTS not in imported_packages(path.read_text(encoding="utf-8"))
