@@ -4,9 +4,12 @@ Every committed run's ``run_meta.json`` records ``command`` (the line that made 
 ``--out`` its folder) and ``versions`` (torch, transformers, trl; pinned in
 ``constraints/bridge.txt``). This re-runs the command with ``--out`` pointed elsewhere and
 compares the new ``log.jsonl`` with the committed one, metric by metric, at the same steps.
-A run whose log no longer reproduces (``"log_reproduces": false``, with a ``reproduction_note``
-saying why) is regenerated with ``--in-place``: its command re-run into its own folder, then
-its bridge report (``nondecoupling.bridge check``), the saved model removed.
+A run made by an older revision of the code records it as ``code_revision``: the command is
+then re-run in that revision's tree (``git archive``; the clone needs the history), since
+the callback's evaluation schedule and scoring have changed since. A run whose log no longer
+reproduces (``"log_reproduces": false``, with a ``reproduction_note`` saying why) is
+regenerated with ``--in-place``: its command re-run into its own folder with today's code,
+then its bridge report (``nondecoupling.bridge check``), the saved model removed.
 
 >>> recorded_argv({"command": "python -m simulations.qwen3 --seed 1 --out simulations/data/x"}, Path("/tmp/y"))
 ['-m', 'simulations.qwen3', '--seed', '1', '--out', '/tmp/y']
@@ -63,15 +66,33 @@ def rerun(run_dir: Path, out: Path) -> Path:
         If the command exits non-zero (its output is in ``out/rerun.log``).
     """
     meta = json.loads((Path(run_dir) / "run_meta.json").read_text())
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
+    source = source_tree(meta.get("code_revision"), out / "source") if meta.get("code_revision") else REPO
+    environment = {**os.environ, "PYTHONPATH": f"{source / 'theory'}{os.pathsep}{source}", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     with (out / "rerun.log").open("w") as log:
-        code = subprocess.call([sys.executable, *recorded_argv(meta, out)], cwd=REPO, env=environment, stdout=log,
+        code = subprocess.call([sys.executable, *recorded_argv(meta, out)], cwd=source, env=environment, stdout=log,
                                stderr=subprocess.STDOUT)
     if code:
         raise RuntimeError(f"re-running {run_dir} exited {code}; see {out / 'rerun.log'}")
     return out
+
+
+def source_tree(revision: str, target: Path) -> Path:
+    """The repository's tree at ``revision``, extracted into ``target`` (``git archive``); return ``target``.
+
+    Raises
+    ------
+    ParameterError
+        If this checkout has no such revision (a shallow clone, say).
+    """
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision], capture_output=True)
+    if archive.returncode:
+        raise ParameterError("run_meta.json code_revision", "a revision in this clone's history", revision)
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
 
 
 def log_drift(recorded: Path, rerun_log: Path) -> pd.DataFrame:
