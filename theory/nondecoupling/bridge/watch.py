@@ -196,7 +196,10 @@ def main(argv=None) -> int:
     """Follow the log until the advised stop is passed (exit ``--stop-code``) or it stays idle (exit 0)."""
     from nondecoupling.bridge.__main__ import _mappings
 
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as stop:  # argparse's usage error (printed, naming the option) or --help
+        return int(stop.code or 0)
     try:
         mappings = _mappings(args)
         for mapping in mappings:
