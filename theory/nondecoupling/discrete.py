@@ -102,8 +102,9 @@ def gd_contraction(*, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: boo
     the gradient method for non-convex optimization", Optim. Lett. 17 (2023), Thm 3.
     H. Karimi, J. Nutini, M. Schmidt, ECML-PKDD 2016 (descent lemma + PL).
     """
-    if plain_scalars(mu, beta, eta) and _plain_descent(mu, beta, eta, sharp):
-        value = scalar_or_none(_gd_contraction_scalar, mu * eta, beta * eta, sharp)
+    if (plain := plain_scalars(mu, beta, eta)) and _plain_descent(mu, beta, eta, sharp):
+        mu_f, beta_f, eta_f = plain
+        value = scalar_or_none(_gd_contraction_scalar, mu_f * eta_f, beta_f * eta_f, sharp)
         if value is not None:
             return value
     mu, beta = check_pl_constants(mu, beta)
@@ -210,7 +211,8 @@ def _deficit_ratio(mu, beta, eta, sharp):
     return np.maximum(deficit, 0.0)
 
 
-def _rl_descent(mu_rl, beta_rl, eta, sharp, *, names=("mu_rl", "beta_rl")):
+def _rl_descent(mu_rl: ArrayLike, beta_rl: ArrayLike, eta: ArrayLike, sharp: bool, *,
+                names: tuple[str, str] = ("mu_rl", "beta_rl")) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Validated (mu, beta, eta) of GD on R and its deficit ratio (1 - sqrt(q))/(mu eta); ``names`` as in the signature."""
     mu_name, beta_name = names
     mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name=mu_name, beta_name=beta_name)
@@ -334,8 +336,8 @@ def discrete_sft_degradation_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, sep
     >>> round(low, 12), round(up, 12)
     (0.28125, 0.28125)
     """
-    if (plain_scalars(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta) and _plain_descent(mu_rl, beta_rl, eta, sharp)
-            and _plain_steps(steps, rl_gap0) and plain_pl_constants(mu_sft, beta_sft) and 0 <= sep < INF):
+    if ((plain := plain_scalars(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta))
+            and _plain_degradation_input(sharp, *plain)):
         value = scalar_or_none(_discrete_envelope_scalar, steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp)
         if value is not None:
             return value
@@ -493,6 +495,13 @@ def _plain_descent(mu, beta, eta, sharp) -> bool:
 
 def _plain_steps(steps, gap0) -> bool:
     return 0 <= steps < INF and float(steps).is_integer() and 0 <= gap0 < INF
+
+
+def _plain_degradation_input(sharp: bool, steps: float, rl_gap0: float, sep: float, mu_sft: float, beta_sft: float,
+                             mu_rl: float, beta_rl: float, eta: float) -> bool:
+    """The array path's checks of :func:`discrete_sft_degradation_bounds`, on plain scalars."""
+    return (_plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0)
+            and plain_pl_constants(mu_sft, beta_sft) and 0 <= sep < INF)
 
 
 def _plain_costs(lam, beta_sft) -> bool:

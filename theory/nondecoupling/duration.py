@@ -132,8 +132,7 @@ def guaranteed_net_gain(t: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
-    if (plain_scalars(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft) and t >= 0 and 0 <= rl_gap0 < INF
-            and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft)):
+    if (plain := plain_scalars(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)) and _plain_net_gain_input(*plain):
         value = scalar_or_none(_net_gain_scalar, t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)
         if value is not None:
             return value
@@ -146,6 +145,11 @@ def guaranteed_net_gain(t: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_
     with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
         gain = p3.guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)
     return scalar_or_array(np.minimum(gain, rl_gap0))  # g <= Delta_0 exactly; rounding must not cross it
+
+
+def _plain_net_gain_input(t: float, rl_gap0: float, lam: float, mu_rl: float, beta_rl: float, beta_sft: float) -> bool:
+    """The array path's checks of :func:`guaranteed_net_gain`, on plain scalars."""
+    return t >= 0 and 0 <= rl_gap0 < INF and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft)
 
 
 def _net_gain_scalar(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft):

@@ -84,7 +84,7 @@ def path_length_bound(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Arr
     ----------
     Karimi, Nutini, Schmidt, ECML-PKDD 2016; Niu et al., arXiv:2601.07389.
     """
-    if plain_scalars(t, gap0, mu, beta) and t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta):
+    if (plain := plain_scalars(t, gap0, mu, beta)) and _plain_flow_input(*plain):
         value = scalar_or_none(p1.path_length_bound_scalar, t, gap0, mu, beta)
         if value is not None:
             return value
@@ -136,7 +136,7 @@ def reward_gain_bounds(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Ar
     >>> round(low, 12), round(up, 12)
     (1.264241117657, 1.729329433527)
     """
-    if plain_scalars(t, gap0, mu, beta) and t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta):
+    if (plain := plain_scalars(t, gap0, mu, beta)) and _plain_flow_input(*plain):
         value = scalar_or_none(_gains_scalar, t, gap0, mu, beta)
         if value is not None:
             return value
@@ -149,6 +149,11 @@ def reward_gain_bounds(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Ar
         upper = np.minimum(p1.gain_upper(t, gap0, beta), gap0)
         bounds = np.broadcast_arrays(np.minimum(p1.gain_lower(t, gap0, mu), upper), upper)
     return tuple(scalar_or_array(np.array(bound)) for bound in bounds)
+
+
+def _plain_flow_input(t: float, gap0: float, mu: float, beta: float) -> bool:
+    """The array path's checks of a flow's (t, gap0, mu, beta), on plain scalars."""
+    return t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta)
 
 
 def _gains_scalar(t, gap0, mu, beta):

@@ -43,7 +43,7 @@ def _check_quadratic(hessian, minimizer, hessian_name: str, minimizer_name: str)
     return hessian, minimizer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class QuadraticPair:
     r"""An SFT loss and an RL loss, both quadratic (X1).
 
@@ -79,9 +79,11 @@ class QuadraticPair:
     rl_hessian: np.ndarray
     rl_minimizer: np.ndarray
 
-    def __post_init__(self):
-        sft = _check_quadratic(self.sft_hessian, self.sft_minimizer, "sft_hessian", "sft_minimizer")
-        rl = _check_quadratic(self.rl_hessian, self.rl_minimizer, "rl_hessian", "rl_minimizer")
+    # An explicit __init__ (init=False above): the parameters are array_like, the fields arrays.
+    def __init__(self, sft_hessian: ArrayLike, sft_minimizer: ArrayLike, rl_hessian: ArrayLike,
+                 rl_minimizer: ArrayLike) -> None:
+        sft = _check_quadratic(sft_hessian, sft_minimizer, "sft_hessian", "sft_minimizer")
+        rl = _check_quadratic(rl_hessian, rl_minimizer, "rl_hessian", "rl_minimizer")
         if sft[1].shape[-1] != rl[1].shape[-1]:
             raise ParameterError("rl_minimizer", f"of the SFT dimension {sft[1].shape[-1]}", f"shape {rl[1].shape}")
         for name, value in zip(("sft_hessian", "sft_minimizer", "rl_hessian", "rl_minimizer"), sft + rl):
@@ -117,7 +119,7 @@ class QuadraticPair:
         # as mantissas and a power of two (frexp/ldexp), so that it rounds once at any spread of scales.
         size = _largest(hessian, axis=(-2, -1))
         inverse = np.linalg.pinv(hessian / size[..., None, None], hermitian=True)
-        point = 0.0
+        point = np.asarray(0.0)
         for weight, quadratic, minimizer in ((w, self.sft_hessian, self.sft_minimizer),
                                              (1 - w, self.rl_hessian, self.rl_minimizer)):
             curvature, length = _largest(quadratic, axis=(-2, -1)), _largest(minimizer, axis=-1)
@@ -129,7 +131,7 @@ class QuadraticPair:
             point = point + np.ldexp(pulled * mantissa, exponent)
         return point
 
-    def alternating_cycle(self, tau: float, w: float) -> tuple[np.ndarray, np.ndarray]:
+    def alternating_cycle(self, tau: ArrayLike, w: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         r"""The cycle that alternating SFT (for :math:`w\tau`) and RL (for :math:`(1-w)\tau`) converges to.
 
         Parameters

@@ -86,7 +86,7 @@ def kl_bernoulli(a: ArrayLike, b: ArrayLike) -> FloatOrArray:
     ----------
     T. M. Cover and J. A. Thomas, "Elements of Information Theory", 2nd ed., Wiley 2006.
     """
-    if plain_scalars(a, b) and 0 <= a <= 1 and 0 <= b <= 1:
+    if (plain := plain_scalars(a, b)) and _plain_rates(*plain):
         value = scalar_or_none(lambda: k1.kl_bernoulli_scalar(a, b))
         if value is not None:
             return value
@@ -211,8 +211,8 @@ def pinsker_radius(budget: ArrayLike) -> FloatOrArray:
     >>> pinsker_radius(0.02)
     0.1
     """
-    if plain_scalars(budget) and budget >= 0:
-        return float(k3.pinsker_radius_scalar(budget)) + 0.0  # + 0.0: a budget of -0.0 gives +0.0, as on the array path
+    if (plain := plain_scalars(budget)) and plain[0] >= 0:
+        return float(k3.pinsker_radius_scalar(plain[0])) + 0.0  # + 0.0: a budget of -0.0 gives +0.0, as on the array path
     return scalar_or_array(np.asarray(k3.pinsker_radius(check_nonnegative(budget, "budget", allow_inf=True))))
 
 
@@ -296,6 +296,11 @@ def kl_inverse_first_lower(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     return _kl_inverse(rate, budget, upward=False, first=True)
 
 
+def _plain_rates(a: float, b: float) -> bool:
+    """Both in [0, 1], as :func:`check_rate` requires, on plain scalars."""
+    return 0 <= a <= 1 and 0 <= b <= 1
+
+
 def _kl(a, b):
     """The accurate kl: the generated math twin for two Python floats (the scalar fast path; math
     raises where numpy returns inf or NaN), the numpy form otherwise. Every evaluation of the
@@ -315,8 +320,8 @@ def _divergence(x, fixed, first):
 
 def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
     """The end of {x : kl(x||fixed) <= budget} (``first``) or {x : kl(fixed||x) <= budget}."""
-    if plain_scalars(fixed, budget) and 0 <= fixed <= 1 and budget >= 0:
-        value = scalar_or_none(lambda: _kl_inverse_scalar(float(fixed), float(budget), upward=upward, first=first))
+    if (plain := plain_scalars(fixed, budget)) and 0 <= plain[0] <= 1 and plain[1] >= 0:
+        value = scalar_or_none(lambda: _kl_inverse_scalar(float(plain[0]), float(plain[1]), upward=upward, first=first))
         if value is not None:
             return value
     fixed = check_rate(fixed, "rate" if first else "a")

@@ -46,7 +46,7 @@ KL_DIRECTIONS = ("sft||rl", "rl||sft")
 _REWARD_SCALE = 2.0**64
 
 
-def _prompt_table(probs, rewards, prompt_weights):
+def _prompt_table(probs: ArrayLike, rewards: ArrayLike, prompt_weights: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expert distribution and rewards as (prompts, responses) arrays and the prompt weights."""
     probs = check_distribution(probs, "probs")
     rewards = check_rate(rewards, "rewards")

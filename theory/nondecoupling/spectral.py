@@ -223,8 +223,8 @@ def kantorovich_bound(m_lo: ArrayLike, m_hi: ArrayLike) -> FloatOrArray:
     >>> kantorovich_bound(1.0, 4.0)
     0.8
     """
-    if plain_scalars(m_lo, m_hi) and 0 < m_lo < INF and 0 < m_hi < INF:
-        value = scalar_or_none(s1.kantorovich_scalar, *((m_lo, m_hi) if m_lo <= m_hi else (m_hi, m_lo)))
+    if (plain := plain_scalars(m_lo, m_hi)) and all(0 < m < INF for m in plain):
+        value = scalar_or_none(s1.kantorovich_scalar, *sorted(plain))
         if value is not None:
             return value
     m_lo = check_positive(m_lo, "m_lo")

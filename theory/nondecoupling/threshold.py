@@ -69,7 +69,7 @@ def nondecoupling_threshold(*, sft_min: ArrayLike, sep: ArrayLike, mu_sft: Array
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (i).
     """
-    if plain_scalars(sft_min, sep, mu_sft) and -INF < sft_min < INF and 0 <= sep < INF and 0 < mu_sft < INF:
+    if (plain := plain_scalars(sft_min, sep, mu_sft)) and _plain_threshold_input(*plain):
         value = scalar_or_none(p4.nondecoupling_threshold_scalar, sft_min, sep, mu_sft)
         if value is not None:
             return value
@@ -132,8 +132,7 @@ def crossing_time(*, sft_gap0: ArrayLike, rl_gap0: ArrayLike, sep: ArrayLike, mu
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (ii).
     """
-    if (plain_scalars(sft_gap0, rl_gap0, sep, mu_sft, mu_rl) and 0 <= sft_gap0 < INF and 0 <= rl_gap0 < INF
-            and 0 <= sep < INF and 0 < mu_sft < INF and 0 < mu_rl < INF):
+    if (plain := plain_scalars(sft_gap0, rl_gap0, sep, mu_sft, mu_rl)) and _plain_crossing_input(*plain):
         value = scalar_or_none(_crossing_time_scalar, sft_gap0, rl_gap0, sep, mu_sft, mu_rl)
         if value is not None:
             return value
@@ -150,6 +149,16 @@ def crossing_time(*, sft_gap0: ArrayLike, rl_gap0: ArrayLike, sep: ArrayLike, mu
     with np.errstate(all="ignore"):
         return scalar_or_array(p4.crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl))
 
+
+
+def _plain_threshold_input(sft_min: float, sep: float, mu_sft: float) -> bool:
+    """The array path's checks of :func:`nondecoupling_threshold`, on plain scalars."""
+    return -INF < sft_min < INF and 0 <= sep < INF and 0 < mu_sft < INF
+
+
+def _plain_crossing_input(sft_gap0: float, rl_gap0: float, sep: float, mu_sft: float, mu_rl: float) -> bool:
+    """The array path's checks of :func:`crossing_time`, on plain scalars."""
+    return 0 <= sft_gap0 < INF and 0 <= rl_gap0 < INF and 0 <= sep < INF and 0 < mu_sft < INF and 0 < mu_rl < INF
 
 
 def _crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):

@@ -9,7 +9,7 @@ with :math:`\Lambda(s) = \log E_{p^*} e^{s r}` its reward is :math:`\Lambda'(s)`
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 from scipy.special import logsumexp
@@ -161,12 +161,12 @@ def _centred_at_best(tilt, p, support, shortfall):
 _PLAIN_SEQUENCES = (list, tuple)
 
 
-def _plain_input(s, probs, rewards) -> bool:
+def _plain_input(s: Any, probs: Any, rewards: Any) -> TypeGuard[float]:
     """Input that the array path accepts, as Python numbers: a tilt s in [0, inf), and lists or
     tuples of rates of one length, probs summing to 1 (within half the tolerance: a sum at the
     edge takes the array path, which decides it)."""
     return (type(probs) in _PLAIN_SEQUENCES and type(rewards) in _PLAIN_SEQUENCES and 0 < len(probs) == len(rewards)
-            and plain_scalars(s, *probs, *rewards) and 0 <= s < INF
+            and bool(plain_scalars(s, *probs, *rewards)) and 0 <= s < INF
             and all(0 <= p <= 1 for p in probs) and all(0 <= r <= 1 for r in rewards)
             and abs(math.fsum(probs) - 1.0) <= DISTRIBUTION_ATOL / 2)
 

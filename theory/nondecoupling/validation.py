@@ -16,8 +16,13 @@ import os
 import sys
 from decimal import Decimal
 from fractions import Fraction
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # Frames inside the library are skipped when naming the caller's file and line: the first
 # frame outside it (the user's own code) is reported as the call site.
@@ -56,7 +61,7 @@ class ParameterError(ValueError):
 
 def _locate_caller() -> tuple[str, str]:
     """Name the public function that rejected its input, and where the user called it."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     # Skip this module and the library's private helpers (e.g. a shared _validated()): name the public function.
     while frame is not None and (frame.f_code.co_filename == __file__ or (
             frame.f_code.co_name.startswith("_") and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIR))):
@@ -200,7 +205,7 @@ def check_rate(value, name: str) -> np.ndarray:
     return check_interval(value, name, low=0.0, high=1.0)
 
 
-def check_pl_constants(mu, beta, *, mu_name: str = "mu", beta_name: str = "beta"):
+def check_pl_constants(mu: ArrayLike, beta: ArrayLike, *, mu_name: str = "mu", beta_name: str = "beta") -> tuple[np.ndarray, np.ndarray]:
     """PL and smoothness constants of one function: 0 < mu <= beta (elementwise).
 
     Returns ``(mu, beta)`` as float64 arrays.
@@ -305,7 +310,7 @@ def check_broadcastable(**arrays) -> tuple:
     broadcastable against t (3,), gap0 (2,)``.
     """
     shape = ()
-    seen = []
+    seen: list[tuple[str, Any]] = []
     for name, array in arrays.items():
         try:
             shape = np.broadcast_shapes(shape, np.shape(array))
@@ -368,19 +373,22 @@ _FLOAT_INT_LIMIT = int(sys.float_info.max)
 INF = math.inf
 
 
-def plain_scalars(*values) -> bool:
-    """True when every value is a Python float, or an int (not bool) that converts to a float:
-    the scalar fast path applies.
+def plain_scalars(*values: Any) -> tuple[float, ...]:
+    """The values, typed as floats, when every one is a Python float or an int (not bool) that
+    converts to a float: the scalar fast path applies; else the empty tuple (false).
 
     The fast path only handles input that passes every check; anything else (and any value
     that math cannot compute) takes the array path, which raises the same ParameterErrors.
+    Callers compare the returned floats (``(plain := plain_scalars(a, b)) and _ok(*plain)``),
+    so a type checker sees floats where the arguments are only ``ArrayLike``.
     """
     # This runs on every scalar call: an identity test per value is the cheapest check of all-floats.
     for value in values:
         if type(value) is not float:
-            return set(map(type, values)) <= _PLAIN_TYPES and all(
+            plain = set(map(type, values)) <= _PLAIN_TYPES and all(
                 type(value) is float or -_FLOAT_INT_LIMIT <= value <= _FLOAT_INT_LIMIT for value in values)
-    return True
+            return values if plain else ()
+    return values
 
 
 def scalar_or_none(evaluate, *args):

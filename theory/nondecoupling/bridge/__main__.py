@@ -25,6 +25,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from nondecoupling.bridge.logs import (
     ALIASES,
@@ -87,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _mappings(args) -> list[LogMapping]:
-    base = [{} for _ in args.logs]
+    base: list[dict[str, Any]] = [{} for _ in args.logs]
     if args.mapping:
         try:
             spec = json.loads(read_text(Path(args.mapping)))
@@ -116,8 +117,8 @@ def _mappings(args) -> list[LogMapping]:
         mapping.setdefault("merge", args.merge)
     try:
         mappings = [LogMapping.from_dict(m) for m in base]
-        for mapping in mappings:
-            mapping.phase_switches()
+        for checked in mappings:
+            checked.phase_switches()
         return mappings
     except (TypeError, ValueError) as error:  # a mapping file's bad key or value
         raise LogFormatError(args.mapping or "command line", "mapping", str(error).removeprefix("mapping: ")) from None

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
@@ -100,9 +103,9 @@ class HessianVectorProduct:
 
     loss_terms: list
     params: list
-    context: object = contextlib.nullcontext
+    context: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
     cache_graphs: bool = False
-    on_product: object = None
+    on_product: Callable[[int], None] | None = None
     products: int = field(default=0, init=False)
     _graphs: list | None = field(default=None, init=False, repr=False)
 
@@ -197,7 +200,8 @@ def _lanczos_coefficients(apply, start: torch.Tensor, max_steps: int, tol: float
     Stops when the top Ritz value's residual estimate beta_m |s_m| falls below
     ``tol * |theta_top|``, or the Krylov space is exhausted (beta = 0), or at ``max_steps``.
     """
-    alphas, betas = [], []
+    alphas: list[float] = []
+    betas: list[float] = []
     previous, current, beta = torch.zeros_like(start), start / math.sqrt(_dot(start, start)), 0.0
     for _ in range(max_steps):
         w = apply(current)
@@ -273,7 +277,10 @@ def lanczos_top_eigenpairs(hvp, k: int, *, max_steps: int = 100, tol: float | No
     tol = _default_tolerance(hvp.dtype) if tol is None else float(check_positive(tol, "tol"))
     generator = torch.Generator(device=hvp.device).manual_seed(seed)
     sign = -1.0 if negate else 1.0
-    locked, values, residuals, start_products = [], [], [], hvp.products
+    locked: list[torch.Tensor] = []
+    values: list[float] = []
+    residuals: list[float] = []
+    start_products = hvp.products
     for index in range(min(k, hvp.dim)):
         apply = lambda v: _project_out(sign * hvp(_project_out(v.clone(), locked)), locked)  # noqa: B023  (used in this iteration only)
         start = _project_out(torch.randn(hvp.dim, generator=generator, device=hvp.device, dtype=hvp.dtype), locked)

@@ -283,7 +283,9 @@ def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[lis
             group["values"].setdefault(key, ([], []))
             group["values"][key][0].append(value)
             group["values"][key][1].append(is_eval)
-    records, labels, conflicts = [], [], {"used": {}, "unused": {}}
+    records: list[dict] = []
+    labels: list[str] = []
+    conflicts: dict[str, dict[str, int]] = {"used": {}, "unused": {}}
     for group in groups.values():
         merged = {}
         for key, (values, flags) in group["values"].items():

@@ -33,6 +33,10 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 import numpy as np
 
@@ -189,13 +193,13 @@ def _jsonable(value):
     return value
 
 
-def _hessian_report(args, hvp) -> dict:
+def _hessian_report(args, hvp) -> tuple[dict[str, Any], torch.Tensor | None]:
     from nondecoupling.bridge import hessian
 
     method = hessian.choose_eigen_method(hvp.dim, args.k + 1) if args.eigen_method == "auto" else args.eigen_method
     options = {"max_steps": args.lanczos_steps} if method == "lanczos" else {}
     eigen = hessian.top_hessian_eigenpairs(hvp, args.k + 1, method=method, seed=args.seed, **options)
-    report = {"method": eigen.method, "eigenvalues": eigen.values, "residuals": eigen.residuals}
+    report: dict[str, Any] = {"method": eigen.method, "eigenvalues": eigen.values, "residuals": eigen.residuals}
     if args.lam_min:
         report["lam_min"] = hessian.smallest_hessian_eigenvalue(hvp, method=eigen.method, seed=args.seed, **options)
     if args.trace_samples > 0:

@@ -9,7 +9,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -164,7 +164,7 @@ def _shade_stages(ax, run):
             ax.axvspan(frame["step"].iloc[0], frame["step"].iloc[-1], color="tab:orange", alpha=0.08, lw=0)
 
 
-def plot_run(run: pd.DataFrame, fits: dict, path: Path, *, expert_pass_rate=None, expert_entropy=None):
+def plot_run(run: pd.DataFrame, fits: dict, path: Path | BinaryIO, *, expert_pass_rate=None, expert_entropy=None):
     """SFT loss, reward and RL net gain against step, with the fitted theory curves."""
     from matplotlib.figure import Figure  # imported when drawn (a second of start-up); no pyplot, no window
 

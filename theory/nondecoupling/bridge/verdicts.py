@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -622,7 +623,8 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     confidence = float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True))
     rng = np.random.default_rng(seed)
     rho = float(check_interval(autocorrelation, "autocorrelation", low=0.0, high=1.0, high_open=True))
-    checks, fits = check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho), {}
+    checks = check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho)
+    fits: dict[str, Any] = {}
     premises = [] if expert_pass_rate is None else [expert_constants_premise(expert_pass_rate, expert_entropy)]
     previous_phase = None
     for stage, phase, frame in stage_tables(run):

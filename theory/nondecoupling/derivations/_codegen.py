@@ -16,6 +16,7 @@ import importlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sympy as sp
 from sympy.codegen.rewriting import optimize, optims_c99
@@ -194,7 +195,7 @@ def shared_calls(expr: sp.Expr) -> tuple[list, sp.Expr]:
     code performs the same floating-point operations as the unshared expression, once each.
     (sympy's ``cse`` also regroups the terms of sums and products, which changes roundings.)
     """
-    assignments = []
+    assignments: list[tuple[Any, Any]] = []
     while True:
         counts = Counter(node for tree in (expr, *(body for _, body in assignments))
                          for node in sp.preorder_traversal(tree) if isinstance(node, _SHARED_CALLS))

@@ -62,7 +62,8 @@ def _file_entries(file: Path, prefix: str) -> list:
     """``(step, record, label, is_eval)`` for every scalar of one event file."""
     event_pb2, masked_crc32c, tensor_util = _tensorboard()
     check_regular_file(file)
-    entries, plugins = [], {}  # a tag's plugin is named in its first summary only
+    entries: list = []
+    plugins: dict[str, str] = {}  # a tag's plugin is named in its first summary only
     for index, offset, payload in _records(file, masked_crc32c):
         try:
             event = event_pb2.Event.FromString(payload)
