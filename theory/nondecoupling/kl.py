@@ -367,6 +367,18 @@ KL_RELATIVE_ERROR = 32 * 2.0**-52
 KL_ABSOLUTE_ERROR = 4 * 2.0**-1074
 
 
+def outer_upper_end(a, budget):
+    """The band's OUTER upper end: a float u with TRUE kl(a||u) >= ``budget`` (or 1), a few ulps
+    beyond the exact edge, for bounds that must not claim a point inside the band is outside it
+    (V3's drop). ``kl_inverse_upper`` at a budget inflated past its certificate's gap, whose next
+    float outward has a true kl above that budget (1 - 2 rho - 2 eps) - 2 eta - 2**-1073 >= ``budget``.
+    Checked arrays or floats in the domain."""
+    gap = 2 * KL_RELATIVE_ERROR + 2 * 2.0**-52
+    with np.errstate(over="ignore"):  # a budget near the largest float inflates to inf: the whole side
+        inflated = (np.asarray(budget, dtype=float) + 2 * KL_ABSOLUTE_ERROR + 2.0**-1072) / (1 - gap) * (1 + 2.0**-50)
+    return np.minimum(np.nextafter(kl_inverse_upper(a, inflated), 2.0), 1.0)
+
+
 def _certified_level(budget):
     """The largest computed kl that proves the TRUE kl within ``budget``.
 

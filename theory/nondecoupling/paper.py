@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from nondecoupling.duration import optimal_rl_duration
-from nondecoupling.kl import kl_inverse_first_lower, kl_inverse_first_upper, kl_inverse_lower, kl_inverse_upper, pinsker_radius
+from nondecoupling.kl import (
+    kl_inverse_first_lower,
+    kl_inverse_first_upper,
+    kl_inverse_lower,
+    kl_inverse_upper,
+    outer_upper_end,
+    pinsker_radius,
+)
 from nondecoupling.threshold import nondecoupling_threshold
 from nondecoupling.tilt import tradeoff_of_checked
 from nondecoupling.validation import (
@@ -321,7 +328,12 @@ def guaranteed_reward_drop(*, expert_pass_rate: ArrayLike, rl_pass_rate: ArrayLi
 
         b_{RL} - b \ \ge\ C_2 = \max\bigl(0,\ b_{RL} - \mathrm{kl}^{-1}_\uparrow(a, \varepsilon)\bigr),
 
-    positive exactly when :math:`b_{RL} > a` and :math:`\mathrm{kl}(a\|b_{RL}) > \varepsilon`.
+    positive only when :math:`b_{RL} > a` and :math:`\mathrm{kl}(a\|b_{RL}) > \varepsilon`. The
+    band's end is taken on its OUTER side (a float whose true kl is at least :math:`\varepsilon`,
+    a few ulps beyond the exact edge, :func:`nondecoupling.kl.outer_upper_end`), so the bound is
+    never claimed for a :math:`b_{RL}` inside the band; it is positive once :math:`b_{RL}` lies
+    beyond the edge by those ulps (the inner end :func:`kl_inverse_upper` returns would
+    overstate :math:`C_2` by up to about 1e-14 relative there).
 
     Parameters
     ----------
@@ -360,7 +372,7 @@ def guaranteed_reward_drop(*, expert_pass_rate: ArrayLike, rl_pass_rate: ArrayLi
     rl_pass_rate = check_rate(rl_pass_rate, "rl_pass_rate")
     sft_excess = check_nonnegative(sft_excess, "sft_excess", allow_inf=True)
     check_broadcastable(expert_pass_rate=expert_pass_rate, rl_pass_rate=rl_pass_rate, sft_excess=sft_excess)
-    return scalar_or_array(np.maximum(0.0, rl_pass_rate - kl_inverse_upper(expert_pass_rate, sft_excess)))
+    return scalar_or_array(np.maximum(0.0, rl_pass_rate - outer_upper_end(expert_pass_rate, sft_excess)))
 
 
 def threshold_loss_level(*, sft_min: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike) -> FloatOrArray:
