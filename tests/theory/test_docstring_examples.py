@@ -34,5 +34,7 @@ def test_every_example_in_the_library_runs(module_name):
         module = importlib.import_module(module_name)
     except ImportError as missing:  # an extra that is not installed (torch, sympy, pandas)
         pytest.skip(f"{module_name}: {missing}")
+    for requirement in sorted({name for names in getattr(module, "__doctest_requires__", {}).values() for name in names}):
+        pytest.importorskip(requirement, reason=f"{module_name}'s examples need {requirement} (an extra)")
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {module_name} failed (output above)"

@@ -32,6 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from nondecoupling.validation import check_integer
 
+#: What this module's ``>>>`` examples import (the pytest-doctestplus convention): the doctest
+#: run skips them where the torch extra is not installed, as the module itself imports without it.
+__doctest_requires__ = {"*": ["torch", "tokenizers", "transformers"]}
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast, Qwen3ForCausalLM
 
