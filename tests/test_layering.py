@@ -68,3 +68,65 @@ def test_no_file_under_theory_names_the_experiments():
 @pytest.mark.parametrize("path", _python_files("tests/bridge"), ids=lambda p: str(p.relative_to(REPO)))
 def test_the_bridge_tests_import_nothing_from_the_experiments(path):
     assert EXPERIMENTS not in imported_packages(path.read_text(encoding="utf-8"))
+
+
+# The library's own tiers: core (numpy, scipy) <- bridge.logs (pandas) <- bridge.models (torch).
+# Each tier may import the ones before it, never the ones after (the extras install them in that order).
+TORCH_TIER = {"torch", "transformers", "trl", "accelerate", "datasets", "tokenizers"}
+LIBRARY = REPO / "theory" / "nondecoupling"
+BRIDGE = LIBRARY / "bridge"
+
+
+def imported_modules(source: str) -> set[str]:
+    """Full dotted names that ``source`` imports (``from a.b import c`` gives ``a.b`` and ``a.b.c``)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _tier(path: Path) -> str:
+    relative = path.relative_to(LIBRARY).parts
+    if relative[0] != "bridge":
+        return "core"
+    return {"logs": "logs", "models": "models"}.get(relative[1], "bridge-shared")
+
+
+def _forbidden(tier: str) -> tuple[set[str], tuple[str, ...]]:
+    """(third-party packages, library prefixes) a module of ``tier`` must not import."""
+    if tier == "core":
+        return TORCH_TIER | {"pandas", "matplotlib"}, ("nondecoupling.bridge",)
+    if tier in ("logs", "bridge-shared"):
+        return TORCH_TIER, ("nondecoupling.bridge.models",)
+    return set(), ()
+
+
+@pytest.mark.parametrize("path", _python_files("theory/nondecoupling"), ids=lambda p: str(p.relative_to(REPO)))
+def test_each_tier_imports_only_the_tiers_before_it(path):
+    tier = _tier(path)
+    packages, prefixes = _forbidden(tier)
+    modules = imported_modules(path.read_text(encoding="utf-8"))
+    wrong = sorted(m for m in modules if m.split(".")[0] in packages or m.startswith(prefixes))
+    assert not wrong, f"{path.relative_to(REPO)} ({tier} tier) imports {wrong}"
+
+
+def test_the_tier_rule_sees_a_torch_import_in_the_log_tier():
+    assert "torch.nn" in imported_modules("def f():\n    import torch.nn")
+    assert _forbidden("logs")[0] & {"torch"}
+
+
+def test_the_check_command_runs_without_torch(tmp_path):
+    """The log tier end to end (check and watch imported, a log read) leaves torch unimported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import nondecoupling.bridge.__main__, nondecoupling.bridge.logs.watch, "
+            "nondecoupling.bridge.logs.verdicts, nondecoupling.bridge.logs.report; "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(TORCH_TIER)!r}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={"PYTHONPATH": str(LIBRARY.parent), "PATH": ""})
+    assert result.stdout.strip() == "[]", result.stdout
