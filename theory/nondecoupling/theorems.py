@@ -4,7 +4,8 @@ One :class:`Theorem` per ID, in THEORY.md's order: its title (as THEORY.md names
 derivation module and the public names it answers with. ``nondecoupling.__all__`` and its lazy
 import table, :data:`nondecoupling.derivations.REGISTRY` and the command ``nondecoupling derive``
 read this table; tests hold the package docstring's table, its ``TYPE_CHECKING`` imports,
-THEORY.md and the README to it. Importing it imports nothing else (no numpy).
+THEORY.md and the README to it. Importing it imports nothing else (a NamedTuple, not a
+dataclass: ``import nondecoupling`` stays as light as before).
 
 Examples
 --------
@@ -19,13 +20,12 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PACKAGE = "nondecoupling"
 
 
-@dataclass(frozen=True)
-class Theorem:
+class Theorem(NamedTuple):
     """One theorem ID of THEORY.md and what the library holds for it.
 
     Attributes
