@@ -6,20 +6,9 @@ Each module exposes ``draw(rng, *, quick) -> list[Drawn]`` (the real-run module 
 the simulations live there; a module here only picks instances, lays out and labels).
 A module with nothing to draw (no real-run logs yet) raises :class:`Skip`.
 
-| key   | module            | theorems |
-|-------|-------------------|----------|
-| a     | a_onset           | A1, A2 |
-| p1_p2 | p1_p2_envelopes   | P1, P2 |
-| p3    | p3_duration       | P3 |
-| p4    | p4_threshold      | P4 |
-| p5    | p5_discrete       | P5 |
-| k     | k_policies        | K1, K2, K3 |
-| s1    | s1_spectral       | S1 |
-| x1    | x1_interleaving   | X1 |
-| v     | v_paper           | V1, V3 (the paper's Thm 3.1 and Thm 4.1) |
-| real  | real_runs         | K1, K3 on logged Qwen3 runs |
-| cola  | cola_runs         | K1, K2 (V1) on the CoLA-like runs |
-| v1    | v1_convergence    | V1 at convergence (exact KL-regularized RL) |
+The modules and the figures each draws are :data:`MODULES`; which theorem IDs a figure shows is
+the registry's :data:`simulations.theorems.EXPERIMENTS`, from which each module's
+:attr:`Module.theorems` (what ``sweep.py --only`` selects it by) is read.
 """
 
 from __future__ import annotations
@@ -41,17 +30,24 @@ MathTextParser._parse_cached = functools.lru_cache(4096)(MathTextParser._parse_c
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from simulations.theorems import theorems_shown_by  # noqa: E402
+
 #: The style sheet every figure is drawn under (``plt.style.context(STYLE)``).
 STYLE = Path(__file__).resolve().parent.parent / "nondecoupling.mplstyle"
 
+
 @dataclass(frozen=True)
 class Module:
-    """A figure module: its import path, the THEORY.md IDs and the figure names it draws."""
+    """A figure module: its import path and the figure names it draws."""
 
     path: str
-    theorems: tuple
     figures: tuple
     reads_logs: bool = False  # its draw() takes ``data_dir``, the folder of real-run logs
+
+    @property
+    def theorems(self) -> tuple:
+        """The THEORY.md IDs its figures show, as the theorem registry lists them."""
+        return theorems_shown_by(self.figures)
 
     def names(self) -> set:
         """Everything ``--only`` may call it by, lower case."""
@@ -60,22 +56,19 @@ class Module:
 
 #: Figure-module key -> :class:`Module`, in drawing order.
 MODULES = {
-    "a": Module("simulations.plots.a_onset", ("A1", "A2"), ("a1_coupling", "a2_onset")),
-    "p1_p2": Module("simulations.plots.p1_p2_envelopes", ("P1", "P2"), ("p1_sft_then_rl", "p2_rl_then_sft")),
-    "p3": Module("simulations.plots.p3_duration", ("P3",), ("p3_net_gain", "p3_phase")),
-    "p4": Module("simulations.plots.p4_threshold", ("P4",), ("p4_threshold", "p4_crossing")),
-    "p5": Module("simulations.plots.p5_discrete", ("P5",), ("p5_discrete",)),
-    "k": Module("simulations.plots.k_policies", ("K1", "K2", "K3"), ("k1_k2_frontier", "k3_ceiling")),
-    "s1": Module("simulations.plots.s1_spectral", ("S1",), ("s1_spectral",)),
-    "x1": Module("simulations.plots.x1_interleaving", ("X1",), ("x1_interleaving",)),
-    "v": Module("simulations.plots.v_paper", ("V1", "V3"), ("v1_c1_beta", "v3_reward_drop")),
-    "real": Module("simulations.plots.real_runs", ("K1", "K3"), ("real_qwen3",), reads_logs=True),
-    "cola": Module("simulations.plots.cola_runs", ("K1", "K2"), ("cola_protocol", "cola_beta", "cola_size")),
-    "v1": Module("simulations.plots.v1_convergence", ("V1",), ("v1_convergence",)),
+    "a": Module("simulations.plots.a_onset", ("a1_coupling", "a2_onset")),
+    "p1_p2": Module("simulations.plots.p1_p2_envelopes", ("p1_sft_then_rl", "p2_rl_then_sft")),
+    "p3": Module("simulations.plots.p3_duration", ("p3_net_gain", "p3_phase")),
+    "p4": Module("simulations.plots.p4_threshold", ("p4_threshold", "p4_crossing")),
+    "p5": Module("simulations.plots.p5_discrete", ("p5_discrete",)),
+    "k": Module("simulations.plots.k_policies", ("k1_k2_frontier", "k3_ceiling")),
+    "s1": Module("simulations.plots.s1_spectral", ("s1_spectral",)),
+    "x1": Module("simulations.plots.x1_interleaving", ("x1_interleaving",)),
+    "v": Module("simulations.plots.v_paper", ("v1_c1_beta", "v3_reward_drop")),
+    "real": Module("simulations.plots.real_runs", ("real_qwen3",), reads_logs=True),
+    "cola": Module("simulations.plots.cola_runs", ("cola_protocol", "cola_beta", "cola_size")),
+    "v1": Module("simulations.plots.v1_convergence", ("v1_convergence",)),
 }
-
-#: Theorem families that must each have at least one figure (THEORY.md's IDs).
-THEOREM_IDS = ("A1", "A2", "P1", "P2", "P3", "P4", "P5", "K1", "K2", "K3", "S1", "X1", "V1", "V3")
 
 
 class Skip(Exception):
