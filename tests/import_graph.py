@@ -72,14 +72,20 @@ def block_edges() -> Counter:
     return edges
 
 
-def main() -> None:
+def graph_table() -> str:
+    """The block matrix and the arrows against the layering, as docs/layout.md shows them."""
     edges = block_edges()
     width = max(map(len, BLOCKS))
-    print(f"{'imports ->':<{width}}  " + "  ".join(f"{b:>{len(b)}}" for b in BLOCKS))
+    lines = [f"{'imports ->':<{width}}  " + "  ".join(BLOCKS)]
     for source in BLOCKS:
-        print(f"{source:<{width}}  " + "  ".join(f"{edges.get((source, target), 0) or '.':>{len(target)}}" for target in BLOCKS))
+        lines.append(f"{source:<{width}}  " + "  ".join(f"{edges.get((source, target), 0) or '.':>{len(target)}}" for target in BLOCKS))
     wrong = sorted(edge for edge in edges if edge[1] not in ALLOWED[edge[0]])
-    print("arrows against the layering:", wrong or "none")
+    lines.append(f"arrows against the layering: {wrong or 'none'}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    print(graph_table(), end="")
 
 
 if __name__ == "__main__":

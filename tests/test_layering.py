@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.import_graph import ALLOWED, block_edges, block_of_file, block_of_module, imported_modules
+from tests.import_graph import ALLOWED, block_edges, block_of_file, block_of_module, graph_table, imported_modules
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = "simulations"
@@ -96,6 +96,10 @@ def test_the_block_graph_has_arrows_only_from_the_experiments_to_the_library():
     edges = block_edges()
     assert ("experiments", "core") in edges  # the graph sees the arrows there are
     assert not [edge for edge in edges if edge[1] not in ALLOWED[edge[0]]]
+
+
+def test_the_layout_page_shows_the_current_import_graph():
+    assert graph_table() in (REPO / "docs" / "layout.md").read_text(encoding="utf-8"), "rerun python -m tests.import_graph"
 
 
 def test_the_tier_rule_sees_a_late_import_of_torch_and_of_the_torch_tier():
