@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from nondecoupling.constraints import SPECS
 from nondecoupling.duration import optimal_rl_duration
 from nondecoupling.kl import (
     kl_inverse_first_lower,
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 
     from nondecoupling._typing import FloatOrArray
 
-#: KL directions accepted by :func:`reward_change_band`: KL(pi_SFT || pi_RL) and KL(pi_RL || pi_SFT).
-KL_DIRECTIONS = ("sft||rl", "rl||sft")
 #: Reward scale for tilts 1/beta >= 1 (see sft_increase_after_kl_rl): 2**64 keeps 2**-64/beta normal.
 _REWARD_SCALE = 2.0**64
 
@@ -169,7 +168,7 @@ def reward_change_bound(expected_kl: ArrayLike) -> FloatOrArray:
     >>> reward_change_bound(0.02)
     0.1
     """
-    return pinsker_radius(check_nonnegative(expected_kl, "expected_kl", allow_inf=True))  # K3's Pinsker radius
+    return pinsker_radius(*SPECS["reward_change_bound"].check(expected_kl))  # K3's Pinsker radius
 
 
 def reward_change_band(rl_reward: ArrayLike, expected_kl: ArrayLike, *, kl_direction: str = "sft||rl") -> tuple[FloatOrArray, FloatOrArray]:
@@ -218,11 +217,7 @@ def reward_change_band(rl_reward: ArrayLike, expected_kl: ArrayLike, *, kl_direc
     >>> bool(0.4 < lower < 0.5 < upper < 0.6)
     True
     """
-    if not isinstance(kl_direction, str) or kl_direction not in KL_DIRECTIONS:
-        raise ParameterError("kl_direction", f"one of {KL_DIRECTIONS}", repr(kl_direction))
-    rl_reward = check_rate(rl_reward, "rl_reward")
-    expected_kl = check_nonnegative(expected_kl, "expected_kl", allow_inf=True)
-    check_broadcastable(rl_reward=rl_reward, expected_kl=expected_kl)
+    rl_reward, expected_kl, kl_direction = SPECS["reward_change_band"].check(rl_reward, expected_kl, kl_direction)
     if kl_direction == "sft||rl":
         return kl_inverse_first_lower(rl_reward, expected_kl), kl_inverse_first_upper(rl_reward, expected_kl)
     return kl_inverse_lower(rl_reward, expected_kl), kl_inverse_upper(rl_reward, expected_kl)
@@ -368,10 +363,8 @@ def guaranteed_reward_drop(*, expert_pass_rate: ArrayLike, rl_pass_rate: ArrayLi
     >>> round(guaranteed_reward_drop(expert_pass_rate=0.3, rl_pass_rate=0.8, sft_excess=0.05), 4)
     0.3454
     """
-    expert_pass_rate = check_rate(expert_pass_rate, "expert_pass_rate")
-    rl_pass_rate = check_rate(rl_pass_rate, "rl_pass_rate")
-    sft_excess = check_nonnegative(sft_excess, "sft_excess", allow_inf=True)
-    check_broadcastable(expert_pass_rate=expert_pass_rate, rl_pass_rate=rl_pass_rate, sft_excess=sft_excess)
+    expert_pass_rate, rl_pass_rate, sft_excess = SPECS["guaranteed_reward_drop"].check(
+        expert_pass_rate, rl_pass_rate, sft_excess)
     return scalar_or_array(np.maximum(0.0, rl_pass_rate - outer_upper_end(expert_pass_rate, sft_excess)))
 
 
