@@ -156,6 +156,24 @@ class Distribution:
 
 
 @dataclass(frozen=True)
+class Single:
+    """One number (a verdict is one bool, so its constants cannot broadcast) that satisfies ``inner``."""
+
+    inner: Interval
+    scalar = False
+
+    @property
+    def text(self) -> str:
+        return f"a single number in {self.inner.text}"
+
+    def check(self, value: Any, name: str) -> float:
+        array = self.inner.check(value, name)
+        if array.size != 1:
+            raise ParameterError(name, "a single number", f"shape {array.shape}")
+        return float(array.reshape(-1)[0])
+
+
+@dataclass(frozen=True)
 class Structured:
     """A parameter whose checks are its function's own (eigenvalues and the index k into them,
     matrices and vectors of one dimension, single numbers): named here so that the table covers
@@ -166,7 +184,7 @@ class Structured:
     scalar = False
 
 
-Constraint = Interval | StepCount | Flag | Options | Distribution | Structured
+Constraint = Interval | StepCount | Flag | Options | Distribution | Single | Structured
 
 
 # ----- Constraints between parameters: each checks broadcast arrays and has a fast-path test.
@@ -266,7 +284,7 @@ class Spec:
 
     @property
     def has_fast_path(self) -> bool:
-        return all(not isinstance(c, (Distribution, Structured)) for c in self.params.values())
+        return all(not isinstance(c, (Distribution, Single, Structured)) for c in self.params.values())
 
     def check(self, *values: Any) -> tuple[Any, ...]:
         """The array path: each value checked (arrays, bools, strings), then broadcast, then the cross constraints."""
@@ -392,7 +410,8 @@ SPECS: dict[str, Spec] = _specs(
     spec("reward_change_bound", expected_kl=TIME),
     spec("reward_change_band", rl_reward=RATE, expected_kl=TIME, kl_direction=Options(("sft||rl", "rl||sft"))),
     spec("theorem_4_1_as_stated", broadcast=False, rl_probs=Distribution(), sft_probs=Distribution(), rewards=RATE,
-         kl_low=POSITIVE, kl_high=POSITIVE, prompt_weights=Distribution(optional=True), tolerance=NONNEGATIVE,
+         kl_low=Single(POSITIVE), kl_high=Single(POSITIVE), prompt_weights=Distribution(optional=True),
+         tolerance=Single(NONNEGATIVE),
          cross=(AtLeast("kl_high", "kl_low"),)),
     spec("guaranteed_reward_drop", expert_pass_rate=RATE, rl_pass_rate=RATE, sft_excess=TIME),
     spec("threshold_loss_level", sft_min=REAL, sep=NONNEGATIVE, mu_sft=POSITIVE),
