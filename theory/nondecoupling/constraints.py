@@ -303,7 +303,7 @@ class Spec:
         tests += [rule.expression() for rule in self.cross]
         args = ", ".join(self.params)
         all_floats = " and ".join(f"type({name}) is float" for name in numbers)
-        return (f"def accept_{self.name}({args}):\n"
+        return (f"def accept({args}):\n"
                 f"    if not ({all_floats} or plain_scalars({', '.join(numbers)})):\n"
                 f"        return ()\n"
                 f"    return ({args},) if {' and '.join(tests)} else ()\n")
@@ -316,7 +316,7 @@ def _no_fast_path(*values: Any) -> tuple[float, ...]:
 def _compile_accept(spec: Spec) -> Callable[..., tuple[float, ...]]:
     namespace: dict[str, Any] = {"INF": INF, "plain_scalars": plain_scalars, "_reach": _reach}
     exec(compile(spec.source(), f"<nondecoupling.constraints: {spec.name}>", "exec"), namespace)  # noqa: S102
-    return namespace[f"accept_{spec.name}"]
+    return namespace["accept"]
 
 
 def spec(name: str, *, cross: tuple[Cross, ...] = (), broadcast: bool = True, **params: Constraint) -> Spec:
@@ -398,12 +398,15 @@ SPECS: dict[str, Spec] = _specs(
     spec("misalignment_bound", broadcast=False, eigs=Structured("eigenvalues", "eigenvalues >= 0, shape (..., d), d >= 1"),
          rho=RATE, k=Structured("index", "integer in [1, d]")),
     spec("kantorovich_bound", m_lo=POSITIVE, m_hi=POSITIVE),
-    # X1 (interleaving.py): the constructor's parameters; the methods take theta (any vector) and w in [0, 1].
+    # X1 (interleaving.py): the constructor's parameters, then each method's.
     spec("QuadraticPair", broadcast=False,
          sft_hessian=Structured("psd", "symmetric positive semidefinite, shape (..., d, d)"),
          sft_minimizer=Structured("vector", "shape (..., d)"),
          rl_hessian=Structured("psd", "symmetric positive semidefinite, shape (..., d, d)"),
          rl_minimizer=Structured("vector", "shape (..., d)")),
+    spec("QuadraticPair.excess", theta=Structured("vector", "shape (..., d)")),
+    spec("QuadraticPair.pareto_point", w=RATE),
+    spec("QuadraticPair.alternating_cycle", tau=POSITIVE, w=RATE),
     # Section V (paper.py)
     spec("sft_increase_after_kl_rl", broadcast=False, probs=Distribution(), rewards=RATE, beta=POSITIVE_OR_INF,
          prompt_weights=Distribution(optional=True)),
