@@ -12,12 +12,29 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 
 import numpy as np
 import pytest
 
 import nondecoupling
-from nondecoupling.constraints import RATE, SPECS, Distribution, Interval, Single, Structured, spec
+from nondecoupling.constraints import (
+    FLAG,
+    NONNEGATIVE,
+    POSITIVE,
+    POSITIVE_OR_INF,
+    RATE,
+    REAL,
+    SPECS,
+    STEPS,
+    TIME,
+    Distribution,
+    Interval,
+    Options,
+    Single,
+    Structured,
+    spec,
+)
 from tests.theory import fuzz_api
 
 DRAWS_PER_FUNCTION = 40
@@ -101,6 +118,52 @@ def test_the_fast_path_test_is_the_tables_comparisons():
     assert SPECS["path_length_bound"].accept(float("inf"), 1.0, 1.0, 2.0)  # t = inf is allowed
     assert not SPECS["path_length_bound"].accept(1.0, float("inf"), 1.0, 2.0)  # gap0 = inf is not
     assert not SPECS["crossing_time"].accept(0.0, 0.5, 1.0 + 1e-6, 1.0, 1.0)  # sep beyond sqrt(2 * 0.5 / 1)
+
+
+#: How the docstrings state each constraint (their dialect: ">= 0", ":math:`\\ge 0`", "0 < mu <= beta"); a
+#: constraint new to the table needs its phrasing here, and each docstring that uses it must state it.
+_NONNEGATIVE, _POSITIVE, _INF = r">= 0|\\ge 0|nonnegative", r"> 0|\\gt 0|0 <", r"``inf`` allowed"
+DOC_PHRASES = {RATE: [r"\[0, 1\]"], NONNEGATIVE: [_NONNEGATIVE], TIME: [_NONNEGATIVE, _INF], POSITIVE: [_POSITIVE],
+               POSITIVE_OR_INF: [_POSITIVE, _INF], REAL: ["finite real"], STEPS: [r"k >= 0"], FLAG: [r"\bbool\b"],
+               Distribution(): [r"sum(s|ming)? to 1|distribution"], Distribution(optional=True): ["distribution", "optional"],
+               Single(POSITIVE): [r"\bfloat\b", _POSITIVE], Single(NONNEGATIVE): [r"\bfloat\b", _NONNEGATIVE]}
+STRUCTURED_PHRASES = {"eigenvalues": ["nonnegative"], "index": ["1 <= k <= d"], "psd": [r"\\succeq 0"],
+                      "vector": [r"\(\.\.\., d\)"]}
+#: Functions documented as another under a second name: they share its parameters and their constraints.
+ALIASES = {"threshold_loss_level": "nondecoupling_threshold", "threshold_time": "optimal_rl_duration"}
+
+
+def _parameter_lines(docstring):
+    """{parameter: its numpydoc entry (the "name : type" line and its description)}."""
+    section = re.search(r"Parameters\n-+\n(.*?)(?:\n\n\S[^\n]*\n-+\n|\Z)", docstring, re.S)
+    entries, names = {}, []
+    for line in (section.group(1) if section else "").splitlines():
+        if line and not line.startswith(" "):
+            names = [name.strip() for name in line.split(" : ")[0].split(",")]
+        for name in names:
+            entries[name] = entries.get(name, "") + " " + line.strip()
+    return entries
+
+
+def _phrases(constraint):
+    if isinstance(constraint, Options):
+        return [re.escape(f'"{value}"') for value in constraint.values]
+    if isinstance(constraint, Structured):
+        return STRUCTURED_PHRASES[constraint.kind]
+    return DOC_PHRASES[constraint]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_each_docstring_parameter_line_states_the_tables_constraint(name):
+    if name in ALIASES:
+        assert SPECS[name].params == SPECS[ALIASES[name]].params and SPECS[name].cross == SPECS[ALIASES[name]].cross
+        return
+    owner, _, method = name.partition(".")
+    target = getattr(nondecoupling, owner)
+    entries = _parameter_lines(inspect.getdoc(getattr(target, method) if method else target) or "")
+    for key, constraint in SPECS[name].params.items():
+        missing = [phrase for phrase in _phrases(constraint) if not re.search(phrase, entries.get(key, ""))]
+        assert not missing, f"{name}: the docstring's entry for {key!r} should state {missing}: {entries.get(key)!r}"
 
 
 def test_constraint_texts_read_as_the_docs_write_them():

@@ -38,7 +38,7 @@ def gd_contraction(*, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: boo
     mu : float or array_like
         PL constant, 0.5 ||grad R||^2 >= mu (R - R*); 0 < mu <= beta.
     beta : float or array_like
-        Smoothness constant (grad R is beta-Lipschitz).
+        Smoothness constant (grad R is beta-Lipschitz), > 0.
     eta : float or array_like
         Step size, 0 < eta < 2/beta.
     sharp : bool, default False

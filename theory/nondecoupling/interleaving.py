@@ -93,7 +93,10 @@ class QuadraticPair:
     def excess(self, theta: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
         r"""(SFT excess :math:`\varepsilon = L(\theta) - L^*`, RL gap :math:`\Delta = R(\theta) - R^*`).
 
-        ``theta`` has shape (..., d); the results have shape (...).
+        Parameters
+        ----------
+        theta : array_like, shape (..., d)
+            The point(s) at which both are evaluated; the results have shape (...).
         """
         theta = as_float_array(theta, "theta")
         return (_half_quadratic_form(theta - self.sft_minimizer, self.sft_hessian),

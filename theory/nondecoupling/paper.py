@@ -184,7 +184,7 @@ def reward_change_band(rl_reward: ArrayLike, expected_kl: ArrayLike, *, kl_direc
     rl_reward : float or array_like
         :math:`J(\pi_{RL}) \in [0, 1]` (prompt-averaged pass rate of the RL policy).
     expected_kl : float or array_like
-        The KL budget, >= 0, in the direction ``kl_direction``.
+        The KL budget, >= 0 (``inf`` allowed), in the direction ``kl_direction``.
     kl_direction : {"sft||rl", "rl||sft"}
         Which KL the budget bounds.
 
@@ -255,7 +255,7 @@ def theorem_4_1_as_stated(rl_probs: ArrayLike, sft_probs: ArrayLike, rewards: Ar
     prompt_weights : array_like, shape (prompts,), optional
         Prompt distribution (uniform by default).
     tolerance : float, default 1e-12
-        A drop at or below it counts as no drop: the rounding of the reward sums of two
+        A number >= 0; a drop at or below it counts as no drop: the rounding of the reward sums of two
         policies with equal rewards is not a strict decrease.
 
     Returns
@@ -322,7 +322,7 @@ def guaranteed_reward_drop(*, expert_pass_rate: ArrayLike, rl_pass_rate: ArrayLi
     rl_pass_rate : float or array_like
         :math:`b_{RL} \in [0, 1]`, the pass rate RL reached (prompt-averaged).
     sft_excess : float or array_like
-        :math:`\varepsilon \ge 0` now (prompt-averaged sequence-level excess).
+        :math:`\varepsilon \ge 0` now (prompt-averaged sequence-level excess; ``inf`` allowed).
 
     Returns
     -------
