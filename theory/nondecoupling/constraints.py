@@ -22,7 +22,6 @@ the array path, the fast path, the fuzz and the tests of the table all pick it u
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,6 +30,7 @@ import numpy as np
 
 from nondecoupling._generated import p1
 from nondecoupling.validation import (
+    INF,
     SEPARATION_RTOL,
     ParameterError,
     check_broadcastable,
@@ -46,8 +46,6 @@ from nondecoupling.validation import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-INF = math.inf
 
 
 @dataclass(frozen=True)

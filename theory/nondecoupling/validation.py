@@ -378,7 +378,7 @@ def check_separation(sep, reach, *, bound: str, reason: str) -> None:
         raise ParameterError("sep", f"<= {bound} ({reason})", f"sep={sep_first!r} > {reach_first!r}{_count(bad)}")
 
 
-# ----- The fast path for plain scalar input (issue 16): the same checks as plain comparisons.
+# ----- The fast path for plain scalar input (issue 16); its comparisons are compiled from nondecoupling.constraints.
 #: Python's own numbers; bool (a subclass of int) is excluded by the exact type test.
 _PLAIN_TYPES = frozenset((float, int))
 #: Ints up to this size convert to a float; larger ones become +-inf on the array path.
@@ -414,8 +414,3 @@ def scalar_or_none(evaluate, *args):
     if type(value) is tuple:
         return tuple([float(part) + 0.0 for part in value])
     return float(value) + 0.0
-
-
-def plain_pl_constants(mu, beta) -> bool:
-    """0 < mu <= beta < inf, as :func:`check_pl_constants` requires."""
-    return 0 < mu <= beta < INF
