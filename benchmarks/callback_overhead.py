@@ -5,7 +5,7 @@
 The runner's default task and model (the digit-reversal task, 100 prompts, p* over 5 answers:
 500 held-out pairs; the tiny Qwen3, 64 wide, 2 layers) and its default GRPO stage (16 prompts
 x 8 generations per step), run by TRL's GRPOTrainer with
-:class:`~nondecoupling.bridge.callback.CouplingCallback` at its DEFAULT settings (every 10
+:class:`~nondecoupling.bridge.models.callback.CouplingCallback` at its DEFAULT settings (every 10
 steps, no geometric start as stop_at is None, 1 sample per prompt, exact pass rate, the KL
 reference taken at the stage's start, online P3 after every RL evaluation).
 
@@ -30,8 +30,8 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
-from nondecoupling.bridge import stopping  # noqa: E402
-from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # noqa: E402
+from nondecoupling.bridge.logs import stopping  # noqa: E402
+from nondecoupling.bridge.models.callback import CouplingCallback, CouplingConfig  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, load_policy  # noqa: E402
 from simulations.qwen3.stages import DTYPES, TrainingSettings, resolve_device, resolve_dtype, run_grpo, task_reward  # noqa: E402
 from simulations.qwen3.task import DigitTask  # noqa: E402

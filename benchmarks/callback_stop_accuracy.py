@@ -4,11 +4,11 @@
 
 Each draw is an RL stage started at the SFT optimum of two quadratics (THEORY.md's P1/P3
 setting) with a known argmax t* of the net gain G(s) = [J(s) - J(0)] - lam [L(s) - L(0)],
-evaluated on the callback's own schedule (:func:`~nondecoupling.bridge.stopping.evaluation_steps`)
+evaluated on the callback's own schedule (:func:`~nondecoupling.bridge.logs.stopping.evaluation_steps`)
 with Gaussian noise on the reward and the SFT loss, and driven one step at a time through the
-callback's own rule (:class:`~nondecoupling.bridge.stopping.LiveStop`) until it stops or the
+callback's own rule (:class:`~nondecoupling.bridge.logs.stopping.LiveStop`) until it stops or the
 run ends (horizon 4 t* + every_steps). Its prior is what an SFT stage gives: the noise levels
-estimated from 10 noisy evaluations (:func:`~nondecoupling.bridge.stopping.robust_noise`), the
+estimated from 10 noisy evaluations (:func:`~nondecoupling.bridge.logs.stopping.robust_noise`), the
 reward's room to the ceiling 1 - J(0) = 0.7, and an SFT loss drop of 1.0 as the scale of A.
 
 Grid: t* in {5, 10, 20, 50, 200} x every_steps in {1, 5, 10} x noise (low: reward s.d. 0.01,
@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from nondecoupling.bridge.stopping import LiveStop, StagePrior, robust_noise
+from nondecoupling.bridge.logs.stopping import LiveStop, StagePrior, robust_noise
 
 T_STARS = (5, 10, 20, 50, 200)
 EVERY = (1, 5, 10)

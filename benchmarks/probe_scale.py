@@ -33,8 +33,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
-from nondecoupling.bridge import hessian, probe
-from nondecoupling.bridge.sequences import pad_pairs
+from nondecoupling.bridge.models import hessian, probe
+from nondecoupling.bridge.models.sequences import pad_pairs
 
 QWEN3_06B = {"vocab_size": 151936, "hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16,
              "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 3072, "tie_word_embeddings": True,

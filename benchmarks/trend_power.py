@@ -10,7 +10,7 @@ last point, in one of four shapes (t = 1..N the stage's own points):
 * ``step``: 0 up to t = N/2, then 1.
 
 Noise is stationary Gaussian, white or AR(1) with rho = 0.5, marginal s.d. 1, continuous
-across the two stages. Each cell runs :func:`nondecoupling.bridge.stats.stage_trend` (the
+across the two stages. Each cell runs :func:`nondecoupling.bridge.logs.stats.stage_trend` (the
 decision the checks make, start window included) on DRAWS simulated stages and prints the
 share of decisive verdicts at effect 0 (the false-positive rate, either direction) and of
 correct ones (``holds``, falling expected) otherwise. With ``--p3-p4`` it also runs the
@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPOSITORY), str(REPOSITORY / "theory")]
 
-from nondecoupling.bridge import stats  # noqa: E402
+from nondecoupling.bridge.logs import stats  # noqa: E402
 
 SHAPES = ("fast", "slow", "linear", "step")
 EFFECTS = (0.0, 4.0, 8.0)
@@ -96,7 +96,7 @@ def p3_p4_false_positives(n: int, rho: float, draws: int, *, seed: int = 0) -> d
     """Decisive P3 and P4 verdicts on pure-noise SFT -> RL runs (flat curves, noise s.d. 0.05 and 0.01)."""
     import pandas as pd
 
-    from nondecoupling.bridge.verdicts import run_checks
+    from nondecoupling.bridge.logs.verdicts import run_checks
 
     rng = np.random.default_rng([seed, n, int(rho * 10)])
     counts = {"P3": 0, "P4": 0}

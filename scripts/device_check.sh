@@ -86,7 +86,7 @@ with open(sys.argv[1], "w") as handle:
     for row in task.sample("expert", 64, np.random.default_rng(0)):
         handle.write(json.dumps({**row, "answer": task.correct_answer(row["prompt"])}) + "\n")
 if sys.argv[3] == "0":
-    from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
+    from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
     tokenizer = build_char_tokenizer()
     build_tiny_qwen3(tokenizer, TinyQwen3Size(16, 1, 2, 1, 8, 32), seed=0).save_pretrained(sys.argv[2])
     tokenizer.save_pretrained(sys.argv[2])

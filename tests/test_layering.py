@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.import_graph import ALLOWED, block_edges, block_of_file, block_of_module, imported_modules
+
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = "simulations"
 
@@ -68,3 +70,48 @@ def test_no_file_under_theory_names_the_experiments():
 @pytest.mark.parametrize("path", _python_files("tests/bridge"), ids=lambda p: str(p.relative_to(REPO)))
 def test_the_bridge_tests_import_nothing_from_the_experiments(path):
     assert EXPERIMENTS not in imported_packages(path.read_text(encoding="utf-8"))
+
+
+# The library's own tiers: core (numpy, scipy) <- bridge.logs (pandas) <- bridge.models (torch), and
+# the experiments above them all (tests/import_graph.py draws the block graph).
+TORCH_TIER = {"torch", "transformers", "trl", "accelerate", "datasets", "tokenizers"}
+LIBRARY = REPO / "theory" / "nondecoupling"
+
+
+def _third_party_forbidden(block: str) -> set[str]:
+    """Third-party packages a library block must not import (its extra does not install them)."""
+    return {"core": TORCH_TIER | {"pandas", "matplotlib"}, "bridge.models": set()}.get(block, TORCH_TIER)
+
+
+@pytest.mark.parametrize("path", _python_files("theory/nondecoupling"), ids=lambda p: str(p.relative_to(REPO)))
+def test_each_tier_imports_only_the_tiers_before_it(path):
+    block = block_of_file(path)
+    modules = imported_modules(path.read_text(encoding="utf-8"))
+    wrong = sorted(m for m in modules if m.split(".")[0] in _third_party_forbidden(block)
+                   or block_of_module(m) not in (None, block, *ALLOWED[block]))
+    assert not wrong, f"{path.relative_to(REPO)} ({block}) imports {wrong}"
+
+
+def test_the_block_graph_has_arrows_only_from_the_experiments_to_the_library():
+    edges = block_edges()
+    assert ("experiments", "core") in edges  # the graph sees the arrows there are
+    assert not [edge for edge in edges if edge[1] not in ALLOWED[edge[0]]]
+
+
+def test_the_tier_rule_sees_a_late_import_of_torch_and_of_the_torch_tier():
+    modules = imported_modules("def f():\n    import torch.nn\n    from nondecoupling.bridge.models import tiny")
+    assert "torch.nn" in modules and block_of_module("nondecoupling.bridge.models.tiny") == "bridge.models"
+    assert "bridge.models" not in ALLOWED["bridge.logs"] and "torch" in _third_party_forbidden("bridge.logs")
+
+
+def test_the_check_command_runs_without_torch():
+    """The log tier end to end (check and watch imported) leaves torch unimported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import nondecoupling.bridge.__main__, nondecoupling.bridge.logs.watch, "
+            "nondecoupling.bridge.logs.verdicts, nondecoupling.bridge.logs.report; "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(TORCH_TIER)!r}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={"PYTHONPATH": str(LIBRARY.parent), "PATH": ""})
+    assert result.stdout.strip() == "[]", result.stdout

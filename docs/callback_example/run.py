@@ -16,8 +16,8 @@ import torch
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # (1)
-from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
+from nondecoupling.bridge.models import CouplingCallback, CouplingConfig  # (1)
+from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
 from simulations.qwen3.task import DigitTask
 
 torch.set_num_threads(1)

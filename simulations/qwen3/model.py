@@ -1,6 +1,6 @@
 """The policy: a small Qwen3 built from its config, or a local Qwen3 checkpoint.
 
-``tiny`` is the library's :func:`nondecoupling.bridge.tiny.build_tiny_qwen3` (transformers'
+``tiny`` is the library's :func:`nondecoupling.bridge.models.tiny.build_tiny_qwen3` (transformers'
 own :class:`~transformers.Qwen3ForCausalLM` at a size a CPU trains in minutes, randomly
 initialised from ``seed``). It is *not* the released Qwen3-0.6B checkpoint; for that, pass a local directory holding it
 (nothing is downloaded: ``local_files_only=True``).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, Qwen3ForCausalLM
 
-from nondecoupling.bridge.tiny import CHARACTERS, TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3, use_pure_sampling
+from nondecoupling.bridge.models.tiny import CHARACTERS, TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3, use_pure_sampling
 
 __all__ = ["TinyQwen3Size", "build_tiny_qwen3", "load_policy"]
 

@@ -35,8 +35,8 @@ import transformers
 import trl
 from transformers import TrainerState, set_seed
 
-from nondecoupling.bridge.callback import CouplingCallback
-from nondecoupling.bridge.sequences import response_token_ids
+from nondecoupling.bridge.models.callback import CouplingCallback
+from nondecoupling.bridge.models.sequences import response_token_ids
 from nondecoupling.validation import ParameterError, check_integer, check_positive
 from simulations.qwen3.model import TinyQwen3Size, load_policy
 from simulations.qwen3.stages import (

@@ -1,6 +1,6 @@
 """Training stages (TRL's SFTTrainer and GRPOTrainer) and the evaluation that logs them.
 
-The evaluation is the library's public :class:`~nondecoupling.bridge.callback.CouplingCallback`
+The evaluation is the library's public :class:`~nondecoupling.bridge.models.callback.CouplingCallback`
 (one for the whole run; :func:`task_callback` configures it for a task): before each
 stage's first update, at its steps 1, 2, 3, 4, 6, ... below ``eval_every`` (the callback's
 geometric start: a stage's first updates move the curves fastest), every ``eval_every`` steps and
@@ -37,7 +37,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig
+from nondecoupling.bridge.models.callback import CouplingCallback, CouplingConfig
 from nondecoupling.validation import ParameterError, check_nonnegative
 from simulations.qwen3.task import VerifiableTask
 

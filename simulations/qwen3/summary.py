@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from nondecoupling.bridge import LogFormatError, read_run, read_run_meta
-from nondecoupling.bridge.stats import k1_terms as k1_terms_of_run
+from nondecoupling.bridge.logs.stats import k1_terms as k1_terms_of_run
 
 PIPELINE_ORDER = ("sft-rl", "rl-sft", "alternating")
 #: What K1 needs from ``run_meta.json``: a = E_{p*} r and H(p*) (nats, sequence level).

@@ -1,6 +1,6 @@
 """Character-level tokenizers for the digit tasks, built locally (no download).
 
-:func:`build_char_tokenizer` is the library's (:mod:`nondecoupling.bridge.tiny`): one token per
+:func:`build_char_tokenizer` is the library's (:mod:`nondecoupling.bridge.models.tiny`): one token per
 character of ``0123456789+=`` plus ``[PAD] [BOS] [EOS] [UNK]``.
 
 :func:`build_qwen_style_tokenizer` has Qwen's special tokens and conventions instead (no BOS,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nondecoupling.bridge.tiny import CHARACTERS, SPECIAL_TOKENS, build_char_tokenizer
+from nondecoupling.bridge.models.tiny import CHARACTERS, SPECIAL_TOKENS, build_char_tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

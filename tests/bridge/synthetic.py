@@ -34,7 +34,7 @@ def isotropic_run(
     reward_noise=0.0,
     seed=0,
 ) -> pd.DataFrame:
-    """A canonical run (the columns of :mod:`nondecoupling.bridge.logs`) of exact flows plus noise.
+    """A canonical run (the columns of :mod:`nondecoupling.bridge.logs.run`) of exact flows plus noise.
 
     ``stages`` is a sequence of ``(phase, steps)``. One RL step is flow time ``rl_time_per_step``,
     one SFT step flow time ``sft_time_per_step`` (a smaller learning rate). Evaluations every ``every``

@@ -24,13 +24,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 scipy_stats = pytest.importorskip("scipy.stats")
 
-from nondecoupling.bridge import stopping  # noqa: E402
-from nondecoupling.bridge.callback import CouplingCallback, CouplingConfig  # noqa: E402
 from nondecoupling.bridge.jsonable import jsonable  # noqa: E402
-from nondecoupling.bridge.measure import CouplingMeasurer  # noqa: E402
-from nondecoupling.bridge.sequences import pad_pairs, response_token_ids, sequence_logprobs, shared_prompt_logprobs  # noqa: E402
-from nondecoupling.bridge.stopping import OnlineP3, StagePrior, evaluation_steps  # noqa: E402
-from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3  # noqa: E402
+from nondecoupling.bridge.logs import stopping  # noqa: E402
+from nondecoupling.bridge.logs.stopping import OnlineP3, StagePrior, evaluation_steps  # noqa: E402
+from nondecoupling.bridge.models.callback import CouplingCallback, CouplingConfig  # noqa: E402
+from nondecoupling.bridge.models.measure import CouplingMeasurer  # noqa: E402
+from nondecoupling.bridge.models.sequences import pad_pairs, response_token_ids, sequence_logprobs, shared_prompt_logprobs  # noqa: E402
+from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3  # noqa: E402
 from tests.bridge.tasks import ExpertTask, task_reward  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import nondecoupling
 from benchmarks import trend_power
-from nondecoupling.bridge.stats import (
+from nondecoupling.bridge.logs.stats import (
     ar1_block_covariance,
     fit_exponential,
     fit_rl_stage,
@@ -23,7 +23,7 @@ from nondecoupling.bridge.stats import (
     theil_sen,
     trend_decision,
 )
-from nondecoupling.bridge.verdicts import (
+from nondecoupling.bridge.logs.verdicts import (
     HOLDS,
     INCONCLUSIVE,
     NOT_MET,

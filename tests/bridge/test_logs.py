@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nondecoupling.bridge.logs import COLUMNS, LogFormatError, LogMapping, read_log, read_run, read_run_meta
+from nondecoupling.bridge.logs.run import COLUMNS, LogFormatError, LogMapping, read_log, read_run, read_run_meta
 from tests.bridge.synthetic import isotropic_run, write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -29,8 +29,8 @@ pytest.importorskip("transformers")
 
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
-from nondecoupling.bridge import hessian, probe, probe_cli  # noqa: E402
-from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3  # noqa: E402
+from nondecoupling.bridge.models import hessian, probe, probe_cli  # noqa: E402
+from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3  # noqa: E402
 from nondecoupling.validation import ParameterError  # noqa: E402
 
 PROMPTS = ["1+2=", "2+2=", "3+1=", "0+4="]

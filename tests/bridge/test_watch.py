@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nondecoupling.bridge import stopping
-from nondecoupling.bridge.logs import LogMapping, read_run
-from nondecoupling.bridge.stopping import LiveStop, stage_prior
-from nondecoupling.bridge.watch import Watch, advise, main
+from nondecoupling.bridge.logs import stopping
+from nondecoupling.bridge.logs.run import LogMapping, read_run
+from nondecoupling.bridge.logs.stopping import LiveStop, stage_prior
+from nondecoupling.bridge.logs.watch import Watch, advise, main
 
 REPO = Path(__file__).resolve().parents[2]
 RATE = float(stopping.RATES[80])  # on the posterior's grid (about 0.046 per step)
@@ -116,7 +116,7 @@ def test_advice_is_the_callbacks_live_stop_on_the_same_evaluations(tmp_path):
 def test_prior_comes_from_the_sft_stage_before_the_rl_stage(tmp_path, monkeypatch):
     run = _two_stage_log(tmp_path / "log.jsonl")
     seen = []
-    monkeypatch.setattr("nondecoupling.bridge.watch.stage_prior", lambda *a, **k: seen.append((a, k)) or stage_prior(*a, **k))
+    monkeypatch.setattr("nondecoupling.bridge.logs.watch.stage_prior", lambda *a, **k: seen.append((a, k)) or stage_prior(*a, **k))
     advise(run)
     (start_rate, start_loss), options = seen[0]
     sft = run[run["phase"] == "sft"]

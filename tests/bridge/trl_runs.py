@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
+from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
 
 # A one-layer Qwen3 of a few hundred parameters: enough for TRL to write real logs. (The model
 # is built inside the runs: the builders load torch when called, so this module imports without it.)

@@ -27,7 +27,7 @@ torch = pytest.importorskip("torch")
 
 from transformers import TrainerState  # noqa: E402
 
-from nondecoupling.bridge.sequences import response_token_ids  # noqa: E402
+from nondecoupling.bridge.models.sequences import response_token_ids  # noqa: E402
 from simulations.qwen3.__main__ import main  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3, load_policy  # noqa: E402
 from simulations.qwen3.runner import PipelineConfig  # noqa: E402

@@ -18,8 +18,8 @@ import sys
 # name -> (module with main(argv), one-line help)
 COMMANDS = {
     "check": ("nondecoupling.bridge.__main__", "check logged SFT/RL runs against the theory (report.json, report.md)"),
-    "watch": ("nondecoupling.bridge.watch", "follow a growing training log (verl, OpenRLHF, ...): online P3, the advised stop"),
-    "probe": ("nondecoupling.bridge.probe_cli", "Hessian spectrum, RL gradient and S1/A1 on a torch model (needs the torch extra)"),
+    "watch": ("nondecoupling.bridge.logs.watch", "follow a growing training log (verl, OpenRLHF, ...): online P3, the advised stop"),
+    "probe": ("nondecoupling.bridge.models.probe_cli", "Hessian spectrum, RL gradient and S1/A1 on a torch model (needs the torch extra)"),
     "derive": ("nondecoupling.derivations.codegen", "regenerate theory/nondecoupling/_generated/ from the sympy derivations"),
 }
 

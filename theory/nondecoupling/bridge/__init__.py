@@ -1,17 +1,13 @@
-"""The bridge to real runs: logged SFT/RL curves and real models checked against the theory.
+"""The bridge to real runs, in two dependency tiers.
 
-* :mod:`nondecoupling.bridge.readers` reads the formats real runs write (TRL, verl, OpenRLHF /
-  TensorBoard, W&B exports, MLflow, CSV, JSONL); :mod:`nondecoupling.bridge.logs` makes them one
-  canonical run (no torch).
-* :mod:`nondecoupling.bridge.stats` holds the estimators (calibrated trend tests, the rate fits
-  ``fit_rl_stage`` and ``predicted_optimal_steps``, bootstrap, K1 terms);
-  :mod:`nondecoupling.bridge.verdicts` turns them into verdicts (A1, P3, P4, K1, K3, X1).
-* :mod:`nondecoupling.bridge.report` writes ``report.json``, ``report.md`` and figures;
-  :mod:`nondecoupling.bridge.jsonable` is the one JSON sanitizer.
-* :mod:`nondecoupling.bridge.probe` measures Hessian spectra, RL gradients and S1 on a torch
-  model (needs ``pip install -e '.[torch]'``).
+* :mod:`nondecoupling.bridge.logs` (extra ``logs``: pandas, no torch): read the logs real SFT/RL runs
+  write, check them against the theory, report (``nondecoupling check``, ``nondecoupling watch``).
+* :mod:`nondecoupling.bridge.models` (extra ``torch``): measure real models (the live
+  ``CouplingCallback``, the probe, Hessian spectra; ``nondecoupling probe``).
 
-Command line: ``nondecoupling check LOG [LOG ...] --out DIR``.
+Shared by both: :mod:`~nondecoupling.bridge.errors` (``LogFormatError``) and
+:mod:`~nondecoupling.bridge.jsonable` (the one JSON sanitizer). The log tier's entry points are
+re-exported here.
 """
 
 from nondecoupling.bridge.logs import LogFormatError, LogMapping, read_log, read_run, read_run_meta

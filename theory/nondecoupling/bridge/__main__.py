@@ -27,7 +27,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nondecoupling.bridge.logs import (
+from nondecoupling.bridge.logs.readers import read_text
+from nondecoupling.bridge.logs.report import check_out_dir, summary_text, write_report
+from nondecoupling.bridge.logs.run import (
     ALIASES,
     FORMATS,
     MERGE_RULES,
@@ -37,9 +39,7 @@ from nondecoupling.bridge.logs import (
     read_run,
     read_run_meta,
 )
-from nondecoupling.bridge.readers import read_text
-from nondecoupling.bridge.report import check_out_dir, summary_text, write_report
-from nondecoupling.bridge.units import check_units
+from nondecoupling.bridge.logs.units import check_units
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,7 +160,7 @@ def _phase_spec(text: str) -> str:
 
 def check(args) -> dict:
     """Run the ``check`` command; return the report."""
-    from nondecoupling.bridge.verdicts import run_checks  # scipy: imported once the options and logs are read
+    from nondecoupling.bridge.logs.verdicts import run_checks  # scipy: imported once the options and logs are read
     check_out_dir(Path(args.out))
     run = read_run(args.logs, _mappings(args), fmt=args.format)
     meta = read_run_meta(args.logs)
@@ -178,8 +178,8 @@ def check(args) -> dict:
 def main(argv=None) -> int:
     """``check`` with or without its name: ``nondecoupling check LOG ...`` hands over ``LOG ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["watch"]:  # follow a growing log: nondecoupling.bridge.watch
-        from nondecoupling.bridge.watch import main as watch
+    if argv[:1] == ["watch"]:  # follow a growing log: nondecoupling.bridge.logs.watch
+        from nondecoupling.bridge.logs.watch import main as watch
 
         return watch(argv[1:])
     if argv[:1] != ["check"]:

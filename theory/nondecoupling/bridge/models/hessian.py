@@ -39,7 +39,7 @@ try:
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 except ImportError:  # pragma: no cover - depends on the environment
-    raise ImportError("nondecoupling.bridge.hessian needs torch: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
+    raise ImportError("nondecoupling.bridge.models.hessian needs torch: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
 
 # ARPACK's basis (max(2k+1, 20) float64 vectors) must fit in this many bytes for "auto" to pick eigsh.
 EIGSH_MEMORY_BYTES = 2**29

@@ -1,10 +1,10 @@
-"""Raw readers of the log formats the bridge knows; :mod:`nondecoupling.bridge.logs` makes them canonical.
+"""Raw readers of the log formats the bridge knows; :mod:`nondecoupling.bridge.logs.run` makes them canonical.
 
 Every reader returns a :class:`RawLog`: records (``{source name: raw value}``), where each
 came from, and, for formats that log one step in several records (TRL's train and eval
 records, TensorBoard/MLflow's one value per event, verl's separate validation call),
 the step of each record and whether it is an evaluation record, so that the records of a
-step can be merged by :func:`nondecoupling.bridge.logs.merge_records`.
+step can be merged by :func:`nondecoupling.bridge.logs.run.merge_records`.
 
 Formats and their writers (the fixtures in ``tests/bridge`` come from these writers):
 

@@ -14,7 +14,7 @@
   fields, one value per completion).
 * ``--params``: fnmatch patterns over ``model.named_parameters()`` names (default: all).
 
-What it computes (see :mod:`nondecoupling.bridge.probe`): the data-set SFT loss and gradient;
+What it computes (see :mod:`nondecoupling.bridge.models.probe`): the data-set SFT loss and gradient;
 the top k+1 Hessian eigenvalues (and eigenvectors) by the few-vector Lanczos on the model's
 device or scipy's ``eigsh`` (``--eigen-method auto`` picks by size; the report says which);
 optionally lam_min(H) and Hutchinson's trace; policy samples for the data's prompts, their
@@ -194,7 +194,7 @@ def _jsonable(value):
 
 
 def _hessian_report(args, hvp) -> tuple[dict[str, Any], torch.Tensor | None]:
-    from nondecoupling.bridge import hessian
+    from nondecoupling.bridge.models import hessian
 
     method = hessian.choose_eigen_method(hvp.dim, args.k + 1) if args.eigen_method == "auto" else args.eigen_method
     options = {"max_steps": args.lanczos_steps} if method == "lanczos" else {}
@@ -210,7 +210,7 @@ def _hessian_report(args, hvp) -> tuple[dict[str, Any], torch.Tensor | None]:
 
 def _rl_report(args, model, tokenizer, rows, reward, params):
     """Policy samples on the data's prompts, their rewards and the REINFORCE gradient."""
-    from nondecoupling.bridge import probe
+    from nondecoupling.bridge.models import probe
 
     columns_of = {}
     for row in rows:
@@ -237,7 +237,7 @@ def run_probe(args) -> dict:
     import torch
     from tqdm.auto import tqdm
 
-    from nondecoupling.bridge import probe
+    from nondecoupling.bridge.models import probe
 
     started = time.perf_counter()
     device, dtype = _torch_setup(args)

@@ -9,9 +9,9 @@ and bf16); every quantity is about a chosen set of parameters theta in R^d
   the unit of K1 and of the logs' ``sft_loss``, over the whole expert data set in batches
   (:func:`sft_loss_terms`: each batch weighted by its share of the rows).
 * Hessian-vector products by double backpropagation (reverse-over-reverse,
-  :class:`~nondecoupling.bridge.hessian.HessianVectorProduct`), summed over batches, with the
+  :class:`~nondecoupling.bridge.models.hessian.HessianVectorProduct`), summed over batches, with the
   attention on SDPA's MATH kernel during the products
-  (:func:`~nondecoupling.bridge.hessian.double_backward_attention`): the fused flash kernels
+  (:func:`~nondecoupling.bridge.models.hessian.double_backward_attention`): the fused flash kernels
   that SDPA picks by default on CPU and CUDA have no second derivative. Top-k eigenpairs by a
   few-vector Lanczos on the model's device or scipy's ``eigsh`` (chosen by size), the trace
   by Hutchinson's estimator.
@@ -40,9 +40,9 @@ from nondecoupling.validation import ParameterError, check_integer
 try:
     import torch
 except ImportError:  # pragma: no cover - depends on the environment
-    raise ImportError("nondecoupling.bridge.probe needs torch: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
+    raise ImportError("nondecoupling.bridge.models.probe needs torch: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
 
-from nondecoupling.bridge.hessian import (  # noqa: E402
+from nondecoupling.bridge.models.hessian import (  # noqa: E402
     HessianVectorProduct,
     double_backward_attention,
     flat_grad,
@@ -50,7 +50,7 @@ from nondecoupling.bridge.hessian import (  # noqa: E402
     smallest_hessian_eigenvalue,
     top_hessian_eigenpairs,
 )
-from nondecoupling.bridge.sequences import encode_pairs, sequence_logprobs  # noqa: E402
+from nondecoupling.bridge.models.sequences import encode_pairs, sequence_logprobs  # noqa: E402
 
 __all__ = [
     "differentiate_only", "encode_pairs", "flat_grad", "gradient_alignment", "hutchinson_trace", "reinforce_gradient",

@@ -17,7 +17,7 @@ import pandas as pd
 from nondecoupling.bridge.errors import LogFormatError
 
 if TYPE_CHECKING:
-    from nondecoupling.bridge.verdicts import Check
+    from nondecoupling.bridge.logs.verdicts import Check
 
 FIGURE = "curves.png"
 REPORT_FILES = ("report.json", "report.md", FIGURE)
@@ -168,7 +168,7 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path | BinaryIO, *, expert_pas
     """SFT loss, reward and RL net gain against step, with the fitted theory curves."""
     from matplotlib.figure import Figure  # imported when drawn (a second of start-up); no pyplot, no window
 
-    from nondecoupling.bridge.stats import guaranteed_gain_curve, k1_terms
+    from nondecoupling.bridge.logs.stats import guaranteed_gain_curve, k1_terms
 
     fig = Figure(figsize=(7, 8.5))
     ax_loss, ax_reward, ax_gain = fig.subplots(3, 1, sharex=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import RawLog, is_eval_key, is_mlflow_run, parse_step, read_text
+from nondecoupling.bridge.logs.readers import RawLog, is_eval_key, is_mlflow_run, parse_step, read_text
 
 
 def _run_directory(path: Path, run: str | None) -> Path:

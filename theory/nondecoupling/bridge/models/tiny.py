@@ -16,7 +16,7 @@ transformers load in the builders only, so the character sets import without the
 
 Examples
 --------
->>> from nondecoupling.bridge.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
+>>> from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
 >>> tokenizer = build_char_tokenizer()
 >>> tokenizer.decode(tokenizer("3+4=07")["input_ids"], skip_special_tokens=True)
 '3+4=07'

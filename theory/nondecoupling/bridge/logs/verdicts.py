@@ -1,10 +1,10 @@
-"""Check a logged run (see :mod:`nondecoupling.bridge.logs`) against the theory. No torch.
+"""Check a logged run (see :mod:`nondecoupling.bridge.logs.run`) against the theory. No torch.
 
 Every check is a :class:`Check`: a theorem ID, the stage it is about, what was observed,
 what the theory predicts, the statistic that decided, and a verdict: ``holds``,
 ``violated``, ``inconclusive`` (the noise does not decide) or ``estimate`` (a constant
 inferred from the run, with its interval, that other checks use). The estimators are in
-:mod:`nondecoupling.bridge.stats`.
+:mod:`nondecoupling.bridge.logs.stats`.
 
 Stages. Every stage after the first starts at the previous stage's last logged point (the
 model the stage started from): an effect that happens before the stage's first own
@@ -12,7 +12,7 @@ evaluation is part of the stage.
 
 A1 (signs). During an RL stage the held-out SFT loss rises; during an SFT stage that
 follows RL the reward (the exact ``pass_rate`` where logged, else the sampled reward)
-falls. Tested by :func:`nondecoupling.bridge.stats.trend_decision` (isotonic likelihood
+falls. Tested by :func:`nondecoupling.bridge.logs.stats.trend_decision` (isotonic likelihood
 ratio, start level from the previous stage's settled end, null for AR(1) noise): at most
 alpha decisive verdicts on such noise at any length (docs/checking.md).
 
@@ -49,8 +49,8 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 import nondecoupling
-from nondecoupling.bridge import stats
 from nondecoupling.bridge.jsonable import jsonable
+from nondecoupling.bridge.logs import stats
 from nondecoupling.validation import check_integer, check_interval, check_nonnegative, check_positive, check_rate
 
 HOLDS, VIOLATED, INCONCLUSIVE, ESTIMATE = "holds", "violated", "inconclusive", "estimate"
@@ -138,7 +138,7 @@ def previous_values(run: pd.DataFrame | None, stage: int, quantity: str, before_
 
 
 def stage_trend(run, stage, frame, quantity, expected, *, confidence, rho) -> dict:
-    """:func:`nondecoupling.bridge.stats.trend_decision` of ``quantity`` in a stage, start level from the previous stage."""
+    """:func:`nondecoupling.bridge.logs.stats.trend_decision` of ``quantity`` in a stage, start level from the previous stage."""
     data = frame.dropna(subset=[quantity])
     before = previous_values(run, stage, quantity, data["step"].iloc[0]) if len(data) else np.empty(0)
     return stats.trend_decision(data["step"], data[quantity], expected, previous=before, confidence=confidence, rho=rho)
@@ -180,7 +180,7 @@ def rate_matches_expert(rates, a: float, *, confidence: float = 0.95, rho: float
     t sd sqrt(v_m): sd the noise s.d. from first differences (rms / sqrt(2 (1 - rho)): AR(1)
     differences have variance 2 sd^2 (1 - rho), so for less correlated noise this
     overestimates sd), v_m the variance of the mean of m unit AR(1) values
-    (:func:`nondecoupling.bridge.stats.ar1_block_covariance`), t the two-sided Student
+    (:func:`nondecoupling.bridge.logs.stats.ar1_block_covariance`), t the two-sided Student
     quantile at alpha with m - 1 degrees of freedom. Exact logs (sd = 0): any gap beyond
     roundoff.
 
@@ -552,7 +552,7 @@ def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entrop
     ----------
     run : pandas.DataFrame
         Canonical run. b is the exact ``pass_rate`` where logged, else the sampled reward
-        (:func:`nondecoupling.bridge.stats.k1_rate`); rewards outside [0, 1] are not pass rates.
+        (:func:`nondecoupling.bridge.logs.stats.k1_rate`); rewards outside [0, 1] are not pass rates.
     expert_pass_rate : float
         a = E_{p*} r.
     expert_entropy : float, optional
@@ -590,7 +590,7 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     Parameters
     ----------
     run : pandas.DataFrame
-        From :func:`nondecoupling.bridge.logs.read_run`.
+        From :func:`nondecoupling.bridge.logs.run.read_run`.
     lam : float
         Weight of the SFT loss in P3's net gain (> 0).
     expert_pass_rate, expert_entropy : float, optional

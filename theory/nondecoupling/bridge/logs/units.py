@@ -17,7 +17,7 @@ import numpy as np
 from nondecoupling.bridge.errors import LogFormatError
 
 PER_TOKEN_SOURCES = ("eval_loss", "eval/loss", "val/loss", "eval/gpt_loss", "train/ptx_loss")
-CALLBACK = "nondecoupling.bridge.callback.CouplingCallback"
+CALLBACK = "nondecoupling.bridge.models.callback.CouplingCallback"
 CALLBACK_KEYS = ("eval_k1_floor", "eval_phase")  # keys only the callback's trainer_state records carry
 NEAR_ZERO_LOSS = 1e-6  # nats per sequence: a held-out cross-entropy this small at every point is no model's
 OTHER_UNITS = {"step": "optimizer step", "reward": "mean reward per sample", "pass_rate": "probability",

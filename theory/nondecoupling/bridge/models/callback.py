@@ -1,4 +1,4 @@
-"""A live ``transformers.TrainerCallback`` around :class:`~nondecoupling.bridge.measure.CouplingMeasurer`.
+"""A live ``transformers.TrainerCallback`` around :class:`~nondecoupling.bridge.models.measure.CouplingMeasurer`.
 
 Two lines add it to any ``transformers.Trainer`` (TRL's ``SFTTrainer`` and ``GRPOTrainer`` included)::
 
@@ -8,14 +8,14 @@ Two lines add it to any ``transformers.Trainer`` (TRL's ``SFTTrainer`` and ``GRP
 
 At each evaluation it measures the policy (the measurer's ``sft_loss``, ``pass_rate``, ``reward``,
 ``kl``, ``forward_kl``), adds K1's floor and slack and, in RL, online P3
-(:class:`~nondecoupling.bridge.stopping.LiveStop`: t*'s posterior, its interval and the stop), and
+(:class:`~nondecoupling.bridge.logs.stopping.LiveStop`: t*'s posterior, its interval and the stop), and
 writes one line of the bridge's canonical JSONL to ``OUTPUT_DIR/log.jsonl`` (``run_meta.json``
 beside it). With an attached trainer the numbers also go through the trainer's own ``log``
 (``coupling/*``), so ``report_to`` (TensorBoard, W&B, MLflow) shows them; GRPO's
 ``frac_reward_zero_std`` (groups with no reward variance: no gradient) is copied into the line.
 
 Evaluations: the start and end of each training, ``on_evaluate``, and every ``every_steps`` steps;
-in an RL stage with ``stop_at="optimal"``, :func:`~nondecoupling.bridge.stopping.evaluation_steps`'
+in an RL stage with ``stop_at="optimal"``, :func:`~nondecoupling.bridge.logs.stopping.evaluation_steps`'
 geometric start besides (steps 1, 2, 3, 4, 6, 8 at every_steps = 10: 6 more evaluations per
 stage), so that a t* shorter than ``every_steps`` is seen in time. Units: ``step`` and ``p3_optimal_step`` are global steps (all stages
 together), ``p3_stage_step`` counts from the RL stage's start; ``stop_reason`` names both.
@@ -34,9 +34,9 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from nondecoupling.bridge.jsonable import jsonable
-from nondecoupling.bridge.measure import CouplingMeasurer, rank_and_world
-from nondecoupling.bridge.stats import k1_terms  # the bridge's one K1 rule
-from nondecoupling.bridge.stopping import LiveStop, StagePrior, evaluation_steps, stage_prior
+from nondecoupling.bridge.logs.stats import k1_terms  # the bridge's one K1 rule
+from nondecoupling.bridge.logs.stopping import LiveStop, StagePrior, evaluation_steps, stage_prior
+from nondecoupling.bridge.models.measure import CouplingMeasurer, rank_and_world
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative, check_positive, check_rate
 
 #: TRL's configuration classes whose trainers run RL (phase ``"rl"`` when ``phase="auto"``).
@@ -186,7 +186,7 @@ class CouplingCallback(TrainerCallback):
         self._write(line)
 
     def _prior(self, start: dict) -> StagePrior:
-        """What the SFT stage before this RL stage says (:func:`~nondecoupling.bridge.stopping.stage_prior`)."""
+        """What the SFT stage before this RL stage says (:func:`~nondecoupling.bridge.logs.stopping.stage_prior`)."""
         sft = [r for r in self.records if r["stage"] == self.stage - 1]
         return stage_prior(_rate(start), start["sft_loss"], sft_rates=[_rate(r) for r in sft],
                            sft_losses=[r["sft_loss"] for r in sft], reward_se=None if "pass_rate" in start else start.get("reward_se"))
@@ -222,7 +222,7 @@ class CouplingCallback(TrainerCallback):
         """``run_meta.json``: the expert's a and H(p*) (read by ``nondecoupling check``) and the settings."""
         c = self.config
         return {"expert_pass_rate": c.expert_pass_rate, "expert_entropy": c.expert_entropy,
-                "writer": "nondecoupling.bridge.callback.CouplingCallback",
+                "writer": "nondecoupling.bridge.models.callback.CouplingCallback",
                 "callback": {"heldout_pairs": len(self.measurer.prompts), "samples_per_prompt": self.measurer.samples_per_prompt,
                              "every_steps": c.every_steps, "growth": c.growth, "exact_pass_rate": c.exact_pass_rate,
                              "reference": c.reference_model if isinstance(c.reference_model, str) or c.reference_model is None

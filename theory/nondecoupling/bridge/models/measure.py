@@ -5,11 +5,11 @@ No trainer is needed: any ``transformers`` causal LM (or a module with the same 
 
 ``sft_loss``
     -sum_i w_i log pi(y_i | x_i) / sum_i w_i, each response's token losses summed, EOS included
-    (:func:`~nondecoupling.bridge.sequences.sequence_logprobs`). One scoring pass of the policy
+    (:func:`~nondecoupling.bridge.models.sequences.sequence_logprobs`). One scoring pass of the policy
     covers the held-out pairs, its own samples and pi_ref's cached samples together, in batches of
     at most ``batch_size`` rows grouped by prompt: each distinct prompt is run once and its
     key/value cache serves all its responses
-    (:func:`~nondecoupling.bridge.sequences.shared_prompt_logprobs`).
+    (:func:`~nondecoupling.bridge.models.sequences.shared_prompt_logprobs`).
 ``pass_rate``
     With ``exact_pass_rate``: b = mean over prompts of sum pi(y | x) over the accepted held-out
     responses (they must be all the responses the verifier accepts), exact.
@@ -39,9 +39,9 @@ try:
     from accelerate.utils import reduce
     from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 except ImportError:  # pragma: no cover - depends on the environment
-    raise ImportError("nondecoupling.bridge.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
+    raise ImportError("nondecoupling.bridge.models.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
-from nondecoupling.bridge.sequences import responses_token_ids, shared_prompt_logprobs
+from nondecoupling.bridge.models.sequences import responses_token_ids, shared_prompt_logprobs
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
 
 
@@ -130,7 +130,7 @@ class CouplingMeasurer:
         ``reference`` (pi_ref, frozen, on the model's device) adds ``kl`` and ``forward_kl``;
         ``step`` seeds this evaluation's samples; ``autocast_dtype`` is the trainer's mixed precision.
 
-        >>> from nondecoupling.bridge.measure import CouplingMeasurer  # doctest: +SKIP
+        >>> from nondecoupling.bridge.models.measure import CouplingMeasurer  # doctest: +SKIP
         >>> CouplingMeasurer(["1+1="], ["2"], tokenizer=tok).evaluate(model)  # doctest: +SKIP
         {'sft_loss': 3.1}
         """
@@ -185,7 +185,7 @@ class CouplingMeasurer:
         """log pi(response | prompt) of every row, in the rows' order: batches of one prompt length, each prompt run once.
 
         Rows are sorted by (prompt length, prompt, response length), so a batch holds whole groups
-        of responses to the same prompts (:func:`~nondecoupling.bridge.sequences.shared_prompt_logprobs`).
+        of responses to the same prompts (:func:`~nondecoupling.bridge.models.sequences.shared_prompt_logprobs`).
         """
         order = sorted(range(len(prompt_ids)), key=lambda i: (len(prompt_ids[i]), prompt_ids[i], len(response_ids[i])))
         lengths = [len(prompt_ids[i]) for i in order]

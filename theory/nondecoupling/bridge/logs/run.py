@@ -17,7 +17,7 @@ pass_rate   the policy's EXACT pass rate b, where the writer can compute it (as
 source      ``"file:line 12"`` / ``"file:log_history[3]"`` / ``"file:event 17"``
 ==========  =====================================================================
 
-Formats (see :mod:`nondecoupling.bridge.readers`): TRL's ``trainer_state.json``, CSV, W&B
+Formats (see :mod:`nondecoupling.bridge.logs.readers`): TRL's ``trainer_state.json``, CSV, W&B
 panel exports, JSONL (also verl's file logger), verl's console lines, TensorBoard event
 files (OpenRLHF, verl) and MLflow's file store. Formats that log one step in several
 records (TRL's train and eval records; one event per value) are merged into one row per
@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import (
+from nondecoupling.bridge.logs.readers import (
     MAX_STEP,
     LineLabels,
     RawLog,
@@ -69,10 +69,10 @@ from nondecoupling.bridge.readers import (
     parse_step,
     read_text,
 )
-from nondecoupling.bridge.readers.mlflow import read_mlflow
-from nondecoupling.bridge.readers.tensorboard import read_tensorboard
-from nondecoupling.bridge.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
-from nondecoupling.bridge.units import check_sft_loss_plausible
+from nondecoupling.bridge.logs.readers.mlflow import read_mlflow
+from nondecoupling.bridge.logs.readers.tensorboard import read_tensorboard
+from nondecoupling.bridge.logs.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
+from nondecoupling.bridge.logs.units import check_sft_loss_plausible
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
 QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate")

@@ -3,9 +3,9 @@
 For trainers that cannot take the live callback (verl, OpenRLHF, a hand-written loop): ``watch``
 re-reads the log whenever it changes, with the same readers as ``check`` (every format and
 option of ``check``: ``--phase``, ``--preset``, ``--map``, ...), refits online P3 on the last RL
-stage (:class:`~nondecoupling.bridge.stopping.OnlineP3` and
-:func:`~nondecoupling.bridge.stopping.p3_stop_decision`, the callback's rule, with the prior of
-:func:`~nondecoupling.bridge.stopping.stage_prior` from the SFT stage before it, where the log
+stage (:class:`~nondecoupling.bridge.logs.stopping.OnlineP3` and
+:func:`~nondecoupling.bridge.logs.stopping.p3_stop_decision`, the callback's rule, with the prior of
+:func:`~nondecoupling.bridge.logs.stopping.stage_prior` from the SFT stage before it, where the log
 has one), and prints a line whenever the estimate or the advice changes.
 
 An evaluation is a row with both an SFT loss and a reward (or exact pass rate); the next one is
@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.logs import read_run
-from nondecoupling.bridge.stopping import OnlineP3, p3_stop_decision, stage_prior
+from nondecoupling.bridge.logs.run import read_run
+from nondecoupling.bridge.logs.stopping import OnlineP3, p3_stop_decision, stage_prior
 from nondecoupling.validation import check_integer, check_positive
 
 #: check's options that are about the report, not about reading the log.
@@ -56,7 +56,7 @@ def advise(run: pd.DataFrame, *, lam: float = 1.0, every_steps: int | None = Non
     Parameters
     ----------
     run : pandas.DataFrame
-        A canonical run (:func:`~nondecoupling.bridge.logs.read_run`).
+        A canonical run (:func:`~nondecoupling.bridge.logs.run.read_run`).
     lam : float
         The SFT loss's weight in the net gain G = dJ - lam dL.
     every_steps : int, optional

@@ -1,6 +1,6 @@
 """Online P3: when to stop an RL stage, from its curves so far and what the SFT stage told us (no torch).
 
-The RL stage follows P3's isotropic curves (the bridge's model, :func:`~nondecoupling.bridge.stats.fit_rl_stage`):
+The RL stage follows P3's isotropic curves (the bridge's model, :func:`~nondecoupling.bridge.logs.stats.fit_rl_stage`):
 with x(s) = e^{-m s},
 
     J(s) = J_0 + Delta_0 (1 - x^2),    L(s) = L_0 + A (1 - x)^2,

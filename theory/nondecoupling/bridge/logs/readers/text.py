@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import LineLabels, RawLog, is_eval_key, read_text
+from nondecoupling.bridge.logs.readers import LineLabels, RawLog, is_eval_key, read_text
 
 #: W&B's panel export: ``<run> - <key>`` and its ``__MIN``/``__MAX`` band columns.
 WANDB_COLUMN = re.compile(r"^(?P<run>.+?) - (?P<key>.+?)(?P<band>__MIN|__MAX)?$")

@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.readers import RawLog, check_regular_file, is_eval_key
+from nondecoupling.bridge.logs.readers import RawLog, check_regular_file, is_eval_key
 
 
 def _tensorboard():

@@ -19,7 +19,7 @@ from nondecoupling.validation import ParameterError
 try:
     import torch
 except ImportError:  # pragma: no cover - depends on the environment
-    raise ImportError("nondecoupling.bridge.sequences needs torch: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
+    raise ImportError("nondecoupling.bridge.models.sequences needs torch: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
 
 
 def pad_pairs(prompt_ids, response_ids, *, pad_id: int, device=None) -> dict:
