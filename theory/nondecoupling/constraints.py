@@ -181,6 +181,9 @@ class Structured:
     text: str
     scalar = False
 
+    def check(self, value: Any, name: str) -> Any:
+        raise TypeError(f"{name} ({self.kind}) is checked by its function, not by Spec.check")
+
 
 Constraint = Interval | StepCount | Flag | Options | Distribution | Single | Structured
 
@@ -286,8 +289,7 @@ class Spec:
 
     def check(self, *values: Any) -> tuple[Any, ...]:
         """The array path: each value checked (arrays, bools, strings), then broadcast, then the cross constraints."""
-        arrays = {name: constraint.check(value, name)  # type: ignore[union-attr]  # Structured: not called
-                  for (name, constraint), value in zip(self.params.items(), values)}
+        arrays = {name: constraint.check(value, name) for (name, constraint), value in zip(self.params.items(), values)}
         if self.broadcast:
             check_broadcastable(**{name: arrays[name] for name, c in self.params.items() if c.scalar})
         for rule in self.cross:
@@ -297,10 +299,10 @@ class Spec:
     def source(self) -> str:
         """The fast path's test as Python source (what :attr:`accept` runs)."""
         numbers = [name for name, c in self.params.items() if c.scalar]
-        tests = [c.expression(name) for name, c in self.params.items()]  # type: ignore[union-attr]
+        tests = [c.expression(name) for name, c in self.params.items()]  # type: ignore[union-attr]  # has_fast_path
         tests += [rule.expression() for rule in self.cross]
         args = ", ".join(self.params)
-        all_floats = " and ".join(f"type({name}) is float" for name in numbers)
+        all_floats = " and ".join(f"type({name}) is float" for name in numbers) or "True"
         return (f"def accept({args}):\n"
                 f"    if not ({all_floats} or plain_scalars({', '.join(numbers)})):\n"
                 f"        return ()\n"
