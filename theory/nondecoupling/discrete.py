@@ -12,28 +12,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nondecoupling._generated import p1, p5
-from nondecoupling.validation import (
-    INF,
-    SEPARATION_RTOL,
-    check_broadcastable,
-    check_flag,
-    check_nonnegative,
-    check_pl_constants,
-    check_positive,
-    check_separation,
-    check_step_count,
-    check_step_size,
-    plain_pl_constants,
-    plain_scalars,
-    scalar_or_array,
-    scalar_or_none,
-)
+from nondecoupling._generated import p5
+from nondecoupling.constraints import SPECS
+from nondecoupling.validation import scalar_or_array, scalar_or_none
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from nondecoupling._typing import FloatOrArray, IntOrArray
+
+
+_CONTRACTION, _OPTIMAL_STEPS = SPECS["gd_contraction"], SPECS["optimal_rl_steps"]
+_PATH, _DEGRADATION = SPECS["discrete_path_length_bound"], SPECS["discrete_sft_degradation_bounds"]
+_GAINS, _NET_GAIN = SPECS["discrete_reward_gain_bounds"], SPECS["discrete_net_gain"]
 
 
 def gd_contraction(*, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: bool = False) -> FloatOrArray:
@@ -47,7 +38,7 @@ def gd_contraction(*, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: boo
     mu : float or array_like
         PL constant, 0.5 ||grad R||^2 >= mu (R - R*); 0 < mu <= beta.
     beta : float or array_like
-        Smoothness constant (grad R is beta-Lipschitz).
+        Smoothness constant (grad R is beta-Lipschitz), > 0.
     eta : float or array_like
         Step size, 0 < eta < 2/beta.
     sharp : bool, default False
@@ -102,18 +93,16 @@ def gd_contraction(*, mu: ArrayLike, beta: ArrayLike, eta: ArrayLike, sharp: boo
     the gradient method for non-convex optimization", Optim. Lett. 17 (2023), Thm 3.
     H. Karimi, J. Nutini, M. Schmidt, ECML-PKDD 2016 (descent lemma + PL).
     """
-    if (plain := plain_scalars(mu, beta, eta)) and _plain_descent(mu, beta, eta, sharp):
-        mu_f, beta_f, eta_f = plain
+    if plain := _CONTRACTION.accept(mu, beta, eta, sharp):
+        mu_f, beta_f, eta_f, _ = plain
         value = scalar_or_none(_gd_contraction_scalar, mu_f * eta_f, beta_f * eta_f, sharp)
         if value is not None:
             return value
-    mu, beta = check_pl_constants(mu, beta)
-    eta = check_step_size(eta, beta)
-    check_broadcastable(mu=mu, beta=beta, eta=eta)
+    mu, beta, eta, sharp = _CONTRACTION.check(mu, beta, eta, sharp)
     # q depends on mu eta and beta eta only (proved in the derivation): no beta^2 to overflow.
-    mu_eta, beta_eta = mu * eta, beta * eta
+    mu_eta, beta_eta = np.multiply(mu, eta), np.multiply(beta, eta)
     rate = p5.gd_rate(mu_eta, beta_eta, 1.0)
-    if check_flag(sharp, "sharp"):
+    if sharp:
         with np.errstate(all="ignore"):  # select() evaluates every range
             rate = np.minimum(rate, p5.adz_rate(mu_eta, beta_eta, 1.0))
     return scalar_or_array(np.clip(rate, 0.0, 1.0))
@@ -171,15 +160,12 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
     >>> optimal_rl_steps(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.1)
     7
     """
-    if (plain_scalars(lam, mu_rl, beta_rl, beta_sft, eta) and _plain_descent(mu_rl, beta_rl, eta, sharp)
-            and _plain_costs(lam, beta_sft)):
+    if _OPTIMAL_STEPS.accept(lam, mu_rl, beta_rl, beta_sft, eta, sharp):
         value = scalar_or_none(_optimal_steps_scalar, lam, beta_sft, mu_rl, beta_rl, eta, sharp)
         if value is not None:
             return int(value)
-    lam = check_positive(lam, "lam")
-    beta_sft = check_positive(beta_sft, "beta_sft")
-    mu_rl, beta_rl, eta, ratio = _rl_descent(mu_rl, beta_rl, eta, sharp)
-    check_broadcastable(lam=lam, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
+    lam, mu_rl, beta_rl, beta_sft, eta, sharp = _OPTIMAL_STEPS.check(lam, mu_rl, beta_rl, beta_sft, eta, sharp)
+    ratio = _deficit_ratio(mu_rl, beta_rl, eta, sharp)
     with _select_errors():
         below = np.floor(p5.optimal_steps(lam, beta_sft, mu_rl, beta_rl, eta, ratio))
         above = below + 1
@@ -187,7 +173,7 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
         gain_above = p5.discrete_net_gain(above, 1.0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
     # Where mu_rl eta underflows (< 1e-308, subnormal products included: there k* ~ 1/(mu_rl eta) is
     # past the float range) q rounds to 1: no step is provably worth its cost in floats.
-    underflow = (ratio <= 0) | (mu_rl * eta < np.finfo(float).tiny)
+    underflow = (ratio <= 0) | (np.multiply(mu_rl, eta) < np.finfo(float).tiny)
     steps = np.where(underflow, 0.0, np.where(gain_above > gain_below, above, below))
     if steps.ndim == 0:
         return int(steps)  # a Python int is exact at any size
@@ -196,7 +182,7 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
 
 
 def _deficit_ratio(mu, beta, eta, sharp):
-    """(1 - sqrt(q))/(mu eta), or that of q_sharp (a smaller rate is a larger deficit); validates ``sharp``.
+    """(1 - sqrt(q))/(mu eta), or that of q_sharp (a smaller rate is a larger deficit), of checked input.
 
     The deficit 1 - sqrt(q) = mu eta (2 - beta eta)/(1 + sqrt q) is subnormal, so has few bits, where
     mu eta is a normal float and beta eta is within 2**-52 of 2; its ratio to mu eta is a normal
@@ -205,20 +191,10 @@ def _deficit_ratio(mu, beta, eta, sharp):
     """
     mu_eta, beta_eta = mu * eta, beta * eta
     deficit = p5.gd_rate_sqrt_deficit_ratio(mu_eta, beta_eta, 1.0)
-    if check_flag(sharp, "sharp"):
+    if sharp:
         with np.errstate(all="ignore"):  # select() evaluates every range
             deficit = np.maximum(deficit, p5.adz_rate_sqrt_deficit_ratio(mu_eta, beta_eta, 1.0))
     return np.maximum(deficit, 0.0)
-
-
-def _rl_descent(mu_rl: ArrayLike, beta_rl: ArrayLike, eta: ArrayLike, sharp: bool, *,
-                names: tuple[str, str] = ("mu_rl", "beta_rl")) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Validated (mu, beta, eta) of GD on R and its deficit ratio (1 - sqrt(q))/(mu eta); ``names`` as in the signature."""
-    mu_name, beta_name = names
-    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name=mu_name, beta_name=beta_name)
-    eta = check_step_size(eta, beta_rl, beta_name=beta_name)
-    check_broadcastable(**{mu_name: mu_rl, beta_name: beta_rl, "eta": eta})
-    return mu_rl, beta_rl, eta, _deficit_ratio(mu_rl, beta_rl, eta, sharp)
 
 
 def _broadcast_pair(lower, upper):
@@ -276,14 +252,12 @@ def discrete_path_length_bound(steps: ArrayLike, *, gap0: ArrayLike, mu: ArrayLi
     >>> round(discrete_path_length_bound(3, gap0=0.5, mu=1.0, beta=1.0, eta=0.5), 12)
     0.875
     """
-    if plain_scalars(steps, gap0, mu, beta, eta) and _plain_descent(mu, beta, eta, sharp) and _plain_steps(steps, gap0):
-        value = scalar_or_none(_path_length_scalar, steps, gap0, mu, beta, eta, sharp)
+    if plain := _PATH.accept(steps, gap0, mu, beta, eta, sharp):
+        value = scalar_or_none(_path_length_scalar, *plain)
         if value is not None:
             return value
-    steps = check_step_count(steps, "steps")
-    gap0 = check_nonnegative(gap0, "gap0")
-    mu, beta, eta, ratio = _rl_descent(mu, beta, eta, sharp, names=("mu", "beta"))
-    check_broadcastable(steps=steps, gap0=gap0, mu=mu, beta=beta, eta=eta)
+    steps, gap0, mu, beta, eta, sharp = _PATH.check(steps, gap0, mu, beta, eta, sharp)
+    ratio = _deficit_ratio(mu, beta, eta, sharp)
     with _select_errors():
         return scalar_or_array(np.asarray(p5.discrete_path_length_bound(steps, gap0, mu, beta, eta, ratio)))
 
@@ -336,20 +310,13 @@ def discrete_sft_degradation_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, sep
     >>> round(low, 12), round(up, 12)
     (0.28125, 0.28125)
     """
-    if ((plain := plain_scalars(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta))
-            and _plain_degradation_input(sharp, *plain)):
-        value = scalar_or_none(_discrete_envelope_scalar, steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp)
+    values = (steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp)
+    if plain := _DEGRADATION.accept(*values):
+        value = scalar_or_none(_discrete_envelope_scalar, *plain)
         if value is not None:
             return value
-    steps = check_step_count(steps, "steps")
-    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
-    sep = check_nonnegative(sep, "sep")
-    mu_sft, beta_sft = check_pl_constants(mu_sft, beta_sft, mu_name="mu_sft", beta_name="beta_sft")
-    mu_rl, beta_rl, eta, ratio = _rl_descent(mu_rl, beta_rl, eta, sharp)
-    check_broadcastable(steps=steps, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, beta_sft=beta_sft, mu_rl=mu_rl,
-                        beta_rl=beta_rl, eta=eta)
-    check_separation(sep, p1.start_reach(rl_gap0, mu_rl), bound="sqrt(2 rl_gap0/mu_rl)",
-                     reason="quadratic growth of R from the SFT optimum theta_0")
+    steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp = _DEGRADATION.check(*values)
+    ratio = _deficit_ratio(mu_rl, beta_rl, eta, sharp)
     with _select_errors():
         return _broadcast_pair(p5.discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, eta, ratio),
                                p5.discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, ratio))
@@ -406,15 +373,12 @@ def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: 
     >>> round(low, 12), round(up, 12)
     (0.4375, 0.5625)
     """
-    if (plain_scalars(steps, rl_gap0, mu_rl, beta_rl, eta) and _plain_descent(mu_rl, beta_rl, eta, sharp)
-            and _plain_steps(steps, rl_gap0)):
-        value = scalar_or_none(_gains_scalar, steps, rl_gap0, mu_rl, beta_rl, eta, sharp)
+    if plain := _GAINS.accept(steps, rl_gap0, mu_rl, beta_rl, eta, sharp):
+        value = scalar_or_none(_gains_scalar, *plain)
         if value is not None:
             return value
-    steps = check_step_count(steps, "steps")
-    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
-    mu_rl, beta_rl, eta, ratio = _rl_descent(mu_rl, beta_rl, eta, sharp)
-    check_broadcastable(steps=steps, rl_gap0=rl_gap0, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
+    steps, rl_gap0, mu_rl, beta_rl, eta, sharp = _GAINS.check(steps, rl_gap0, mu_rl, beta_rl, eta, sharp)
+    ratio = _deficit_ratio(mu_rl, beta_rl, eta, sharp)
     with _select_errors():
         lower = p5.discrete_gain_lower(steps, rl_gap0, mu_rl, eta, ratio)
         upper = p5.discrete_gain_upper(steps, rl_gap0, beta_rl, eta)
@@ -471,43 +435,19 @@ def discrete_net_gain(steps: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, m
     >>> round(discrete_net_gain(1, rl_gap0=1.0, lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.5), 12)
     0.5
     """
-    if (plain_scalars(steps, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta) and _plain_descent(mu_rl, beta_rl, eta, sharp)
-            and _plain_steps(steps, rl_gap0) and _plain_costs(lam, beta_sft)):
+    values = (steps, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sharp)
+    if _NET_GAIN.accept(*values):
         value = scalar_or_none(_net_gain_scalar, steps, rl_gap0, lam, beta_sft, mu_rl, beta_rl, eta, sharp)
         if value is not None:
             return value
-    steps = check_step_count(steps, "steps")
-    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
-    lam = check_positive(lam, "lam")
-    beta_sft = check_positive(beta_sft, "beta_sft")
-    mu_rl, beta_rl, eta, ratio = _rl_descent(mu_rl, beta_rl, eta, sharp)
-    check_broadcastable(steps=steps, rl_gap0=rl_gap0, lam=lam, beta_sft=beta_sft, mu_rl=mu_rl, beta_rl=beta_rl, eta=eta)
+    steps, rl_gap0, lam, mu_rl, beta_rl, beta_sft, eta, sharp = _NET_GAIN.check(*values)
+    ratio = _deficit_ratio(mu_rl, beta_rl, eta, sharp)
     with _select_errors():
         gain = p5.discrete_net_gain(steps, rl_gap0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
     return scalar_or_array(np.minimum(gain, rl_gap0))  # <= Delta_0 exactly; keep rounding from crossing it
 
 
-# ----- The scalar fast path: the same checks (of values that passed plain_scalars) and formulas on Python floats.
-def _plain_descent(mu, beta, eta, sharp) -> bool:
-    """The array path's checks of (mu, beta, eta, sharp)."""
-    return type(sharp) is bool and plain_pl_constants(mu, beta) and 0 < eta < INF and eta * beta < 2.0
-
-
-def _plain_steps(steps, gap0) -> bool:
-    return 0 <= steps < INF and float(steps).is_integer() and 0 <= gap0 < INF
-
-
-def _plain_degradation_input(sharp: bool, steps: float, rl_gap0: float, sep: float, mu_sft: float, beta_sft: float,
-                             mu_rl: float, beta_rl: float, eta: float) -> bool:
-    """The array path's checks of :func:`discrete_sft_degradation_bounds`, on plain scalars."""
-    return (_plain_descent(mu_rl, beta_rl, eta, sharp) and _plain_steps(steps, rl_gap0)
-            and plain_pl_constants(mu_sft, beta_sft) and 0 <= sep < INF)
-
-
-def _plain_costs(lam, beta_sft) -> bool:
-    return 0 < lam < INF and 0 < beta_sft < INF
-
-
+# ----- The scalar fast path: the formulas on Python floats (for values that passed the table's accept test).
 def _gd_contraction_scalar(mu_eta, beta_eta, sharp):
     rate = p5.gd_rate_scalar(mu_eta, beta_eta, 1.0)
     if sharp:
@@ -551,8 +491,6 @@ def _optimal_steps_scalar(lam, beta_sft, mu_rl, beta_rl, eta, sharp):
 
 
 def _discrete_envelope_scalar(steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp):
-    if sep > p1.start_reach_scalar(rl_gap0, mu_rl) * (1 + SEPARATION_RTOL):
-        raise ValueError("unrealizable sep")  # the array path names the reason
     ratio = _deficit_ratio_scalar(mu_rl, beta_rl, eta, sharp)
     upper = p5.discrete_sft_excess_upper_scalar(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, ratio)
     return min(p5.discrete_sft_excess_lower_scalar(steps, rl_gap0, sep, mu_rl, mu_sft, eta, ratio), upper), upper

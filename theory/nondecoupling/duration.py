@@ -11,17 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nondecoupling._generated import p3
-from nondecoupling.validation import (
-    INF,
-    check_broadcastable,
-    check_nonnegative,
-    check_pl_constants,
-    check_positive,
-    plain_pl_constants,
-    plain_scalars,
-    scalar_or_array,
-    scalar_or_none,
-)
+from nondecoupling.constraints import SPECS
+from nondecoupling.validation import scalar_or_array, scalar_or_none
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -29,9 +20,7 @@ if TYPE_CHECKING:
     from nondecoupling._typing import FloatOrArray
 
 
-def _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft) -> bool:
-    """The array path's checks of plain scalars (lam, mu_rl, beta_rl, beta_sft)."""
-    return 0 < lam < INF and 0 < beta_sft < INF and plain_pl_constants(mu_rl, beta_rl)
+_NET_GAIN = SPECS["guaranteed_net_gain"]
 
 
 def optimal_rl_duration(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
@@ -79,7 +68,8 @@ def optimal_rl_duration(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike,
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
-    return _tradeoff_time(p3.optimal_rl_duration, p3.optimal_rl_duration_scalar, lam, mu_rl, beta_rl, beta_sft)
+    return _tradeoff_time(SPECS["optimal_rl_duration"], p3.optimal_rl_duration, p3.optimal_rl_duration_scalar,
+                          lam, mu_rl, beta_rl, beta_sft)
 
 
 def guaranteed_net_gain(t: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, beta_sft: ArrayLike) -> FloatOrArray:
@@ -132,24 +122,14 @@ def guaranteed_net_gain(t: ArrayLike, *, rl_gap0: ArrayLike, lam: ArrayLike, mu_
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
-    if (plain := plain_scalars(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)) and _plain_net_gain_input(*plain):
-        value = scalar_or_none(_net_gain_scalar, t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)
+    if plain := _NET_GAIN.accept(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(_net_gain_scalar, *plain)
         if value is not None:
             return value
-    t = check_nonnegative(t, "t", allow_inf=True)
-    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
-    lam = check_positive(lam, "lam")
-    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
-    beta_sft = check_positive(beta_sft, "beta_sft")
-    check_broadcastable(t=t, rl_gap0=rl_gap0, lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=beta_sft)
+    t, rl_gap0, lam, mu_rl, beta_rl, beta_sft = _NET_GAIN.check(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)
     with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
         gain = p3.guaranteed_net_gain(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft)
     return scalar_or_array(np.minimum(gain, rl_gap0))  # g <= Delta_0 exactly; rounding must not cross it
-
-
-def _plain_net_gain_input(t: float, rl_gap0: float, lam: float, mu_rl: float, beta_rl: float, beta_sft: float) -> bool:
-    """The array path's checks of :func:`guaranteed_net_gain`, on plain scalars."""
-    return t >= 0 and 0 <= rl_gap0 < INF and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft)
 
 
 def _net_gain_scalar(t, rl_gap0, lam, mu_rl, beta_rl, beta_sft):
@@ -203,18 +183,16 @@ def rl_break_even_time(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, 
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P3.
     """
-    return _tradeoff_time(p3.rl_break_even_time, p3.rl_break_even_time_scalar, lam, mu_rl, beta_rl, beta_sft)
+    return _tradeoff_time(SPECS["rl_break_even_time"], p3.rl_break_even_time, p3.rl_break_even_time_scalar,
+                          lam, mu_rl, beta_rl, beta_sft)
 
 
-def _tradeoff_time(generated, generated_scalar, lam, mu_rl, beta_rl, beta_sft):
+def _tradeoff_time(spec, generated, generated_scalar, lam, mu_rl, beta_rl, beta_sft):
     """A P3 time (t* or t_neg) of (lam, mu_rl, beta_rl, beta_sft): the fast path, else validated arrays."""
-    if plain_scalars(lam, mu_rl, beta_rl, beta_sft) and _plain_tradeoff(lam, mu_rl, beta_rl, beta_sft):
-        value = scalar_or_none(generated_scalar, lam, mu_rl, beta_rl, beta_sft)
+    if plain := spec.accept(lam, mu_rl, beta_rl, beta_sft):
+        value = scalar_or_none(generated_scalar, *plain)
         if value is not None:
             return value
-    lam = check_positive(lam, "lam")
-    mu_rl, beta_rl = check_pl_constants(mu_rl, beta_rl, mu_name="mu_rl", beta_name="beta_rl")
-    beta_sft = check_positive(beta_sft, "beta_sft")
-    check_broadcastable(lam=lam, mu_rl=mu_rl, beta_rl=beta_rl, beta_sft=beta_sft)
+    lam, mu_rl, beta_rl, beta_sft = spec.check(lam, mu_rl, beta_rl, beta_sft)
     with np.errstate(all="ignore"):  # select() evaluates every branch; the unused ones may overflow
         return scalar_or_array(generated(lam, mu_rl, beta_rl, beta_sft))

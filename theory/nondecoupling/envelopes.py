@@ -14,27 +14,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nondecoupling._generated import p1, p2
-from nondecoupling.validation import (
-    INF,
-    SEPARATION_RTOL,
-    check_broadcastable,
-    check_nonnegative,
-    check_pl_constants,
-    check_separation,
-    plain_pl_constants,
-    plain_scalars,
-    scalar_or_array,
-    scalar_or_none,
-)
+from nondecoupling.constraints import SPECS
+from nondecoupling.validation import scalar_or_array, scalar_or_none
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from nondecoupling._typing import FloatOrArray
 
-#: Why sep is bounded from an optimum of the measured objective (shared with P5's discrete envelope).
-_QG_REASON = ("quadratic growth of the flowed objective: theta_0 lies within that distance of its minimizers, "
-              "so no problem has a larger sep")
+_PATH, _GAINS = SPECS["path_length_bound"], SPECS["reward_gain_bounds"]
 
 
 def path_length_bound(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: ArrayLike) -> FloatOrArray:
@@ -84,14 +72,11 @@ def path_length_bound(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Arr
     ----------
     Karimi, Nutini, Schmidt, ECML-PKDD 2016; Niu et al., arXiv:2601.07389.
     """
-    if (plain := plain_scalars(t, gap0, mu, beta)) and _plain_flow_input(*plain):
-        value = scalar_or_none(p1.path_length_bound_scalar, t, gap0, mu, beta)
+    if plain := _PATH.accept(t, gap0, mu, beta):
+        value = scalar_or_none(p1.path_length_bound_scalar, *plain)
         if value is not None:
             return value
-    t = check_nonnegative(t, "t", allow_inf=True)
-    gap0 = check_nonnegative(gap0, "gap0")
-    mu, beta = check_pl_constants(mu, beta)
-    check_broadcastable(t=t, gap0=gap0, mu=mu, beta=beta)
+    t, gap0, mu, beta = _PATH.check(t, gap0, mu, beta)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # select() evaluates both branches
         return scalar_or_array(p1.path_length_bound(t, gap0, mu, beta))
 
@@ -136,24 +121,16 @@ def reward_gain_bounds(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Ar
     >>> round(low, 12), round(up, 12)
     (1.264241117657, 1.729329433527)
     """
-    if (plain := plain_scalars(t, gap0, mu, beta)) and _plain_flow_input(*plain):
-        value = scalar_or_none(_gains_scalar, t, gap0, mu, beta)
+    if plain := _GAINS.accept(t, gap0, mu, beta):
+        value = scalar_or_none(_gains_scalar, *plain)
         if value is not None:
             return value
-    t = check_nonnegative(t, "t", allow_inf=True)
-    gap0 = check_nonnegative(gap0, "gap0")
-    mu, beta = check_pl_constants(mu, beta)
-    check_broadcastable(t=t, gap0=gap0, mu=mu, beta=beta)
+    t, gap0, mu, beta = _GAINS.check(t, gap0, mu, beta)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # select() evaluates both branches
         # Both are at most gap0 exactly; the scaled product can land an ulp above it.
         upper = np.minimum(p1.gain_upper(t, gap0, beta), gap0)
         bounds = np.broadcast_arrays(np.minimum(p1.gain_lower(t, gap0, mu), upper), upper)
     return tuple(scalar_or_array(np.array(bound)) for bound in bounds)
-
-
-def _plain_flow_input(t: float, gap0: float, mu: float, beta: float) -> bool:
-    """The array path's checks of a flow's (t, gap0, mu, beta), on plain scalars."""
-    return t >= 0 and 0 <= gap0 < INF and plain_pl_constants(mu, beta)
 
 
 def _gains_scalar(t, gap0, mu, beta):
@@ -212,8 +189,8 @@ def sft_degradation_bounds(t: ArrayLike, *, rl_gap0: ArrayLike, sep: ArrayLike, 
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), SFT-then-RL; THEORY.md P1.
     """
-    return _envelope(p1, "sft_excess", t, rl_gap0, sep, flow=(mu_rl, beta_rl), measured=(mu_sft, beta_sft),
-                     names=("rl_gap0", "mu_rl", "beta_rl", "mu_sft", "beta_sft"))
+    return _envelope(p1, "sft_excess", SPECS["sft_degradation_bounds"], (t, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl),
+                     flow_is_rl=True)
 
 
 def reward_loss_bounds(t: ArrayLike, *, sft_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, beta_sft: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
@@ -263,54 +240,42 @@ def reward_loss_bounds(t: ArrayLike, *, sft_gap0: ArrayLike, sep: ArrayLike, mu_
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), RL-then-SFT; THEORY.md P2.
     """
-    return _envelope(p2, "reward_loss", t, sft_gap0, sep, flow=(mu_sft, beta_sft), measured=(mu_rl, beta_rl),
-                     names=("sft_gap0", "mu_sft", "beta_sft", "mu_rl", "beta_rl"))
+    return _envelope(p2, "reward_loss", SPECS["reward_loss_bounds"], (t, sft_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl),
+                     flow_is_rl=False)
 
 
-def _envelope(generated, quantity, t, gap0, sep, *, flow, measured, names):
+def _envelope(generated, quantity, spec, values, *, flow_is_rl):
     """P1 and P2 alike: a flow on one objective from the other's optimum, measured by the other.
 
     ``generated`` is the module printed from the derivation (``p1`` or ``p2``) with
-    ``<quantity>_lower/_upper`` (and their ``_scalar`` twins) and ``start_reach``; ``flow`` and
-    ``measured`` are the (mu, beta) of the flowed and the measured objective, and ``names`` the
-    caller's parameter names (gap, flow mu, flow beta, measured mu, measured beta), so that an
-    error names what the user typed.
+    ``<quantity>_lower/_upper`` (and their ``_scalar`` twins); ``spec`` is the caller's entry of
+    the constraints table and ``values`` its arguments in signature order
+    ``(t, gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl)``; ``flow_is_rl``: the flow is RL's (P1).
     """
-    if plain_scalars(t, gap0, sep, *flow, *measured) and _plain_envelope(t, gap0, sep, flow, measured):
-        value = scalar_or_none(_envelope_scalar, generated, quantity, t, gap0, sep, flow, measured)
+    if plain := spec.accept(*values):
+        value = scalar_or_none(_envelope_scalar, generated, quantity, *_roles(plain, flow_is_rl))
         if value is not None:
             return value
-    gap_name, flow_mu, flow_beta, measured_mu, measured_beta = names
-    t = check_nonnegative(t, "t", allow_inf=True)
-    gap0 = check_nonnegative(gap0, gap_name)
-    sep = check_nonnegative(sep, "sep")
-    flow = check_pl_constants(*flow, mu_name=flow_mu, beta_name=flow_beta)
-    measured = check_pl_constants(*measured, mu_name=measured_mu, beta_name=measured_beta)
-    check_broadcastable(**{"t": t, gap_name: gap0, "sep": sep, flow_mu: flow[0], flow_beta: flow[1],
-                           measured_mu: measured[0], measured_beta: measured[1]})
-    check_separation(sep, generated.start_reach(gap0, flow[0]), bound=f"sqrt(2 {gap_name}/{flow_mu})", reason=_QG_REASON)
     lower, upper = getattr(generated, f"{quantity}_lower"), getattr(generated, f"{quantity}_upper")
-    return _flow_envelope(lower, upper, t, gap0, sep, flow=flow, measured=measured)
+    return _flow_envelope(lower, upper, *_roles(spec.check(*values), flow_is_rl))
 
 
-def _plain_envelope(t, gap0, sep, flow, measured) -> bool:
-    """The array path's checks for P1/P2 on plain scalars, but the separation's (:func:`_envelope_scalar`'s)."""
-    return (t >= 0 and 0 <= gap0 < INF and 0 <= sep < INF
-            and plain_pl_constants(*flow) and plain_pl_constants(*measured))
+def _roles(values, flow_is_rl):
+    """(t, gap0, sep, (mu, beta) of the flowed objective, (mu, beta) of the measured one)."""
+    t, gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl = values
+    sft, rl = (mu_sft, beta_sft), (mu_rl, beta_rl)
+    return (t, gap0, sep, rl, sft) if flow_is_rl else (t, gap0, sep, sft, rl)
 
 
 def _envelope_scalar(generated, quantity, t, gap0, sep, flow, measured):
-    """:func:`_flow_envelope` for one realizable instance; raises ValueError otherwise (the array
-    path names the reason)."""
+    """:func:`_flow_envelope` for one instance that passed the fast path's checks (sep within reach included)."""
     (mu_flow, beta_flow), (mu_measured, beta_measured) = flow, measured
-    if sep > generated.start_reach_scalar(gap0, mu_flow) * (1 + SEPARATION_RTOL):
-        raise ValueError("unrealizable sep")
     upper = getattr(generated, quantity + "_upper_scalar")(t, gap0, mu_flow, beta_flow, beta_measured)
     # lower <= upper holds exactly for a valid sep; rounding must not invert the bracket.
     return min(getattr(generated, quantity + "_lower_scalar")(t, gap0, sep, mu_flow, mu_measured), upper), upper
 
 
-def _flow_envelope(lower, upper, t, gap0, sep, *, flow, measured):
+def _flow_envelope(lower, upper, t, gap0, sep, flow, measured):
     """Evaluate the envelope of a flow on one objective measured by the other (P1 and P2 alike).
 
     ``lower(t, gap0, sep, mu_flow, mu_measured)`` and

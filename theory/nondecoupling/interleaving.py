@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nondecoupling.validation import ParameterError, as_float_array, check_interval, check_positive, check_psd_matrix
+from nondecoupling.constraints import SPECS
+from nondecoupling.validation import ParameterError, as_float_array, check_positive, check_psd_matrix
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -92,7 +93,10 @@ class QuadraticPair:
     def excess(self, theta: ArrayLike) -> tuple[FloatOrArray, FloatOrArray]:
         r"""(SFT excess :math:`\varepsilon = L(\theta) - L^*`, RL gap :math:`\Delta = R(\theta) - R^*`).
 
-        ``theta`` has shape (..., d); the results have shape (...).
+        Parameters
+        ----------
+        theta : array_like, shape (..., d)
+            The point(s) at which both are evaluated; the results have shape (...).
         """
         theta = as_float_array(theta, "theta")
         return (_half_quadratic_form(theta - self.sft_minimizer, self.sft_hessian),
@@ -111,8 +115,8 @@ class QuadraticPair:
         ndarray, shape (..., d)
             The minimizer of :math:`F_w` (of least norm where it is not unique).
         """
-        w = check_interval(w, "w", low=0.0, high=1.0)
-        hessian = w[..., None, None] * self.sft_hessian + (1 - w[..., None, None]) * self.rl_hessian
+        (share,) = SPECS["QuadraticPair.pareto_point"].check(w)  # w, checked
+        hessian = share[..., None, None] * self.sft_hessian + (1 - share[..., None, None]) * self.rl_hessian
         # theta(w) = w H^+ A a + (1-w) H^+ B b, each term scaled so that nothing overflows (A, a ~ 1e300)
         # or sinks into subnormals (H ~ 1e-300, w A ~ 1e-400 beside a ~ 1e200): H, A, B, a and b are each
         # divided by their largest entry, and the product of the weight and those scales is applied last,
@@ -120,8 +124,8 @@ class QuadraticPair:
         size = _largest(hessian, axis=(-2, -1))
         inverse = np.linalg.pinv(hessian / size[..., None, None], hermitian=True)
         point = np.asarray(0.0)
-        for weight, quadratic, minimizer in ((w, self.sft_hessian, self.sft_minimizer),
-                                             (1 - w, self.rl_hessian, self.rl_minimizer)):
+        for weight, quadratic, minimizer in ((share, self.sft_hessian, self.sft_minimizer),
+                                             (1 - share, self.rl_hessian, self.rl_minimizer)):
             curvature, length = _largest(quadratic, axis=(-2, -1)), _largest(minimizer, axis=-1)
             pulled = np.einsum("...ij,...jk,...k->...i", inverse, quadratic / curvature[..., None, None],
                                minimizer / length[..., None])
@@ -152,9 +156,7 @@ class QuadraticPair:
         if self.sft_hessian.ndim + self.rl_hessian.ndim + self.sft_minimizer.ndim + self.rl_minimizer.ndim != 6:
             raise ParameterError("sft_hessian", "one instance (no batch axes) for alternating_cycle",
                                  f"shapes {self.sft_hessian.shape}, {self.rl_hessian.shape}")
-        tau = check_positive(tau, "tau")
-        w = check_interval(w, "w", low=0.0, high=1.0)
-        tau, w = np.broadcast_arrays(tau, w)
+        tau, w = np.broadcast_arrays(*SPECS["QuadraticPair.alternating_cycle"].check(tau, w))
         hessian = w[..., None, None] * self.sft_hessian + (1 - w[..., None, None]) * self.rl_hessian
         check_positive(np.linalg.eigvalsh(hessian).min(axis=-1), "smallest eigenvalue of w*A + (1-w)*B")
         sft_decay, sft_moved = _flow_matrices(self.sft_hessian, w * tau)

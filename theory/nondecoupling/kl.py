@@ -18,14 +18,8 @@ import numpy as np
 from scipy import special
 
 from nondecoupling._generated import k1, k3
-from nondecoupling.validation import (
-    check_broadcastable,
-    check_nonnegative,
-    check_rate,
-    plain_scalars,
-    scalar_or_array,
-    scalar_or_none,
-)
+from nondecoupling.constraints import SPECS, Spec
+from nondecoupling.validation import scalar_or_array, scalar_or_none
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -86,14 +80,11 @@ def kl_bernoulli(a: ArrayLike, b: ArrayLike) -> FloatOrArray:
     ----------
     T. M. Cover and J. A. Thomas, "Elements of Information Theory", 2nd ed., Wiley 2006.
     """
-    if (plain := plain_scalars(a, b)) and _plain_rates(*plain):
-        value = scalar_or_none(lambda: k1.kl_bernoulli_scalar(a, b))
+    if plain := _KL.accept(a, b):
+        value = scalar_or_none(k1.kl_bernoulli_scalar, *plain)
         if value is not None:
             return value
-    a = check_rate(a, "a")
-    b = check_rate(b, "b")
-    check_broadcastable(a=a, b=b)
-    return scalar_or_array(_kl(a, b))
+    return scalar_or_array(_kl(*_KL.check(a, b)))
 
 
 def kl_inverse_upper(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
@@ -144,7 +135,7 @@ def kl_inverse_upper(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     >>> round(b, 12), kl_bernoulli(0.3, b) <= 0.1
     (0.521027612068, True)
     """
-    return _kl_inverse(a, budget, upward=True)
+    return _kl_inverse(SPECS["kl_inverse_upper"], a, budget, upward=True)
 
 
 def kl_inverse_lower(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
@@ -178,7 +169,7 @@ def kl_inverse_lower(a: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     >>> round(kl_inverse_lower(0.3, 0.1), 12)
     0.129130121019
     """
-    return _kl_inverse(a, budget, upward=False)
+    return _kl_inverse(SPECS["kl_inverse_lower"], a, budget, upward=False)
 
 
 def pinsker_radius(budget: ArrayLike) -> FloatOrArray:
@@ -211,9 +202,9 @@ def pinsker_radius(budget: ArrayLike) -> FloatOrArray:
     >>> pinsker_radius(0.02)
     0.1
     """
-    if (plain := plain_scalars(budget)) and plain[0] >= 0:
+    if plain := _PINSKER.accept(budget):
         return float(k3.pinsker_radius_scalar(plain[0])) + 0.0  # + 0.0: a budget of -0.0 gives +0.0, as on the array path
-    return scalar_or_array(np.asarray(k3.pinsker_radius(check_nonnegative(budget, "budget", allow_inf=True))))
+    return scalar_or_array(np.asarray(k3.pinsker_radius(*_PINSKER.check(budget))))
 
 
 def kl_inverse_first_upper(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
@@ -257,7 +248,7 @@ def kl_inverse_first_upper(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     >>> round(x, 12), kl_bernoulli(x, 0.3) <= 0.1
     (0.514629121059, True)
     """
-    return _kl_inverse(rate, budget, upward=True, first=True)
+    return _kl_inverse(SPECS["kl_inverse_first_upper"], rate, budget, upward=True, first=True)
 
 
 def kl_inverse_first_lower(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
@@ -293,12 +284,10 @@ def kl_inverse_first_lower(rate: ArrayLike, budget: ArrayLike) -> FloatOrArray:
     >>> round(kl_inverse_first_lower(0.3, 0.1), 12)
     0.112734575405
     """
-    return _kl_inverse(rate, budget, upward=False, first=True)
+    return _kl_inverse(SPECS["kl_inverse_first_lower"], rate, budget, upward=False, first=True)
 
 
-def _plain_rates(a: float, b: float) -> bool:
-    """Both in [0, 1], as :func:`check_rate` requires, on plain scalars."""
-    return 0 <= a <= 1 and 0 <= b <= 1
+_KL, _PINSKER = SPECS["kl_bernoulli"], SPECS["pinsker_radius"]
 
 
 def _kl(a, b):
@@ -318,15 +307,13 @@ def _divergence(x, fixed, first):
     return _kl(x, fixed) if first else _kl(fixed, x)
 
 
-def _kl_inverse(fixed, budget, *, upward: bool, first: bool = False):
-    """The end of {x : kl(x||fixed) <= budget} (``first``) or {x : kl(fixed||x) <= budget}."""
-    if (plain := plain_scalars(fixed, budget)) and 0 <= plain[0] <= 1 and plain[1] >= 0:
+def _kl_inverse(spec: Spec, fixed, budget, *, upward: bool, first: bool = False):
+    """The end of {x : kl(x||fixed) <= budget} (``first``) or {x : kl(fixed||x) <= budget}; ``spec``: the caller's constraints."""
+    if plain := spec.accept(fixed, budget):
         value = scalar_or_none(lambda: _kl_inverse_scalar(float(plain[0]), float(plain[1]), upward=upward, first=first))
         if value is not None:
             return value
-    fixed = check_rate(fixed, "rate" if first else "a")
-    budget = check_nonnegative(budget, "budget", allow_inf=True)
-    check_broadcastable(**{"rate" if first else "a": fixed, "budget": budget})
+    fixed, budget = spec.check(fixed, budget)
     # + 0.0: a rate of -0.0 is the rate 0, and a pinned answer (the rate itself) is +0.0 as on the fast path.
     fixed, budget = np.broadcast_arrays(fixed + 0.0, budget)
     level = _certified_level(budget)

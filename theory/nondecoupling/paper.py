@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from nondecoupling.constraints import SPECS
 from nondecoupling.duration import optimal_rl_duration
 from nondecoupling.kl import (
     kl_inverse_first_lower,
@@ -35,10 +36,6 @@ from nondecoupling.tilt import tradeoff_of_checked
 from nondecoupling.validation import (
     ParameterError,
     check_broadcastable,
-    check_distribution,
-    check_nonnegative,
-    check_positive,
-    check_rate,
     scalar_or_array,
 )
 
@@ -47,24 +44,21 @@ if TYPE_CHECKING:
 
     from nondecoupling._typing import FloatOrArray
 
-#: KL directions accepted by :func:`reward_change_band`: KL(pi_SFT || pi_RL) and KL(pi_RL || pi_SFT).
-KL_DIRECTIONS = ("sft||rl", "rl||sft")
 #: Reward scale for tilts 1/beta >= 1 (see sft_increase_after_kl_rl): 2**64 keeps 2**-64/beta normal.
 _REWARD_SCALE = 2.0**64
 
 
-def _prompt_table(probs: ArrayLike, rewards: ArrayLike, prompt_weights: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expert distribution and rewards as (prompts, responses) arrays and the prompt weights."""
-    probs = check_distribution(probs, "probs")
-    rewards = check_rate(rewards, "rewards")
-    shape = check_broadcastable(probs=probs, rewards=rewards)
+def _prompt_table(probs: np.ndarray, rewards: np.ndarray, weights: np.ndarray | None, *,
+                  names: tuple[str, str] = ("probs", "rewards")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked distributions and rewards as (prompts, responses) arrays, and the prompt weights
+    (uniform for None) checked against the number of prompts; ``names``: the caller's."""
+    shape = check_broadcastable(**dict(zip(names, (probs, rewards))))
     if len(shape) > 2:
-        raise ParameterError("probs", "of shape (prompts, responses) or (responses,)", f"shape {shape}")
+        raise ParameterError(names[0], "of shape (prompts, responses) or (responses,)", f"shape {shape}")
     probs, rewards = (np.broadcast_to(x, shape).reshape(-1, shape[-1]) for x in (probs, rewards))
     prompts = probs.shape[0]
-    if prompt_weights is None:
+    if weights is None:
         return probs, rewards, np.full(prompts, 1.0 / prompts)
-    weights = check_distribution(prompt_weights, "prompt_weights")
     if weights.shape != (prompts,):
         raise ParameterError("prompt_weights", f"of shape ({prompts},), one weight per prompt", f"shape {weights.shape}")
     return probs, rewards, weights
@@ -117,15 +111,15 @@ def sft_increase_after_kl_rl(probs: ArrayLike, rewards: ArrayLike, *, beta: Arra
     >>> round(sft_increase_after_kl_rl([0.5, 0.5], [1.0, 0.0], beta=1.0), 6)  # log cosh(1/2)
     0.120115
     """
-    beta = check_positive(beta, "beta", allow_inf=True)
-    probs, rewards, weights = _prompt_table(probs, rewards, prompt_weights)
+    table, table_rewards, kl_weight, weights = SPECS["sft_increase_after_kl_rl"].check(probs, rewards, beta, prompt_weights)
+    table, table_rewards, weights = _prompt_table(table, table_rewards, weights)
     # 1/beta overflows for a subnormal beta, though C1 ~ (max r - E r)/beta may be finite: tilt the
     # rewards scaled by 2**64 by 2**-64/beta instead, the same products s r exactly (powers of two).
-    scale = np.where(beta < 1.0, _REWARD_SCALE, 1.0)[..., None, None]
-    tilt = (1.0 / scale[..., 0]) / beta[..., None]  # indexes the prompts: shape beta.shape + (prompts,)
-    shape = np.broadcast_shapes(tilt.shape + (1,), probs.shape)
+    scale = np.where(kl_weight < 1.0, _REWARD_SCALE, 1.0)[..., None, None]
+    tilt = (1.0 / scale[..., 0]) / kl_weight[..., None]  # indexes the prompts: shape beta.shape + (prompts,)
+    shape = np.broadcast_shapes(tilt.shape + (1,), table.shape)
     # Each prompt's share w C1 is formed as one product: C1 alone may pass 1.8e308 where w C1 does not.
-    shares = tradeoff_of_checked(tilt, probs, scale * rewards, shape, weight=weights)[1]
+    shares = tradeoff_of_checked(tilt, table, scale * table_rewards, shape, weight=weights)[1]
     with np.errstate(over="ignore"):  # the average itself may pass 1.8e308 (inf: the true value is not a float)
         return scalar_or_array(np.sum(shares, axis=-1))
 
@@ -169,7 +163,7 @@ def reward_change_bound(expected_kl: ArrayLike) -> FloatOrArray:
     >>> reward_change_bound(0.02)
     0.1
     """
-    return pinsker_radius(check_nonnegative(expected_kl, "expected_kl", allow_inf=True))  # K3's Pinsker radius
+    return pinsker_radius(*SPECS["reward_change_bound"].check(expected_kl))  # K3's Pinsker radius
 
 
 def reward_change_band(rl_reward: ArrayLike, expected_kl: ArrayLike, *, kl_direction: str = "sft||rl") -> tuple[FloatOrArray, FloatOrArray]:
@@ -190,7 +184,7 @@ def reward_change_band(rl_reward: ArrayLike, expected_kl: ArrayLike, *, kl_direc
     rl_reward : float or array_like
         :math:`J(\pi_{RL}) \in [0, 1]` (prompt-averaged pass rate of the RL policy).
     expected_kl : float or array_like
-        The KL budget, >= 0, in the direction ``kl_direction``.
+        The KL budget, >= 0 (``inf`` allowed), in the direction ``kl_direction``.
     kl_direction : {"sft||rl", "rl||sft"}
         Which KL the budget bounds.
 
@@ -218,21 +212,10 @@ def reward_change_band(rl_reward: ArrayLike, expected_kl: ArrayLike, *, kl_direc
     >>> bool(0.4 < lower < 0.5 < upper < 0.6)
     True
     """
-    if not isinstance(kl_direction, str) or kl_direction not in KL_DIRECTIONS:
-        raise ParameterError("kl_direction", f"one of {KL_DIRECTIONS}", repr(kl_direction))
-    rl_reward = check_rate(rl_reward, "rl_reward")
-    expected_kl = check_nonnegative(expected_kl, "expected_kl", allow_inf=True)
-    check_broadcastable(rl_reward=rl_reward, expected_kl=expected_kl)
+    rl_reward, expected_kl, kl_direction = SPECS["reward_change_band"].check(rl_reward, expected_kl, kl_direction)
     if kl_direction == "sft||rl":
         return kl_inverse_first_lower(rl_reward, expected_kl), kl_inverse_first_upper(rl_reward, expected_kl)
     return kl_inverse_lower(rl_reward, expected_kl), kl_inverse_upper(rl_reward, expected_kl)
-
-
-def _one_number(array, name):
-    """A validated constant that must be one number (a verdict is one bool), as a float."""
-    if np.size(array) != 1:
-        raise ParameterError(name, "a single number", f"shape {np.shape(array)}")
-    return float(np.reshape(array, -1)[0])
 
 
 class ClaimCheck(NamedTuple):
@@ -272,7 +255,7 @@ def theorem_4_1_as_stated(rl_probs: ArrayLike, sft_probs: ArrayLike, rewards: Ar
     prompt_weights : array_like, shape (prompts,), optional
         Prompt distribution (uniform by default).
     tolerance : float, default 1e-12
-        A drop at or below it counts as no drop: the rounding of the reward sums of two
+        A number >= 0; a drop at or below it counts as no drop: the rounding of the reward sums of two
         policies with equal rewards is not a strict decrease.
 
     Returns
@@ -299,13 +282,10 @@ def theorem_4_1_as_stated(rl_probs: ArrayLike, sft_probs: ArrayLike, rewards: Ar
     >>> theorem_4_1_as_stated([0.5, 0.5], [0.75, 0.25], [0.0, 0.0], kl_low=0.1, kl_high=0.2).counterexample
     True
     """
-    tolerance = _one_number(check_nonnegative(tolerance, "tolerance"), "tolerance")
-    kl_low = _one_number(check_positive(kl_low, "kl_low"), "kl_low")
-    kl_high = _one_number(check_positive(kl_high, "kl_high"), "kl_high")
-    if kl_high < kl_low:
-        raise ParameterError("kl_high", f">= kl_low = {float(kl_low):g}", repr(float(kl_high)))
-    rl, rewards_table, weights = _prompt_table(rl_probs, rewards, prompt_weights)
-    sft, _, _ = _prompt_table(sft_probs, rewards, prompt_weights)
+    rl, sft, reward_values, kl_low, kl_high, weights, tolerance = SPECS["theorem_4_1_as_stated"].check(
+        rl_probs, sft_probs, rewards, kl_low, kl_high, prompt_weights, tolerance)
+    rl, rewards_table, weights = _prompt_table(rl, reward_values, weights, names=("rl_probs", "rewards"))
+    sft, _, _ = _prompt_table(sft, reward_values, weights, names=("sft_probs", "rewards"))
     if sft.shape != rl.shape:
         raise ParameterError("sft_probs", f"of the shape of rl_probs {rl.shape}", f"shape {sft.shape}")
     if np.any((sft > 0) & (rl == 0)):
@@ -342,7 +322,7 @@ def guaranteed_reward_drop(*, expert_pass_rate: ArrayLike, rl_pass_rate: ArrayLi
     rl_pass_rate : float or array_like
         :math:`b_{RL} \in [0, 1]`, the pass rate RL reached (prompt-averaged).
     sft_excess : float or array_like
-        :math:`\varepsilon \ge 0` now (prompt-averaged sequence-level excess).
+        :math:`\varepsilon \ge 0` now (prompt-averaged sequence-level excess; ``inf`` allowed).
 
     Returns
     -------
@@ -368,10 +348,8 @@ def guaranteed_reward_drop(*, expert_pass_rate: ArrayLike, rl_pass_rate: ArrayLi
     >>> round(guaranteed_reward_drop(expert_pass_rate=0.3, rl_pass_rate=0.8, sft_excess=0.05), 4)
     0.3454
     """
-    expert_pass_rate = check_rate(expert_pass_rate, "expert_pass_rate")
-    rl_pass_rate = check_rate(rl_pass_rate, "rl_pass_rate")
-    sft_excess = check_nonnegative(sft_excess, "sft_excess", allow_inf=True)
-    check_broadcastable(expert_pass_rate=expert_pass_rate, rl_pass_rate=rl_pass_rate, sft_excess=sft_excess)
+    expert_pass_rate, rl_pass_rate, sft_excess = SPECS["guaranteed_reward_drop"].check(
+        expert_pass_rate, rl_pass_rate, sft_excess)
     return scalar_or_array(np.maximum(0.0, rl_pass_rate - outer_upper_end(expert_pass_rate, sft_excess)))
 
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nondecoupling._generated import s1
+from nondecoupling.constraints import SPECS
 from nondecoupling.validation import (
     INF,
     ParameterError,
     check_broadcastable,
     check_interval,
     check_nonnegative,
-    check_positive,
     check_rate,
     check_step_count,
     plain_scalars,
@@ -223,12 +223,10 @@ def kantorovich_bound(m_lo: ArrayLike, m_hi: ArrayLike) -> FloatOrArray:
     >>> kantorovich_bound(1.0, 4.0)
     0.8
     """
-    if (plain := plain_scalars(m_lo, m_hi)) and all(0 < m < INF for m in plain):
+    if plain := SPECS["kantorovich_bound"].accept(m_lo, m_hi):
         value = scalar_or_none(s1.kantorovich_scalar, *sorted(plain))
         if value is not None:
             return value
-    m_lo = check_positive(m_lo, "m_lo")
-    m_hi = check_positive(m_hi, "m_hi")
-    check_broadcastable(m_lo=m_lo, m_hi=m_hi)
+    m_lo, m_hi = SPECS["kantorovich_bound"].check(m_lo, m_hi)
     # The bound is symmetric; ordering the ends keeps sqrt(m_lo/m_hi) <= 1 (no overflow).
     return scalar_or_array(s1.kantorovich(np.minimum(m_lo, m_hi), np.maximum(m_lo, m_hi)))

@@ -10,24 +10,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nondecoupling._generated import p1, p4
-from nondecoupling.validation import (
-    INF,
-    SEPARATION_RTOL,
-    as_float_array,
-    check_broadcastable,
-    check_nonnegative,
-    check_positive,
-    check_separation,
-    plain_scalars,
-    scalar_or_array,
-    scalar_or_none,
-)
+from nondecoupling._generated import p4
+from nondecoupling.constraints import SPECS
+from nondecoupling.validation import scalar_or_array, scalar_or_none
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from nondecoupling._typing import FloatOrArray
+
+
+_THRESHOLD, _CROSSING = SPECS["nondecoupling_threshold"], SPECS["crossing_time"]
 
 
 def nondecoupling_threshold(*, sft_min: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike) -> FloatOrArray:
@@ -69,15 +62,11 @@ def nondecoupling_threshold(*, sft_min: ArrayLike, sep: ArrayLike, mu_sft: Array
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (i).
     """
-    if (plain := plain_scalars(sft_min, sep, mu_sft)) and _plain_threshold_input(*plain):
-        value = scalar_or_none(p4.nondecoupling_threshold_scalar, sft_min, sep, mu_sft)
+    if plain := _THRESHOLD.accept(sft_min, sep, mu_sft):
+        value = scalar_or_none(p4.nondecoupling_threshold_scalar, *plain)
         if value is not None:
             return value
-    sft_min = as_float_array(sft_min, "sft_min")
-    sep = check_nonnegative(sep, "sep")
-    mu_sft = check_positive(mu_sft, "mu_sft")
-    check_broadcastable(sft_min=sft_min, sep=sep, mu_sft=mu_sft)
-    return scalar_or_array(p4.nondecoupling_threshold(sft_min, sep, mu_sft))
+    return scalar_or_array(p4.nondecoupling_threshold(*_THRESHOLD.check(sft_min, sep, mu_sft)))
 
 
 def crossing_time(*, sft_gap0: ArrayLike, rl_gap0: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike, mu_rl: ArrayLike) -> FloatOrArray:
@@ -132,37 +121,11 @@ def crossing_time(*, sft_gap0: ArrayLike, rl_gap0: ArrayLike, sep: ArrayLike, mu
     ----------
     Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026); THEORY.md P4 (ii).
     """
-    if (plain := plain_scalars(sft_gap0, rl_gap0, sep, mu_sft, mu_rl)) and _plain_crossing_input(*plain):
-        value = scalar_or_none(_crossing_time_scalar, sft_gap0, rl_gap0, sep, mu_sft, mu_rl)
+    if plain := _CROSSING.accept(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
+        value = scalar_or_none(p4.crossing_time_scalar, *plain)
         if value is not None:
             return value
-    sft_gap0 = check_nonnegative(sft_gap0, "sft_gap0")
-    rl_gap0 = check_nonnegative(rl_gap0, "rl_gap0")
-    sep = check_nonnegative(sep, "sep")
-    mu_sft = check_positive(mu_sft, "mu_sft")
-    mu_rl = check_positive(mu_rl, "mu_rl")
-    check_broadcastable(sft_gap0=sft_gap0, rl_gap0=rl_gap0, sep=sep, mu_sft=mu_sft, mu_rl=mu_rl)
-    check_separation(sep, p1.start_reach(sft_gap0, mu_sft) + p1.start_reach(rl_gap0, mu_rl),
-                     bound="sqrt(2 sft_gap0/mu_sft) + sqrt(2 rl_gap0/mu_rl)",
-                     reason="quadratic growth of both losses bounds the distance between their minimizers")
+    sft_gap0, rl_gap0, sep, mu_sft, mu_rl = _CROSSING.check(sft_gap0, rl_gap0, sep, mu_sft, mu_rl)
     # numpy.select evaluates every branch: the log also runs where its argument is <= 0.
     with np.errstate(all="ignore"):
         return scalar_or_array(p4.crossing_time(sft_gap0, rl_gap0, sep, mu_sft, mu_rl))
-
-
-
-def _plain_threshold_input(sft_min: float, sep: float, mu_sft: float) -> bool:
-    """The array path's checks of :func:`nondecoupling_threshold`, on plain scalars."""
-    return -INF < sft_min < INF and 0 <= sep < INF and 0 < mu_sft < INF
-
-
-def _plain_crossing_input(sft_gap0: float, rl_gap0: float, sep: float, mu_sft: float, mu_rl: float) -> bool:
-    """The array path's checks of :func:`crossing_time`, on plain scalars."""
-    return 0 <= sft_gap0 < INF and 0 <= rl_gap0 < INF and 0 <= sep < INF and 0 < mu_sft < INF and 0 < mu_rl < INF
-
-
-def _crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl):
-    """T_x for one realizable instance; raises ValueError otherwise (the array path names the reason)."""
-    if sep > (p1.start_reach_scalar(sft_gap0, mu_sft) + p1.start_reach_scalar(rl_gap0, mu_rl)) * (1 + SEPARATION_RTOL):
-        raise ValueError("unrealizable sep")
-    return p4.crossing_time_scalar(sft_gap0, rl_gap0, sep, mu_sft, mu_rl)

@@ -16,13 +16,11 @@ from scipy.special import logsumexp
 
 from nondecoupling._generated import k2
 from nondecoupling._scaled import scaled_product
+from nondecoupling.constraints import SPECS
 from nondecoupling.validation import (
     DISTRIBUTION_ATOL,
     INF,
     check_broadcastable,
-    check_distribution,
-    check_nonnegative,
-    check_rate,
     plain_scalars,
     scalar_or_array,
     scalar_or_none,
@@ -99,12 +97,10 @@ def tilted_tradeoff(s: ArrayLike, probs: ArrayLike, rewards: ArrayLike) -> tuple
         result = scalar_or_none(_plain_tradeoff, float(s), probs, rewards)
         if result is not None:
             return result
-    s = check_nonnegative(s, "s")
-    probs = check_distribution(probs, "probs")
-    rewards = check_rate(rewards, "rewards")
+    tilt, table, table_rewards = SPECS["tilted_tradeoff"].check(s, probs, rewards)
     # s indexes the leading axes; the responses are the last axis of probs and rewards.
-    shape = check_broadcastable(probs=probs, rewards=rewards, s=s[..., None])
-    return tuple(scalar_or_array(value) for value in tradeoff_of_checked(s, probs, rewards, shape))
+    shape = check_broadcastable(probs=table, rewards=table_rewards, s=tilt[..., None])
+    return tuple(scalar_or_array(value) for value in tradeoff_of_checked(tilt, table, table_rewards, shape))
 
 
 def tradeoff_of_checked(s: np.ndarray, probs: np.ndarray, rewards: np.ndarray, shape: tuple, weight=1.0):

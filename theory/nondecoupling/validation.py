@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # Frames inside the library are skipped when naming the caller's file and line: the first
 # frame outside it (the user's own code) is reported as the call site.
 _LIBRARY_DIR = os.path.dirname(os.path.abspath(__file__))
+#: The modules that check input (this one and the table of constraints that calls it): their frames
+#: are never the function that rejected its input.
+_CHECKING_FILES = frozenset((__file__, os.path.join(os.path.dirname(__file__), "constraints.py")))
 
 
 class ParameterError(ValueError):
@@ -63,7 +66,7 @@ def _locate_caller() -> tuple[str, str]:
     """Name the public function that rejected its input, and where the user called it."""
     frame: FrameType | None = sys._getframe(2)
     # Skip this module and the library's private helpers (e.g. a shared _validated()): name the public function.
-    while frame is not None and (frame.f_code.co_filename == __file__ or (
+    while frame is not None and (frame.f_code.co_filename in _CHECKING_FILES or (
             frame.f_code.co_name.startswith("_") and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIR))):
         frame = frame.f_back
     if frame is None:
@@ -212,25 +215,35 @@ def check_pl_constants(mu: ArrayLike, beta: ArrayLike, *, mu_name: str = "mu", b
     """
     mu = check_positive(mu, mu_name)
     beta = check_positive(beta, beta_name)
-    shape = check_broadcastable(**{mu_name: mu, beta_name: beta})
-    bad = np.broadcast_to(mu > beta, shape)
+    check_broadcastable(**{mu_name: mu, beta_name: beta})
+    check_pl_order(mu, beta, mu_name=mu_name, beta_name=beta_name)
+    return mu, beta
+
+
+def check_pl_order(mu: np.ndarray, beta: np.ndarray, *, mu_name: str = "mu", beta_name: str = "beta") -> None:
+    """mu <= beta (elementwise) for checked, broadcastable arrays: a PL constant never exceeds the smoothness constant."""
+    bad = np.broadcast_to(mu > beta, np.broadcast_shapes(np.shape(mu), np.shape(beta)))
     if bad.any():
         mu_first, beta_first = _first_violation(bad, mu, beta)
         got = f"{mu_name}={mu_first!r} > {beta_name}={beta_first!r}{_count(bad)}"
         raise ParameterError(mu_name, f"<= {beta_name} (a PL constant never exceeds the smoothness constant)", got)
-    return mu, beta
 
 
 def check_step_size(eta, beta, *, name: str = "eta", beta_name: str = "beta") -> np.ndarray:
     """Gradient-descent step size: 0 < eta < 2 / beta (elementwise). ``beta`` must be checked first."""
     eta = check_positive(eta, name)
-    shape = check_broadcastable(**{beta_name: beta, name: eta})
+    check_broadcastable(**{beta_name: beta, name: eta})
+    check_stable_step(eta, beta, name=name, beta_name=beta_name)
+    return eta
+
+
+def check_stable_step(eta: np.ndarray, beta: np.ndarray, *, name: str = "eta", beta_name: str = "beta") -> None:
+    """eta * beta < 2 (elementwise) for checked, broadcastable arrays: gradient descent diverges beyond."""
     with np.errstate(over="ignore"):  # an overflowing product is >= 2 all the same
-        bad = np.broadcast_to(eta * beta >= 2.0, shape)
+        bad = np.asarray(eta * beta >= 2.0)
     if bad.any():
         eta_b = np.broadcast_to(eta, bad.shape)
         raise ParameterError(name, f"< 2/{beta_name} (gradient descent diverges beyond)", _describe(eta_b, bad))
-    return eta
 
 
 def check_integer(value, name: str, *, low: int | None = None) -> np.ndarray:
@@ -365,7 +378,7 @@ def check_separation(sep, reach, *, bound: str, reason: str) -> None:
         raise ParameterError("sep", f"<= {bound} ({reason})", f"sep={sep_first!r} > {reach_first!r}{_count(bad)}")
 
 
-# ----- The fast path for plain scalar input (issue 16): the same checks as plain comparisons.
+# ----- The fast path for plain scalar input (issue 16); its comparisons are compiled from nondecoupling.constraints.
 #: Python's own numbers; bool (a subclass of int) is excluded by the exact type test.
 _PLAIN_TYPES = frozenset((float, int))
 #: Ints up to this size convert to a float; larger ones become +-inf on the array path.
@@ -401,8 +414,3 @@ def scalar_or_none(evaluate, *args):
     if type(value) is tuple:
         return tuple([float(part) + 0.0 for part in value])
     return float(value) + 0.0
-
-
-def plain_pl_constants(mu, beta) -> bool:
-    """0 < mu <= beta < inf, as :func:`check_pl_constants` requires."""
-    return 0 < mu <= beta < INF
