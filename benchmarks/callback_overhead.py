@@ -1,6 +1,6 @@
 """What the live callback costs a GRPO run, timed from the trainer's own hooks.
 
-``python benchmarks/callback_overhead.py [--steps 20 60 200] [--device auto] [--dtype auto]``
+``python benchmarks/callback_overhead.py [--steps 20 60 200] [--max-overhead 0.05 0] [--device auto] [--dtype auto]``
 
 The runner's default task and model (the digit-reversal task, 100 prompts, p* over 5 answers:
 500 held-out pairs; the tiny Qwen3, 64 wide, 2 layers) and its default GRPO stage (16 prompts
@@ -13,7 +13,8 @@ Two clocks sit around the callback in the trainer's callback list, one before an
 it, so every hook's time splits into the trainer's and the callback's. Training time: the sum
 of [on_step_begin, on_step_end) over the steps; callback time: everything the callback does in
 its hooks (the stage's first and last evaluations, the scheduled ones, the P3 refits as they
-happen). Set-up (building the trainer and the model) is outside both. Reported per stage length:
+happen). Each length runs with the default time budget (``max_overhead=0.05``) and without one
+(every evaluation on schedule), alternately. Set-up (building the trainer and the model) is outside both. Reported per stage length:
 evaluations, callback time / training time, and the share of it that the P3 refits take.
 """
 
@@ -71,14 +72,15 @@ class _TimedRefits:
         stopping.LiveStop.observe = self._original
 
 
-def _stage(task, settings, steps: int) -> dict:
+def _stage(task, settings, steps: int, max_overhead: float | None) -> dict:
     device = resolve_device(settings.device)
     model, tokenizer = load_policy("tiny", TinyQwen3Size(), seed=0, dtype=DTYPES[resolve_dtype(settings.dtype, device)],
                                    device=device)
     prompts, responses, weights = zip(*[(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()])
     coupling = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=task_reward(task),
                                                reference_model="rl_start", expert_pass_rate=task.expert_pass_rate,
-                                               expert_entropy=task.expert_entropy, exact_pass_rate=True))
+                                               expert_entropy=task.expert_entropy, exact_pass_rate=True,
+                                               max_overhead=max_overhead))
     before, after = _Clock(), _Clock()
     with _TimedRefits() as refits:
         run_grpo(model, tokenizer, task, steps=steps, lr=1e-3, max_completion_length=task.answer_width + 1,
@@ -98,19 +100,22 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-overhead", type=float, nargs="+", default=[0.05, 0.0],
+                        help="the callback's time budgets to compare (0: none, every evaluation on schedule)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = TrainingSettings(device=args.device, dtype=args.dtype)
     device = resolve_device(args.device)
     print(f"device {device}, dtype {resolve_dtype(args.dtype, device)}, torch threads {torch.get_num_threads()}")
-    print("| GRPO steps | evaluations | P3 refits | training step (s) | one evaluation / step | callback / training | refits / training |")
-    print("|---|---|---|---|---|---|---|")
+    print("| max_overhead | GRPO steps | evaluations | P3 refits | training step (s) | one evaluation / step | callback / training | refits / training |")
+    print("|---|---|---|---|---|---|---|---|")
     for steps in args.steps:
-        row = _stage(DigitTask(), settings, steps)
-        step = row["training"] / steps
-        evaluation = (row["callback"] - row["refits"]) / row["evaluations"]
-        print(f"| {steps} | {row['evaluations']} | {row['refit_count']} | {step:.3f} | {evaluation / step:.2f} | "
-              f"{row['callback'] / row['training']:.1%} | {row['refits'] / row['training']:.2%} |", flush=True)
+        for budget in args.max_overhead:  # alternated within one length: the load is shared
+            row = _stage(DigitTask(), settings, steps, budget or None)
+            step = row["training"] / steps
+            evaluation = (row["callback"] - row["refits"]) / row["evaluations"]
+            print(f"| {budget or 'none'} | {steps} | {row['evaluations']} | {row['refit_count']} | {step:.3f} | {evaluation / step:.2f} | "
+                  f"{row['callback'] / row['training']:.1%} | {row['refits'] / row['training']:.2%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,15 @@ beside it). With an attached trainer the numbers also go through the trainer's o
 (``coupling/*``), so ``report_to`` (TensorBoard, W&B, MLflow) shows them; GRPO's
 ``frac_reward_zero_std`` (groups with no reward variance: no gradient) is copied into the line.
 
-Evaluations: the start and end of each training, ``on_evaluate``, and every ``every_steps`` steps;
-in an RL stage with ``stop_at="optimal"``, :func:`~nondecoupling.bridge.logs.stopping.evaluation_steps`'
+Evaluations: the start and end of each training, ``on_evaluate``, and every ``every_steps`` steps
+while they fit the time budget ``max_overhead`` (default 5% of the stage's training time, projected
+from its steps so far: a scheduled evaluation waits until it and the stage's last evaluation fit
+beside what the callback has spent, so the callback costs at most ``max_overhead`` of a stage however
+slow an evaluation is, unless the stage's first and last evaluations alone cost more; those two are
+always made). In an RL stage with ``stop_at="optimal"``, :func:`~nondecoupling.bridge.logs.stopping.evaluation_steps`'
 geometric start besides (steps 1, 2, 3, 4, 6, 8 at every_steps = 10: 6 more evaluations per
-stage), so that a t* shorter than ``every_steps`` is seen in time. Units: ``step`` and ``p3_optimal_step`` are global steps (all stages
+stage), so that a t* shorter than ``every_steps`` is seen in time; the stop's schedule is kept, not
+budgeted (a late evaluation is a late stop). Units: ``step`` and ``p3_optimal_step`` are global steps (all stages
 together), ``p3_stage_step`` counts from the RL stage's start; ``stop_reason`` names both.
 """
 
@@ -36,6 +41,7 @@ from transformers import Trainer, TrainerCallback
 from nondecoupling.bridge.jsonable import jsonable
 from nondecoupling.bridge.logs.stats import k1_terms  # the bridge's one K1 rule
 from nondecoupling.bridge.logs.stopping import LiveStop, StagePrior, evaluation_steps, stage_prior
+from nondecoupling.bridge.models.budget import TimeBudget
 from nondecoupling.bridge.models.measure import CouplingMeasurer, rank_and_world
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative, check_positive, check_rate
 
@@ -51,6 +57,8 @@ class CouplingConfig:
     expert_pass_rate, expert_entropy: a = E_{p*} r and H(p*) (K1's floor, ``run_meta.json``).
     every_steps: the evaluation interval; stop_at: None or ``"optimal"`` (online P3's stop);
     lam: the SFT loss's weight in the net gain; growth: the RL schedule's geometric start.
+    max_overhead: the share of training time that scheduled evaluations may take (None: every one
+    is made on time); the live stop's schedule (``stop_at`` in RL) is not budgeted.
     """
 
     prompts: Sequence[str]
@@ -70,6 +78,7 @@ class CouplingConfig:
     phase: str = "auto"
     measure: dict = field(default_factory=dict)  # samples_per_prompt, max_new_tokens, batch_size, tokenizer
     seed: int = 0
+    max_overhead: float | None = 0.05
 
     def __post_init__(self):
         checks = {"phase": (self.phase in ("auto", "sft", "rl"), "'auto', 'sft' or 'rl'"),
@@ -81,6 +90,8 @@ class CouplingConfig:
                 raise ParameterError(name, constraint, repr(getattr(self, name)))
         self.every_steps = int(check_integer(self.every_steps, "every_steps", low=1))
         self.lam = float(check_positive(self.lam, "lam"))
+        if self.max_overhead is not None:
+            self.max_overhead = float(check_positive(self.max_overhead, "max_overhead"))
         if self.expert_pass_rate is not None:
             self.expert_pass_rate = float(check_rate(self.expert_pass_rate, "expert_pass_rate"))
         if self.expert_entropy is not None:
@@ -100,6 +111,7 @@ class CouplingCallback(TrainerCallback):
         self.stage, self.phase, self.step_offset, self._last_step = -1, None, 0, None
         self.trainer, self.live, self._autocast, self._stage_start, self._train_logs = None, None, None, None, {}
         self.schedule: set[int] = set()
+        self.budget = TimeBudget(config.max_overhead)
         self._extra_meta: dict = {}
 
     def attach(self, trainer: Trainer) -> CouplingCallback:
@@ -122,14 +134,19 @@ class CouplingCallback(TrainerCallback):
         every = self.config.every_steps
         self.schedule = set(evaluation_steps(every, state.max_steps, growth=self.config.growth) if dense
                             else range(0, state.max_steps + 1, every))
+        self.budget.reset(enforced=not dense, max_steps=state.max_steps)
         # accelerate wraps the policy's forward in the trainer's autocast: the reference runs under the same one.
         self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._place_reference(model)
         self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.budget.step_begins()
+
     def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
         step = state.global_step
-        if step in self.schedule:
+        self.budget.step_ends(due=step in self.schedule)
+        if self.budget.allows_evaluation():
             self._evaluate_and_log(args, state, control, model, optimizer)
         if self.live is not None and self.config.stop_at and self.live.should_stop(step):
             control.should_training_stop = True
@@ -165,6 +182,10 @@ class CouplingCallback(TrainerCallback):
         if self._last_step == state.global_step:  # on_step_end and on_evaluate at the same step
             return
         self._last_step = state.global_step
+        with self.budget.spending():
+            self._measure_and_log(state, model, optimizer)
+
+    def _measure_and_log(self, state, model, optimizer) -> None:
         step = self.step_offset + state.global_step
         record = {"phase": self.phase, "stage": self.stage, "step": step, **self.evaluate(model, step=step),
                   **self._train_logs}

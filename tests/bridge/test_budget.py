@@ -1,0 +1,100 @@
+"""The live callback's time budget (``nondecoupling.bridge.models.budget``): at most ``max_overhead``
+of a stage's training time, however slow an evaluation is next to a step."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nondecoupling.bridge.models import budget as budget_module
+from nondecoupling.bridge.models.budget import TimeBudget
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_stage(monkeypatch, *, share, max_steps: int, every: int, step_seconds, evaluation_seconds: float) -> tuple[list[int], float, float]:
+    """Drive a budget through one stage as the callback does: (evaluated steps, callback time, training time)."""
+    clock = FakeClock()
+    monkeypatch.setattr(budget_module.time, "perf_counter", clock)
+    budget = TimeBudget(share)
+    budget.reset(enforced=True, max_steps=max_steps)
+    evaluated = []
+
+    def evaluate(step):
+        with budget.spending():
+            clock.now += evaluation_seconds
+        evaluated.append(step)
+
+    evaluate(0)  # the stage's first evaluation, always made
+    for step in range(1, max_steps + 1):
+        budget.step_begins()
+        clock.now += step_seconds(step)
+        budget.step_ends(due=step % every == 0)
+        if step < max_steps and budget.allows_evaluation():
+            evaluate(step)
+    evaluate(max_steps)  # the last, always made
+    return evaluated, budget.spent, budget.training
+
+
+def test_without_a_budget_every_scheduled_evaluation_is_made(monkeypatch):
+    evaluated, _, _ = run_stage(monkeypatch, share=None, max_steps=60, every=10, step_seconds=lambda s: 1.0, evaluation_seconds=5.0)
+    assert evaluated == list(range(0, 61, 10))
+
+
+def test_a_slow_evaluation_is_deferred_and_the_stage_stays_within_its_share(monkeypatch):
+    """One evaluation = 2 steps, 5% of 200 steps = 10 steps: start, end and three between."""
+    evaluated, spent, training = run_stage(monkeypatch, share=0.05, max_steps=200, every=10, step_seconds=lambda s: 1.0,
+                                           evaluation_seconds=2.0)
+    assert evaluated == [0, 10, 20, 30, 200]
+    assert spent == pytest.approx(0.05 * training)  # tight: the budget is spent to the last evaluation
+
+
+def test_a_cheap_evaluation_keeps_the_schedule(monkeypatch):
+    evaluated, spent, training = run_stage(monkeypatch, share=0.05, max_steps=100, every=10, step_seconds=lambda s: 1.0,
+                                           evaluation_seconds=0.1)
+    assert evaluated == list(range(0, 101, 10)) and spent <= 0.05 * training
+
+
+@given(share=st.floats(0.01, 0.5), max_steps=st.integers(2, 300), every=st.integers(1, 20),
+       step=st.floats(0.01, 10.0), evaluation=st.floats(0.001, 50.0))
+def test_the_share_holds_whenever_the_first_and_last_evaluations_fit(share, max_steps, every, step, evaluation):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _, spent, training = run_stage(monkeypatch, share=share, max_steps=max_steps, every=every,
+                                       step_seconds=lambda s: step, evaluation_seconds=evaluation)
+    if 2 * evaluation <= share * training:
+        assert spent <= share * training * (1 + 1e-9)
+    else:  # only the two mandatory evaluations
+        assert spent == pytest.approx(2 * evaluation)
+
+
+@pytest.mark.parametrize(("max_overhead", "expected"), [(None, [0, 2, 4, 6, 8]), (1e-9, [0, 8])])
+def test_the_callback_defers_scheduled_evaluations_past_its_budget(tmp_path, max_overhead, expected):
+    """A real SFT stage: without a budget every scheduled evaluation is made; with a vanishing one, only the first and last."""
+    pytest.importorskip("trl")
+    import numpy as np
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from nondecoupling.bridge.models import CouplingCallback, CouplingConfig
+    from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
+    from tests.bridge.tasks import ExpertTask
+
+    task = ExpertTask.echo(expert_pass_rate=0.5, num_wrong=2)
+    tokenizer = build_char_tokenizer()
+    model = build_tiny_qwen3(tokenizer, TinyQwen3Size(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=16,
+                                                      intermediate_size=64), seed=0)
+    prompts, responses = zip(*[(p, y) for p in task.prompts for y in task.expert_distribution(p)])
+    callback = CouplingCallback(CouplingConfig(prompts, responses, every_steps=2, max_overhead=max_overhead))
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=Dataset.from_list(task.sample_expert(256, np.random.default_rng(0))),
+                         args=SFTConfig(max_steps=8, per_device_train_batch_size=32, output_dir=str(tmp_path), report_to="none",
+                                        use_cpu=True, save_strategy="no", disable_tqdm=True, completion_only_loss=True))
+    callback.attach(trainer)
+    trainer.train()
+    assert [r["step"] for r in callback.records] == expected
