@@ -14,7 +14,9 @@ Pareto point and excesses against an mpmath linear solve, invalid Hessians and m
 the section-V band is certified edge by edge like the KL inverses. :func:`classify` names one outcome class per call:
 
 - ``clear_error``: a ParameterError naming a real parameter, where one was due;
-- ``correct``: a value matching the reference (a few ulps, or inf/0 where the truth is not a float);
+- ``correct``: a value matching the reference (a few ulps, or inf/0 where the truth is not a float;
+  inside the documented interval over the inputs' rounding where the value is ill-conditioned:
+  crossing_time at sep = reach, :class:`Between`);
 - ``documented_limit``: a P5 value where mu eta underflows (below 1e-308), so q rounds to 1 as
   the functions document (the only documented departure from the reference);
 - ``obscure_exception``: any other exception;

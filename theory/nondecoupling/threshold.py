@@ -130,7 +130,7 @@ def crossing_time(*, sft_gap0: ArrayLike, rl_gap0: ArrayLike, sep: ArrayLike, mu
     within 4 ulps (SVML's bound; sqrt and arithmetic are correctly rounded). A first-order
     count gives 3.5 roundings of 2**-53 for s and r and 0.5 for the difference, 4 ulps of the
     log plus one rounding of the division by mu_rl. Away from the edge the interval is a forward
-    bound: its width is about 2**-49 (sep + s + r)/(mu_rl (sep - s)) plus 2**-49 T_x.
+    bound: its width is about 2**-48 (sep/(mu_rl (sep - s)) + T_x).
 
     Examples
     --------
