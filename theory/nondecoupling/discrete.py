@@ -302,6 +302,14 @@ def discrete_sft_degradation_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, sep
     growth of R); the upper side is smoothness of L at its minimizer. Attained on isotropic
     quadratics from the SFT optimum with eta mu_rl < 1.
 
+    At the edge sep = r = sqrt(2 Delta_0/mu_rl) (accepted up to a 1e-9 relative slack) the
+    difference sep - r q^{k/2} cancels; the lower bound is well-conditioned there in absolute
+    terms (its slope in sep, mu_sft (sep - r q^{k/2}), vanishes with it), and both paths return it
+    within 1e-12 relative plus 2**-50 mu_sft (sep^2 + r^2 q^k) absolute (the rounding of the two
+    distances), q taken at the float products mu_rl eta and beta_rl eta. On the tight instance
+    the exact lower equals the upper; rounding can put it above, and it is then clipped to the
+    upper (both paths), as lower <= upper holds for every realizable sep <= r.
+
     Examples
     --------
     >>> from nondecoupling import discrete_sft_degradation_bounds
@@ -318,8 +326,9 @@ def discrete_sft_degradation_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, sep
     steps, rl_gap0, sep, mu_sft, beta_sft, mu_rl, beta_rl, eta, sharp = _DEGRADATION.check(*values)
     ratio = _deficit_ratio(mu_rl, beta_rl, eta, sharp)
     with _select_errors():
-        return _broadcast_pair(p5.discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, eta, ratio),
-                               p5.discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, ratio))
+        lower = p5.discrete_sft_excess_lower(steps, rl_gap0, sep, mu_rl, mu_sft, eta, ratio)
+        upper = p5.discrete_sft_excess_upper(steps, rl_gap0, mu_rl, beta_rl, beta_sft, eta, ratio)
+    return _broadcast_pair(np.minimum(lower, upper), upper)  # as the scalar path: rounding must not cross
 
 
 def discrete_reward_gain_bounds(steps: ArrayLike, *, rl_gap0: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, eta: ArrayLike, sharp: bool = False) -> tuple[FloatOrArray, FloatOrArray]:

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 _THRESHOLD, _CROSSING = SPECS["nondecoupling_threshold"], SPECS["crossing_time"]
 
+#: crossing_time's accuracy (its Notes): the result is exact for sep, sqrt(2 eps_0/mu_sft) and
+#: sqrt(2 Delta_0/mu_rl) each within CROSSING_DISTANCE_ERROR relative (plus 2**-1074), up to
+#: CROSSING_RELATIVE_ERROR relative (plus 2**-1074) in the result.
+CROSSING_DISTANCE_ERROR = 2.0**-50
+CROSSING_RELATIVE_ERROR = 2.0**-49
+
 
 def nondecoupling_threshold(*, sft_min: ArrayLike, sep: ArrayLike, mu_sft: ArrayLike) -> FloatOrArray:
     r"""The SFT loss tau = L* + mu_sft sep^2 / 2 below which RL cannot push it for good (P4).
@@ -110,6 +116,21 @@ def crossing_time(*, sft_gap0: ArrayLike, rl_gap0: ArrayLike, sep: ArrayLike, mu
     rejected, and then the log is never negative (the clamp at 0 only absorbs rounding). The
     log is taken of a scaled product, so T_x stays finite wherever it is a float. Tight: on isotropic quadratics with theta_0 on
     the line through the optima, behind the SFT optimum, T_x is the exact crossing time.
+
+    Accuracy, on both paths (mixed: backward in the distances, forward in the log). T_x is
+    ill-conditioned at the edge sep = s + r (s = sqrt(2 eps_0/mu_sft), r = sqrt(2 Delta_0/mu_rl)):
+    there T_x = 0 with slope -1/(mu_rl r) in sep, so its relative condition number is infinite,
+    and where r is below an ulp of s, T_x jumps from 0 to inf within one ulp of sep (at
+    Delta_0 = 0 it is inf for sep <= s and 0 beyond). No float evaluation of the distances can
+    decide that jump, so the stated bound is in terms of their rounding: the result lies in
+    :math:`[(1 - \rho)\,T_x^- - \eta,\ (1 + \rho)\,T_x^+ + \eta]`, where :math:`T_x^\mp` is
+    the exact T_x with sep, s and r each moved by at most ``CROSSING_DISTANCE_ERROR`` = 2**-50
+    relative plus 2**-1074 absolute (toward the smaller, resp. larger, T_x), :math:`\rho` =
+    ``CROSSING_RELATIVE_ERROR`` = 2**-49 and :math:`\eta` = 2**-1074, for any libm whose log is
+    within 4 ulps (SVML's bound; sqrt and arithmetic are correctly rounded). A first-order
+    count gives 3.5 roundings of 2**-53 for s and r and 0.5 for the difference, 4 ulps of the
+    log plus one rounding of the division by mu_rl. Away from the edge the interval is a forward
+    bound: its width is about 2**-48 (sep/(mu_rl (sep - s)) + T_x).
 
     Examples
     --------
