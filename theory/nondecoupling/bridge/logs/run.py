@@ -73,6 +73,7 @@ from nondecoupling.bridge.logs.readers.mlflow import read_mlflow
 from nondecoupling.bridge.logs.readers.tensorboard import read_tensorboard
 from nondecoupling.bridge.logs.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
 from nondecoupling.bridge.logs.units import check_sft_loss_plausible
+from nondecoupling.validation import ParameterError
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
 QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate")
@@ -275,6 +276,8 @@ def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[lis
         ``{"used": {key: steps}, "unused": {key: steps}}``: the keys whose values differed
         between the records of a step, and at how many steps.
     """
+    if raw.steps is None or raw.is_eval is None:
+        raise ParameterError("raw", "a RawLog with steps and is_eval (one key per record)", "None")
     groups: dict = {}
     for record, label, step, is_eval in zip(raw.records, raw.labels, raw.steps, raw.is_eval):
         group = groups.setdefault(step, {"values": {}, "labels": []})
@@ -419,7 +422,7 @@ def _row_groups(steps: np.ndarray, raw: RawLog, columns) -> np.ndarray | None:
     """
     others = [raw.values(columns[name]) for name in ("phase", "stage") if name in columns]
     repeat = np.zeros(len(steps), dtype=bool)
-    for i in np.flatnonzero(np.diff(steps) == 0):
+    for i in np.flatnonzero(np.diff(steps) == 0).tolist():
         repeat[i + 1] = all(_same(values[i], values[i + 1]) for values in others)
     return np.cumsum(~repeat) if repeat.any() else None
 

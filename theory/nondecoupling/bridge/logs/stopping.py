@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -85,6 +86,15 @@ class StagePrior:
             check_positive(getattr(self, name), name)
 
 
+class Posterior(TypedDict):
+    """:meth:`OnlineP3.posterior`: the grid's weights and each cell's Gaussian posterior of (Delta_0, A)."""
+
+    rate_weight: np.ndarray  # (rates,)
+    kappa_weight: np.ndarray  # (2 curves, rates, kappas): each curve's noise scale given the rate
+    mean: np.ndarray  # (2, rates, kappas, 2 coefficients)
+    precision: np.ndarray  # (2, rates, kappas, 2, 2)
+
+
 class OnlineP3:
     """The exact grid posterior of P3's curves for one RL stage, updated one evaluation at a time.
 
@@ -97,7 +107,11 @@ class OnlineP3:
     20
     """
 
-    def __init__(self, prior: StagePrior, *, lam: float = 1.0):
+    last_step: float | None
+    _first: np.ndarray | None
+    _posterior: Posterior | None
+
+    def __init__(self, prior: StagePrior, *, lam: float = 1.0) -> None:
         self.prior, self.lam = prior, float(check_positive(lam, "lam"))
         self.count, self.last_step, self._first = 0, None, None
         shape = (2, RATES.size)  # (reward, loss) x rate
@@ -126,7 +140,7 @@ class OnlineP3:
         self._yty += y * y
         self.count, self.last_step, self._posterior = self.count + 1, float(step), None
 
-    def posterior(self) -> dict:
+    def posterior(self) -> Posterior:
         """Grid weights (rates x kappas), and per cell the Gaussian posterior of (Delta_0, A)."""
         if self._posterior is not None:
             return self._posterior
@@ -215,6 +229,8 @@ def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float =
         stage steps), ``p_passed`` (P(t* < next_step)), ``stop_step`` (the stage step to stop at:
         now, or before ``next_step``; None: continue), ``reason``.
     """
+    if p3.last_step is None:
+        raise ParameterError("p3", "updated with at least one evaluation", "no evaluation yet")
     now = int(p3.last_step)
     draws = p3.t_star_samples(int(check_integer(samples, "samples", low=1)), seed=seed)
     draws = np.where(np.isnan(draws), np.inf, draws)  # a draw where P3 does not apply decides nothing
@@ -236,6 +252,14 @@ def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float =
                       f"P(t* < {next_step}) = {p_passed:.2f}"}
 
 
+class StopSettings(TypedDict):
+    """:func:`p3_stop_decision`'s settings that :class:`LiveStop` passes on."""
+
+    confidence: float
+    min_points: int
+    samples: int
+
+
 class LiveStop:
     """One RL stage's schedule, posterior and stop, driven one step at a time (the callback's and the benchmark's rule).
 
@@ -244,8 +268,11 @@ class LiveStop:
     planned stop step is reached.
     """
 
+    settings: StopSettings
+    stop_step: int | None
+
     def __init__(self, prior: StagePrior, *, every_steps: int, horizon: int, lam: float = 1.0, growth: float = 1.5,
-                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0):
+                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0) -> None:
         self.p3 = OnlineP3(prior, lam=lam)
         self.schedule = evaluation_steps(every_steps, horizon, growth=growth)
         if self.schedule[-1] != horizon:

@@ -132,6 +132,12 @@ class Watch:
     ``poll()`` returns the new console lines and whether the advised stop is passed.
     """
 
+    signature: tuple | None
+    last_line: str | None
+    problem: str | None
+    advised: dict | None
+    latest: int | None
+
     def __init__(self, paths, mappings, *, fmt: str | None = None, lam: float = 1.0, every_steps: int | None = None):
         self.paths, self.mappings, self.fmt = [str(p) for p in paths], mappings, fmt
         self.lam = float(check_positive(lam, "lam"))
@@ -152,14 +158,14 @@ class Watch:
             return lines, False
         self.problem = None
         advice = advise(run, lam=self.lam, every_steps=self.every_steps)
-        self.latest = advice["step"]
+        self.latest = latest = int(advice["step"])
         if self.advised is None and advice.get("stop_step") is not None:
             self.advised = advice
         line = describe(advice)
         if line != self.last_line:
             self.last_line = line
             lines.append(line)
-        return lines, self.advised is not None and self.latest >= self.advised["stop_step"]
+        return lines, self.advised is not None and latest >= self.advised["stop_step"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,7 +174,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="nondecoupling watch", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    check = check_parser()._subparsers._group_actions[0].choices["check"]
+    commands = next(action for action in check_parser()._actions if isinstance(action, argparse._SubParsersAction))
+    check = commands.choices["check"]
     for action in check._actions:
         if action.dest not in REPORT_ONLY:
             parser._add_action(action)
@@ -182,6 +189,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _signal(watch: Watch, stop_file: str | None) -> str:
     advice = watch.advised
+    assert advice is not None, "called once the advised stop is passed"
     if stop_file is not None:
         record = {"stop_step": advice["stop_step"], "log_step": watch.latest, "t_star": advice["t_star"],
                   "reason": advice["reason"], "stage_start": advice["stage_start"]}

@@ -58,7 +58,7 @@ class CouplingConfig:
     weights: Sequence[float] | None = None
     reward_fn: Callable | None = None
     exact_pass_rate: bool = False
-    reference_model: object = None
+    reference_model: torch.nn.Module | str | None = None
     expert_pass_rate: float | None = None
     expert_entropy: float | None = None
     output_dir: str | Path | None = None
@@ -90,7 +90,16 @@ class CouplingConfig:
 class CouplingCallback(TrainerCallback):
     """Log the coupling's numbers at each evaluation and, with ``stop_at="optimal"``, stop RL at P3's optimum."""
 
-    def __init__(self, config: CouplingConfig):
+    reference: torch.nn.Module | None
+    phase: str | None
+    trainer: Trainer | None
+    live: LiveStop | None
+    _last_step: int | None
+    _autocast: torch.dtype | None
+    _stage_start: dict | None
+    _train_logs: dict[str, float]
+
+    def __init__(self, config: CouplingConfig) -> None:
         self.config = config
         self.measurer = CouplingMeasurer(config.prompts, config.responses, weights=config.weights, reward_fn=config.reward_fn,
                                          exact_pass_rate=config.exact_pass_rate, seed=config.seed, **config.measure)
@@ -193,6 +202,7 @@ class CouplingCallback(TrainerCallback):
 
     def _live_stop(self, record: dict, stage_step: int) -> dict:
         """Feed one RL evaluation to the live stop; its estimate and decision, in global and stage steps."""
+        assert self.live is not None, "_evaluate_and_log starts the live stop first"
         decision = self.live.observe(stage_step, _rate(record), record["sft_loss"])
         offset = self.step_offset
         stop = decision["stop_step"] is not None and self.config.stop_at is not None

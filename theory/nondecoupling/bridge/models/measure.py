@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TypedDict
 
 import numpy as np
 
@@ -80,6 +81,18 @@ def _by_length(rows: list[int], lengths, size: int, *, presorted: bool = False):
         yield batch
 
 
+class _Encoded(TypedDict):
+    """The held-out pairs as token ids (:meth:`CouplingMeasurer._encode`)."""
+
+    prompts: list[str]  # each distinct prompt once, in order
+    prompt_ids: dict[str, list[int]]
+    responses: list[list[int]]
+    correct: np.ndarray  # bool per pair: the reward accepts it (counted once per distinct pair)
+    pad: int
+    eos: int
+    max_new_tokens: int
+
+
 class CouplingMeasurer:
     """Held-out SFT loss, exact pass rate, sampled reward and both KLs of a model (see the module docstring).
 
@@ -104,6 +117,9 @@ class CouplingMeasurer:
     seed : int
         Seeds the samples.
     """
+
+    _encoded: _Encoded | None
+    _reference_samples: tuple[list[list[int]], list[list[int]], torch.Tensor] | None
 
     def __init__(self, prompts: Sequence[str], responses: Sequence[str], *, tokenizer=None, weights=None,
                  reward_fn: Callable | None = None, exact_pass_rate: bool = False, samples_per_prompt: int = 1,
@@ -162,7 +178,7 @@ class CouplingMeasurer:
 
     # ------------------------------------------------------------ pieces
 
-    def _encode(self) -> dict:
+    def _encode(self) -> _Encoded:
         """Token ids of the held-out pairs, once (two batched tokenizer calls)."""
         if self._encoded is not None:
             return self._encoded
@@ -171,7 +187,7 @@ class CouplingMeasurer:
             raise ParameterError("tokenizer", "given, or the trainer's processing_class", "None")
         prompt_ids, responses = responses_token_ids(tokenizer, self.prompts, self.responses)
         correct = np.zeros(len(self.prompts), bool)
-        if self.exact_pass_rate:
+        if self.exact_pass_rate and self.reward_fn is not None:  # __init__ refuses exact_pass_rate without a reward_fn
             rewards = np.asarray(self.reward_fn(prompts=self.prompts, completions=self.responses), float)
             first = {pair: index for index, pair in reversed(list(enumerate(zip(self.prompts, self.responses))))}
             correct[[i for i in first.values() if rewards[i] == 1.0]] = True  # each accepted response counts once
@@ -214,13 +230,13 @@ class CouplingMeasurer:
         prompts, *samples = self._sample(model, encoded, self.seed * 1_000_003 + step) if sampling else ([], [], [])
         cached = self._reference_rows(reference, encoded) if reference is not None else ([], [], torch.zeros(0))
         own_heldout, own_samples, own_cached = self._score_together(model, [heldout, samples, cached[:2]], encoded["pad"])
-        own_heldout = own_heldout.numpy()
+        heldout_logprobs = own_heldout.numpy()
         rewards = np.zeros(len(prompts))
         if self.reward_fn is not None and prompts:
             texts = self.tokenizer.batch_decode(samples[1], skip_special_tokens=True)
             rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=samples[1]), float)
-        kl = float((own_samples - self._logprobs(reference, *samples, encoded["pad"])).sum()) if reference is not None else 0.0
-        return [-float((self.weights[rows] * own_heldout).sum()), float(np.exp(own_heldout[encoded["correct"][rows]]).sum()),
+        kl = float((own_samples - self._logprobs(reference, samples[0], samples[1], encoded["pad"])).sum()) if reference is not None else 0.0
+        return [-float((self.weights[rows] * heldout_logprobs).sum()), float(np.exp(heldout_logprobs[encoded["correct"][rows]]).sum()),
                 float(rewards.sum()), float((rewards**2).sum()), float(len(prompts)), kl,
                 float((cached[2] - own_cached).sum()), float(len(cached[1]))]
 

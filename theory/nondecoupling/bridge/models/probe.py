@@ -31,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import math
+import operator
+from functools import reduce
 
 import numpy as np
 
@@ -137,7 +139,10 @@ def sft_hessian(model, batches, params, *, cache_graphs: bool | None = None) -> 
 
 def sft_gradient(model, batches, params) -> torch.Tensor:
     """grad of the data-set SFT loss w.r.t. ``params``, flat, accumulated over batches."""
-    return sum(flat_grad(term(), params) for term in sft_loss_terms(model, batches))
+    terms = sft_loss_terms(model, batches)
+    if not terms:
+        raise ParameterError("batches", "at least one batch", "none")
+    return reduce(operator.add, (flat_grad(term(), params) for term in terms))
 
 
 def sample_responses(model, tokenizer, prompts, *, samples_per_prompt: int, max_new_tokens: int, seed: int = 0):
@@ -186,12 +191,13 @@ def reinforce_gradient(model, batch, rewards, params=None, *, batch_size: int | 
         raise ParameterError("rewards", f"one per row of the batch ({len(batch['input_ids'])}), at least two", f"{n}")
     advantage = rewards - (rewards.sum() - rewards) / (n - 1)
     step = n if batch_size is None else int(check_integer(batch_size, "batch_size", low=1))
-    total = None
+    total: torch.Tensor | None = None
     for start in range(0, n, step):
         rows = {key: value[start:start + step] for key, value in batch.items()}
         logprobs = sequence_logprobs(model, rows)
         part = flat_grad(-(advantage[start:start + step].to(logprobs.dtype) * logprobs).sum() / n, params)
         total = part if total is None else total + part
+    assert total is not None, "n >= 2 rows: the loop ran"
     return total.detach()
 
 

@@ -123,7 +123,10 @@ def _whole_number(value) -> int | None:
         return None
     if isinstance(value, numbers.Integral):
         return int(value)
-    return int(value) if math.isfinite(value) and value == int(value) else None
+    if not math.isfinite(value):
+        return None
+    whole = int(math.trunc(value))  # numbers.Real promises __trunc__, not __int__
+    return whole if value == whole else None
 
 
 def check_regular_file(path: Path) -> None:
