@@ -51,7 +51,7 @@ import fnmatch
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -136,7 +136,7 @@ MERGE_RULES = {
     "error": "none: a conflict in a used key is an error",
 }
 
-_READERS = {"trl": read_trl, "csv": read_csv, "wandb": read_wandb, "jsonl": read_jsonl,
+_READERS: dict[str, Callable[..., RawLog]] = {"trl": read_trl, "csv": read_csv, "wandb": read_wandb, "jsonl": read_jsonl,
             "verl-console": read_verl_console, "tensorboard": read_tensorboard, "mlflow": read_mlflow}
 FORMATS = tuple(_READERS)
 
@@ -262,7 +262,7 @@ def _merge_value(values: list, flags: list, rule: str):
     return values[0] if rule == "first" else values[-1]
 
 
-def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, list, dict]:
+def merge_records(path: str | Path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, list, dict]:
     """One record per step from the records of a step; conflicts resolved by ``rule`` (:data:`MERGE_RULES`).
 
     ``raw.steps`` holds each record's key: its step (an int), or for table formats, whose
@@ -453,7 +453,7 @@ def _sequence_level(path, labels, frame, column, mapping) -> None:
     frame["sft_loss"] = frame["sft_loss"] * length
 
 
-def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | None = None) -> pd.DataFrame:
+def read_log(path: str | Path, mapping: LogMapping | Mapping | None = None, *, fmt: str | None = None) -> pd.DataFrame:
     """Read one log file into the canonical columns (``stage`` from this file alone).
 
     Parameters
@@ -538,7 +538,8 @@ def _sources(path: Path, labels) -> pd.Series:
     return pd.Series([f"{path.name}:{label}" for label in labels], dtype=object)
 
 
-def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:
+def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Mapping | Sequence[LogMapping | Mapping] | None = None, *,
+             fmt: str | None = None) -> pd.DataFrame:
     """Chain one or more logs (e.g. an SFT run, then an RL run) into one canonical run.
 
     Parameters
@@ -568,7 +569,7 @@ def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
         raise ValueError("read_run: paths must name at least one log file")
-    mappings = list(mapping) if isinstance(mapping, (list, tuple)) else [mapping] * len(paths)
+    mappings = list(mapping) if isinstance(mapping, Sequence) else [mapping] * len(paths)
     if len(mappings) != len(paths):
         raise ValueError(f"read_run: {len(mappings)} mappings for {len(paths)} files; give one, or one per file")
     frames, files, last_step = [], [], None
@@ -595,7 +596,7 @@ def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:
     return run
 
 
-def read_run_meta(paths, filename: str = "run_meta.json") -> dict:
+def read_run_meta(paths: str | Path | Sequence[str | Path], filename: str = "run_meta.json") -> dict:
     """Merge the ``run_meta.json`` sidecars next to the logs (earlier files win)."""
     meta: dict = {}
     for path in reversed([Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]):

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
 from nondecoupling.validation import ParameterError, check_integer, check_interval, check_positive
+
+if TYPE_CHECKING:
+    from nondecoupling._typing import Numbers
 
 #: Rates m per step on the posterior's grid (t* from ~1 to ~10^4 steps) and noise scales kappa.
 RATES = np.geomspace(1e-4, 1.0, 121)
@@ -53,7 +56,7 @@ def evaluation_steps(every_steps: int, horizon: int, *, growth: float = 1.5) -> 
     return sorted(dense | set(range(every_steps, int(horizon) + 1, every_steps)))
 
 
-def robust_noise(values) -> float:
+def robust_noise(values: Numbers) -> float:
     """The noise s.d. of a smooth curve's samples, from its second differences (NaN if < 3).
 
     Second differences cancel a locally linear trend; their s.d. is sqrt(6) sigma, and the median
@@ -171,7 +174,7 @@ class OnlineP3:
                            "precision": precision}
         return self._posterior
 
-    def expected_gain(self, steps) -> np.ndarray:
+    def expected_gain(self, steps: Numbers) -> np.ndarray:
         """Posterior mean of G(s) = Delta_0 (1 - x^2) - lam A (1 - x)^2 at each step."""
         post = self.posterior()
         features = self._features(steps)[..., 1]  # (2, M, S)
@@ -299,7 +302,7 @@ class LiveStop:
         return self.stop_step is not None and step >= self.stop_step
 
 
-def stage_prior(start_rate: float, start_loss: float, *, sft_rates=(), sft_losses=(), reward_se: float | None = None) -> StagePrior:
+def stage_prior(start_rate: float, start_loss: float, *, sft_rates: Numbers = (), sft_losses: Numbers = (), reward_se: float | None = None) -> StagePrior:
     """The RL stage's :class:`StagePrior` from its first evaluation and the SFT stage before it (the callback's and ``watch``'s).
 
     Noise: ``reward_se`` (a sampled reward's standard error) where given, else the

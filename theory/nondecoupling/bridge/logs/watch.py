@@ -29,13 +29,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.logs.run import read_run
+from nondecoupling.bridge.logs.run import LogMapping, read_run
 from nondecoupling.bridge.logs.stopping import OnlineP3, p3_stop_decision, stage_prior
 from nondecoupling.validation import check_integer, check_positive
 
@@ -138,7 +139,8 @@ class Watch:
     advised: dict | None
     latest: int | None
 
-    def __init__(self, paths, mappings, *, fmt: str | None = None, lam: float = 1.0, every_steps: int | None = None):
+    def __init__(self, paths: Sequence[str | Path], mappings: Sequence[LogMapping], *, fmt: str | None = None, lam: float = 1.0,
+                 every_steps: int | None = None) -> None:
         self.paths, self.mappings, self.fmt = [str(p) for p in paths], mappings, fmt
         self.lam = float(check_positive(lam, "lam"))
         self.every_steps = None if every_steps is None else int(check_integer(every_steps, "every_steps", low=1))
@@ -200,7 +202,7 @@ def _signal(watch: Watch, stop_file: str | None) -> str:
             + (f"; wrote {stop_file}" if stop_file else ""))
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Follow the log until the advised stop is passed (exit ``--stop-code``) or it stays idle (exit 0)."""
     from nondecoupling.bridge.__main__ import _mappings
 

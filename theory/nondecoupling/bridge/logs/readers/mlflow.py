@@ -36,7 +36,7 @@ def _run_name(run_dir: Path) -> str:
     return tag.read_text().strip() if tag.is_file() else ""
 
 
-def read_mlflow(path: Path, *, run: str | None = None, **_) -> RawLog:
+def read_mlflow(path: Path, *, run: str | None = None, **_: object) -> RawLog:
     """Every metric file of one run, one record per line, merged by step later."""
     run_dir = _run_directory(path, run)
     metrics = run_dir / "metrics"
