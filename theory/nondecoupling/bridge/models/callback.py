@@ -27,11 +27,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from nondecoupling.bridge.jsonable import jsonable
 from nondecoupling.bridge.logs.stats import k1_terms  # the bridge's one K1 rule
@@ -119,7 +120,8 @@ class CouplingCallback(TrainerCallback):
 
     # -------------------------------------------------------- trainer events
 
-    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
+                       processing_class: PreTrainedTokenizerBase | None = None, **kwargs: Any) -> None:
         if self.stage >= 0:
             self.step_offset += self._last_step or 0
         self.stage, self._last_step, self.live, self._train_logs = self.stage + 1, None, None, {}
@@ -136,20 +138,21 @@ class CouplingCallback(TrainerCallback):
         self._place_reference(model)
         self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
-    def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
+                    optimizer: torch.optim.Optimizer | None = None, **kwargs: Any) -> None:
         step = state.global_step
         if step in self.schedule:
             self._evaluate_and_log(args, state, control, model, optimizer)
         if self.live is not None and self.config.stop_at and self.live.should_stop(step):
             control.should_training_stop = True
 
-    def on_evaluate(self, args, state, control, model=None, **kwargs):
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
         self._evaluate_and_log(args, state, control, model)
 
-    def on_train_end(self, args, state, control, model=None, **kwargs):
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
         self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if logs and "frac_reward_zero_std" in logs:
             self._train_logs["zero_std_groups"] = float(logs["frac_reward_zero_std"])
 
@@ -164,7 +167,7 @@ class CouplingCallback(TrainerCallback):
             self.reference.load_state_dict(model.state_dict())
             self.measurer.forget_reference()
 
-    def evaluate(self, model, *, step: int = 0) -> dict:
+    def evaluate(self, model: PreTrainedModel, *, step: int = 0) -> dict:
         """The measurer's metrics of ``model`` (with the reference on its device and dtype, under the trainer's autocast)."""
         if self.reference is not None:
             self.reference.to(device=model.device, dtype=model.dtype).eval().requires_grad_(False)
@@ -239,7 +242,7 @@ class CouplingCallback(TrainerCallback):
                              else "model", "stop_at": c.stop_at, "lam": c.lam, "seed": c.seed},
                 **self._extra_meta}
 
-    def write_run_meta(self, **extra) -> None:
+    def write_run_meta(self, **extra: object) -> None:
         """Add ``extra`` to ``run_meta.json`` and rewrite it (rank 0, with an ``output_dir``)."""
         self._extra_meta.update(extra)
         if self.output_dir is not None and rank_and_world()[0] == 0:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -38,12 +38,15 @@ try:
     import torch
     from accelerate import PartialState
     from accelerate.utils import reduce
-    from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+    from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.models.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
 from nondecoupling.bridge.models.sequences import responses_token_ids, shared_prompt_logprobs
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
+
+if TYPE_CHECKING:
+    from nondecoupling._typing import Numbers
 
 
 class _SampleWithGenerator(LogitsProcessor):
@@ -121,9 +124,10 @@ class CouplingMeasurer:
     _encoded: _Encoded | None
     _reference_samples: tuple[list[list[int]], list[list[int]], torch.Tensor] | None
 
-    def __init__(self, prompts: Sequence[str], responses: Sequence[str], *, tokenizer=None, weights=None,
+    def __init__(self, prompts: Sequence[str], responses: Sequence[str], *, tokenizer: PreTrainedTokenizerBase | None = None,
+                 weights: Numbers | None = None,
                  reward_fn: Callable | None = None, exact_pass_rate: bool = False, samples_per_prompt: int = 1,
-                 max_new_tokens: int | None = None, batch_size: int = 256, seed: int = 0):
+                 max_new_tokens: int | None = None, batch_size: int = 256, seed: int = 0) -> None:
         self.prompts, self.responses = list(prompts), list(responses)
         if not self.prompts or len(self.prompts) != len(self.responses):
             raise ParameterError("prompts, responses", "non-empty and of equal length",
@@ -140,7 +144,8 @@ class CouplingMeasurer:
         self.seed = int(seed)
         self._encoded, self._reference_samples = None, None
 
-    def evaluate(self, model, *, step: int = 0, reference=None, autocast_dtype=None) -> dict:
+    def evaluate(self, model: PreTrainedModel, *, step: int = 0, reference: PreTrainedModel | None = None,
+                 autocast_dtype: torch.dtype | None = None) -> dict:
         """The metrics of ``model`` now, reduced over ranks (every rank must call it together).
 
         ``reference`` (pi_ref, frozen, on the model's device) adds ``kl`` and ``forward_kl``;
@@ -233,6 +238,7 @@ class CouplingMeasurer:
         heldout_logprobs = own_heldout.numpy()
         rewards = np.zeros(len(prompts))
         if self.reward_fn is not None and prompts:
+            assert self.tokenizer is not None, "_encode() refuses a missing tokenizer"
             texts = self.tokenizer.batch_decode(samples[1], skip_special_tokens=True)
             rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=samples[1]), float)
         kl = float((own_samples - self._logprobs(reference, samples[0], samples[1], encoded["pad"])).sum()) if reference is not None else 0.0
