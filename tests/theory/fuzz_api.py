@@ -18,7 +18,8 @@ the section-V band is certified edge by edge like the KL inverses. :func:`classi
   inside the documented interval over the inputs' rounding where the value is ill-conditioned:
   crossing_time at sep = reach, :class:`Between`);
 - ``documented_limit``: a P5 value where mu eta underflows (below 1e-308), so q rounds to 1 as
-  the functions document (the only documented departure from the reference);
+  the functions document, or ``optimal_rl_steps`` = inf where mu_rl eta < 1e-290 puts k* at the
+  float range's end (the only documented departures from the reference);
 - ``obscure_exception``: any other exception;
 - ``leaked_warning``: a warning (e.g. numpy's RuntimeWarning of an overflow) escaped the call;
 - ``accepted_invalid``: a number returned for input the documentation rules out;
@@ -1097,8 +1098,11 @@ def _judge(name, kwargs, got, ref) -> str:
         ok = rounded is not None and _matches(name, got, rounded)
     if not ok and name in _STEP_FUNCTIONS:
         mu_name, _ = _STEP_FUNCTIONS[name]
-        if as_float(kwargs[mu_name]) * as_float(kwargs["eta"]) < np.finfo(float).tiny:
+        mu_eta = as_float(kwargs[mu_name]) * as_float(kwargs["eta"])
+        if mu_eta < np.finfo(float).tiny:
             return "documented_limit"  # mu eta underflows: q rounds to 1 (see the docstrings)
+        if name == "optimal_rl_steps" and mu_eta < 1e-290 and all(g == math.inf for g in got):
+            return "documented_limit"  # k* ~ log(c)/(mu eta) near the float range: inf (optimal_rl_steps' docstring)
     if ok and len(got) == 2 and name.endswith("_bounds"):  # curvature_bracket too: lower <= upper
         ok = got[0] <= got[1]
     return "correct" if ok else "wrong_value"

@@ -289,7 +289,7 @@ class Spec:
 
     def check(self, *values: Any) -> tuple[Any, ...]:
         """The array path: each value checked (arrays, bools, strings), then broadcast, then the cross constraints."""
-        arrays = {name: constraint.check(value, name) for (name, constraint), value in zip(self.params.items(), values)}
+        arrays: dict[str, Any] = {name: constraint.check(value, name) for (name, constraint), value in zip(self.params.items(), values)}
         if self.broadcast:
             check_broadcastable(**{name: arrays[name] for name, c in self.params.items() if c.scalar})
         for rule in self.cross:

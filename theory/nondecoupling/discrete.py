@@ -156,6 +156,10 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
 
     Examples
     --------
+    Where mu_rl eta < 1e-290, k* ~ 2 log(c/(1 + c)) / log q can reach the end of the float range;
+    there the result may be ``inf`` (a float) instead of an integer (known limit: the intermediate
+    quotient overflows before the true k* does).
+
     >>> from nondecoupling import optimal_rl_steps
     >>> optimal_rl_steps(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.1)
     7
@@ -163,7 +167,7 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
     if _OPTIMAL_STEPS.accept(lam, mu_rl, beta_rl, beta_sft, eta, sharp):
         value = scalar_or_none(_optimal_steps_scalar, lam, beta_sft, mu_rl, beta_rl, eta, sharp)
         if value is not None:
-            return int(value)
+            return int(value) if math.isfinite(value) else value
     lam, mu_rl, beta_rl, beta_sft, eta, sharp = _OPTIMAL_STEPS.check(lam, mu_rl, beta_rl, beta_sft, eta, sharp)
     ratio = _deficit_ratio(mu_rl, beta_rl, eta, sharp)
     with _select_errors():
@@ -175,8 +179,8 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
     # past the float range) q rounds to 1: no step is provably worth its cost in floats.
     underflow = (ratio <= 0) | (np.multiply(mu_rl, eta) < np.finfo(float).tiny)
     steps = np.where(underflow, 0.0, np.where(gain_above > gain_below, above, below))
-    if steps.ndim == 0:
-        return int(steps)  # a Python int is exact at any size
+    if steps.ndim == 0:  # a Python int is exact at any size; a k* past the float range stays inf
+        return int(steps) if np.isfinite(steps) else steps
     # int64 while every count fits; past 2**63 the counts stay exact-valued floats (never wrap).
     return steps.astype(np.int64) if np.all(steps < 2.0**63) else steps
 
@@ -493,7 +497,10 @@ def _optimal_steps_scalar(lam, beta_sft, mu_rl, beta_rl, eta, sharp):
     ratio = _deficit_ratio_scalar(mu_rl, beta_rl, eta, sharp)
     if ratio <= 0 or mu_rl * eta < sys.float_info.min:  # as the array path's underflow
         return 0
-    below = math.floor(p5.optimal_steps_scalar(lam, beta_sft, mu_rl, beta_rl, eta, ratio))
+    k_star = p5.optimal_steps_scalar(lam, beta_sft, mu_rl, beta_rl, eta, ratio)
+    if not math.isfinite(k_star):  # past the float range: as the array path, whose floor keeps inf
+        return k_star
+    below = math.floor(k_star)
     gain_below = p5.discrete_net_gain_scalar(below, 1.0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
     gain_above = p5.discrete_net_gain_scalar(below + 1, 1.0, lam, beta_sft, mu_rl, beta_rl, eta, ratio)
     return below + 1 if gain_above > gain_below else below

@@ -130,7 +130,7 @@ def reward_gain_bounds(t: ArrayLike, *, gap0: ArrayLike, mu: ArrayLike, beta: Ar
         # Both are at most gap0 exactly; the scaled product can land an ulp above it.
         upper = np.minimum(p1.gain_upper(t, gap0, beta), gap0)
         bounds = np.broadcast_arrays(np.minimum(p1.gain_lower(t, gap0, mu), upper), upper)
-    return tuple(scalar_or_array(np.array(bound)) for bound in bounds)
+    return scalar_or_array(np.array(bounds[0])), scalar_or_array(np.array(bounds[1]))
 
 
 def _gains_scalar(t, gap0, mu, beta):

@@ -354,7 +354,7 @@ KL_RELATIVE_ERROR = 32 * 2.0**-52
 KL_ABSOLUTE_ERROR = 4 * 2.0**-1074
 
 
-def outer_upper_end(a, budget):
+def outer_upper_end(a: ArrayLike, budget: ArrayLike) -> np.ndarray:
     """The band's OUTER upper end: a float u with TRUE kl(a||u) >= ``budget`` (or 1), a few ulps
     beyond the exact edge, for bounds that must not claim a point inside the band is outside it
     (V3's drop). ``kl_inverse_upper`` at a budget inflated past its certificate's gap, whose next

@@ -100,10 +100,12 @@ def tilted_tradeoff(s: ArrayLike, probs: ArrayLike, rewards: ArrayLike) -> tuple
     tilt, table, table_rewards = SPECS["tilted_tradeoff"].check(s, probs, rewards)
     # s indexes the leading axes; the responses are the last axis of probs and rewards.
     shape = check_broadcastable(probs=table, rewards=table_rewards, s=tilt[..., None])
-    return tuple(scalar_or_array(value) for value in tradeoff_of_checked(tilt, table, table_rewards, shape))
+    reward, increase, rl_kl = tradeoff_of_checked(tilt, table, table_rewards, shape)
+    return scalar_or_array(reward), scalar_or_array(increase), scalar_or_array(rl_kl)
 
 
-def tradeoff_of_checked(s: np.ndarray, probs: np.ndarray, rewards: np.ndarray, shape: tuple, weight=1.0):
+def tradeoff_of_checked(s: np.ndarray, probs: np.ndarray, rewards: np.ndarray, shape: tuple[int, ...],
+                        weight: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`tilted_tradeoff` of checked float64 arrays (``shape``: their broadcast shape, with
     ``s[..., None]``), as arrays. The rewards may be any nonnegative finite numbers here: the
     trade-off of ``(s / c, c r)`` is the one of ``(s, r)`` with the reward scaled by ``c``.

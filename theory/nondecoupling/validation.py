@@ -14,10 +14,11 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class ParameterError(ValueError):
     m_lo > 0
     """
 
-    def __init__(self, name: str, constraint: str, got: str):
+    def __init__(self, name: str, constraint: str, got: str) -> None:
         self.name = name
         self.constraint = constraint
         function, call_site = _locate_caller()
@@ -108,7 +109,7 @@ _NOT_A_NUMBER = "a real number or array of real numbers (not text, bytes, bool, 
 _NOT_NUMBERS = (str, bytes, bytearray, memoryview, bool, np.bool_, np.ma.MaskedArray)
 
 
-def as_float_array(value, name: str, *, allow_inf: bool = False) -> np.ndarray:
+def as_float_array(value: object, name: str, *, allow_inf: bool = False) -> np.ndarray:
     """Convert ``value`` to a float64 array; reject non-numbers, NaN and (unless allowed) inf.
 
     Accepted: int, float, numpy integers and floats (any width), Decimal, Fraction, and lists
@@ -168,7 +169,7 @@ def _short_repr(value) -> str:
 
 
 def check_interval(
-    value,
+    value: object,
     name: str,
     *,
     low: float | None = None,
@@ -193,17 +194,17 @@ def check_interval(
     return array
 
 
-def check_positive(value, name: str, *, allow_inf: bool = False) -> np.ndarray:
+def check_positive(value: object, name: str, *, allow_inf: bool = False) -> np.ndarray:
     """Entries > 0."""
     return check_interval(value, name, low=0.0, low_open=True, allow_inf=allow_inf)
 
 
-def check_nonnegative(value, name: str, *, allow_inf: bool = False) -> np.ndarray:
+def check_nonnegative(value: object, name: str, *, allow_inf: bool = False) -> np.ndarray:
     """Entries >= 0 (gaps, separations; times with ``allow_inf=True``)."""
     return check_interval(value, name, low=0.0, allow_inf=allow_inf)
 
 
-def check_rate(value, name: str) -> np.ndarray:
+def check_rate(value: object, name: str) -> np.ndarray:
     """Probabilities and pass rates: entries in [0, 1]."""
     return check_interval(value, name, low=0.0, high=1.0)
 
@@ -229,11 +230,11 @@ def check_pl_order(mu: np.ndarray, beta: np.ndarray, *, mu_name: str = "mu", bet
         raise ParameterError(mu_name, f"<= {beta_name} (a PL constant never exceeds the smoothness constant)", got)
 
 
-def check_step_size(eta, beta, *, name: str = "eta", beta_name: str = "beta") -> np.ndarray:
+def check_step_size(eta: ArrayLike, beta: ArrayLike, *, name: str = "eta", beta_name: str = "beta") -> np.ndarray:
     """Gradient-descent step size: 0 < eta < 2 / beta (elementwise). ``beta`` must be checked first."""
     eta = check_positive(eta, name)
     check_broadcastable(**{beta_name: beta, name: eta})
-    check_stable_step(eta, beta, name=name, beta_name=beta_name)
+    check_stable_step(eta, np.asarray(beta), name=name, beta_name=beta_name)
     return eta
 
 
@@ -246,7 +247,7 @@ def check_stable_step(eta: np.ndarray, beta: np.ndarray, *, name: str = "eta", b
         raise ParameterError(name, f"< 2/{beta_name} (gradient descent diverges beyond)", _describe(eta_b, bad))
 
 
-def check_integer(value, name: str, *, low: int | None = None) -> np.ndarray:
+def check_integer(value: object, name: str, *, low: int | None = None) -> np.ndarray:
     """Integer-valued entries (step counts, ranks), optionally >= ``low``."""
     array = check_interval(value, name, low=low)
     fractional = array != np.round(array)
@@ -255,7 +256,7 @@ def check_integer(value, name: str, *, low: int | None = None) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def check_step_count(value, name: str) -> np.ndarray:
+def check_step_count(value: object, name: str) -> np.ndarray:
     """Step counts: finite, integer-valued, >= 0; kept as float64 (a count past 2**63 stays exact)."""
     array = check_nonnegative(value, name)
     fractional = array != np.floor(array)
@@ -264,14 +265,14 @@ def check_step_count(value, name: str) -> np.ndarray:
     return array
 
 
-def check_flag(value, name: str) -> bool:
+def check_flag(value: object, name: str) -> bool:
     """A boolean switch: exactly ``True`` or ``False`` (numpy bools too), never a truthy object."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise ParameterError(name, "True or False", repr(value))
 
 
-def check_distribution(value, name: str) -> np.ndarray:
+def check_distribution(value: object, name: str) -> np.ndarray:
     """Probability vectors along the last axis: entries in [0, 1] summing to 1 within the
     rounding of their own float type (:func:`sum_tolerance`).
 
@@ -316,13 +317,13 @@ def _float_type(value) -> np.dtype:
     return dtype
 
 
-def check_broadcastable(**arrays) -> tuple:
+def check_broadcastable(**arrays: ArrayLike) -> tuple[int, ...]:
     """The shape that the named arrays broadcast to; names the first one that does not fit.
 
     The message lists the shapes of the parameters before it, e.g. ``'mu' must be
     broadcastable against t (3,), gap0 (2,)``.
     """
-    shape = ()
+    shape: tuple[int, ...] = ()
     seen: list[tuple[str, Any]] = []
     for name, array in arrays.items():
         try:
@@ -334,7 +335,7 @@ def check_broadcastable(**arrays) -> tuple:
     return shape
 
 
-def check_psd_matrix(value, name: str, *, rtol: float = 1e-12) -> np.ndarray:
+def check_psd_matrix(value: object, name: str, *, rtol: float = 1e-12) -> np.ndarray:
     """A symmetric positive semidefinite matrix, or a stack of them (shape (..., d, d)).
 
     Symmetry and the smallest eigenvalue are checked relative to the largest entry, so
@@ -353,7 +354,7 @@ def check_psd_matrix(value, name: str, *, rtol: float = 1e-12) -> np.ndarray:
     return matrix
 
 
-def scalar_or_array(array: np.ndarray):
+def scalar_or_array(array: np.ndarray) -> float | np.ndarray:
     """Return a Python float for 0-d results, the array otherwise (numpy's own convention).
 
     A zero comes back as +0.0, as from :func:`scalar_or_none`: the sign of a zero bound would
@@ -367,7 +368,7 @@ def scalar_or_array(array: np.ndarray):
 SEPARATION_RTOL = 1e-9
 
 
-def check_separation(sep, reach, *, bound: str, reason: str) -> None:
+def check_separation(sep: float | np.ndarray, reach: float | np.ndarray, *, bound: str, reason: str) -> None:
     """Reject ``sep > reach`` (beyond rounding): no problem has such a separation.
 
     ``bound`` names the bound (e.g. ``"sqrt(2 rl_gap0/mu_rl)"``), ``reason`` says why it holds.
@@ -404,7 +405,15 @@ def plain_scalars(*values: Any) -> tuple[float, ...]:
     return values
 
 
-def scalar_or_none(evaluate, *args):
+#: A scalar formula's tuple of floats, of any fixed length.
+_Floats = TypeVar("_Floats", bound=tuple[float, ...])
+
+
+@overload
+def scalar_or_none(evaluate: Callable[..., _Floats], *args: object) -> _Floats | None: ...
+@overload
+def scalar_or_none(evaluate: Callable[..., float], *args: object) -> float | None: ...
+def scalar_or_none(evaluate: Callable[..., Any], *args: object) -> float | tuple[float, ...] | None:
     """``evaluate(*args)`` as a float (or tuple of floats, zeros as +0.0 like :func:`scalar_or_array`);
     None where math raises (the array path then returns inf, 0 or the documented value instead)."""
     try:

@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,7 @@ def _phase_spec(text: str) -> str:
     return text
 
 
-def check(args) -> dict:
+def check(args: argparse.Namespace) -> dict:
     """Run the ``check`` command; return the report."""
     from nondecoupling.bridge.logs.verdicts import run_checks  # scipy: imported once the options and logs are read
     check_out_dir(Path(args.out))
@@ -175,7 +176,7 @@ def check(args) -> dict:
     return write_report(run, checks, fits, args.out, settings=settings, meta=meta)
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """``check`` with or without its name: ``nondecoupling check LOG ...`` hands over ``LOG ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["watch"]:  # follow a growing log: nondecoupling.bridge.logs.watch

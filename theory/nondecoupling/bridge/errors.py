@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class LogFormatError(ValueError):
     """A log file is malformed or incomplete.
@@ -10,6 +12,6 @@ class LogFormatError(ValueError):
     prints it and exits with code 2.
     """
 
-    def __init__(self, path, where: str, problem: str):
+    def __init__(self, path: str | Path, where: str, problem: str) -> None:
         self.path, self.where, self.problem = str(path), where, problem
         super().__init__(f"{path}, {where}: {problem}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def jsonable(value, *, infinity: str | None = "inf"):
+def jsonable(value: object, *, infinity: str | None = "inf") -> Any:
     """``value`` with numpy scalars/arrays, tuples, paths, NaN and inf made plain JSON.
 
     Parameters

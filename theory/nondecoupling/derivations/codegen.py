@@ -1,6 +1,7 @@
 """Regenerate ``theory/nondecoupling/_generated/`` from the derivations: ``python -m nondecoupling.derivations.codegen``."""
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from nondecoupling.derivations import REGISTRY
@@ -16,7 +17,7 @@ def _source_checkout() -> Path:
     return root
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nondecoupling derive", description=__doc__)
     parser.add_argument("ids", nargs="*", default=list(REGISTRY), metavar="ID",
                         help=f"theorem IDs (default: all of {', '.join(REGISTRY)})")

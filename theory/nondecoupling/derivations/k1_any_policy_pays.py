@@ -70,12 +70,15 @@ Niu, Bai, Han, Zhang, arXiv:2601.07389 (2026), the distributional SFT-then-RL co
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
 from sympy.printing.precedence import PRECEDENCE
 
 from nondecoupling.derivations._codegen import ClosedForm
-from nondecoupling.derivations._proof import Derivation, true, zero
+from nondecoupling.derivations._proof import Derivation, Step, true, zero
 
 #: |x| below which a Taylor branch replaces a cancelling closed form (exact rational; K2's tilt).
 TAYLOR_RADIUS = sp.Rational(1, 10)
@@ -87,7 +90,7 @@ ROUNDOFF = sp.Rational(1, 2**53)
 TINY = sp.Float("1e-300")
 
 
-def taylor_branch(coefficient, x: sp.Symbol, radius=TAYLOR_RADIUS):
+def taylor_branch(coefficient: Callable[[int], sp.Expr], x: sp.Symbol, radius: sp.Expr = TAYLOR_RADIUS) -> tuple[sp.Expr, list[Step]]:
     r"""A Taylor polynomial of :math:`f(x) = \sum_{n \ge 2} c_n x^n` with a proven relative error.
 
     Picks the smallest order :math:`N` with
@@ -137,7 +140,7 @@ class RoundedSum(sp.Function):
 
     is_real = True
 
-    def doit(self, **hints):
+    def doit(self, **hints: Any) -> sp.Expr:
         return sp.Add(*(arg.doit(**hints) for arg in self.args))
 
     def _numpycode(self, printer):
@@ -157,7 +160,7 @@ class LoaderSeries(sp.Function):
 
     is_real = True
 
-    def doit(self, **hints):
+    def doit(self, **hints: Any) -> sp.Expr:
         difference, total = (arg.doit(**hints) for arg in self.args)
         v = difference / total
         return difference * v * (1 + (1 + v) * v * _SERIES.subs(_W, v**2))
@@ -171,7 +174,7 @@ class LoaderSeries(sp.Function):
     _pythoncode = _numpycode
 
 
-def atanh_series(w: sp.Symbol, radius=SERIES_RADIUS):
+def atanh_series(w: sp.Symbol, radius: sp.Expr = SERIES_RADIUS) -> tuple[sp.Expr, list[Step]]:
     r""":math:`S(w) = \sum_{j<N} w^j/(2j+3)`, truncated where it provably no longer matters.
 
     With :math:`|v| \le r`, :math:`w = v^2`: the tail is at most

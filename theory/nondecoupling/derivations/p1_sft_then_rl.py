@@ -60,6 +60,8 @@ Polyak-Lojasiewicz condition", ECML-PKDD 2016.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
@@ -73,34 +75,34 @@ rl_gap0, sep = sp.symbols("rl_gap0 sep", nonnegative=True)
 mu_sft, beta_sft, mu_rl, beta_rl = sp.symbols("mu_sft beta_sft mu_rl beta_rl", positive=True)
 
 
-def path_length_forms(gap0, mu, beta, t):
+def path_length_forms(gap0: sp.Expr, mu: sp.Expr, beta: sp.Expr, t: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     """The two path-length bounds of a gradient flow on a (mu, beta) objective with gap gap0."""
     from_decay = sp.sqrt(2 * gap0 / mu) * (1 - sp.exp(-beta * t))
     from_gradient = sp.sqrt(2 * beta * gap0) * (1 - sp.exp(-mu * t)) / mu
     return from_decay, from_gradient
 
 
-def path_length(gap0, mu, beta, t):
+def path_length(gap0: sp.Expr, mu: sp.Expr, beta: sp.Expr, t: sp.Expr) -> sp.Expr:
     """ell(t): the smaller of the two path-length bounds."""
     return sp.Min(*path_length_forms(gap0, mu, beta, t))
 
 
-def distance_lower(t, gap0, sep, mu_flow):
+def distance_lower(t: sp.Expr, gap0: sp.Expr, sep: sp.Expr, mu_flow: sp.Expr) -> sp.Expr:
     """sep - dist(theta_t, S_flow) bound: lower bound on the distance to the other objective's minimizers."""
     return sep - sp.sqrt(2 * gap0 / mu_flow) * sp.exp(-mu_flow * t)
 
 
-def excess_lower(t, gap0, sep, mu_flow, mu_measured):
+def excess_lower(t: sp.Expr, gap0: sp.Expr, sep: sp.Expr, mu_flow: sp.Expr, mu_measured: sp.Expr) -> sp.Expr:
     """QG of the measured objective through the triangle inequality; the flow runs on the other."""
     return mu_measured / 2 * sp.Max(0, distance_lower(t, gap0, sep, mu_flow)) ** 2
 
 
-def excess_upper(t, gap0, mu_flow, beta_flow, beta_measured):
+def excess_upper(t: sp.Expr, gap0: sp.Expr, mu_flow: sp.Expr, beta_flow: sp.Expr, beta_measured: sp.Expr) -> sp.Expr:
     """Smoothness of the measured objective at its minimizer, times the path length squared."""
     return beta_measured / 2 * path_length(gap0, mu_flow, beta_flow, t) ** 2
 
 
-def gain_bounds(t, gap0, mu, beta):
+def gain_bounds(t: sp.Expr, gap0: sp.Expr, mu: sp.Expr, beta: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     """(lower, upper) bounds on the decrease of the flowing objective, gap0 - gap(t)."""
     return gap0 * (1 - sp.exp(-2 * mu * t)), gap0 * (1 - sp.exp(-2 * beta * t))
 
@@ -115,17 +117,17 @@ SFT_EXCESS_UPPER = excess_upper(t, rl_gap0, mu_rl, beta_rl, beta_sft)
 SMALL_EXPONENT = sp.Rational(1, 2**60)
 
 
-def decay_integral(rate, t_):
+def decay_integral(rate: sp.Expr, t_: sp.Expr) -> sp.Expr:
     """(1 - e^{-rate t}) / rate = int_0^t e^{-rate s} ds, t where rate t < 2**-60 (also when it underflows)."""
     return sp.Piecewise((t_, rate * t_ < SMALL_EXPONENT), (-expm1(-rate * t_) / rate, True))
 
 
-def reach(gap0, mu):
+def reach(gap0: sp.Expr, mu: sp.Expr) -> sp.Expr:
     """sqrt(2 gap0/mu), the QG radius of the sublevel set, with the square roots split."""
     return ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu))
 
 
-def decay_product(factors, rate, t_):
+def decay_product(factors: Sequence[sp.Expr], rate: sp.Expr, t_: sp.Expr) -> sp.Expr:
     """prod(factors) (1 - e^{-rate t})/rate, one scaled product per branch of :func:`decay_integral`.
 
     Past the truncation the quotient's two parts are factors of the product (1/rate a divisor):
@@ -136,33 +138,33 @@ def decay_product(factors, rate, t_):
                         (ScaledProduct(*factors, -expm1(-rate * t_), 1 / rate), True))
 
 
-def stable_path_length(gap0, mu, beta, t_):
+def stable_path_length(gap0: sp.Expr, mu: sp.Expr, beta: sp.Expr, t_: sp.Expr) -> sp.Expr:
     """ell(t) with 1 - e^{-r t} = r * decay_integral(r, t), products scaled."""
     from_decay = decay_product((sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu), beta), beta, t_)
     from_gradient = decay_product((sp.sqrt(2), sp.sqrt(beta), sp.sqrt(gap0)), mu, t_)
     return sp.Min(from_decay, from_gradient)
 
 
-def stable_excess_lower(t_, gap0, sep_, mu_flow, mu_measured):
+def stable_excess_lower(t_: sp.Expr, gap0: sp.Expr, sep_: sp.Expr, mu_flow: sp.Expr, mu_measured: sp.Expr) -> sp.Expr:
     # e^{-mu t} in quarters: it is subnormal past mu t = 708, where reach e^{-mu t} may not be.
     distance = sp.Max(0, sep_ - ScaledProduct(sp.sqrt(2), sp.sqrt(gap0), 1 / sp.sqrt(mu_flow),
                                               *quartered_exp(-mu_flow * t_)))
     return ScaledProduct(HALF, mu_measured, distance, distance)
 
 
-def stable_excess_upper(t_, gap0, mu_flow, beta_flow, beta_measured):
+def stable_excess_upper(t_: sp.Expr, gap0: sp.Expr, mu_flow: sp.Expr, beta_flow: sp.Expr, beta_measured: sp.Expr) -> sp.Expr:
     ell = stable_path_length(gap0, mu_flow, beta_flow, t_)
     return ScaledProduct(HALF, beta_measured, ell, ell)
 
 
-def stable_gain(t_, gap0, rate):
+def stable_gain(t_: sp.Expr, gap0: sp.Expr, rate: sp.Expr) -> sp.Expr:
     """gap0 (1 - e^{-2 rate t}): 2 rate t as a scaled product (2 rate alone may overflow)."""
     doubled = ScaledProduct(2, rate, t_)
     return sp.Piecewise((ScaledProduct(gap0, 2, rate, t_), rate * t_ < SMALL_EXPONENT / 2),
                         (gap0 * -expm1(-doubled), True))
 
 
-def stable_gain_bounds(t_, gap0, mu_, beta_):
+def stable_gain_bounds(t_: sp.Expr, gap0: sp.Expr, mu_: sp.Expr, beta_: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     return stable_gain(t_, gap0, mu_), stable_gain(t_, gap0, beta_)
 
 

@@ -89,6 +89,8 @@ descriptions of function and operator classes", arXiv:2504.14377 (2025).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
@@ -106,28 +108,28 @@ mu_sft = sp.Symbol("mu_sft", positive=True)
 SQRT3 = sp.sqrt(3)
 
 
-def gd_rate_textbook(mu_, beta_, eta_):
+def gd_rate_textbook(mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr) -> sp.Expr:
     """q = 1 - mu eta (2 - eta beta), as THEORY.md states it."""
     return 1 - mu_ * eta_ * (2 - eta_ * beta_)
 
 
-def gd_rate(mu_, beta_, eta_):
+def gd_rate(mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr) -> sp.Expr:
     """q as a sum of nonnegative terms (accurate as q -> 0)."""
     return (1 - beta_ * eta_) ** 2 + (beta_ - mu_) * eta_ * (2 - beta_ * eta_)
 
 
-def gd_rate_sqrt_deficit(mu_, beta_, eta_):
+def gd_rate_sqrt_deficit(mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr) -> sp.Expr:
     """1 - sqrt(q) = (1 - q)/(1 + sqrt q) (accurate as q -> 1)."""
     return mu_ * eta_ * (2 - beta_ * eta_) / (1 + sp.sqrt(gd_rate(mu_, beta_, eta_)))
 
 
-def gd_rate_sqrt_deficit_ratio(mu_, beta_, eta_):
+def gd_rate_sqrt_deficit_ratio(mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr) -> sp.Expr:
     """(1 - sqrt q)/(mu eta) = (2 - beta eta)/(1 + sqrt q): at least 2**-53 (beta eta < 2 is a float
     below 2), so a normal float even where mu eta (2 - beta eta), hence 1 - sqrt q, is subnormal."""
     return (2 - beta_ * eta_) / (1 + sp.sqrt(gd_rate(mu_, beta_, eta_)))
 
 
-def adz_rate_paper(mu_, beta_, eta_, m):
+def adz_rate_paper(mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr, m: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
     """Theorem 3 of Abbaszadehpeivasti-de Klerk-Zamani, weak-convexity parameter m, PL mu_."""
     first = ((mu_ * (1 - beta_ * eta_)
               + sp.sqrt((beta_ - m) * (m - mu_) * (2 - beta_ * eta_) * mu_ * eta_ + (beta_ - m) ** 2))
@@ -151,7 +153,7 @@ def _adz_half_root(mu_, beta_, eta_):
     return sp.sqrt((1 - x) ** 2 + x * (2 - x) * (1 - kappa) * (2 + kappa) / 2)
 
 
-def adz_pieces(mu_, beta_, eta_):
+def adz_pieces(mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """The three q_ADZ pieces, shaped as sums of nonnegative terms (range 1 in kappa = mu/beta)."""
     x, kappa = beta_ * eta_, mu_ / beta_
     first = ((kappa * (1 - x) + 2 * _adz_half_root(mu_, beta_, eta_)) / (2 + kappa)) ** 2
@@ -177,7 +179,7 @@ def _adz_first_sqrt_deficit(mu_, beta_, eta_, half_root):
     return (mu_ * eta_ + (1 + kappa) * mu_ * eta_ * (2 - x) / (1 + half_root)) / (2 + kappa)
 
 
-def adz_sqrt_deficit_pieces(mu_, beta_, eta_):
+def adz_sqrt_deficit_pieces(mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """1 - sqrt(q_ADZ) on each range, free of cancellation as q_ADZ -> 1."""
     _, second_rate, third_rate = adz_pieces(mu_, beta_, eta_)
     second, third = _adz_one_minus_rate(mu_, beta_, eta_)
@@ -186,7 +188,7 @@ def adz_sqrt_deficit_pieces(mu_, beta_, eta_):
             third / (1 + sp.sqrt(third_rate)))
 
 
-def adz_sqrt_deficit_ratio_pieces(mu_, beta_, eta_):
+def adz_sqrt_deficit_ratio_pieces(mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """(1 - sqrt(q_ADZ))/(mu eta) on each range: each at least of order 2 - beta eta, a normal float."""
     x, kappa = beta_ * eta_, mu_ / beta_
     _, second_rate, third_rate = adz_pieces(mu_, beta_, eta_)
@@ -195,7 +197,7 @@ def adz_sqrt_deficit_ratio_pieces(mu_, beta_, eta_):
             (2 - x) / (((x - 1) ** 2 + mu_ * eta_ * (2 - x)) * (1 + sp.sqrt(third_rate))))
 
 
-def factored_deficit(mu_, eta_, ratio):
+def factored_deficit(mu_: sp.Expr, eta_: sp.Expr, ratio: sp.Expr) -> tuple[sp.Expr, tuple[sp.Expr, sp.Expr, sp.Expr]]:
     """(d, factors): d = 1 - sqrt q as a float at most 1 (for log1p and the branch tests) and as the
     factors (mu, eta, ratio) of a scaled product. mu eta (2 - beta eta) is subnormal where mu eta is a
     normal float and beta eta is within 2**-52 of 2; the float d then has few bits, its factors all 53."""
@@ -207,12 +209,12 @@ def _by_range(pieces, beta_, eta_):
     return sp.Piecewise((first, beta_ * eta_ < 1), (second, beta_ * eta_ <= SQRT3), (third, True))
 
 
-def tradeoff_constant(lam_, beta_sft_, beta_rl_, eta_, deficit):
+def tradeoff_constant(lam_: sp.Expr, beta_sft_: sp.Expr, beta_rl_: sp.Expr, eta_: sp.Expr, deficit: sp.Expr) -> sp.Expr:
     """c_eta = lam beta_sft beta_rl eta^2 / (1 - sqrt q)^2."""
     return lam_ * beta_sft_ * beta_rl_ * (eta_ / deficit) ** 2
 
 
-def continuous_optimal_steps(tradeoff_, deficit):
+def continuous_optimal_steps(tradeoff_: sp.Expr, deficit: sp.Expr) -> sp.Expr:
     """k* = 2 ln(c/(1 + c)) / ln q, with q = (1 - deficit)^2, via log1p."""
     return -log1p(1 / tradeoff_) / log1p(-deficit)
 
@@ -222,31 +224,31 @@ def _gain_ratio_after_moving(steps_, tradeoff_, deficit):
     return -expm1(2 * steps_ * log_sqrt_rate) - tradeoff_ * expm1(steps_ * log_sqrt_rate) ** 2
 
 
-def sqrt_rate_power(steps_, deficit):
+def sqrt_rate_power(steps_: sp.Expr, deficit: sp.Expr) -> sp.Expr:
     """q^{k/2} = (1 - deficit)^k via exp/log1p (accurate as q -> 1); 1 at k = 0 even for q = 0."""
     return sp.Piecewise((1, sp.Eq(steps_, 0)), (sp.exp(steps_ * log1p(-deficit)), True))
 
 
-def geometric_sum(steps_, ratio_deficit):
+def geometric_sum(steps_: sp.Expr, ratio_deficit: sp.Expr) -> sp.Expr:
     """sum_{j<k} (1 - d)^j = (1 - (1 - d)^k)/d; k where k d < 2**-60 (also where it underflows); 0 at k = 0."""
     return sp.Piecewise((0, sp.Eq(steps_, 0)), (steps_, steps_ * ratio_deficit < sp.Rational(1, 2**60)),
                         (1, ratio_deficit >= 1),  # ratio 0: only the first term (log1p(-1) = -inf)
                         (-expm1(steps_ * log1p(-ratio_deficit)) / ratio_deficit, True))
 
 
-def discrete_path_forms(steps_, gap0_, mu_, beta_, eta_, deficit):
+def discrete_path_forms(steps_: sp.Expr, gap0_: sp.Expr, mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr, deficit: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     """The two path-length bounds of k GD steps, as scaled products (no intermediate overflow)."""
     from_steps = ScaledProduct(eta_, sp.sqrt(2), sp.sqrt(beta_), sp.sqrt(gap0_), geometric_sum(steps_, deficit))
     from_decay = ScaledProduct(sp.sqrt(2), sp.sqrt(gap0_), 1 / sp.sqrt(mu_), 1 / (1 - eta_ * beta_ / 2))
     return from_steps, from_decay
 
 
-def discrete_path_length(steps_, gap0_, mu_, beta_, eta_, deficit):
+def discrete_path_length(steps_: sp.Expr, gap0_: sp.Expr, mu_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr, deficit: sp.Expr) -> sp.Expr:
     """ell_k: the smaller of the two discrete path-length bounds."""
     return sp.Min(*discrete_path_forms(steps_, gap0_, mu_, beta_, eta_, deficit))
 
 
-def discrete_sft_excess_lower(steps_, gap0_, sep_, mu_rl_, mu_sft_, deficit):
+def discrete_sft_excess_lower(steps_: sp.Expr, gap0_: sp.Expr, sep_: sp.Expr, mu_rl_: sp.Expr, mu_sft_: sp.Expr, deficit: sp.Expr) -> sp.Expr:
     """P1's lower envelope with e^{-mu_rl t} -> q^{k/2}."""
     # reach q^{k/2}, q^{k/2} = e^{k log(1 - d)} in quarters for k >= 1 (subnormal past 708, where the
     # product may not be; k = 0 apart, as in sqrt_rate_power: 0 log(0) is NaN at q = 0).
@@ -257,12 +259,12 @@ def discrete_sft_excess_lower(steps_, gap0_, sep_, mu_rl_, mu_sft_, deficit):
     return ScaledProduct(HALF, mu_sft_, distance, distance)
 
 
-def lower_rate_deficit(beta_, eta_):
+def lower_rate_deficit(beta_: sp.Expr, eta_: sp.Expr) -> sp.Expr:
     """1 - p with p = max(0, 1 - 2 beta eta - beta^2 eta^2), the lower descent-lemma rate."""
     return sp.Min(1, beta_ * eta_ * (2 + beta_ * eta_))
 
 
-def discrete_gain_bounds(steps_, gap0_, beta_, eta_, deficit, factors=None):
+def discrete_gain_bounds(steps_: sp.Expr, gap0_: sp.Expr, beta_: sp.Expr, eta_: sp.Expr, deficit: sp.Expr, factors: Sequence[sp.Expr] | None = None) -> tuple[sp.Expr, sp.Expr]:
     """Delta_0 (1 - q^k) <= Delta_0 - Delta_k <= Delta_0 (1 - p^k), as scaled products:
     1 - q^k = d G_k (1 + q^{k/2}) with G_k = geometric_sum(k, d), 1 - p^k = u G_k(u); d enters the
     product as ``factors`` (default: d itself; see factored_deficit)."""
@@ -271,7 +273,7 @@ def discrete_gain_bounds(steps_, gap0_, beta_, eta_, deficit, factors=None):
             ScaledProduct(gap0_, upper_deficit, geometric_sum(steps_, upper_deficit)))
 
 
-def discrete_net_gain_form(steps_, gap0_, lam_, beta_sft_, beta_rl_, eta_, deficit, factors=None):
+def discrete_net_gain_form(steps_: sp.Expr, gap0_: sp.Expr, lam_: sp.Expr, beta_sft_: sp.Expr, beta_rl_: sp.Expr, eta_: sp.Expr, deficit: sp.Expr, factors: Sequence[sp.Expr] | None = None) -> sp.Expr:
     """Delta_0 [1 - q^k - c_eta (1 - q^{k/2})^2] = Delta_0 d G (1 + q^{k/2}) - Delta_0 lam beta_sft beta_rl eta^2 G^2
     (d as ``factors`` in the product, see discrete_gain_bounds)."""
     total = geometric_sum(steps_, deficit)
@@ -279,7 +281,7 @@ def discrete_net_gain_form(steps_, gap0_, lam_, beta_sft_, beta_rl_, eta_, defic
             - ScaledProduct(gap0_, lam_, beta_sft_, beta_rl_, eta_, eta_, total, total))
 
 
-def stable_optimal_steps(lam_, beta_sft_, beta_rl_, eta_, deficit, factors=None):
+def stable_optimal_steps(lam_: sp.Expr, beta_sft_: sp.Expr, beta_rl_: sp.Expr, eta_: sp.Expr, deficit: sp.Expr, factors: Sequence[sp.Expr] | None = None) -> sp.Expr:
     """k* = log1p(1/c_eta) / (-log1p(-d)), 1/c_eta = d^2/(lam beta_sft beta_rl eta^2) scaled; log1p(x) taken as
     log(x) above 2**60 and x below 2**-60 (errors < 2**-60 relative), as in P3. 1/(-log1p(-d)) is
     (d/(-log1p(-d))) / d, a ratio in [0, 1] (1 for a tiny d) over d's ``factors`` (see discrete_gain_bounds)."""

@@ -55,28 +55,28 @@ m_lo, m_hi = sp.symbols("m_lo m_hi", positive=True)
 _BRACKET_DIM = 4
 
 
-def curvature_lower(eig_k_, rho_):
+def curvature_lower(eig_k_: sp.Expr, rho_: sp.Expr) -> sp.Expr:
     """Left side of (a): lam_k rho_k."""
     return eig_k_ * rho_
 
 
-def curvature_upper(eig_top_, eig_next_, rho_):
+def curvature_upper(eig_top_: sp.Expr, eig_next_: sp.Expr, rho_: sp.Expr) -> sp.Expr:
     """Right side of (a): lam_1 rho_k + lam_{k+1} (1 - rho_k)."""
     return eig_top_ * rho_ + eig_next_ * (1 - rho_)
 
 
-def misalignment_denominator(eig_top_, eig_next_, rho_):
+def misalignment_denominator(eig_top_: sp.Expr, eig_next_: sp.Expr, rho_: sp.Expr) -> sp.Expr:
     """sqrt(lam_1^2 rho_k + lam_{k+1}^2 (1 - rho_k)), the bound on ||H g||/||g||."""
     return sp.sqrt(eig_top_**2 * rho_ + eig_next_**2 * (1 - rho_))
 
 
-def misalignment_lower(eig_top_, eig_k_, eig_next_, rho_):
+def misalignment_lower(eig_top_: sp.Expr, eig_k_: sp.Expr, eig_next_: sp.Expr, rho_: sp.Expr) -> sp.Expr:
     """(b): lam_k rho_k / sqrt(lam_1^2 rho_k + lam_{k+1}^2 (1 - rho_k)), 0 where that is 0/0."""
     denominator = misalignment_denominator(eig_top_, eig_next_, rho_)
     return sp.Piecewise((0, sp.Eq(denominator, 0)), (curvature_lower(eig_k_, rho_) / denominator, True))
 
 
-def kantorovich(m_lo_, m_hi_):
+def kantorovich(m_lo_: sp.Expr, m_hi_: sp.Expr) -> sp.Expr:
     """(c): 2 sqrt(m_lo m_hi)/(m_lo + m_hi), printed as 2 r/(1 + r^2) with r = sqrt(m_lo)/sqrt(m_hi).
 
     Kept unevaluated so that numpy forms r first: for m_lo <= m_hi nothing overflows, the

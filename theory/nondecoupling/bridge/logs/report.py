@@ -164,7 +164,8 @@ def _shade_stages(ax, run):
             ax.axvspan(frame["step"].iloc[0], frame["step"].iloc[-1], color="tab:orange", alpha=0.08, lw=0)
 
 
-def plot_run(run: pd.DataFrame, fits: dict, path: Path | BinaryIO, *, expert_pass_rate=None, expert_entropy=None):
+def plot_run(run: pd.DataFrame, fits: dict, path: Path | BinaryIO, *, expert_pass_rate: float | None = None,
+             expert_entropy: float | None = None) -> None:
     """SFT loss, reward and RL net gain against step, with the fitted theory curves."""
     from matplotlib.figure import Figure  # imported when drawn (a second of start-up); no pyplot, no window
 
@@ -229,7 +230,7 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path | BinaryIO, *, expert_pas
     fig.savefig(path, dpi=110, format="png")
 
 
-def write_report(run, checks, fits, out_dir, *, settings: dict, meta: dict) -> dict:
+def write_report(run: pd.DataFrame, checks: list[Check], fits: dict, out_dir: str | Path, *, settings: dict, meta: dict) -> dict:
     """Write report.json, report.md and the figure into ``out_dir`` (all or nothing); return the report."""
     report = build_report(run, checks, settings=settings, meta=meta)
     figure = io.BytesIO()

@@ -51,7 +51,7 @@ import fnmatch
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -73,6 +73,7 @@ from nondecoupling.bridge.logs.readers.mlflow import read_mlflow
 from nondecoupling.bridge.logs.readers.tensorboard import read_tensorboard
 from nondecoupling.bridge.logs.readers.text import read_csv, read_jsonl, read_trl, read_verl_console, read_wandb
 from nondecoupling.bridge.logs.units import check_sft_loss_plausible
+from nondecoupling.validation import ParameterError
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
 QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate")
@@ -135,7 +136,7 @@ MERGE_RULES = {
     "error": "none: a conflict in a used key is an error",
 }
 
-_READERS = {"trl": read_trl, "csv": read_csv, "wandb": read_wandb, "jsonl": read_jsonl,
+_READERS: dict[str, Callable[..., RawLog]] = {"trl": read_trl, "csv": read_csv, "wandb": read_wandb, "jsonl": read_jsonl,
             "verl-console": read_verl_console, "tensorboard": read_tensorboard, "mlflow": read_mlflow}
 FORMATS = tuple(_READERS)
 
@@ -261,7 +262,7 @@ def _merge_value(values: list, flags: list, rule: str):
     return values[0] if rule == "first" else values[-1]
 
 
-def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, list, dict]:
+def merge_records(path: str | Path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, list, dict]:
     """One record per step from the records of a step; conflicts resolved by ``rule`` (:data:`MERGE_RULES`).
 
     ``raw.steps`` holds each record's key: its step (an int), or for table formats, whose
@@ -275,6 +276,8 @@ def merge_records(path, raw: RawLog, used: set, rule: str = "eval") -> tuple[lis
         ``{"used": {key: steps}, "unused": {key: steps}}``: the keys whose values differed
         between the records of a step, and at how many steps.
     """
+    if raw.steps is None or raw.is_eval is None:
+        raise ParameterError("raw", "a RawLog with steps and is_eval (one key per record)", "None")
     groups: dict = {}
     for record, label, step, is_eval in zip(raw.records, raw.labels, raw.steps, raw.is_eval):
         group = groups.setdefault(step, {"values": {}, "labels": []})
@@ -419,7 +422,7 @@ def _row_groups(steps: np.ndarray, raw: RawLog, columns) -> np.ndarray | None:
     """
     others = [raw.values(columns[name]) for name in ("phase", "stage") if name in columns]
     repeat = np.zeros(len(steps), dtype=bool)
-    for i in np.flatnonzero(np.diff(steps) == 0):
+    for i in np.flatnonzero(np.diff(steps) == 0).tolist():
         repeat[i + 1] = all(_same(values[i], values[i + 1]) for values in others)
     return np.cumsum(~repeat) if repeat.any() else None
 
@@ -450,7 +453,7 @@ def _sequence_level(path, labels, frame, column, mapping) -> None:
     frame["sft_loss"] = frame["sft_loss"] * length
 
 
-def read_log(path, mapping: LogMapping | Mapping | None = None, *, fmt: str | None = None) -> pd.DataFrame:
+def read_log(path: str | Path, mapping: LogMapping | Mapping | None = None, *, fmt: str | None = None) -> pd.DataFrame:
     """Read one log file into the canonical columns (``stage`` from this file alone).
 
     Parameters
@@ -535,7 +538,8 @@ def _sources(path: Path, labels) -> pd.Series:
     return pd.Series([f"{path.name}:{label}" for label in labels], dtype=object)
 
 
-def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:
+def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Mapping | Sequence[LogMapping | Mapping] | None = None, *,
+             fmt: str | None = None) -> pd.DataFrame:
     """Chain one or more logs (e.g. an SFT run, then an RL run) into one canonical run.
 
     Parameters
@@ -565,7 +569,7 @@ def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
         raise ValueError("read_run: paths must name at least one log file")
-    mappings = list(mapping) if isinstance(mapping, (list, tuple)) else [mapping] * len(paths)
+    mappings = list(mapping) if isinstance(mapping, Sequence) else [mapping] * len(paths)
     if len(mappings) != len(paths):
         raise ValueError(f"read_run: {len(mappings)} mappings for {len(paths)} files; give one, or one per file")
     frames, files, last_step = [], [], None
@@ -592,7 +596,7 @@ def read_run(paths, mapping=None, *, fmt: str | None = None) -> pd.DataFrame:
     return run
 
 
-def read_run_meta(paths, filename: str = "run_meta.json") -> dict:
+def read_run_meta(paths: str | Path | Sequence[str | Path], filename: str = "run_meta.json") -> dict:
     """Merge the ``run_meta.json`` sidecars next to the logs (earlier files win)."""
     meta: dict = {}
     for path in reversed([Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]):

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,9 @@ from scipy import optimize, stats
 from tqdm.auto import tqdm
 
 import nondecoupling
+
+if TYPE_CHECKING:
+    from nondecoupling._typing import Numbers
 
 MAX_SLOPE_POINTS = 2000  # Theil-Sen on at most this many points: <= 2e6 pairs (16 MB)
 MAX_FIT_POINTS = 1000  # longer stages are fitted on this many bin means
@@ -67,7 +72,7 @@ def block_sizes(n_values: int, start_points: int = 1, max_blocks: int = MAX_TREN
     return (start_points, *np.diff(edges).tolist())
 
 
-def ar1_block_covariance(sizes, rho: float) -> np.ndarray:
+def ar1_block_covariance(sizes: Numbers, rho: float) -> np.ndarray:
     """Covariance of the block means of a stationary AR(1) series with unit variance.
 
     With g(m) = (1 - rho^m) / (1 - rho), blocks k < l of sizes m_k, m_l, the last point of k
@@ -89,7 +94,7 @@ def ar1_block_covariance(sizes, rho: float) -> np.ndarray:
     return cov
 
 
-def isotonic_contrast(means, sizes) -> tuple[float, float, float, float]:
+def isotonic_contrast(means: Numbers, sizes: Numbers) -> tuple[float, float, float, float]:
     """(E_up, E_down, change_up, change_down): how much a monotone fit explains, and its net change.
 
     E_d = 1 - RSS_d / RSS_0, RSS_d the residual sum of squares of the weighted isotonic fit
@@ -125,13 +130,13 @@ def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int =
     return np.sort([max(isotonic_contrast(row, sizes)[:2]) for row in noise])
 
 
-def block_means(values, sizes) -> np.ndarray:
+def block_means(values: Numbers, sizes: Numbers) -> np.ndarray:
     """Means of consecutive blocks of ``values`` of the given sizes."""
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
     return np.add.reduceat(np.asarray(values, float), starts) / np.asarray(sizes, float)
 
 
-def monotone_trend(values, *, start_points: int = 1, rho: float = MAX_AUTOCORRELATION,
+def monotone_trend(values: Numbers, *, start_points: int = 1, rho: float = MAX_AUTOCORRELATION,
                    max_blocks: int = MAX_TREND_BLOCKS) -> dict:
     """Isotonic likelihood-ratio test of a monotone change, in both directions, calibrated for AR(1) noise.
 
@@ -162,7 +167,7 @@ def monotone_trend(values, *, start_points: int = 1, rho: float = MAX_AUTOCORREL
             "change_up": change_up, "change_down": change_down, "blocks": len(sizes)}
 
 
-def trend_verdict(values, expected_sign: int, *, start_points: int = 1, confidence: float = 0.95,
+def trend_verdict(values: Numbers, expected_sign: int, *, start_points: int = 1, confidence: float = 0.95,
                   rho: float = MAX_AUTOCORRELATION) -> dict:
     """The verdict of :func:`monotone_trend` (no effect size): what the calibration simulates.
 
@@ -184,7 +189,7 @@ def trend_verdict(values, expected_sign: int, *, start_points: int = 1, confiden
             "start_points": int(start_points), **result}
 
 
-def theil_sen(steps, values, *, confidence: float = 0.95, seed: int = 0) -> dict:
+def theil_sen(steps: Numbers, values: Numbers, *, confidence: float = 0.95, seed: int = 0) -> dict:
     """Theil-Sen slope and its interval on at most :data:`MAX_SLOPE_POINTS` points.
 
     ``scipy.stats.theilslopes`` takes the median over all pairs (O(m^2) memory); a random
@@ -203,7 +208,7 @@ def theil_sen(steps, values, *, confidence: float = 0.95, seed: int = 0) -> dict
     return {"slope": float(result.slope), "ci": (float(result.low_slope), float(result.high_slope))}
 
 
-def start_window(previous, values, *, confidence: float = 0.95, rho: float = MAX_AUTOCORRELATION) -> tuple[np.ndarray, bool | None]:
+def start_window(previous: Numbers, values: Numbers, *, confidence: float = 0.95, rho: float = MAX_AUTOCORRELATION) -> tuple[np.ndarray, bool | None]:
     """The previous stage's last points that estimate the stage's start level, and whether they were flat.
 
     ``previous`` are the previous stage's values before its last point, ``values[0]`` that
@@ -225,7 +230,7 @@ def start_window(previous, values, *, confidence: float = 0.95, rho: float = MAX
     return (window if flat else previous[:0]), flat
 
 
-def stage_trend(values, expected_sign: int, *, previous=(), confidence: float = 0.95,
+def stage_trend(values: Numbers, expected_sign: int, *, previous: Numbers = (), confidence: float = 0.95,
                 rho: float = MAX_AUTOCORRELATION) -> dict:
     """:func:`trend_verdict` with the start block from :func:`start_window`: what the power benchmark simulates.
 
@@ -239,7 +244,7 @@ def stage_trend(values, expected_sign: int, *, previous=(), confidence: float = 
     return {**result, "previous_flat": flat}
 
 
-def trend_decision(steps, values, expected_sign: int, *, previous=(), confidence: float = 0.95,
+def trend_decision(steps: Numbers, values: Numbers, expected_sign: int, *, previous: Numbers = (), confidence: float = 0.95,
                    rho: float = MAX_AUTOCORRELATION, seed: int = 0) -> dict:
     """A stage's monotone-trend verdict, its start level from the previous stage's settled end.
 
@@ -266,7 +271,7 @@ def trend_decision(steps, values, expected_sign: int, *, previous=(), confidence
             **theil_sen(steps, values, confidence=confidence, seed=seed), "n": int(values.size)}
 
 
-def noise_sd(values) -> float:
+def noise_sd(values: Numbers) -> float:
     """Robust noise s.d. of a smooth curve: MAD of first differences / sqrt(2).
 
     Differencing removes the slowly varying trend; the MAD ignores the rest of it.
@@ -280,7 +285,7 @@ def noise_sd(values) -> float:
     return float(stats.median_abs_deviation(diffs, scale="normal") / math.sqrt(2.0))
 
 
-def rms_noise_sd(values) -> float:
+def rms_noise_sd(values: Numbers) -> float:
     """Noise s.d. from the root mean square of first differences / sqrt(2) (NaN below 3 points).
 
     Less robust than :func:`noise_sd` to jumps (they inflate it: conservative), but with far
@@ -290,7 +295,7 @@ def rms_noise_sd(values) -> float:
     return float(np.sqrt(np.mean(diffs**2) / 2.0)) if diffs.size >= 2 else float("nan")
 
 
-def pointwise_violation_verdict(slack, values, *, confidence: float = 0.95, determined=None) -> dict:
+def pointwise_violation_verdict(slack: Numbers, values: Numbers, *, confidence: float = 0.95, determined: Numbers | None = None) -> dict:
     """Whether a bound ``slack >= 0`` at every point is violated beyond the noise of ``values``.
 
     A point violates significantly when its slack is below ``-t * sd``: sd from
@@ -323,7 +328,7 @@ def pointwise_violation_verdict(slack, values, *, confidence: float = 0.95, dete
 # ---------------------------------------------------------------- rate fits
 
 
-def bin_means(s, *curves, max_points: int = MAX_FIT_POINTS):
+def bin_means(s: Numbers, *curves: Numbers, max_points: int = MAX_FIT_POINTS) -> tuple[np.ndarray, ...]:
     """``(s, *curves)`` averaged over equal-count bins when longer than ``max_points``.
 
     >>> bin_means(np.arange(6.0), np.arange(6.0), max_points=3)[0]
@@ -338,7 +343,7 @@ def bin_means(s, *curves, max_points: int = MAX_FIT_POINTS):
     return tuple(np.add.reduceat(a, starts) / counts for a in arrays)
 
 
-def fit_exponential(s, y) -> dict:
+def fit_exponential(s: Numbers, y: Numbers) -> dict:
     """Least-squares fit of y = limit + amplitude * exp(-rate * s), rate > 0.
 
     For a fixed rate the model is linear in (limit, amplitude), so the rate minimizes the
@@ -381,7 +386,7 @@ def fit_exponential(s, y) -> dict:
     return {"limit": limit, "amplitude": amplitude, "rate": math.exp(best.x), "rate_at_bound": at_bound, "fitted": fitted}
 
 
-def fit_rl_stage(s_reward, reward, s_loss, sft_loss) -> dict:
+def fit_rl_stage(s_reward: Numbers, reward: Numbers, s_loss: Numbers, sft_loss: Numbers) -> dict:
     """Fit an RL stage with the isotropic-quadratic curves (module docstring).
 
     Returns
@@ -445,7 +450,7 @@ def predicted_optimal_steps(fit: dict, lam: float) -> float:
     return float(nondecoupling.optimal_rl_duration(lam=lam, **_p3_constants(fit)))
 
 
-def guaranteed_gain_curve(fit: dict, s, lam: float) -> np.ndarray | None:
+def guaranteed_gain_curve(fit: dict, s: Numbers, lam: float) -> np.ndarray | None:
     """P3's g(s) under the same mapping (None where P3 does not apply)."""
     if not (fit["rl_gap0"] > 0 and fit["sft_rise"] > 0):
         return None
@@ -453,7 +458,8 @@ def guaranteed_gain_curve(fit: dict, s, lam: float) -> np.ndarray | None:
                                                         **_p3_constants(fit)))
 
 
-def residual_bootstrap(refit, fitted, residuals, *, n_boot: int, rng, desc: str = "bootstrap") -> list:
+def residual_bootstrap(refit: Callable[..., Any], fitted: Sequence[np.ndarray], residuals: Sequence[np.ndarray], *, n_boot: int,
+                       rng: np.random.Generator, desc: str = "bootstrap") -> list:
     """``refit(*curves)`` on ``n_boot`` curves ``fitted + resampled residuals`` (one per curve).
 
     A progress bar on a terminal (tqdm; silent when stderr is not a TTY).
@@ -462,7 +468,7 @@ def residual_bootstrap(refit, fitted, residuals, *, n_boot: int, rng, desc: str 
             for _ in tqdm(range(n_boot), desc=desc, leave=False, disable=None)]
 
 
-def percentile_interval(samples, confidence: float):
+def percentile_interval(samples: Numbers, confidence: float) -> tuple[float, float]:
     """Percentile interval of bootstrap samples, NaN samples left out (inf ones sort last)."""
     samples = np.asarray(samples, float)
     samples = samples[~np.isnan(samples)]

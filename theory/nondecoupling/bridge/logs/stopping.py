@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
 from nondecoupling.validation import ParameterError, check_integer, check_interval, check_positive
+
+if TYPE_CHECKING:
+    from nondecoupling._typing import Numbers
 
 #: Rates m per step on the posterior's grid (t* from ~1 to ~10^4 steps) and noise scales kappa.
 RATES = np.geomspace(1e-4, 1.0, 121)
@@ -52,7 +56,7 @@ def evaluation_steps(every_steps: int, horizon: int, *, growth: float = 1.5) -> 
     return sorted(dense | set(range(every_steps, int(horizon) + 1, every_steps)))
 
 
-def robust_noise(values) -> float:
+def robust_noise(values: Numbers) -> float:
     """The noise s.d. of a smooth curve's samples, from its second differences (NaN if < 3).
 
     Second differences cancel a locally linear trend; their s.d. is sqrt(6) sigma, and the median
@@ -85,6 +89,15 @@ class StagePrior:
             check_positive(getattr(self, name), name)
 
 
+class Posterior(TypedDict):
+    """:meth:`OnlineP3.posterior`: the grid's weights and each cell's Gaussian posterior of (Delta_0, A)."""
+
+    rate_weight: np.ndarray  # (rates,)
+    kappa_weight: np.ndarray  # (2 curves, rates, kappas): each curve's noise scale given the rate
+    mean: np.ndarray  # (2, rates, kappas, 2 coefficients)
+    precision: np.ndarray  # (2, rates, kappas, 2, 2)
+
+
 class OnlineP3:
     """The exact grid posterior of P3's curves for one RL stage, updated one evaluation at a time.
 
@@ -97,7 +110,11 @@ class OnlineP3:
     20
     """
 
-    def __init__(self, prior: StagePrior, *, lam: float = 1.0):
+    last_step: float | None
+    _first: np.ndarray | None
+    _posterior: Posterior | None
+
+    def __init__(self, prior: StagePrior, *, lam: float = 1.0) -> None:
         self.prior, self.lam = prior, float(check_positive(lam, "lam"))
         self.count, self.last_step, self._first = 0, None, None
         shape = (2, RATES.size)  # (reward, loss) x rate
@@ -126,7 +143,7 @@ class OnlineP3:
         self._yty += y * y
         self.count, self.last_step, self._posterior = self.count + 1, float(step), None
 
-    def posterior(self) -> dict:
+    def posterior(self) -> Posterior:
         """Grid weights (rates x kappas), and per cell the Gaussian posterior of (Delta_0, A)."""
         if self._posterior is not None:
             return self._posterior
@@ -157,7 +174,7 @@ class OnlineP3:
                            "precision": precision}
         return self._posterior
 
-    def expected_gain(self, steps) -> np.ndarray:
+    def expected_gain(self, steps: Numbers) -> np.ndarray:
         """Posterior mean of G(s) = Delta_0 (1 - x^2) - lam A (1 - x)^2 at each step."""
         post = self.posterior()
         features = self._features(steps)[..., 1]  # (2, M, S)
@@ -215,6 +232,8 @@ def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float =
         stage steps), ``p_passed`` (P(t* < next_step)), ``stop_step`` (the stage step to stop at:
         now, or before ``next_step``; None: continue), ``reason``.
     """
+    if p3.last_step is None:
+        raise ParameterError("p3", "updated with at least one evaluation", "no evaluation yet")
     now = int(p3.last_step)
     draws = p3.t_star_samples(int(check_integer(samples, "samples", low=1)), seed=seed)
     draws = np.where(np.isnan(draws), np.inf, draws)  # a draw where P3 does not apply decides nothing
@@ -236,6 +255,14 @@ def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float =
                       f"P(t* < {next_step}) = {p_passed:.2f}"}
 
 
+class StopSettings(TypedDict):
+    """:func:`p3_stop_decision`'s settings that :class:`LiveStop` passes on."""
+
+    confidence: float
+    min_points: int
+    samples: int
+
+
 class LiveStop:
     """One RL stage's schedule, posterior and stop, driven one step at a time (the callback's and the benchmark's rule).
 
@@ -244,8 +271,11 @@ class LiveStop:
     planned stop step is reached.
     """
 
+    settings: StopSettings
+    stop_step: int | None
+
     def __init__(self, prior: StagePrior, *, every_steps: int, horizon: int, lam: float = 1.0, growth: float = 1.5,
-                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0):
+                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0) -> None:
         self.p3 = OnlineP3(prior, lam=lam)
         self.schedule = evaluation_steps(every_steps, horizon, growth=growth)
         if self.schedule[-1] != horizon:
@@ -272,7 +302,7 @@ class LiveStop:
         return self.stop_step is not None and step >= self.stop_step
 
 
-def stage_prior(start_rate: float, start_loss: float, *, sft_rates=(), sft_losses=(), reward_se: float | None = None) -> StagePrior:
+def stage_prior(start_rate: float, start_loss: float, *, sft_rates: Numbers = (), sft_losses: Numbers = (), reward_se: float | None = None) -> StagePrior:
     """The RL stage's :class:`StagePrior` from its first evaluation and the SFT stage before it (the callback's and ``watch``'s).
 
     Noise: ``reward_se`` (a sampled reward's standard error) where given, else the

@@ -10,11 +10,16 @@ unit is unknown to the reader and reported as "as logged".
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nondecoupling.bridge.errors import LogFormatError
+
+if TYPE_CHECKING:
+    from nondecoupling._typing import Numbers
 
 PER_TOKEN_SOURCES = ("eval_loss", "eval/loss", "val/loss", "eval/gpt_loss", "train/ptx_loss")
 CALLBACK = "nondecoupling.bridge.models.callback.CouplingCallback"
@@ -73,7 +78,7 @@ def check_units(files: list, meta: dict) -> None:
                          for name in file.get("columns", {})}
 
 
-def check_sft_loss_plausible(path, source: str, loss, labels) -> None:
+def check_sft_loss_plausible(path: str | Path, source: str, loss: Numbers, labels: Sequence[str]) -> None:
     """A column read as the SFT loss must be a cross-entropy: >= 0, and not ~0 at every point.
 
     An RL trainer's own ``loss`` (GRPO's policy objective: about 0, of either sign) mapped

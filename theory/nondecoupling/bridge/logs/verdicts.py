@@ -41,8 +41,9 @@ tested like A1's.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,9 @@ import nondecoupling
 from nondecoupling.bridge.jsonable import jsonable
 from nondecoupling.bridge.logs import stats
 from nondecoupling.validation import check_integer, check_interval, check_nonnegative, check_positive, check_rate
+
+if TYPE_CHECKING:
+    from nondecoupling._typing import Numbers
 
 HOLDS, VIOLATED, INCONCLUSIVE, ESTIMATE = "holds", "violated", "inconclusive", "estimate"
 PREMISE_NOT_MET = "premise not met"  # a theorem's verdict where the log contradicts its premise
@@ -101,7 +105,7 @@ class Check:
 # ---------------------------------------------------------------- stages
 
 
-def stage_tables(run: pd.DataFrame):
+def stage_tables(run: pd.DataFrame) -> Iterator[tuple[int, str, pd.DataFrame]]:
     """``(stage, phase, frame)`` per stage; after the first, ``frame`` starts at the previous stage's last point.
 
     Where the stage's own first row has the same step (a new trainer's step-0 evaluation of
@@ -129,7 +133,7 @@ def reward_column(frame: pd.DataFrame) -> str:
     return "pass_rate" if "pass_rate" in frame and frame["pass_rate"].notna().any() else "reward"
 
 
-def previous_values(run: pd.DataFrame | None, stage: int, quantity: str, before_step) -> np.ndarray:
+def previous_values(run: pd.DataFrame | None, stage: int, quantity: str, before_step: float) -> np.ndarray:
     """The previous stage's logged ``quantity`` before ``before_step`` (the stage's first point), in order."""
     if run is None:
         return np.empty(0)
@@ -137,7 +141,8 @@ def previous_values(run: pd.DataFrame | None, stage: int, quantity: str, before_
     return previous[quantity].dropna().to_numpy(float) if quantity in previous else np.empty(0)
 
 
-def stage_trend(run, stage, frame, quantity, expected, *, confidence, rho) -> dict:
+def stage_trend(run: pd.DataFrame | None, stage: int, frame: pd.DataFrame, quantity: str, expected: int, *, confidence: float,
+                rho: float) -> dict:
     """:func:`nondecoupling.bridge.logs.stats.trend_decision` of ``quantity`` in a stage, start level from the previous stage."""
     data = frame.dropna(subset=[quantity])
     before = previous_values(run, stage, quantity, data["step"].iloc[0]) if len(data) else np.empty(0)
@@ -173,7 +178,7 @@ def _loss_settled(loss: np.ndarray, *, confidence: float, rho: float) -> tuple[b
                      f"{result['level']:.3g})")
 
 
-def rate_matches_expert(rates, a: float, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> dict:
+def rate_matches_expert(rates: Numbers, a: float, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> dict:
     """Whether the mean pass rate of ``rates`` (a stage's settled end) is a, up to its noise.
 
     At the SFT optimum p = p*, so b = a. The gap mean(b) - a is significant when beyond
@@ -402,7 +407,7 @@ def _p3_check(fit, frame, *, follows_sft, confidence, rho, run) -> Check:
 THRESHOLD_PREMISE = "P4's threshold tau within the observed SFT-loss range"
 
 
-def threshold_premise(stage: int, tau: float, loss) -> Check:
+def threshold_premise(stage: int, tau: float, loss: Numbers) -> Check:
     """P4's premise: the fitted plateau tau is an interpolation, not far beyond every observed loss.
 
     With r = max - min of the stage's SFT losses, tau is an extrapolation when it lies more

@@ -29,13 +29,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.logs.run import read_run
+from nondecoupling.bridge.logs.run import LogMapping, read_run
 from nondecoupling.bridge.logs.stopping import OnlineP3, p3_stop_decision, stage_prior
 from nondecoupling.validation import check_integer, check_positive
 
@@ -132,7 +133,14 @@ class Watch:
     ``poll()`` returns the new console lines and whether the advised stop is passed.
     """
 
-    def __init__(self, paths, mappings, *, fmt: str | None = None, lam: float = 1.0, every_steps: int | None = None):
+    signature: tuple | None
+    last_line: str | None
+    problem: str | None
+    advised: dict | None
+    latest: int | None
+
+    def __init__(self, paths: Sequence[str | Path], mappings: Sequence[LogMapping], *, fmt: str | None = None, lam: float = 1.0,
+                 every_steps: int | None = None) -> None:
         self.paths, self.mappings, self.fmt = [str(p) for p in paths], mappings, fmt
         self.lam = float(check_positive(lam, "lam"))
         self.every_steps = None if every_steps is None else int(check_integer(every_steps, "every_steps", low=1))
@@ -152,14 +160,14 @@ class Watch:
             return lines, False
         self.problem = None
         advice = advise(run, lam=self.lam, every_steps=self.every_steps)
-        self.latest = advice["step"]
+        self.latest = latest = int(advice["step"])
         if self.advised is None and advice.get("stop_step") is not None:
             self.advised = advice
         line = describe(advice)
         if line != self.last_line:
             self.last_line = line
             lines.append(line)
-        return lines, self.advised is not None and self.latest >= self.advised["stop_step"]
+        return lines, self.advised is not None and latest >= self.advised["stop_step"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="nondecoupling watch", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    check = check_parser()._subparsers._group_actions[0].choices["check"]
+    commands = next(action for action in check_parser()._actions if isinstance(action, argparse._SubParsersAction))
+    check = commands.choices["check"]
     for action in check._actions:
         if action.dest not in REPORT_ONLY:
             parser._add_action(action)
@@ -182,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _signal(watch: Watch, stop_file: str | None) -> str:
     advice = watch.advised
+    assert advice is not None, "called once the advised stop is passed"
     if stop_file is not None:
         record = {"stop_step": advice["stop_step"], "log_step": watch.latest, "t_star": advice["t_star"],
                   "reason": advice["reason"], "stage_start": advice["stage_start"]}
@@ -192,7 +202,7 @@ def _signal(watch: Watch, stop_file: str | None) -> str:
             + (f"; wrote {stop_file}" if stop_file else ""))
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Follow the log until the advised stop is passed (exit ``--stop-code``) or it stays idle (exit 0)."""
     from nondecoupling.bridge.__main__ import _mappings
 

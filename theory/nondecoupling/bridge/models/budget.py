@@ -28,8 +28,9 @@ class TimeBudget:
     or not enforced (the live stop's schedule), due means made.
     """
 
-    def __init__(self, share: float | None):
+    def __init__(self, share: float | None) -> None:
         self.share = share
+        self._begun: float | None = None
         self.reset(enforced=True, max_steps=0)
 
     def reset(self, *, enforced: bool, max_steps: int) -> None:
@@ -49,6 +50,7 @@ class TimeBudget:
     def allows_evaluation(self) -> bool:
         if not (self.due and self.enforced and self.steps):
             return self.due
+        assert self.share is not None  # enforced implies a share
         projected = self.training / self.steps * max(self.max_steps, self.steps)
         return self.spent + 2 * self.last_cost <= self.share * projected
 

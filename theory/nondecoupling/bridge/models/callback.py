@@ -32,11 +32,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from nondecoupling.bridge.jsonable import jsonable
 from nondecoupling.bridge.logs.stats import k1_terms  # the bridge's one K1 rule
@@ -66,7 +67,7 @@ class CouplingConfig:
     weights: Sequence[float] | None = None
     reward_fn: Callable | None = None
     exact_pass_rate: bool = False
-    reference_model: object = None
+    reference_model: torch.nn.Module | str | None = None
     expert_pass_rate: float | None = None
     expert_entropy: float | None = None
     output_dir: str | Path | None = None
@@ -101,7 +102,16 @@ class CouplingConfig:
 class CouplingCallback(TrainerCallback):
     """Log the coupling's numbers at each evaluation and, with ``stop_at="optimal"``, stop RL at P3's optimum."""
 
-    def __init__(self, config: CouplingConfig):
+    reference: torch.nn.Module | None
+    phase: str | None
+    trainer: Trainer | None
+    live: LiveStop | None
+    _last_step: int | None
+    _autocast: torch.dtype | None
+    _stage_start: dict | None
+    _train_logs: dict[str, float]
+
+    def __init__(self, config: CouplingConfig) -> None:
         self.config = config
         self.measurer = CouplingMeasurer(config.prompts, config.responses, weights=config.weights, reward_fn=config.reward_fn,
                                          exact_pass_rate=config.exact_pass_rate, seed=config.seed, **config.measure)
@@ -122,7 +132,8 @@ class CouplingCallback(TrainerCallback):
 
     # -------------------------------------------------------- trainer events
 
-    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
+                       processing_class: PreTrainedTokenizerBase | None = None, **kwargs: Any) -> None:
         if self.stage >= 0:
             self.step_offset += self._last_step or 0
         self.stage, self._last_step, self.live, self._train_logs = self.stage + 1, None, None, {}
@@ -140,10 +151,11 @@ class CouplingCallback(TrainerCallback):
         self._place_reference(model)
         self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
-    def on_step_begin(self, args, state, control, **kwargs):
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self.budget.step_begins()
 
-    def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
+                    optimizer: torch.optim.Optimizer | None = None, **kwargs: Any) -> None:
         step = state.global_step
         self.budget.step_ends(due=step in self.schedule)
         if self.budget.allows_evaluation():
@@ -151,13 +163,13 @@ class CouplingCallback(TrainerCallback):
         if self.live is not None and self.config.stop_at and self.live.should_stop(step):
             control.should_training_stop = True
 
-    def on_evaluate(self, args, state, control, model=None, **kwargs):
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
         self._evaluate_and_log(args, state, control, model)
 
-    def on_train_end(self, args, state, control, model=None, **kwargs):
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
         self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if logs and "frac_reward_zero_std" in logs:
             self._train_logs["zero_std_groups"] = float(logs["frac_reward_zero_std"])
 
@@ -172,7 +184,7 @@ class CouplingCallback(TrainerCallback):
             self.reference.load_state_dict(model.state_dict())
             self.measurer.forget_reference()
 
-    def evaluate(self, model, *, step: int = 0) -> dict:
+    def evaluate(self, model: PreTrainedModel, *, step: int = 0) -> dict:
         """The measurer's metrics of ``model`` (with the reference on its device and dtype, under the trainer's autocast)."""
         if self.reference is not None:
             self.reference.to(device=model.device, dtype=model.dtype).eval().requires_grad_(False)
@@ -214,6 +226,7 @@ class CouplingCallback(TrainerCallback):
 
     def _live_stop(self, record: dict, stage_step: int) -> dict:
         """Feed one RL evaluation to the live stop; its estimate and decision, in global and stage steps."""
+        assert self.live is not None, "_evaluate_and_log starts the live stop first"
         decision = self.live.observe(stage_step, _rate(record), record["sft_loss"])
         offset = self.step_offset
         stop = decision["stop_step"] is not None and self.config.stop_at is not None
@@ -250,7 +263,7 @@ class CouplingCallback(TrainerCallback):
                              else "model", "stop_at": c.stop_at, "lam": c.lam, "seed": c.seed},
                 **self._extra_meta}
 
-    def write_run_meta(self, **extra) -> None:
+    def write_run_meta(self, **extra: object) -> None:
         """Add ``extra`` to ``run_meta.json`` and rewrite it (rank 0, with an ``output_dir``)."""
         self._extra_meta.update(extra)
         if self.output_dir is not None and rank_and_world()[0] == 0:

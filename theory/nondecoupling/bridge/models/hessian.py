@@ -24,16 +24,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from nondecoupling.validation import check_integer, check_positive
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 try:
     import torch
@@ -45,14 +48,14 @@ except ImportError:  # pragma: no cover - depends on the environment
 EIGSH_MEMORY_BYTES = 2**29
 
 
-def flat_grad(value, params, *, create_graph: bool = False, retain_graph: bool | None = None) -> torch.Tensor:
+def flat_grad(value: torch.Tensor, params: Sequence[torch.Tensor], *, create_graph: bool = False, retain_graph: bool | None = None) -> torch.Tensor:
     """grad of a scalar ``value`` w.r.t. ``params`` as one flat vector (zeros where unused)."""
     grads = torch.autograd.grad(value, params, create_graph=create_graph, retain_graph=retain_graph, allow_unused=True)
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
 
 
 @contextlib.contextmanager
-def double_backward_attention(model):
+def double_backward_attention(model: PreTrainedModel) -> Iterator[None]:
     """Run ``model``'s attention through a kernel with a second derivative, then restore it.
 
     ``torch.nn.functional.scaled_dot_product_attention`` runs on SDPA's MATH kernel inside
@@ -230,7 +233,7 @@ def _ritz_vector(apply, start: torch.Tensor, alphas, betas, coefficients) -> tor
     return ritz
 
 
-def lanczos_top_eigenpairs(hvp, k: int, *, max_steps: int = 100, tol: float | None = None, seed: int = 0,
+def lanczos_top_eigenpairs(hvp: HessianVectorProduct, k: int, *, max_steps: int = 100, tol: float | None = None, seed: int = 0,
                            vectors: bool = True, negate: bool = False) -> EigenResult:
     """The k largest eigenvalues of H by Lanczos with locking, in a few device vectors.
 
@@ -295,7 +298,7 @@ def lanczos_top_eigenpairs(hvp, k: int, *, max_steps: int = 100, tol: float | No
     return EigenResult(np.array(values), stacked, np.array(residuals), "lanczos", hvp.products - start_products)
 
 
-def eigsh_top_eigenpairs(hvp, k: int, *, tol: float = 0.0, seed: int = 0, vectors: bool = True, negate: bool = False) -> EigenResult:
+def eigsh_top_eigenpairs(hvp: HessianVectorProduct, k: int, *, tol: float = 0.0, seed: int = 0, vectors: bool = True, negate: bool = False) -> EigenResult:
     """The k largest eigenvalues of H (of -H if ``negate``) by scipy's ``eigsh`` (ARPACK, float64 host memory)."""
     check_integer(k, "k", low=1)
     operator = hvp.as_linear_operator()
@@ -315,8 +318,8 @@ def choose_eigen_method(dim: int, k: int) -> str:
     return "eigsh" if basis_bytes <= EIGSH_MEMORY_BYTES and k < dim else "lanczos"
 
 
-def top_hessian_eigenpairs(hvp, k: int, *, method: str = "auto", vectors: bool = True, seed: int = 0,
-                           negate: bool = False, **options) -> EigenResult:
+def top_hessian_eigenpairs(hvp: HessianVectorProduct, k: int, *, method: str = "auto", vectors: bool = True, seed: int = 0,
+                           negate: bool = False, **options: Any) -> EigenResult:
     """The k largest eigenpairs of H, in decreasing order, by ``method`` (see :func:`choose_eigen_method`).
 
     ``method`` is ``"auto"``, ``"eigsh"`` or ``"lanczos"``; ``options`` go to the chosen
@@ -330,13 +333,13 @@ def top_hessian_eigenpairs(hvp, k: int, *, method: str = "auto", vectors: bool =
     return solver(hvp, k, vectors=vectors, seed=seed, negate=negate, **options)
 
 
-def smallest_hessian_eigenvalue(hvp, *, method: str = "auto", seed: int = 0, **options) -> float:
+def smallest_hessian_eigenvalue(hvp: HessianVectorProduct, *, method: str = "auto", seed: int = 0, **options: Any) -> float:
     """lam_min(H), as minus the top eigenvalue of -H: S1's lower bounds assume H >= 0."""
     result = top_hessian_eigenpairs(hvp, 1, method=method, vectors=False, seed=seed, negate=True, **options)
     return -float(result.values[0])
 
 
-def hutchinson_trace(hvp, samples: int, *, seed: int = 0) -> dict:
+def hutchinson_trace(hvp: HessianVectorProduct, samples: int, *, seed: int = 0) -> dict:
     """Hutchinson's estimate of tr H: the mean of z^T H z over Rademacher vectors z.
 
     E[z^T H z] = tr H; Var = 2 sum_{i != j} H_ij^2. Returns ``estimate``, ``stderr``

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -37,12 +38,15 @@ try:
     import torch
     from accelerate import PartialState
     from accelerate.utils import reduce
-    from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+    from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.models.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
 from nondecoupling.bridge.models.sequences import responses_token_ids, shared_prompt_logprobs
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
+
+if TYPE_CHECKING:
+    from nondecoupling._typing import Numbers
 
 
 class _SampleWithGenerator(LogitsProcessor):
@@ -80,6 +84,18 @@ def _by_length(rows: list[int], lengths, size: int, *, presorted: bool = False):
         yield batch
 
 
+class _Encoded(TypedDict):
+    """The held-out pairs as token ids (:meth:`CouplingMeasurer._encode`)."""
+
+    prompts: list[str]  # each distinct prompt once, in order
+    prompt_ids: dict[str, list[int]]
+    responses: list[list[int]]
+    correct: np.ndarray  # bool per pair: the reward accepts it (counted once per distinct pair)
+    pad: int
+    eos: int
+    max_new_tokens: int
+
+
 class CouplingMeasurer:
     """Held-out SFT loss, exact pass rate, sampled reward and both KLs of a model (see the module docstring).
 
@@ -105,9 +121,13 @@ class CouplingMeasurer:
         Seeds the samples.
     """
 
-    def __init__(self, prompts: Sequence[str], responses: Sequence[str], *, tokenizer=None, weights=None,
+    _encoded: _Encoded | None
+    _reference_samples: tuple[list[list[int]], list[list[int]], torch.Tensor] | None
+
+    def __init__(self, prompts: Sequence[str], responses: Sequence[str], *, tokenizer: PreTrainedTokenizerBase | None = None,
+                 weights: Numbers | None = None,
                  reward_fn: Callable | None = None, exact_pass_rate: bool = False, samples_per_prompt: int = 1,
-                 max_new_tokens: int | None = None, batch_size: int = 256, seed: int = 0):
+                 max_new_tokens: int | None = None, batch_size: int = 256, seed: int = 0) -> None:
         self.prompts, self.responses = list(prompts), list(responses)
         if not self.prompts or len(self.prompts) != len(self.responses):
             raise ParameterError("prompts, responses", "non-empty and of equal length",
@@ -124,7 +144,8 @@ class CouplingMeasurer:
         self.seed = int(seed)
         self._encoded, self._reference_samples = None, None
 
-    def evaluate(self, model, *, step: int = 0, reference=None, autocast_dtype=None) -> dict:
+    def evaluate(self, model: PreTrainedModel, *, step: int = 0, reference: PreTrainedModel | None = None,
+                 autocast_dtype: torch.dtype | None = None) -> dict:
         """The metrics of ``model`` now, reduced over ranks (every rank must call it together).
 
         ``reference`` (pi_ref, frozen, on the model's device) adds ``kl`` and ``forward_kl``;
@@ -162,7 +183,7 @@ class CouplingMeasurer:
 
     # ------------------------------------------------------------ pieces
 
-    def _encode(self) -> dict:
+    def _encode(self) -> _Encoded:
         """Token ids of the held-out pairs, once (two batched tokenizer calls)."""
         if self._encoded is not None:
             return self._encoded
@@ -171,7 +192,7 @@ class CouplingMeasurer:
             raise ParameterError("tokenizer", "given, or the trainer's processing_class", "None")
         prompt_ids, responses = responses_token_ids(tokenizer, self.prompts, self.responses)
         correct = np.zeros(len(self.prompts), bool)
-        if self.exact_pass_rate:
+        if self.exact_pass_rate and self.reward_fn is not None:  # __init__ refuses exact_pass_rate without a reward_fn
             rewards = np.asarray(self.reward_fn(prompts=self.prompts, completions=self.responses), float)
             first = {pair: index for index, pair in reversed(list(enumerate(zip(self.prompts, self.responses))))}
             correct[[i for i in first.values() if rewards[i] == 1.0]] = True  # each accepted response counts once
@@ -214,13 +235,14 @@ class CouplingMeasurer:
         prompts, *samples = self._sample(model, encoded, self.seed * 1_000_003 + step) if sampling else ([], [], [])
         cached = self._reference_rows(reference, encoded) if reference is not None else ([], [], torch.zeros(0))
         own_heldout, own_samples, own_cached = self._score_together(model, [heldout, samples, cached[:2]], encoded["pad"])
-        own_heldout = own_heldout.numpy()
+        heldout_logprobs = own_heldout.numpy()
         rewards = np.zeros(len(prompts))
         if self.reward_fn is not None and prompts:
+            assert self.tokenizer is not None, "_encode() refuses a missing tokenizer"
             texts = self.tokenizer.batch_decode(samples[1], skip_special_tokens=True)
             rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=samples[1]), float)
-        kl = float((own_samples - self._logprobs(reference, *samples, encoded["pad"])).sum()) if reference is not None else 0.0
-        return [-float((self.weights[rows] * own_heldout).sum()), float(np.exp(own_heldout[encoded["correct"][rows]]).sum()),
+        kl = float((own_samples - self._logprobs(reference, samples[0], samples[1], encoded["pad"])).sum()) if reference is not None else 0.0
+        return [-float((self.weights[rows] * heldout_logprobs).sum()), float(np.exp(heldout_logprobs[encoded["correct"][rows]]).sum()),
                 float(rewards.sum()), float((rewards**2).sum()), float(len(prompts)), kl,
                 float((cached[2] - own_cached).sum()), float(len(cached[1]))]
 

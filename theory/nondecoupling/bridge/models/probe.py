@@ -31,11 +31,20 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import math
+import operator
+from collections.abc import Iterator, Sequence
+from functools import reduce
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import nondecoupling
 from nondecoupling.validation import ParameterError, check_integer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from nondecoupling._typing import Numbers
 
 try:
     import torch
@@ -59,7 +68,7 @@ __all__ = [
 ]
 
 
-def select_parameters(model, patterns=None) -> tuple[list[str], list]:
+def select_parameters(model: torch.nn.Module, patterns: Sequence[str] | None = None) -> tuple[list[str], list]:
     """The parameters theta is made of: names matching any fnmatch ``patterns`` (default: all).
 
     Tied weights appear once, under their first name (Qwen3's ``lm_head.weight`` is
@@ -82,13 +91,13 @@ def select_parameters(model, patterns=None) -> tuple[list[str], list]:
     if not chosen:
         example = next(iter(dict(model.named_parameters())), "none")
         raise ParameterError("patterns", "fnmatch patterns matching at least one parameter name (e.g. " + repr(example) + ")",
-                             repr(list(patterns)))
+                             repr(None if patterns is None else list(patterns)))
     names, params = zip(*chosen)
     return list(names), list(params)
 
 
 @contextlib.contextmanager
-def differentiate_only(model, params):
+def differentiate_only(model: torch.nn.Module, params: Sequence[torch.Tensor]) -> Iterator[None]:
     """Within the block only ``params`` require grad: no graph is built for the others.
 
     With a last-layers subset, the forward pass records nothing before those layers, which
@@ -105,25 +114,26 @@ def differentiate_only(model, params):
             p.requires_grad_(flag)
 
 
-def sft_loss(model, batch) -> torch.Tensor:
+def sft_loss(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sequence-level SFT loss: mean over rows of the response's summed token NLL (nats)."""
     return -sequence_logprobs(model, batch).mean()
 
 
-def sft_batches(tokenizer, prompts, responses, *, batch_size: int, device=None) -> list[dict]:
+def sft_batches(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses: Sequence[str], *, batch_size: int,
+                device: torch.device | str | None = None) -> list[dict]:
     """The expert pairs as :func:`encode_pairs` batches of at most ``batch_size`` rows."""
     check_integer(batch_size, "batch_size", low=1)
     return [encode_pairs(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size], device=device)
             for i in range(0, len(prompts), batch_size)]
 
 
-def sft_loss_terms(model, batches) -> list:
+def sft_loss_terms(model: PreTrainedModel, batches: Sequence[dict[str, torch.Tensor]]) -> list:
     """One callable per batch; their sum is the data-set SFT loss (each batch weighted by its rows)."""
     rows = sum(len(batch["input_ids"]) for batch in batches)
     return [lambda batch=batch: -sequence_logprobs(model, batch).sum() / rows for batch in batches]
 
 
-def sft_hessian(model, batches, params, *, cache_graphs: bool | None = None) -> HessianVectorProduct:
+def sft_hessian(model: PreTrainedModel, batches: Sequence[dict[str, torch.Tensor]], params: Sequence[torch.Tensor], *, cache_graphs: bool | None = None) -> HessianVectorProduct:
     """The data-set SFT loss's Hessian w.r.t. ``params`` as a Hessian-vector product.
 
     ``cache_graphs`` (default: only for a single batch) keeps the gradient graphs between
@@ -135,12 +145,16 @@ def sft_hessian(model, batches, params, *, cache_graphs: bool | None = None) -> 
                                 context=lambda: double_backward_attention(model), cache_graphs=cache)
 
 
-def sft_gradient(model, batches, params) -> torch.Tensor:
+def sft_gradient(model: PreTrainedModel, batches: Sequence[dict[str, torch.Tensor]], params: Sequence[torch.Tensor]) -> torch.Tensor:
     """grad of the data-set SFT loss w.r.t. ``params``, flat, accumulated over batches."""
-    return sum(flat_grad(term(), params) for term in sft_loss_terms(model, batches))
+    terms = sft_loss_terms(model, batches)
+    if not terms:
+        raise ParameterError("batches", "at least one batch", "none")
+    return reduce(operator.add, (flat_grad(term(), params) for term in terms))
 
 
-def sample_responses(model, tokenizer, prompts, *, samples_per_prompt: int, max_new_tokens: int, seed: int = 0):
+def sample_responses(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], *, samples_per_prompt: int,
+                     max_new_tokens: int, seed: int = 0) -> tuple[list[str], list[str]]:
     """Sample responses with ``model.generate`` (temperature 1); returns (prompts, responses)."""
     torch.manual_seed(seed)
     all_prompts, responses = [], []
@@ -157,7 +171,8 @@ def sample_responses(model, tokenizer, prompts, *, samples_per_prompt: int, max_
     return all_prompts, responses
 
 
-def reinforce_gradient(model, batch, rewards, params=None, *, batch_size: int | None = None) -> torch.Tensor:
+def reinforce_gradient(model: PreTrainedModel, batch: dict[str, torch.Tensor], rewards: Numbers | torch.Tensor,
+                       params: Sequence[torch.Tensor] | None = None, *, batch_size: int | None = None) -> torch.Tensor:
     """REINFORCE estimate of grad R = -grad J with a leave-one-out baseline.
 
     Parameters
@@ -186,12 +201,13 @@ def reinforce_gradient(model, batch, rewards, params=None, *, batch_size: int | 
         raise ParameterError("rewards", f"one per row of the batch ({len(batch['input_ids'])}), at least two", f"{n}")
     advantage = rewards - (rewards.sum() - rewards) / (n - 1)
     step = n if batch_size is None else int(check_integer(batch_size, "batch_size", low=1))
-    total = None
+    total: torch.Tensor | None = None
     for start in range(0, n, step):
         rows = {key: value[start:start + step] for key, value in batch.items()}
         logprobs = sequence_logprobs(model, rows)
         part = flat_grad(-(advantage[start:start + step].to(logprobs.dtype) * logprobs).sum() / n, params)
         total = part if total is None else total + part
+    assert total is not None, "n >= 2 rows: the loop ran"
     return total.detach()
 
 
@@ -199,7 +215,7 @@ def _norm(vector: torch.Tensor) -> float:
     return math.sqrt(float(torch.sum(vector * vector, dtype=torch.float64)))
 
 
-def gradient_alignment(sft_grad, rl_grad) -> dict:
+def gradient_alignment(sft_grad: torch.Tensor, rl_grad: torch.Tensor) -> dict:
     """A1's inner product <grad L, grad R>, its cosine, and the predicted sign of dL/dt.
 
     Along the RL flow dL/dt = -<grad L, grad R>: a negative inner product means RL raises
@@ -218,7 +234,7 @@ def gradient_alignment(sft_grad, rl_grad) -> dict:
             "sft_loss_rate_under_rl_flow": -inner, "coupled": inner < 0}
 
 
-def spectral_check(hvp, eigenvalues, eigenvectors, rl_grad, k: int, *, lam_min: float | None = None) -> dict:
+def spectral_check(hvp: HessianVectorProduct, eigenvalues: Numbers, eigenvectors: torch.Tensor, rl_grad: torch.Tensor, k: int, *, lam_min: float | None = None) -> dict:
     """S1 measured at theta: rho_k, curvature and misalignment against their bounds.
 
     Parameters

@@ -32,11 +32,13 @@ import math
 import resource
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import numpy as np
 
@@ -105,12 +107,12 @@ def read_expert_data(path: Path, max_rows: int | None = None) -> list[dict]:
     return rows
 
 
-def exact_reward(prompts, completions, *, answer, **_) -> list[float]:
+def exact_reward(prompts: Sequence[str], completions: Sequence[str], *, answer: Sequence[object], **_: object) -> list[float]:
     """1.0 where the stripped completion equals the row's ``answer``, else 0.0."""
     return [float(completion.strip() == str(target).strip()) for completion, target in zip(completions, answer)]
 
 
-def load_reward(spec: str, rows: list[dict]):
+def load_reward(spec: str, rows: list[dict]) -> Callable[..., Sequence[float]]:
     """The reward function of ``spec`` (``exact`` or ``MODULE:FUNCTION``), checked against the data."""
     if spec == "exact":
         missing = next((index for index, row in enumerate(rows, 1) if "answer" not in row), None)
@@ -142,7 +144,8 @@ def _torch_setup(args):
     return device, getattr(torch, DTYPES[name])
 
 
-def load_model(args, device, dtype):
+def load_model(args: argparse.Namespace, device: torch.device, dtype: torch.dtype
+               ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, str]]:
     """(model, tokenizer, description) from ``--model`` or ``--config`` + ``--tokenizer``; local files only."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -193,7 +196,7 @@ def _jsonable(value):
     return value
 
 
-def _hessian_report(args, hvp) -> tuple[dict[str, Any], torch.Tensor | None]:
+def _hessian_report(args, hvp) -> tuple[dict[str, Any], torch.Tensor]:
     from nondecoupling.bridge.models import hessian
 
     method = hessian.choose_eigen_method(hvp.dim, args.k + 1) if args.eigen_method == "auto" else args.eigen_method
@@ -205,6 +208,7 @@ def _hessian_report(args, hvp) -> tuple[dict[str, Any], torch.Tensor | None]:
     if args.trace_samples > 0:
         report["trace"] = hessian.hutchinson_trace(hvp, args.trace_samples, seed=args.seed)
     report["products"] = hvp.products
+    assert eigen.vectors is not None, "top_hessian_eigenpairs returns vectors by default"
     return report, eigen.vectors
 
 
@@ -232,7 +236,7 @@ def _rl_report(args, model, tokenizer, rows, reward, params):
     return report, gradient
 
 
-def run_probe(args) -> dict:
+def run_probe(args: argparse.Namespace) -> dict:
     """Every measurement of the command, as the report dict (see the module docstring)."""
     import torch
     from tqdm.auto import tqdm

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import inspect
 import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nondecoupling.validation import ParameterError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 try:
     import torch
@@ -22,7 +27,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.models.sequences needs torch: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
 
 
-def pad_pairs(prompt_ids, response_ids, *, pad_id: int, device=None) -> dict:
+def pad_pairs(prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], *, pad_id: int,
+              device: torch.device | str | None = None) -> dict:
     """Right-padded ``prompt + response`` token ids with a mask on the response tokens.
 
     Parameters
@@ -52,7 +58,7 @@ def pad_pairs(prompt_ids, response_ids, *, pad_id: int, device=None) -> dict:
     return {key: torch.from_numpy(value.astype(np.int64)).to(device) for key, value in batch.items()}
 
 
-def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
+def response_token_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> list[int]:
     """Token ids of ``response + EOS`` after ``prompt``, split as TRL's SFTTrainer splits them.
 
     The prompt is encoded with the tokenizer's special tokens (a BOS where the tokenizer adds
@@ -68,7 +74,7 @@ def response_token_ids(tokenizer, prompt: str, response: str) -> list[int]:
     return responses_token_ids(tokenizer, [prompt], [response])[1][0]
 
 
-def responses_token_ids(tokenizer, prompts, responses) -> tuple[list[list[int]], list[list[int]]]:
+def responses_token_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
     """:func:`response_token_ids` of many pairs in two batched tokenizer calls: (prompt ids, response ids)."""
     prompts, responses = list(prompts), list(responses)
     prompt_ids = tokenizer(prompts)["input_ids"]
@@ -83,7 +89,8 @@ def responses_token_ids(tokenizer, prompts, responses) -> tuple[list[list[int]],
     return prompt_ids, out
 
 
-def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
+def encode_pairs(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses: Sequence[str], *,
+                 device: torch.device | str | None = None) -> dict:
     """Tokenize prompt/response strings into :func:`pad_pairs`'s batch, as training sees them.
 
     Each prompt is encoded with the tokenizer's special tokens and each response is split off
@@ -96,7 +103,7 @@ def encode_pairs(tokenizer, prompts, responses, *, device=None) -> dict:
     return pad_pairs(prompt_ids, response_ids, pad_id=pad, device=device)
 
 
-def sequence_logprobs(model, batch) -> torch.Tensor:
+def sequence_logprobs(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """log pi(response | prompt) per row: the sum of the response tokens' log-probabilities.
 
     The log-softmax runs in float32 at least (bf16/fp16 logits lose the small
@@ -111,7 +118,8 @@ def sequence_logprobs(model, batch) -> torch.Tensor:
     return (token_logprobs * batch["response_mask"][:, 1:]).sum(dim=-1)
 
 
-def shared_prompt_logprobs(model, prompt_ids, response_ids, *, pad_id: int) -> torch.Tensor:
+def shared_prompt_logprobs(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], *,
+                           pad_id: int) -> torch.Tensor:
     """:func:`sequence_logprobs` of rows whose prompts all have one length, each distinct prompt run once.
 
     The prompts' key/value cache is copied to each of their responses (``batch_select_indices``),

@@ -81,7 +81,7 @@ class RawLog:
 class LineLabels(Sequence):
     """``line 1``, ``line 2``, ... for a file read whole, one record per line: made on demand."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int) -> None:
         self.lines = range(1, count + 1)
 
     def __len__(self) -> int:
@@ -98,7 +98,7 @@ def is_eval_key(key: str) -> bool:
     return key.startswith(("eval_", "eval/", "val/", "val-", "val_"))
 
 
-def parse_step(path, where: str, value) -> int:
+def parse_step(path: str | Path, where: str, value: object) -> int:
     """A logged step as an ``int`` in [0, :data:`MAX_STEP`]: an integer, an integral float, or such a text.
 
     Anything else (a bool, a list, ``"1.5"``, ``"²"``, 2**63) is a :class:`LogFormatError` naming
@@ -123,7 +123,10 @@ def _whole_number(value) -> int | None:
         return None
     if isinstance(value, numbers.Integral):
         return int(value)
-    return int(value) if math.isfinite(value) and value == int(value) else None
+    if not math.isfinite(value):
+        return None
+    whole = int(math.trunc(value))  # numbers.Real promises __trunc__, not __int__
+    return whole if value == whole else None
 
 
 def check_regular_file(path: Path) -> None:

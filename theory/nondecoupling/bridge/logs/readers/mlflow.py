@@ -36,7 +36,7 @@ def _run_name(run_dir: Path) -> str:
     return tag.read_text().strip() if tag.is_file() else ""
 
 
-def read_mlflow(path: Path, *, run: str | None = None, **_) -> RawLog:
+def read_mlflow(path: Path, *, run: str | None = None, **_: object) -> RawLog:
     """Every metric file of one run, one record per line, merged by step later."""
     run_dir = _run_directory(path, run)
     metrics = run_dir / "metrics"
@@ -52,8 +52,8 @@ def read_mlflow(path: Path, *, run: str | None = None, **_) -> RawLog:
                 continue
             if len(parts) != 3:
                 raise LogFormatError(file, f"line {number}", f"expected 'timestamp value step', got {line!r}")
-            _, value, step = parts
-            step = parse_step(file, f"line {number}", step)
+            _timestamp, value, step_text = parts
+            step = parse_step(file, f"line {number}", step_text)
             entries.append((step, {"step": step, key: value}, f"metrics/{key} line {number}", is_eval_key(key)))
     if not entries:
         raise LogFormatError(metrics, "every file", "no 'timestamp value step' lines")

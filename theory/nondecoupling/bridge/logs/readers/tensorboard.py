@@ -89,7 +89,7 @@ def _trl_hint(directory: Path) -> str:
             "log history)")
 
 
-def read_tensorboard(path: Path, **_) -> RawLog:
+def read_tensorboard(path: Path, **_: object) -> RawLog:
     """An event file or a directory of them; records of one step are merged later (by step)."""
     files = sorted(p for p in path.rglob("*tfevents*") if p.is_file()) if path.is_dir() else [path]
     if not files:

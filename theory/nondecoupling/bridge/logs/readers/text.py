@@ -20,7 +20,7 @@ WANDB_COLUMN = re.compile(r"^(?P<run>.+?) - (?P<key>.+?)(?P<band>__MIN|__MAX)?$"
 VERL_STEP = re.compile(r"^\s*(?:\(\w+ pid=\d+\)\s*)?step:(?P<step>\d+)(?P<rest>( - .*)?)$")
 
 
-def read_trl(path: Path, **_) -> RawLog:
+def read_trl(path: Path, **_: object) -> RawLog:
     """``trainer_state.json``: one record per ``log_history`` entry, merged by step later."""
     try:
         state = json.loads(read_text(path))
@@ -53,7 +53,7 @@ def _table(path: Path, text: str) -> pd.DataFrame:
     return frame
 
 
-def read_csv(path: Path, *, run: str | None = None, **_) -> RawLog:
+def read_csv(path: Path, *, run: str | None = None, **_: object) -> RawLog:
     """A CSV/TSV table; a W&B panel export (``<run> - <key>`` columns) is read as :func:`read_wandb`."""
     frame = _table(path, read_text(path))
     if "Step" in frame.columns and any(WANDB_COLUMN.match(c) for c in frame.columns if c != "Step"):
@@ -62,7 +62,7 @@ def read_csv(path: Path, *, run: str | None = None, **_) -> RawLog:
     return RawLog(records, [f"line {i + 2}" for i in range(len(records))])
 
 
-def read_wandb(path: Path, *, run: str | None = None, **_) -> RawLog:
+def read_wandb(path: Path, *, run: str | None = None, **_: object) -> RawLog:
     """A W&B panel export: ``Step``, then ``<run> - <key>`` per run (``__MIN``/``__MAX`` ignored)."""
     frame = _table(path, read_text(path))
     if "Step" not in frame.columns:
@@ -101,7 +101,7 @@ def _flatten(data: dict, prefix: str = "") -> dict:
     return flat
 
 
-def read_jsonl(path: Path, *, vectorized: bool = True, **_) -> RawLog:
+def read_jsonl(path: Path, *, vectorized: bool = True, **_: object) -> RawLog:
     """One JSON object per line; verl's file-logger lines ``{"step": N, "data": {...}}`` are flattened.
 
     With ``vectorized``, a file of flat objects with numbers and texts is parsed whole by
@@ -173,7 +173,7 @@ def _verl_records(path: Path, records: list, labels: list) -> RawLog:
     return RawLog(flat, labels, steps=[r["step"] for r in flat], is_eval=[any(is_eval_key(k) for k in r) for r in flat])
 
 
-def read_verl_console(path: Path, **_) -> RawLog:
+def read_verl_console(path: Path, **_: object) -> RawLog:
     """verl's console lines ``step:N - key:value - ...``; other lines (warnings, banners) are skipped."""
     records, labels = [], []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
