@@ -28,7 +28,8 @@ from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer
 from tests.bridge.tasks import ExpertTask, task_reward  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = {"sft": 30, "rl": 20}
+STEPS = {"sft": 40, "rl": 20}
+LEARNING_RATE = {"sft": 3e-2, "rl": 1e-2}
 TASK = ExpertTask.echo(expert_pass_rate=0.5, num_wrong=2)
 
 
@@ -52,12 +53,12 @@ def _three_stage_run(out: Path) -> tuple[CouplingCallback, list[Path]]:
                       lr_scheduler_type="constant", seed=0, logging_steps=1, report_to="none", output_dir=str(stage_dir))
         if phase == "sft":
             trainer = SFTTrainer(model=model, processing_class=tokenizer,
-                                 args=SFTConfig(learning_rate=1e-2, per_device_train_batch_size=64, completion_only_loss=True,
+                                 args=SFTConfig(learning_rate=LEARNING_RATE[phase], per_device_train_batch_size=64, completion_only_loss=True,
                                                 **common),
                                  train_dataset=Dataset.from_list(TASK.sample_expert(2048, np.random.default_rng(index))))
         else:
             trainer = GRPOTrainer(model=model, reward_funcs=reward, processing_class=tokenizer,
-                                  args=GRPOConfig(learning_rate=5e-3, per_device_train_batch_size=40, num_generations=8,
+                                  args=GRPOConfig(learning_rate=LEARNING_RATE[phase], per_device_train_batch_size=40, num_generations=8,
                                                   max_completion_length=2, beta=0.0, temperature=1.0, top_k=0, top_p=1.0,
                                                   **common),
                                   train_dataset=Dataset.from_list([{"prompt": p} for p in TASK.prompts]))

@@ -3,7 +3,8 @@
 Trend tests (A1, P3's reward rise, P4's loss trend, X1): :func:`stage_trend`. The start
 level is a block of the previous stage's settled last points and the stage's start
 (:func:`start_window`); the statistic is the isotonic likelihood ratio of a monotone change
-in either direction (:func:`isotonic_contrast`), any shape; its null is simulated for
+in either direction, any shape, with the start block's own spread in its noise scale
+(:func:`isotonic_contrast`); its null is simulated for
 stationary Gaussian AR(1) noise with coefficient :data:`MAX_AUTOCORRELATION` from the exact
 covariance of block means (:func:`null_contrast`), so a decisive verdict has probability
 at most alpha on such noise at every stage length. Calibration and power are measured by
@@ -47,6 +48,10 @@ MAX_TREND_BLOCKS = 200  # longer stages are tested on this many block means
 NULL_DRAWS = 4000  # Monte Carlo draws of the null distribution (p-values >= 1/4001)
 MAX_AUTOCORRELATION = 0.5  # the AR(1) coefficient the null is calibrated for (logged losses: ~0.5)
 MAX_START_POINTS = 200  # the start block: at most this many points (drawn one by one in the null)
+#: The whole end of the previous stage is used only when its flatness check sees at least this many
+#: points: on fewer it cannot reject (3 rising points are a monotone run of AR(1) noise ~30% of the
+#: time), so a previous stage still moving would pass; shorter ends use their last half only.
+MIN_CHECKED_POINTS = 8
 
 
 def block_sizes(n_values: int, start_points: int = 1, max_blocks: int = MAX_TREND_BLOCKS) -> tuple[int, ...]:
@@ -228,13 +233,16 @@ def start_window(previous, values, *, confidence: float = 0.95, rho: float = MAX
 
     ``previous`` are the previous stage's values before its last point, ``values[0]`` that
     last point (the model the stage starts from). The window is the previous stage's end,
-    at most as long as the stage and at most :data:`MAX_START_POINTS` - 1 points; if it has a
-    significant monotone trend of its own (:func:`trend_verdict`), its last half; if that
-    too, none (a stage that had not settled: only ``values[0]`` is the start level).
+    at most as long as the stage and at most :data:`MAX_START_POINTS` - 1 points, when its
+    flatness check sees at least :data:`MIN_CHECKED_POINTS` points; if it has a significant
+    monotone trend of its own (:func:`trend_verdict`), or is shorter, its last half; if that
+    too trends, none (a stage that had not settled: only ``values[0]`` is the start level).
 
-    >>> window, flat = start_window([0.0, 0.1, -0.1, 0.05], [0.0, 1.0, 1.0, 1.0, 1.0])
+    >>> window, flat = start_window([0.0, 0.1, -0.1, 0.05, 0.0, -0.05, 0.1], [0.0] + [1.0] * 8)
     >>> window.tolist(), flat
-    ([0.0, 0.1, -0.1, 0.05], True)
+    ([0.0, 0.1, -0.1, 0.05, 0.0, -0.05, 0.1], True)
+    >>> start_window([0.0, 0.1, -0.1, 0.05], [0.0, 1.0, 1.0, 1.0, 1.0])[0].tolist()
+    [-0.1, 0.05]
     >>> start_window([1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 5.0, 5.0], [5.0] * 9)[0].tolist()
     [5.0, 5.0, 5.0, 5.0]
     """
@@ -242,7 +250,8 @@ def start_window(previous, values, *, confidence: float = 0.95, rho: float = MAX
     size = min(previous.size + 1, values.size, MAX_START_POINTS) - 1
     if size <= 0:
         return previous[:0], None
-    for length in dict.fromkeys((size, math.ceil((size + 1) / 2) - 1)):  # the whole end, then its last half
+    half = math.ceil((size + 1) / 2) - 1
+    for length in dict.fromkeys((size, half) if size + 1 >= MIN_CHECKED_POINTS else (half,)):
         window = previous[previous.size - length :]
         if length and trend_verdict(np.r_[window, values[0]], +1, confidence=confidence, rho=rho)["direction"] == 0:
             return window, True
@@ -253,8 +262,10 @@ def stage_trend(values, expected_sign: int, *, previous=(), confidence: float = 
                 rho: float = MAX_AUTOCORRELATION) -> dict:
     """:func:`trend_verdict` with the start block from :func:`start_window`: what the power benchmark simulates.
 
-    >>> stage_trend([1.0, 0.0, 0.0, 0.0], -1, previous=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0])["start_points"]
-    4
+    >>> stage_trend([1.0] + [0.0] * 8, -1, previous=[1.0] * 10)["start_points"]
+    9
+    >>> stage_trend([1.0, 0.0, 0.0, 0.0], -1, previous=[1.0] * 10)["start_points"]  # too short to check: last half
+    2
     """
     values = np.asarray(values, float)
     window, flat = start_window(previous, values, confidence=confidence, rho=rho)
