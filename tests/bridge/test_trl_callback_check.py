@@ -28,8 +28,7 @@ from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer
 from tests.bridge.tasks import ExpertTask, task_reward  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = {"sft": 40, "rl": 20}
-LEARNING_RATE = {"sft": 3e-2, "rl": 1e-2}
+STAGES = (("sft", 60, 1e-2), ("rl", 20, 1e-2), ("sft", 20, 1e-2))  # (phase, steps, learning rate)
 TASK = ExpertTask.echo(expert_pass_rate=0.5, num_wrong=2)
 
 
@@ -47,18 +46,18 @@ def _three_stage_run(out: Path) -> tuple[CouplingCallback, list[Path]]:
                                                expert_pass_rate=TASK.expert_pass_rate, expert_entropy=TASK.expert_entropy,
                                                output_dir=out, every_steps=1, measure={"samples_per_prompt": 4}))
     states = []
-    for index, phase in enumerate(("sft", "rl", "sft")):
-        steps, stage_dir = STEPS[phase], out / f"{index}-{phase}"
+    for index, (phase, steps, learning_rate) in enumerate(STAGES):
+        stage_dir = out / f"{index}-{phase}"
         common = dict(max_steps=steps, use_cpu=True, save_strategy="steps", save_steps=steps, disable_tqdm=True,
                       lr_scheduler_type="constant", seed=0, logging_steps=1, report_to="none", output_dir=str(stage_dir))
         if phase == "sft":
             trainer = SFTTrainer(model=model, processing_class=tokenizer,
-                                 args=SFTConfig(learning_rate=LEARNING_RATE[phase], per_device_train_batch_size=64, completion_only_loss=True,
+                                 args=SFTConfig(learning_rate=learning_rate, per_device_train_batch_size=64, completion_only_loss=True,
                                                 **common),
                                  train_dataset=Dataset.from_list(TASK.sample_expert(2048, np.random.default_rng(index))))
         else:
             trainer = GRPOTrainer(model=model, reward_funcs=reward, processing_class=tokenizer,
-                                  args=GRPOConfig(learning_rate=LEARNING_RATE[phase], per_device_train_batch_size=40, num_generations=8,
+                                  args=GRPOConfig(learning_rate=learning_rate, per_device_train_batch_size=40, num_generations=8,
                                                   max_completion_length=2, beta=0.0, temperature=1.0, top_k=0, top_p=1.0,
                                                   **common),
                                   train_dataset=Dataset.from_list([{"prompt": p} for p in TASK.prompts]))
