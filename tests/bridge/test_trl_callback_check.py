@@ -68,22 +68,33 @@ def _three_stage_run(out: Path) -> tuple[CouplingCallback, list[Path]]:
 
 
 def _check(args: list[str], out: Path) -> dict:
-    """``nondecoupling check ARGS --out OUT`` in a subprocess (the user's command); {(theorem, stage): verdict}."""
+    """``nondecoupling check ARGS --out OUT`` in a subprocess (the user's command); {(theorem, stage): check}."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "theory"), str(REPO)])}
     done = subprocess.run([sys.executable, "-m", "nondecoupling.bridge", "check", *args, "--bootstrap", "20", "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "report.json").read_text())
-    return {(c["id"], c["stage"]): c["verdict"] for c in report["checks"] if c["id"] != "premise"}
+    return {(c["id"], c["stage"]): c for c in report["checks"] if c["id"] != "premise"}
 
 
 @pytest.mark.slow
 def test_readme_trl_command_gives_the_verdicts_of_the_callbacks_log(tmp_path):
-    callback, states = _three_stage_run(tmp_path / "run")
-    rates = {stage: [r["pass_rate"] for r in callback.records if r["stage"] == stage] for stage in range(3)}
-    assert rates[1][-1] > rates[1][0] + 0.1 and rates[2][-1] < rates[2][0] - 0.1, rates  # RL raised it, SFT pulled it back
+    """Same verdict per theorem and stage, and the same A1 statistics, from trainer_state.json (README's
+    syntax, --preset trl reading coupling/*) and from log.jsonl; --loss-per-token is refused on them.
+
+    (This tiny run does not reproduce the issue's clean fast drop in SFT after RL, so A1's verdicts
+    are compared, not prescribed: test_checks' ``test_a1_holds_on_the_issues_fast_drop_in_sft_after_rl``
+    covers that curve.)"""
+    _, states = _three_stage_run(tmp_path / "run")
     meta = ["--expert-pass-rate", str(TASK.expert_pass_rate), "--expert-entropy", str(TASK.expert_entropy)]
-    from_states = _check([*map(str, states), "--phase", "sft", "rl", "sft", "--preset", "trl", *meta], tmp_path / "states")
+    readme = [*map(str, states), "--phase", "sft", "rl", "sft", "--preset", "trl", *meta]
+    from_states = _check(readme, tmp_path / "states")
     from_log = _check([str(tmp_path / "run" / "log.jsonl")], tmp_path / "log")
-    assert from_states == from_log
-    assert from_log[("A1", 1)] == from_log[("A1", 2)] == "holds"
+    assert {key: c["verdict"] for key, c in from_states.items()} == {key: c["verdict"] for key, c in from_log.items()}
+    for stage in (1, 2):
+        for name in ("change", "p_up", "p_down"):
+            assert from_states[("A1", stage)]["observed"][name] == pytest.approx(from_log[("A1", stage)]["observed"][name])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "theory"), str(REPO)])}
+    refused = subprocess.run([sys.executable, "-m", "nondecoupling.bridge", "check", *readme, "--loss-per-token",
+                              "--response-length", "48", "--out", str(tmp_path / "x")], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "'coupling/sft_loss' is per sequence already" in refused.stderr
