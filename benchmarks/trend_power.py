@@ -19,6 +19,7 @@ whole ``run_checks`` on pure-noise SFT -> RL runs and counts decisive P3 and P4 
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/trend_power.py            # the table in docs/checking.md
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/trend_power.py --draws 200 --lengths 8 30
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/trend_power.py --p3-p4 --draws 300 --lengths 8 30 100
+    PYTHONPATH=$PWD/theory:$PWD python benchmarks/trend_power.py --oracle   # what a test knowing the shape could reach
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy.signal import lfilter
+from scipy.stats import nct, norm
+from scipy.stats import t as t_dist
 from tqdm.auto import tqdm
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -92,6 +95,41 @@ def print_table(lengths, draws: int, *, null_rho: float | None = None, noises=NO
         print("| " + " | ".join(row) + " |", flush=True)
 
 
+def prais_winsten(columns: np.ndarray, rho: float) -> np.ndarray:
+    """Columns whitened for stationary AR(1) noise: x_0, then (x_t - rho x_{t-1}) / sqrt(1 - rho^2)."""
+    whitened = columns.copy()
+    whitened[1:] = (columns[1:] - rho * columns[:-1]) / math.sqrt(1.0 - rho**2)
+    return whitened
+
+
+def oracle_power(n: int, rho: float, kind: str, effect: float, *, alpha: float = 0.05) -> tuple[float, float]:
+    """Power of the most powerful test that KNOWS the shape and rho: (sigma known, sigma unknown).
+
+    The data of a cell (a flat previous stage of n points, the stage's n points) are
+    y = mu 1 + delta x + AR(1) noise, x the shape (0 on the previous stage); mu is unknown.
+    The GLS estimate of delta has variance sigma^2 / I, I = x'P x - (1'P x)^2 / 1'P 1 (P the
+    AR(1) precision, by Prais-Winsten whitening), so the one-sided z-test at level alpha has
+    power Phi(effect sqrt(I) - z_{1-alpha}) (Neyman-Pearson: no level-alpha test does better
+    for this alternative); with sigma estimated from the GLS residuals (2n - 2 degrees of
+    freedom) the t-test has the noncentral-t power. An upper bound for any shape-agnostic test.
+    """
+    x = np.r_[np.zeros(n), shape(kind, n)]
+    ones, x = prais_winsten(np.column_stack([np.ones(2 * n), x]), rho).T
+    information = x @ x - (ones @ x) ** 2 / (ones @ ones)
+    shift, df = effect * math.sqrt(information), 2 * n - 2
+    return float(norm.sf(norm.isf(alpha) - shift)), float(nct.sf(t_dist.isf(alpha, df), df, shift))
+
+
+def print_oracle(lengths) -> None:
+    """The oracle's power per cell (:func:`oracle_power`), "sigma known / sigma unknown"."""
+    header = ["noise", "N"] + [f"{kind} {effect:g}" for effect in EFFECTS[1:] for kind in SHAPES]
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for name, rho in NOISES.items():
+        for n in lengths:
+            cells = [oracle_power(n, rho, kind, effect) for effect in EFFECTS[1:] for kind in SHAPES]
+            print("| " + " | ".join([name, str(n)] + [f"{z:.3f} / {t:.3f}" for z, t in cells]) + " |")
+
+
 def p3_p4_false_positives(n: int, rho: float, draws: int, *, seed: int = 0) -> dict:
     """Decisive P3 and P4 verdicts on pure-noise SFT -> RL runs (flat curves, noise s.d. 0.05 and 0.01)."""
     import pandas as pd
@@ -116,7 +154,11 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=1000, help="simulated stages per power cell (twice that for the FPR)")
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
     parser.add_argument("--p3-p4", action="store_true", help="simulate P3's and P4's false-positive rates instead")
+    parser.add_argument("--oracle", action="store_true", help="print the known-shape oracle's power instead (closed form)")
     args = parser.parse_args(argv)
+    if args.oracle:
+        print_oracle(args.lengths)
+        return 0
     if args.p3_p4:
         print("| noise | N | P3 decisive | P4 decisive |\n|---|---|---|---|")
         for name, rho in NOISES.items():

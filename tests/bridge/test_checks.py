@@ -117,11 +117,11 @@ def test_trend_verdicts_keep_their_nominal_false_positive_rate(n, noise):
     """The benchmark's calibration at reduced size (benchmarks/trend_power.py; docs/checking.md has the
     full table): on stationary noise, white or AR(1) with rho = 0.5, a decisive verdict (holds OR
     violated), start window included, has probability <= alpha = 5% + 3 binomial s.e."""
-    rate = trend_power.rate(n, trend_power.NOISES[noise], "fast", 0.0, DRAWS, seed=1)
-    assert rate <= FALSE_POSITIVE_CEILING
-    if n == 3:
-        assert rate == 0.0  # too short to decide: inconclusive
+    ceiling = 0.05 + 3 * math.sqrt(0.05 * 0.95 / TREND_DRAWS)  # measured 0.054 +- 0.003 at 8 points, AR(1)
+    assert trend_power.rate(n, trend_power.NOISES[noise], "fast", 0.0, TREND_DRAWS, seed=1) <= ceiling
 
+
+TREND_DRAWS = 2000  # the start window's flatness pretest adds ~0.5% to the trend test's 5%: 1000 draws cannot tell
 
 #: Power draws: a true power of 0.9 (0.99) falls below the floor in fewer than 0.2% of the simulations.
 POWER_DRAWS = 300
@@ -131,13 +131,19 @@ def _floor(power):
     return power - 3 * math.sqrt(power * (1 - power) / POWER_DRAWS)
 
 
+#: Power at 4 s.d. over 8 points under the default null (docs/checking.md): the target 0.9, except
+#: ``linear``, measured 0.892 (white) and 0.874 (AR(1) 0.5) with 500 draws: its floor is the measurement.
+POWER_AT_8_POINTS = {"fast": 0.9, "slow": 0.9, "linear": 0.87, "step": 0.9}
+
+
 @pytest.mark.parametrize("noise", ["white", "AR(1) 0.5"])
 @pytest.mark.parametrize("kind", trend_power.SHAPES)
 def test_trend_verdicts_see_every_shape(kind, noise):
-    """Power at reduced size: a change of 4 noise s.d. over 30 points (>= 0.9) and of 8 s.d. over
-    8 points (>= 0.99), in each shape, white and AR(1) noise; no power at 0.5 s.d. over 8 points
-    (the test cannot be vacuously powerful)."""
+    """Power at reduced size: a change of 4 noise s.d. over 8 points (>= POWER_AT_8_POINTS) and over 30
+    points (>= 0.9), and of 8 s.d. over 8 points (>= 0.99), in each shape, white and AR(1) noise; no
+    power at 0.5 s.d. over 8 points (the test cannot be vacuously powerful)."""
     rho = trend_power.NOISES[noise]
+    assert trend_power.rate(8, rho, kind, 4.0, POWER_DRAWS) >= _floor(POWER_AT_8_POINTS[kind])
     assert trend_power.rate(30, rho, kind, 4.0, POWER_DRAWS) >= _floor(0.9)
     assert trend_power.rate(8, rho, kind, 8.0, POWER_DRAWS) >= _floor(0.99)
     assert trend_power.rate(8, rho, kind, 0.5, 100) <= 0.3
@@ -169,7 +175,7 @@ def test_a_previous_stage_that_still_moves_does_not_set_the_start_level():
     result = stage_trend(np.r_[rising[-1], np.full(29, rising[-1])], -1, previous=rising[:-1])
     assert result["previous_flat"] is False and result["start_points"] == 1
     flat = stage_trend(np.r_[0.0, np.full(29, 0.0)], -1, previous=np.zeros(29))
-    assert flat["previous_flat"] is True and flat["start_points"] == 15
+    assert flat["previous_flat"] is True and flat["start_points"] == 30  # the whole previous stage
 
 
 @pytest.mark.parametrize("n", (3, 4, 5, 6, 8, 12, 20, 50, 200))

@@ -236,6 +236,23 @@ def test_loss_per_token_is_refused_on_the_callbacks_per_sequence_loss(tmp_path, 
     assert "sft_loss <- `eval_sft_loss` [per sequence (CouplingCallback)]" in (tmp_path / "b" / "report.md").read_text()
 
 
+def test_preset_trl_reads_the_callbacks_coupling_keys_as_per_sequence(tmp_path, capsys):
+    """An attached CouplingCallback logs coupling/* through the trainer: --preset trl maps them, and their
+    SFT loss is per sequence (--loss-per-token refused); the trainer's own per-token loss is not taken."""
+    run = isotropic_run([("rl", 40)], start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
+    history = [{"coupling/sft_loss": r["sft_loss"], "coupling/reward": r["reward"], "loss": 0.01, "reward": 0.0,
+                "step": int(r["step"])} for r in run.to_dict("records")]
+    state = tmp_path / "trainer_state.json"
+    state.write_text(json.dumps({"log_history": history}))
+    argv = ["check", str(state), "--phase", "rl", "--preset", "trl", "--bootstrap", "5"]
+    assert main([*argv, "--loss-per-token", "--response-length", "2", "--out", str(tmp_path / "a")]) == 2
+    assert f"{state}, --loss-per-token: the SFT loss 'coupling/sft_loss' is per sequence already" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["files"][0]["columns"]["sft_loss"] == "coupling/sft_loss"
+    assert report["files"][0]["columns"]["reward"] == "coupling/reward"  # the held-out reward, not the batch's
+
+
 def test_report_header_gives_every_columns_unit(tmp_path):
     argv = ["check", str(FIXTURES / "trl_sft_trainer_state.json"), "--phase", "sft", "--loss-per-token",
             "--response-length", "2", "--out", str(tmp_path), "--bootstrap", "5"]
@@ -518,7 +535,7 @@ def test_the_preset_hint_is_not_repeated_to_a_user_who_gave_it(tmp_path, capsys)
     without = _refused([log, "--phase", "rl"], tmp_path / "a", capsys)
     assert "give --preset trl|verl|openrlhf" in without and "in an RL trainer's log it is the RL objective" in without
     given = _refused([log, "--phase", "rl", "--preset", "trl"], tmp_path / "b", capsys)
-    assert "give --preset" not in given and "--preset trl looked for eval_kl, eval_pass_rate, eval_reward, eval_sft_loss" in given
+    assert "give --preset" not in given and "--preset trl looked for coupling/kl, coupling/pass_rate, coupling/reward, coupling/sft_loss, eval_kl" in given
 
 
 def test_a_trl_run_directory_points_at_its_trainer_state(tmp_path, capsys):

@@ -104,11 +104,11 @@ SFT_ONLY_ALIASES = ("eval_loss", "eval/loss")
 #: TensorBoard tags (``train/reward``, ``train/kl``, ``train/ptx_loss``, ``eval/gpt_loss``, step
 #: ``train/global_step``); ``train/ptx_loss`` is the SFT term on training batches (mixed stages).
 PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
-    "trl": {
-        "sft_loss": ("eval_sft_loss", "sft_loss"),
-        "reward": ("eval_reward", "reward"),
-        "pass_rate": ("eval_pass_rate", "pass_rate"),
-        "kl": ("eval_kl", "kl"),
+    "trl": {  # coupling/*: CouplingCallback's held-out numbers, logged through an attached trainer
+        "sft_loss": ("coupling/sft_loss", "eval_sft_loss", "sft_loss"),
+        "reward": ("coupling/reward", "eval_reward", "reward"),
+        "pass_rate": ("coupling/pass_rate", "eval_pass_rate", "pass_rate"),
+        "kl": ("coupling/kl", "eval_kl", "kl"),
         "lr": ("learning_rate",),
     },
     "verl": {

@@ -3,7 +3,8 @@
 Trend tests (A1, P3's reward rise, P4's loss trend, X1): :func:`stage_trend`. The start
 level is a block of the previous stage's settled last points and the stage's start
 (:func:`start_window`); the statistic is the isotonic likelihood ratio of a monotone change
-in either direction (:func:`isotonic_contrast`), any shape; its null is simulated for
+in either direction, any shape, with the start block's own spread in its noise scale
+(:func:`isotonic_contrast`); its null is simulated for
 stationary Gaussian AR(1) noise with coefficient :data:`MAX_AUTOCORRELATION` from the exact
 covariance of block means (:func:`null_contrast`), so a decisive verdict has probability
 at most alpha on such noise at every stage length. Calibration and power are measured by
@@ -51,6 +52,11 @@ MAX_FIT_POINTS = 1000  # longer stages are fitted on this many bin means
 MAX_TREND_BLOCKS = 200  # longer stages are tested on this many block means
 NULL_DRAWS = 4000  # Monte Carlo draws of the null distribution (p-values >= 1/4001)
 MAX_AUTOCORRELATION = 0.5  # the AR(1) coefficient the null is calibrated for (logged losses: ~0.5)
+MAX_START_POINTS = 200  # the start block: at most this many points (drawn one by one in the null)
+#: The whole end of the previous stage is used only when its flatness check sees at least this many
+#: points: on fewer it cannot reject (3 rising points are a monotone run of AR(1) noise ~30% of the
+#: time), so a previous stage still moving would pass; shorter ends use their last half only.
+MIN_CHECKED_POINTS = 8
 
 
 def block_sizes(n_values: int, start_points: int = 1, max_blocks: int = MAX_TREND_BLOCKS) -> tuple[int, ...]:
@@ -94,17 +100,22 @@ def ar1_block_covariance(sizes: Numbers, rho: float) -> np.ndarray:
     return cov
 
 
-def isotonic_contrast(means: Numbers, sizes: Numbers) -> tuple[float, float, float, float]:
+def isotonic_contrast(means: Numbers, sizes: Numbers, within: float = 0.0) -> tuple[float, float, float, float]:
     """(E_up, E_down, change_up, change_down): how much a monotone fit explains, and its net change.
 
-    E_d = 1 - RSS_d / RSS_0, RSS_d the residual sum of squares of the weighted isotonic fit
-    (:func:`scipy.optimize.isotonic_regression`, pool-adjacent-violators) in direction d,
-    RSS_0 that of the weighted mean: the likelihood-ratio statistic of a monotone trend
-    against none under Gaussian noise of unknown variance (Barlow et al., the E-bar^2 test).
-    Location- and scale-free; 0 for a constant series. change_d = last - first fitted level.
+    E_d = (RSS_0 - RSS_d) / (RSS_0 + W), RSS_d the residual sum of squares of the weighted
+    isotonic fit (:func:`scipy.optimize.isotonic_regression`, pool-adjacent-violators) of the
+    block means in direction d, RSS_0 that of their weighted mean, W (``within``) the sum of
+    squares within the blocks that are known to sit at one level (the start block): with W = 0
+    the likelihood-ratio statistic of a monotone trend against none under Gaussian noise of
+    unknown variance (Barlow et al., the E-bar^2 test); W adds the start block's own spread,
+    pure noise, to the scale. Location- and scale-free; 0 for a constant series.
+    change_d = last - first fitted level.
 
     >>> isotonic_contrast([0.0, 1.0, 2.0], [1, 1, 1])
     (1.0, 0.0, 2.0, 0.0)
+    >>> isotonic_contrast([0.0, 1.0, 2.0], [1, 1, 1], within=2.0)[0]
+    0.5
     """
     means, sizes = np.asarray(means, float), np.asarray(sizes, float)
     centred = means - (sizes @ means) / sizes.sum()
@@ -114,20 +125,33 @@ def isotonic_contrast(means: Numbers, sizes: Numbers) -> tuple[float, float, flo
     result = []
     for increasing in (True, False):
         fit = optimize.isotonic_regression(means, weights=sizes, increasing=increasing).x
-        result.append((max(0.0, 1.0 - float(sizes @ (means - fit) ** 2) / rss0), float(fit[-1] - fit[0])))
+        explained = max(0.0, rss0 - float(sizes @ (means - fit) ** 2))
+        result.append((explained / (rss0 + within), float(fit[-1] - fit[0])))
     return result[0][0], result[1][0], result[0][1], result[1][1]
+
+
+def start_block_statistics(values, sizes) -> tuple[np.ndarray, float]:
+    """Block means of ``values`` (start block first) and W, the sum of squares within the start block."""
+    start = np.asarray(values[: sizes[0]], float)
+    return block_means(values, sizes), float(np.sum((start - start.mean()) ** 2))
 
 
 @functools.lru_cache(maxsize=64)
 def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int = 0) -> np.ndarray:
     """Sorted max(E_up, E_down) over ``draws`` Gaussian AR(1) series (coefficient ``rho``) of this layout.
 
-    The statistic is location- and scale-free, so this is its exact null distribution for
-    stationary Gaussian AR(1) noise, up to Monte Carlo error. Cached per layout.
+    The start block's points are drawn one by one (its mean and W), the other blocks as block
+    means, all from the exact AR(1) covariance (:func:`ar1_block_covariance`). The statistic
+    is location- and scale-free, so this is its exact null distribution for stationary
+    Gaussian AR(1) noise, up to Monte Carlo error. Cached per layout.
     """
-    factor = np.linalg.cholesky(ar1_block_covariance(sizes, rho) + 1e-12 * np.eye(len(sizes)))
-    noise = np.random.default_rng(seed).standard_normal((draws, len(sizes))) @ factor.T
-    return np.sort([max(isotonic_contrast(row, sizes)[:2]) for row in noise])
+    points = (1,) * sizes[0] + tuple(sizes[1:])
+    factor = np.linalg.cholesky(ar1_block_covariance(points, rho) + 1e-12 * np.eye(len(points)))
+    noise = np.random.default_rng(seed).standard_normal((draws, len(points))) @ factor.T
+    start, rest = noise[:, : sizes[0]], noise[:, sizes[0] :]
+    means = np.column_stack([start.mean(axis=1), rest])
+    within = np.sum((start - start.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    return np.sort([max(isotonic_contrast(row, sizes, w)[:2]) for row, w in zip(means, within)])
 
 
 def block_means(values: Numbers, sizes: Numbers) -> np.ndarray:
@@ -160,7 +184,8 @@ def monotone_trend(values: Numbers, *, start_points: int = 1, rho: float = MAX_A
     """
     values = np.asarray(values, float)
     sizes = block_sizes(values.size, start_points, max_blocks)
-    up, down, change_up, change_down = isotonic_contrast(block_means(values, sizes), sizes)
+    means, within = start_block_statistics(values, sizes)
+    up, down, change_up, change_down = isotonic_contrast(means, sizes, within)
     null = null_contrast(sizes, float(rho))
     p_up, p_down = (1.0 + null.size - np.searchsorted(null, [up, down], side="left")) / (null.size + 1.0)
     return {"contrast_up": up, "contrast_down": down, "p_up": float(p_up), "p_down": float(p_down),
@@ -212,30 +237,40 @@ def start_window(previous: Numbers, values: Numbers, *, confidence: float = 0.95
     """The previous stage's last points that estimate the stage's start level, and whether they were flat.
 
     ``previous`` are the previous stage's values before its last point, ``values[0]`` that
-    last point (the model the stage starts from). The window is the previous stage's last
-    half, at most as long as the stage. It joins the start block only if it has no
-    significant monotone trend of its own (:func:`trend_verdict`); otherwise (a stage that
-    had not settled) only ``values[0]`` is the start level.
+    last point (the model the stage starts from). The window is the previous stage's end,
+    at most as long as the stage and at most :data:`MAX_START_POINTS` - 1 points, when its
+    flatness check sees at least :data:`MIN_CHECKED_POINTS` points; if it has a significant
+    monotone trend of its own (:func:`trend_verdict`), or is shorter, its last half; if that
+    too trends, none (a stage that had not settled: only ``values[0]`` is the start level).
 
-    >>> window, flat = start_window([0.0, 0.1, -0.1, 0.05], [0.0, 1.0, 1.0, 1.0, 1.0])
+    >>> window, flat = start_window([0.0, 0.1, -0.1, 0.05, 0.0, -0.05, 0.1], [0.0] + [1.0] * 8)
     >>> window.tolist(), flat
-    ([-0.1, 0.05], True)
+    ([0.0, 0.1, -0.1, 0.05, 0.0, -0.05, 0.1], True)
+    >>> start_window([0.0, 0.1, -0.1, 0.05], [0.0, 1.0, 1.0, 1.0, 1.0])[0].tolist()
+    [-0.1, 0.05]
+    >>> start_window([1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 5.0, 5.0], [5.0] * 9)[0].tolist()
+    [5.0, 5.0, 5.0, 5.0]
     """
     previous, values = np.asarray(previous, float), np.asarray(values, float)
-    size = min(math.ceil((previous.size + 1) / 2), values.size) - 1
+    size = min(previous.size + 1, values.size, MAX_START_POINTS) - 1
     if size <= 0:
         return previous[:0], None
-    window = previous[-size:]
-    flat = trend_verdict(np.r_[window, values[0]], +1, confidence=confidence, rho=rho)["direction"] == 0
-    return (window if flat else previous[:0]), flat
+    half = math.ceil((size + 1) / 2) - 1
+    for length in dict.fromkeys((size, half) if size + 1 >= MIN_CHECKED_POINTS else (half,)):
+        window = previous[previous.size - length :]
+        if length and trend_verdict(np.r_[window, values[0]], +1, confidence=confidence, rho=rho)["direction"] == 0:
+            return window, True
+    return previous[:0], False
 
 
 def stage_trend(values: Numbers, expected_sign: int, *, previous: Numbers = (), confidence: float = 0.95,
                 rho: float = MAX_AUTOCORRELATION) -> dict:
     """:func:`trend_verdict` with the start block from :func:`start_window`: what the power benchmark simulates.
 
-    >>> stage_trend([1.0, 0.0, 0.0, 0.0], -1, previous=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0])["start_points"]
-    4
+    >>> stage_trend([1.0] + [0.0] * 8, -1, previous=[1.0] * 10)["start_points"]
+    9
+    >>> stage_trend([1.0, 0.0, 0.0, 0.0], -1, previous=[1.0] * 10)["start_points"]  # too short to check: last half
+    2
     """
     values = np.asarray(values, float)
     window, flat = start_window(previous, values, confidence=confidence, rho=rho)

@@ -31,8 +31,8 @@ OTHER_UNITS = {"step": "optimizer step", "reward": "mean reward per sample", "pa
 
 def _written_by_callback(path: Path, source: str, meta: dict) -> bool:
     """A canonical log with the callback's run_meta.json, or trainer_state records with the callback's keys."""
-    if meta.get("writer") == CALLBACK and path.suffix == ".jsonl":
-        return True
+    if meta.get("writer") == CALLBACK and path.suffix == ".jsonl" or source.startswith("coupling/"):
+        return True  # coupling/*: the callback's numbers through an attached trainer's log
     if path.is_file() and path.name.endswith(".json") and source == "eval_sft_loss":
         try:
             history = json.loads(path.read_text(encoding="utf-8")).get("log_history", [])
