@@ -64,6 +64,16 @@ def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY) -> t
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, child.returncode
 
 
+def write_log_apart(path: Path, rows: int) -> None:
+    """:func:`write_log` in a child process: a check started from this process would otherwise report its peak.
+
+    Linux keeps the largest resident size of a process across ``exec``, so a child forked from a
+    process that built a 10^6-row frame starts with that frame's memory as its ``ru_maxrss``.
+    """
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--write-log", str(path), "--rows", str(rows)],
+                   check=True)
+
+
 def _verdicts(out: Path) -> dict:
     checks = json.loads((out / "report.json").read_text())["checks"]
     return {f"{c['id']}@{c['stage']}": c["verdict"] for c in checks}
@@ -76,24 +86,43 @@ def main(argv=None) -> int:
     parser.add_argument("--source", type=Path, nargs="+", default=[REPOSITORY],
                         help="checkouts to compare (e.g. a worktree of the previous revision): run alternately")
     parser.add_argument("--repeats", type=int, default=1, help="runs per checkout, alternating")
+    parser.add_argument("--write-log", type=Path, help=argparse.SUPPRESS)  # the child of write_log_apart
     args = parser.parse_args(argv)
+    if args.write_log is not None:
+        write_log(args.write_log, args.rows[0])
+        return 0
+    measured = {}
     print("| rows | log MB | checkout | check wall s | check CPU s | peak RSS MB | verdicts |\n|---|---|---|---|---|---|---|")
     for rows in sorted(args.rows):
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "log.jsonl"
-            write_log(log, rows)
+            write_log_apart(log, rows)
             seen = {}
             for repeat in range(args.repeats):
                 for index, source in enumerate(args.source):
                     out = Path(tmp) / f"report-{index}-{repeat}"
                     wall, cpu, peak, code = check(log, out, args.bootstrap, source)
+                    measured.setdefault((rows, source), []).append((cpu, peak))
                     verdicts = _verdicts(out) if code == 0 else f"exit {code}"
                     same = "" if not seen or verdicts == next(iter(seen.values())) else " (differ)"
                     seen[source] = verdicts
                     summary = json.loads((out / "report.json").read_text())["summary"] if code == 0 else verdicts
                     print(f"| {rows:,} | {log.stat().st_size / 2**20:.0f} | {source.resolve().name} | {wall:.1f} | {cpu:.1f} | "
                           f"{peak:.0f} | {summary}{same} |", flush=True)
+    _print_ranges(measured, args.source)
     return 0
+
+
+def _print_ranges(measured: dict, sources: list) -> None:
+    """CPU and peak memory per checkout as ranges over the repeats, and each checkout's ratio to the first."""
+    print("\n| rows | checkout | CPU s | peak RSS MB | CPU / first | RSS / first |\n|---|---|---|---|---|---|")
+    for (rows, source), runs in measured.items():
+        cpu, peak = (sorted(r[i] for r in runs) for i in (0, 1))
+        first = measured[(rows, sources[0])]
+        cpu_ratio = [c / f for c, f in zip((r[0] for r in runs), (r[0] for r in first))]
+        rss_ratio = [c / f for c, f in zip((r[1] for r in runs), (r[1] for r in first))]
+        print(f"| {rows:,} | {source.resolve().name} | {cpu[0]:.1f}-{cpu[-1]:.1f} | {peak[0]:.0f}-{peak[-1]:.0f} | "
+              f"{min(cpu_ratio):.2f}-{max(cpu_ratio):.2f} | {min(rss_ratio):.2f}-{max(rss_ratio):.2f} |")
 
 
 if __name__ == "__main__":

@@ -513,3 +513,12 @@ def test_k3_states_its_own_statistic(coupled_checks):
     k1, k3 = (next(c for c in checks if c.id == theorem and c.stage == 2) for theorem in ("K1", "K3"))
     assert k1.decided_by != k3.decided_by
     assert "band" in k3.decided_by and "b = " in k3.decided_by and "min slack" in k1.decided_by
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4], [4, 0, 1, 2, 3]])
+def test_stage_tables_start_each_stage_at_the_previous_stages_last_point(order):
+    # read_run's stages are contiguous (taken as slices); a run built by hand may list them in any order (grouped)
+    run = pd.DataFrame({"phase": ["sft", "sft", "rl", "rl", "sft"], "stage": [0, 0, 1, 1, 2], "step": [0, 1, 2, 3, 4],
+                        "sft_loss": [5.0, 4.0, 4.5, 5.0, 4.8], "source": [f"log:line {i}" for i in range(1, 6)]}).iloc[order]
+    tables = [(stage, phase, frame["step"].tolist(), frame["sft_loss"].tolist()) for stage, phase, frame in stage_tables(run)]
+    assert tables == [(0, "sft", [0, 1], [5.0, 4.0]), (1, "rl", [1, 2, 3], [4.0, 4.5, 5.0]), (2, "sft", [3, 4], [5.0, 4.8])]

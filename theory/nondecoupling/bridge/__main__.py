@@ -161,11 +161,11 @@ def _phase_spec(text: str) -> str:
 
 def check(args: argparse.Namespace) -> dict:
     """Run the ``check`` command; return the report."""
-    from nondecoupling.bridge.logs.verdicts import run_checks  # scipy: imported once the options and logs are read
     check_out_dir(Path(args.out))
     run = read_run(args.logs, _mappings(args), fmt=args.format)
     meta = read_run_meta(args.logs)
     check_units(run.attrs["files"], meta)
+    from nondecoupling.bridge.logs.verdicts import run_checks  # scipy (~1 s): once the logs are read, not for a bad log
     pass_rate = args.expert_pass_rate if args.expert_pass_rate is not None else meta.get("expert_pass_rate")
     entropy = args.expert_entropy if args.expert_entropy is not None else meta.get("expert_entropy")
     settings = {"logs": args.logs, "lam": args.lam, "expert_pass_rate": pass_rate, "expert_entropy": entropy,

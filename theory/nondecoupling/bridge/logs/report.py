@@ -32,7 +32,7 @@ def build_report(run: pd.DataFrame, checks: list[Check], *, settings: dict, meta
     stages = [
         {"stage": int(stage), "phase": frame["phase"].iloc[0], "first_step": int(frame["step"].iloc[0]),
          "last_step": int(frame["step"].iloc[-1]), "points": int(len(frame))}
-        for stage, frame in run.groupby("stage")
+        for stage, frame in run[["stage", "phase", "step"]].groupby("stage")  # not every column of 10^6 rows
     ]
     theorems = [c for c in checks if c.id != "premise"]
     summary = {v: sum(c.verdict == v for c in theorems) for v in VERDICTS}
@@ -159,7 +159,7 @@ def _thinned(*series):
 
 
 def _shade_stages(ax, run):
-    for _, frame in run.groupby("stage"):
+    for _, frame in run[["stage", "phase", "step"]].groupby("stage"):
         if frame["phase"].iloc[0] == "rl":
             ax.axvspan(frame["step"].iloc[0], frame["step"].iloc[-1], color="tab:orange", alpha=0.08, lw=0)
 
@@ -177,7 +177,7 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path | BinaryIO, *, expert_pas
         _shade_stages(ax, run)
     for ax, column, name in ((ax_loss, "sft_loss", "observed"), (ax_reward, "reward", "observed (sampled)"),
                              (ax_reward, "pass_rate", "observed (exact pass rate)")):
-        curve = _thinned(run.dropna(subset=[column]))
+        curve = _thinned(run[["step", column]].dropna())
         if len(curve):
             ax.plot(curve["step"], curve[column], ".", color="k" if column != "pass_rate" else "tab:blue", ms=3, label=name)
     labelled = set()
@@ -211,7 +211,8 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path | BinaryIO, *, expert_pas
                 ax.axvline(fit["start_step"] + fit["t_star"], color="tab:purple", ls="--", lw=1,
                            label=label("P3 optimal stop $t^*$") if ax is ax_gain else None)
     if expert_pass_rate is not None:
-        for _stage, frame in run[run["phase"] == "rl"].groupby("stage"):
+        rl = run.loc[run["phase"] == "rl", ["stage", "step", "sft_loss", "reward", "pass_rate"]]
+        for _stage, frame in rl.groupby("stage"):
             frame = _thinned(frame.dropna(subset=["sft_loss"]))
             if frame.empty:
                 continue

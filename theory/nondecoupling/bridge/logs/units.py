@@ -90,19 +90,22 @@ def check_sft_loss_plausible(path: str | Path, source: str, loss: Numbers, label
         At the first negative value (below -:data:`NEAR_ZERO_LOSS`, beyond roundoff), or
         when every value lies within :data:`NEAR_ZERO_LOSS` of zero.
     """
-    loss, labels = np.asarray(loss, float), list(labels)
+    loss = np.asarray(loss, float)
     logged = ~np.isnan(loss)
     if not logged.any():
         return
-    where = [str(label).removeprefix(f"{Path(path).name}:") for label in labels]
+
+    def where(i: int) -> str:  # only the row named in an error: a label per row costs seconds at 10^6 rows
+        return str(labels[i]).removeprefix(f"{Path(path).name}:")
+
     advice = (f"'{source}' is not an SFT loss (an RL trainer's 'loss'/'eval_loss' is its policy objective); map the "
               "held-out SFT loss instead, e.g. --map eval_sft_loss=sft_loss, or leave it unmapped")
     negative = np.flatnonzero(logged & (loss < -NEAR_ZERO_LOSS))
     if negative.size:
         i = int(negative[0])
-        raise LogFormatError(path, where[i], f"the SFT loss '{source}' is {loss[i]:.6g} < 0, and a cross-entropy is "
+        raise LogFormatError(path, where(i), f"the SFT loss '{source}' is {loss[i]:.6g} < 0, and a cross-entropy is "
                                              f">= 0: {advice}")
     if np.all(np.abs(loss[logged]) <= NEAR_ZERO_LOSS):
-        raise LogFormatError(path, f"{where[int(np.argmax(logged))]} to the end",
+        raise LogFormatError(path, f"{where(int(np.argmax(logged)))} to the end",
                              f"the SFT loss '{source}' is within {NEAR_ZERO_LOSS:g} of 0 at every point; a held-out "
                              f"cross-entropy of a model is not: {advice}")

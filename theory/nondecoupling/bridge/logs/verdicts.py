@@ -113,7 +113,7 @@ def stage_tables(run: pd.DataFrame) -> Iterator[tuple[int, str, pd.DataFrame]]:
     previous stage's.
     """
     previous = None
-    for stage, frame in run.groupby("stage", sort=True):
+    for stage, frame in _stage_frames(run.drop(columns="source", errors="ignore")):  # no check reads the texts
         phase = frame["phase"].iloc[0]
         if previous is not None:
             start = previous.iloc[[-1]].assign(phase=phase, stage=stage)
@@ -128,6 +128,15 @@ def stage_tables(run: pd.DataFrame) -> Iterator[tuple[int, str, pd.DataFrame]]:
         yield int(stage), phase, frame_with_start
 
 
+def _stage_frames(run: pd.DataFrame):
+    """``(stage, rows)`` in stage order: slices, not copies, where the stages are contiguous (as read_run makes them)."""
+    stages = run["stage"].to_numpy()
+    if stages.size and (np.diff(stages) >= 0).all():
+        edges = np.flatnonzero(np.r_[True, stages[1:] != stages[:-1], True])
+        return ((stages[a], run.iloc[a:b]) for a, b in zip(edges[:-1], edges[1:]))
+    return run.groupby("stage", sort=True)
+
+
 def reward_column(frame: pd.DataFrame) -> str:
     """``pass_rate`` (the exact rate) where the stage logs one, else ``reward``."""
     return "pass_rate" if "pass_rate" in frame and frame["pass_rate"].notna().any() else "reward"
@@ -137,14 +146,16 @@ def previous_values(run: pd.DataFrame | None, stage: int, quantity: str, before_
     """The previous stage's logged ``quantity`` before ``before_step`` (the stage's first point), in order."""
     if run is None:
         return np.empty(0)
-    previous = run[(run["stage"] == stage - 1) & (run["step"] < before_step)]
-    return previous[quantity].dropna().to_numpy(float) if quantity in previous else np.empty(0)
+    if quantity not in run:
+        return np.empty(0)
+    previous = run.loc[(run["stage"] == stage - 1) & (run["step"] < before_step), quantity]  # one column, not the stage
+    return previous.dropna().to_numpy(float)
 
 
 def stage_trend(run: pd.DataFrame | None, stage: int, frame: pd.DataFrame, quantity: str, expected: int, *, confidence: float,
                 rho: float) -> dict:
     """:func:`nondecoupling.bridge.logs.stats.trend_decision` of ``quantity`` in a stage, start level from the previous stage."""
-    data = frame.dropna(subset=[quantity])
+    data = frame[["step", quantity]].dropna(subset=[quantity])
     before = previous_values(run, stage, quantity, data["step"].iloc[0]) if len(data) else np.empty(0)
     return stats.trend_decision(data["step"], data[quantity], expected, previous=before, confidence=confidence, rho=rho)
 
@@ -267,7 +278,7 @@ def apply_premises(checks: list[Check], premises: list[Check], *, expert_entropy
 
 
 def _trend_check(theorem, name, stage, frame, quantity, expected, *, confidence, rho, note, run) -> Check:
-    data = frame.dropna(subset=[quantity])
+    data = frame[["step", quantity]].dropna(subset=[quantity])
     result = stage_trend(run, stage, frame, quantity, expected, confidence=confidence, rho=rho)
     observed = {"quantity": quantity, **{k: v for k, v in result.items() if k != "verdict"},
                 "first_step": int(data["step"].iloc[0]) if len(data) else None,

@@ -150,7 +150,19 @@ def _jsonl_table(path: Path) -> dict | None:
         lines += handle.read(1) != b"\n"
     if table.num_rows != lines:
         return None
-    return {name: _column_array(column, pa) for name, column in zip(table.column_names, table.columns)}
+    columns = {name: _column_array(column, pa) for name, column in zip(table.column_names, table.columns)}
+    del table
+    release_arrow_memory()
+    return columns
+
+
+def release_arrow_memory() -> None:
+    """Hand pyarrow's freed blocks back to the system: its pool keeps them (~3x the columns' size at 10^6 rows)."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return
+    pa.default_memory_pool().release_unused()
 
 
 def _column_array(column, pa) -> np.ndarray:
