@@ -72,6 +72,7 @@ MODULES = {
     "real": Module("simulations.plots.real_runs", ("K1", "K3"), ("real_qwen3",), reads_logs=True),
     "cola": Module("simulations.plots.cola_runs", ("K1", "K2"), ("cola_protocol", "cola_beta", "cola_size")),
     "v1": Module("simulations.plots.v1_convergence", ("V1",), ("v1_convergence",)),
+    "forgetting": Module("simulations.plots.forgetting_kl", ("K1", "K2", "V1"), ("forgetting_kl",)),
 }
 
 #: Theorem families that must each have at least one figure (THEORY.md's IDs).
