@@ -6,9 +6,10 @@ number; :func:`~simulations.qwen3.forgetting.tilt_path` gives K2's path by the l
 
 ``forgetting_kl``
     Left: the SFT-loss increase over each RL stage against the forward KL(pi_SFT || pi) on the
-    expert's support, where it was recomputed (the exact V1 runs; no other log has it), one colour
-    per beta, filled where the premise "SFT exact" holds; the K1/V1 identity (increase = forward KL
-    at pi_SFT = p*) and V1's optimum (C1(beta), C1(beta)). Right: the same increase against the
+    expert's support, where it was recomputed (the exact V1 runs; no committed log has it), one
+    colour per beta, filled where the premise "SFT exact" holds; crosses: the callback's sampled
+    forward KL over all completions, where a TRL run logs it; the K1/V1 identity (increase =
+    forward KL at pi_SFT = p*) and V1's optimum (C1(beta), C1(beta)). Right: the same increase against the
     sampled reverse KL(pi || pi_SFT) that every log records, one colour per run family, with K2's
     KL-regularized path from p* for each task.
 
@@ -30,7 +31,8 @@ from simulations.qwen3.forgetting import DATA_ROOT, premise_met, run_folders, ru
 TILTS = np.concatenate([np.linspace(0.0, 2.0, 41), np.geomspace(2.05, 60.0, 80)])
 #: The data columns written next to the figure (one row per RL stage).
 COLUMNS = ["family", "run", "stage", "beta", "sft_increase", "forward_kl", "forward_kl_full", "forward_kl_source",
-           "reverse_kl", "reverse_kl_exact", "sft_excess", "premise", "premise_met", "ratio", "c1"]
+           "reverse_kl", "reverse_kl_exact", "k2_increase_at_reverse_kl", "sft_excess", "follows_sft", "premise", "premise_met", "ratio",
+           "premise_bound", "c1"]
 
 
 def draw(rng: np.random.Generator, *, quick: bool) -> list[Drawn]:
@@ -59,14 +61,20 @@ def _forward_panel(ax, table: pd.DataFrame) -> None:
     for beta, colour in zip(betas, colours(len(betas)), strict=True):
         runs = known[known["beta"] == beta]
         met = runs["premise_met"]
-        ax.plot(runs.loc[met, "forward_kl"], runs.loc[met, "sft_increase"], "o", color=colour, label=f"beta = {beta:g}, SFT exact")
+        if met.any():
+            ax.plot(runs.loc[met, "forward_kl"], runs.loc[met, "sft_increase"], "o", color=colour)
         ax.plot(runs.loc[~met, "forward_kl"], runs.loc[~met, "sft_increase"], "o", mfc="none", color=colour,
-                label=f"beta = {beta:g}, SFT not exact")
+                label=f"beta = {beta:g} (3 seeds)" if len(runs) == 3 else f"beta = {beta:g}")
         c1 = runs["c1"].iloc[0]
         ax.plot([c1], [c1], color=colour, **THEORY_MARK)
-    top = float(np.nanmax([known["forward_kl"].max(), known["sft_increase"].max(), known["c1"].max()])) if len(known) else 1.0
+    sampled = table[table["forward_kl"].isna() & table["forward_kl_full"].notna()]
+    ax.plot(sampled["forward_kl_full"], sampled["sft_increase"], "x", color="0.3",
+            label="sampled KL(pi_SFT||pi), all completions (TRL runs that log it)")
+    shown = pd.concat([known, sampled.assign(forward_kl=sampled["forward_kl_full"])])
+    top = float(np.nanmax([shown["forward_kl"].max(), shown["sft_increase"].max(), shown["c1"].max()])) if len(shown) else 1.0
     ax.plot([0.0, 1.05 * top], [0.0, 1.05 * top], **REFERENCE, label="K1/V1 at pi_SFT = p*: increase = KL(pi_SFT||pi)")
     ax.plot([], [], color="k", **THEORY_MARK, label="V1's optimum: C1(beta)")
+    ax.plot([], [], "o", mfc="none", color="k", label=f"open: SFT not exact ({int((~known['premise_met']).sum())} of {len(known)})")
     ax.set(xlabel="forward KL(pi_SFT || pi) on the expert's support (nats)", ylabel="SFT-loss increase over RL (nats)",
            title="exact V1 runs (forward KL recomputed)")
     ax.legend(fontsize=6.5)
@@ -74,9 +82,13 @@ def _forward_panel(ax, table: pd.DataFrame) -> None:
 
 def _reverse_panel(ax, table: pd.DataFrame) -> None:
     families = list(dict.fromkeys(table["family"]))
+    after_sft = table["follows_sft"]  # else the stage's pi_SFT is the base model
     for family, colour in zip(families, colours(len(families)), strict=True):
-        rows = table[table["family"] == family]
+        rows = table[(table["family"] == family) & after_sft]
         ax.plot(rows["reverse_kl"], rows["sft_increase"], "o", color=colour, alpha=0.75, ms=4, label=family)
+        rows = table[(table["family"] == family) & ~after_sft]
+        ax.plot(rows["reverse_kl"], rows["sft_increase"], "x", color=colour, ms=5)
+    ax.plot([], [], "x", color="k", label="RL from the base model (no SFT before)")
     top = 1.05 * float(table["sft_increase"].max())
     for (name, task), style in zip(_tasks().items(), ("--", "-."), strict=False):
         path = tilt_path(task, TILTS)

@@ -103,7 +103,7 @@ def run_stages(family: str, folder: Path, root: Path = DATA_ROOT) -> list[dict]:
     meta = json.loads((folder / "run_meta.json").read_text())
     log = run_log(folder, meta)
     recomputed = _recomputed(folder)
-    a, entropy = float(meta["expert_pass_rate"]), float(meta["expert_entropy"])
+    a, entropy, task = float(meta["expert_pass_rate"]), float(meta["expert_entropy"]), run_task(meta)
     rows = []
     for stage in sorted(log.loc[log["phase"] == "rl", "stage"].unique()):
         points = log[log["stage"] == stage]
@@ -114,8 +114,11 @@ def run_stages(family: str, folder: Path, root: Path = DATA_ROOT) -> list[dict]:
                      "sft_increase": end["sft_loss"] - start["sft_loss"],
                      "pass_rate_start": start.get("pass_rate", np.nan), "pass_rate_end": end.get("pass_rate", np.nan),
                      "k1_floor_increase": _k1_floor_increase(a, end.get("pass_rate", np.nan), start["sft_loss"] - entropy),
-                     "c1": _c1(meta) if kl_beta(meta) > 0 else np.nan,
-                     **_forward(recomputed, end), **_reverse(folder, end, points),
+                     "c1": _c1(task, kl_beta(meta)) if kl_beta(meta) > 0 else np.nan,
+                     **_forward(recomputed, end), **(reverse := _reverse(folder, end)),
+                     # the exact reverse KL where the run has one, else the sampled one
+                     "k2_increase_at_reverse_kl": k2_increase_at(task, reverse["reverse_kl_exact"] if np.isfinite(
+                         reverse["reverse_kl_exact"]) else reverse["reverse_kl"]),
                      **_premise(log, int(stage), a, entropy)})
     return rows
 
@@ -137,7 +140,7 @@ def _forward(recomputed: pd.DataFrame | None, end: pd.Series) -> dict:
     return {"forward_kl": np.nan, "forward_kl_full": float(sampled), "forward_kl_source": source, "premise_bound": np.nan}
 
 
-def _reverse(folder: Path, end: pd.Series, points: pd.DataFrame) -> dict:
+def _reverse(folder: Path, end: pd.Series) -> dict:
     """KL(pi || pi_SFT) at the stage's end: the sampled estimate, its sample count, the exact value where there is one."""
     exact = folder / "exact.jsonl"
     return {"reverse_kl": end["kl"], "reverse_kl_samples": int(end["reward_samples"]),
@@ -149,10 +152,10 @@ def _k1_floor_increase(a: float, rate: float, excess: float) -> float:
     return float(kl_bernoulli(a, rate)) - excess if np.isfinite(rate) else np.nan
 
 
-def _c1(meta: dict) -> float:
+def _c1(task, beta: float) -> float:
     """V1's C1(beta) from the task's enumerated expert (digit and CoLA-like tasks), by the library's function."""
-    probs, rewards = expert_table(run_task(meta))
-    return float(sft_increase_after_kl_rl(probs, rewards, beta=kl_beta(meta)))
+    probs, rewards = expert_table(task)
+    return float(sft_increase_after_kl_rl(probs, rewards, beta=beta))
 
 
 def expert_table(task) -> tuple[np.ndarray, np.ndarray]:
@@ -186,6 +189,19 @@ def tilt_path(task, tilts) -> pd.DataFrame:
     return pd.DataFrame({"s": tilts, "reverse_kl": rl_kl.mean(1), "sft_increase": increase.mean(1)})
 
 
+#: Tilts s = 1/beta on which K2's path is tabulated for :func:`k2_increase_at` (its reverse KL rises with s).
+K2_TILTS = np.concatenate([np.linspace(0.0, 2.0, 201), np.geomspace(2.01, 200.0, 400)])
+
+
+def k2_increase_at(task, reverse_kl: float) -> float:
+    """The SFT-loss increase of K2's tilt from p* whose KL(pi_s || p*) is ``reverse_kl`` (interpolated on
+    :data:`K2_TILTS`); inf beyond the path's largest KL (-log a for a 0/1 reward: no tilt gets there)."""
+    path = tilt_path(task, K2_TILTS)
+    if not np.isfinite(reverse_kl) or reverse_kl > path["reverse_kl"].iloc[-1]:
+        return math.inf
+    return float(np.interp(reverse_kl, path["reverse_kl"], path["sft_increase"]))
+
+
 def _premise(log: pd.DataFrame, stage: int, a: float, entropy: float) -> dict:
     """"SFT exact?" for an RL stage: the bridge's RL-start premise (the SFT stage before it settled and
     ended at pass rate a, up to noise) *and* its SFT loss at H(p*) up to the same noise (the bridge's
@@ -203,7 +219,9 @@ def _premise(log: pd.DataFrame, stage: int, a: float, entropy: float) -> dict:
     exact = at_entropy is not None and at_entropy["matches"]
     loss_text = ("" if at_entropy is None else f"; SFT loss over SFT's last {at_entropy['n']} points {at_entropy['mean']:.4g} "
                  f"vs H(p*) = {entropy:.4g}: |gap| {abs(at_entropy['gap']):.3g} vs {at_entropy['tolerance']:.3g}")
-    return {"sft_excess": excess, "premise": check.verdict, "premise_reason": check.decided_by + loss_text, "sft_exact": exact}
+    follows_sft = bool((log.loc[log["stage"] == stage - 1, "phase"] == "sft").any())
+    return {"sft_excess": excess, "premise": check.verdict, "premise_reason": check.decided_by + loss_text, "sft_exact": exact,
+            "follows_sft": follows_sft}
 
 
 def premise_met(table: pd.DataFrame) -> pd.Series:
@@ -441,7 +459,7 @@ def markdown_table(table: pd.DataFrame) -> str:
         reverse = number(row["reverse_kl"]) + ("" if pd.isna(row["reverse_kl_exact"]) else f" ({row['reverse_kl_exact']:.3f})")
         ratio = number(row["ratio"], 3) + ("" if pd.isna(row["premise_bound"]) else f" (±{row['premise_bound'] / row['forward_kl']:.3f})")
         lines.append(f"| {row['run']} | {row['stage']} | {row['beta']:g} | {row['sft_increase']:.3f} | {number(row['forward_kl'])}{full} "
-                     f"| {reverse} | {'yes' if row['sft_exact'] else 'no'}: {row['sft_excess']:.3f}; {row['premise']} | {ratio} |")
+                     f"| {reverse} | {'not rejected' if row['sft_exact'] else 'no'}: {row['sft_excess']:.3f}; {row['premise']} | {ratio} |")
     return "\n".join(lines)
 
 

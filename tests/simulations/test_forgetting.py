@@ -48,6 +48,8 @@ def test_every_committed_rl_stage_is_a_row(drawn):
     expected = set()
     for pattern in forgetting.FAMILIES.values():
         for folder in forgetting.DATA_ROOT.glob(pattern):
+            if not (folder / "log.jsonl").is_file():  # summary.md, summary.csv
+                continue
             records = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
             # an exact V1 run's only stage is its RL stage 0, after its SFT run (stage 0 of the table's log)
             offset = 1 if (folder / "exact.jsonl").is_file() else 0
@@ -91,9 +93,8 @@ def test_increase_meets_the_forward_kl_within_the_premise_bound(drawn):
     rows = drawn.data[drawn.data["forward_kl"].notna()]
     if rows.empty:
         pytest.skip("no forward KL recomputed")
-    table = forgetting.stage_table().set_index(["run", "stage"])
     for _, row in rows.iterrows():
-        bound = table.loc[(row["run"], row["stage"]), "premise_bound"]
+        bound = row["premise_bound"]
         assert abs(row["sft_increase"] - row["forward_kl"]) <= bound + ROUNDING, row["run"]
         if row["premise_met"]:
             assert abs(row["ratio"] - 1.0) <= (bound + ROUNDING) / row["forward_kl"], row["run"]
@@ -125,7 +126,7 @@ def test_an_rl_stage_without_sft_before_is_not_exact():
     log = pd.DataFrame({"phase": ["rl"] * 4, "stage": 0, "step": range(4), "sft_loss": [2.0, 2.1, 2.2, 2.3],
                         "pass_rate": 0.5, "reward": 0.5})
     premise = forgetting._premise(log, 0, 0.6, 1.2)
-    assert premise["sft_exact"] is False and premise["premise"] == "unknown"
+    assert premise["sft_exact"] is False and premise["follows_sft"] is False and premise["premise"] == "unknown"
 
 
 def _terminal_completions(vocab: int, eos: int, max_tokens: int):
