@@ -41,16 +41,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from nondecoupling import kl_bernoulli, sft_increase_after_kl_rl
+
+if TYPE_CHECKING:
+    import torch
 
 DATA_ROOT = Path(__file__).resolve().parents[1] / "data"
 REPO = Path(__file__).resolve().parents[2]
@@ -232,7 +235,7 @@ def premise_met(table: pd.DataFrame) -> pd.Series:
 # ----------------------------------------------------------------- recomputing the exact V1 runs' forward KL
 
 
-def answer_log_probs(by_depth: list, tree, paths) -> "torch.Tensor":
+def answer_log_probs(by_depth: list, tree, paths) -> torch.Tensor:
     """log pi(y + EOS | x) of full-width answers, ``paths`` (prompts, k, max_tokens - 1) positions in ``tree.inner``.
 
     The same walk down the tree as :func:`simulations.qwen3.exact_rl.pass_probability`, for k answers a prompt.
@@ -248,7 +251,7 @@ def answer_log_probs(by_depth: list, tree, paths) -> "torch.Tensor":
     return total
 
 
-def expert_paths(task, tokenizer, tree) -> tuple["torch.Tensor", np.ndarray]:
+def expert_paths(task, tokenizer, tree) -> tuple[torch.Tensor, np.ndarray]:
     """Each prompt's expert answers as tree paths (prompts, answers, width) and their p* (prompts, answers)."""
     import torch
 
