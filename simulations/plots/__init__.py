@@ -68,6 +68,7 @@ MODULES = {
     "real": Module("simulations.plots.real_runs", ("real_qwen3",), reads_logs=True),
     "cola": Module("simulations.plots.cola_runs", ("cola_protocol", "cola_beta", "cola_size")),
     "v1": Module("simulations.plots.v1_convergence", ("v1_convergence",)),
+    "forgetting": Module("simulations.plots.forgetting_kl", ("forgetting_kl",)),
 }
 
 
