@@ -26,10 +26,11 @@ P2_CONSTANTS = dict(mu_sft=0.4, beta_sft=2.0, mu_rl=0.5, beta_rl=4.0, sep=1.0)
 P5_UPPER_P_SQUARED = ("(beta*eta + 2)", "(2 - beta*eta)")
 
 
-def _scaled_inward(function, factor):
-    """``function``'s kl-inverse moved ``factor`` of the way back towards the fixed rate (a narrower band)."""
-    def narrowed(fixed, budget, **kwargs):
-        return fixed + factor * (function(fixed, budget, **kwargs) - fixed)
+def _scaled_inward(function, factor, fixed_at=0):
+    """``function``'s kl-inverse moved ``factor`` of the way back towards the fixed rate (argument ``fixed_at``)."""
+    def narrowed(*args, **kwargs):
+        fixed = args[fixed_at]
+        return fixed + factor * (function(*args, **kwargs) - fixed)
     return narrowed
 
 
@@ -62,7 +63,7 @@ MUTANTS = [
                                                  "return 0.99 * scaled_product((1/2, beta_rl"))],
      lambda: _assert_attained(_p2_late(P2_CONSTANTS, 0), tolerance=1e-6)),
     *[(f"V2 band {direction} 1% narrower, {side}",
-       [(kl, "_kl_inverse", lambda: _scaled_inward(kl._kl_inverse, 0.99))],
+       [(kl, "_kl_inverse", lambda: _scaled_inward(kl._kl_inverse, 0.99, fixed_at=1))],
        lambda direction=direction, side=side: assert_band_edge_attained(direction=direction, raised=side == "lower edge"))
       for direction in ("sft||rl", "rl||sft") for side in ("lower edge", "upper edge")],
     ("V2 band directions swapped",

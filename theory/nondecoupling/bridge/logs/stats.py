@@ -130,9 +130,9 @@ def isotonic_contrast(means: Numbers, sizes: Numbers, within: float = 0.0) -> tu
     return result[0][0], result[1][0], result[0][1], result[1][1]
 
 
-def start_block_statistics(values, sizes) -> tuple[np.ndarray, float]:
+def start_block_statistics(values: Numbers, sizes: Numbers) -> tuple[np.ndarray, float]:
     """Block means of ``values`` (start block first) and W, the sum of squares within the start block."""
-    start = np.asarray(values[: sizes[0]], float)
+    start = np.asarray(values, float)[: int(sizes[0])]
     return block_means(values, sizes), float(np.sum((start - start.mean()) ** 2))
 
 
