@@ -97,7 +97,7 @@ def advise(run: pd.DataFrame, *, lam: float = 1.0, every_steps: int | None = Non
     for step, rate, loss in zip(steps, rows["rate"], rows["loss"]):
         p3.update(step, rate, loss)
     gap = every_steps or (int(steps[-1] - steps[-2]) if steps.size > 1 else 1)
-    decision = p3_stop_decision(p3, int(steps[-1]) + gap, seed=seed + int(steps[-1]))
+    decision = p3_stop_decision(p3, int(steps[-1]) + gap, seed=seed + int(steps[-1]), offset=start)
     stop = None if decision["stop_step"] is None else start + decision["stop_step"]
     # t*: E[G]'s argmax over the whole stage (the decision's optimum looks only ahead of the last evaluation)
     grid = np.unique(np.concatenate([np.arange(0, steps[-1] + 64), np.round(steps[-1] + np.geomspace(1, 1e4, 200))]))

@@ -176,7 +176,8 @@ class CouplingCallback(TrainerCallback):
         if self.phase == "rl" and ("reward" in record or "pass_rate" in record):
             if self.live is None:
                 self.live = LiveStop(self._prior(record), every_steps=self.config.every_steps, horizon=state.max_steps,
-                                     lam=self.config.lam, growth=self.config.growth, seed=self.config.seed)
+                                     lam=self.config.lam, growth=self.config.growth, seed=self.config.seed,
+                                     offset=self.step_offset)
             if self.live.p3.last_step is None or state.global_step > self.live.p3.last_step:
                 record.update(self._live_stop(record, state.global_step))
         self.records.append(record)
