@@ -39,9 +39,6 @@ from nondecoupling.bridge.logs.run import read_run
 from nondecoupling.bridge.logs.stopping import OnlineP3, p3_stop_decision, stage_prior
 from nondecoupling.validation import check_integer, check_positive
 
-#: check's options that are about the report, not about reading the log.
-REPORT_ONLY = {"help", "out", "bootstrap", "seed", "expert_pass_rate", "expert_entropy"}
-
 
 def _evaluations(stage: pd.DataFrame) -> pd.DataFrame:
     """The stage's rows with an SFT loss and a rate (the exact pass rate where logged, else the reward)."""
@@ -164,14 +161,11 @@ class Watch:
 
 def _parser() -> argparse.ArgumentParser:
     """check's log options (so both commands read a log alike), then watch's own."""
-    from nondecoupling.bridge.__main__ import _parser as check_parser
+    from nondecoupling.bridge.__main__ import add_log_options
 
-    parser = argparse.ArgumentParser(prog="nondecoupling watch", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    check = check_parser()._subparsers._group_actions[0].choices["check"]
-    for action in check._actions:
-        if action.dest not in REPORT_ONLY:
-            parser._add_action(action)
+    parser = add_log_options(argparse.ArgumentParser(
+        prog="nondecoupling watch", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1]))
     parser.add_argument("--every-steps", type=int, help="the evaluation interval (default: the last gap between evaluations)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between looks at the log (default 5)")
     parser.add_argument("--idle-timeout", type=float, help="exit 0 when the log has not changed for this many seconds")
