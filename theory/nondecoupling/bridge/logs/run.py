@@ -75,7 +75,7 @@ from nondecoupling.bridge.logs.readers.text import read_csv, read_jsonl, read_tr
 from nondecoupling.bridge.logs.units import check_sft_loss_plausible
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
-QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate")
+QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate", "forward_kl")
 COLUMNS = ("phase", "stage", "step", *QUANTITIES, "source")
 
 #: Source names recognised without a mapping, in order of preference. ``eval_loss`` is
@@ -91,6 +91,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "kl": ("eval_kl", "eval/kl", "kl", "train/kl", "objective/kl"),
     "lr": ("lr", "learning_rate", "train/learning_rate"),
     "pass_rate": ("pass_rate", "eval_pass_rate", "eval/pass_rate"),
+    "forward_kl": ("forward_kl", "eval_forward_kl", "eval/forward_kl", "coupling/forward_kl"),  # KL(pi_SFT || pi): the callback's
     "response_length": ("response_length",),
 }
 SFT_ONLY_ALIASES = ("eval_loss", "eval/loss")
@@ -108,6 +109,7 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
         "reward": ("eval_reward", "reward"),
         "pass_rate": ("eval_pass_rate", "pass_rate"),
         "kl": ("eval_kl", "kl"),
+        "forward_kl": ("eval_forward_kl", "forward_kl", "coupling/forward_kl", "train/coupling/forward_kl"),
         "lr": ("learning_rate",),
     },
     "verl": {
@@ -148,7 +150,7 @@ class LogMapping:
     ----------
     columns : mapping of str to str
         Source column (or tag) name -> canonical name (``step``, ``phase``, ``stage``,
-        ``sft_loss``, ``reward``, ``kl``, ``lr``, ``pass_rate``, ``response_length``).
+        ``sft_loss``, ``reward``, ``kl``, ``lr``, ``pass_rate``, ``forward_kl``, ``response_length``).
     phase : str, optional
         ``"sft"`` or ``"rl"`` for the whole file, or a switch list
         ``"sft:0,rl:500"``: from step 0 on the phase is sft, from step 500 on rl
