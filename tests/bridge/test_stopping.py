@@ -111,3 +111,18 @@ def test_every_step_in_a_reason_is_named_in_stage_and_global_steps():
     assert stop["stop_step"] == 4, stop
     assert stop["reason"].startswith("stopping at stage step 4 (global step 44)"), stop["reason"]
     assert all("stage step" in d["reason"] and "global step" in d["reason"] for d in decisions)
+
+
+def test_the_refined_schedule_sees_a_peak_between_sparse_evaluations():
+    """Costly curves (best gain 1.5 noise s.d.), t* = 10 = every_steps: without the added evaluations the
+    stop waits for step 20 (2 t*, ~63% regret); with them it comes soon after the peak."""
+    costly = next(shape for shape in SHAPES if shape.name == "costly")
+    fixed = cell(costly, 10, 10, "high", draws=12, refine=1.0)
+    refined = cell(costly, 10, 10, "high", draws=12)
+    assert fixed["mean_added_evaluations"] == 0.0 and refined["mean_added_evaluations"] > 0.0
+    assert refined["median_regret"] < fixed["median_regret"] / 2, (refined, fixed)
+
+
+def test_the_refinement_level_is_checked():
+    with pytest.raises(ParameterError, match="refine"):
+        LiveStop(PRIOR, every_steps=10, horizon=40, refine=0.0)

@@ -263,10 +263,17 @@ class LiveStop:
     evaluation (returns :func:`p3_stop_decision`'s dict); ``should_stop(step)`` once the
     planned stop step is reached. Steps count from the stage's start; ``offset`` is the stage's
     first global step, so that the decision's ``reason`` names each step in both units.
+
+    The schedule adapts: where the posterior puts t* before the next scheduled evaluation with
+    probability >= ``refine`` but the rule does not stop yet, an evaluation is added halfway
+    there (and again at the next one), so that evaluations bunch where t* may be and a peak
+    is seen soon after it has passed, instead of one ``every_steps`` later. Cost: at most
+    about log2(every_steps) added evaluations each time (``refine=1`` turns it off).
     """
 
     def __init__(self, prior: StagePrior, *, every_steps: int, horizon: int, lam: float = 1.0, growth: float = 1.5,
-                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0, offset: int = 0):
+                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0, offset: int = 0,
+                 refine: float = 0.2):
         self.p3 = OnlineP3(prior, lam=lam)
         self.schedule = evaluation_steps(every_steps, horizon, growth=growth)
         if self.schedule[-1] != horizon:
@@ -275,6 +282,7 @@ class LiveStop:
                                                              high_open=True)),
                              min_points=int(check_integer(min_points, "min_points", low=2)),
                              samples=int(check_integer(samples, "samples", low=1)))
+        self.refine = float(check_interval(refine, "refine", low=0.0, high=1.0, low_open=True))
         self.seed, self.offset, self.stop_step = int(seed), int(offset), None
 
     def wants_evaluation(self, step: int) -> bool:
@@ -285,10 +293,18 @@ class LiveStop:
 
     def observe(self, step: int, reward: float, loss: float) -> dict:
         self.p3.update(step, reward, loss)
-        decision = p3_stop_decision(self.p3, self.next_evaluation(step), seed=self.seed + int(step),
-                                    offset=self.offset, **self.settings)
+        following = self.next_evaluation(step)
+        decision = self._decide(step, following)
+        if (decision["stop_step"] is None and following is not None and following - step >= 2
+                and self.p3.count >= self.settings["min_points"] and decision["p_passed"] >= self.refine):
+            halfway = (step + following) // 2  # t* may come before the next evaluation: look halfway there first
+            self.schedule = sorted({*self.schedule, halfway})
+            decision = self._decide(step, halfway)
         self.stop_step = decision["stop_step"]
         return decision
+
+    def _decide(self, step: int, following: int | None) -> dict:
+        return p3_stop_decision(self.p3, following, seed=self.seed + int(step), offset=self.offset, **self.settings)
 
     def should_stop(self, step: int) -> bool:
         return self.stop_step is not None and step >= self.stop_step

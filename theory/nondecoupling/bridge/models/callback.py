@@ -129,7 +129,8 @@ class CouplingCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
         step = state.global_step
-        if step in self.schedule:
+        refined = self.live is not None and self.config.stop_at and self.live.wants_evaluation(step)  # the stop's added look
+        if step in self.schedule or refined:
             self._evaluate_and_log(args, state, control, model, optimizer)
         if self.live is not None and self.config.stop_at and self.live.should_stop(step):
             control.should_training_stop = True
