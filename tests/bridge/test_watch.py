@@ -102,7 +102,8 @@ def test_advice_is_the_callbacks_live_stop_on_the_same_evaluations(tmp_path):
     run = _two_stage_log(tmp_path / "log.jsonl")
     sft, rl = run[run["phase"] == "sft"], run[run["phase"] == "rl"]
     prior = stage_prior(rl["reward"].iloc[0], rl["sft_loss"].iloc[0], sft_rates=sft["reward"], sft_losses=sft["sft_loss"])
-    live = LiveStop(prior, every_steps=5, horizon=10_000, growth=1000.0)  # evaluations every 5 steps: the log's
+    # evaluations every 5 steps, the log's; watch cannot ask a trainer for more, so the rule without its refinement
+    live = LiveStop(prior, every_steps=5, horizon=10_000, growth=1000.0, refine=1.0)
     stops = []
     for end in range(len(sft) + 1, len(run) + 1):
         stage_step = int(run["step"].iloc[end - 1]) - 100

@@ -9,7 +9,8 @@ stage (:class:`~nondecoupling.bridge.logs.stopping.OnlineP3` and
 has one), and prints a line whenever the estimate or the advice changes.
 
 An evaluation is a row with both an SFT loss and a reward (or exact pass rate); the next one is
-expected one logged interval later (the last gap between evaluations, or ``--every-steps``). Once
+expected one logged interval later (the last gap between evaluations, or ``--every-steps``); unlike
+the callback, ``watch`` cannot add evaluations where t* may fall (it reads what the trainer logs). Once
 a stop is advised it stands (as the callback's does), and when the log's latest step reaches it
 ``watch`` writes ``--stop-file`` (JSON: the advised step and the reason) and exits with
 ``--stop-code`` (default 3); the training loop polls the file. A log that does not exist yet,
