@@ -91,7 +91,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "kl": ("eval_kl", "eval/kl", "kl", "train/kl", "objective/kl"),
     "lr": ("lr", "learning_rate", "train/learning_rate"),
     "pass_rate": ("pass_rate", "eval_pass_rate", "eval/pass_rate"),
-    "forward_kl": ("forward_kl", "eval_forward_kl", "eval/forward_kl", "coupling/forward_kl"),  # KL(pi_SFT || pi): the callback's
+    # KL(pi_SFT || pi), the live callback's: its log.jsonl, trainer_state.json, TensorBoard (with or without a preset)
+    "forward_kl": ("forward_kl", "eval_forward_kl", "eval/forward_kl", "coupling/forward_kl", "train/coupling/forward_kl"),
     "response_length": ("response_length",),
 }
 SFT_ONLY_ALIASES = ("eval_loss", "eval/loss")
@@ -109,7 +110,6 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
         "reward": ("eval_reward", "reward"),
         "pass_rate": ("eval_pass_rate", "pass_rate"),
         "kl": ("eval_kl", "kl"),
-        "forward_kl": ("eval_forward_kl", "forward_kl", "coupling/forward_kl", "train/coupling/forward_kl"),
         "lr": ("learning_rate",),
     },
     "verl": {
