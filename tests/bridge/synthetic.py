@@ -33,6 +33,7 @@ def isotropic_run(
     loss_noise=0.0,
     reward_noise=0.0,
     seed=0,
+    forward_kl_noise=None,
 ) -> pd.DataFrame:
     """A canonical run (the columns of :mod:`nondecoupling.bridge.logs.run`) of exact flows plus noise.
 
@@ -40,6 +41,12 @@ def isotropic_run(
     one SFT step flow time ``sft_time_per_step`` (a smaller learning rate). Evaluations every ``every``
     steps, including each stage's start. The defaults put the RL optimum at reward 0.9,
     the SFT optimum at reward 0.4 and SFT loss H = 10, and tau = H + 3.
+
+    ``forward_kl_noise`` (a noise s.d.; None: no such column) adds RL rows' ``forward_kl``,
+    KL(pi_0 || pi) to the policy pi_0 the stage started from: the loss is that of Gaussian
+    policies N(theta, I / mu_sft) against an expert N(a, I / mu_sft), L = H + KL(p* || pi), so
+    KL(pi_0 || pi) = (mu_sft / 2) |theta - theta_0|^2 (equal to the loss's increase when
+    theta_0 = a: the SFT optimum).
     """
     rng = np.random.default_rng(seed)
     theta, step, rows = np.asarray(start, float), 0, []
@@ -55,6 +62,9 @@ def isotropic_run(
                 "sft_loss": loss + loss_noise * rng.standard_normal(),
                 "reward": float(np.clip(reward + reward_noise * rng.standard_normal(), 0.0, 1.0)),
             })
+            if forward_kl_noise is not None and phase == "rl":
+                kl = 0.5 * mu_sft * np.sum((point - theta) ** 2)
+                rows[-1]["forward_kl"] = kl + forward_kl_noise * rng.standard_normal()
         theta = target + (theta - target) * np.exp(-mu * steps)
         step += steps
     return pd.DataFrame(rows)

@@ -6,6 +6,7 @@ appends to, as a training loop would, and that loop stops when the stop file app
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -101,7 +102,8 @@ def test_advice_is_the_callbacks_live_stop_on_the_same_evaluations(tmp_path):
     run = _two_stage_log(tmp_path / "log.jsonl")
     sft, rl = run[run["phase"] == "sft"], run[run["phase"] == "rl"]
     prior = stage_prior(rl["reward"].iloc[0], rl["sft_loss"].iloc[0], sft_rates=sft["reward"], sft_losses=sft["sft_loss"])
-    live = LiveStop(prior, every_steps=5, horizon=10_000, growth=1000.0)  # evaluations every 5 steps: the log's
+    # evaluations every 5 steps, the log's; watch cannot ask a trainer for more, so the rule without its refinement
+    live = LiveStop(prior, every_steps=5, horizon=10_000, growth=1000.0, refine=1.0)
     stops = []
     for end in range(len(sft) + 1, len(run) + 1):
         stage_step = int(run["step"].iloc[end - 1]) - 100
@@ -162,3 +164,22 @@ def test_an_idle_log_ends_the_watch_without_a_stop(tmp_path, capsys):
     assert main([str(tmp_path / "log.jsonl"), "--phase", "sft:0,rl:100", "--interval", "0.01", "--idle-timeout", "0.2"]) == 0
     out = capsys.readouterr().out
     assert "continue" in out and "exiting without a stop" in out
+
+
+def _option_strings(parser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def test_watch_takes_checks_log_options_and_none_of_its_report_options(tmp_path, capsys):
+    from nondecoupling.bridge.__main__ import _parser as check_parser
+    from nondecoupling.bridge.__main__ import add_log_options
+    from nondecoupling.bridge.logs.watch import _parser as watch_parser
+
+    log_options = _option_strings(add_log_options(argparse.ArgumentParser()))
+    check = _option_strings(check_parser()._subparsers._group_actions[0].choices["check"])
+    watch = _option_strings(watch_parser())
+    assert "--phase" in log_options and log_options <= check and log_options <= watch
+    assert not (check - log_options) & watch, "watch takes one of check's report options"
+    for option, value in (("--autocorrelation", "0"), ("--fail-on", "violated"), ("--out", "report")):
+        assert main([str(tmp_path / "x.jsonl"), "--phase", "rl", "--idle-timeout", "0", option, value]) == 2
+        assert f"unrecognized arguments: {option}" in capsys.readouterr().err

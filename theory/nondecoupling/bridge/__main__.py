@@ -43,39 +43,49 @@ from nondecoupling.bridge.logs.run import (
 from nondecoupling.bridge.logs.units import check_units
 
 
+def add_log_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options that say how to read the logs (``LOG ...``, ``--phase``, ``--preset``, ``--map``, ``--lam``, ...).
+
+    ``check`` and ``watch`` both take them, so that the two commands read a log alike; each adds
+    its own options after them. Returns ``parser``.
+    """
+    parser.add_argument("logs", nargs="+", metavar="LOG",
+                        help="trainer_state.json, .csv/.tsv (W&B exports too), .jsonl (verl's file logger too), .log "
+                             "(verl console), a TensorBoard event file/directory or an MLflow run/experiment directory, "
+                             "in run order")
+    parser.add_argument("--format", choices=FORMATS, help="format of every LOG (default: from the name)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="the trainer's usual metric names (no --map needed)")
+    parser.add_argument("--merge", choices=sorted(MERGE_RULES), default="eval",
+                        help="a used key logged with different values in the records of one step (TRL's train and eval "
+                             "records): eval (default), train, first, last, mean, or error")
+    parser.add_argument("--run", help="which run of a multi-run W&B export or MLflow experiment")
+    parser.add_argument("--sft-coef", type=_number(0), metavar="C",
+                        help="SFT-loss coefficient of a mixed phase (loss R + C L: sft_loss_coef, ptx_coef)")
+    parser.add_argument("--map", action="append", default=[], metavar="SRC=DST", type=_rename,
+                        help="rename a column/tag, e.g. --map eval/sft_nll=sft_loss (every LOG; repeatable)")
+    parser.add_argument("--phase", action="extend", nargs="+", default=[], metavar="SPEC", type=_phase_spec,
+                        help="phase of a LOG without a phase column: sft, rl, mixed, or switches 'sft:0,rl:500'; "
+                             "one for every LOG or one per LOG, in order (--phase sft rl sft)")
+    parser.add_argument("--mapping", metavar="JSON",
+                        help="file with one mapping object (every LOG) or a list (one per LOG): keys columns, phase, "
+                             "loss_per_token, response_length; command-line flags override it")
+    parser.add_argument("--loss-per-token", action="store_true",
+                        help="the logged SFT loss is a per-token mean (TRL's eval_loss): multiply by --response-length "
+                             "(or a response_length column) to get the sequence-level loss K1 is about")
+    parser.add_argument("--response-length", type=_number(0, open_=True), metavar="TOKENS",
+                        help="mean expert response length in tokens")
+    parser.add_argument("--lam", type=_number(0, open_=True), default=1.0, help="weight of the SFT loss in P3's net gain (default 1)")
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nondecoupling", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser(
+    check = add_log_options(commands.add_parser(
         "check", prog="nondecoupling check", help="read logs, run the checks, write report.json, report.md and curves.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    check.add_argument("logs", nargs="+", metavar="LOG",
-                       help="trainer_state.json, .csv/.tsv (W&B exports too), .jsonl (verl's file logger too), .log "
-                            "(verl console), a TensorBoard event file/directory or an MLflow run/experiment directory, "
-                            "in run order")
+    ))
     check.add_argument("--out", required=True, help="output directory (created; must not be a file)")
-    check.add_argument("--format", choices=FORMATS, help="format of every LOG (default: from the name)")
-    check.add_argument("--preset", choices=sorted(PRESETS), help="the trainer's usual metric names (no --map needed)")
-    check.add_argument("--merge", choices=sorted(MERGE_RULES), default="eval",
-                       help="a used key logged with different values in the records of one step (TRL's train and eval "
-                            "records): eval (default), train, first, last, mean, or error")
-    check.add_argument("--run", help="which run of a multi-run W&B export or MLflow experiment")
-    check.add_argument("--sft-coef", type=_number(0), metavar="C",
-                       help="SFT-loss coefficient of a mixed phase (loss R + C L: sft_loss_coef, ptx_coef)")
-    check.add_argument("--map", action="append", default=[], metavar="SRC=DST", type=_rename,
-                       help="rename a column/tag, e.g. --map eval/sft_nll=sft_loss (every LOG; repeatable)")
-    check.add_argument("--phase", action="extend", nargs="+", default=[], metavar="SPEC", type=_phase_spec,
-                       help="phase of a LOG without a phase column: sft, rl, mixed, or switches 'sft:0,rl:500'; "
-                            "one for every LOG or one per LOG, in order (--phase sft rl sft)")
-    check.add_argument("--mapping", metavar="JSON",
-                       help="file with one mapping object (every LOG) or a list (one per LOG): keys columns, phase, "
-                            "loss_per_token, response_length; command-line flags override it")
-    check.add_argument("--loss-per-token", action="store_true",
-                       help="the logged SFT loss is a per-token mean (TRL's eval_loss): multiply by --response-length "
-                            "(or a response_length column) to get the sequence-level loss K1 is about")
-    check.add_argument("--response-length", type=_number(0, open_=True), metavar="TOKENS", help="mean expert response length in tokens")
-    check.add_argument("--lam", type=_number(0, open_=True), default=1.0, help="weight of the SFT loss in P3's net gain (default 1)")
     check.add_argument("--expert-pass-rate", type=_number(0, 1), help="a = E_p* r; enables K1/K3 (overrides run_meta.json)")
     check.add_argument("--expert-entropy", type=_number(0), help="H(p*) in nats, sequence level (overrides run_meta.json)")
     check.add_argument("--autocorrelation", type=_number(0, 0.9), default=0.5, metavar="RHO",

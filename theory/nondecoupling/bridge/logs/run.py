@@ -83,7 +83,7 @@ from nondecoupling.bridge.logs.units import check_sft_loss_plausible
 from nondecoupling.validation import ParameterError
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
-QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate")
+QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate", "forward_kl")
 COLUMNS = ("phase", "stage", "step", *QUANTITIES, "source")
 
 #: Source names recognised without a mapping, in order of preference. ``eval_loss`` is
@@ -99,6 +99,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "kl": ("eval_kl", "eval/kl", "kl", "train/kl", "objective/kl"),
     "lr": ("lr", "learning_rate", "train/learning_rate"),
     "pass_rate": ("pass_rate", "eval_pass_rate", "eval/pass_rate"),
+    # KL(pi_SFT || pi), the live callback's: its log.jsonl, trainer_state.json, TensorBoard (with or without a preset)
+    "forward_kl": ("forward_kl", "eval_forward_kl", "eval/forward_kl", "coupling/forward_kl", "train/coupling/forward_kl"),
     "response_length": ("response_length",),
 }
 SFT_ONLY_ALIASES = ("eval_loss", "eval/loss")
@@ -156,7 +158,7 @@ class LogMapping:
     ----------
     columns : mapping of str to str
         Source column (or tag) name -> canonical name (``step``, ``phase``, ``stage``,
-        ``sft_loss``, ``reward``, ``kl``, ``lr``, ``pass_rate``, ``response_length``).
+        ``sft_loss``, ``reward``, ``kl``, ``lr``, ``pass_rate``, ``forward_kl``, ``response_length``).
     phase : str, optional
         ``"sft"`` or ``"rl"`` for the whole file, or a switch list
         ``"sft:0,rl:500"``: from step 0 on the phase is sft, from step 500 on rl

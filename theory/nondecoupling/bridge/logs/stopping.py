@@ -122,11 +122,16 @@ class OnlineP3:
         self._posterior = None
 
     @staticmethod
-    def _features(steps) -> np.ndarray:
-        """(2, rates, steps, 2): the columns [1, 1 - x^2] (reward) and [1, (1 - x)^2] (loss)."""
+    def _slope_columns(steps) -> np.ndarray:
+        """(2, rates, steps): the slope columns 1 - x^2 (reward) and (1 - x)^2 (loss), x = e^{-m s}."""
         x = np.exp(-np.multiply.outer(RATES, np.atleast_1d(np.asarray(steps, float))))
-        ones = np.ones_like(x)
-        return np.stack([np.stack([ones, 1.0 - x * x], -1), np.stack([ones, (1.0 - x) ** 2], -1)])
+        return np.stack([1.0 - x * x, (1.0 - x) ** 2])
+
+    @classmethod
+    def _features(cls, step: float) -> np.ndarray:
+        """(2, rates, 2): one step's design rows [1, slope column] per curve and rate."""
+        slopes = cls._slope_columns(step)[..., 0]
+        return np.stack([np.ones_like(slopes), slopes], -1)
 
     def update(self, step: float, reward: float, loss: float) -> None:
         """Add one evaluation (stage step, reward, SFT loss); steps must increase."""
@@ -137,7 +142,7 @@ class OnlineP3:
         if self._first is None:
             self._first = np.array([reward, loss], float)  # centre: the sums stay small (no cancellation)
         y = np.array([reward, loss], float) - self._first
-        features = self._features(step)[:, :, 0]
+        features = self._features(step)
         self._xtx += features[..., :, None] * features[..., None, :]
         self._xty += features * y[:, None, None]
         self._yty += y * y
@@ -159,9 +164,9 @@ class OnlineP3:
         precision = prior_precision[:, None, None] + self._xtx[:, :, None] / variance  # (2, M, K, 2, 2)
         shift = (prior_precision @ prior_mean[..., None])[..., 0]
         rhs = shift[:, None, None] + self._xty[:, :, None] / variance[..., 0]
-        mean = np.linalg.solve(precision, rhs[..., None])[..., 0]
+        mean, log_det = _solve_2x2(precision, rhs)
         log_evidence = (-0.5 * self.count * np.log(2 * np.pi * variance[..., 0, 0])
-                        + 0.5 * np.linalg.slogdet(prior_precision)[1][:, None, None] - 0.5 * np.linalg.slogdet(precision)[1]
+                        + 0.5 * np.linalg.slogdet(prior_precision)[1][:, None, None] - 0.5 * log_det
                         - 0.5 * (self._yty[:, None, None] / variance[..., 0, 0]
                                  + np.einsum("ci,cij,cj->c", prior_mean, prior_precision, prior_mean)[:, None, None]
                                  - np.einsum("cmki,cmki->cmk", mean, rhs)))
@@ -177,7 +182,7 @@ class OnlineP3:
     def expected_gain(self, steps: Numbers) -> np.ndarray:
         """Posterior mean of G(s) = Delta_0 (1 - x^2) - lam A (1 - x)^2 at each step."""
         post = self.posterior()
-        features = self._features(steps)[..., 1]  # (2, M, S)
+        features = self._slope_columns(steps)  # (2, M, S)
         slope = np.einsum("cmk,cmk->cm", post["kappa_weight"], post["mean"][..., 1]) * post["rate_weight"]
         return slope[0] @ features[0] - self.lam * slope[1] @ features[1]
 
@@ -195,16 +200,24 @@ class OnlineP3:
             cumulative = np.cumsum(post["kappa_weight"][curve][rate_index], axis=-1)
             kappa_index = np.minimum((cumulative < rng.random((n, 1)) * cumulative[:, -1:]).sum(-1), NOISE_SCALES.size - 1)
             mean = post["mean"][curve][rate_index, kappa_index]
-            cov = np.linalg.inv(post["precision"][curve][rate_index, kappa_index])
-            draws.append(mean[:, 1] + np.sqrt(cov[:, 1, 1]) * rng.standard_normal(n))
+            precision = post["precision"][curve][rate_index, kappa_index]
+            slope_variance = precision[:, 0, 0] / np.linalg.det(precision)  # the (1, 1) entry of the 2x2 inverse
+            draws.append(mean[:, 1] + np.sqrt(slope_variance) * rng.standard_normal(n))
         gap, rise = draws
         with np.errstate(divide="ignore", invalid="ignore"):
             t_star = np.log1p(gap / (self.lam * rise)) / RATES[rate_index]
         return np.where(gap <= 0, np.where(rise > 0, 0.0, np.nan), np.where(rise <= 0, np.inf, t_star))
 
 
+def _solve_2x2(matrix: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``matrix^-1 rhs`` and log det(matrix) for stacks of symmetric positive definite 2x2 matrices (Cramer's rule)."""
+    a, b, d = matrix[..., 0, 0], matrix[..., 0, 1], matrix[..., 1, 1]
+    det = a * d - b * b
+    return np.stack([d * rhs[..., 0] - b * rhs[..., 1], a * rhs[..., 1] - b * rhs[..., 0]], -1) / det[..., None], np.log(det)
+
+
 def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float = 0.9, min_points: int = 5,
-                     samples: int = 400, seed: int = 0) -> dict:
+                     samples: int = 400, seed: int = 0, offset: int = 0) -> dict:
     """Online P3's estimate and decision after the latest evaluation of a stage.
 
     The planned stop is the step s in [now, next_step) with the largest posterior mean E[G(s)]
@@ -224,6 +237,8 @@ def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float =
         Evaluations before any stop (>= 2: the prior alone never stops a stage).
     samples : int
         Posterior draws of t* (its interval and P(t* < next_step)).
+    offset : int
+        The stage's first global step: ``reason`` names each step in stage and in global steps.
 
     Returns
     -------
@@ -245,14 +260,19 @@ def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float =
     decision = {"optimal_steps": optimum, "ci": ci, "p_passed": p_passed, "stop_step": None}
     if p3.count < min_points or next_step is None:
         why = f"{p3.count} of the {min_points} evaluations a stop needs" if p3.count < min_points else "the stage ends"
-        return {**decision, "reason": f"continuing: {why}; E[G] peaks at stage step {optimum}"}
+        return {**decision, "reason": f"continuing: {why}; E[G] peaks at {_both(optimum, offset)}"}
     best = p3.best_step(now, next_step)
     if best >= next_step or p_passed < 0.5:
-        return {**decision, "reason": f"continuing: E[G] peaks at stage step {optimum}, "
-                                      f"P(t* < {next_step}) = {p_passed:.2f}"}
+        return {**decision, "reason": f"continuing: E[G] peaks at {_both(optimum, offset)}, "
+                                      f"P(t* < {next_step}) = {p_passed:.2f} (stage steps)"}
     return {**decision, "stop_step": best,
-            "reason": f"stopping at stage step {best}: the largest E[G] of stage steps {now}..{next_step}, "
-                      f"P(t* < {next_step}) = {p_passed:.2f}"}
+            "reason": f"stopping at {_both(best, offset)}: the largest E[G] of stage steps {now}..{next_step} "
+                      f"(global {offset + now}..{offset + next_step}), P(t* < {next_step}) = {p_passed:.2f}"}
+
+
+def _both(stage_step: int, offset: int) -> str:
+    """A step in both units: ``stage step 4 (global step 44)``."""
+    return f"stage step {stage_step} (global step {offset + stage_step})"
 
 
 class StopSettings(TypedDict):
@@ -268,14 +288,22 @@ class LiveStop:
 
     ``wants_evaluation(step)`` on each stage step; ``observe(step, reward, loss)`` after an
     evaluation (returns :func:`p3_stop_decision`'s dict); ``should_stop(step)`` once the
-    planned stop step is reached.
+    planned stop step is reached. Steps count from the stage's start; ``offset`` is the stage's
+    first global step, so that the decision's ``reason`` names each step in both units.
+
+    The schedule adapts: where the posterior puts t* before the next scheduled evaluation with
+    probability >= ``refine`` but the rule does not stop yet, an evaluation is added halfway
+    there (and again at the next one), so that evaluations bunch where t* may be and a peak
+    is seen soon after it has passed, instead of one ``every_steps`` later. Cost: at most
+    about log2(every_steps) added evaluations each time (``refine=1`` turns it off).
     """
 
     settings: StopSettings
     stop_step: int | None
 
     def __init__(self, prior: StagePrior, *, every_steps: int, horizon: int, lam: float = 1.0, growth: float = 1.5,
-                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0) -> None:
+                 confidence: float = 0.9, min_points: int = 5, samples: int = 400, seed: int = 0, offset: int = 0,
+                 refine: float = 0.2) -> None:
         self.p3 = OnlineP3(prior, lam=lam)
         self.schedule = evaluation_steps(every_steps, horizon, growth=growth)
         if self.schedule[-1] != horizon:
@@ -284,7 +312,8 @@ class LiveStop:
                                                              high_open=True)),
                              min_points=int(check_integer(min_points, "min_points", low=2)),
                              samples=int(check_integer(samples, "samples", low=1)))
-        self.seed, self.stop_step = int(seed), None
+        self.refine = float(check_interval(refine, "refine", low=0.0, high=1.0, low_open=True))
+        self.seed, self.offset, self.stop_step = int(seed), int(offset), None
 
     def wants_evaluation(self, step: int) -> bool:
         return step in self.schedule
@@ -294,9 +323,18 @@ class LiveStop:
 
     def observe(self, step: int, reward: float, loss: float) -> dict:
         self.p3.update(step, reward, loss)
-        decision = p3_stop_decision(self.p3, self.next_evaluation(step), seed=self.seed + int(step), **self.settings)
+        following = self.next_evaluation(step)
+        decision = self._decide(step, following)
+        if (decision["stop_step"] is None and following is not None and following - step >= 2
+                and self.p3.count >= self.settings["min_points"] and decision["p_passed"] >= self.refine):
+            halfway = (step + following) // 2  # t* may come before the next evaluation: look halfway there first
+            self.schedule = sorted({*self.schedule, halfway})
+            decision = self._decide(step, halfway)
         self.stop_step = decision["stop_step"]
         return decision
+
+    def _decide(self, step: int, following: int | None) -> dict:
+        return p3_stop_decision(self.p3, following, seed=self.seed + int(step), offset=self.offset, **self.settings)
 
     def should_stop(self, step: int) -> bool:
         return self.stop_step is not None and step >= self.stop_step

@@ -36,6 +36,11 @@ X1 (mixed stages: RL with an SFT loss term, loss = R + c L, as ``sft_loss_coef``
 ``ptx_coef`` or CHORD-style mixing). With w = c / (1 + c) the run follows the joint flow of
 F_w = w L + (1 - w) R, along which F_w = w L - (1 - w) J + const never rises: its trend is
 tested like A1's.
+
+KL (K1/V1's identity). CE(p*, pi) = H(p*) + KL(p* || pi), so from an SFT optimum (pi_0 = p*)
+an RL stage's SFT-loss increase is KL(pi_0 || pi), the forward KL the callback logs
+(``forward_kl``): compared point by point, two-sided, by :func:`increase_matches_kl`; premise:
+RL starts at an SFT optimum.
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ class Check:
     Attributes
     ----------
     id : str
-        Theorem ID (A1, P3, P4, K1, K3, X1) or ``rates``.
+        Theorem ID (A1, P3, P4, K1, K3, X1; KL: the SFT-loss increase against the forward KL) or ``rates``.
     name : str
         What is checked, in words.
     stage : int or None
@@ -229,7 +234,7 @@ def _rate_at_expert(rates: np.ndarray, a: float | None, *, confidence: float, rh
 
 def rl_start_premise(run: pd.DataFrame, stage: int, *, expert_pass_rate: float | None = None,
                      confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> Check:
-    """Premise of P1/P3/V1 (and of K1 without H(p*)) for an RL stage: it starts at an SFT optimum.
+    """Premise of P1/P3/V1 and KL (and of K1 without H(p*)) for an RL stage: it starts at an SFT optimum.
 
     Supported by the log when the RL stage follows an SFT stage whose SFT loss settled (no
     significant trend over its last half) and whose pass rate there is a up to noise
@@ -244,7 +249,7 @@ def rl_start_premise(run: pd.DataFrame, stage: int, *, expert_pass_rate: float |
     at_a, at_a_text = _rate_at_expert(stats.k1_rate(previous)[0], expert_pass_rate, confidence=confidence, rho=rho)
     status = NOT_MET if False in (settled, at_a) else (SUPPORTED if None not in (settled, at_a) else UNKNOWN)
     return Check("premise", RL_START, stage, status, {"sft_loss_settled": settled, "pass_rate_at_a": at_a},
-                 note=f"premise of P1/P3/V1, and of K1 without H(p*) (the RL stage's first SFT loss stands in for it); "
+                 note=f"premise of P1/P3/V1 and KL, and of K1 without H(p*) (the RL stage's first SFT loss stands in for it); "
                       f"tested on stage {stage - 1}'s end", decided_by=f"{settled_text}; {at_a_text}")
 
 
@@ -266,10 +271,10 @@ def _premise_not_met(check: Check, premise: str, why: str) -> None:
 
 
 def apply_premises(checks: list[Check], premises: list[Check], *, expert_entropy: float | None) -> None:
-    """P3 (and K1 without H(p*)) of an RL stage whose start premise the log contradicts: ``premise not met``."""
+    """P3, KL (and K1 without H(p*)) of an RL stage whose start premise the log contradicts: ``premise not met``."""
     failed = {p.stage: p.decided_by for p in premises if p.name == RL_START and p.verdict == NOT_MET}
     for check in checks:
-        depends = check.id == "P3" or (check.id == "K1" and expert_entropy is None)
+        depends = check.id in ("P3", "KL") or (check.id == "K1" and expert_entropy is None)
         if depends and check.stage in failed and check.verdict in (HOLDS, VIOLATED, INCONCLUSIVE):
             _premise_not_met(check, RL_START, failed[check.stage])
 
@@ -595,6 +600,92 @@ def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entrop
     return checks
 
 
+# ---------------------------------------------------------------- SFT-loss increase vs forward KL
+
+
+FORWARD_KL_NAME = "SFT-loss increase = forward KL(pi_SFT || pi) at every point"
+
+
+def increase_matches_kl(increase: Numbers, forward_kl: Numbers, loss: Numbers, *, confidence: float = 0.95,
+                        rho: float = stats.MAX_AUTOCORRELATION) -> dict[str, Any]:
+    """Whether a stage's SFT-loss increase equals the logged forward KL at every point, up to noise.
+
+    The gap d_i = increase_i - forward_kl_i is tested at every point, two-sided: significant
+    when |d_i| > t sd, t the Student quantile at alpha / (2n) (Bonferroni over n points and
+    both sides, n - 3 degrees of freedom). d_i's noise is e_L(i) - e_KL(i) - e_L(0) (the start's
+    loss is in every increase), of variance 2 s_L^2 + s_KL^2 <= 2 s_d^2, with s_d^2 = s_L^2 +
+    s_KL^2 the noise variance of d, estimated from d's second differences (a smooth discrepancy,
+    what a violation looks like, hardly enters them; their variance is s_d^2 (6 - 8 rho + 2 rho^2)
+    under AR(1) noise, so rho, the largest coefficient allowed for, makes the estimate
+    conservative for less correlated noise). ``holds`` needs the KL itself to rise beyond that
+    tolerance: a loss that stayed flat while the KL rose would then have been seen.
+
+    >>> increase_matches_kl([0.0, 0.1, 0.2, 0.3, 0.4], [0.0, 0.1, 0.2, 0.3, 0.4], [2.0, 2.1, 2.2, 2.3, 2.4])["verdict"]
+    'holds'
+    >>> increase_matches_kl([0.0, 0.1, 0.2, 0.3, 0.4], [0.0, 0.3, 0.6, 0.9, 1.2], [2.0, 2.1, 2.2, 2.3, 2.4])["verdict"]
+    'violated'
+    """
+    increase, forward_kl, loss = (np.asarray(v, float) for v in (increase, forward_kl, loss))
+    gap, n = increase - forward_kl, increase.size
+    second = np.diff(gap, 2)  # a smooth gap (a real discrepancy) hardly enters its second differences
+    sd = math.sqrt(2.0 * np.mean(second**2) / (6.0 - 8.0 * rho + 2.0 * rho**2)) if second.size >= 2 else math.nan
+    t = float(student_t.isf((1.0 - confidence) / (2 * n), df=max(n - 3, 1)))
+    roundoff = 1e-9 * max(1.0, float(np.max(np.abs(loss))))
+    tolerance = max(t * sd, roundoff) if np.isfinite(sd) else math.inf
+    significant = np.abs(gap) > tolerance
+    if significant.any():
+        verdict = VIOLATED
+    else:
+        verdict = HOLDS if float(np.max(forward_kl)) > tolerance else INCONCLUSIVE
+    return {"verdict": verdict, "gap": gap, "significant": significant, "tolerance": tolerance, "t": t, "noise_sd": sd,
+            "n": n}
+
+
+def check_forward_kl(run: pd.DataFrame, *, confidence: float = 0.95,
+                     rho: float = stats.MAX_AUTOCORRELATION) -> list[Check]:
+    """Per RL stage that logs ``forward_kl``: its SFT-loss increase against KL(pi_SFT || pi) (K1/V1's identity).
+
+    The SFT loss is CE(p*, pi) = H(p*) + KL(p* || pi) (THEORY.md, K). From an SFT optimum
+    pi_0 = p* the increase over the stage is therefore L(pi) - L(pi_0) = KL(p* || pi) =
+    KL(pi_0 || pi), the forward KL the callback logs (with the stage's start as reference):
+    the identity behind V1's C1(beta) = KL(p_D || p_RL), for any policy; K1's floor kl(a || b)
+    lies below both. The prediction is the logged KL itself (no formula to evaluate), tested
+    by :func:`increase_matches_kl` on the rows with both values, the increase measured from the
+    first of them. Premise: "RL starts at an SFT optimum" (:func:`rl_start_premise`); off the
+    optimum the increase is KL(p* || pi) - KL(p* || pi_0), which differs.
+    """
+    checks = []
+    for stage, phase, frame in stage_tables(run):
+        if phase != "rl" or "forward_kl" not in frame:
+            continue
+        data = frame.dropna(subset=["sft_loss", "forward_kl"])
+        if data.empty:
+            continue
+        loss, kl = data["sft_loss"].to_numpy(float), data["forward_kl"].to_numpy(float)
+        observed = {"n": len(data), "largest_forward_kl": float(kl.max())}
+        if len(data) < 4:
+            checks.append(Check("KL", FORWARD_KL_NAME, stage, INCONCLUSIVE, observed,
+                                note=f"{len(data)} points with both an SFT loss and a forward KL: too few to estimate the noise",
+                                decided_by=f"n = {len(data)} < 4"))
+            continue
+        result = increase_matches_kl(loss - loss[0], kl, loss, confidence=confidence, rho=rho)
+        worst = int(np.argmax(np.abs(result["gap"])))
+        observed.update({"max_abs_gap": float(abs(result["gap"][worst])), "at_step": int(data["step"].iloc[worst]),
+                         "sft_loss_increase_there": float(loss[worst] - loss[0]), "forward_kl_there": float(kl[worst]),
+                         "n_significant": int(result["significant"].sum()), "tolerance": result["tolerance"],
+                         "noise_sd": result["noise_sd"]})
+        checks.append(Check(
+            "KL", FORWARD_KL_NAME, stage, result["verdict"], observed,
+            {"sft_loss_increase": "= forward_kl (from an SFT optimum; K1's floor kl(a||b) below both)"},
+            note=("increase from the stage's first point with both values; the forward KL's reference must be the "
+                  "policy the stage started from (the callback's reference_model='rl_start'); 'holds' needs the KL to "
+                  "rise beyond the tolerance"),
+            decided_by=(f"largest abs(increase - KL) {observed['max_abs_gap']:.4g} at step {observed['at_step']} "
+                        f"vs {result['tolerance']:.4g} (t = {result['t']:.3g}, noise s.d. {result['noise_sd']:.3g}, "
+                        f"AR(1) rho <= {rho:g}, n = {result['n']}); largest KL {float(kl.max()):.4g}")))
+    return checks
+
+
 # ---------------------------------------------------------------- all
 
 
@@ -639,7 +730,8 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     confidence = float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True))
     rng = np.random.default_rng(seed)
     rho = float(check_interval(autocorrelation, "autocorrelation", low=0.0, high=1.0, high_open=True))
-    checks = check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho)
+    checks = (check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho)
+              + check_forward_kl(run, confidence=confidence, rho=rho))
     fits: dict[str, Any] = {}
     premises = [] if expert_pass_rate is None else [expert_constants_premise(expert_pass_rate, expert_entropy)]
     previous_phase = None

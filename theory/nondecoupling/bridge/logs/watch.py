@@ -9,7 +9,8 @@ stage (:class:`~nondecoupling.bridge.logs.stopping.OnlineP3` and
 has one), and prints a line whenever the estimate or the advice changes.
 
 An evaluation is a row with both an SFT loss and a reward (or exact pass rate); the next one is
-expected one logged interval later (the last gap between evaluations, or ``--every-steps``). Once
+expected one logged interval later (the last gap between evaluations, or ``--every-steps``); unlike
+the callback, ``watch`` cannot add evaluations where t* may fall (it reads what the trainer logs). Once
 a stop is advised it stands (as the callback's does), and when the log's latest step reaches it
 ``watch`` writes ``--stop-file`` (JSON: the advised step and the reason) and exits with
 ``--stop-code`` (default 3); the training loop polls the file. A log that does not exist yet,
@@ -39,9 +40,6 @@ from nondecoupling.bridge.errors import LogFormatError
 from nondecoupling.bridge.logs.run import LogMapping, read_run
 from nondecoupling.bridge.logs.stopping import OnlineP3, p3_stop_decision, stage_prior
 from nondecoupling.validation import check_integer, check_positive
-
-#: check's options that are about the report, not about reading the log.
-REPORT_ONLY = {"help", "out", "bootstrap", "seed", "expert_pass_rate", "expert_entropy"}
 
 
 def _evaluations(stage: pd.DataFrame) -> pd.DataFrame:
@@ -98,7 +96,7 @@ def advise(run: pd.DataFrame, *, lam: float = 1.0, every_steps: int | None = Non
     for step, rate, loss in zip(steps, rows["rate"], rows["loss"]):
         p3.update(step, rate, loss)
     gap = every_steps or (int(steps[-1] - steps[-2]) if steps.size > 1 else 1)
-    decision = p3_stop_decision(p3, int(steps[-1]) + gap, seed=seed + int(steps[-1]))
+    decision = p3_stop_decision(p3, int(steps[-1]) + gap, seed=seed + int(steps[-1]), offset=start)
     stop = None if decision["stop_step"] is None else start + decision["stop_step"]
     # t*: E[G]'s argmax over the whole stage (the decision's optimum looks only ahead of the last evaluation)
     grid = np.unique(np.concatenate([np.arange(0, steps[-1] + 64), np.round(steps[-1] + np.geomspace(1, 1e4, 200))]))
@@ -172,15 +170,11 @@ class Watch:
 
 def _parser() -> argparse.ArgumentParser:
     """check's log options (so both commands read a log alike), then watch's own."""
-    from nondecoupling.bridge.__main__ import _parser as check_parser
+    from nondecoupling.bridge.__main__ import add_log_options
 
-    parser = argparse.ArgumentParser(prog="nondecoupling watch", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    commands = next(action for action in check_parser()._actions if isinstance(action, argparse._SubParsersAction))
-    check = commands.choices["check"]
-    for action in check._actions:
-        if action.dest not in REPORT_ONLY:
-            parser._add_action(action)
+    parser = add_log_options(argparse.ArgumentParser(
+        prog="nondecoupling watch", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1]))
     parser.add_argument("--every-steps", type=int, help="the evaluation interval (default: the last gap between evaluations)")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between looks at the log (default 5)")
     parser.add_argument("--idle-timeout", type=float, help="exit 0 when the log has not changed for this many seconds")

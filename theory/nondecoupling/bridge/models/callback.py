@@ -157,7 +157,8 @@ class CouplingCallback(TrainerCallback):
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
                     optimizer: torch.optim.Optimizer | None = None, **kwargs: Any) -> None:
         step = state.global_step
-        self.budget.step_ends(due=step in self.schedule)
+        refined = self.live is not None and self.config.stop_at and self.live.wants_evaluation(step)  # the stop's added look
+        self.budget.step_ends(due=step in self.schedule or bool(refined))
         if self.budget.allows_evaluation():
             self._evaluate_and_log(args, state, control, model, optimizer)
         if self.live is not None and self.config.stop_at and self.live.should_stop(step):
@@ -209,7 +210,8 @@ class CouplingCallback(TrainerCallback):
         if self.phase == "rl" and ("reward" in record or "pass_rate" in record):
             if self.live is None:
                 self.live = LiveStop(self._prior(record), every_steps=self.config.every_steps, horizon=state.max_steps,
-                                     lam=self.config.lam, growth=self.config.growth, seed=self.config.seed)
+                                     lam=self.config.lam, growth=self.config.growth, seed=self.config.seed,
+                                     offset=self.step_offset)
             if self.live.p3.last_step is None or state.global_step > self.live.p3.last_step:
                 record.update(self._live_stop(record, state.global_step))
         self.records.append(record)
