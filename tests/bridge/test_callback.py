@@ -107,7 +107,8 @@ def test_one_scoring_pass_gives_each_rows_own_forward_to_float_tolerance(digit):
 
     with torch.no_grad():
         heldout = one_by_one(policy, [encoded["prompt_ids"][p] for p in prompts], encoded["responses"])
-        _, sample_prompts, samples = measurer._sample(policy, encoded, 3)  # the evaluation's seed: the same samples
+        sample_prompts = [encoded["prompt_ids"][p] for p in measurer._sampling_prompts(encoded)]
+        samples = measurer._sample_and_score(policy, sample_prompts, ([], []), encoded, 3)[0]  # the evaluation's seed: its samples
         kl = one_by_one(policy, sample_prompts, samples) - one_by_one(reference, sample_prompts, samples)
         ref_prompts, ref_samples, _ = measurer._reference_samples
         forward_kl = one_by_one(reference, ref_prompts, ref_samples) - one_by_one(policy, ref_prompts, ref_samples)
@@ -138,7 +139,7 @@ def test_shared_prompt_scoring_is_the_full_forwards_and_needs_one_prompt_length(
         full = sequence_logprobs(model, pad_pairs(prompts, responses, pad_id=0))
         shapes.clear()
         np.testing.assert_allclose(shared_prompt_logprobs(model, prompts, responses, pad_id=0), full, rtol=1e-6)
-        assert shapes == [(2, 3), (4, 3)]  # the two distinct prompts once, then the responses on their cache
+        assert shapes == [(2, 3), (4, 2)]  # the two distinct prompts once, then the responses but their last token on their cache
         np.testing.assert_allclose(shared_prompt_logprobs(WithoutCache(model), prompts, responses, pad_id=0), full, rtol=1e-6)
         with pytest.raises(ParameterError, match="one length"):
             shared_prompt_logprobs(model, [[1, 2], [1, 2, 3]], [[4], [4]], pad_id=0)

@@ -1,22 +1,26 @@
 """The live callback's measurements of a policy, framework-free: ``CouplingMeasurer.evaluate(model) -> dict``.
 
-No trainer is needed: any ``transformers`` causal LM (or a module with the same ``forward`` and
-``generate``) is measured on held-out expert pairs (x_i, y_i, w_i):
+No trainer is needed: any ``transformers`` causal LM (or a module with the same ``forward``; ``generate`` is not
+used) is measured on held-out expert pairs (x_i, y_i, w_i):
 
 ``sft_loss``
     -sum_i w_i log pi(y_i | x_i) / sum_i w_i, each response's token losses summed, EOS included
-    (:func:`~nondecoupling.bridge.models.sequences.sequence_logprobs`). One scoring pass of the policy
-    covers the held-out pairs, its own samples and pi_ref's cached samples together, in batches of
-    at most ``batch_size`` rows grouped by prompt: each distinct prompt is run once and its
-    key/value cache serves all its responses
-    (:func:`~nondecoupling.bridge.models.sequences.shared_prompt_logprobs`).
+    (:func:`~nondecoupling.bridge.models.sequences.sequence_logprobs`). ONE pass of the policy serves
+    the whole evaluation: each distinct held-out prompt is run once (at most ``batch_size`` of one
+    length at a time, :func:`~nondecoupling.bridge.models.sequences.prompt_pass`) and its key/value
+    cache continues into the held-out responses and pi_ref's cached samples (scored, each distinct
+    row once, :func:`~nondecoupling.bridge.models.sequences.continuation_logprobs`) and into the
+    policy's fresh samples (drawn, with their log pi summed as they are drawn,
+    :func:`~nondecoupling.bridge.models.sequences.sample_continuations`).
 ``pass_rate``
     With ``exact_pass_rate``: b = mean over prompts of sum pi(y | x) over the accepted held-out
     responses (they must be all the responses the verifier accepts), exact.
 ``reward``, ``reward_se``
-    The mean ``reward_fn`` of fresh samples (temperature 1, no truncation) and its standard error.
+    The mean ``reward_fn`` of fresh samples (temperature 1, no truncation) and its standard error
+    (the samples' standard deviation over sqrt(n)): a sampled estimate even with ``exact_pass_rate``.
 ``kl``
-    KL(pi || pi_ref), sequence level, the mean of log pi(y|x) - log pi_ref(y|x) over those samples.
+    KL(pi || pi_ref), sequence level, the mean of log pi(y|x) - log pi_ref(y|x) over those samples
+    (log pi_ref: one pass of pi_ref over them).
 ``forward_kl``
     KL(pi_ref || pi) on the held-out prompts ("RL's Razor": it tracks forgetting), on samples of
     pi_ref drawn once per reference (pi_ref is frozen: its samples and log-probabilities are cached).
@@ -38,26 +42,15 @@ try:
     import torch
     from accelerate import PartialState
     from accelerate.utils import reduce
-    from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.models.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
-from nondecoupling.bridge.models.sequences import responses_token_ids, shared_prompt_logprobs
+from nondecoupling.bridge.models.sequences import PromptPass, continuation_logprobs, prompt_pass, responses_token_ids, sample_continuations
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
 
 if TYPE_CHECKING:
     from nondecoupling._typing import Numbers
-
-
-class _SampleWithGenerator(LogitsProcessor):
-    """Keep only a token drawn from softmax(logits) with our generator: greedy ``generate`` then samples at temperature 1."""
-
-    def __init__(self, generator: torch.Generator):
-        self.generator = generator
-
-    def __call__(self, input_ids, scores):
-        chosen = torch.multinomial(torch.softmax(scores.float(), dim=-1), 1, generator=self.generator)
-        return torch.full_like(scores, -math.inf).scatter(-1, chosen, 0.0)
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -66,15 +59,10 @@ def rank_and_world() -> tuple[int, int]:
     return state.process_index, state.num_processes
 
 
-def _until_eos(ids: list[int], eos_id: int) -> list[int]:
-    """A generated completion up to and including its first EOS (generate pads after it)."""
-    return ids[: ids.index(eos_id) + 1] if eos_id in ids else ids
-
-
-def _by_length(rows: list[int], lengths, size: int, *, presorted: bool = False):
-    """Rows in groups of at most ``size`` with one prompt length each (no padding before a response)."""
-    ordered = rows if presorted else sorted(rows, key=lambda row: lengths[row])
-    batch: list[int] = []
+def _by_length(rows: list, lengths, size: int):
+    """Rows in groups of at most ``size`` with one length each (``lengths[row]``), by length, in order within a length."""
+    ordered = sorted(rows, key=lambda row: lengths[row])
+    batch: list = []
     for row in ordered:
         if batch and (len(batch) == size or lengths[batch[0]] != lengths[row]):
             yield batch
@@ -94,6 +82,11 @@ class _Encoded(TypedDict):
     pad: int
     eos: int
     max_new_tokens: int
+
+
+def _batches(rows: list, size: int) -> list[list]:
+    """Consecutive groups of at most ``size`` rows."""
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 class CouplingMeasurer:
@@ -143,6 +136,7 @@ class CouplingMeasurer:
         self.batch_size = int(check_integer(batch_size, "batch_size", low=1))
         self.seed = int(seed)
         self._encoded, self._reference_samples = None, None
+        self._reference_passes: dict[tuple, PromptPass] = {}  # pi_ref's prompt pass, kept where one chunk holds every prompt
 
     def evaluate(self, model: PreTrainedModel, *, step: int = 0, reference: PreTrainedModel | None = None,
                  autocast_dtype: torch.dtype | None = None) -> dict:
@@ -160,7 +154,9 @@ class CouplingMeasurer:
         model.eval()
         autocast = torch.autocast(model.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None)
         try:
-            with torch.no_grad(), autocast:
+            # inference_mode, not no_grad: no version counters or view tracking (an evaluation in 0.82-0.99x the
+            # time, alternated in one process); its tensors never reach the trainer (the sums come back as floats).
+            with torch.inference_mode(), autocast:
                 sums = self._sums(model, encoded, step, reference)
         finally:
             model.train(was_training)
@@ -178,8 +174,8 @@ class CouplingMeasurer:
         return metrics
 
     def forget_reference(self) -> None:
-        """Drop the cached samples of pi_ref (call when the reference changes)."""
-        self._reference_samples = None
+        """Drop the cached samples and prompt pass of pi_ref (call when the reference changes)."""
+        self._reference_samples, self._reference_passes = None, {}
 
     # ------------------------------------------------------------ pieces
 
@@ -202,28 +198,8 @@ class CouplingMeasurer:
                          "max_new_tokens": self.max_new_tokens or max(len(ids) for ids in responses)}
         return self._encoded
 
-    def _logprobs(self, model, prompt_ids: list, response_ids: list, pad: int) -> torch.Tensor:
-        """log pi(response | prompt) of every row, in the rows' order: batches of one prompt length, each prompt run once.
-
-        Rows are sorted by (prompt length, prompt, response length), so a batch holds whole groups
-        of responses to the same prompts (:func:`~nondecoupling.bridge.models.sequences.shared_prompt_logprobs`).
-        """
-        order = sorted(range(len(prompt_ids)), key=lambda i: (len(prompt_ids[i]), prompt_ids[i], len(response_ids[i])))
-        lengths = [len(prompt_ids[i]) for i in order]
-        out = torch.empty(len(order), dtype=torch.float64)
-        for batch in _by_length(order, dict(zip(order, lengths)), self.batch_size, presorted=True):
-            out[batch] = shared_prompt_logprobs(model, [prompt_ids[i] for i in batch], [response_ids[i] for i in batch],
-                                                pad_id=pad).double().cpu()
-        return out
-
-    def _score_together(self, model, groups: list, pad: int) -> list[torch.Tensor]:
-        """log pi of several groups of (prompt ids, response ids) rows in one scoring pass, split back per group."""
-        prompts = [ids for group in groups for ids in group[0]]
-        responses = [ids for group in groups for ids in group[1]]
-        return list(self._logprobs(model, prompts, responses, pad).split([len(group[0]) for group in groups]))
-
     def _sums(self, model, encoded, step: int, reference) -> list[float]:
-        """This rank's sums, with ONE scoring pass of the policy over all its rows (held-out pairs, its samples, pi_ref's).
+        """This rank's sums, from ONE pass of the policy over its prompts (:meth:`_sample_and_score`).
 
         [sum_i w_i (-log pi(y_i|x_i)), exact pass mass, sum of rewards, of squared rewards, sample count,
         sum of log pi - log pi_ref on pi's samples, sum of log pi_ref - log pi on pi_ref's samples, their count].
@@ -232,42 +208,79 @@ class CouplingMeasurer:
         rows = list(range(rank, len(self.prompts), world))
         heldout = ([encoded["prompt_ids"][self.prompts[i]] for i in rows], [encoded["responses"][i] for i in rows])
         sampling = self.reward_fn is not None or reference is not None
-        prompts, *samples = self._sample(model, encoded, self.seed * 1_000_003 + step) if sampling else ([], [], [])
+        prompts = self._sampling_prompts(encoded) if sampling else []
         cached = self._reference_rows(reference, encoded) if reference is not None else ([], [], torch.zeros(0))
-        own_heldout, own_samples, own_cached = self._score_together(model, [heldout, samples, cached[:2]], encoded["pad"])
-        heldout_logprobs = own_heldout.numpy()
+        samples, own_samples, scores = self._sample_and_score(
+            model, [encoded["prompt_ids"][p] for p in prompts], (heldout[0] + cached[0], heldout[1] + cached[1]),
+            encoded, self.seed * 1_000_003 + step)
+        own_heldout, own_cached = scores[: len(rows)].numpy(), scores[len(rows) :]
         rewards = np.zeros(len(prompts))
         if self.reward_fn is not None and prompts:
             assert self.tokenizer is not None, "_encode() refuses a missing tokenizer"
-            texts = self.tokenizer.batch_decode(samples[1], skip_special_tokens=True)
-            rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=samples[1]), float)
-        kl = float((own_samples - self._logprobs(reference, samples[0], samples[1], encoded["pad"])).sum()) if reference is not None else 0.0
-        return [-float((self.weights[rows] * heldout_logprobs).sum()), float(np.exp(heldout_logprobs[encoded["correct"][rows]]).sum()),
+            texts = self.tokenizer.batch_decode(samples, skip_special_tokens=True)
+            rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=samples), float)
+        kl = 0.0
+        if reference is not None:
+            sample_rows = ([encoded["prompt_ids"][p] for p in prompts], samples)
+            kl = float((own_samples - self._sample_and_score(reference, [], sample_rows, encoded, 0, self._reference_passes)[2]).sum())
+        return [-float((self.weights[rows] * own_heldout).sum()), float(np.exp(own_heldout[encoded["correct"][rows]]).sum()),
                 float(rewards.sum()), float((rewards**2).sum()), float(len(prompts)), kl,
                 float((cached[2] - own_cached).sum()), float(len(cached[1]))]
 
-    def _sample(self, model, encoded, seed: int) -> tuple[list[str], list[list[int]], list[list[int]]]:
-        """This rank's prompts, prompt ids and sampled completions (ids up to EOS)."""
+    def _sampling_prompts(self, encoded) -> list[str]:
+        """This rank's share of the held-out prompts, each ``samples_per_prompt`` times."""
         rank, world = rank_and_world()
-        prompts = [p for p in encoded["prompts"] for _ in range(self.samples_per_prompt)][rank::world]
-        generator = torch.Generator(device=model.device).manual_seed((seed * 1_009 + rank) % 2**63)
-        config = GenerationConfig(do_sample=False, max_new_tokens=encoded["max_new_tokens"], pad_token_id=encoded["pad"],
-                                  eos_token_id=encoded["eos"])
-        lengths = [len(encoded["prompt_ids"][p]) for p in prompts]
-        chosen, prompt_ids, completions = [], [], []
-        for batch in _by_length(list(range(len(prompts))), lengths, self.batch_size):
-            ids = [encoded["prompt_ids"][prompts[i]] for i in batch]
-            inputs = torch.tensor(ids, device=model.device)
-            generated = model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), generation_config=config,
-                                       logits_processor=LogitsProcessorList([_SampleWithGenerator(generator)]))
-            completions += [_until_eos(row, encoded["eos"]) for row in generated[:, inputs.shape[1] :].tolist()]
-            chosen += [prompts[i] for i in batch]
-            prompt_ids += ids
-        return chosen, prompt_ids, completions
+        return [p for p in encoded["prompts"] for _ in range(self.samples_per_prompt)][rank::world]
+
+    def _sample_and_score(self, model, sample_prompts: list, score_rows: tuple, encoded, seed: int, kept: dict | None = None):
+        """Completions of ``sample_prompts`` with their log pi, and log pi of ``score_rows`` (prompt ids, response ids).
+
+        Each distinct prompt is run once (:func:`~nondecoupling.bridge.models.sequences.prompt_pass`,
+        at most ``batch_size`` prompts of one length at a time) and its cache serves both its samples
+        and its scored rows, ``batch_size`` rows per forward; a repeated scored row is scored once.
+        ``kept`` (pi_ref's, frozen) keeps the prompt pass where all the prompts fit one: later calls
+        skip it, for the memory of one batch's prompt cache.
+        Returns (completions in ``sample_prompts``' order, their log pi, log pi of the scored rows) on the CPU.
+        """
+        generator = torch.Generator(device=model.device).manual_seed((seed * 1_009 + rank_and_world()[0]) % 2**63)
+        distinct_rows = list(dict.fromkeys(zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))))
+        where = {row: i for i, row in enumerate(distinct_rows)}
+        prompts = list(dict.fromkeys([tuple(p) for p in sample_prompts] + [prompt for prompt, _ in distinct_rows]))
+        by_prompt: dict[tuple, tuple[list[int], list[int]]] = {prompt: ([], []) for prompt in prompts}  # (sample rows, distinct scored rows) of each prompt
+        for i, prompt in enumerate(sample_prompts):
+            by_prompt[tuple(prompt)][0].append(i)
+        for i, (prompt, _) in enumerate(distinct_rows):
+            by_prompt[prompt][1].append(i)
+        completions: list[list[int]] = [[] for _ in sample_prompts]
+        sample_logprobs = torch.zeros(len(sample_prompts), dtype=torch.float64)
+        scores = torch.zeros(len(distinct_rows), dtype=torch.float64)
+        chunks = list(_by_length(prompts, {p: len(p) for p in prompts}, self.batch_size))
+        for chunk in chunks:
+            chunk = tuple(chunk)
+            passed = kept.get(chunk) if kept is not None else None
+            if passed is None:
+                passed = prompt_pass(model, chunk)
+                if kept is not None and len(chunks) == 1:
+                    kept[chunk] = passed
+            position = {p: i for i, p in enumerate(chunk)}
+            for rows in _batches([i for p in chunk for i in by_prompt[p][0]], self.batch_size):
+                drawn, logprobs = sample_continuations(
+                    model, passed, [position[tuple(sample_prompts[i])] for i in rows], generator=generator,
+                    max_new_tokens=encoded["max_new_tokens"], eos_id=encoded["eos"], pad_id=encoded["pad"])
+                sample_logprobs[rows] = logprobs.double().cpu()
+                for i, ids in zip(rows, drawn):
+                    completions[i] = ids
+            for rows in _batches([i for p in chunk for i in by_prompt[p][1]], self.batch_size):
+                scores[rows] = continuation_logprobs(model, passed, [position[distinct_rows[i][0]] for i in rows],
+                                                     [list(distinct_rows[i][1]) for i in rows], pad_id=encoded["pad"]).double().cpu()
+        every_row = [where[row] for row in zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))]
+        return completions, sample_logprobs, scores[every_row]
 
     def _reference_rows(self, reference, encoded) -> tuple[list, list, torch.Tensor]:
-        """pi_ref's samples on this rank's prompts and their log pi_ref (drawn and scored once per reference)."""
+        """pi_ref's samples on this rank's prompts and their log pi_ref (drawn once per reference, scored as drawn)."""
         if self._reference_samples is None:
-            _, prompt_ids, completions = self._sample(reference, encoded, -1 - self.seed)
-            self._reference_samples = (prompt_ids, completions, self._logprobs(reference, prompt_ids, completions, encoded["pad"]))
+            prompt_ids = [encoded["prompt_ids"][p] for p in self._sampling_prompts(encoded)]
+            completions, logprobs, _ = self._sample_and_score(reference, prompt_ids, ([], []), encoded, -1 - self.seed,
+                                                              self._reference_passes)
+            self._reference_samples = (prompt_ids, completions, logprobs)
         return self._reference_samples

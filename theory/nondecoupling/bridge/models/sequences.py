@@ -9,10 +9,11 @@ response length). Every tensor is created on the model's device.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -118,34 +119,121 @@ def sequence_logprobs(model: PreTrainedModel, batch: dict[str, torch.Tensor]) ->
     return (token_logprobs * batch["response_mask"][:, 1:]).sum(dim=-1)
 
 
+class PromptPass(NamedTuple):
+    """One forward over distinct prompts of one length, shared by every continuation of them (:func:`prompt_pass`)."""
+
+    ids: torch.Tensor  # (prompts, length) token ids
+    cache: Any  # the key/value cache (a transformers Cache), or None where the model returns none
+    last_logits: torch.Tensor  # (prompts, vocabulary) float32: what the first continuation token is drawn from
+
+
+def prompt_pass(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]]) -> PromptPass:
+    """Run prompts of one length once; their cache then serves every response to them.
+
+    Only the last position's logits are computed where the model's ``forward`` takes
+    ``logits_to_keep`` (a vocabulary-wide row per prompt token is what a large model's prompt pass
+    would spend its memory on).
+
+    Raises
+    ------
+    ParameterError
+        If the prompts do not all have one length (group rows by prompt length).
+    """
+    if len({len(ids) for ids in prompt_ids}) != 1:
+        raise ParameterError("prompt_ids", "prompts of one length (group rows by prompt length)", f"{len(prompt_ids)} prompts")
+    ids = torch.tensor([list(p) for p in prompt_ids], device=model.device)
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in _forward_parameters(model) else {}
+    out = model(input_ids=ids, use_cache=True, **keep)
+    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    if cache is not None and not hasattr(cache, "batch_select_indices"):
+        cache = None
+    return PromptPass(ids, cache, out.logits[:, -1].float())
+
+
+def _forward_parameters(model) -> set[str]:
+    return set(inspect.signature(model.forward).parameters)
+
+
+def _continuation_cache(model, prompts: PromptPass, index: torch.Tensor) -> dict:
+    """``forward`` keywords that continue the rows ``index`` of ``prompts``: a copy of their cache, so it serves again."""
+    cache = copy.deepcopy(prompts.cache)
+    cache.batch_select_indices(index)
+    # transformers >= 5 names the argument ``cache`` (``past_key_values`` before; a name it does not know would be ignored)
+    return {"cache" if "cache" in _forward_parameters(model) else "past_key_values": cache}
+
+
+def continuation_logprobs(model: PreTrainedModel, prompts: PromptPass, index: Sequence[int] | torch.Tensor,
+                          response_ids: Sequence[Sequence[int]], *, pad_id: int) -> torch.Tensor:
+    """log pi(response | prompt) of rows that continue the prompts ``prompts.ids[index]``.
+
+    The first response token's log-probability comes from the prompt's last logits; the other
+    tokens from ONE forward of each response without its last token (whose logits predict nothing
+    scored) on a copy of the prompts' cache. A model without a cache is scored on the whole rows
+    (:func:`sequence_logprobs`). Equal to ``sequence_logprobs(model, pad_pairs(...))`` to float
+    tolerance.
+    """
+    index = torch.as_tensor(index, device=model.device)
+    if prompts.cache is None:
+        return sequence_logprobs(model, pad_pairs(prompts.ids[index].tolist(), response_ids, pad_id=pad_id, device=model.device))
+    targets = pad_pairs([[] for _ in response_ids], response_ids, pad_id=pad_id, device=model.device)
+    logits = prompts.last_logits[index, None]
+    if targets["input_ids"].shape[1] > 1:  # tokens after the first need the response's own forward
+        inputs = targets["input_ids"][:, :-1]
+        mask = torch.cat([torch.ones_like(prompts.ids[index]), targets["attention_mask"][:, :-1]], 1)
+        after = model(input_ids=inputs, attention_mask=mask, **_continuation_cache(model, prompts, index)).logits
+        logits = torch.cat([logits, after.float()], 1)  # position t predicts response token t
+    token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets["input_ids"].unsqueeze(-1)).squeeze(-1)
+    return (token_logprobs * targets["response_mask"]).sum(dim=-1)
+
+
+def sample_continuations(model: PreTrainedModel, prompts: PromptPass, index: Sequence[int] | torch.Tensor, *, max_new_tokens: int, eos_id: int, pad_id: int,
+                         generator: torch.Generator) -> tuple[list[list[int]], torch.Tensor]:
+    """Completions of the prompts ``prompts.ids[index]`` drawn at temperature 1 (no truncation), with their log pi.
+
+    Each step draws every row's next token from softmax(logits) with ``generator`` (finished rows
+    too, then padded, as ``generate`` does), so the same generator gives ``generate``'s tokens
+    under a processor that draws this way. A row ends at ``eos_id`` (included) or after
+    ``max_new_tokens``; the steps stop when all rows have ended. The log-probability of each
+    completion is summed from the logits the tokens were drawn from: no second scoring pass.
+    ``model.generate`` is not used: it would run the prompts again (its own prompt pass) and
+    return no log-probabilities without keeping every step's logits.
+    """
+    index = torch.as_tensor(index, device=model.device)
+    logits, state = prompts.last_logits[index], None
+    rows = len(index)
+    tokens = torch.empty((rows, 0), dtype=torch.long, device=model.device)
+    logprob, ended = torch.zeros(rows, device=model.device), torch.zeros(rows, dtype=torch.bool, device=model.device)
+    for step in range(max_new_tokens):
+        drawn = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(-1)
+        logprob += torch.log_softmax(logits, dim=-1).gather(-1, drawn[:, None]).squeeze(-1).masked_fill(ended, 0.0)
+        tokens = torch.cat([tokens, drawn.masked_fill(ended, pad_id)[:, None]], 1)
+        ended |= drawn == eos_id
+        if bool(ended.all()) or step == max_new_tokens - 1:
+            break
+        logits, state = _next_logits(model, prompts, index, tokens, state)
+    completions = [row[: row.index(eos_id) + 1] if eos_id in row else row for row in tokens.tolist()]
+    return completions, logprob
+
+
+def _next_logits(model, prompts: PromptPass, index, tokens, state):
+    """The next-token logits (float32) after ``tokens``, and the cache keywords for the step after."""
+    if prompts.cache is None:  # no cache: the whole sequence again
+        return model(input_ids=torch.cat([prompts.ids[index], tokens], 1)).logits[:, -1].float(), None
+    state = state or _continuation_cache(model, prompts, index)
+    mask = torch.ones((len(index), prompts.ids.shape[1] + tokens.shape[1]), dtype=torch.long, device=model.device)
+    return model(input_ids=tokens[:, -1:], attention_mask=mask, **state).logits[:, -1].float(), state
+
+
 def shared_prompt_logprobs(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], *,
                            pad_id: int) -> torch.Tensor:
     """:func:`sequence_logprobs` of rows whose prompts all have one length, each distinct prompt run once.
 
-    The prompts' key/value cache is copied to each of their responses (``batch_select_indices``),
-    so a prompt shared by k responses costs one pass instead of k; the first response token's
-    log-probability comes from the prompt's last logits. The same numbers as
+    :func:`prompt_pass` over the distinct prompts, then :func:`continuation_logprobs`: a prompt
+    shared by k responses costs one pass instead of k. The same numbers as
     ``sequence_logprobs(model, pad_pairs(...))`` to float tolerance; a model that returns no cache
     is scored that way.
     """
     distinct = list(dict.fromkeys(tuple(ids) for ids in prompt_ids))
-    if len({len(ids) for ids in distinct}) != 1:
-        raise ParameterError("prompt_ids", "prompts of one length (group rows by prompt length)", f"{len(distinct)} prompts")
     position = {ids: i for i, ids in enumerate(distinct)}
-    index = torch.tensor([position[tuple(ids)] for ids in prompt_ids], device=model.device)
-    prompts = model(input_ids=torch.tensor(distinct, device=model.device), use_cache=True)
-    cache = getattr(prompts, "cache", None) or getattr(prompts, "past_key_values", None)
-    if cache is None or not hasattr(cache, "batch_select_indices"):
-        return sequence_logprobs(model, pad_pairs(prompt_ids, response_ids, pad_id=pad_id, device=model.device))
-    cache.batch_select_indices(index)
-    batch = pad_pairs([[] for _ in response_ids], response_ids, pad_id=pad_id, device=model.device)
-    prefix = torch.ones((len(response_ids), len(distinct[0])), dtype=torch.long, device=model.device)
-    # transformers >= 5 names the argument ``cache`` (``past_key_values`` before; a name it does not know would be ignored)
-    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    logits = model(input_ids=batch["input_ids"], attention_mask=torch.cat([prefix, batch["attention_mask"]], 1),
-                   **{name: cache}).logits
-    logits = torch.cat([prompts.logits[index, -1:], logits[:, :-1]], 1)  # position t predicts response token t
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()
-    token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, batch["input_ids"].unsqueeze(-1)).squeeze(-1)
-    return (token_logprobs * batch["response_mask"]).sum(dim=-1)
+    prompts = prompt_pass(model, distinct)
+    return continuation_logprobs(model, prompts, [position[tuple(ids)] for ids in prompt_ids], response_ids, pad_id=pad_id)
