@@ -323,8 +323,11 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def measure(benchmarks: list[str], repeats: int, quick: bool) -> dict:
-    """``{benchmark: [{"load": [start, end], "data": ...} per repeat]}``, benchmarks in turn within each repeat."""
+def measure(benchmarks: list[str], repeats: int, quick: bool, save: Callable[[dict], None]) -> dict:
+    """``{benchmark: [{"load": [start, end], "data": ...} per repeat]}``, benchmarks in turn within each repeat.
+
+    ``save`` gets the results so far after every benchmark, so that an interrupted run keeps them.
+    """
     results = {name: [] for name in benchmarks}
     with tempfile.TemporaryDirectory() as scratch:
         context = Context(quick=quick, scratch=Path(scratch))
@@ -333,6 +336,7 @@ def measure(benchmarks: list[str], repeats: int, quick: bool) -> dict:
                 start_load, start = load_average(), time.perf_counter()
                 data = BENCHMARK_FUNCTIONS[name](context)
                 results[name].append({"load": [start_load, load_average()], "data": data})
+                save(results)
                 print(f"  repeat {repeat + 1}/{repeats} {name}: {time.perf_counter() - start:.0f} s, load {start_load:.1f}",
                       file=sys.stderr, flush=True)
     return results
@@ -390,10 +394,13 @@ def main(argv=None) -> int:
         print_report(saved["about"], claims, saved["results"])
         return 0
     about = {**header(sys.argv[1:] if argv is None else argv), "quick": args.quick}
-    results = measure(list(dict.fromkeys(c.benchmark for c in claims)), args.repeats, args.quick)
+
+    def save(results: dict) -> None:
+        if args.save:
+            args.save.write_text(json.dumps({"about": {**about, "load_end": list(os.getloadavg())}, "results": results}, indent=1) + "\n")
+
+    results = measure(list(dict.fromkeys(c.benchmark for c in claims)), args.repeats, args.quick, save)
     about["load_end"] = list(os.getloadavg())
-    if args.save:
-        args.save.write_text(json.dumps({"about": about, "results": results}, indent=1) + "\n")
     print_report(about, claims, results)
     return 0
 
