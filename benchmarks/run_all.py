@@ -259,6 +259,8 @@ CLAIMS = [
     Claim("quadratic-before", "CHANGELOG.md", "was 5.0-7.9x", "quadratic", lambda m: [m["before"]], within(5.0, 7.9)),
     Claim("check-cpu", "CHANGELOG.md", "10^6 rows: 15-19 s -> 8-9 s CPU (1.7-2.4x)", "check",
           lambda m: [m["before"]["cpu"] / m["after"]["cpu"]], within(15 / 9, 19 / 8)),
+    Claim("check-cpu-since", "CHANGELOG.md", "8-9 s CPU at the reader change and now (<= 1.1x)", "check",
+          lambda m: [m["after"]["cpu"] / m["reader"]["cpu"]], at_most(1.1)),
     Claim("check-memory", "CHANGELOG.md", "1.2 GB -> 570 MB (2.1x)", "check",
           lambda m: [m["before"]["peak_mb"] / m["after"]["peak_mb"]], within(2.0, 2.2)),
     Claim("check-verdicts", "CHANGELOG.md", "reader change: same verdicts (1 = same)", "check", lambda m: [float(m["reader_same_verdicts"])], at_least(1.0), ""),
