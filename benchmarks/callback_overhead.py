@@ -94,6 +94,11 @@ def _stage(task, settings, steps: int, max_overhead: float | None) -> dict:
             "refits": sum(refits.seconds), "refit_count": len(refits.seconds)}
 
 
+def stage_overhead(steps: int, settings: TrainingSettings | None = None) -> dict:
+    """One stage of ``steps`` GRPO steps of the default task, timed as :func:`main` times it (seconds, counts)."""
+    return _stage(DigitTask(), settings or TrainingSettings(), steps)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 60, 200])

@@ -133,8 +133,11 @@ def print_grids(grid: dict, times, *, loop_sample: int, reference_size: int) -> 
                   f" {r['over_limit']:6.2f}x   {r['err_loop']:.1e} / {r['err_limit']:.1e}", flush=True)
 
 
-def thread_behaviour(instances: int, dim: int, times) -> None:
-    """The batched sine solve with BLAS threads as the machine sets them, and on one thread."""
+def thread_behaviour(instances: int, dim: int, times) -> dict:
+    """The batched sine solve with BLAS threads as the machine sets them, and on one thread.
+
+    Returns ``{"threads", "free_wall", "free_cpu", "one_wall", "one_cpu"}`` (seconds).
+    """
     from threadpoolctl import threadpool_info
 
     objective, _, theta0 = sine_case(np.random.default_rng(1), instances, dim)
@@ -146,8 +149,14 @@ def thread_behaviour(instances: int, dim: int, times) -> None:
     finally:
         dynamics.single_threaded = pinned
     one_wall, one_cpu, _ = _timed(lambda: gradient_flow(objective, theta0, times))
+    return dict(threads=threads, free_wall=free_wall, free_cpu=free_cpu, one_wall=one_wall, one_cpu=one_cpu)
+
+
+def print_thread_behaviour(instances: int, dim: int, times) -> None:
+    r = thread_behaviour(instances, dim, times)
     print(f"BLAS threads in the batched sine solve (N = {instances}, d = {dim}, {instances * dim:.0e} stacked states):\n"
-          f"  {threads} threads: {free_wall:.2f} s wall, {free_cpu:.2f} s CPU;  1 thread (the default): {one_wall:.2f} s wall, {one_cpu:.2f} s CPU")
+          f"  {r['threads']} threads: {r['free_wall']:.2f} s wall, {r['free_cpu']:.2f} s CPU;  "
+          f"1 thread (the default): {r['one_wall']:.2f} s wall, {r['one_cpu']:.2f} s CPU")
 
 
 def bound_throughput(size: int) -> None:
@@ -189,8 +198,12 @@ def bound_throughput(size: int) -> None:
         print(f"  {name:26s} {size / seconds:12.3e} /s")
 
 
-def import_time(repeats: int = 5) -> None:
-    """Wall time of ``import nondecoupling`` in a fresh interpreter, alone and with every API name resolved."""
+def import_time(repeats: int = 5) -> dict:
+    """Wall seconds of ``import nondecoupling`` in a fresh interpreter, alone and with every API name resolved.
+
+    Returns ``{"bare", "full", "loaded", "names"}``: the best of ``repeats`` runs of each, and how
+    many of the ``__all__`` names resolved.
+    """
     code = (
         "import time; t = time.perf_counter(); import nondecoupling; a = time.perf_counter() - t; "
         "names = []\n"
@@ -200,9 +213,13 @@ def import_time(repeats: int = 5) -> None:
         "print(a, time.perf_counter() - t, len(names), len(nondecoupling.__all__))"
     )
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() for _ in range(repeats)]
-    bare = min(float(r[0]) for r in runs)
-    full = min(float(r[1]) for r in runs)
-    print(f"import nondecoupling: {bare * 1e3:.1f} ms; with all {runs[0][2]}/{runs[0][3]} API functions loaded: {full * 1e3:.1f} ms (best of {repeats})")
+    return dict(bare=min(float(r[0]) for r in runs), full=min(float(r[1]) for r in runs), loaded=int(runs[0][2]), names=int(runs[0][3]))
+
+
+def print_import_time(repeats: int = 5) -> None:
+    r = import_time(repeats)
+    print(f"import nondecoupling: {r['bare'] * 1e3:.1f} ms; with all {r['loaded']}/{r['names']} API functions loaded: "
+          f"{r['full'] * 1e3:.1f} ms (best of {repeats})")
 
 
 def main(argv=None) -> None:
@@ -215,9 +232,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     times = np.linspace(0.0, args.horizon, 11)
     print_grids(QUICK_GRID if args.quick else GRID, times, loop_sample=args.loop_sample, reference_size=args.reference_size)
-    thread_behaviour(*((200, 100) if args.quick else (1000, 100)), times)
+    print_thread_behaviour(*((200, 100) if args.quick else (1000, 100)), times)
     bound_throughput(args.bound_inputs // (10 if args.quick else 1))
-    import_time()
+    print_import_time()
 
 
 if __name__ == "__main__":

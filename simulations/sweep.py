@@ -1,7 +1,7 @@
 """Draw every theorem of THEORY.md against simulation into ``figures/``.
 
     python simulations/sweep.py                       # everything, into figures/
-    python simulations/sweep.py --quick --out /tmp/f  # a preview: small grids, all figures, ~20 s CPU
+    python simulations/sweep.py --quick --out /tmp/f  # a preview: small grids, all figures
     python simulations/sweep.py --only P3 K1 --jobs 1 --format pdf --seed 1
 
 Each figure module of :mod:`simulations.plots` runs as one task (in a process pool with
@@ -15,7 +15,7 @@ bytes. ``--only`` redraws some figures and keeps the other entries of an existin
 
 ``--quick`` is a preview (CI, iterating on a figure): every figure with the same panels,
 curves, axis labels, units, legends and CSV columns, but from smaller grids and drawn
-cheaply (1.3-2.2x less wall, 1.4-1.9x less CPU on 2 cores: ``benchmarks/sweep_speed.py``):
+cheaply (its time against the default: ``python benchmarks/run_all.py --only sweep-``):
 72 dpi instead of 110, fixed margins instead of the constrained layout (labels may sit less
 snugly), plain-text log-axis tick labels (``1e-05``, not math text) and no unlabelled minor ticks on log axes with two or more labelled decades
 (:func:`simulations.plots._style.preview`). The default sweep is the publication output.
@@ -162,8 +162,9 @@ def write_manifest(out: Path, entries: list, skipped: dict, *, command: str, mer
     return path
 
 
-#: Fewest usable CPUs for which the default sweep runs a process pool. On 2 cores the pool
-#: gave no wall-clock gain and cost 16-21% more CPU (``python benchmarks/sweep_speed.py``):
+#: Fewest usable CPUs for which the default sweep runs a process pool. On 2 cores a pool of 2
+#: took 0.9-1.2x the CPU of one process and gained wall time only from other jobs' share of a
+#: loaded machine (``python benchmarks/run_all.py --only sweep-pool``):
 #: eleven modules of unequal cost (in ``--quick``, two of them are 40% of the CPU) share two
 #: workers badly, and each worker process imports and warms up matplotlib's caches again.
 POOL_MIN_CPUS = 4
@@ -177,7 +178,7 @@ def default_jobs() -> int:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a preview: small grids, 72 dpi, fixed margins, plain-text log ticks, no unlabelled log minor ticks (all figures, same content, 1.3-2.2x less wall on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="a preview: small grids, 72 dpi, fixed margins, plain-text log ticks, no unlabelled log minor ticks (all figures, same content)")
     parser.add_argument("--only", nargs="+", metavar="ID", help="theorem IDs (P3, K1, ...), module keys (a, p1_p2, ..., real) or figure names")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures/)")
     parser.add_argument("--jobs", type=int, default=default_jobs(), help=f"worker processes (default: the usable CPUs from {POOL_MIN_CPUS} on, else 1; 1: in this process)")

@@ -106,7 +106,7 @@ def test_ruff_is_clean():
 
 
 @pytest.mark.parametrize("script", ["simulations/benchmark.py", "benchmarks/api_speed.py", "benchmarks/sweep_speed.py",
-                                    "benchmarks/bridge_scale.py"])
+                                    "benchmarks/bridge_scale.py", "benchmarks/run_all.py"])
 def test_benchmark_scripts_run_as_the_readme_says(script):
     # `python <script>` from the repository root, as README and CONTRIBUTING call them (no install of `simulations`).
     result = subprocess.run([sys.executable, script, "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -1,0 +1,410 @@
+"""Every performance figure of README.md, CHANGELOG.md and docs/*.md, re-measured in one run.
+
+Run from the repository root (nothing here is a timed test)::
+
+    nice python benchmarks/run_all.py                     # every claim, 2 repeats (~30 min on a loaded 2-core machine)
+    python benchmarks/run_all.py --quick                  # reduced sizes: checks the script in minutes
+    python benchmarks/run_all.py --only sweep-quick-wall check-cpu     # claims by id (or a prefix: --only api-)
+    python benchmarks/run_all.py --save m.json            # also keep the raw measurements
+    python benchmarks/run_all.py --load m.json            # the table again from saved measurements
+
+Each claim names the benchmark that measures it, the file that states it and the figure stated.
+The benchmarks are the scripts beside this one and ``simulations/benchmark.py``, called
+through their functions: ``sweep_speed.run_sweep`` and ``quadratic_ratio``,
+``bridge_scale.write_log`` and ``check``, ``api_speed.time_calls``,
+``callback_overhead.stage_overhead``, ``simulations.benchmark``'s grid rows, and
+``probe_scale.main`` (about 30 min: run only when named with ``--only``). Every figure is a
+ratio measured within this run; a before/after ratio alternates the two revisions (each
+extracted with ``git archive``) repeat by repeat, so that load that comes and goes hits both.
+The table gives, per claim, the min-max over the repeats (and over the instances a claim
+covers), the 1-minute load average seen during its measurements, and whether it holds:
+``yes`` (the measured range lies inside the claimed one), ``partly`` (they overlap) or ``no``.
+``--quick`` runs smaller sizes, so its verdicts say little about the claims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent
+ROOT = BENCHMARKS.parent
+sys.path[:0] = [str(ROOT / "theory"), str(ROOT), str(BENCHMARKS)]
+
+import api_speed  # noqa: E402
+import bridge_scale  # noqa: E402
+import sweep_speed  # noqa: E402
+
+#: The revision before each change a before/after claim measures.
+BEFORE = {
+    "issue16": "a6a1151",  # the scalar fast paths and kl_inverse of issue 16 (as the CHANGELOG states)
+    "tilted": "8f6e138^",  # tilted_tradeoff's scalar fast path
+    "check": "2626bc4^",  # check's column-wise JSONL reader
+    "check-reader": "2626bc4",  # ... and the reader change itself (later changes moved verdicts: P3's premise)
+    "quadratic": "731b424^",  # Quadratic's null-space projector
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmarks: one repeat each, JSON-ready results
+
+
+@dataclass
+class Context:
+    """What the benchmarks share within a run: sizes, a scratch folder, extracted revisions."""
+
+    quick: bool
+    scratch: Path
+
+    def tree(self, change: str, with_simulations: bool = False) -> Path:
+        """``theory/`` (and ``simulations/``) at the revision before ``change``, extracted once."""
+        return _extracted(self.scratch, BEFORE[change], with_simulations)
+
+    def folder(self) -> Path:
+        return Path(tempfile.mkdtemp(dir=self.scratch))
+
+
+@cache
+def _extracted(scratch: Path, revision: str, with_simulations: bool) -> Path:
+    into = scratch / f"{revision.replace('^', '-parent')}{'-sim' if with_simulations else ''}"
+    if with_simulations:
+        return sweep_speed.extract(revision, into)
+    return api_speed.extract(revision, into).parent
+
+
+def sweep(context: Context) -> dict:
+    """Default, ``--quick`` and ``--quick --jobs 2`` sweeps, one process unless said, in this order."""
+    only = ["--only", "p3", "k"] if context.quick else []
+    return {
+        "default": sweep_speed.run_sweep(ROOT, only, context.folder(), 1),
+        "quick": sweep_speed.run_sweep(ROOT, ["--quick", *only], context.folder(), 1),
+        "quick_pool2": sweep_speed.run_sweep(ROOT, ["--quick", *only], context.folder(), 2),
+    }
+
+
+def quadratic(context: Context) -> dict:
+    """``Quadratic(A) / eigh(A)`` at d = 100 before the projector change, then in this tree."""
+    return {"before": sweep_speed.quadratic_ratio(context.tree("quadratic", with_simulations=True)),
+            "after": sweep_speed.quadratic_ratio(ROOT)}
+
+
+@cache
+def _log(scratch: Path, rows: int) -> Path:
+    path = scratch / f"log-{rows}" / "log.jsonl"
+    path.parent.mkdir()
+    bridge_scale.write_log(path, rows)
+    return path
+
+
+def check(context: Context) -> dict:
+    """``nondecoupling check`` of one synthetic log (10^6 rows; 10^5 quick): before the reader change, at it, now."""
+    log = _log(context.scratch, 10**5 if context.quick else 10**6)
+    runs = {}
+    for label, tree in (("before", context.tree("check")), ("reader", context.tree("check-reader")), ("after", ROOT)):
+        out = context.folder()
+        wall, cpu, peak_mb, code = bridge_scale.check(log, out, 200, tree)
+        if code:
+            raise RuntimeError(f"check in {tree} exited {code}")
+        runs[label] = {"wall": wall, "cpu": cpu, "peak_mb": peak_mb, "verdicts": bridge_scale._verdicts(out)}
+    runs["reader_same_verdicts"] = runs["before"]["verdicts"] == runs["reader"]["verdicts"]
+    runs["verdicts_changed_since"] = sorted(k for k, v in runs["after"]["verdicts"].items() if runs["before"]["verdicts"].get(k) != v)
+    return runs
+
+
+def api(context: Context) -> dict:
+    """CPU microseconds per call (``api_speed``) before issue 16, before tilted's fast path, and now."""
+    calls = {**api_speed.SCALAR_CALLS, **api_speed.ARRAY_CALLS}
+    repeat = 2 if context.quick else 3
+    trees = {"issue16": context.tree("issue16"), "tilted": context.tree("tilted"), "after": ROOT}
+    return {label: api_speed.time_calls(tree / "theory", calls, repeat, "cpu") for label, tree in trees.items()}
+
+
+def grid(context: Context) -> dict:
+    """``simulations/benchmark.py``'s grid rows (CPU seconds), BLAS threads and the import time."""
+    import numpy as np
+
+    from simulations import benchmark
+
+    sizes = {"instances": (10, 100), "dims": (2, 10)} if context.quick else benchmark.GRID
+    times, rng = np.linspace(0.0, 5.0, 11), np.random.default_rng(0)
+    points = [(n, d) for n in sizes["instances"] for d in sizes["dims"]]
+    return {
+        "sine": [benchmark.sine_row(rng, n, d, times, loop_sample=50, reference_size=10) for n, d in points],
+        "quadratic": [benchmark.quadratic_row(rng, n, d, times, loop_sample=50) for n, d in points],
+        "threads": benchmark.thread_behaviour(200 if context.quick else 1000, 100, times),
+        "imports": benchmark.import_time(),
+    }
+
+
+#: Run in a fresh interpreter, so that torch's import and threads stay out of the other benchmarks.
+_CALLBACK = """
+import json, sys
+sys.path[:0] = sys.argv[1:3]
+import torch
+torch.set_num_threads(1)
+import callback_overhead
+print(json.dumps({steps: callback_overhead.stage_overhead(int(steps)) for steps in sys.argv[3:]}))
+"""
+
+
+def callback(context: Context) -> dict:
+    """The live callback's share of GRPO training time at 20, 60 and 200 steps (20 quick), one torch thread."""
+    steps = ["20"] if context.quick else ["20", "60", "200"]
+    environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'theory'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", _CALLBACK, str(ROOT), str(BENCHMARKS), *steps], cwd=ROOT, env=environment,
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"callback_overhead failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def probe(context: Context) -> dict:
+    """The probe at Qwen3-0.6B scale (``--smoke``'s tiny model when quick), 2 torch threads."""
+    import probe_scale
+
+    return probe_scale.main(["--threads", "2", *(["--smoke"] if context.quick else [])])
+
+
+BENCHMARK_FUNCTIONS: dict[str, Callable[[Context], dict]] = {
+    "sweep": sweep, "quadratic": quadratic, "check": check, "api": api, "grid": grid, "callback": callback, "probe": probe}
+#: Run only when a claim of theirs is named with --only.
+SLOW = {"probe"}
+
+
+# --------------------------------------------------------------------------------------------
+# Claims: what each file states, and which measured values it is about
+
+
+def within(low: float, high: float) -> Callable[[float, float], str]:
+    """The measured range lies in [low, high] (yes), overlaps it (partly), or not (no)."""
+    return lambda lo, hi: "yes" if low <= lo and hi <= high else "partly" if lo <= high and hi >= low else "no"
+
+
+def at_least(bound: float) -> Callable[[float, float], str]:
+    return lambda lo, hi: "yes" if lo >= bound else "partly" if hi >= bound else "no"
+
+
+def at_most(bound: float) -> Callable[[float, float], str]:
+    return lambda lo, hi: "yes" if hi <= bound else "partly" if lo <= bound else "no"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    where: str
+    claimed: str
+    benchmark: str
+    values: Callable[[dict], list]  # one repeat's measurement -> the figures this claim is about
+    holds: Callable[[float, float], str]
+    unit: str = "x"
+
+
+def _ratio(over: str, under: str, index: int) -> Callable[[dict], list]:
+    """m[over][index] / m[under][index] of the sweep's (wall, cpu) pairs."""
+    return lambda m: [m[over][index] / m[under][index]]
+
+
+def _scalar_bounds(m: dict) -> list:
+    """Before issue 16 / now, per scalar call of a bound that existed then (kl_inverse_* and tilted apart)."""
+    return [m["issue16"][k] / m["after"][k] for k in api_speed.SCALAR_CALLS
+            if k in m["issue16"] and not k.startswith(("kl_inverse", "tilted"))]
+
+
+def _api_ratios(before: str, prefix: str, array: bool) -> Callable[[dict], list]:
+    return lambda m: [m[before][k] / m["after"][k] for k in m["after"]
+                      if k.startswith(prefix) and ("array" in k) == array and "[" not in k and k in m[before]]
+
+
+def _kl_evaluations(label: str) -> Callable[[dict], list]:
+    return lambda m: [v for k, v in m[label].items() if k.endswith("[kl evaluations]")]
+
+
+def _rows(family: str, field: str, keep: Callable[[int, int], bool]) -> Callable[[dict], list]:
+    return lambda m: [row[field] for row in m[family] if keep(row["N"], row["d"])]
+
+
+def _sine_accuracy(m: dict) -> list:
+    return [row["err_loop"] / row["err_batched"] for row in m["sine"]]
+
+
+def _callback(steps: int, what: str) -> Callable[[dict], list]:
+    def values(m: dict) -> list:
+        if str(steps) not in m:
+            return []
+        row = m[str(steps)]
+        evaluation = (row["callback"] - row["refits"]) / row["evaluations"]
+        share = {"callback": row["callback"] / row["training"], "refits": row["refits"] / row["training"],
+                 "evaluation": evaluation / (row["training"] / steps)}
+        return [share[what]]
+    return values
+
+
+CLAIMS = [
+    Claim("sweep-quick-wall", "README.md, CHANGELOG.md", "1.6-1.8x less wall", "sweep", _ratio("default", "quick", 0), within(1.6, 1.8)),
+    Claim("sweep-quick-target", "issue 25", ">= 1.5x less wall", "sweep", _ratio("default", "quick", 0), at_least(1.5)),
+    Claim("sweep-quick-cpu", "README.md, CHANGELOG.md", "1.6-1.8x less CPU", "sweep", _ratio("default", "quick", 1), within(1.6, 1.8)),
+    Claim("sweep-pool-wall", "simulations/sweep.py", "2 jobs: 1.1-1.9x less wall, under load", "sweep", _ratio("quick", "quick_pool2", 0), within(1.1, 1.9)),
+    Claim("sweep-pool-cpu", "simulations/sweep.py", "2 jobs: 0.9-1.2x the CPU of one", "sweep", _ratio("quick_pool2", "quick", 1), within(0.9, 1.2)),
+    Claim("quadratic-after", "CHANGELOG.md", "Quadratic 1.2x one eigh, d = 100", "quadratic", lambda m: [m["after"]], within(1.1, 1.3)),
+    Claim("quadratic-before", "CHANGELOG.md", "was 2.1-3.7x", "quadratic", lambda m: [m["before"]], within(2.1, 3.7)),
+    Claim("check-cpu", "CHANGELOG.md", "10^6 rows: now 2.9-3.1x less CPU than 2626bc4^", "check",
+          lambda m: [m["before"]["cpu"] / m["after"]["cpu"]], within(2.9, 3.1)),
+    Claim("check-cpu-reader", "CHANGELOG.md", "at 2626bc4: 5.1-5.3x less CPU than before it", "check",
+          lambda m: [m["before"]["cpu"] / m["reader"]["cpu"]], within(5.1, 5.3)),
+    Claim("check-cpu-since", "CHANGELOG.md", "now 1.7-1.8x the CPU at 2626bc4", "check",
+          lambda m: [m["after"]["cpu"] / m["reader"]["cpu"]], within(1.7, 1.8)),
+    Claim("check-memory", "CHANGELOG.md", "4.9-5.5x less peak memory than 2626bc4^", "check",
+          lambda m: [m["before"]["peak_mb"] / m["after"]["peak_mb"]], within(4.9, 5.5)),
+    Claim("check-verdicts", "CHANGELOG.md", "reader change: same verdicts (1 = same)", "check", lambda m: [float(m["reader_same_verdicts"])], at_least(1.0), ""),
+    Claim("check-target-cpu", "CHANGELOG.md, issue 25", "3 s CPU target not met", "check", lambda m: [m["after"]["cpu"]], at_least(3.0), " s CPU"),
+    Claim("check-target-memory", "CHANGELOG.md, issue 25", "400 MB target not met", "check", lambda m: [m["after"]["peak_mb"]], at_least(400.0), " MB"),
+    Claim("api-scalar", "CHANGELOG.md (0.2.0), docs/benchmarks.md", "5.5-53x less CPU per scalar call than a6a1151", "api", _scalar_bounds, within(5.5, 53)),
+    Claim("api-klinv-scalar", "CHANGELOG.md (0.2.0), docs/benchmarks.md", "kl_inverse_* scalar 120-180x", "api", _api_ratios("issue16", "kl_inverse", False), within(120, 180)),
+    Claim("api-klinv-array", "CHANGELOG.md (0.2.0), docs/benchmarks.md", "kl_inverse_* 10^4 arrays 11-19x", "api", _api_ratios("issue16", "kl_inverse", True), within(11, 19)),
+    Claim("api-klinv-evaluations", "CHANGELOG.md, docs/benchmarks.md", "5-9 kl evaluations per scalar call", "api", _kl_evaluations("after"), within(5, 9), ""),
+    Claim("api-klinv-evaluations-before", "CHANGELOG.md, docs/benchmarks.md", "53-54 before issue 16", "api", _kl_evaluations("issue16"), within(53, 54), ""),
+    Claim("api-tilted", "CHANGELOG.md, docs/benchmarks.md", "tilted_tradeoff fast path 24-59x", "api", _api_ratios("tilted", "tilted", False), within(24, 59)),
+    Claim("grid-sine-n10", "docs/benchmarks.md", "sine batched/loop 3.0-9.1x at N = 10", "grid", _rows("sine", "ratio", lambda n, d: n == 10), within(3.0, 9.1)),
+    Claim("grid-sine-n100", "docs/benchmarks.md", "23-55x at N = 100, d <= 10", "grid", _rows("sine", "ratio", lambda n, d: n == 100 and d <= 10), within(23, 55)),
+    Claim("grid-sine-n1000", "docs/benchmarks.md", "44-150x at N = 1000, d <= 10", "grid", _rows("sine", "ratio", lambda n, d: n == 1000 and d <= 10), within(44, 150)),
+    Claim("grid-sine-d100", "docs/benchmarks.md", "4.7-6.0x at d = 100, N >= 100", "grid", _rows("sine", "ratio", lambda n, d: n >= 100 and d == 100), within(4.7, 6.0)),
+    Claim("grid-sine-accuracy", "docs/benchmarks.md", "batched 15-2200x more accurate", "grid", _sine_accuracy, within(15, 2200)),
+    Claim("grid-sine-equal-n10", "docs/benchmarks.md", "equal accuracy 3.1-14x at N = 10", "grid", _rows("sine", "equal_ratio", lambda n, d: n == 10), within(3.1, 14)),
+    Claim("grid-sine-equal-n100", "docs/benchmarks.md", "equal accuracy 5.4-69x at N = 100", "grid", _rows("sine", "equal_ratio", lambda n, d: n == 100), within(5.4, 69)),
+    Claim("grid-sine-equal-n1000", "docs/benchmarks.md", "equal accuracy 5.8-180x at N = 1000", "grid", _rows("sine", "equal_ratio", lambda n, d: n == 1000), within(5.8, 180)),
+    Claim("grid-quadratic-flow", "docs/benchmarks.md", "exact flow alone 60-3200x the loop", "grid", _rows("quadratic", "ratio_flow_only", lambda n, d: True), within(60, 3200)),
+    Claim("grid-quadratic-eigh", "docs/benchmarks.md", "with eigh 110-2100x, d <= 10", "grid", _rows("quadratic", "ratio", lambda n, d: d <= 10), within(110, 2100)),
+    Claim("grid-quadratic-eigh-d100", "docs/benchmarks.md", "with eigh 4.1-7.1x at d = 100", "grid", _rows("quadratic", "ratio", lambda n, d: d == 100), within(4.1, 7.1)),
+    Claim("grid-quadratic-limit", "docs/benchmarks.md", "0.04-5.0x eigh + 2 matmuls (threaded)", "grid", _rows("quadratic", "over_limit", lambda n, d: True), within(0.04, 5.0)),
+    Claim("grid-threads-wall", "docs/benchmarks.md", "2 BLAS threads / 1: 0.94-3.8x wall", "grid",
+          lambda m: [m["threads"]["free_wall"] / m["threads"]["one_wall"]], within(0.94, 3.8)),
+    Claim("grid-threads-cpu", "docs/benchmarks.md", "2 BLAS threads / 1: 1.7-3.7x CPU", "grid",
+          lambda m: [m["threads"]["free_cpu"] / m["threads"]["one_cpu"]], within(1.7, 3.7)),
+    Claim("grid-import", "docs/benchmarks.md", "import ~1/3 of loading every API function", "grid",
+          lambda m: [m["imports"]["bare"] / m["imports"]["full"]], within(0.28, 0.39)),
+    Claim("callback-20", "CHANGELOG.md, docs/callback.md", "callback/training 23.6-25.6% at 20 steps", "callback", _callback(20, "callback"), within(0.236, 0.256), "%"),
+    Claim("callback-60", "CHANGELOG.md, docs/callback.md", "12.2-13.5% at 60 steps", "callback", _callback(60, "callback"), within(0.122, 0.135), "%"),
+    Claim("callback-200", "CHANGELOG.md, docs/callback.md", "10.6-11.1% at 200 steps", "callback", _callback(200, "callback"), within(0.106, 0.111), "%"),
+    Claim("callback-evaluation-20", "docs/callback.md", "one evaluation 1.53-1.67 steps (20 steps)", "callback", _callback(20, "evaluation"), within(1.53, 1.67)),
+    Claim("callback-evaluation-60", "docs/callback.md", "1.01-1.12 steps (60 steps)", "callback", _callback(60, "evaluation"), within(1.01, 1.12)),
+    Claim("callback-evaluation-200", "docs/callback.md", "0.97-1.02 steps (200 steps)", "callback", _callback(200, "evaluation"), within(0.97, 1.02)),
+    Claim("callback-refits-20", "docs/callback.md", "refits 0.6% of training (20 steps)", "callback", _callback(20, "refits"), within(0.0055, 0.0065), "%"),
+    Claim("callback-refits-60", "docs/callback.md", "0.4% (60 steps)", "callback", _callback(60, "refits"), within(0.0035, 0.0045), "%"),
+    Claim("callback-refits-200", "docs/callback.md", "0.3-0.4% (200 steps)", "callback", _callback(200, "refits"), within(0.0025, 0.0045), "%"),
+    Claim("probe-hvp-gradient", "docs/probe.md", "one HVP = 1.54x a gradient (Qwen3-0.6B)", "probe", lambda m: [m["hvp_over_gradient"]], within(1.45, 1.65)),
+    Claim("probe-hvp-backward", "docs/probe.md", "5.5x the backward pass alone", "probe", lambda m: [m["hvp_over_backward_only"]], within(5.0, 6.0)),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Running and printing
+
+
+def selected(only) -> list[Claim]:
+    """The claims whose id is or starts with one of ``only`` (all but the slow ones without it)."""
+    if not only:
+        return [c for c in CLAIMS if c.benchmark not in SLOW]
+    chosen = [c for c in CLAIMS if any(c.id == o or c.id.startswith(o) for o in only)]
+    if not chosen:
+        raise SystemExit(f"--only: no claim id is or starts with {only}; ids: {', '.join(c.id for c in CLAIMS)}")
+    return chosen
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def measure(benchmarks: list[str], repeats: int, quick: bool, save: Callable[[dict], None]) -> dict:
+    """``{benchmark: [{"load": [start, end], "data": ...} per repeat]}``, benchmarks in turn within each repeat.
+
+    ``save`` gets the results so far after every benchmark, so that an interrupted run keeps them.
+    """
+    results = {name: [] for name in benchmarks}
+    with tempfile.TemporaryDirectory() as scratch:
+        context = Context(quick=quick, scratch=Path(scratch))
+        for repeat in range(repeats):
+            for name in benchmarks:
+                start_load, start = load_average(), time.perf_counter()
+                data = BENCHMARK_FUNCTIONS[name](context)
+                results[name].append({"load": [start_load, load_average()], "data": data})
+                save(results)
+                print(f"  repeat {repeat + 1}/{repeats} {name}: {time.perf_counter() - start:.0f} s, load {start_load:.1f}",
+                      file=sys.stderr, flush=True)
+    return results
+
+
+def describe(values: list, unit: str) -> str:
+    if not values:
+        return "not measured"
+    low, high = min(values), max(values)
+    scale, suffix = (100.0, "%") if unit == "%" else (1.0, unit)
+    text = f"{low * scale:.3g}" if low == high else f"{low * scale:.3g}-{high * scale:.3g}"
+    return f"{text}{suffix} (n = {len(values)})"
+
+
+def table(claims: list[Claim], results: dict) -> str:
+    lines = ["| claim | stated in | claimed | measured: min-max | load (1 min) | holds |", "|---|---|---|---|---|---|"]
+    for claim in claims:
+        repeats = results.get(claim.benchmark, [])
+        values = [v for r in repeats for v in claim.values(r["data"])]
+        loads = [x for r in repeats for x in r["load"]]
+        load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""
+        verdict = claim.holds(min(values), max(values)) if values else "not run"
+        lines.append(f"| {claim.id} | {claim.where} | {claim.claimed} | {describe(values, claim.unit)} | {load} | {verdict} |")
+    return "\n".join(lines)
+
+
+def header(argv: list[str]) -> dict:
+    revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"command": " ".join(["python benchmarks/run_all.py", *argv]), "revision": revision,
+            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
+                       f"python {platform.python_version()}, nice {os.nice(0)}",
+            "load_start": list(os.getloadavg())}
+
+
+def print_report(about: dict, claims: list[Claim], results: dict) -> None:
+    print(f"command: {about['command']}\nrevision: {about['revision']}\nstarted: {about['started']}\nmachine: {about['machine']}")
+    print(f"load average (1, 5, 15 min) at start: {', '.join(f'{x:.2f}' for x in about['load_start'])}; "
+          f"at end: {', '.join(f'{x:.2f}' for x in about.get('load_end', []))}")
+    print(f"ratios only; ranges are min-max over repeats and instances{'; --quick: reduced sizes' if about.get('quick') else ''}\n")
+    print(table(claims, results))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced sizes (checks the script; verdicts indicative only)")
+    parser.add_argument("--only", nargs="+", metavar="ID", help="claim ids or id prefixes (e.g. sweep- api-tilted)")
+    parser.add_argument("--repeats", type=int, default=2, help="repeats of each benchmark, in turn (default 2)")
+    parser.add_argument("--save", type=Path, help="write the raw measurements (JSON) here")
+    parser.add_argument("--load", type=Path, help="print the table from measurements saved with --save; run nothing")
+    args = parser.parse_args(argv)
+    claims = selected(args.only)
+    if args.load:
+        saved = json.loads(args.load.read_text())
+        print_report(saved["about"], claims, saved["results"])
+        return 0
+    about = {**header(sys.argv[1:] if argv is None else argv), "quick": args.quick}
+
+    def save(results: dict) -> None:
+        if args.save:
+            args.save.write_text(json.dumps({"about": {**about, "load_end": list(os.getloadavg())}, "results": results}, indent=1) + "\n")
+
+    results = measure(list(dict.fromkeys(c.benchmark for c in claims)), args.repeats, args.quick, save)
+    about["load_end"] = list(os.getloadavg())
+    print_report(about, claims, results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""benchmarks/run_all.py's verdicts and table, on made-up measurements (it measures nothing here)."""
+
+import pytest
+
+from benchmarks import run_all
+
+
+@pytest.mark.parametrize(("low", "high", "verdict"), [(1.3, 2.2, "yes"), (1.0, 1.3, "partly"), (2.2, 3.0, "partly"),
+                                                      (1.0, 1.29, "no"), (2.21, 3.0, "no"), (1.0, 3.0, "partly")])
+def test_within_is_inside_overlapping_or_apart(low, high, verdict):
+    assert run_all.within(1.3, 2.2)(low, high) == verdict
+
+
+def test_one_sided_bounds():
+    assert [run_all.at_least(1.5)(lo, hi) for lo, hi in ((1.5, 2.0), (1.4, 1.6), (1.0, 1.49))] == ["yes", "partly", "no"]
+    assert [run_all.at_most(1.0)(lo, hi) for lo, hi in ((0.5, 1.0), (0.9, 1.1), (1.01, 2.0))] == ["yes", "partly", "no"]
+
+
+def test_table_gives_the_range_over_repeats_and_the_load():
+    claim = run_all.Claim("demo", "README.md", "2-3x", "bench", lambda m: [m["a"] / m["b"]], run_all.within(2, 3))
+    results = {"bench": [{"load": [1.0, 2.5], "data": {"a": 5.0, "b": 2.0}},
+                         {"load": [3.0, 0.5], "data": {"a": 7.0, "b": 2.0}}]}
+    row = run_all.table([claim], results).splitlines()[-1]
+    assert row == "| demo | README.md | 2-3x | 2.5-3.5x (n = 2) | 0.5-3.0 | partly |"
+
+
+def test_a_benchmark_not_run_says_so():
+    claim = run_all.Claim("demo", "README.md", "1%", "bench", lambda m: [m["x"]], run_all.at_most(0.01), "%")
+    assert run_all.table([claim], {}).splitlines()[-1].endswith("| not measured |  | not run |")
+
+
+def test_only_selects_by_id_or_prefix_and_refuses_unknown_ids():
+    assert {c.id for c in run_all.selected(["api-tilted", "sweep-"])} == {"api-tilted"} | {c.id for c in run_all.CLAIMS if c.id.startswith("sweep-")}
+    assert all(c.benchmark not in run_all.SLOW for c in run_all.selected(None))
+    with pytest.raises(SystemExit, match="no claim id"):
+        run_all.selected(["nonsense"])
+
+
+def test_claim_ids_are_unique_and_name_a_benchmark():
+    ids = [c.id for c in run_all.CLAIMS]
+    assert len(ids) == len(set(ids))
+    assert {c.benchmark for c in run_all.CLAIMS} <= set(run_all.BENCHMARK_FUNCTIONS)
