@@ -147,12 +147,18 @@ def _significant_floats(value):
 
 
 def write_manifest(out: Path, entries: list, skipped: dict, *, command: str, merge: bool) -> Path:
-    """``index.json``: figures sorted by name; with ``merge`` keep entries not redrawn."""
+    """``index.json``: figures sorted by name; with ``merge`` keep entries not redrawn.
+
+    A merge (``--only``) also keeps the previous ``command``: the manifest keeps describing the
+    run that drew most figures (the default sweep), so redrawing one figure leaves a clean clone's
+    ``index.json`` unchanged except for that figure's entry.
+    """
     path = out / MANIFEST
     figures = {e["name"]: e for e in entries}
     if merge and path.is_file():
         previous = json.loads(path.read_text())
         figures = {e["name"]: e for e in previous.get("figures", [])} | figures
+        command = previous.get("command", command)
     manifest = {
         "command": command,
         "figures": [figures[name] for name in sorted(figures)],

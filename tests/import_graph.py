@@ -26,7 +26,11 @@ ALLOWED = {
 
 
 def imported_modules(source: str) -> set[str]:
-    """Full dotted names that ``source`` imports (``from a.b import c`` gives ``a.b`` and ``a.b.c``)."""
+    """Full dotted names that ``source`` imports (``from a.b import c`` gives ``a.b`` and ``a.b.c``).
+
+    Also ``import_module("a.b")`` and ``__import__("a.b")`` with a literal name: the lazy imports
+    that keep scipy.stats, matplotlib and torch off the core's import path are imports too.
+    """
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -34,7 +38,18 @@ def imported_modules(source: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif _is_dynamic_import(node):
+            found.add(node.args[0].value)
     return found
+
+
+def _is_dynamic_import(node: ast.AST) -> bool:
+    """``import_module("a.b")`` or ``__import__("a.b")`` (plain or as an attribute) with a literal name."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return False
+    name = getattr(node.func, "attr", getattr(node.func, "id", None))
+    first = node.args[0]
+    return name in ("import_module", "__import__") and isinstance(first, ast.Constant) and isinstance(first.value, str)
 
 
 def block_of_module(name: str) -> str | None:

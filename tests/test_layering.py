@@ -7,7 +7,6 @@ models and tasks without it (``tests/bridge/``).
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,7 @@ EXPERIMENTS = "simulations"
 
 def imported_packages(source: str) -> set[str]:
     """Top-level names that ``source`` imports: ``import a.b``, ``from a.b import c``, ``import_module("a.b")``."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")
-              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
-            found.add(node.args[0].value.split(".")[0])
-    return found
+    return {name.split(".")[0] for name in imported_modules(source)}
 
 
 def _python_files(folder: str) -> list[Path]:

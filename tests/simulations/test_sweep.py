@@ -90,6 +90,8 @@ def test_only_redraws_and_keeps_the_rest_of_the_manifest(quick_run, tmp_path):
     assert sweep.main(["--quick", "--seed", "7", "--only", "P3", "--out", str(tmp_path), "--logs", str(tmp_path / "none")]) == 0
     after = {e["name"]: e for e in manifest(tmp_path)["figures"]}
     assert after == before
+    # The manifest still names the run that drew the rest, not the --only run
+    assert manifest(tmp_path)["command"] == manifest(quick_run)["command"]
     assert (tmp_path / "p3_phase.csv").read_bytes() == (quick_run / "p3_phase.csv").read_bytes()
 
 

@@ -154,12 +154,12 @@ def optimal_rl_steps(*, lam: ArrayLike, mu_rl: ArrayLike, beta_rl: ArrayLike, be
     (equal only when k* is an integer), not at least; see the derivation for a
     counterexample.
 
-    Examples
-    --------
-    Where mu_rl eta < 1e-290, k* ~ 2 log(c/(1 + c)) / log q can reach the end of the float range;
-    there the result may be ``inf`` (a float) instead of an integer (known limit: the intermediate
+    Known limit: where mu_rl eta < 1e-290, k* ~ 2 log(c/(1 + c)) / log q can reach the end of the
+    float range; there the result may be ``inf`` (a float) instead of an integer (the intermediate
     quotient overflows before the true k* does).
 
+    Examples
+    --------
     >>> from nondecoupling import optimal_rl_steps
     >>> optimal_rl_steps(lam=1.0, mu_rl=1.0, beta_rl=1.0, beta_sft=1.0, eta=0.1)
     7
