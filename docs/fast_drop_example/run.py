@@ -1,19 +1,20 @@
 """A real TRL SFT -> GRPO -> SFT run whose second SFT pulls the pass rate down within a few steps.
 
-    PYTHONPATH=theory:. python docs/fast_drop_example/run.py docs/fast_drop_example
+    PYTHONPATH=theory:. nice -n 10 python docs/fast_drop_example/run.py docs/fast_drop_example
     nondecoupling check docs/fast_drop_example/{0-sft,1-rl,2-sft}/trainer_state.json \\
         --phase sft rl sft --preset trl --expert-pass-rate 0.5 --expert-entropy 1.0397207708399179 \\
-        --out docs/fast_drop_example/report-trl
-    nondecoupling check docs/fast_drop_example/log.jsonl --out docs/fast_drop_example/report-log
+        --out docs/fast_drop_example/report
+    nondecoupling check docs/fast_drop_example/log.jsonl --out /tmp/report-log   # the same verdicts
 
 A tiny Qwen3 (built here, nothing downloaded) learns a one-digit reversal task from an imperfect
-expert (a = 0.5, H(p*) exact) with SFTTrainer; GRPOTrainer then drives the exact pass rate up;
-SFTTrainer on the same expert data brings it back to a within a few steps (issue 21's fast
-drop). One ``CouplingCallback`` watches the three trainers: it writes ``log.jsonl`` and logs the
-same numbers through each trainer as ``coupling/*``, so each stage's ``trainer_state.json`` (as
-TRL writes it in the stage's last checkpoint, copied to ``OUT/<index>-<phase>/``) carries them.
-About a minute on one CPU thread; ``--scale S`` multiplies every stage's step count (S < 1 for
-a quick rerun).
+expert (a = 0.5, H(p*) exact) with SFTTrainer; GRPOTrainer then drives the exact pass rate to
+about 0.99; SFTTrainer on the same expert's samples pulls it back to a within a few steps (issue
+21's fast drop). One ``CouplingCallback`` watches the three trainers: it writes ``log.jsonl`` and
+logs the same numbers through each trainer as ``coupling/*``, so each stage's
+``trainer_state.json`` (as TRL writes it in the stage's last checkpoint, copied to
+``OUT/<index>-<phase>/``) carries them. About 70 s of CPU on one thread (bit-for-bit the same on
+a rerun on one machine); ``--scale S`` multiplies every stage's step count (S < 1: a quicker,
+smaller run).
 """
 
 import argparse
@@ -30,7 +31,7 @@ from nondecoupling.bridge.models import CouplingCallback, CouplingConfig
 from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
 from simulations.qwen3.task import DigitTask
 
-STAGES = (("sft", 300, 1e-2, 0), ("rl", 80, 1e-2, 5), ("sft", 80, 5e-2, 3))  # (phase, steps, learning rate, warmup steps)
+STAGES = (("sft", 300, 1e-2, 0), ("rl", 80, 5e-3, 5), ("sft", 80, 5e-2, 3))  # (phase, steps, learning rate, warmup steps)
 TASK = DigitTask(answer_width=1, expert_pass_rate=0.5, num_wrong=2, base_radius=2)
 SIZE = TinyQwen3Size(hidden_size=64, num_layers=1, num_heads=2, num_kv_heads=1, head_dim=32, intermediate_size=128)
 
