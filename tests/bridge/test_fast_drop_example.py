@@ -21,7 +21,8 @@ import pytest
 from nondecoupling.bridge.__main__ import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "fast_drop_example"
-STATES = [EXAMPLE / stage / "trainer_state.json" for stage in ("0-sft", "1-rl", "2-sft")]
+STAGES = ("0-sft", "1-rl", "2-sft")  # run.py's folders, one trainer_state.json each
+A1_ROWS = (("A1", 1, "SFT loss rises during RL"), ("A1", 2, "pass rate falls during SFT after RL"))
 
 
 def _check(args: list[str], out: Path) -> dict:
@@ -31,13 +32,23 @@ def _check(args: list[str], out: Path) -> dict:
     return {(c["id"], c["stage"], c["name"]): c for c in report["checks"]}
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> tuple[dict, dict]:
-    """The README's TRL command on the trainer_state.json files, and check on the callback's log.jsonl."""
-    meta = json.loads((EXAMPLE / "run_meta.json").read_text())
-    readme = [*map(str, STATES), "--phase", "sft", "rl", "sft", "--preset", "trl",
-              "--expert-pass-rate", str(meta["expert_pass_rate"]), "--expert-entropy", str(meta["expert_entropy"])]
-    return _check(readme, tmp_path_factory.mktemp("trl")), _check([str(EXAMPLE / "log.jsonl")], tmp_path_factory.mktemp("log"))
+def readme_and_log_reports(folder: Path, out: Path) -> tuple[dict, dict]:
+    """The README's TRL command on ``folder``'s trainer_state.json files, and check on its log.jsonl."""
+    meta = json.loads((folder / "run_meta.json").read_text())
+    readme = [*(str(folder / stage / "trainer_state.json") for stage in STAGES), "--phase", "sft", "rl", "sft",
+              "--preset", "trl", "--expert-pass-rate", str(meta["expert_pass_rate"]),
+              "--expert-entropy", str(meta["expert_entropy"])]
+    return _check(readme, out / "trl"), _check([str(folder / "log.jsonl")], out / "log")
+
+
+def assert_a1_holds_and_sources_agree(from_states: dict, from_log: dict) -> None:
+    """A1 holds at both stages from both sources; every verdict, and A1's statistics, the same from both."""
+    for source in (from_states, from_log):
+        assert [source[row]["verdict"] for row in A1_ROWS] == ["holds", "holds"]
+    assert {key: c["verdict"] for key, c in from_states.items()} == {key: c["verdict"] for key, c in from_log.items()}
+    for row in A1_ROWS:
+        for name in ("change", "p_up", "p_down"):
+            assert from_states[row]["observed"][name] == pytest.approx(from_log[row]["observed"][name])
 
 
 def _stage_pass_rates(stage: int) -> np.ndarray:
@@ -56,16 +67,28 @@ def test_the_committed_run_has_the_issues_fast_drop():
     assert np.all(np.abs(after_first_quarter - settled) < 0.25 * drop)
 
 
-def test_a1_holds_at_both_stages_from_both_sources(reports):
-    for source in reports:
-        assert source[("A1", 1, "SFT loss rises during RL")]["verdict"] == "holds"
-        assert source[("A1", 2, "pass rate falls during SFT after RL")]["verdict"] == "holds"
+def test_readme_trl_command_and_callback_log_both_say_a1_holds_at_both_stages(tmp_path):
+    assert_a1_holds_and_sources_agree(*readme_and_log_reports(EXAMPLE, tmp_path))
 
 
-def test_the_readme_trl_command_gives_the_verdicts_of_the_callbacks_log(reports):
-    from_states, from_log = reports
+
+@pytest.fixture(scope="module")
+def half_size_reports(tmp_path_factory) -> tuple[dict, dict]:
+    """``run.py --scale 0.5`` (committed in half_size/): the pass rate falls 0.79 -> 0.07 within 2 steps of SFT
+    after RL, recovers to ~0.5 by step 9 and stays; RL was still rising when it ended."""
+    return readme_and_log_reports(EXAMPLE / "half_size", tmp_path_factory.mktemp("half"))
+
+
+def test_the_half_size_run_gives_the_same_verdicts_from_both_sources(half_size_reports):
+    from_states, from_log = half_size_reports
     assert {key: c["verdict"] for key, c in from_states.items()} == {key: c["verdict"] for key, c in from_log.items()}
-    for stage in (1, 2):
-        a1_states, a1_log = ([c for key, c in source.items() if key[:2] == ("A1", stage)][0] for source in reports)
-        for name in ("change", "p_up", "p_down"):
-            assert a1_states["observed"][name] == pytest.approx(a1_log["observed"][name])
+
+
+@pytest.mark.xfail(strict=True, reason="power limit of the monotone statistic (docs/fast_drop_example/README.md): the "
+                                       "drop undershoots the settled level and recovers, and RL was still rising at its end")
+def test_the_half_size_run_a1_holds_in_sft_after_rl(half_size_reports):
+    """Today inconclusive (p(fall) = 0.23): the undershoot's two points, counted as noise by the isotonic
+    fit, hide the drop (with them at 0.45 instead: p(fall) = 0.0007). XPASS means the trend test now sees
+    such a drop: make this an ordinary test."""
+    for source in half_size_reports:
+        assert source[A1_ROWS[1]]["verdict"] == "holds"
