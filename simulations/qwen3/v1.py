@@ -13,8 +13,9 @@ the optimum of ``E r - beta KL(pi || pi_SFT)`` raises the SFT loss by exactly C1
   expectation* (:mod:`simulations.qwen3.exact_rl`: the whole completion tree enumerated, no
   samples) from that SFT model until the exact pass rate is within 0.01 of the tilt's and the
   exact distance to the tilt, E_x KL(pi || pi_beta), is below ``--tolerance``. This is the
-  reference. Sampled GRPO (TRL's GRPOTrainer with unscaled advantages, ``--beta``) follows the
-  same gradient with noise; no GRPO run of this plan is committed yet.
+  reference. Sampled GRPO (TRL's GRPOTrainer with unscaled advantages, ``--beta``) follows
+  (1 - 1/G) times the reward gradient with noise, so it stops at the tilt at beta G / (G - 1)
+  (:mod:`simulations.qwen3.grpo_stationary`); no GRPO run of this plan is committed.
 
 Every run's ``run_meta.json`` records the command that reproduces it. The plan is resumable
 (a run whose ``run_meta.json`` has ``"finished": true`` is skipped); ``--summary`` writes

@@ -88,7 +88,8 @@ def test_per_token_and_sequence_kl_agree_when_eos_is_certain(b0, beta):
 def test_the_sequence_kl_point_is_the_tilt_of_the_whole_answer(b0, eos, beta):
     # The tilt of pi_SFT(c, EOS) = b0 e0 by e^{1/beta}, whatever the split between the two tokens.
     assert sequence_kl_pass_rate(b0, eos, beta) == pytest.approx(stationary_pass_rate(b0 * eos, beta, "tilt"), rel=1e-10)
-    assert token_kl_pass_rate(b0, eos, beta) != pytest.approx(sequence_kl_pass_rate(b0, eos, beta), rel=1e-6)
+    token, sequence = token_kl_pass_rate(b0, eos, beta), sequence_kl_pass_rate(b0, eos, beta)
+    assert abs(np.log(token / (1 - token)) - np.log(sequence / (1 - sequence))) > 1e-6  # they differ in log-odds
 
 
 @pytest.mark.parametrize(("args", "name"), [((0.6, 0.0, "tilt"), "beta"), ((1.0, 0.5, "tilt"), "b0"),
