@@ -48,7 +48,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "K3": Experiment("k3_reward_ceiling", ("k3_ceiling", "real_qwen3")),
     "S1": Experiment("s1_spectral_concentration", ("s1_spectral",)),
     "X1": Experiment("x1_interleaving", ("x1_interleaving",)),
-    "V1": Experiment("v1_sft_after_kl_rl", ("v1_c1_beta", "v1_convergence", "forgetting_kl")),
+    "V1": Experiment("v1_sft_after_kl_rl", ("v1_c1_beta", "v1_convergence", "v1_table", "forgetting_kl")),
     "V2": Experiment("v2_reward_change"),
     "V3": Experiment("v3_reward_drop", ("v3_reward_drop",)),
     "V4": Experiment(None, (*_COLA, "real_qwen3")),

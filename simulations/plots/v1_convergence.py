@@ -9,6 +9,14 @@ Drawn from the committed logs only (:func:`simulations.qwen3.v1.run_table` and
     C1(beta) per run (dots), the mean over seeds with its 95% t-interval, the +-10% band, and
     the increase predicted by the exact tilt of each run's actual SFT model (diamonds).
 
+``v1_table``
+    Per beta, the SFT-loss increase over C1(beta): the runs' mean with its 95% t-interval, and where
+    the theory puts it for those SFT models: their exact tilt (V1's optimum), the tilt path at the
+    pass rate the runs stopped at, and the stationary points of GRPO's expected update
+    (group-mean advantages, TRL's group-std scaling, TRL's default k3 KL;
+    :mod:`simulations.qwen3.grpo_stationary`). Its CSV is the README's V1 table
+    (:func:`~simulations.qwen3.v1.markdown_beta_table`).
+
 Raises :class:`Skip` without finished runs.
 """
 
@@ -21,12 +29,19 @@ import pandas as pd
 
 from simulations.plots import Drawn, Skip
 from simulations.plots._style import BOUND, REFERENCE, THEORY_MARK, colours, panels
-from simulations.qwen3.v1 import DATA_DIR, beta_table, run_table
+from simulations.qwen3.v1 import DATA_DIR, GRPO_VARIANTS, beta_table, run_table
+
+#: What each marker of ``v1_table`` is: column of :func:`beta_table` -> label.
+PREDICTIONS = {"mean_tilt_of_sft_increase": "tilt of the SFT models (V1's optimum)",
+               "mean_path_increase": "tilt path at the runs' pass rate",
+               "group_mean_increase": "GRPO stops: group-mean advantage (G = 8)",
+               "group_std_increase": "GRPO stops: group-std advantage (TRL default)",
+               "k3_increase": "GRPO stops: k3 KL without ratio (TRL default)"}
 
 
 def draw(rng: np.random.Generator, *, quick: bool) -> list[Drawn]:
     """The V1 figure from the logs under :data:`~simulations.qwen3.v1.DATA_DIR` (``rng`` and ``quick`` unused)."""
-    return [_convergence(DATA_DIR)]
+    return [_convergence(DATA_DIR), _table(DATA_DIR)]
 
 
 def _convergence(root: Path) -> Drawn:
@@ -67,3 +82,32 @@ def _convergence(root: Path) -> Drawn:
                  "Exact-expectation KL-regularized policy gradient from SFT models trained on the enumerated expert, run to "
                  "the tilt: the SFT-loss increase by step against C1(beta), and its final value over C1(beta) with a CI per beta.",
                  dict(betas=betas, runs=sorted(table["run"])))
+
+
+def _table(root: Path) -> Drawn:
+    table = run_table(root)
+    if table.empty:
+        raise Skip(f"no finished V1 runs under {root} (python -m simulations.qwen3.v1)")
+    by_beta = beta_table(table)
+    fig, axes = panels(1, 1, width=8.5, height=4.2)
+    ax = axes[0, 0]
+    position = np.arange(len(by_beta))
+    ratio = by_beta["mean_over_c1"].to_numpy(float)
+    ax.errorbar(position, ratio, yerr=[ratio - by_beta["ratio_ci_low"], by_beta["ratio_ci_high"] - ratio], fmt="s", color="k",
+                capsize=4, label="exact-PG runs: mean, 95% t-CI (3 seeds)")
+    markers = dict(zip(PREDICTIONS, ("D", "v", "o", "^", "x"), strict=True))
+    for offset, (column, label) in zip(np.linspace(0.1, 0.35, len(PREDICTIONS)), PREDICTIONS.items(), strict=True):
+        ax.plot(position + offset, by_beta[column] / by_beta["c1"], markers[column], color=colours(len(PREDICTIONS))[list(PREDICTIONS).index(column)],
+                label=label)
+    ax.axhline(1.0, **REFERENCE, label="V1: increase = C1(beta)")
+    ax.axhspan(0.9, 1.1, color="0.5", alpha=0.12, lw=0, label="+-10%")
+    ax.set_yscale("log")
+    ax.set_xticks(position + 0.15, [f"{b:g}" for b in by_beta["beta"]])
+    ax.set(xlabel="beta", ylabel="SFT-loss increase / C1(beta)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("V1: SFT-loss increase / C1(beta), runs and stationary points")
+    return Drawn("v1_table", ("V1",), fig, by_beta,
+                 "Per beta: the exact-PG runs' SFT-loss increase over C1(beta) with its 95% t-CI, against the same ratio at "
+                 "the SFT models' exact tilt, on their tilt path at the runs' pass rate, and where GRPO's expected update "
+                 "vanishes (group-mean, group-std, k3); the CSV is the README's V1 table.",
+                 dict(betas=sorted(table["beta"].unique()), runs=sorted(table["run"]), grpo_variants=list(GRPO_VARIANTS)))

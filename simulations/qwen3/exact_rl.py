@@ -18,7 +18,9 @@ distance to the optimum (:func:`distance_to_tilt`).
 Two things sampled GRPO does differently, both measured against this reference:
 the per-token KL estimator it penalizes equals the sequence KL only in expectation over the
 policy's own samples, and its default group-std advantage scaling rescales r (so beta) per
-group; :func:`simulations.qwen3.stages.run_grpo` switches that scaling off for beta > 0.
+group; :func:`simulations.qwen3.stages.run_grpo` switches that scaling off for beta > 0. Even
+then the group mean includes each sample, which scales the reward gradient by 1 - 1/G: the
+stationary points are in :mod:`simulations.qwen3.grpo_stationary`.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ the optimum of ``E r - beta KL(pi || pi_SFT)`` raises the SFT loss by exactly C1
   expectation* (:mod:`simulations.qwen3.exact_rl`: the whole completion tree enumerated, no
   samples) from that SFT model until the exact pass rate is within 0.01 of the tilt's and the
   exact distance to the tilt, E_x KL(pi || pi_beta), is below ``--tolerance``. This is the
-  reference. Sampled GRPO (TRL's GRPOTrainer with unscaled advantages, ``--beta``) follows the
-  same gradient with noise; no GRPO run of this plan is committed yet.
+  reference. Sampled GRPO (TRL's GRPOTrainer with unscaled advantages, ``--beta``) follows
+  (1 - 1/G) times the reward gradient with noise, so it stops at the tilt at beta G / (G - 1)
+  (:mod:`simulations.qwen3.grpo_stationary`); no GRPO run of this plan is committed.
 
 Every run's ``run_meta.json`` records the command that reproduces it. The plan is resumable
 (a run whose ``run_meta.json`` has ``"finished": true`` is skipped); ``--summary`` writes
@@ -259,12 +260,51 @@ def run_table(root: Path = DATA_DIR) -> pd.DataFrame:
             "c1": float(sft_increase_after_kl_rl(probs, rewards, beta=beta)),
             "tilt_of_sft_increase": float(np.mean(per_prompt_increase)),
             "expert_pass_rate": sft["expert_pass_rate"], "wall_time_s": meta["wall_time_s"],
+            "path_increase": increase_on_tilt_path(exact["exact_pass_rate"], b0, task.expert_pass_rate),
+            **grpo_stationary_points(b0, beta, task.expert_pass_rate),
         })
     table = pd.DataFrame(rows)
     if not table.empty:
         table["increase_over_c1"] = table["sft_increase"] / table["c1"]
         table["increase_over_tilt_of_sft"] = table["sft_increase"] / table["tilt_of_sft_increase"]
     return table
+
+
+def increase_on_tilt_path(pass_rate: float, reference_pass: np.ndarray, expert_pass_rate: float) -> float:
+    """The SFT-loss increase where the tilt path of the SFT model, pi_SFT e^{s r} / Z (per-prompt pass
+    rates ``reference_pass``), reaches the mean pass rate ``pass_rate``: what a run stopped there
+    gives if it lies on that path (:func:`~simulations.qwen3.experiments.tilt_path_from_reference`).
+
+    >>> round(increase_on_tilt_path(0.803, np.array([0.6]), 0.6), 3)  # the tilt at beta = 1: C1(1)
+    0.108
+    """
+    from scipy.optimize import brentq
+
+    from simulations.qwen3.experiments import tilt_path_from_reference
+
+    def mean_rate(s: float) -> float:
+        return float(np.mean(tilt_path_from_reference(reference_pass, expert_pass_rate, s)[0])) - pass_rate
+
+    tilt = brentq(mean_rate, -50.0, 50.0, xtol=1e-12)
+    return float(np.mean(tilt_path_from_reference(reference_pass, expert_pass_rate, tilt)[1]))
+
+
+#: The GRPO variants whose stationary points the tables show (:mod:`simulations.qwen3.grpo_stationary`).
+GRPO_VARIANTS = ("group_mean", "group_std", "k3")
+
+
+def grpo_stationary_points(reference_pass: np.ndarray, beta: float, expert_pass_rate: float) -> dict:
+    """Mean pass rate and SFT-loss increase where each GRPO variant's expected update vanishes, from
+    the SFT model's per-prompt pass rates (one-node tabular reading, G = 8)."""
+    from simulations.qwen3.grpo_stationary import increase_at_pass_rate, k3_increase, stationary_pass_rate
+
+    points = {}
+    for variant in GRPO_VARIANTS:
+        rate = stationary_pass_rate(reference_pass, beta, variant)
+        increase = (k3_increase(rate, reference_pass, expert_pass_rate, beta) if variant == "k3"
+                    else increase_at_pass_rate(rate, reference_pass, expert_pass_rate))
+        points |= {f"{variant}_pass_rate": float(np.mean(rate)), f"{variant}_increase": float(np.mean(increase))}
+    return points
 
 
 def _expert_table(task) -> tuple[np.ndarray, np.ndarray]:
@@ -291,8 +331,33 @@ def beta_table(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                      "ci_covers_c1": bool(low <= c1 <= high), "ci_within_10pct": bool(low >= 0.9 * c1 and high <= 1.1 * c1),
                      "mean_over_c1": values.mean() / c1, "mean_tilt_of_sft_increase": group["tilt_of_sft_increase"].mean(),
                      "max_distance_to_tilt": group["distance_to_tilt"].max(),
-                     "max_pass_rate_gap": (group["final_pass_rate"] - group["tilt_pass_rate"]).abs().max()})
+                     "max_pass_rate_gap": (group["final_pass_rate"] - group["tilt_pass_rate"]).abs().max(),
+                     "converged": int(group["converged"].sum()), "mean_pass_rate": group["final_pass_rate"].mean(),
+                     "mean_tilt_pass_rate": group["tilt_pass_rate"].mean(), "ratio_ci_low": low / c1, "ratio_ci_high": high / c1,
+                     "mean_path_increase": group["path_increase"].mean(),
+                     **{f"{v}_{k}": group[f"{v}_{k}"].mean() for v in GRPO_VARIANTS for k in ("pass_rate", "increase")}})
     return pd.DataFrame(rows)
+
+
+def markdown_beta_table(by_beta: pd.DataFrame) -> str:
+    """The per-beta V1 table of the README and docs/experiments.md, from :func:`beta_table`.
+
+    Ratios are to C1(beta); "tilt path" is :func:`increase_on_tilt_path` at the runs' pass rates;
+    the GRPO columns are :func:`grpo_stationary_points` (mean over the runs' SFT models).
+    """
+    lines = ["| β | runs (converged) | pass rate: runs vs tilt | SFT-loss increase, mean (95% t-CI) | C1(β) | / C1 (CI) "
+             "| CI in C1 ± 10%? | / C1 at: tilt of the SFT models; tilt path at the runs' pass rate "
+             "| / C1 where GRPO stops: group-mean; group-std; k3 |", "|---|---|---|---|---|---|---|---|---|"]
+    for _, row in by_beta.iterrows():
+        c1 = row["c1"]
+        grpo = "; ".join(f"{row[variant + '_increase'] / c1:.2f}" for variant in GRPO_VARIANTS)
+        lines.append(
+            f"| {row['beta']:g} | {row['runs']} ({row['converged']}) | {row['mean_pass_rate']:.3f} vs {row['mean_tilt_pass_rate']:.3f} "
+            f"| {row['mean_increase']:.3f} ({row['ci_low']:.3f} – {row['ci_high']:.3f}) | {c1:.3f} "
+            f"| {row['mean_over_c1']:.2f} ({row['ratio_ci_low']:.2f} – {row['ratio_ci_high']:.2f}) | {'yes' if row['ci_within_10pct'] else 'no'} "
+            f"| {row['mean_tilt_of_sft_increase'] / c1:.2f}; {row['mean_path_increase'] / c1:.2f} "
+            f"| {grpo} |")
+    return "\n".join(lines)
 
 
 def write_summary(root: Path = DATA_DIR) -> Path:
@@ -304,7 +369,7 @@ def write_summary(root: Path = DATA_DIR) -> Path:
     table.to_csv(root / "summary.csv", index=False, float_format="%.6g")
     by_beta.to_csv(root / "summary_beta.csv", index=False, float_format="%.6g")
     text = ["# V1 at convergence (python -m simulations.qwen3.v1 --summary)\n", "## per beta (95% t-CI over seeds)\n",
-            _markdown_table(by_beta) + "\n", "## per run\n", _markdown_table(table) + "\n"]
+            markdown_beta_table(by_beta) + "\n", _markdown_table(by_beta) + "\n", "## per run\n", _markdown_table(table) + "\n"]
     (root / "summary.md").write_text("\n".join(text))
     return root / "summary.md"
 

@@ -1,0 +1,88 @@
+"""The V1 table (README, docs/experiments.md, figures/v1_table.csv) against the committed logs under
+simulations/data/v1/: its arithmetic recomputed here from the logs, and every run's command parses today.
+
+Nothing is re-run: the logs are read, and each recorded command is parsed by today's module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from nondecoupling import sft_increase_after_kl_rl
+from simulations.qwen3 import v1
+
+REPO = Path(__file__).resolve().parents[2]
+EXACT_RUNS = sorted(p.parent for p in (v1.DATA_DIR / "exact").glob("*/run_meta.json"))
+
+
+@pytest.fixture(scope="module")
+def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    table = v1.run_table()
+    return table, v1.beta_table(table)
+
+
+def test_the_plan_is_complete_in_the_logs(tables):
+    table, _ = tables
+    assert sorted(zip(table["beta"], table["seed"], strict=True)) == sorted((b, s) for b in v1.BETAS for s in v1.SEEDS)
+
+
+@pytest.mark.parametrize("folder", EXACT_RUNS, ids=lambda f: f.name)
+def test_each_rows_increase_and_c1_come_from_its_log_and_the_library(folder, tables):
+    table, _ = tables
+    row = table.set_index("run").loc[folder.name]
+    meta = json.loads((folder / "run_meta.json").read_text())
+    sft_loss = pd.read_json(folder / "log.jsonl", lines=True)["sft_loss"]
+    assert row["sft_increase"] == pytest.approx(sft_loss.iloc[-1] - sft_loss.iloc[0], rel=1e-12)
+    a = meta["task"]["expert_pass_rate"]  # one accepted answer per prompt: p* = (a, the rest)
+    expected_c1 = sft_increase_after_kl_rl(np.array([[a, 1 - a]]), np.array([[1.0, 0.0]]), beta=meta["beta"])
+    assert row["c1"] == pytest.approx(float(expected_c1), rel=1e-12)
+    assert row["increase_over_c1"] == pytest.approx(row["sft_increase"] / row["c1"], rel=1e-12)
+    exact = pd.read_json(folder / "exact.jsonl", lines=True).iloc[-1]
+    assert row["final_pass_rate"] == exact["exact_pass_rate"] and row["tilt_pass_rate"] == meta["tilt_pass_rate"]
+
+
+def test_the_per_beta_ci_is_the_student_t_interval_of_the_seeds(tables):
+    table, by_beta = tables
+    for _, row in by_beta.iterrows():
+        values = table.loc[table["beta"] == row["beta"], "sft_increase"].to_numpy(float)
+        low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-9)
+        assert (row["ratio_ci_low"], row["ratio_ci_high"]) == pytest.approx((low / row["c1"], high / row["c1"]), rel=1e-9)
+        assert row["ci_within_10pct"] == (low >= 0.9 * row["c1"] and high <= 1.1 * row["c1"])
+        assert row["converged"] == table.loc[table["beta"] == row["beta"], "converged"].sum()
+
+
+def test_the_sweeps_csv_and_the_docs_show_the_table_of_the_logs(tables):
+    _, by_beta = tables
+    drawn = pd.read_csv(REPO / "figures" / "v1_table.csv")
+    numeric = by_beta.select_dtypes("number").columns
+    np.testing.assert_allclose(drawn[numeric].to_numpy(float), by_beta[numeric].to_numpy(float), rtol=1e-5)
+    markdown = v1.markdown_beta_table(by_beta)
+    for doc in ("README.md", "docs/experiments.md"):
+        assert markdown in (REPO / doc).read_text(), f"{doc}: the V1 table differs from the logs' (python simulations/sweep.py --only v1_table)"
+
+
+def _recorded_commands() -> list[tuple[str, str]]:
+    metas = [*v1.DATA_DIR.rglob("run_meta.json"), *v1.DATA_DIR.rglob("forgetting_meta.json")]
+    return [(str(p.relative_to(v1.DATA_DIR)), json.loads(p.read_text())["command"]) for p in sorted(metas)]
+
+
+@pytest.mark.parametrize(("where", "command"), _recorded_commands(), ids=lambda value: value if "/" in value else "")
+def test_every_v1_logs_command_parses_with_todays_module(where, command):
+    parts = shlex.split(command)
+    assert parts[:2] == ["python", "-m"], where
+    module = importlib.import_module(parts[2])
+    if hasattr(module, "__path__"):  # python -m PACKAGE runs PACKAGE.__main__
+        module = importlib.import_module(parts[2] + ".__main__")
+    module.build_parser().parse_args(parts[3:])  # SystemExit on an option or action that no longer exists
+    for option in ("--sft", "--out"):
+        if option in parts:
+            assert (REPO / parts[parts.index(option) + 1]).is_dir(), f"{where}: {option} names a folder that is not committed"
