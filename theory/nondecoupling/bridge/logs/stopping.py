@@ -11,13 +11,26 @@ For a fixed rate m both curves are linear in their coefficients, so the posterio
 grid of rates m and of noise scales kappa (the noise is kappa times the prior's s.d.; kappa > 1
 absorbs a misspecified curve; each curve has its own): a Gaussian prior on (Delta_0, A) from :class:`StagePrior` and a
 conjugate Gaussian update per grid cell, from running sums (an update costs O(grid), whatever
-the stage's length). The decision minimizes the expected regret E[G(t*) - G(s)]: it stops at
-the step s that maximizes the posterior mean E[G(s)] among the steps up to the next evaluation,
-so a stop may fall between evaluations, and it does not wait for certainty: stopping late
-costs as much as stopping early.
+the stage's length). The decision (:func:`p3_stop_decision`) minimizes the expected regret
+E[G(t*) - G(s)]: it plans a stop at the step s that maximizes the posterior mean E[G(s)] among
+the steps up to the next evaluation (a stop may fall between evaluations), once 5 evaluations
+are in and P(t* < next evaluation) >= 1/2; it does not wait for certainty: stopping late costs
+as much as stopping early.
 
-:func:`evaluation_steps` is the schedule that goes with it: geometric at the stage's start
-(where a short t* must be seen), then every ``every_steps`` steps.
+The schedule (:class:`LiveStop`, the callback's and the benchmark's rule) is built in two parts:
+
+* fixed, :func:`evaluation_steps`: stage step 0, then ceil(1.5^k) below ``every_steps`` (1, 2, 3,
+  4, 6, 8 at every_steps = 10), then every ``every_steps`` steps;
+* refined as it goes: after an evaluation at stage step s that plans no stop although
+  P(t* < next) >= ``refine`` (0.2), an evaluation is added at (s + next) // 2; the same test
+  runs again there, so evaluations halve their spacing where t* may be (at most about
+  log2(every_steps) added per such stretch) and a peak between sparse evaluations is seen
+  soon after it has passed.
+
+With each decision :class:`LiveStop` also names the *restore step*: of the stage steps
+evaluated so far, the one with the largest E[G] under the current posterior. A stop comes
+after the peak has shown in the evaluations, so on a faint peak the model of the restore step
+(a checkpoint saved there) is worth more than the model at the stop.
 """
 
 from __future__ import annotations
@@ -287,8 +300,8 @@ class LiveStop:
     """One RL stage's schedule, posterior and stop, driven one step at a time (the callback's and the benchmark's rule).
 
     ``wants_evaluation(step)`` on each stage step; ``observe(step, reward, loss)`` after an
-    evaluation (returns :func:`p3_stop_decision`'s dict); ``should_stop(step)`` once the
-    planned stop step is reached. Steps count from the stage's start; ``offset`` is the stage's
+    evaluation (returns :func:`p3_stop_decision`'s dict, with ``restore_step``: the evaluated stage
+    step of largest E[G]); ``should_stop(step)`` once the planned stop step is reached. Steps count from the stage's start; ``offset`` is the stage's
     first global step, so that the decision's ``reason`` names each step in both units.
 
     The schedule adapts: where the posterior puts t* before the next scheduled evaluation with
@@ -314,6 +327,7 @@ class LiveStop:
                              samples=int(check_integer(samples, "samples", low=1)))
         self.refine = float(check_interval(refine, "refine", low=0.0, high=1.0, low_open=True))
         self.seed, self.offset, self.stop_step = int(seed), int(offset), None
+        self.evaluated: list[int] = []
 
     def wants_evaluation(self, step: int) -> bool:
         return step in self.schedule
@@ -323,6 +337,7 @@ class LiveStop:
 
     def observe(self, step: int, reward: float, loss: float) -> dict:
         self.p3.update(step, reward, loss)
+        self.evaluated.append(int(step))
         following = self.next_evaluation(step)
         decision = self._decide(step, following)
         if (decision["stop_step"] is None and following is not None and following - step >= 2
@@ -330,8 +345,14 @@ class LiveStop:
             halfway = (step + following) // 2  # t* may come before the next evaluation: look halfway there first
             self.schedule = sorted({*self.schedule, halfway})
             decision = self._decide(step, halfway)
-        self.stop_step = decision["stop_step"]
-        return decision
+        self.stop_step, restore = decision["stop_step"], self.restore_step()
+        if self.stop_step is not None:
+            decision["reason"] += f"; restore step (the evaluated step of largest E[G]): {_both(restore, self.offset)}"
+        return {**decision, "restore_step": restore}
+
+    def restore_step(self) -> int:
+        """The evaluated stage step with the largest E[G] under the current posterior (the checkpoint to keep)."""
+        return self.evaluated[int(np.argmax(self.p3.expected_gain(self.evaluated)))]
 
     def _decide(self, step: int, following: int | None) -> dict:
         return p3_stop_decision(self.p3, following, seed=self.seed + int(step), offset=self.offset, **self.settings)
