@@ -1,6 +1,6 @@
 """How far the callback's live stop lands from the true optimum, on simulated noisy RL curves.
 
-``nice python benchmarks/callback_stop_accuracy.py [--draws 40] [--quick] [--results FILE] [--table]``
+``nice python benchmarks/callback_stop_accuracy.py [--draws 40] [--quick] [--curves NAME ...] [--results FILE] [--table]``
 
 Resumable: each finished cell is appended to ``--results`` (JSON lines, default
 ``benchmarks/results/callback_stop_accuracy.jsonl``) with the hash of the stop's source
@@ -189,11 +189,14 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="t* in {5, 50} only")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON-lines file of finished cells (resumed)")
     parser.add_argument("--table", action="store_true", help="print the table of --results for this rule and exit")
+    parser.add_argument("--curves", nargs="+", choices=[shape.name for shape in SHAPES], default=[shape.name for shape in SHAPES],
+                        help="measure these curves only (e.g. one process per curves, appending to one file)")
     args = parser.parse_args(argv)
     t_stars = (5, 50) if args.quick else T_STARS
     done = {_key(r): r for r in read_results(args.results)}
     rows = []
-    for shape, noise, t_star, every in itertools.product(SHAPES, NOISE, t_stars, EVERY):
+    shapes = [shape for shape in SHAPES if shape.name in args.curves]
+    for shape, noise, t_star, every in itertools.product(shapes, NOISE, t_stars, EVERY):
         key = (RULE, shape.name, noise, t_star, every, args.draws, args.seed)
         if key not in done and not args.table:
             row = {"rule": RULE, "seed": args.seed, **cell(shape, t_star, every, noise, draws=args.draws, seed=args.seed)}

@@ -28,9 +28,11 @@ The schedule (:class:`LiveStop`, the callback's and the benchmark's rule) is bui
   soon after it has passed.
 
 With each decision :class:`LiveStop` also names the *restore step*: of the stage steps
-evaluated so far, the one with the largest E[G] under the current posterior. A stop comes
-after the peak has shown in the evaluations, so on a faint peak the model of the restore step
-(a checkpoint saved there) is worth more than the model at the stop.
+evaluated so far, the one of largest estimated G (:meth:`LiveStop.restore_step`: the posterior
+mean E[G], or the evaluation's own G where P3's curves fail a chi-square test against the
+evaluations). A stop comes after the peak has shown in the evaluations, so on a faint peak, or
+a curve that falls suddenly, the model of the restore step (a checkpoint saved there) is worth
+more than the model at the stop.
 """
 
 from __future__ import annotations
@@ -277,10 +279,10 @@ def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float =
     best = p3.best_step(now, next_step)
     if best >= next_step or p_passed < 0.5:
         return {**decision, "reason": f"continuing: E[G] peaks at {_both(optimum, offset)}, "
-                                      f"P(t* < {next_step}) = {p_passed:.2f} (stage steps)"}
+                                      f"P(t* < stage step {next_step}) = {p_passed:.2f}"}
     return {**decision, "stop_step": best,
             "reason": f"stopping at {_both(best, offset)}: the largest E[G] of stage steps {now}..{next_step} "
-                      f"(global {offset + now}..{offset + next_step}), P(t* < {next_step}) = {p_passed:.2f}"}
+                      f"(global {offset + now}..{offset + next_step}), P(t* < stage step {next_step}) = {p_passed:.2f}"}
 
 
 def _both(stage_step: int, offset: int) -> str:
@@ -300,8 +302,8 @@ class LiveStop:
     """One RL stage's schedule, posterior and stop, driven one step at a time (the callback's and the benchmark's rule).
 
     ``wants_evaluation(step)`` on each stage step; ``observe(step, reward, loss)`` after an
-    evaluation (returns :func:`p3_stop_decision`'s dict, with ``restore_step``: the evaluated stage
-    step of largest E[G]); ``should_stop(step)`` once the planned stop step is reached. Steps count from the stage's start; ``offset`` is the stage's
+    evaluation (returns :func:`p3_stop_decision`'s dict, with :meth:`restore_step`: the evaluated
+    stage step of largest estimated G); ``should_stop(step)`` once the planned stop step is reached. Steps count from the stage's start; ``offset`` is the stage's
     first global step, so that the decision's ``reason`` names each step in both units.
 
     The schedule adapts: where the posterior puts t* before the next scheduled evaluation with
@@ -328,6 +330,8 @@ class LiveStop:
         self.refine = float(check_interval(refine, "refine", low=0.0, high=1.0, low_open=True))
         self.seed, self.offset, self.stop_step = int(seed), int(offset), None
         self.evaluated: list[int] = []
+        self.observed_gain: list[float] = []  # G at each evaluation, from the stage's first
+        self._start = (0.0, 0.0)  # the first evaluation's (reward, loss)
 
     def wants_evaluation(self, step: int) -> bool:
         return step in self.schedule
@@ -337,7 +341,10 @@ class LiveStop:
 
     def observe(self, step: int, reward: float, loss: float) -> dict:
         self.p3.update(step, reward, loss)
+        if not self.evaluated:
+            self._start = (reward, loss)
         self.evaluated.append(int(step))
+        self.observed_gain.append((reward - self._start[0]) - self.p3.lam * (loss - self._start[1]))
         following = self.next_evaluation(step)
         decision = self._decide(step, following)
         if (decision["stop_step"] is None and following is not None and following - step >= 2
@@ -347,12 +354,27 @@ class LiveStop:
             decision = self._decide(step, halfway)
         self.stop_step, restore = decision["stop_step"], self.restore_step()
         if self.stop_step is not None:
-            decision["reason"] += f"; restore step (the evaluated step of largest E[G]): {_both(restore, self.offset)}"
+            decision["reason"] += f"; restore step (the evaluated step of largest estimated G): {_both(restore, self.offset)}"
         return {**decision, "restore_step": restore}
 
     def restore_step(self) -> int:
-        """The evaluated stage step with the largest E[G] under the current posterior (the checkpoint to keep)."""
-        return self.evaluated[int(np.argmax(self.p3.expected_gain(self.evaluated)))]
+        """The evaluated stage step of largest estimated G: the checkpoint to keep.
+
+        Where P3's curves fit the evaluations within their noise, the estimate is the posterior mean
+        E[G(s)]. Where they do not (the residuals r = G_obs - E[G] fail a chi-square test at 1% against
+        the prior's noise s^2 = reward_noise^2 + lam^2 loss_noise^2: a real curve's sudden fall, say),
+        each evaluation's own G counts as much as the misfit is large: E[G] + w r with
+        w = tau^2 / (tau^2 + s^2), tau^2 = mean(r^2) - s^2 (the normal-means empirical Bayes estimate).
+        """
+        from scipy.stats import chi2  # here: importing the stop rule stays light
+
+        model = self.p3.expected_gain(self.evaluated)
+        residual = np.asarray(self.observed_gain) - model
+        noise = self.p3.prior.reward_noise**2 + (self.p3.lam * self.p3.prior.loss_noise) ** 2
+        squares = float(residual @ residual)
+        misfit = squares / residual.size - noise if squares / noise > chi2.ppf(0.99, residual.size) else 0.0
+        weight = max(misfit, 0.0) / (max(misfit, 0.0) + noise)
+        return self.evaluated[int(np.argmax(model + weight * residual))]
 
     def _decide(self, step: int, following: int | None) -> dict:
         return p3_stop_decision(self.p3, following, seed=self.seed + int(step), offset=self.offset, **self.settings)
