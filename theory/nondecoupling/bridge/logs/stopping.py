@@ -362,15 +362,20 @@ class LiveStop:
 
         Where P3's curves fit the evaluations within their noise, the estimate is the posterior mean
         E[G(s)]. Where they do not (the residuals r = G_obs - E[G] fail a chi-square test at 1% against
-        the prior's noise s^2 = reward_noise^2 + lam^2 loss_noise^2: a real curve's sudden fall, say),
-        each evaluation's own G counts as much as the misfit is large: E[G] + w r with
-        w = tau^2 / (tau^2 + s^2), tau^2 = mean(r^2) - s^2 (the normal-means empirical Bayes estimate).
+        the noise s^2: a real curve's sudden fall, say), each evaluation's own G counts as much as the
+        misfit is large: E[G] + w r with w = tau^2 / (tau^2 + s^2), tau^2 = mean(r^2) - s^2 (the
+        normal-means empirical Bayes estimate). The noise s^2 is the smaller of the prior's,
+        reward_noise^2 + lam^2 loss_noise^2, and the :func:`robust_noise` of the evaluations' own G
+        (a sudden fall is one or two outliers among its second differences, which the median
+        ignores; an SFT stage evaluated far apart on a still-falling curve inflates the prior's).
         """
         from scipy.stats import chi2  # here: importing the stop rule stays light
 
         model = self.p3.expected_gain(self.evaluated)
         residual = np.asarray(self.observed_gain) - model
         noise = self.p3.prior.reward_noise**2 + (self.p3.lam * self.p3.prior.loss_noise) ** 2
+        own = robust_noise(self.observed_gain)  # NaN before 3 evaluations
+        noise = min(noise, own**2) if own > 0 else noise
         squares = float(residual @ residual)
         misfit = squares / residual.size - noise if squares / noise > chi2.ppf(0.99, residual.size) else 0.0
         weight = max(misfit, 0.0) / (max(misfit, 0.0) + noise)
