@@ -1,6 +1,6 @@
 """How far the callback's live stop lands from the true optimum, on simulated noisy RL curves.
 
-``nice python benchmarks/callback_stop_accuracy.py [--draws 40] [--quick] [--results FILE] [--table]``
+``nice python benchmarks/callback_stop_accuracy.py [--draws 40] [--quick] [--curves NAME ...] [--results FILE] [--table]``
 
 Resumable: each finished cell is appended to ``--results`` (JSON lines, default
 ``benchmarks/results/callback_stop_accuracy.jsonl``) with the hash of the stop's source
@@ -101,8 +101,8 @@ SHAPES = (Curves("isotropic", rates=(0.02,), rl_gap=(0.5,), sft_rise=(0.3,)),
 
 
 def stop_step(curves: Curves, t_star: float, every_steps: int, noise: tuple[float, float], rng, growth: float = 1.5,
-              refine: float = 0.2) -> tuple[int, int]:
-    """One draw: the stage step at which the live rule stops (the horizon if it never does), and its evaluations."""
+              refine: float = 0.2) -> tuple[int, int, int]:
+    """One draw: the stage step at which the live rule stops (the horizon if it never does), its evaluations, its restore step."""
     horizon = int(4 * t_star + every_steps)
     reward_sd, loss_sd = noise
     sft_tail = rng.normal(0.0, 1.0, (2, 10)) * np.array([[reward_sd], [loss_sd]])  # the SFT stage's last evaluations
@@ -115,9 +115,9 @@ def stop_step(curves: Curves, t_star: float, every_steps: int, noise: tuple[floa
         rule.observe(step, J0 + reward + rng.normal(0.0, reward_sd), L0 + loss + rng.normal(0.0, loss_sd))
         evaluations += 1
         if rule.stop_step is not None:
-            return rule.stop_step, evaluations
+            return rule.stop_step, evaluations, rule.restore_step()
         step = rule.next_evaluation(step)
-    return horizon, evaluations
+    return horizon, evaluations, rule.restore_step()
 
 
 def cell(shape: Curves, t_star: int, every_steps: int, noise_name: str, *, draws: int, seed: int = 0,
@@ -126,15 +126,16 @@ def cell(shape: Curves, t_star: int, every_steps: int, noise_name: str, *, draws
     curves = shape.with_optimum(t_star)
     rng = np.random.default_rng([seed, t_star, every_steps, len(noise_name), len(shape.name)])
     runs = np.array([stop_step(curves, t_star, every_steps, NOISE[noise_name], rng, growth, refine) for _ in range(draws)], float)
-    stops, evaluations = runs.T
+    stops, evaluations, restores = runs.T
     fixed = np.asarray(evaluation_steps(every_steps, int(4 * t_star + every_steps), growth=growth))
     added = evaluations - np.array([np.count_nonzero(fixed <= stop) for stop in stops])  # beyond the fixed schedule's
     best = curves.gain(t_star)
-    regret = (best - curves.gain(stops)) / best
+    regret, restore_regret = ((best - curves.gain(steps)) / best for steps in (stops, restores))
     return {"curves": shape.name, "t_star": t_star, "every_steps": every_steps, "noise": noise_name, "draws": draws,
             "median_regret": float(np.median(regret)), "p90_regret": float(np.percentile(regret, 90)),
             "on_time": float(np.mean(stops <= 2 * t_star + every_steps)), "median_stop_ratio": float(np.median(stops) / t_star),
-            "mean_added_evaluations": float(np.mean(added))}
+            "mean_added_evaluations": float(np.mean(added)), "median_restore_regret": float(np.median(restore_regret)),
+            "p90_restore_regret": float(np.percentile(restore_regret, 90))}
 
 
 def read_results(path: Path) -> list[dict]:
@@ -155,18 +156,30 @@ def _key(row: dict) -> tuple:
 
 
 def table(rows: list[dict]) -> str:
-    """The markdown table of measured cells, and the worst cell against the targets."""
+    """The markdown table of measured cells, and per set of curves the worst cell against the targets."""
     lines = ["| curves | noise | t* | every_steps | median regret | p90 regret | on time (<= 2t* + every) | median stop / t* "
-             "| added evaluations |", "|---|---|---|---|---|---|---|---|---|"]
+             "| added evaluations | median restore regret | p90 restore regret |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         miss = row["median_regret"] > 0.05 or row["on_time"] < 0.9
         lines.append(f"| {row['curves']} | {row['noise']} | {row['t_star']} | {row['every_steps']} | {row['median_regret']:.1%} | "
                      f"{row['p90_regret']:.1%} | {row['on_time']:.0%} | {row['median_stop_ratio']:.2f} | "
-                     f"{row.get('mean_added_evaluations', 0.0):.1f} |" + (" **miss**" if miss else ""))
-    if rows:
-        lines.append(f"\n{len(rows)} cells; worst: median regret {max(r['median_regret'] for r in rows):.1%} (target <= 5%), "
-                     f"on time {min(r['on_time'] for r in rows):.0%} (target >= 90%)")
+                     f"{row['mean_added_evaluations']:.1f} | {row['median_restore_regret']:.1%} | "
+                     f"{row['p90_restore_regret']:.1%} |" + (" **miss**" if miss else ""))
+    for name in dict.fromkeys(row["curves"] for row in rows):
+        own = [row for row in rows if row["curves"] == name]
+        misses = sum(row["median_regret"] > 0.05 or row["on_time"] < 0.9 for row in own)
+        lines.append(f"\n{name}: {len(own)} cells, {misses} miss; worst median regret {max(r['median_regret'] for r in own):.1%} "
+                     f"(target <= 5%), worst on time {min(r['on_time'] for r in own):.0%} (target >= 90%), worst median "
+                     f"restore regret {max(r['median_restore_regret'] for r in own):.1%}")
     return "\n".join(lines)
+
+
+def rows_of(results: Path, rule: str, draws: int = 40, seed: int = 0) -> list[dict]:
+    """The cells of ``rule`` in ``results``, in the grid's order (the last of duplicates)."""
+    done = {_key(r): r for r in read_results(results)}
+    keys = ((rule, shape.name, noise, t_star, every, draws, seed) for shape, noise, t_star, every
+            in itertools.product(SHAPES, NOISE, T_STARS, EVERY))
+    return [done[key] for key in keys if key in done]
 
 
 def main(argv=None) -> None:
@@ -176,11 +189,14 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="t* in {5, 50} only")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON-lines file of finished cells (resumed)")
     parser.add_argument("--table", action="store_true", help="print the table of --results for this rule and exit")
+    parser.add_argument("--curves", nargs="+", choices=[shape.name for shape in SHAPES], default=[shape.name for shape in SHAPES],
+                        help="measure these curves only (e.g. one process per curves, appending to one file)")
     args = parser.parse_args(argv)
     t_stars = (5, 50) if args.quick else T_STARS
     done = {_key(r): r for r in read_results(args.results)}
     rows = []
-    for shape, noise, t_star, every in itertools.product(SHAPES, NOISE, t_stars, EVERY):
+    shapes = [shape for shape in SHAPES if shape.name in args.curves]
+    for shape, noise, t_star, every in itertools.product(shapes, NOISE, t_stars, EVERY):
         key = (RULE, shape.name, noise, t_star, every, args.draws, args.seed)
         if key not in done and not args.table:
             row = {"rule": RULE, "seed": args.seed, **cell(shape, t_star, every, noise, draws=args.draws, seed=args.seed)}

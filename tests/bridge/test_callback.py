@@ -218,11 +218,16 @@ def test_trl_run_logs_through_report_to_tensorboard(tmp_path):
     assert events, list(tmp_path.rglob("*"))
     accumulator = EventAccumulator(str(events[0].parent))
     accumulator.Reload()
-    # the trainer's rewrite_logs files the callback's ``coupling/*`` under ``train/``
-    logged = {e.step: e.value for e in accumulator.Scalars("train/coupling/sft_loss")}
-    assert logged == {r["step"] - 10: pytest.approx(r["sft_loss"], rel=1e-6) for r in rl}
-    for tag in ("pass_rate", "kl", "forward_kl", "k1_slack", "p3_optimal_step", "zero_std_groups", "../reward"):  # the trainer's own numbers sit beside them
-        assert f"train/coupling/{tag}".replace("coupling/../", "") in accumulator.Tags()["scalars"], accumulator.Tags()
+    # the trainer's rewrite_logs files the callback's ``coupling/*`` under ``train/``; each of the numbers
+    # (held-out SFT loss, exact pass rate, KLs, K1's floor and slack, t*'s estimate and interval, the stop) is read back
+    ci, tags = {"p3_optimal_step_ci_low": 0, "p3_optimal_step_ci_high": 1}, accumulator.Tags()["scalars"]
+    for key in ("sft_loss", "pass_rate", "kl", "forward_kl", "k1_floor", "k1_slack", "p3_optimal_step", "p3_restore_step",
+                "p3_p_passed", "stop", *ci):
+        values = {r["step"] - 10: float(r[key] if key not in ci else r["p3_optimal_step_ci"][ci[key]]) for r in rl}
+        expected = {s: pytest.approx(v, rel=1e-6) for s, v in values.items() if math.isfinite(v)}  # an infinite end: not logged
+        logged = {e.step: e.value for e in accumulator.Scalars(f"train/coupling/{key}")} if expected else {}
+        assert logged == expected and (expected or f"train/coupling/{key}" not in tags), key
+    assert "train/coupling/zero_std_groups" in tags and "train/reward" in tags, tags  # GRPO's own numbers beside them
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert lines == [jsonable(r, infinity=None) for r in callback.records]
     assert all("stage step" in r["stop_reason"] and "global step" in r["stop_reason"] for r in rl[:-1])

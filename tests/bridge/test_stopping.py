@@ -8,16 +8,18 @@ sample of its cells here).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.stats as scipy_stats
 
-from benchmarks.callback_stop_accuracy import SHAPES, cell
+from benchmarks.callback_stop_accuracy import RESULTS, RULE, SHAPES, cell, rows_of, table
 from nondecoupling import ParameterError
 from nondecoupling.bridge.logs import stopping
 from nondecoupling.bridge.logs.stopping import LiveStop, OnlineP3, StagePrior, evaluation_steps
 
+REPO = Path(__file__).resolve().parents[2]
 PRIOR = StagePrior(reward_noise=0.01, loss_noise=0.01, reward_gap=0.7, loss_rise=1.0)
 
 
@@ -121,6 +123,29 @@ def test_the_refined_schedule_sees_a_peak_between_sparse_evaluations():
     refined = cell(costly, 10, 10, "high", draws=12)
     assert fixed["mean_added_evaluations"] == 0.0 and refined["mean_added_evaluations"] > 0.0
     assert refined["median_regret"] < fixed["median_regret"] / 2, (refined, fixed)
+    # the stop comes after the faint peak has shown; the evaluated step of largest E[G] is nearer it
+    assert refined["median_restore_regret"] < refined["median_regret"] / 2, refined
+
+
+def test_the_restore_step_is_the_evaluated_step_of_largest_gain_on_noise_free_curves():
+    def gain(s):
+        reward, loss = _isotropic(s)
+        return (reward - 0.3) - (loss - 2.0)
+
+    t_star = math.log(1 + 0.5 / 0.3) / RATE
+    live = LiveStop(PRIOR, every_steps=3, horizon=int(3 * t_star))
+    for step in range(0, int(2 * t_star), 3):
+        decision = live.observe(step, *_isotropic(step))
+    assert decision["restore_step"] == live.restore_step() == max(live.evaluated, key=gain), (decision, t_star)
+    assert abs(decision["restore_step"] - t_star) <= 3
+
+
+def test_the_docs_table_is_the_committed_benchmark_of_this_rule():
+    """docs/callback.md's stop-accuracy table is benchmarks/results/callback_stop_accuracy.jsonl's cells for this
+    stopping.py (its source hash): rerun the benchmark (resumable) after changing the rule, and paste its table."""
+    rows = rows_of(RESULTS, RULE)
+    assert len(rows) == 90, f"{len(rows)} of the 90 cells measured for rule {RULE}: run benchmarks/callback_stop_accuracy.py"
+    assert table(rows) in (REPO / "docs" / "callback.md").read_text()
 
 
 def test_the_refinement_level_is_checked():

@@ -11,13 +11,28 @@ For a fixed rate m both curves are linear in their coefficients, so the posterio
 grid of rates m and of noise scales kappa (the noise is kappa times the prior's s.d.; kappa > 1
 absorbs a misspecified curve; each curve has its own): a Gaussian prior on (Delta_0, A) from :class:`StagePrior` and a
 conjugate Gaussian update per grid cell, from running sums (an update costs O(grid), whatever
-the stage's length). The decision minimizes the expected regret E[G(t*) - G(s)]: it stops at
-the step s that maximizes the posterior mean E[G(s)] among the steps up to the next evaluation,
-so a stop may fall between evaluations, and it does not wait for certainty: stopping late
-costs as much as stopping early.
+the stage's length). The decision (:func:`p3_stop_decision`) minimizes the expected regret
+E[G(t*) - G(s)]: it plans a stop at the step s that maximizes the posterior mean E[G(s)] among
+the steps up to the next evaluation (a stop may fall between evaluations), once 5 evaluations
+are in and P(t* < next evaluation) >= 1/2; it does not wait for certainty: stopping late costs
+as much as stopping early.
 
-:func:`evaluation_steps` is the schedule that goes with it: geometric at the stage's start
-(where a short t* must be seen), then every ``every_steps`` steps.
+The schedule (:class:`LiveStop`, the callback's and the benchmark's rule) is built in two parts:
+
+* fixed, :func:`evaluation_steps`: stage step 0, then ceil(1.5^k) below ``every_steps`` (1, 2, 3,
+  4, 6, 8 at every_steps = 10), then every ``every_steps`` steps;
+* refined as it goes: after an evaluation at stage step s that plans no stop although
+  P(t* < next) >= ``refine`` (0.2), an evaluation is added at (s + next) // 2; the same test
+  runs again there, so evaluations halve their spacing where t* may be (at most about
+  log2(every_steps) added per such stretch) and a peak between sparse evaluations is seen
+  soon after it has passed.
+
+With each decision :class:`LiveStop` also names the *restore step*: of the stage steps
+evaluated so far, the one of largest estimated G (:meth:`LiveStop.restore_step`: the posterior
+mean E[G], or the evaluation's own G where P3's curves fail a chi-square test against the
+evaluations). A stop comes after the peak has shown in the evaluations, so on a faint peak, or
+a curve that falls suddenly, the model of the restore step (a checkpoint saved there) is worth
+more than the model at the stop.
 """
 
 from __future__ import annotations
@@ -264,10 +279,10 @@ def p3_stop_decision(p3: OnlineP3, next_step: int | None, *, confidence: float =
     best = p3.best_step(now, next_step)
     if best >= next_step or p_passed < 0.5:
         return {**decision, "reason": f"continuing: E[G] peaks at {_both(optimum, offset)}, "
-                                      f"P(t* < {next_step}) = {p_passed:.2f} (stage steps)"}
+                                      f"P(t* < stage step {next_step}) = {p_passed:.2f}"}
     return {**decision, "stop_step": best,
             "reason": f"stopping at {_both(best, offset)}: the largest E[G] of stage steps {now}..{next_step} "
-                      f"(global {offset + now}..{offset + next_step}), P(t* < {next_step}) = {p_passed:.2f}"}
+                      f"(global {offset + now}..{offset + next_step}), P(t* < stage step {next_step}) = {p_passed:.2f}"}
 
 
 def _both(stage_step: int, offset: int) -> str:
@@ -287,8 +302,8 @@ class LiveStop:
     """One RL stage's schedule, posterior and stop, driven one step at a time (the callback's and the benchmark's rule).
 
     ``wants_evaluation(step)`` on each stage step; ``observe(step, reward, loss)`` after an
-    evaluation (returns :func:`p3_stop_decision`'s dict); ``should_stop(step)`` once the
-    planned stop step is reached. Steps count from the stage's start; ``offset`` is the stage's
+    evaluation (returns :func:`p3_stop_decision`'s dict, with :meth:`restore_step`: the evaluated
+    stage step of largest estimated G); ``should_stop(step)`` once the planned stop step is reached. Steps count from the stage's start; ``offset`` is the stage's
     first global step, so that the decision's ``reason`` names each step in both units.
 
     The schedule adapts: where the posterior puts t* before the next scheduled evaluation with
@@ -314,6 +329,9 @@ class LiveStop:
                              samples=int(check_integer(samples, "samples", low=1)))
         self.refine = float(check_interval(refine, "refine", low=0.0, high=1.0, low_open=True))
         self.seed, self.offset, self.stop_step = int(seed), int(offset), None
+        self.evaluated: list[int] = []
+        self.observed_gain: list[float] = []  # G at each evaluation, from the stage's first
+        self._start = (0.0, 0.0)  # the first evaluation's (reward, loss)
 
     def wants_evaluation(self, step: int) -> bool:
         return step in self.schedule
@@ -323,6 +341,10 @@ class LiveStop:
 
     def observe(self, step: int, reward: float, loss: float) -> dict:
         self.p3.update(step, reward, loss)
+        if not self.evaluated:
+            self._start = (reward, loss)
+        self.evaluated.append(int(step))
+        self.observed_gain.append((reward - self._start[0]) - self.p3.lam * (loss - self._start[1]))
         following = self.next_evaluation(step)
         decision = self._decide(step, following)
         if (decision["stop_step"] is None and following is not None and following - step >= 2
@@ -330,8 +352,34 @@ class LiveStop:
             halfway = (step + following) // 2  # t* may come before the next evaluation: look halfway there first
             self.schedule = sorted({*self.schedule, halfway})
             decision = self._decide(step, halfway)
-        self.stop_step = decision["stop_step"]
-        return decision
+        self.stop_step, restore = decision["stop_step"], self.restore_step()
+        if self.stop_step is not None:
+            decision["reason"] += f"; restore step (the evaluated step of largest estimated G): {_both(restore, self.offset)}"
+        return {**decision, "restore_step": restore}
+
+    def restore_step(self) -> int:
+        """The evaluated stage step of largest estimated G: the checkpoint to keep.
+
+        Where P3's curves fit the evaluations within their noise, the estimate is the posterior mean
+        E[G(s)]. Where they do not (the residuals r = G_obs - E[G] fail a chi-square test at 1% against
+        the noise s^2: a real curve's sudden fall, say), each evaluation's own G counts as much as the
+        misfit is large: E[G] + w r with w = tau^2 / (tau^2 + s^2), tau^2 = mean(r^2) - s^2 (the
+        normal-means empirical Bayes estimate). The noise s^2 is the smaller of the prior's,
+        reward_noise^2 + lam^2 loss_noise^2, and the :func:`robust_noise` of the evaluations' own G
+        (a sudden fall is one or two outliers among its second differences, which the median
+        ignores; an SFT stage evaluated far apart on a still-falling curve inflates the prior's).
+        """
+        from scipy.stats import chi2  # here: importing the stop rule stays light
+
+        model = self.p3.expected_gain(self.evaluated)
+        residual = np.asarray(self.observed_gain) - model
+        noise = self.p3.prior.reward_noise**2 + (self.p3.lam * self.p3.prior.loss_noise) ** 2
+        own = robust_noise(self.observed_gain)  # NaN before 3 evaluations
+        noise = min(noise, own**2) if own > 0 else noise
+        squares = float(residual @ residual)
+        misfit = squares / residual.size - noise if squares / noise > chi2.ppf(0.99, residual.size) else 0.0
+        weight = max(misfit, 0.0) / (max(misfit, 0.0) + noise)
+        return self.evaluated[int(np.argmax(model + weight * residual))]
 
     def _decide(self, step: int, following: int | None) -> dict:
         return p3_stop_decision(self.p3, following, seed=self.seed + int(step), offset=self.offset, **self.settings)

@@ -22,8 +22,9 @@ slow an evaluation is, unless the stage's first and last evaluations alone cost 
 always made). In an RL stage with ``stop_at="optimal"``, :func:`~nondecoupling.bridge.logs.stopping.evaluation_steps`'
 geometric start besides (steps 1, 2, 3, 4, 6, 8 at every_steps = 10: 6 more evaluations per
 stage), so that a t* shorter than ``every_steps`` is seen in time; the stop's schedule is kept, not
-budgeted (a late evaluation is a late stop). Units: ``step`` and ``p3_optimal_step`` are global steps (all stages
-together), ``p3_stage_step`` counts from the RL stage's start; ``stop_reason`` names both.
+budgeted (a late evaluation is a late stop). Units: ``step``, ``p3_optimal_step`` and ``p3_restore_step`` are
+global steps (all stages together); ``p3_optimal_stage_step`` and ``p3_restore_stage_step`` are the same steps
+counted from the RL stage's start; ``stop_reason`` names every step in both.
 """
 
 from __future__ import annotations
@@ -233,7 +234,8 @@ class CouplingCallback(TrainerCallback):
         offset = self.step_offset
         stop = decision["stop_step"] is not None and self.config.stop_at is not None
         reason = decision["reason"] if self.config.stop_at or not decision["stop_step"] else "advice only: " + decision["reason"]
-        return {"p3_optimal_step": offset + decision["optimal_steps"], "p3_stage_step": decision["optimal_steps"],
+        return {"p3_optimal_step": offset + decision["optimal_steps"], "p3_optimal_stage_step": decision["optimal_steps"],
+                "p3_restore_step": offset + decision["restore_step"], "p3_restore_stage_step": decision["restore_step"],
                 "p3_optimal_step_ci": [offset + v for v in decision["ci"]], "p3_p_passed": decision["p_passed"],
                 "stop": stop, "stop_reason": f"{reason} (stage step = global step - {offset}; now stage step {stage_step}, "
                                              f"global step {offset + stage_step})"}
@@ -275,6 +277,9 @@ class CouplingCallback(TrainerCallback):
     def _write(self, line: dict) -> None:
         if self.trainer is not None:
             numbers = {f"coupling/{k}": float(v) for k, v in line.items() if isinstance(v, (int, float)) and k != "step"}
+            for end, value in zip(("low", "high"), line.get("p3_optimal_step_ci") or ()):  # a list: a dashboard plots its ends
+                if value is not None:  # None: an infinite end
+                    numbers[f"coupling/p3_optimal_step_ci_{end}"] = float(value)
             Trainer.log(self.trainer, numbers)  # the base log: TRL's override would drain its own metrics here
         if self.output_dir is None or rank_and_world()[0] != 0:
             return
