@@ -131,19 +131,15 @@ def _floor(power):
     return power - 3 * math.sqrt(power * (1 - power) / POWER_DRAWS)
 
 
-#: Power at 4 s.d. over 8 points under the default null (docs/checking.md): the target 0.9, except
-#: ``linear``, measured 0.892 (white) and 0.874 (AR(1) 0.5) with 500 draws: its floor is the measurement.
-POWER_AT_8_POINTS = {"fast": 0.9, "slow": 0.9, "linear": 0.87, "step": 0.9}
-
-
 @pytest.mark.parametrize("noise", ["white", "AR(1) 0.5"])
 @pytest.mark.parametrize("kind", trend_power.SHAPES)
 def test_trend_verdicts_see_every_shape(kind, noise):
-    """Power at reduced size: a change of 4 noise s.d. over 8 points (>= POWER_AT_8_POINTS) and over 30
-    points (>= 0.9), and of 8 s.d. over 8 points (>= 0.99), in each shape, white and AR(1) noise; no
-    power at 0.5 s.d. over 8 points (the test cannot be vacuously powerful)."""
+    """Power at reduced size: a change of 4 noise s.d. over 8 points and over 30 points (>= 0.9), and of
+    8 s.d. over 8 points (>= 0.99), in each shape, white and AR(1) noise (the issue's targets; the
+    weakest cells, ``linear`` and ``step`` at 8 points, measure 0.91-0.92 with 4000 draws); no power
+    at 0.5 s.d. over 8 points (the test cannot be vacuously powerful)."""
     rho = trend_power.NOISES[noise]
-    assert trend_power.rate(8, rho, kind, 4.0, POWER_DRAWS) >= _floor(POWER_AT_8_POINTS[kind])
+    assert trend_power.rate(8, rho, kind, 4.0, POWER_DRAWS) >= _floor(0.9)
     assert trend_power.rate(30, rho, kind, 4.0, POWER_DRAWS) >= _floor(0.9)
     assert trend_power.rate(8, rho, kind, 8.0, POWER_DRAWS) >= _floor(0.99)
     assert trend_power.rate(8, rho, kind, 0.5, 100) <= 0.3
@@ -378,7 +374,9 @@ def test_p3_fails_when_the_run_is_not_the_smooth_flow():
 
 
 def test_short_stages_are_inconclusive_not_errors():
-    run = _frame(np.arange(3), [10.0, 10.5, 11.0], [0.1, 0.2, 0.3])
+    """Three points that are not an exact line (an exact one is decisive: its residual, the line test's
+    noise scale, is 0) leave every check inconclusive, and nothing is fitted."""
+    run = _frame(np.arange(3), [10.0, 10.5, 10.75], [0.1, 0.2, 0.3])
     checks, fits = run_checks(run, n_boot=10)
     assert {c.id: c.verdict for c in checks} == {"A1": INCONCLUSIVE, "P3": INCONCLUSIVE, "P4": INCONCLUSIVE, "premise": "unknown"}
     assert fits == {}
