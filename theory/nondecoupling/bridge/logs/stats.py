@@ -131,7 +131,7 @@ def isotonic_contrast(means: Numbers, sizes: Numbers, within: float = 0.0) -> tu
     return result[0][0], result[1][0], result[0][1], result[1][1]
 
 
-def line_contrast(means: Numbers, sizes: Numbers, within: Numbers = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def line_contrast(means: Numbers, sizes: Numbers, within: Numbers | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(L_up, L_down): how much a straight line explains, given to the direction of its slope.
 
     The start block sits at position 0, block k of the stage at the mean position of its
