@@ -17,6 +17,7 @@ from nondecoupling.bridge.logs.stats import (
     fit_exponential,
     fit_rl_stage,
     k1_terms,
+    monotone_trend,
     pointwise_violation_verdict,
     predicted_optimal_steps,
     stage_trend,
@@ -143,6 +144,15 @@ def test_trend_verdicts_see_every_shape(kind, noise):
     assert trend_power.rate(30, rho, kind, 4.0, POWER_DRAWS) >= _floor(0.9)
     assert trend_power.rate(8, rho, kind, 8.0, POWER_DRAWS) >= _floor(0.99)
     assert trend_power.rate(8, rho, kind, 0.5, 100) <= 0.3
+
+
+def test_the_combined_trend_test_keeps_what_either_statistic_sees_alone():
+    """min(p_isotonic, p_line): a noise-free jump right after a 2-point start (the line explains 44% of it,
+    a weighted sum of the two statistics would miss it) and three points exactly on a line (the isotonic
+    LR alone cannot decide 3 points) are both decisive."""
+    jump = monotone_trend(np.r_[0.0, 0.0, np.ones(8)], start_points=2)
+    assert jump["p_up"] <= 0.001 and jump["line_up"] < 0.5 and jump["contrast_up"] == 1.0
+    assert monotone_trend([0.0, 1.0, 2.0])["p_up"] <= 0.001 < 0.05 < monotone_trend([0.0, 1.0, 2.0], line=False)["p_up"]
 
 
 def test_trend_verdicts_calibrated_for_independent_noise_see_4_sd_over_8_points():

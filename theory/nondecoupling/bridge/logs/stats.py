@@ -7,7 +7,7 @@ ratio's of a monotone change in either direction, any shape (:func:`isotonic_con
 the straight line's (:func:`line_contrast`), the start block's own spread in their noise
 scale; its null (:func:`null_contrast`, :func:`combined_p_values`) is simulated for
 stationary Gaussian AR(1) noise with coefficient :data:`MAX_AUTOCORRELATION` from the exact
-covariance of block means (:func:`null_contrast`), so a decisive verdict has probability
+covariance of block means, so a decisive verdict has probability
 at most alpha on such noise at every stage length. Calibration and power are measured by
 ``benchmarks/trend_power.py`` (table in docs/checking.md). The Theil-Sen slope is reported
 as an effect size only (on a random subsample of at most :data:`MAX_SLOPE_POINTS` points).
