@@ -20,6 +20,7 @@ whole ``run_checks`` on pure-noise SFT -> RL runs and counts decisive P3 and P4 
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/trend_power.py --draws 200 --lengths 8 30
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/trend_power.py --p3-p4 --draws 300 --lengths 8 30 100
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/trend_power.py --oracle   # what a test knowing the shape could reach
+    PYTHONPATH=$PWD/theory:$PWD python benchmarks/trend_power.py --oracle --alpha 0.025   # ... deciding either direction
 """
 
 from __future__ import annotations
@@ -120,13 +121,13 @@ def oracle_power(n: int, rho: float, kind: str, effect: float, *, alpha: float =
     return float(norm.sf(norm.isf(alpha) - shift)), float(nct.sf(t_dist.isf(alpha, df), df, shift))
 
 
-def print_oracle(lengths) -> None:
-    """The oracle's power per cell (:func:`oracle_power`), "sigma known / sigma unknown"."""
+def print_oracle(lengths, alpha: float = 0.05) -> None:
+    """The oracle's power per cell (:func:`oracle_power` at one-sided level ``alpha``), "sigma known / sigma unknown"."""
     header = ["noise", "N"] + [f"{kind} {effect:g}" for effect in EFFECTS[1:] for kind in SHAPES]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for name, rho in NOISES.items():
         for n in lengths:
-            cells = [oracle_power(n, rho, kind, effect) for effect in EFFECTS[1:] for kind in SHAPES]
+            cells = [oracle_power(n, rho, kind, effect, alpha=alpha) for effect in EFFECTS[1:] for kind in SHAPES]
             print("| " + " | ".join([name, str(n)] + [f"{z:.3f} / {t:.3f}" for z, t in cells]) + " |")
 
 
@@ -155,9 +156,11 @@ def main(argv=None) -> int:
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
     parser.add_argument("--p3-p4", action="store_true", help="simulate P3's and P4's false-positive rates instead")
     parser.add_argument("--oracle", action="store_true", help="print the known-shape oracle's power instead (closed form)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="the oracle's one-sided level (0.025: alpha/2, what a test deciding either direction spends on one)")
     args = parser.parse_args(argv)
     if args.oracle:
-        print_oracle(args.lengths)
+        print_oracle(args.lengths, args.alpha)
         return 0
     if args.p3_p4:
         print("| noise | N | P3 decisive | P4 decisive |\n|---|---|---|---|")

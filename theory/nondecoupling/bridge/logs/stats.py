@@ -2,11 +2,12 @@
 
 Trend tests (A1, P3's reward rise, P4's loss trend, X1): :func:`stage_trend`. The start
 level is a block of the previous stage's settled last points and the stage's start
-(:func:`start_window`); the statistic is the isotonic likelihood ratio of a monotone change
-in either direction, any shape, with the start block's own spread in its noise scale
-(:func:`isotonic_contrast`); its null is simulated for
+(:func:`start_window`); the statistic is the smaller of two p-values, the isotonic likelihood
+ratio's of a monotone change in either direction, any shape (:func:`isotonic_contrast`), and
+the straight line's (:func:`line_contrast`), the start block's own spread in their noise
+scale; its null (:func:`null_contrast`, :func:`combined_p_values`) is simulated for
 stationary Gaussian AR(1) noise with coefficient :data:`MAX_AUTOCORRELATION` from the exact
-covariance of block means (:func:`null_contrast`), so a decisive verdict has probability
+covariance of block means, so a decisive verdict has probability
 at most alpha on such noise at every stage length. Calibration and power are measured by
 ``benchmarks/trend_power.py`` (table in docs/checking.md). The Theil-Sen slope is reported
 as an effect size only (on a random subsample of at most :data:`MAX_SLOPE_POINTS` points).
@@ -130,20 +131,64 @@ def isotonic_contrast(means: Numbers, sizes: Numbers, within: float = 0.0) -> tu
     return result[0][0], result[1][0], result[0][1], result[1][1]
 
 
+def line_contrast(means: Numbers, sizes: Numbers, within: Numbers | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(L_up, L_down): how much a straight line explains, given to the direction of its slope.
+
+    The start block sits at position 0, block k of the stage at the mean position of its
+    points (the stage's own points are 1..n). With x, y the ``sizes``-weighted centred
+    positions and means, S_xy = sum w x y, S_xx = sum w x^2:
+    L = S_xy^2 / S_xx / (RSS_0 + W), the share of :func:`isotonic_contrast`'s denominator that
+    the least-squares line explains: its likelihood-ratio statistic against no change, the
+    most powerful test of a linear drift in white noise. L_up = L where S_xy > 0, else 0;
+    L_down likewise. Rows of a 2-D ``means`` (``within`` per row) are separate series.
+
+    >>> [float(share) for share in line_contrast([0.0, 1.0, 2.0], [1, 1, 1])]
+    [1.0, 0.0]
+    >>> [float(share) for share in line_contrast([[0.0, 2.0, 1.0], [1.0, 1.0, 1.0]], [1, 1, 1])[0]]
+    [0.25, 0.0]
+    """
+    means, sizes = np.asarray(means, float), np.asarray(sizes, float)
+    ends = np.cumsum(sizes) - sizes[0]  # the stage's own points are 1..n, the start block at 0
+    position = np.where(np.arange(sizes.size) == 0, 0.0, ends - (sizes - 1.0) / 2.0)
+    x = position - (sizes @ position) / sizes.sum()
+    centred = means - np.expand_dims(means @ sizes / sizes.sum(), -1)
+    rss0, s_xy = centred**2 @ sizes, centred @ (sizes * x)
+    moving = rss0 > 1e-24 * (means**2 @ sizes)  # as isotonic_contrast: a constant curve up to roundoff explains nothing
+    share = np.divide(s_xy**2 / (sizes @ x**2), rss0 + np.asarray(within, float), out=np.zeros_like(rss0), where=moving)
+    return np.where(s_xy > 0, share, 0.0), np.where(s_xy < 0, share, 0.0)
+
+
 def start_block_statistics(values: Numbers, sizes: Numbers) -> tuple[np.ndarray, float]:
     """Block means of ``values`` (start block first) and W, the sum of squares within the start block."""
     start = np.asarray(values, float)[: int(sizes[0])]
     return block_means(values, sizes), float(np.sum((start - start.mean()) ** 2))
 
 
-@functools.lru_cache(maxsize=64)
-def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int = 0) -> np.ndarray:
-    """Sorted max(E_up, E_down) over ``draws`` Gaussian AR(1) series (coefficient ``rho``) of this layout.
+def tail_p_values(null: np.ndarray, observed: Numbers, *, members: bool = False) -> np.ndarray:
+    """Monte Carlo p-values (1 + #{null >= observed}) / (draws + 1) against a sorted null sample.
 
-    The start block's points are drawn one by one (its mean and W), the other blocks as block
-    means, all from the exact AR(1) covariance (:func:`ar1_block_covariance`). The statistic
-    is location- and scale-free, so this is its exact null distribution for stationary
-    Gaussian AR(1) noise, up to Monte Carlo error. Cached per layout.
+    ``members``: the observed values are the null's own draws, each counted once already
+    (#{null >= observed} / (draws + 1)), so that a null draw and a new observation are
+    ranked alike: a null of p-values built with the 1 left in would sit 1/(draws + 1) high.
+
+    >>> tail_p_values(np.array([1.0, 2.0, 3.0]), [2.0, 4.0]).tolist()
+    [0.75, 0.25]
+    """
+    count = null.size - np.searchsorted(null, observed, side="left")
+    return (count + (0.0 if members else 1.0)) / (null.size + 1.0)
+
+
+@functools.lru_cache(maxsize=64)
+def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted nulls of max(E_up, E_down), max(L_up, L_down) and min(p_E, p_L) over ``draws`` AR(1) series.
+
+    ``draws`` Gaussian AR(1) series (coefficient ``rho``) of this layout: the start block's
+    points one by one (its mean and W), the other blocks as block means, all from the exact
+    AR(1) covariance (:func:`ar1_block_covariance`). E (:func:`isotonic_contrast`) and L
+    (:func:`line_contrast`) are location- and scale-free, so these are their exact joint null
+    for stationary Gaussian AR(1) noise, up to Monte Carlo error; p_E and p_L are each draw's
+    p-values against the first two (:func:`tail_p_values`), the third the null of their
+    minimum (:func:`combined_p_values`). Cached per layout.
     """
     points = (1,) * sizes[0] + tuple(sizes[1:])
     factor = np.linalg.cholesky(ar1_block_covariance(points, rho) + 1e-12 * np.eye(len(points)))
@@ -151,7 +196,32 @@ def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int =
     start, rest = noise[:, : sizes[0]], noise[:, sizes[0] :]
     means = np.column_stack([start.mean(axis=1), rest])
     within = np.sum((start - start.mean(axis=1, keepdims=True)) ** 2, axis=1)
-    return np.sort([max(isotonic_contrast(row, sizes, w)[:2]) for row, w in zip(means, within)])
+    isotonic = np.array([max(isotonic_contrast(row, sizes, w)[:2]) for row, w in zip(means, within)])
+    line = np.maximum(*line_contrast(means, sizes, within))
+    isotonic_null, line_null = np.sort(isotonic), np.sort(line)
+    smallest = np.minimum(tail_p_values(isotonic_null, isotonic, members=True), tail_p_values(line_null, line, members=True))
+    return isotonic_null, line_null, np.sort(smallest)
+
+
+def combined_p_values(isotonic: Numbers, line: Numbers, nulls: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """p_d = P_0(min(p_E, p_L) <= min(p_E(E_d), p_L(L_d))): Tippett's combination, its null simulated.
+
+    ``isotonic`` and ``line`` are (E_up, E_down) and (L_up, L_down); ``nulls`` is
+    :func:`null_contrast`'s. p_E(e) = P_0(max(E_up, E_down) >= e), p_L likewise: each
+    direction takes the better of the two tests, and the minimum's own null (simulated
+    jointly, not Bonferroni's 2 min) makes the combination exact. E sees any monotone
+    shape but spends its freedom on all of them; L sees a linear drift best and a step at
+    mid-stage poorly; the minimum keeps most of each one's power where it is strong
+    (docs/checking.md: a linear drift of 4 noise s.d. over 8 points, 0.87-0.89 with E alone,
+    0.91-0.92 with both).
+
+    >>> nulls = (np.array([0.1, 0.2, 0.3]), np.array([0.1, 0.2, 0.3]), np.array([0.25, 0.5, 0.75]))
+    >>> combined_p_values([0.05, 0.4], [0.15, 0.0], nulls).tolist()  # min(p_E, p_L): 0.75 up, 0.25 down
+    [1.0, 0.5]
+    """
+    isotonic_null, line_null, smallest_null = nulls
+    smallest = np.minimum(tail_p_values(isotonic_null, isotonic), tail_p_values(line_null, line))
+    return (1.0 + np.searchsorted(smallest_null, smallest, side="right")) / (smallest_null.size + 1.0)
 
 
 def block_means(values: Numbers, sizes: Numbers) -> np.ndarray:
@@ -161,50 +231,59 @@ def block_means(values: Numbers, sizes: Numbers) -> np.ndarray:
 
 
 def monotone_trend(values: Numbers, *, start_points: int = 1, rho: float = MAX_AUTOCORRELATION,
-                   max_blocks: int = MAX_TREND_BLOCKS) -> dict:
-    """Isotonic likelihood-ratio test of a monotone change, in both directions, calibrated for AR(1) noise.
+                   max_blocks: int = MAX_TREND_BLOCKS, line: bool = True) -> dict:
+    """Test of a monotone change in both directions (isotonic and line LR combined), calibrated for AR(1) noise.
 
     The first ``start_points`` values are the start level (one block: the previous stage's
     last points and the stage's own start); the rest, in order, are free to move in one
-    direction, in any shape (a step, a fast or slow exponential, a drift). The null is
-    stationary Gaussian AR(1) noise with coefficient ``rho`` (simulated, :func:`null_contrast`);
-    for smaller positive coefficients the test is conservative.
+    direction, in any shape (a step, a fast or slow exponential, a drift): the isotonic and
+    the line likelihood ratios, the better of the two (:func:`combined_p_values`); with
+    ``line=False`` the isotonic one alone (the settledness checks: :func:`start_window`). The
+    null is stationary Gaussian AR(1) noise with coefficient ``rho`` (simulated,
+    :func:`null_contrast`); for smaller positive coefficients the test is conservative.
 
     Returns
     -------
     dict
-        ``contrast_up``, ``contrast_down`` (E_d of :func:`isotonic_contrast`), ``p_up``,
-        ``p_down`` (Monte Carlo p-values of each against the null of max(E_up, E_down)),
+        ``contrast_up``, ``contrast_down`` (E_d of :func:`isotonic_contrast`), ``line_up``,
+        ``line_down`` (L_d of :func:`line_contrast`), ``p_up``, ``p_down`` (the Monte Carlo
+        p-values of each direction, :func:`combined_p_values`),
         ``change_up``, ``change_down`` (last minus first level of each monotone fit),
         ``blocks`` (the number of block means tested).
 
     >>> result = monotone_trend([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], start_points=2)
     >>> result["p_up"] < 0.05 < result["p_down"]
     True
+    >>> drift = [0.6, 1.0, 0.4, -3.0, 1.3, 0.1, 0.7, -0.8] + [-0.7, -1.2, -1.0, -1.3, -2.2, -2.8, -2.7, -2.9]
+    >>> [monotone_trend(drift, start_points=8, line=line)["p_down"] < 0.05 for line in (True, False)]  # a linear drift
+    [True, False]
     """
     values = np.asarray(values, float)
     sizes = block_sizes(values.size, start_points, max_blocks)
     means, within = start_block_statistics(values, sizes)
     up, down, change_up, change_down = isotonic_contrast(means, sizes, within)
-    null = null_contrast(sizes, float(rho))
-    p_up, p_down = (1.0 + null.size - np.searchsorted(null, [up, down], side="left")) / (null.size + 1.0)
-    return {"contrast_up": up, "contrast_down": down, "p_up": float(p_up), "p_down": float(p_down),
-            "change_up": change_up, "change_down": change_down, "blocks": len(sizes)}
+    line_up, line_down = (float(share) for share in line_contrast(means, sizes, within))
+    nulls = null_contrast(sizes, float(rho))
+    p_up, p_down = (combined_p_values([up, down], [line_up, line_down], nulls) if line
+                    else tail_p_values(nulls[0], [up, down]))
+    return {"contrast_up": up, "contrast_down": down, "line_up": line_up, "line_down": line_down, "p_up": float(p_up),
+            "p_down": float(p_down), "change_up": change_up, "change_down": change_down, "blocks": len(sizes)}
 
 
 def trend_verdict(values: Numbers, expected_sign: int, *, start_points: int = 1, confidence: float = 0.95,
-                  rho: float = MAX_AUTOCORRELATION) -> dict:
+                  rho: float = MAX_AUTOCORRELATION, line: bool = True) -> dict:
     """The verdict of :func:`monotone_trend` (no effect size): what the calibration simulates.
 
     Decisive in direction d when p_d <= alpha = 1 - confidence and the other direction is
     not (both significant: a non-monotone curve, inconclusive). A decisive verdict implies
-    max(E_up, E_down) beyond the null's 1 - alpha quantile, so on noise of autocorrelation
-    at most ``rho`` its probability is at most alpha, whatever the stage length.
+    min(p_E, p_L) beyond its null's alpha quantile, so on noise of autocorrelation ``rho`` its
+    probability is at most alpha, whatever the stage length; both statistics' nulls grow with
+    the coefficient, so for smaller ones it is below alpha (measured, docs/checking.md).
 
     >>> trend_verdict(np.arange(20.0), -1)["verdict"]
     'violated'
     """
-    result = monotone_trend(values, start_points=start_points, rho=rho)
+    result = monotone_trend(values, start_points=start_points, rho=rho, line=line)
     alpha = 1.0 - confidence
     up, down = result["p_up"] <= alpha, result["p_down"] <= alpha
     direction = +1 if up and not down else (-1 if down and not up else 0)
@@ -258,7 +337,7 @@ def start_window(previous: Numbers, values: Numbers, *, confidence: float = 0.95
     half = math.ceil((size + 1) / 2) - 1
     for length in dict.fromkeys((size, half) if size + 1 >= MIN_CHECKED_POINTS else (half,)):
         window = previous[previous.size - length :]
-        if length and trend_verdict(np.r_[window, values[0]], +1, confidence=confidence, rho=rho)["direction"] == 0:
+        if length and trend_verdict(np.r_[window, values[0]], +1, confidence=confidence, rho=rho, line=False)["direction"] == 0:
             return window, True
     return previous[:0], False
 
@@ -298,7 +377,7 @@ def trend_decision(steps: Numbers, values: Numbers, expected_sign: int, *, previ
 
     >>> trend_decision(range(20), np.arange(20.0), +1)["verdict"]
     'holds'
-    >>> trend_decision(range(3), [0.0, 1.0, 2.0], +1)["verdict"]
+    >>> trend_decision(range(3), [0.0, 1.0, 1.5], +1)["verdict"]  # 3 points: only a near-exact line decides
     'inconclusive'
     """
     steps, values = np.asarray(steps, float), np.asarray(values, float)

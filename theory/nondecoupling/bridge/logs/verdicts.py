@@ -12,8 +12,8 @@ evaluation is part of the stage.
 
 A1 (signs). During an RL stage the held-out SFT loss rises; during an SFT stage that
 follows RL the reward (the exact ``pass_rate`` where logged, else the sampled reward)
-falls. Tested by :func:`nondecoupling.bridge.logs.stats.trend_decision` (isotonic likelihood
-ratio, start level from the previous stage's settled end, null for AR(1) noise): at most
+falls. Tested by :func:`nondecoupling.bridge.logs.stats.trend_decision` (isotonic and line likelihood
+ratios combined, start level from the previous stage's settled end, null for AR(1) noise): at most
 alpha decisive verdicts on such noise at any length (docs/checking.md).
 
 P3. Mapping the RL fit onto the RL flow's constants, mu_rl = beta_rl = m and
@@ -170,7 +170,7 @@ def _decided(result: dict) -> str:
     start = (f"start level from {result['start_points']} points" + (" (the previous stage's end, flat)"
              if result["start_points"] > 1 else (" (the previous stage's end still moved)" if result["previous_flat"] is False
                                                  else "")))
-    return (f"isotonic LR, AR(1) rho <= {result['rho']:g} null: p(rise) = {result['p_up']:.3g}, p(fall) = {result['p_down']:.3g} "
+    return (f"isotonic + line LR, AR(1) rho <= {result['rho']:g} null: p(rise) = {result['p_up']:.3g}, p(fall) = {result['p_down']:.3g} "
             f"vs alpha {result['level']:.3g}; {start}, n = {result['n']}")
 
 
@@ -187,7 +187,7 @@ def _loss_settled(loss: np.ndarray, *, confidence: float, rho: float) -> tuple[b
     window = _end_window(loss)
     if window.size < 3:
         return None, f"{window.size} SFT-loss values in the SFT stage: too few to test that it settled"
-    result = stats.trend_verdict(window, -1, confidence=confidence, rho=rho)
+    result = stats.trend_verdict(window, -1, confidence=confidence, rho=rho, line=False)  # as start_window's check
     settled = result["direction"] == 0
     return settled, (f"SFT loss {'settled' if settled else 'still moving'} over SFT's last {window.size} points "
                      f"(isotonic LR: p(fall) = {result['p_down']:.3g}, p(rise) = {result['p_up']:.3g}, alpha "
@@ -292,7 +292,7 @@ def _trend_check(theorem, name, stage, frame, quantity, expected, *, confidence,
                  note=note, decided_by=_decided(result))
 
 
-TREND_NOTE = ("isotonic likelihood ratio of a monotone change in either direction (any shape), null simulated for "
+TREND_NOTE = ("isotonic and line likelihood ratios of a monotone change in either direction (any shape), combined, null simulated for "
               "AR(1) noise; start level from the previous stage's settled end; Theil-Sen slope as effect size")
 
 
