@@ -236,6 +236,15 @@ def test_loss_per_token_is_refused_on_the_callbacks_per_sequence_loss(tmp_path, 
     assert "sft_loss <- `eval_sft_loss` [per sequence (CouplingCallback)]" in (tmp_path / "b" / "report.md").read_text()
 
 
+@pytest.mark.parametrize("writer", ["nondecoupling.bridge.models.callback.CouplingCallback",
+                                    "nondecoupling.bridge.callback.CouplingCallback"])  # before the models/logs split
+def test_the_callbacks_log_jsonl_is_per_sequence_whichever_version_wrote_it(tmp_path, writer):
+    run = isotropic_run([("rl", 40)], start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
+    log = write_jsonl(run, tmp_path / "log.jsonl", meta={"writer": writer})
+    assert main(["check", str(log), "--bootstrap", "5", "--out", str(tmp_path / "report")]) == 0
+    assert "[per sequence (CouplingCallback)]" in (tmp_path / "report" / "report.md").read_text()
+
+
 def test_preset_trl_reads_the_callbacks_coupling_keys_as_per_sequence(tmp_path, capsys):
     """An attached CouplingCallback logs coupling/* through the trainer: --preset trl maps them, and their
     SFT loss is per sequence (--loss-per-token refused); the trainer's own per-token loss is not taken."""

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from nondecoupling._typing import Numbers
 
 PER_TOKEN_SOURCES = ("eval_loss", "eval/loss", "val/loss", "eval/gpt_loss", "train/ptx_loss")
-CALLBACK = "nondecoupling.bridge.models.callback.CouplingCallback"
+#: run_meta.json's "writer" of the callback: today's module path, and the one logs written before the
+#: bridge's models/logs split carry (their SFT loss is per sequence all the same)
+CALLBACK_WRITERS = ("nondecoupling.bridge.models.callback.CouplingCallback", "nondecoupling.bridge.callback.CouplingCallback")
 CALLBACK_KEYS = ("eval_k1_floor", "eval_phase")  # keys only the callback's trainer_state records carry
 NEAR_ZERO_LOSS = 1e-6  # nats per sequence: a held-out cross-entropy this small at every point is no model's
 OTHER_UNITS = {"step": "optimizer step", "reward": "mean reward per sample", "pass_rate": "probability",
@@ -31,7 +33,7 @@ OTHER_UNITS = {"step": "optimizer step", "reward": "mean reward per sample", "pa
 
 def _written_by_callback(path: Path, source: str, meta: dict) -> bool:
     """A canonical log with the callback's run_meta.json, or trainer_state records with the callback's keys."""
-    if meta.get("writer") == CALLBACK and path.suffix == ".jsonl" or source.startswith("coupling/"):
+    if meta.get("writer") in CALLBACK_WRITERS and path.suffix == ".jsonl" or source.startswith("coupling/"):
         return True  # coupling/*: the callback's numbers through an attached trainer's log
     if path.is_file() and path.name.endswith(".json") and source == "eval_sft_loss":
         try:
