@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import t as student_t
+from scipy.special import stdtrit
 
 import nondecoupling
 from nondecoupling.bridge.jsonable import jsonable
@@ -213,7 +213,7 @@ def rate_matches_expert(rates: Numbers, a: float, *, confidence: float = 0.95, r
     rates = np.asarray(rates, float)
     m = rates.size
     sd = stats.rms_noise_sd(rates) / math.sqrt(1.0 - rho)
-    t = float(student_t.isf((1.0 - confidence) / 2.0, df=m - 1))
+    t = -float(stdtrit(m - 1, (1.0 - confidence) / 2.0))  # Student's isf (scipy.stats.t's), without scipy.stats
     tolerance = max(t * sd * math.sqrt(stats.ar1_block_covariance([m], rho)[0, 0]), 1e-9)
     gap = float(rates.mean() - a)
     return {"matches": abs(gap) <= tolerance, "mean": float(rates.mean()), "gap": gap, "tolerance": tolerance,
@@ -629,7 +629,7 @@ def increase_matches_kl(increase: Numbers, forward_kl: Numbers, loss: Numbers, *
     gap, n = increase - forward_kl, increase.size
     second = np.diff(gap, 2)  # a smooth gap (a real discrepancy) hardly enters its second differences
     sd = math.sqrt(2.0 * np.mean(second**2) / (6.0 - 8.0 * rho + 2.0 * rho**2)) if second.size >= 2 else math.nan
-    t = float(student_t.isf((1.0 - confidence) / (2 * n), df=max(n - 3, 1)))
+    t = -float(stdtrit(max(n - 3, 1), (1.0 - confidence) / (2 * n)))
     roundoff = 1e-9 * max(1.0, float(np.max(np.abs(loss))))
     tolerance = max(t * sd, roundoff) if np.isfinite(sd) else math.inf
     significant = np.abs(gap) > tolerance
