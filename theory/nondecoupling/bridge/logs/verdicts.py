@@ -590,7 +590,8 @@ def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entrop
         if entropy is None and phase != "rl":
             continue
         rate, _ = stats.k1_rate(frame)
-        data = frame[np.isfinite(rate) & frame["sft_loss"].notna().to_numpy()]
+        used = [c for c in ("step", "sft_loss", "reward", "pass_rate") if c in frame]  # copies of these only
+        data = frame.loc[np.isfinite(rate) & frame["sft_loss"].notna().to_numpy(), used]
         if data.empty:  # K1 is checked wherever an SFT loss and a pass rate in [0, 1] were logged together
             continue
         theorems = ["K1"] + (["K3"] if phase == "sft" and seen_rl and entropy is not None else [])
