@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+
 def pairwise_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(y_j - y_i) / (x_j - x_i) over the pairs i < j with x_i != x_j, row i after row i - 1.
 

@@ -46,7 +46,7 @@ RL starts at an SFT optimum.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -110,16 +110,21 @@ class Check:
 # ---------------------------------------------------------------- stages
 
 
-def stage_tables(run: pd.DataFrame) -> Iterator[tuple[int, str, pd.DataFrame]]:
+def stage_tables(run: pd.DataFrame, phases: Collection[str] | None = None) -> Iterator[tuple[int, str, pd.DataFrame]]:
     """``(stage, phase, frame)`` per stage; after the first, ``frame`` starts at the previous stage's last point.
 
     Where the stage's own first row has the same step (a new trainer's step-0 evaluation of
     the same model), the two rows are one point: the stage's own values, completed by the
-    previous stage's.
+    previous stage's. Only the stages of ``phases`` (default: all); each ``frame`` is a copy,
+    without the ``source`` texts and the optional quantities never logged (no check reads them).
     """
+    unused = ["source", *(c for c in OPTIONAL_QUANTITIES if c in run and run[c].isna().all())]
     previous = None
-    for stage, frame in _stage_frames(run.drop(columns="source", errors="ignore")):  # no check reads the texts
+    for stage, frame in _stage_frames(run.drop(columns=unused, errors="ignore")):
         phase = frame["phase"].iloc[0]
+        if phases is not None and phase not in phases:
+            previous = frame
+            continue
         if previous is not None:
             start = previous.iloc[[-1]].assign(phase=phase, stage=stage)
             if start["step"].iloc[0] == frame["step"].iloc[0]:
@@ -131,6 +136,10 @@ def stage_tables(run: pd.DataFrame) -> Iterator[tuple[int, str, pd.DataFrame]]:
             frame_with_start = frame.reset_index(drop=True)
         previous = frame
         yield int(stage), phase, frame_with_start
+
+
+#: Quantities a stage frame goes without when the run never logged them (their checks test ``in frame``).
+OPTIONAL_QUANTITIES = ("kl", "lr", "pass_rate", "forward_kl")
 
 
 def _stage_frames(run: pd.DataFrame):
@@ -326,7 +335,7 @@ def mixed_weight(sft_coef: float) -> float:
 def check_x1(run: pd.DataFrame, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> list[Check]:
     """X1's joint flow in every ``mixed`` stage: F_w = w L - (1 - w) J does not rise."""
     checks, coefficients = [], run.attrs.get("sft_coef", {})
-    for stage, phase, frame in stage_tables(run):
+    for stage, phase, frame in stage_tables(run, phases=("mixed",)):
         if phase != "mixed":
             continue
         coef = coefficients.get(stage)
@@ -656,7 +665,7 @@ def check_forward_kl(run: pd.DataFrame, *, confidence: float = 0.95,
     optimum the increase is KL(p* || pi) - KL(p* || pi_0), which differs.
     """
     checks = []
-    for stage, phase, frame in stage_tables(run):
+    for stage, phase, frame in stage_tables(run, phases=("rl",)):
         if phase != "rl" or "forward_kl" not in frame:
             continue
         data = frame.dropna(subset=["sft_loss", "forward_kl"])
