@@ -8,6 +8,12 @@ time and the process's peak resident memory (``ru_maxrss`` of the child). The ta
 linearly (the trend tests are O(n log n), the fits run on at most ``MAX_FIT_POINTS`` bin
 means, Theil-Sen on at most ``MAX_SLOPE_POINTS`` points).
 
+Each checkout is run twice per repeat with a null cache folder of its own
+(``NONDECOUPLING_NULL_CACHE``, :mod:`nondecoupling.bridge.logs.null_cache`): ``cold``, the folder
+empty (the trend tests' nulls simulated: a first check of a run of this length), then ``warm``
+(read back: any later check of a run whose stages have the same lengths). Revisions before the
+cache simulate them both times.
+
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py            # 10^4, 10^5, 10^6 rows
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py --rows 1000000
     git worktree add /tmp/before HEAD~1    # this revision against the previous one, alternating:
@@ -43,14 +49,18 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
     (path.parent / "run_meta.json").write_text(json.dumps({"expert_pass_rate": 0.4, "expert_entropy": 10.0}))
 
 
-def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY) -> tuple[float, float, float, int]:
+def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
+          null_cache: Path | None = None) -> tuple[float, float, float, int]:
     """(wall s, CPU s, peak resident MB, exit code) of one ``nondecoupling check`` in a fresh process.
 
     CPU time (user + system) is reported beside wall time: on a shared machine the wall time
     measures the neighbours too. The child's own rusage (``os.wait4``), not the running
-    maximum over all children, so that revisions can alternate.
+    maximum over all children, so that revisions can alternate. ``null_cache``: the folder of
+    stored trend nulls (``NONDECOUPLING_NULL_CACHE``; default: the user's, whatever it holds).
     """
     env = {**os.environ, "PYTHONPATH": f"{source / 'theory'}:{source}", "OMP_NUM_THREADS": "1"}
+    if null_cache is not None:
+        env["NONDECOUPLING_NULL_CACHE"] = str(null_cache)
     command = [sys.executable, "-m", "nondecoupling", "check", str(path), "--out", str(out), "--lam", "0.05",
                "--bootstrap", str(bootstrap)]
     start = time.perf_counter()
@@ -92,7 +102,8 @@ def main(argv=None) -> int:
         write_log(args.write_log, args.rows[0])
         return 0
     measured = {}
-    print("| rows | log MB | checkout | check wall s | check CPU s | peak RSS MB | verdicts |\n|---|---|---|---|---|---|---|")
+    print("| rows | log MB | checkout | nulls | check wall s | check CPU s | peak RSS MB | verdicts |\n"
+          "|---|---|---|---|---|---|---|---|")
     for rows in sorted(args.rows):
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "log.jsonl"
@@ -100,28 +111,30 @@ def main(argv=None) -> int:
             seen = {}
             for repeat in range(args.repeats):
                 for index, source in enumerate(args.source):
-                    out = Path(tmp) / f"report-{index}-{repeat}"
-                    wall, cpu, peak, code = check(log, out, args.bootstrap, source)
-                    measured.setdefault((rows, source), []).append((cpu, peak))
-                    verdicts = _verdicts(out) if code == 0 else f"exit {code}"
-                    same = "" if not seen or verdicts == next(iter(seen.values())) else " (differ)"
-                    seen[source] = verdicts
-                    summary = json.loads((out / "report.json").read_text())["summary"] if code == 0 else verdicts
-                    print(f"| {rows:,} | {log.stat().st_size / 2**20:.0f} | {source.resolve().name} | {wall:.1f} | {cpu:.1f} | "
-                          f"{peak:.0f} | {summary}{same} |", flush=True)
+                    nulls = Path(tmp) / f"nulls-{index}-{repeat}"  # empty: the first run simulates, the second reads
+                    for state in ("cold", "warm"):
+                        out = Path(tmp) / f"report-{index}-{repeat}-{state}"
+                        wall, cpu, peak, code = check(log, out, args.bootstrap, source, nulls)
+                        measured.setdefault((rows, source, state), []).append((cpu, peak))
+                        verdicts = _verdicts(out) if code == 0 else f"exit {code}"
+                        same = "" if not seen or verdicts == next(iter(seen.values())) else " (differ)"
+                        seen[(source, state)] = verdicts
+                        summary = json.loads((out / "report.json").read_text())["summary"] if code == 0 else verdicts
+                        print(f"| {rows:,} | {log.stat().st_size / 2**20:.0f} | {source.resolve().name} | {state} | {wall:.1f} | "
+                              f"{cpu:.1f} | {peak:.0f} | {summary}{same} |", flush=True)
     _print_ranges(measured, args.source)
     return 0
 
 
 def _print_ranges(measured: dict, sources: list) -> None:
-    """CPU and peak memory per checkout as ranges over the repeats, and each checkout's ratio to the first."""
-    print("\n| rows | checkout | CPU s | peak RSS MB | CPU / first | RSS / first |\n|---|---|---|---|---|---|")
-    for (rows, source), runs in measured.items():
+    """CPU and peak memory per checkout and cache state as ranges over the repeats, and ratios to the first checkout's."""
+    print("\n| rows | checkout | nulls | CPU s | peak RSS MB | CPU / first | RSS / first |\n|---|---|---|---|---|---|---|")
+    for (rows, source, state), runs in measured.items():
         cpu, peak = (sorted(r[i] for r in runs) for i in (0, 1))
-        first = measured[(rows, sources[0])]
+        first = measured[(rows, sources[0], state)]
         cpu_ratio = [c / f for c, f in zip((r[0] for r in runs), (r[0] for r in first))]
         rss_ratio = [c / f for c, f in zip((r[1] for r in runs), (r[1] for r in first))]
-        print(f"| {rows:,} | {source.resolve().name} | {cpu[0]:.1f}-{cpu[-1]:.1f} | {peak[0]:.0f}-{peak[-1]:.0f} | "
+        print(f"| {rows:,} | {source.resolve().name} | {state} | {cpu[0]:.1f}-{cpu[-1]:.1f} | {peak[0]:.0f}-{peak[-1]:.0f} | "
               f"{min(cpu_ratio):.2f}-{max(cpu_ratio):.2f} | {min(rss_ratio):.2f}-{max(rss_ratio):.2f} |")
 
 

@@ -36,10 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special
 from tqdm.auto import tqdm
 
 import nondecoupling
+from nondecoupling.bridge.logs.null_cache import disk_cached
+from nondecoupling.bridge.logs.robust import theil_sen_slope
 
 if TYPE_CHECKING:
     from nondecoupling._typing import Numbers
@@ -179,8 +181,9 @@ def tail_p_values(null: np.ndarray, observed: Numbers, *, members: bool = False)
 
 
 @functools.lru_cache(maxsize=64)
-def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted nulls of max(E_up, E_down), max(L_up, L_down) and min(p_E, p_L) over ``draws`` AR(1) series.
+@disk_cached  # and on disk (nondecoupling.bridge.logs.null_cache): a tenth of a second to read, 0.3-1 s to simulate
+def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int = 0) -> np.ndarray:
+    """Sorted nulls of max(E_up, E_down), max(L_up, L_down) and min(p_E, p_L) over ``draws`` AR(1) series, as rows.
 
     ``draws`` Gaussian AR(1) series (coefficient ``rho``) of this layout: the start block's
     points one by one (its mean and W), the other blocks as block means, all from the exact
@@ -188,7 +191,8 @@ def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int =
     (:func:`line_contrast`) are location- and scale-free, so these are their exact joint null
     for stationary Gaussian AR(1) noise, up to Monte Carlo error; p_E and p_L are each draw's
     p-values against the first two (:func:`tail_p_values`), the third the null of their
-    minimum (:func:`combined_p_values`). Cached per layout.
+    minimum (:func:`combined_p_values`). One (3, draws) array, so that it is stored as one
+    array: cached per layout, in memory and on disk.
     """
     points = (1,) * sizes[0] + tuple(sizes[1:])
     factor = np.linalg.cholesky(ar1_block_covariance(points, rho) + 1e-12 * np.eye(len(points)))
@@ -200,10 +204,10 @@ def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int =
     line = np.maximum(*line_contrast(means, sizes, within))
     isotonic_null, line_null = np.sort(isotonic), np.sort(line)
     smallest = np.minimum(tail_p_values(isotonic_null, isotonic, members=True), tail_p_values(line_null, line, members=True))
-    return isotonic_null, line_null, np.sort(smallest)
+    return np.stack([isotonic_null, line_null, np.sort(smallest)])
 
 
-def combined_p_values(isotonic: Numbers, line: Numbers, nulls: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+def combined_p_values(isotonic: Numbers, line: Numbers, nulls: Sequence[np.ndarray]) -> np.ndarray:
     """p_d = P_0(min(p_E, p_L) <= min(p_E(E_d), p_L(L_d))): Tippett's combination, its null simulated.
 
     ``isotonic`` and ``line`` are (E_up, E_down) and (L_up, L_down); ``nulls`` is
@@ -296,7 +300,8 @@ def trend_verdict(values: Numbers, expected_sign: int, *, start_points: int = 1,
 def theil_sen(steps: Numbers, values: Numbers, *, confidence: float = 0.95, seed: int = 0) -> dict:
     """Theil-Sen slope and its interval on at most :data:`MAX_SLOPE_POINTS` points.
 
-    ``scipy.stats.theilslopes`` takes the median over all pairs (O(m^2) memory); a random
+    The median over all pairs (O(m^2), :func:`nondecoupling.bridge.logs.robust.theil_sen_slope`:
+    ``scipy.stats.theilslopes``' numbers without importing ``scipy.stats``); a random
     subsample of m points keeps it bounded and stays unbiased for the slope.
 
     >>> theil_sen([0, 1, 2, 3], [0.0, 2.0, 4.0, 6.0])["slope"]
@@ -308,8 +313,8 @@ def theil_sen(steps: Numbers, values: Numbers, *, confidence: float = 0.95, seed
         steps, values = steps[keep], values[keep]
     if steps.size < 2 or np.ptp(steps) == 0:
         return {"slope": float("nan"), "ci": (float("nan"), float("nan"))}
-    result = stats.theilslopes(values, steps, alpha=confidence)
-    return {"slope": float(result.slope), "ci": (float(result.low_slope), float(result.high_slope))}
+    slope, low, high = theil_sen_slope(steps, values, confidence)
+    return {"slope": slope, "ci": (low, high)}
 
 
 def start_window(previous: Numbers, values: Numbers, *, confidence: float = 0.95, rho: float = MAX_AUTOCORRELATION) -> tuple[np.ndarray, bool | None]:
@@ -396,7 +401,8 @@ def noise_sd(values: Numbers) -> float:
     diffs = np.diff(np.asarray(values, float))
     if diffs.size < 2:
         return float("nan")
-    return float(stats.median_abs_deviation(diffs, scale="normal") / math.sqrt(2.0))
+    mad = np.median(np.abs(diffs - np.median(diffs))) / special.ndtri(0.75)  # scipy.stats' scale="normal"
+    return float(mad / math.sqrt(2.0))
 
 
 def rms_noise_sd(values: Numbers) -> float:
@@ -424,7 +430,7 @@ def pointwise_violation_verdict(slack: Numbers, values: Numbers, *, confidence: 
     slack, values = np.asarray(slack, float), np.asarray(values, float)
     determined = np.ones(slack.shape, bool) if determined is None else np.asarray(determined, bool)
     sd, n = rms_noise_sd(values), slack.size
-    t = float(stats.t.isf((1.0 - confidence) / max(n, 1), df=max(n - 1, 1)))
+    t = -float(special.stdtrit(max(n - 1, 1), (1.0 - confidence) / max(n, 1)))  # Student's isf, as scipy.stats.t's
     tolerance = 0.0 if sd == 0.0 else (t * sd if np.isfinite(sd) else np.inf)
     roundoff = 1e-9 * np.maximum(1.0, np.abs(values))
     significant = (slack < -np.maximum(tolerance, roundoff)) & determined

@@ -46,13 +46,13 @@ RL starts at an SFT optimum.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import t as student_t
+from scipy.special import stdtrit
 
 import nondecoupling
 from nondecoupling.bridge.jsonable import jsonable
@@ -110,16 +110,21 @@ class Check:
 # ---------------------------------------------------------------- stages
 
 
-def stage_tables(run: pd.DataFrame) -> Iterator[tuple[int, str, pd.DataFrame]]:
+def stage_tables(run: pd.DataFrame, phases: Collection[str] | None = None) -> Iterator[tuple[int, str, pd.DataFrame]]:
     """``(stage, phase, frame)`` per stage; after the first, ``frame`` starts at the previous stage's last point.
 
     Where the stage's own first row has the same step (a new trainer's step-0 evaluation of
     the same model), the two rows are one point: the stage's own values, completed by the
-    previous stage's.
+    previous stage's. Only the stages of ``phases`` (default: all); each ``frame`` is a copy,
+    without the ``source`` texts and the optional quantities never logged (no check reads them).
     """
+    unused = ["source", *(c for c in OPTIONAL_QUANTITIES if c in run and run[c].isna().all())]
     previous = None
-    for stage, frame in _stage_frames(run.drop(columns="source", errors="ignore")):  # no check reads the texts
+    for stage, frame in _stage_frames(run.drop(columns=unused, errors="ignore")):
         phase = frame["phase"].iloc[0]
+        if phases is not None and phase not in phases:
+            previous = frame
+            continue
         if previous is not None:
             start = previous.iloc[[-1]].assign(phase=phase, stage=stage)
             if start["step"].iloc[0] == frame["step"].iloc[0]:
@@ -131,6 +136,10 @@ def stage_tables(run: pd.DataFrame) -> Iterator[tuple[int, str, pd.DataFrame]]:
             frame_with_start = frame.reset_index(drop=True)
         previous = frame
         yield int(stage), phase, frame_with_start
+
+
+#: Quantities a stage frame goes without when the run never logged them (their checks test ``in frame``).
+OPTIONAL_QUANTITIES = ("kl", "lr", "pass_rate", "forward_kl")
 
 
 def _stage_frames(run: pd.DataFrame):
@@ -213,7 +222,7 @@ def rate_matches_expert(rates: Numbers, a: float, *, confidence: float = 0.95, r
     rates = np.asarray(rates, float)
     m = rates.size
     sd = stats.rms_noise_sd(rates) / math.sqrt(1.0 - rho)
-    t = float(student_t.isf((1.0 - confidence) / 2.0, df=m - 1))
+    t = -float(stdtrit(m - 1, (1.0 - confidence) / 2.0))  # Student's isf (scipy.stats.t's), without scipy.stats
     tolerance = max(t * sd * math.sqrt(stats.ar1_block_covariance([m], rho)[0, 0]), 1e-9)
     gap = float(rates.mean() - a)
     return {"matches": abs(gap) <= tolerance, "mean": float(rates.mean()), "gap": gap, "tolerance": tolerance,
@@ -326,7 +335,7 @@ def mixed_weight(sft_coef: float) -> float:
 def check_x1(run: pd.DataFrame, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> list[Check]:
     """X1's joint flow in every ``mixed`` stage: F_w = w L - (1 - w) J does not rise."""
     checks, coefficients = [], run.attrs.get("sft_coef", {})
-    for stage, phase, frame in stage_tables(run):
+    for stage, phase, frame in stage_tables(run, phases=("mixed",)):
         if phase != "mixed":
             continue
         coef = coefficients.get(stage)
@@ -590,7 +599,8 @@ def check_kl_bounds(run: pd.DataFrame, *, expert_pass_rate: float, expert_entrop
         if entropy is None and phase != "rl":
             continue
         rate, _ = stats.k1_rate(frame)
-        data = frame[np.isfinite(rate) & frame["sft_loss"].notna().to_numpy()]
+        used = [c for c in ("step", "sft_loss", "reward", "pass_rate") if c in frame]  # copies of these only
+        data = frame.loc[np.isfinite(rate) & frame["sft_loss"].notna().to_numpy(), used]
         if data.empty:  # K1 is checked wherever an SFT loss and a pass rate in [0, 1] were logged together
             continue
         theorems = ["K1"] + (["K3"] if phase == "sft" and seen_rl and entropy is not None else [])
@@ -629,7 +639,7 @@ def increase_matches_kl(increase: Numbers, forward_kl: Numbers, loss: Numbers, *
     gap, n = increase - forward_kl, increase.size
     second = np.diff(gap, 2)  # a smooth gap (a real discrepancy) hardly enters its second differences
     sd = math.sqrt(2.0 * np.mean(second**2) / (6.0 - 8.0 * rho + 2.0 * rho**2)) if second.size >= 2 else math.nan
-    t = float(student_t.isf((1.0 - confidence) / (2 * n), df=max(n - 3, 1)))
+    t = -float(stdtrit(max(n - 3, 1), (1.0 - confidence) / (2 * n)))
     roundoff = 1e-9 * max(1.0, float(np.max(np.abs(loss))))
     tolerance = max(t * sd, roundoff) if np.isfinite(sd) else math.inf
     significant = np.abs(gap) > tolerance
@@ -655,7 +665,7 @@ def check_forward_kl(run: pd.DataFrame, *, confidence: float = 0.95,
     optimum the increase is KL(p* || pi) - KL(p* || pi_0), which differs.
     """
     checks = []
-    for stage, phase, frame in stage_tables(run):
+    for stage, phase, frame in stage_tables(run, phases=("rl",)):
         if phase != "rl" or "forward_kl" not in frame:
             continue
         data = frame.dropna(subset=["sft_loss", "forward_kl"])
