@@ -244,7 +244,7 @@ def _callback(steps: int, what: str) -> Callable[[dict], list]:
         row = m[str(steps)]
         evaluation = (row["callback"] - row["refits"]) / row["evaluations"]
         share = {"callback": row["callback"] / row["training"], "refits": row["refits"] / row["training"],
-                 "evaluation": evaluation / (row["training"] / steps)}
+                 "evaluation": evaluation / (row["training"] / steps), "evaluations": row["evaluations"]}
         return [share[what]]
     return values
 
