@@ -19,17 +19,22 @@ class FakeClock:
         return self.now
 
 
-def run_stage(monkeypatch, *, share, max_steps: int, every: int, step_seconds, evaluation_seconds: float) -> tuple[list[int], float, float]:
-    """Drive a budget through one stage as the callback does: (evaluated steps, callback time, training time)."""
+def run_stage(monkeypatch, *, share, max_steps: int, every: int, step_seconds, evaluation_seconds) -> tuple[list[int], float, float]:
+    """Drive a budget through one stage as the callback does: (evaluated steps, callback time, training time).
+
+    ``evaluation_seconds``: one cost for every evaluation, or a list, the i-th evaluation's cost (the last one repeated).
+    """
     clock = FakeClock()
     monkeypatch.setattr(budget_module.time, "perf_counter", clock)
     budget = TimeBudget(share)
     budget.reset(enforced=True, max_steps=max_steps)
     evaluated = []
 
+    costs = evaluation_seconds if isinstance(evaluation_seconds, list) else [evaluation_seconds]
+
     def evaluate(step):
         with budget.spending():
-            clock.now += evaluation_seconds
+            clock.now += costs[min(len(evaluated), len(costs) - 1)]
         evaluated.append(step)
 
     evaluate(0)  # the stage's first evaluation, always made
@@ -54,6 +59,14 @@ def test_a_slow_evaluation_is_deferred_and_the_stage_stays_within_its_share(monk
                                            evaluation_seconds=2.0)
     assert evaluated == [0, 10, 20, 30, 200]
     assert spent == pytest.approx(0.05 * training)  # tight: the budget is spent to the last evaluation
+
+
+def test_a_cheap_evaluation_does_not_make_the_next_one_look_cheap(monkeypatch):
+    """5% of 100 one-second steps = 5 s; evaluations of 1 s but the fourth (0.1 s). Taking the last cost as the next
+    one's, step 40's would be made (3.1 s + 2 x 0.1 s fits) and the stage would end at 5.1 s; the largest cost keeps it."""
+    evaluated, spent, training = run_stage(monkeypatch, share=0.05, max_steps=100, every=10, step_seconds=lambda s: 1.0,
+                                           evaluation_seconds=[1.0, 1.0, 1.0, 0.1, 1.0])
+    assert evaluated == [0, 10, 20, 30, 100] and spent == pytest.approx(4.1) and spent <= 0.05 * training
 
 
 def test_a_cheap_evaluation_keeps_the_schedule(monkeypatch):

@@ -190,7 +190,8 @@ def _short_task_run(tmp_path, *, sft_steps: int, grpo_steps: int, every_steps: i
     callback = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=reward, reference_model="rl_start",
                                                expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy,
                                                output_dir=tmp_path, every_steps=every_steps, exact_pass_rate=True,
-                                               stop_at="optimal", measure={"samples_per_prompt": 4}))
+                                               stop_at="optimal", measure={"samples_per_prompt": 4},
+                                               max_overhead=None))  # every SFT evaluation: the RL prior, hence the stop, must not depend on timing
     sft = SFTTrainer(model=model, processing_class=tokenizer,
                      args=SFTConfig(max_steps=sft_steps, learning_rate=1e-2, per_device_train_batch_size=64,
                                     completion_only_loss=True, output_dir=str(tmp_path / "sft"), report_to="none", **common),

@@ -19,6 +19,7 @@ pytest.importorskip("transformers")
 
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList  # noqa: E402
 
+from nondecoupling import ParameterError  # noqa: E402
 from nondecoupling.bridge.models.measure import CouplingMeasurer  # noqa: E402
 from nondecoupling.bridge.models.sequences import (  # noqa: E402
     continuation_logprobs,
@@ -183,3 +184,31 @@ def test_the_references_prompt_pass_and_samples_are_kept_until_it_changes(digit)
     other = build_tiny_qwen3(tokenizer, TINY, seed=10).eval()
     fresh = CouplingMeasurer(prompts, responses, tokenizer=tokenizer, weights=weights, reward_fn=task_reward(task))
     assert measurer.evaluate(policy, step=1, reference=other) == fresh.evaluate(policy, step=1, reference=other)
+
+
+def test_an_evaluation_of_the_reference_itself_gives_zero_kls_and_seeds_the_references_cache(digit):
+    """model_is_reference: both KLs 0 exactly, pi_ref never run, the other metrics those of a plain evaluation; the
+    model's samples then serve as pi_ref's (a later forward_kl is their log-ratio, row by row)."""
+    task, tokenizer, pairs = digit
+    policy, other = build_tiny_qwen3(tokenizer, TINY, seed=11).eval(), build_tiny_qwen3(tokenizer, TINY, seed=12).eval()
+    reference = build_tiny_qwen3(tokenizer, TINY, seed=11).eval()  # the policy's weights, as "rl_start" copies them
+    calls = []
+    reference.register_forward_hook(lambda *_: calls.append(1))
+    prompts, responses, weights = zip(*pairs)
+    settings = dict(tokenizer=tokenizer, weights=weights, reward_fn=task_reward(task), exact_pass_rate=True, samples_per_prompt=2)
+    measurer = CouplingMeasurer(prompts, responses, **settings)
+    same = measurer.evaluate(policy, step=0, reference=reference, model_is_reference=True)
+    assert same["kl"] == 0.0 and same["forward_kl"] == 0.0 and calls == []
+    plain = CouplingMeasurer(prompts, responses, **settings).evaluate(policy, step=0, reference=reference)
+    assert {k: same[k] for k in ("sft_loss", "pass_rate", "reward", "reward_se")} == {k: plain[k] for k in ("sft_loss", "pass_rate", "reward", "reward_se")}
+    assert abs(plain["kl"]) < 1e-5 and abs(plain["forward_kl"]) < 1e-5  # computed: zero to float tolerance
+    later = measurer.evaluate(other, step=1, reference=reference)
+    encoded = measurer._encode()
+    sample_prompts = [encoded["prompt_ids"][p] for p in encoded["prompts"] for _ in range(2)]
+    samples = measurer._reference_samples[1]
+    with torch.no_grad():
+        log_ratio = [float(sequence_logprobs(reference, pad_pairs([p], [y], pad_id=encoded["pad"])) -
+                           sequence_logprobs(other, pad_pairs([p], [y], pad_id=encoded["pad"]))) for p, y in zip(sample_prompts, samples)]
+    assert later["forward_kl"] == pytest.approx(np.mean(log_ratio), abs=1e-5)
+    with pytest.raises(ParameterError, match="model_is_reference"):
+        measurer.evaluate(policy, model_is_reference=True)

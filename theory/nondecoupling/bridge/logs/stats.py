@@ -603,24 +603,50 @@ def percentile_interval(samples: Numbers, confidence: float) -> tuple[float, flo
 
 
 def k1_rate(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The pass rate b of every row, and whether it is the exact one.
-
-    b is the logged exact ``pass_rate`` where there is one, else the sampled ``reward``;
-    NaN where neither is logged or the value lies outside [0, 1] (a reward that is not a
-    pass rate). The one place this rule lives (the bridge's checks and the Qwen3
-    experiments' summary both call it).
+    """The pass rate b of every row, and whether it is the exact one (:func:`k1_rate_values` of its columns).
 
     >>> rate, exact = k1_rate(pd.DataFrame({"reward": [0.5, 2.0, 0.3], "pass_rate": [0.4, np.nan, np.nan]}))
     >>> rate.tolist(), exact.tolist()
     ([0.4, nan, 0.3], [True, False, False])
     """
     missing = np.full(len(frame), np.nan)
-    exact_rate = frame["pass_rate"].to_numpy(float) if "pass_rate" in frame else missing
-    sampled = frame["reward"].to_numpy(float) if "reward" in frame else missing
+    return k1_rate_values(frame["pass_rate"].to_numpy(float) if "pass_rate" in frame else missing,
+                          frame["reward"].to_numpy(float) if "reward" in frame else missing)
+
+
+def k1_rate_values(pass_rate: Numbers, reward: Numbers) -> tuple[np.ndarray, np.ndarray]:
+    """The pass rate b from a run's ``pass_rate`` and ``reward`` columns (NaN: not logged), and whether it is exact.
+
+    b is the logged exact ``pass_rate`` where there is one, else the sampled ``reward``;
+    NaN where neither is logged or the value lies outside [0, 1] (a reward that is not a
+    pass rate). The one place this rule lives (the bridge's checks, the live callback and the
+    Qwen3 experiments' summary all call it).
+
+    >>> rate, exact = k1_rate_values([0.4, np.nan], [0.5, 2.0])
+    >>> rate.tolist(), exact.tolist()
+    ([0.4, nan], [True, False])
+    """
+    exact_rate, sampled = np.asarray(pass_rate, float), np.asarray(reward, float)
     exact = ~np.isnan(exact_rate)
     rate = np.where(exact, exact_rate, sampled)
     rate = np.where((rate >= 0) & (rate <= 1), rate, np.nan)
     return rate, exact
+
+
+def k1_gaps(sft_loss: Numbers, rate: Numbers, *, expert_pass_rate: float, expert_entropy: float) -> dict[str, np.ndarray]:
+    """K1's ``kl(a || b)``, the SFT excess ``L - H(p*)`` and the slack ``L - H(p*) - kl(a || b)`` (>= 0 by K1), as arrays.
+
+    NaN where the SFT loss or b is missing; :func:`k1_terms` gives them as a run's columns.
+
+    >>> round(float(k1_gaps([1.0], [0.5], expert_pass_rate=1.0, expert_entropy=0.0)["k1_slack"][0]), 4)
+    0.3069
+    """
+    rate = np.asarray(rate, float)
+    kl = np.full(rate.shape, np.nan)
+    known = np.isfinite(rate)
+    kl[known] = nondecoupling.kl_bernoulli(float(expert_pass_rate), rate[known])
+    excess = np.asarray(sft_loss, float) - float(expert_entropy)
+    return {"kl_a_b": kl, "sft_excess": excess, "k1_slack": excess - kl}
 
 
 def k1_terms(run: pd.DataFrame, *, expert_pass_rate: float, expert_entropy: float) -> pd.DataFrame:
@@ -639,19 +665,12 @@ def k1_terms(run: pd.DataFrame, *, expert_pass_rate: float, expert_entropy: floa
     -------
     pandas.DataFrame
         Indexed like ``run``: ``k1_pass_rate`` (b, from :func:`k1_rate`), ``k1_pass_rate_exact``,
-        ``kl_a_b``, ``sft_excess`` and ``k1_slack`` (``L - H(p*) - kl(a || b)``, >= 0 by K1);
-        NaN where the SFT loss or b is missing.
+        and :func:`k1_gaps`' ``kl_a_b``, ``sft_excess`` and ``k1_slack``; NaN where the SFT loss or b is missing.
 
     >>> t = k1_terms(pd.DataFrame({"sft_loss": [1.0], "reward": [0.5]}), expert_pass_rate=1.0, expert_entropy=0.0)
     >>> round(float(t["k1_slack"].iloc[0]), 4)
     0.3069
     """
     rate, exact = k1_rate(run)
-    kl = np.full(rate.shape, np.nan)
-    known = np.isfinite(rate)
-    kl[known] = nondecoupling.kl_bernoulli(float(expert_pass_rate), rate[known])
-    excess = run["sft_loss"].to_numpy(float) - float(expert_entropy)
-    return pd.DataFrame(
-        {"k1_pass_rate": rate, "k1_pass_rate_exact": exact, "kl_a_b": kl, "sft_excess": excess, "k1_slack": excess - kl},
-        index=run.index,
-    )
+    gaps = k1_gaps(run["sft_loss"].to_numpy(float), rate, expert_pass_rate=expert_pass_rate, expert_entropy=expert_entropy)
+    return pd.DataFrame({"k1_pass_rate": rate, "k1_pass_rate_exact": exact, **gaps}, index=run.index)

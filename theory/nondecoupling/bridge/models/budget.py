@@ -24,8 +24,10 @@ class TimeBudget:
     The stage's training time is projected from its steps so far (time per step x ``max_steps``). An
     evaluation becomes due at a scheduled step and is made at the first step end where the callback's
     time so far, plus this evaluation and the stage's last one (reserved: always made), is at most
-    ``share`` x that projection; an evaluation's cost is taken as the last one's. With ``share`` None,
-    or not enforced (the live stop's schedule), due means made.
+    ``share`` x that projection; an evaluation's cost is taken as the largest one's so far in the
+    stage (a stage's first evaluation can be the cheapest: with ``"rl_start"`` it skips pi_ref's
+    pass; and on a loaded machine one evaluation's time is a noisy guess of the next). With
+    ``share`` None, or not enforced (the live stop's schedule), due means made.
     """
 
     def __init__(self, share: float | None) -> None:
@@ -35,7 +37,7 @@ class TimeBudget:
 
     def reset(self, *, enforced: bool, max_steps: int) -> None:
         self.enforced, self.max_steps = enforced and self.share is not None, max_steps
-        self.training = self.spent = self.last_cost = 0.0
+        self.training = self.spent = self.largest_cost = 0.0
         self.steps, self.due, self._begun = 0, False, None
 
     def step_begins(self) -> None:
@@ -52,7 +54,7 @@ class TimeBudget:
             return self.due
         assert self.share is not None  # enforced implies a share
         projected = self.training / self.steps * max(self.max_steps, self.steps)
-        return self.spent + 2 * self.last_cost <= self.share * projected
+        return self.spent + 2 * self.largest_cost <= self.share * projected
 
     @contextlib.contextmanager
     def spending(self) -> Iterator[None]:
@@ -61,6 +63,7 @@ class TimeBudget:
         try:
             yield
         finally:
-            self.last_cost = time.perf_counter() - start
-            self.spent += self.last_cost
+            cost = time.perf_counter() - start
+            self.largest_cost = max(self.largest_cost, cost)
+            self.spent += cost
             self.due = False

@@ -29,6 +29,7 @@ counted from the RL stage's start; ``stop_reason`` names every step in both.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,12 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from nondecoupling.bridge.jsonable import jsonable
-from nondecoupling.bridge.logs.stats import k1_terms  # the bridge's one K1 rule
+from nondecoupling.bridge.logs.stats import k1_gaps, k1_rate_values  # the bridge's one K1 rule
 from nondecoupling.bridge.logs.stopping import LiveStop, StagePrior, evaluation_steps, stage_prior
 from nondecoupling.bridge.models.budget import TimeBudget
 from nondecoupling.bridge.models.measure import CouplingMeasurer, rank_and_world
@@ -111,6 +111,7 @@ class CouplingCallback(TrainerCallback):
     _autocast: torch.dtype | None
     _stage_start: dict | None
     _train_logs: dict[str, float]
+    _reference_is_policy: bool  # pi_ref was just copied from the policy: the next evaluation's KLs are 0 exactly
 
     def __init__(self, config: CouplingConfig) -> None:
         self.config = config
@@ -121,17 +122,37 @@ class CouplingCallback(TrainerCallback):
         self.records: list[dict] = []
         self.stage, self.phase, self.step_offset, self._last_step = -1, None, 0, None
         self.trainer, self.live, self._autocast, self._stage_start, self._train_logs = None, None, None, None, {}
+        self._reference_is_policy = False
         self.schedule: set[int] = set()
         self.budget = TimeBudget(config.max_overhead)
         self._extra_meta: dict = {}
 
     def attach(self, trainer: Trainer) -> CouplingCallback:
-        """Add to ``trainer`` and log through it (``report_to``); call once per trainer."""
+        """Add to ``trainer`` and log through it (``report_to``); call once per trainer, before ``train``."""
         trainer.add_callback(self)
         self.trainer = trainer
+        self._prepare(trainer.model, trainer.processing_class)
         return self
 
+    def _prepare(self, model: PreTrainedModel | None, tokenizer: PreTrainedTokenizerBase | None) -> None:
+        """Set-up, once, while the trainer is built: the held-out pairs' token ids and ``"rl_start"``'s module.
+
+        Both would otherwise be made in the first stage's first evaluation; pi_ref's weights are
+        still copied as each stage begins (:meth:`_place_reference`).
+        """
+        self.measurer.tokenizer = self.measurer.tokenizer or tokenizer
+        if self.measurer.tokenizer is not None:
+            self.measurer.prepare()
+        importlib.import_module("nondecoupling.kl")  # K1's kl(a || b), which nondecoupling loads on first use
+        if self.config.reference_model == "rl_start" and self.reference is None and model is not None:
+            with torch.device(model.device):
+                self.reference = type(model)._from_config(model.config, dtype=model.dtype)
+
     # -------------------------------------------------------- trainer events
+
+    def on_init_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
+                    processing_class: PreTrainedTokenizerBase | None = None, **kwargs: Any) -> None:
+        self._prepare(model, processing_class)  # given to the trainer's constructor: its set-up, as attach's
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
                        processing_class: PreTrainedTokenizerBase | None = None, **kwargs: Any) -> None:
@@ -179,18 +200,24 @@ class CouplingCallback(TrainerCallback):
 
     def _place_reference(self, model) -> None:
         """With ``"rl_start"``: pi_ref := a copy of the policy now (each RL stage, and the first stage)."""
-        if self.config.reference_model == "rl_start" and (self.phase == "rl" or self.reference is None):
-            if self.reference is None:
-                with torch.device(model.device):
-                    self.reference = type(model)._from_config(model.config, dtype=model.dtype)
+        if self.config.reference_model == "rl_start" and (self.phase == "rl" or self.stage == 0):
+            self._prepare(model, None)  # a callback added by neither attach nor the constructor
+            assert self.reference is not None, "_prepare allocates pi_ref for 'rl_start'"
             self.reference.load_state_dict(model.state_dict())
             self.measurer.forget_reference()
+            self._reference_is_policy = True
 
     def evaluate(self, model: PreTrainedModel, *, step: int = 0) -> dict:
-        """The measurer's metrics of ``model`` (with the reference on its device and dtype, under the trainer's autocast)."""
+        """The measurer's metrics of ``model`` (with the reference on its device and dtype, under the trainer's autocast).
+
+        Right after ``"rl_start"`` copied the policy, the model is the reference: the measurer skips
+        pi_ref's pass and gives both KLs as 0 exactly (``model_is_reference``).
+        """
         if self.reference is not None:
             self.reference.to(device=model.device, dtype=model.dtype).eval().requires_grad_(False)
-        return self.measurer.evaluate(model, step=step, reference=self.reference, autocast_dtype=self._autocast)
+        same, self._reference_is_policy = self._reference_is_policy and self.reference is not None, False
+        return self.measurer.evaluate(model, step=step, reference=self.reference, autocast_dtype=self._autocast,
+                                      model_is_reference=same)
 
     def _evaluate_and_log(self, args, state, control, model, optimizer=None) -> None:
         if self._last_step == state.global_step:  # on_step_end and on_evaluate at the same step
@@ -246,12 +273,14 @@ class CouplingCallback(TrainerCallback):
             return {}
         start = self._stage_start["sft_loss"] if self.phase == "rl" and self._stage_start else None
         base = self.config.expert_entropy if self.config.expert_entropy is not None else start
-        terms = k1_terms(pd.DataFrame([record]), expert_pass_rate=self.config.expert_pass_rate,
-                         expert_entropy=0.0 if base is None else base).iloc[0]
-        if not np.isfinite(terms["k1_pass_rate"]):
+        logged = [np.nan if record.get(key) is None else record[key] for key in ("pass_rate", "reward")]
+        rate, _ = k1_rate_values(*([value] for value in logged))  # arrays: this one record's, without a DataFrame
+        if not np.isfinite(rate[0]):
             return {}
-        floor = float(terms["kl_a_b"]) + (self.config.expert_entropy or 0.0)
-        return {"k1_floor": floor, "k1_slack": None if base is None else float(terms["k1_slack"])}
+        terms = k1_gaps([record["sft_loss"]], rate, expert_pass_rate=self.config.expert_pass_rate,
+                        expert_entropy=0.0 if base is None else base)
+        floor = float(terms["kl_a_b"][0]) + (self.config.expert_entropy or 0.0)
+        return {"k1_floor": floor, "k1_slack": None if base is None else float(terms["k1_slack"][0])}
 
     # -------------------------------------------------------- output
 

@@ -25,6 +25,11 @@ used) is measured on held-out expert pairs (x_i, y_i, w_i):
     KL(pi_ref || pi) on the held-out prompts ("RL's Razor": it tracks forgetting), on samples of
     pi_ref drawn once per reference (pi_ref is frozen: its samples and log-probabilities are cached).
 
+Where the model IS the reference (``model_is_reference``: pi_ref was just copied from pi, as the
+callback's ``"rl_start"`` does at a stage's start), both KLs are 0 exactly and pi_ref is not run:
+the model's samples, their log pi and its prompt pass become pi_ref's cached ones (drawn from the
+same distribution, so the later ``forward_kl`` estimates are as accurate as with pi_ref's own draws).
+
 Ranks (``torchrun``/``accelerate launch``) score and sample their shares; the sums are reduced by
 ``accelerate.utils.reduce``. Samples come from a per-device generator seeded by (seed, step,
 rank): the trainer's random stream is never touched.
@@ -84,6 +89,20 @@ class _Encoded(TypedDict):
     max_new_tokens: int
 
 
+def _scoring_rows(batch_size: int, prompt_length: int, response_length: int) -> int:
+    """Scored rows per forward: as many as hold the tokens of ``batch_size`` whole rows.
+
+    A scored row's forward holds its response but the last token (``response_length - 1``, at
+    least 1) on its prompt's cache, where a whole row holds ``prompt_length + response_length``:
+    the logits, the memory that grows with the vocabulary, stay within what ``batch_size`` whole
+    rows would take. 100 prompts of 4 tokens with 5 responses of 3 each: all 500 in one forward.
+
+    >>> _scoring_rows(256, 4, 3)
+    896
+    """
+    return max(batch_size, batch_size * (prompt_length + response_length) // max(response_length - 1, 1))
+
+
 def _batches(rows: list, size: int) -> list[list]:
     """Consecutive groups of at most ``size`` rows."""
     return [rows[i : i + size] for i in range(0, len(rows), size)]
@@ -109,7 +128,9 @@ class CouplingMeasurer:
     max_new_tokens : int, optional
         Longest sample (default: the longest held-out response).
     batch_size : int
-        Sequences per forward / generate call.
+        Sequences per forward: prompts per prompt pass, samples per sampling step, and scored rows
+        up to the tokens of ``batch_size`` whole (prompt + response) rows (a scored row's forward
+        holds only its response but the last token, on its prompt's cache: more rows fit).
     seed : int
         Seeds the samples.
     """
@@ -139,16 +160,20 @@ class CouplingMeasurer:
         self._reference_passes: dict[tuple, PromptPass] = {}  # pi_ref's prompt pass, kept where one chunk holds every prompt
 
     def evaluate(self, model: PreTrainedModel, *, step: int = 0, reference: PreTrainedModel | None = None,
-                 autocast_dtype: torch.dtype | None = None) -> dict:
+                 autocast_dtype: torch.dtype | None = None, model_is_reference: bool = False) -> dict:
         """The metrics of ``model`` now, reduced over ranks (every rank must call it together).
 
         ``reference`` (pi_ref, frozen, on the model's device) adds ``kl`` and ``forward_kl``;
-        ``step`` seeds this evaluation's samples; ``autocast_dtype`` is the trainer's mixed precision.
+        ``step`` seeds this evaluation's samples; ``autocast_dtype`` is the trainer's mixed precision;
+        ``model_is_reference``: ``model`` has ``reference``'s weights (both KLs 0, exactly; pi_ref's
+        samples and prompt pass are taken from this evaluation where none are cached).
 
         >>> from nondecoupling.bridge.models.measure import CouplingMeasurer  # doctest: +SKIP
         >>> CouplingMeasurer(["1+1="], ["2"], tokenizer=tok).evaluate(model)  # doctest: +SKIP
         {'sft_loss': 3.1}
         """
+        if model_is_reference and reference is None:
+            raise ParameterError("model_is_reference", "False without a reference", "True")
         encoded = self._encode()
         was_training = model.training
         model.eval()
@@ -157,7 +182,7 @@ class CouplingMeasurer:
             # inference_mode, not no_grad: no version counters or view tracking (an evaluation in 0.82-0.99x the
             # time, alternated in one process); its tensors never reach the trainer (the sums come back as floats).
             with torch.inference_mode(), autocast:
-                sums = self._sums(model, encoded, step, reference)
+                sums = self._sums(model, encoded, step, reference, model_is_reference)
         finally:
             model.train(was_training)
         total = torch.tensor(sums, dtype=torch.float64, device=model.device if PartialState().backend == "nccl" else "cpu")
@@ -172,6 +197,10 @@ class CouplingMeasurer:
         if reference is not None:
             metrics.update(kl=kl_sum / samples, forward_kl=forward_sum / forward_count)
         return metrics
+
+    def prepare(self) -> None:
+        """Tokenize the held-out pairs now (set-up: the first evaluation does it otherwise); needs the tokenizer."""
+        self._encode()
 
     def forget_reference(self) -> None:
         """Drop the cached samples and prompt pass of pi_ref (call when the reference changes)."""
@@ -198,34 +227,39 @@ class CouplingMeasurer:
                          "max_new_tokens": self.max_new_tokens or max(len(ids) for ids in responses)}
         return self._encoded
 
-    def _sums(self, model, encoded, step: int, reference) -> list[float]:
+    def _sums(self, model, encoded, step: int, reference, same: bool) -> list[float]:
         """This rank's sums, from ONE pass of the policy over its prompts (:meth:`_sample_and_score`).
 
         [sum_i w_i (-log pi(y_i|x_i)), exact pass mass, sum of rewards, of squared rewards, sample count,
         sum of log pi - log pi_ref on pi's samples, sum of log pi_ref - log pi on pi_ref's samples, their count].
+        ``same`` (the model is the reference): both log-ratio sums are 0, and pi's samples and prompt
+        pass fill pi_ref's caches where they are empty.
         """
         rank, world = rank_and_world()
         rows = list(range(rank, len(self.prompts), world))
         heldout = ([encoded["prompt_ids"][self.prompts[i]] for i in rows], [encoded["responses"][i] for i in rows])
         sampling = self.reward_fn is not None or reference is not None
         prompts = self._sampling_prompts(encoded) if sampling else []
-        cached = self._reference_rows(reference, encoded) if reference is not None else ([], [], torch.zeros(0))
+        cached = self._reference_rows(reference, encoded) if reference is not None and not same else ([], [], torch.zeros(0))
+        sample_ids = [encoded["prompt_ids"][p] for p in prompts]
         samples, own_samples, scores = self._sample_and_score(
-            model, [encoded["prompt_ids"][p] for p in prompts], (heldout[0] + cached[0], heldout[1] + cached[1]),
-            encoded, self.seed * 1_000_003 + step)
+            model, sample_ids, (heldout[0] + cached[0], heldout[1] + cached[1]), encoded, self.seed * 1_000_003 + step,
+            self._reference_passes if same else None)
         own_heldout, own_cached = scores[: len(rows)].numpy(), scores[len(rows) :]
         rewards = np.zeros(len(prompts))
         if self.reward_fn is not None and prompts:
             assert self.tokenizer is not None, "_encode() refuses a missing tokenizer"
             texts = self.tokenizer.batch_decode(samples, skip_special_tokens=True)
             rewards = np.asarray(self.reward_fn(prompts=prompts, completions=texts, completion_ids=samples), float)
-        kl = 0.0
-        if reference is not None:
-            sample_rows = ([encoded["prompt_ids"][p] for p in prompts], samples)
-            kl = float((own_samples - self._sample_and_score(reference, [], sample_rows, encoded, 0, self._reference_passes)[2]).sum())
+        kl, reference_count = 0.0, float(len(cached[1]))
+        if same:
+            self._reference_samples = self._reference_samples or (sample_ids, samples, own_samples)
+            reference_count = float(len(self._reference_samples[1]))
+        elif reference is not None:
+            kl = float((own_samples - self._sample_and_score(reference, [], (sample_ids, samples), encoded, 0, self._reference_passes)[2]).sum())
         return [-float((self.weights[rows] * own_heldout).sum()), float(np.exp(own_heldout[encoded["correct"][rows]]).sum()),
                 float(rewards.sum()), float((rewards**2).sum()), float(len(prompts)), kl,
-                float((cached[2] - own_cached).sum()), float(len(cached[1]))]
+                float((cached[2] - own_cached).sum()), reference_count]
 
     def _sampling_prompts(self, encoded) -> list[str]:
         """This rank's share of the held-out prompts, each ``samples_per_prompt`` times."""
@@ -237,7 +271,7 @@ class CouplingMeasurer:
 
         Each distinct prompt is run once (:func:`~nondecoupling.bridge.models.sequences.prompt_pass`,
         at most ``batch_size`` prompts of one length at a time) and its cache serves both its samples
-        and its scored rows, ``batch_size`` rows per forward; a repeated scored row is scored once.
+        and its scored rows (:func:`_scoring_rows` per forward); a repeated scored row is scored once.
         ``kept`` (pi_ref's, frozen) keeps the prompt pass where all the prompts fit one: later calls
         skip it, for the memory of one batch's prompt cache.
         Returns (completions in ``sample_prompts``' order, their log pi, log pi of the scored rows) on the CPU.
@@ -270,7 +304,9 @@ class CouplingMeasurer:
                 sample_logprobs[rows] = logprobs.double().cpu()
                 for i, ids in zip(rows, drawn):
                     completions[i] = ids
-            for rows in _batches([i for p in chunk for i in by_prompt[p][1]], self.batch_size):
+            scored = [i for p in chunk for i in by_prompt[p][1]]
+            longest = max((len(distinct_rows[i][1]) for i in scored), default=1)
+            for rows in _batches(scored, _scoring_rows(self.batch_size, len(chunk[0]), longest)):
                 scores[rows] = continuation_logprobs(model, passed, [position[distinct_rows[i][0]] for i in rows],
                                                      [list(distinct_rows[i][1]) for i in rows], pad_id=encoded["pad"]).double().cpu()
         every_row = [where[row] for row in zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))]

@@ -78,7 +78,9 @@ def response_token_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, response
 def responses_token_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
     """:func:`response_token_ids` of many pairs in two batched tokenizer calls: (prompt ids, response ids)."""
     prompts, responses = list(prompts), list(responses)
-    prompt_ids = tokenizer(prompts)["input_ids"]
+    distinct = list(dict.fromkeys(prompts))  # held-out sets repeat each prompt once per response: encode it once
+    by_prompt = dict(zip(distinct, tokenizer(distinct)["input_ids"]))
+    prompt_ids = [by_prompt[prompt] for prompt in prompts]
     full_ids = tokenizer([p + r for p, r in zip(prompts, responses, strict=True)])["input_ids"]
     out = []
     for prompt, response, head, full in zip(prompts, responses, prompt_ids, full_ids):
