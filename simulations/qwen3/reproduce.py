@@ -69,10 +69,13 @@ def rerun(run_dir: Path, out: Path) -> Path:
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     source = source_tree(meta.get("code_revision"), out / "source") if meta.get("code_revision") else REPO
+    # A folder inside the source tree is named relative to it (the command runs there), so the
+    # command a regenerated run records is the committed one, not this machine's absolute path.
+    named = out.relative_to(source) if out.is_relative_to(source) else out
     environment = {**os.environ, "PYTHONPATH": f"{source / 'theory'}{os.pathsep}{source}", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     with (out / "rerun.log").open("w") as log:
-        code = subprocess.call([sys.executable, *recorded_argv(meta, out)], cwd=source, env=environment, stdout=log,
+        code = subprocess.call([sys.executable, *recorded_argv(meta, named)], cwd=source, env=environment, stdout=log,
                                stderr=subprocess.STDOUT)
     if code:
         raise RuntimeError(f"re-running {run_dir} exited {code}; see {out / 'rerun.log'}")
@@ -114,11 +117,29 @@ def log_drift(recorded: Path, rerun_log: Path) -> pd.DataFrame:
 
 
 def regenerate(run_dir: Path) -> None:
-    """Re-run ``run_dir``'s command into ``run_dir`` itself, then its bridge report; the model is not kept."""
+    """Re-run ``run_dir``'s command into ``run_dir`` itself, then its bridge report; the model is not kept.
+
+    The new ``run_meta.json`` gets ``regenerated``: the date, the command it replaces and, per phase
+    and metric, the largest difference from the replaced log (:func:`log_drift`).
+    """
     import shutil
+    import tempfile
+    from datetime import date
 
     run_dir = Path(run_dir).resolve()
-    rerun(run_dir, run_dir)
+    old_meta = json.loads((run_dir / "run_meta.json").read_text())
+    with tempfile.TemporaryDirectory() as keep:
+        old_log = Path(shutil.copy(run_dir / "log.jsonl", Path(keep) / "log.jsonl"))
+        rerun(run_dir, run_dir)
+        try:
+            drift = log_drift(old_log, run_dir / "log.jsonl").to_dict("records")
+        except ParameterError as error:  # another evaluation schedule: no point-by-point comparison
+            drift = str(error)
+    meta = json.loads((run_dir / "run_meta.json").read_text())
+    meta["regenerated"] = {"date": date.today().isoformat(),
+                           "replaces": old_meta.get("recorded_command", old_meta.get("command")),
+                           "max_abs_diff_from_replaced_log": drift}
+    (run_dir / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     subprocess.run([sys.executable, "-m", "nondecoupling.bridge", "check", str(run_dir / "log.jsonl"), "--out",
                     str(run_dir / "report")], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}"})
