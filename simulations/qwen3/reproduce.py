@@ -98,21 +98,25 @@ def source_tree(revision: str, target: Path) -> Path:
     return target
 
 
-def log_drift(recorded: Path, rerun_log: Path) -> pd.DataFrame:
-    """Per phase and metric, the largest |re-run - recorded| over the logged points (same steps required).
+def log_drift(recorded: Path, rerun_log: Path, *, shared_steps: bool = False) -> pd.DataFrame:
+    """Per phase and metric, the largest |re-run - recorded| over the logged points, and how many there are.
+
+    The two logs must have the same (stage, step) points, or with ``shared_steps`` they are compared at
+    the points they share (a regenerated log whose callback evaluates on another schedule).
 
     Raises
     ------
     ParameterError
-        If the two logs do not have the same (stage, step) points.
+        If the two logs do not have the same (stage, step) points (and not ``shared_steps``).
     """
     old, new = (pd.read_json(path, lines=True) for path in (recorded, rerun_log))
-    if old[["stage", "step"]].values.tolist() != new[["stage", "step"]].values.tolist():
+    if not shared_steps and old[["stage", "step"]].values.tolist() != new[["stage", "step"]].values.tolist():
         raise ParameterError("re-run log", f"the recorded log's {len(old)} (stage, step) points", f"{len(new)} other points")
-    rows = [{"phase": phase, "metric": metric,
-             "max_abs_diff": float(np.nanmax(np.abs(new.loc[mask, metric] - old.loc[mask, metric]))) if metric in old else np.nan}
-            for phase, mask in ((phase, old["phase"] == phase) for phase in old["phase"].unique()) for metric in METRICS
-            if metric in old]
+    both = old.merge(new, on=["stage", "step"], suffixes=("_old", "_new"))
+    rows = [{"phase": phase, "metric": metric, "points": len(points),
+             "max_abs_diff": float(np.nanmax(np.abs(points[f"{metric}_new"] - points[f"{metric}_old"])))}
+            for phase, points in both.groupby("phase_old", sort=False) for metric in METRICS
+            if f"{metric}_old" in both and f"{metric}_new" in both]
     return pd.DataFrame(rows)
 
 
@@ -120,7 +124,7 @@ def regenerate(run_dir: Path) -> None:
     """Re-run ``run_dir``'s command into ``run_dir`` itself, then its bridge report; the model is not kept.
 
     The new ``run_meta.json`` gets ``regenerated``: the date, the command it replaces and, per phase
-    and metric, the largest difference from the replaced log (:func:`log_drift`).
+    and metric, the largest difference from the replaced log at the steps both logged (:func:`log_drift`).
     """
     import shutil
     import tempfile
@@ -131,10 +135,7 @@ def regenerate(run_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as keep:
         old_log = Path(shutil.copy(run_dir / "log.jsonl", Path(keep) / "log.jsonl"))
         rerun(run_dir, run_dir)
-        try:
-            drift = log_drift(old_log, run_dir / "log.jsonl").to_dict("records")
-        except ParameterError as error:  # another evaluation schedule: no point-by-point comparison
-            drift = str(error)
+        drift = log_drift(old_log, run_dir / "log.jsonl", shared_steps=True).to_dict("records")
     meta = json.loads((run_dir / "run_meta.json").read_text())
     meta["regenerated"] = {"date": date.today().isoformat(),
                            "replaces": old_meta.get("recorded_command", old_meta.get("command")),
