@@ -1,7 +1,8 @@
 """Every committed run names a command that runs today, and the cheapest one reproduces its log.
 
 ``run_meta.json`` records ``command`` (``python -m MODULE ... --out FOLDER``) and ``versions``;
-the command must parse with today's module and write into the run's own folder. The slow test
+the command must parse with today's module and write into the run's own folder. The documentation's
+examples (``docs/*example*/run_meta.json``) name the script that made them, which must exist. The slow test
 re-runs the committed run with the smallest recorded wall time and compares its log with the
 committed one: same steps, every metric within :data:`TOLERANCE`.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from simulations.qwen3.runner import hardware  # noqa: E402
 pytestmark = pytest.mark.torch
 REPO = Path(__file__).resolve().parents[2]
 RUNS = sorted((REPO / "simulations" / "data").rglob("run_meta.json"))
+EXAMPLES = sorted((REPO / "docs").glob("*example*/run_meta.json"))
 #: |re-run - committed| allowed per logged metric (nats for sft_loss and kl, rates otherwise): the measured
 #: drift is 0; this admits last-digit differences of a reduction, not a different trajectory.
 TOLERANCE = 1e-9
@@ -48,6 +51,15 @@ def test_committed_run_records_a_command_that_runs_today_and_its_versions(meta_p
     assert {"torch", "transformers", "trl"} <= set(meta["versions"])
     if not meta.get("log_reproduces", True):  # a log made by older code: says why, and how to regenerate it
         assert "--in-place" in meta["reproduction_note"]
+
+
+@pytest.mark.parametrize("meta_path", EXAMPLES, ids=lambda path: path.parent.name)
+def test_documentation_example_names_the_script_that_made_it(meta_path):
+    meta = json.loads(meta_path.read_text())
+    script = re.search(r"[\w./-]+\.py", meta.get("command", ""))
+    assert script and (REPO / script.group()).is_file(), f"{meta_path}: command {meta.get('command')!r}"
+    if "writer" in meta:  # logged by the callback from a trainer: the libraries that trained it
+        assert {"torch", "transformers", "trl"} <= set(meta["versions"])
 
 
 def test_a_command_of_a_module_that_is_gone_is_named():
