@@ -67,6 +67,23 @@ def test_a_command_of_a_module_that_is_gone_is_named():
         recorded_argv({"command": "python -m theory.bridge.qwen3 --out x"}, Path("y"))
 
 
+def _write_log(path: Path, steps: list[int], sft_loss: list[float]) -> Path:
+    lines = [{"phase": "sft", "stage": 0, "step": step, "sft_loss": loss} for step, loss in zip(steps, sft_loss, strict=True)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_log_drift_is_the_largest_difference_and_compares_other_schedules_only_at_shared_steps(tmp_path):
+    recorded = _write_log(tmp_path / "old.jsonl", [0, 10, 20], [2.0, 1.5, 1.0])
+    same_steps = _write_log(tmp_path / "new.jsonl", [0, 10, 20], [2.0, 1.25, 1.125])
+    assert log_drift(recorded, same_steps)["max_abs_diff"].tolist() == [0.25]
+    denser = _write_log(tmp_path / "dense.jsonl", [0, 1, 2, 10, 20], [2.0, 9.0, 9.0, 1.5, 1.0])
+    with pytest.raises(ValueError, match="3 \\(stage, step\\) points"):
+        log_drift(recorded, denser)
+    shared = log_drift(recorded, denser, shared_steps=True)  # steps 1, 2 (off by 7) are not compared
+    assert shared[["points", "max_abs_diff"]].values.tolist() == [[3, 0.0]]
+
+
 def _cheapest_standalone_run() -> Path:
     """The committed runner run (``python -m simulations.qwen3``) with the smallest recorded wall time."""
     metas = [(json.loads(p.read_text()), p.parent) for p in RUNS]
