@@ -13,11 +13,14 @@ import sys
 
 import numpy as np
 import torch
+import transformers
+import trl
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from nondecoupling.bridge.models import CouplingCallback, CouplingConfig  # (1)
 from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
+from simulations.qwen3.runner import hardware
 from simulations.qwen3.task import DigitTask
 
 torch.set_num_threads(1)
@@ -39,7 +42,8 @@ common = dict(output_dir=f"{out}/trainer", report_to="none", use_cpu=True, save_
 callback = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=reward,  # (2)
                                            reference_model="rl_start", expert_pass_rate=task.expert_pass_rate,
                                            expert_entropy=task.expert_entropy, output_dir=out, every_steps=2,
-                                           exact_pass_rate=True, stop_at="optimal", measure={"samples_per_prompt": 16}))
+                                           exact_pass_rate=True, stop_at="optimal", measure={"samples_per_prompt": 16},
+                                           max_overhead=None))  # every scheduled look: the log does not hang on the CPU's speed
 sft = SFTTrainer(model=model, processing_class=tokenizer,
                  args=SFTConfig(max_steps=100, learning_rate=1e-2, per_device_train_batch_size=64, completion_only_loss=True,
                                 **common),
@@ -54,3 +58,6 @@ callback.attach(grpo)
 grpo.train()
 stop = next((r for r in callback.records if r.get("stop")), None)
 print(f"GRPO ran {grpo.state.global_step} steps; " + (f"stopped: {stop['stop_reason']}" if stop else "no early stop"))
+# What reproduces this folder: the command, the machine and the versions of the libraries that train.
+callback.write_run_meta(command=f"PYTHONPATH=theory:. python docs/callback_example/run.py {out}", hardware=hardware(),
+                        versions={"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__})

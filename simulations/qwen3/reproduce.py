@@ -69,10 +69,13 @@ def rerun(run_dir: Path, out: Path) -> Path:
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     source = source_tree(meta.get("code_revision"), out / "source") if meta.get("code_revision") else REPO
+    # A folder inside the source tree is named relative to it (the command runs there), so the
+    # command a regenerated run records is the committed one, not this machine's absolute path.
+    named = out.relative_to(source) if out.is_relative_to(source) else out
     environment = {**os.environ, "PYTHONPATH": f"{source / 'theory'}{os.pathsep}{source}", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     with (out / "rerun.log").open("w") as log:
-        code = subprocess.call([sys.executable, *recorded_argv(meta, out)], cwd=source, env=environment, stdout=log,
+        code = subprocess.call([sys.executable, *recorded_argv(meta, named)], cwd=source, env=environment, stdout=log,
                                stderr=subprocess.STDOUT)
     if code:
         raise RuntimeError(f"re-running {run_dir} exited {code}; see {out / 'rerun.log'}")
@@ -95,30 +98,49 @@ def source_tree(revision: str, target: Path) -> Path:
     return target
 
 
-def log_drift(recorded: Path, rerun_log: Path) -> pd.DataFrame:
-    """Per phase and metric, the largest |re-run - recorded| over the logged points (same steps required).
+def log_drift(recorded: Path, rerun_log: Path, *, shared_steps: bool = False) -> pd.DataFrame:
+    """Per phase and metric, the largest |re-run - recorded| over the logged points, and how many there are.
+
+    The two logs must have the same (stage, step) points, or with ``shared_steps`` they are compared at
+    the points they share (a regenerated log whose callback evaluates on another schedule).
 
     Raises
     ------
     ParameterError
-        If the two logs do not have the same (stage, step) points.
+        If the two logs do not have the same (stage, step) points (and not ``shared_steps``).
     """
     old, new = (pd.read_json(path, lines=True) for path in (recorded, rerun_log))
-    if old[["stage", "step"]].values.tolist() != new[["stage", "step"]].values.tolist():
+    if not shared_steps and old[["stage", "step"]].values.tolist() != new[["stage", "step"]].values.tolist():
         raise ParameterError("re-run log", f"the recorded log's {len(old)} (stage, step) points", f"{len(new)} other points")
-    rows = [{"phase": phase, "metric": metric,
-             "max_abs_diff": float(np.nanmax(np.abs(new.loc[mask, metric] - old.loc[mask, metric]))) if metric in old else np.nan}
-            for phase, mask in ((phase, old["phase"] == phase) for phase in old["phase"].unique()) for metric in METRICS
-            if metric in old]
+    both = old.merge(new, on=["stage", "step"], suffixes=("_old", "_new"))
+    rows = [{"phase": phase, "metric": metric, "points": len(points),
+             "max_abs_diff": float(np.nanmax(np.abs(points[f"{metric}_new"] - points[f"{metric}_old"])))}
+            for phase, points in both.groupby("phase_old", sort=False) for metric in METRICS
+            if f"{metric}_old" in both and f"{metric}_new" in both]
     return pd.DataFrame(rows)
 
 
 def regenerate(run_dir: Path) -> None:
-    """Re-run ``run_dir``'s command into ``run_dir`` itself, then its bridge report; the model is not kept."""
+    """Re-run ``run_dir``'s command into ``run_dir`` itself, then its bridge report; the model is not kept.
+
+    The new ``run_meta.json`` gets ``regenerated``: the date, the command it replaces and, per phase
+    and metric, the largest difference from the replaced log at the steps both logged (:func:`log_drift`).
+    """
     import shutil
+    import tempfile
+    from datetime import date
 
     run_dir = Path(run_dir).resolve()
-    rerun(run_dir, run_dir)
+    old_meta = json.loads((run_dir / "run_meta.json").read_text())
+    with tempfile.TemporaryDirectory() as keep:
+        old_log = Path(shutil.copy(run_dir / "log.jsonl", Path(keep) / "log.jsonl"))
+        rerun(run_dir, run_dir)
+        drift = log_drift(old_log, run_dir / "log.jsonl", shared_steps=True).to_dict("records")
+    meta = json.loads((run_dir / "run_meta.json").read_text())
+    meta["regenerated"] = {"date": date.today().isoformat(),
+                           "replaces": old_meta.get("recorded_command", old_meta.get("command")),
+                           "max_abs_diff_from_replaced_log": drift}
+    (run_dir / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     subprocess.run([sys.executable, "-m", "nondecoupling.bridge", "check", str(run_dir / "log.jsonl"), "--out",
                     str(run_dir / "report")], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}"})

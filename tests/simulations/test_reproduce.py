@@ -1,7 +1,8 @@
 """Every committed run names a command that runs today, and the cheapest one reproduces its log.
 
 ``run_meta.json`` records ``command`` (``python -m MODULE ... --out FOLDER``) and ``versions``;
-the command must parse with today's module and write into the run's own folder. The slow test
+the command must parse with today's module and write into the run's own folder. The documentation's
+examples (``docs/*example*/run_meta.json``) name the script that made them, which must exist. The slow test
 re-runs the committed run with the smallest recorded wall time and compares its log with the
 committed one: same steps, every metric within :data:`TOLERANCE`.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from simulations.qwen3.runner import hardware  # noqa: E402
 pytestmark = pytest.mark.torch
 REPO = Path(__file__).resolve().parents[2]
 RUNS = sorted((REPO / "simulations" / "data").rglob("run_meta.json"))
+EXAMPLES = sorted((REPO / "docs").glob("*example*/run_meta.json"))
 #: |re-run - committed| allowed per logged metric (nats for sft_loss and kl, rates otherwise): the measured
 #: drift is 0; this admits last-digit differences of a reduction, not a different trajectory.
 TOLERANCE = 1e-9
@@ -46,8 +49,17 @@ def test_committed_run_records_a_command_that_runs_today_and_its_versions(meta_p
         module = importlib.import_module(argv[1] + ".__main__")
     module.build_parser().parse_args(argv[2:])  # exits (SystemExit) on an option that no longer exists
     assert {"torch", "transformers", "trl"} <= set(meta["versions"])
-    if not meta.get("log_reproduces", True):  # a log made by older code: says why, and how to regenerate it
-        assert "--in-place" in meta["reproduction_note"]
+    # A log that today's code no longer makes is regenerated (reproduce --in-place), not kept with a note.
+    assert meta.get("log_reproduces", True), f"{meta_path}: {meta.get('reproduction_note')}"
+
+
+@pytest.mark.parametrize("meta_path", EXAMPLES, ids=lambda path: path.parent.name)
+def test_documentation_example_names_the_script_that_made_it(meta_path):
+    meta = json.loads(meta_path.read_text())
+    script = re.search(r"[\w./-]+\.py", meta.get("command", ""))
+    assert script and (REPO / script.group()).is_file(), f"{meta_path}: command {meta.get('command')!r}"
+    if "writer" in meta:  # logged by the callback from a trainer: the libraries that trained it
+        assert {"torch", "transformers", "trl"} <= set(meta["versions"])
 
 
 def test_a_command_of_a_module_that_is_gone_is_named():
@@ -55,11 +67,28 @@ def test_a_command_of_a_module_that_is_gone_is_named():
         recorded_argv({"command": "python -m theory.bridge.qwen3 --out x"}, Path("y"))
 
 
+def _write_log(path: Path, steps: list[int], sft_loss: list[float]) -> Path:
+    lines = [{"phase": "sft", "stage": 0, "step": step, "sft_loss": loss} for step, loss in zip(steps, sft_loss, strict=True)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_log_drift_is_the_largest_difference_and_compares_other_schedules_only_at_shared_steps(tmp_path):
+    recorded = _write_log(tmp_path / "old.jsonl", [0, 10, 20], [2.0, 1.5, 1.0])
+    same_steps = _write_log(tmp_path / "new.jsonl", [0, 10, 20], [2.0, 1.25, 1.125])
+    assert log_drift(recorded, same_steps)["max_abs_diff"].tolist() == [0.25]
+    denser = _write_log(tmp_path / "dense.jsonl", [0, 1, 2, 10, 20], [2.0, 9.0, 9.0, 1.5, 1.0])
+    with pytest.raises(ValueError, match="3 \\(stage, step\\) points"):
+        log_drift(recorded, denser)
+    shared = log_drift(recorded, denser, shared_steps=True)  # steps 1, 2 (off by 7) are not compared
+    assert shared[["points", "max_abs_diff"]].values.tolist() == [[3, 0.0]]
+
+
 def _cheapest_standalone_run() -> Path:
     """The committed runner run (``python -m simulations.qwen3``) with the smallest recorded wall time."""
     metas = [(json.loads(p.read_text()), p.parent) for p in RUNS]
     return min((m["wall_time_s"], str(folder)) for m, folder in metas
-               if m["command"].startswith("python -m simulations.qwen3 ") and m.get("log_reproduces", True))[1]
+               if m["command"].startswith("python -m simulations.qwen3 "))[1]
 
 
 @pytest.mark.slow
