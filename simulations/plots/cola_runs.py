@@ -233,7 +233,7 @@ def _premises(root: Path) -> Drawn:
     axes[0, 1].set_title("error bars: s.d. over the SFT stage's last half", fontsize=9)
     _predicted_vs_observed(axes[0, 2], table)
     fig.suptitle("CoLA-like protocol: is RL's start the SFT optimum, and the predictions made before RL")
-    return Drawn("cola_premises", ("K1", "K2"), fig, table[PREMISE_COLUMNS],
+    return Drawn("cola_premises", ("K2",), fig, table[PREMISE_COLUMNS],
                  "Per CoLA-like run: the SFT end's pass rate against a and SFT loss against H(p*) (RL's start premise), "
                  "and the RL stage's SFT-loss increase against C1(beta); the CSV is the README's premise table.",
                  dict(runs=sorted(table["plan"] + "/" + table["run"]), pass_tolerance=PREMISE_PASS_TOLERANCE))

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -555,6 +556,25 @@ def premise_markdown(table: pd.DataFrame) -> str:
     return _markdown_table(table[PREMISE_COLUMNS])
 
 
+#: The documents that show the committed logs' premise table, between PREMISE_BLOCK's markers.
+PREMISE_DOCUMENTS = ("README.md", "docs/experiments.md")
+PREMISE_BLOCK = re.compile(r"(<!-- cola-premise-table -->\n).*?(\n<!-- /cola-premise-table -->)", re.S)
+
+
+def write_premise_block(document: Path, table: str) -> None:
+    """Replace the premise table between ``document``'s markers with ``table``.
+
+    Raises
+    ------
+    ValueError
+        If ``document`` has no ``<!-- cola-premise-table -->`` ... ``<!-- /cola-premise-table -->`` block.
+    """
+    text = document.read_text(encoding="utf-8")
+    if not PREMISE_BLOCK.search(text):
+        raise ValueError(f"{document}: no <!-- cola-premise-table --> ... <!-- /cola-premise-table --> block to write the table into")
+    document.write_text(PREMISE_BLOCK.sub(lambda m: m.group(1) + table + m.group(2), text), encoding="utf-8")
+
+
 def _markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub table (pandas' ``to_markdown`` needs ``tabulate``, which this project does not install)."""
     def cell(value):
@@ -581,6 +601,9 @@ def write_summary(root: Path | None = None) -> Path:
     if not premises.empty:
         parts.append("## premises and predictions (premise_table)\n")
         parts.append(premise_markdown(premises) + "\n")
+        if root == DATA_DIR:  # the committed logs: the documents show their table
+            for document in PREMISE_DOCUMENTS:
+                write_premise_block(REPO / document, premise_markdown(premises))
     pd.concat([t for t in tables.values() if not t.empty] or [pd.DataFrame()]).to_csv(root / "summary.csv", index=False, float_format="%.6g")
     (root / "summary.md").write_text("\n".join(parts))
     return root / "summary.md"
