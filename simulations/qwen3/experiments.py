@@ -520,7 +520,11 @@ def _first_value(checks: list[dict], check_id: str, side: str, key: str) -> floa
     return float("nan") if value is None else float(value)
 
 
-def premise_table(plans=("protocol", "protocol-v2", "beta-v2"), root: Path | None = None) -> pd.DataFrame:
+#: The plans of the documents' premise table and of figures/cola_premises (summary.md has every plan's).
+PREMISE_PLANS = ("protocol", "protocol-v2", "beta-v2")
+
+
+def premise_table(plans=PREMISE_PLANS, root: Path | None = None) -> pd.DataFrame:
     """:func:`run_table` of ``plans`` with each run's :func:`premise_row` beside it (one row per run)."""
     frames = []
     for plan in plans:
@@ -597,13 +601,14 @@ def write_summary(root: Path | None = None) -> Path:
             continue
         shown = table[[c for c in SUMMARY_COLUMNS if c in table]]
         parts.append(_markdown_table(shown) + "\n")
-    premises = premise_table(root=root)
+    premises = premise_table(tuple(PLANS), root=root)
     if not premises.empty:
-        parts.append("## premises and predictions (premise_table)\n")
+        parts.append("## premises and predictions, every plan (premise_table)\n")
         parts.append(premise_markdown(premises) + "\n")
-        if root == DATA_DIR:  # the committed logs: the documents show their table
+        documented = premises[premises["plan"].isin(PREMISE_PLANS)].reset_index(drop=True)
+        if root == DATA_DIR and not documented.empty:  # the committed logs: the documents show their table
             for document in PREMISE_DOCUMENTS:
-                write_premise_block(REPO / document, premise_markdown(premises))
+                write_premise_block(REPO / document, premise_markdown(documented))
     pd.concat([t for t in tables.values() if not t.empty] or [pd.DataFrame()]).to_csv(root / "summary.csv", index=False, float_format="%.6g")
     (root / "summary.md").write_text("\n".join(parts))
     return root / "summary.md"
