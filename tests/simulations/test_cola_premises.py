@@ -109,3 +109,19 @@ def test_writing_the_table_needs_the_documents_block(tmp_path):
     document.write_text("no block\n")
     with pytest.raises(ValueError, match="no <!-- cola-premise-table -->"):
         write_premise_block(document, "| new |")
+
+
+def test_protocol_v2s_sft_options_reach_the_runs_settings():
+    """SFT_V2's command line parses into an enumerated, full-batch, cosine-decayed SFT; a bad schedule is refused."""
+    pytest.importorskip("trl", reason="the runner needs the torch extra")
+    from nondecoupling import ParameterError
+    from simulations.qwen3.__main__ import build_parser, config_from_args
+    from simulations.qwen3.experiments import PLANS
+    from simulations.qwen3.stages import TrainingSettings
+
+    spec = PLANS["protocol-v2"][0]
+    config = config_from_args(build_parser().parse_args(spec.command()[3:]))
+    assert (config.sft_data, config.sft_train_size, config.training.sft_batch_size) == ("enumerated", 1950, 1950)
+    assert config.training.sft_lr_scheduler == "cosine" and config.task.expert_pass_rate == pytest.approx(0.56)
+    with pytest.raises(ParameterError, match="sft_lr_scheduler"):
+        TrainingSettings(sft_lr_scheduler="warmup")
