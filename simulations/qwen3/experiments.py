@@ -443,7 +443,7 @@ def bridge_verdicts(out: Path) -> dict:
 
 
 def sft_stage_end(meta: dict, run: pd.DataFrame, stage: int) -> dict:
-    """Where SFT stage ``stage`` settled: its last half of points (the bridge's premise window).
+    """Where SFT stage ``stage`` ended: its last evaluation, and its last half of points (the bridge's premise window).
 
     The strict pass rate's mean, its gap to a and the gap's noise tolerance by the bridge's own
     test (:func:`nondecoupling.bridge.logs.verdicts.rate_matches_expert`); the SFT loss's mean,
@@ -454,7 +454,10 @@ def sft_stage_end(meta: dict, run: pd.DataFrame, stage: int) -> dict:
     rates = k1_terms(meta, window)["k1_pass_rate"].to_numpy(float)
     rate = rate_matches_expert(rates, meta["expert_pass_rate"])
     loss = window["sft_loss"].to_numpy(float)
-    return {"sft_stage": stage, "sft_end_pass_rate": rate["mean"], "sft_end_pass_gap": rate["gap"],
+    last = frame.iloc[-1]
+    return {"sft_stage": stage, "sft_last_pass_rate": float(rates[-1]),
+            "sft_last_loss_excess": float(last["sft_loss"] - meta["expert_entropy"]),
+            "sft_end_pass_rate": rate["mean"], "sft_end_pass_gap": rate["gap"],
             "sft_end_pass_noise_sd": rate["noise_sd"], "sft_end_pass_tolerance": rate["tolerance"],
             "sft_end_loss": float(loss.mean()), "sft_end_loss_sd": float(loss.std(ddof=1)),
             "sft_end_loss_excess": float(loss.mean() - meta["expert_entropy"])}
@@ -548,7 +551,7 @@ SUMMARY_COLUMNS = [
 #: The premise table's columns (README, docs/experiments.md, summary.md): premises, then the
 #: predictions made before RL, then what RL did.
 PREMISE_COLUMNS = [
-    "plan", "run", "beta", "sft_end_pass_rate", "sft_end_pass_gap", "sft_end_pass_tolerance", "sft_end_loss_excess",
+    "plan", "run", "beta", "sft_last_pass_rate", "sft_last_loss_excess", "sft_end_pass_rate", "sft_end_pass_gap", "sft_end_pass_tolerance", "sft_end_loss_excess",
     "sft_end_loss_sd", "bridge_rl_start_premise", "premise", "c1", "predicted_tau", "predicted_stop_pass_rate",
     "rl_late_sft_increase", "late_increase_over_c1", "rl_late_pass_rate", "fitted_tau", "fitted_t_star", "observed_t_star",
     "min_k1_slack", "final_strict_reward", "final_lenient_reward",
