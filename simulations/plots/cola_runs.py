@@ -222,12 +222,14 @@ def _premises(root: Path) -> Drawn:
     fig, axes = panels(3, 1, width=4.6, height=3.8)
     x = np.arange(len(table))
     met = (table["premise"] == "met").to_numpy()
-    for ax, column, spread, label in (
-        (axes[0, 0], "sft_end_pass_gap", "sft_end_pass_tolerance", "SFT end: strict pass rate - a"),
-        (axes[0, 1], "sft_end_loss_excess", "sft_end_loss_sd", "SFT end: SFT loss - H(p*) (nats)"),
+    last_gap = table["sft_last_pass_rate"] - table["expert_pass_rate"]
+    for ax, column, spread, last, label in (
+        (axes[0, 0], "sft_end_pass_gap", "sft_end_pass_tolerance", last_gap, "SFT end: strict pass rate - a"),
+        (axes[0, 1], "sft_end_loss_excess", "sft_end_loss_sd", table["sft_last_loss_excess"], "SFT end: SFT loss - H(p*) (nats)"),
     ):
         for keep, colour, name in ((met, "C0", "premise met"), (~met, "C3", "premise not met")):
-            ax.errorbar(x[keep], table.loc[keep, column], table.loc[keep, spread], fmt="o", color=colour, label=name)
+            ax.errorbar(x[keep], table.loc[keep, column], table.loc[keep, spread], fmt="o", color=colour, label=f"{name} (last half)")
+        ax.plot(x, last, "x", color="k", label="last SFT evaluation")
         ax.axhline(0.0, **REFERENCE)
         ax.set_xticks(x, table["plan"] + "/" + table["run"], rotation=80, fontsize=6)
         ax.set_ylabel(label)
