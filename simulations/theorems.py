@@ -32,7 +32,7 @@ class Experiment:
     figures: tuple[str, ...] = ()
 
 
-_COLA = ("cola_protocol", "cola_beta", "cola_size")
+_COLA = ("cola_protocol", "cola_beta", "cola_size", "cola_premises")
 
 #: Theorem ID -> :class:`Experiment`, in THEORY.md's order.
 EXPERIMENTS: dict[str, Experiment] = {
@@ -44,7 +44,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "P4": Experiment("p4_nondecoupling_threshold", ("p4_threshold", "p4_crossing")),
     "P5": Experiment("p5_discrete_time", ("p5_discrete",)),
     "K1": Experiment("k1_any_policy_pays", ("k1_k2_frontier", "cola_protocol", "cola_size", "real_qwen3", "forgetting_kl")),
-    "K2": Experiment("k2_tilted_policy", ("k1_k2_frontier", "cola_beta", "forgetting_kl")),
+    "K2": Experiment("k2_tilted_policy", ("k1_k2_frontier", "cola_beta", "cola_premises", "forgetting_kl")),
     "K3": Experiment("k3_reward_ceiling", ("k3_ceiling", "real_qwen3")),
     "S1": Experiment("s1_spectral_concentration", ("s1_spectral",)),
     "X1": Experiment("x1_interleaving", ("x1_interleaving",)),

@@ -66,7 +66,7 @@ MODULES = {
     "x1": Module("simulations.plots.x1_interleaving", ("x1_interleaving",)),
     "v": Module("simulations.plots.v_paper", ("v1_c1_beta", "v3_reward_drop")),
     "real": Module("simulations.plots.real_runs", ("real_qwen3",), reads_logs=True),
-    "cola": Module("simulations.plots.cola_runs", ("cola_protocol", "cola_beta", "cola_size")),
+    "cola": Module("simulations.plots.cola_runs", ("cola_protocol", "cola_beta", "cola_size", "cola_premises")),
     "v1": Module("simulations.plots.v1_convergence", ("v1_convergence", "v1_table")),
     "forgetting": Module("simulations.plots.forgetting_kl", ("forgetting_kl",)),
 }

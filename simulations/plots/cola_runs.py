@@ -4,7 +4,8 @@ Drawn from the committed logs only (:func:`simulations.qwen3.experiments.run_tab
 :func:`~simulations.qwen3.experiments.rl_curve` compute every number; this module lays out):
 
 ``cola_protocol``
-    The paper's protocol, one column per pipeline (sft-rl, rl-sft, alternating; seeds as
+    The paper's protocol (plan ``protocol-v2`` once it has a finished run, else the first
+    ``protocol``, titled premise not met), one column per pipeline (sft-rl, rl-sft, alternating; seeds as
     colours): the held-out SFT loss with H(p*) and K1's floor, the strict reward RL optimizes
     with the exact pass rate, and the final model's strict vs lenient reward per run.
 ``cola_beta``
@@ -17,6 +18,12 @@ Drawn from the committed logs only (:func:`simulations.qwen3.experiments.run_tab
 ``cola_size``
     sft-rl at several model sizes: the RL-induced SFT-loss increase and K1's slack at a
     matched pass rate against the parameter count.
+``cola_premises``
+    Every run of the protocol plans (``protocol``: premise not met; ``protocol-v2``,
+    ``beta-v2``: SFT reaches the expert): the SFT end's strict pass rate against a and its SFT
+    loss against H(p*) (the premise "RL starts at the SFT optimum"), and the RL stage's late
+    SFT-loss increase against the prediction made before RL (C1(beta) for beta > 0). Its CSV is
+    :func:`~simulations.qwen3.experiments.premise_table`, the table the README shows.
 
 Each figure raises :class:`Skip` when its plan has no finished run.
 """
@@ -34,7 +41,10 @@ from simulations.qwen3.cola import ColaTask
 from simulations.qwen3.experiments import (
     DATA_DIR,
     MATCHED_PASS_RATE,
+    PREMISE_COLUMNS,
+    PREMISE_PASS_TOLERANCE,
     load_plan,
+    premise_table,
     rl_curve,
     run_table,
     tilt_path_from_reference,
@@ -51,7 +61,7 @@ def draw(rng: np.random.Generator, *, quick: bool, data_dir=None) -> list[Drawn]
     """
     root = DATA_DIR if data_dir is None else Path(data_dir)
     drawn = []
-    for figure in (_protocol, _beta, _size):
+    for figure in (_protocol, _beta, _size, _premises):
         try:
             drawn.append(figure(root))
         except Skip:
@@ -76,7 +86,9 @@ def _curves(plan: str, root: Path) -> pd.DataFrame:
 
 
 def _protocol(root: Path) -> Drawn:
-    data, table = _curves("protocol", root), run_table("protocol", root)
+    """protocol-v2 once it has a finished run (its SFT reaches the expert), else the first protocol, labelled."""
+    plan = "protocol-v2" if load_plan("protocol-v2", root) else "protocol"
+    data, table = _curves(plan, root), run_table(plan, root)
     pipelines = list(dict.fromkeys(data["pipeline"]))
     seeds = sorted(data["seed"].unique())
     colour = dict(zip(seeds, colours(len(seeds)), strict=True))
@@ -98,10 +110,11 @@ def _protocol(root: Path) -> Drawn:
     axes[0, 0].legend(fontsize=7)
     _final_rewards(axes[0, -1], table)
     axes[1, -1].axis("off")
-    fig.suptitle("CoLA-like task, paper's protocol (GRPO on the strict reward, beta = 0); RL stages shaded")
+    fig.suptitle(f"CoLA-like task, paper's protocol (GRPO on the strict reward, beta = 0; plan {plan}); RL stages shaded"
+                 + ("\npremise not met: SFT ended below the expert in every run (docs/experiments.md)" if plan == "protocol" else ""))
     return Drawn("cola_protocol", ("K1",), fig, data,
                  "CoLA-like runs per pipeline: SFT loss with K1's floor and H(p*), strict reward and exact pass rate by step; final strict vs lenient reward per run.",
-                 dict(runs=sorted(table["run"])))
+                 dict(plan=plan, runs=sorted(table["run"])))
 
 
 def _shade_rl(ax, frame: pd.DataFrame) -> None:
@@ -200,3 +213,48 @@ def _size(root: Path) -> Drawn:
     return Drawn("cola_size", ("K1",), fig, table,
                  "sft-rl at several model sizes: the RL stage's SFT-loss increase and K1's slack at a matched pass rate against the parameter count.",
                  dict(matched_pass_rate=MATCHED_PASS_RATE, runs=sorted(table["run"])))
+
+
+def _premises(root: Path) -> Drawn:
+    table = premise_table(root=root)
+    if table.empty:
+        raise Skip("no finished protocol runs")
+    fig, axes = panels(3, 1, width=4.6, height=3.8)
+    x = np.arange(len(table))
+    met = (table["premise"] == "met").to_numpy()
+    last_gap = table["sft_last_pass_rate"] - table["expert_pass_rate"]
+    for ax, column, spread, last, label in (
+        (axes[0, 0], "sft_end_pass_gap", "sft_end_pass_tolerance", last_gap, "SFT end: strict pass rate - a"),
+        (axes[0, 1], "sft_end_loss_excess", "sft_end_loss_sd", table["sft_last_loss_excess"], "SFT end: SFT loss - H(p*) (nats)"),
+    ):
+        for keep, colour, name in ((met, "C0", "premise met"), (~met, "C3", "premise not met")):
+            ax.errorbar(x[keep], table.loc[keep, column], table.loc[keep, spread], fmt="o", color=colour, label=f"{name} (last half)")
+        ax.plot(x, last, "x", color="k", label="last SFT evaluation")
+        ax.axhline(0.0, **REFERENCE)
+        ax.set_xticks(x, table["plan"] + "/" + table["run"], rotation=80, fontsize=6)
+        ax.set_ylabel(label)
+    axes[0, 0].axhspan(-PREMISE_PASS_TOLERANCE, PREMISE_PASS_TOLERANCE, color="C0", alpha=0.1, lw=0, label="issue's tolerance")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].set_title("error bars: the bridge's noise tolerance", fontsize=9)
+    axes[0, 1].set_title("error bars: s.d. over the SFT stage's last half", fontsize=9)
+    _predicted_vs_observed(axes[0, 2], table)
+    fig.suptitle("CoLA-like protocol: is RL's start the SFT optimum, and the predictions made before RL")
+    return Drawn("cola_premises", ("K2",), fig, table[PREMISE_COLUMNS],
+                 "Per CoLA-like run: the SFT end's pass rate against a and SFT loss against H(p*) (RL's start premise), "
+                 "and the RL stage's SFT-loss increase against C1(beta); the CSV is the README's premise table.",
+                 dict(runs=sorted(table["plan"] + "/" + table["run"]), pass_tolerance=PREMISE_PASS_TOLERANCE))
+
+
+def _predicted_vs_observed(ax, table: pd.DataFrame) -> None:
+    """V1's prediction C1(beta) against the RL stage's late SFT-loss increase (runs with beta > 0)."""
+    kl = table[table["beta"] > 0]
+    if kl.empty:
+        ax.text(0.5, 0.5, "no beta > 0 run yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    for premise, frame in kl.groupby("premise"):
+        ax.plot(frame["c1"], frame["rl_late_sft_increase"], "o", color="C0" if premise == "met" else "C3", label=premise)
+    top = float(np.nanmax(kl[["c1", "rl_late_sft_increase"]].to_numpy())) * 1.1
+    ax.plot([0, top], [0, top], **REFERENCE, label="observed = C1(beta)")
+    ax.set(xlabel="predicted before RL: C1(beta) (nats)", ylabel="observed: late SFT-loss increase (nats)")
+    ax.legend(fontsize=7)

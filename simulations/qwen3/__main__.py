@@ -24,7 +24,7 @@ import torch
 
 from simulations.qwen3.model import TinyQwen3Size
 from simulations.qwen3.runner import PIPELINES, SFT_DATA, PipelineConfig, run_pipeline
-from simulations.qwen3.stages import DTYPES, TrainingSettings
+from simulations.qwen3.stages import DTYPES, SFT_LR_SCHEDULERS, TrainingSettings
 from simulations.qwen3.task import OPERATIONS, TASKS
 
 
@@ -77,6 +77,7 @@ HELP = {
     "beta": "GRPO's KL coefficient (TRL GRPOConfig.beta); 0: no KL penalty",
     "dtype": "model dtype: auto (fp32 on CPU, bf16 on CUDA), bf16, fp16 (CUDA only: fp32 weights, fp16 autocast), fp32",
     "device": "auto (cuda if visible), cpu or cuda",
+    "sft_lr_scheduler": "SFT learning-rate schedule (pretraining included); cosine decays to 0 at each SFT stage's end",
     "operation": "reverse an answer_width-digit string, or add two operands",
     "num_operands": "add only: operands 0 .. num_operands - 1",
     "answer_width": "digits per answer",
@@ -97,7 +98,8 @@ def _add_dataclass_options(group, cls, *, skip=()) -> None:
         if spec.name in skip:
             continue
         choices = {"pipeline": PIPELINES, "sft_data": SFT_DATA, "operation": OPERATIONS, "dtype": ("auto", *DTYPES),
-                   "device": ("auto", "cpu", "cuda")}.get(spec.name)
+                   "device": ("auto", "cpu", "cuda"),
+                   "sft_lr_scheduler": SFT_LR_SCHEDULERS}.get(spec.name)
         group.add_argument(
             "--" + spec.name.replace("_", "-"),
             type=type(spec.default),

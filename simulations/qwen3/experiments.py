@@ -14,6 +14,12 @@ strict and the lenient (last-label) reward. Three plans, each a list of runs of
     the beta plan with four times the RL steps (600): the same SFT models (same seeds and SFT
     budget), RL continued towards convergence, to see whether the increase over C1(beta)
     settles (seeds 0-2).
+``protocol-v2``, ``beta-v2``
+    the protocol and beta plans with an SFT that reaches the expert (:data:`SFT_V2`, issue 23):
+    p* enumerated exactly, full-batch steps, a cosine learning rate to 0. The first plans' SFT
+    ended at strict pass rates 0.37-0.49 against a = 0.56 (SFT loss 1.44-1.51 against
+    H(p*) = 1.302): "RL starts at the SFT optimum" was not met by any of their runs
+    (:func:`premise_table` says so per run).
 ``size``
     sft-rl at five model sizes from 0.026M to 7.1M parameters (277x); seed 0 at every size
     and more seeds where the budget allows (the 0.1M size is the protocol's model, so its
@@ -36,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,7 +55,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from nondecoupling import sft_increase_after_kl_rl
+from nondecoupling import sft_increase_after_kl_rl, tilted_tradeoff
+from nondecoupling.bridge.logs.verdicts import rate_matches_expert, rl_start_premise
 from simulations.qwen3.summary import k1_terms, load_runs
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "cola"
@@ -91,6 +99,15 @@ BUDGET = [
     "--sft-train-size", "4096", "--pretrain-size", "2048", "--samples-per-prompt", "4",
     "--sft-batch-size", "64", "--rl-prompts-per-step", "8", "--num-generations", "8", "--eval-every", "25",
 ]
+#: protocol-v2's SFT: p* enumerated (39 prompts x 50 = 1950 records, the least multiple that writes its
+#: 0.02 answers exactly), every step on all of them, cosine decay to 0. Minibatches of 64 left the label
+#: unlearned (the model stays at 50/50 on every prompt, strict pass rate 0.35 = 0.7 / 2, at 500 steps and
+#: at lr 1e-2 alike); the full batch's exact gradient learns it (docs/experiments.md, "protocol-v2").
+SFT_V2 = ("--sft-data", "enumerated", "--sft-train-size", "1950", "--sft-batch-size", "1950", "--sft-steps", "500",
+          "--lr-sft", "0.004", "--sft-lr-scheduler", "cosine")
+#: The issue's premise tolerances: the SFT end's strict pass rate within this of a, its SFT loss within this of H(p*) (nats).
+PREMISE_PASS_TOLERANCE = 0.02
+PREMISE_LOSS_TOLERANCE = 0.02
 #: RL steps of the beta-long plan (4x the budget's 150): how the increase over C1(beta) moves as RL converges.
 LONG_RL_STEPS = 600
 #: The two KL coefficients of the beta plan (C1(beta) = 1.19 and 0.40 nats for the default expert: clearly nonzero).
@@ -149,7 +166,13 @@ def _plans() -> dict[str, list[RunSpec]]:
         for seed in SEEDS
         for size in SIZES
     ]
-    return {"protocol": protocol, "beta": beta, "beta-long": beta_long, "size": size}
+    # Seed-major: every pipeline (every beta) has a seed before any has three.
+    protocol_v2 = [RunSpec("protocol-v2", f"{pipeline}-seed{seed}", pipeline=pipeline, seed=seed, extra=SFT_V2)
+                   for seed in SEEDS for pipeline in ("sft-rl", "rl-sft", "alternating")]
+    beta_v2 = [RunSpec("beta-v2", f"beta{beta:g}-seed{seed}", beta=beta, seed=seed, extra=SFT_V2)
+               for seed in SEEDS for beta in BETAS]
+    return {"protocol": protocol, "beta": beta, "beta-long": beta_long, "size": size,
+            "protocol-v2": protocol_v2, "beta-v2": beta_v2}
 
 
 PLANS = _plans()
@@ -416,6 +439,106 @@ def bridge_verdicts(out: Path) -> dict:
             "verdicts_inconclusive": int(counts.get("inconclusive", 0)), "a1": by_id("A1"), "k1": by_id("K1")}
 
 
+# ------------------------------------------------ premises and the predictions made before RL
+
+
+def sft_stage_end(meta: dict, run: pd.DataFrame, stage: int) -> dict:
+    """Where SFT stage ``stage`` ended: its last evaluation, and its last half of points (the bridge's premise window).
+
+    The strict pass rate's mean, its gap to a and the gap's noise tolerance by the bridge's own
+    test (:func:`nondecoupling.bridge.logs.verdicts.rate_matches_expert`); the SFT loss's mean,
+    its s.d. over the window and its excess over H(p*).
+    """
+    frame = run[run["stage"] == stage]
+    window = frame.iloc[-max(3, int(np.ceil(len(frame) / 2))):]
+    rates = k1_terms(meta, window)["k1_pass_rate"].to_numpy(float)
+    rate = rate_matches_expert(rates, meta["expert_pass_rate"])
+    loss = window["sft_loss"].to_numpy(float)
+    last = frame.iloc[-1]
+    return {"sft_stage": stage, "sft_last_pass_rate": float(rates[-1]),
+            "sft_last_loss_excess": float(last["sft_loss"] - meta["expert_entropy"]),
+            "sft_end_pass_rate": rate["mean"], "sft_end_pass_gap": rate["gap"],
+            "sft_end_pass_noise_sd": rate["noise_sd"], "sft_end_pass_tolerance": rate["tolerance"],
+            "sft_end_loss": float(loss.mean()), "sft_end_loss_sd": float(loss.std(ddof=1)),
+            "sft_end_loss_excess": float(loss.mean() - meta["expert_entropy"])}
+
+
+def premise_row(meta: dict, run: pd.DataFrame, out: Path) -> dict:
+    """One run's premises and the theory's predictions made before looking at RL.
+
+    Premises: the end of the SFT stage before the first RL stage (rl-sft: of its last SFT
+    stage) against the expert (:func:`sft_stage_end`), the issue's tolerances
+    (:data:`PREMISE_PASS_TOLERANCE`, :data:`PREMISE_LOSS_TOLERANCE`), and the bridge's premise
+    "RL starts at an SFT optimum" for every RL stage (:func:`rl_start_premise`, on the log).
+    Predictions (from the task and the SFT end only): C1(beta) and tau = H(p*) + C1(beta) (V1's
+    SFT loss at the KL-regularized optimum; inf at beta = 0, where RL's optimum has pass rate 1);
+    K1's floor at the RL end's pass rate; the pass rate where K1's net-gain bound peaks (lam = 1).
+    Observed beside them: the bridge report's fitted tau (P4) and t* (P3, fitted on the RL stage).
+    """
+    phases = run.groupby("stage")["phase"].first()
+    rl_stages = phases.index[phases == "rl"]
+    before = [stage for stage in phases.index[phases == "sft"] if stage < rl_stages.min()]
+    end = sft_stage_end(meta, run, before[-1] if before else int(phases.index[phases == "sft"].max()))
+    beta = float(meta["config"]["training"].get("beta", 0.0))
+    c1_beta = c1(meta["task"], beta) if beta > 0 else float("inf")
+    premises = [rl_start_premise(run, int(stage), expert_pass_rate=meta["expert_pass_rate"]).verdict for stage in rl_stages]
+    met = abs(end["sft_end_pass_gap"]) <= PREMISE_PASS_TOLERANCE and abs(end["sft_end_loss_excess"]) <= PREMISE_LOSS_TOLERANCE
+    report = _report_checks(out)
+    return {**end, "premise_within_tolerance": bool(met), "bridge_rl_start_premise": ",".join(premises),
+            "premise": "met" if met and "not met" not in premises else "premise not met",
+            "predicted_tau": meta["expert_entropy"] + c1_beta, "predicted_stop_pass_rate": net_gain_peak(meta["task"]),
+            "fitted_tau": _first_value(report, "P4", "predicted", "threshold_tau"),
+            "fitted_t_star": _first_value(report, "P3", "predicted", "optimal_rl_steps"),
+            "observed_t_star": _first_value(report, "P3", "observed", "argmax_steps_into_stage")}
+
+
+def net_gain_peak(task: dict, lam: float = 1.0) -> float:
+    """The pass rate where the tilt of p* (K2: K1's floor with equality) has the most net gain
+    (b - a) - lam (L - H(p*)); with a binary reward it solves b (1 - b) = lam (b - a) (sqrt(a) at lam = 1).
+
+    Read off the library's :func:`nondecoupling.tilted_tradeoff` on a grid of tilts, so no formula is copied.
+
+    >>> round(net_gain_peak({"label_accuracy": 0.8, "strict_format_rate": 0.7, "bare_rate": 0.2}), 3)
+    0.748
+    """
+    from simulations.qwen3.cola import ColaTask
+
+    probs, rewards = ColaTask(**{k: task[k] for k in ("label_accuracy", "strict_format_rate", "bare_rate")}).expert_reward_table()
+    tilts = np.linspace(0.0, 10.0, 10001)[:, None]
+    reward, increase, _ = tilted_tradeoff(tilts, probs[None], rewards[None])
+    reward, increase = np.mean(reward, axis=-1), np.mean(increase, axis=-1)
+    return float(reward[np.argmax(reward - lam * increase)])
+
+
+def _report_checks(out: Path) -> list[dict]:
+    try:
+        return json.loads((out / "report" / "report.json").read_text())["checks"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _first_value(checks: list[dict], check_id: str, side: str, key: str) -> float:
+    """``checks``' first ``check_id`` entry's ``side[key]`` as a float (NaN if absent; "inf" -> inf)."""
+    value = next((c[side].get(key) for c in checks if c["id"] == check_id), None)
+    return float("nan") if value is None else float(value)
+
+
+#: The plans of the documents' premise table and of figures/cola_premises (summary.md has every plan's).
+PREMISE_PLANS = ("protocol", "protocol-v2", "beta-v2")
+
+
+def premise_table(plans=PREMISE_PLANS, root: Path | None = None) -> pd.DataFrame:
+    """:func:`run_table` of ``plans`` with each run's :func:`premise_row` beside it (one row per run)."""
+    frames = []
+    for plan in plans:
+        base = DATA_DIR if root is None else Path(root)
+        rows = pd.DataFrame([{"run": meta["run"], **premise_row(meta, run, base / plan / meta["run"])}
+                             for meta, run in load_plan(plan, root)])
+        if not rows.empty:
+            frames.append(run_table(plan, root).merge(rows, on="run"))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 SUMMARY_COLUMNS = [
     "run", "num_parameters", "beta", "rl_start_sft_loss", "rl_end_sft_loss", "rl_sft_increase", "c1", "increase_over_c1", "c1_reference",
     "increase_over_c1_reference", "rl_late_sft_increase", "late_increase_over_c1", "late_increase_over_c1_reference", "rl_late_pass_rate",
@@ -423,6 +546,40 @@ SUMMARY_COLUMNS = [
     "final_lenient_reward", "lenient_minus_strict", "a1", "k1", "verdicts_hold", "verdicts_violated",
     "verdicts_inconclusive", "wall_time_s",
 ]
+
+
+#: The premise table's columns (README, docs/experiments.md, summary.md): premises, then the
+#: predictions made before RL, then what RL did.
+PREMISE_COLUMNS = [
+    "plan", "run", "beta", "sft_last_pass_rate", "sft_last_loss_excess", "sft_end_pass_rate", "sft_end_pass_gap", "sft_end_pass_tolerance", "sft_end_loss_excess",
+    "sft_end_loss_sd", "bridge_rl_start_premise", "premise", "c1", "predicted_tau", "predicted_stop_pass_rate",
+    "rl_late_sft_increase", "late_increase_over_c1", "rl_late_pass_rate", "fitted_tau", "fitted_t_star", "observed_t_star",
+    "min_k1_slack", "final_strict_reward", "final_lenient_reward",
+]
+
+
+def premise_markdown(table: pd.DataFrame) -> str:
+    """:func:`premise_table` as the GitHub table the README and docs/experiments.md show."""
+    return _markdown_table(table[PREMISE_COLUMNS])
+
+
+#: The documents that show the committed logs' premise table, between PREMISE_BLOCK's markers.
+PREMISE_DOCUMENTS = ("README.md", "docs/experiments.md")
+PREMISE_BLOCK = re.compile(r"(<!-- cola-premise-table -->\n).*?(\n<!-- /cola-premise-table -->)", re.S)
+
+
+def write_premise_block(document: Path, table: str) -> None:
+    """Replace the premise table between ``document``'s markers with ``table``.
+
+    Raises
+    ------
+    ValueError
+        If ``document`` has no ``<!-- cola-premise-table -->`` ... ``<!-- /cola-premise-table -->`` block.
+    """
+    text = document.read_text(encoding="utf-8")
+    if not PREMISE_BLOCK.search(text):
+        raise ValueError(f"{document}: no <!-- cola-premise-table --> ... <!-- /cola-premise-table --> block to write the table into")
+    document.write_text(PREMISE_BLOCK.sub(lambda m: m.group(1) + table + m.group(2), text), encoding="utf-8")
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -447,6 +604,14 @@ def write_summary(root: Path | None = None) -> Path:
             continue
         shown = table[[c for c in SUMMARY_COLUMNS if c in table]]
         parts.append(_markdown_table(shown) + "\n")
+    premises = premise_table(tuple(PLANS), root=root)
+    if not premises.empty:
+        parts.append("## premises and predictions, every plan (premise_table)\n")
+        parts.append(premise_markdown(premises) + "\n")
+        documented = premises[premises["plan"].isin(PREMISE_PLANS)].reset_index(drop=True)
+        if root == DATA_DIR and not documented.empty:  # the committed logs: the documents show their table
+            for document in PREMISE_DOCUMENTS:
+                write_premise_block(REPO / document, premise_markdown(documented))
     pd.concat([t for t in tables.values() if not t.empty] or [pd.DataFrame()]).to_csv(root / "summary.csv", index=False, float_format="%.6g")
     (root / "summary.md").write_text("\n".join(parts))
     return root / "summary.md"

@@ -42,6 +42,8 @@ from nondecoupling.validation import ParameterError, check_nonnegative
 from simulations.qwen3.task import VerifiableTask
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: transformers' schedule names the SFT stages may use (``TrainingSettings.sft_lr_scheduler``).
+SFT_LR_SCHEDULERS = ("constant", "cosine", "linear")
 
 
 def task_reward(task: VerifiableTask):
@@ -119,6 +121,9 @@ class TrainingSettings:
     and fp32 weights are trained as they are; fp16 keeps fp32 master weights under fp16
     autocast (a grad scaler cannot unscale fp16 gradients). ``device``: ``auto``, ``cpu`` or
     ``cuda``. Batch sizes are global: under ``torchrun`` each process takes its share.
+    ``sft_lr_scheduler`` is the SFT trainer's learning-rate schedule (pretraining included;
+    one of :data:`SFT_LR_SCHEDULERS`): ``cosine`` decays to 0 at each stage's last step, so
+    minibatch noise vanishes there and SFT can end at its optimum; GRPO stays constant.
     """
 
     seed: int = 0
@@ -129,9 +134,12 @@ class TrainingSettings:
     beta: float = 0.0
     dtype: str = "auto"
     device: str = "auto"
+    sft_lr_scheduler: str = "constant"
 
     def __post_init__(self):
         check_nonnegative(self.beta, "beta")
+        if self.sft_lr_scheduler not in SFT_LR_SCHEDULERS:
+            raise ParameterError("sft_lr_scheduler", f"one of {SFT_LR_SCHEDULERS}", repr(self.sft_lr_scheduler))
         resolve_dtype(self.dtype, resolve_device(self.device))
 
 
@@ -142,12 +150,13 @@ def _per_device(global_batch: int, name: str) -> int:
     return global_batch // world_size()
 
 
-def _common_arguments(settings: TrainingSettings, output_dir: str, *, steps: int, lr: float) -> dict:
+def _common_arguments(settings: TrainingSettings, output_dir: str, *, steps: int, lr: float,
+                      lr_scheduler: str = "constant") -> dict:
     return dict(
         output_dir=output_dir,
         max_steps=steps,
         learning_rate=lr,
-        lr_scheduler_type="constant",
+        lr_scheduler_type=lr_scheduler,
         warmup_steps=0,
         weight_decay=0.0,
         seed=settings.seed,
@@ -182,7 +191,7 @@ def run_sft(
     """
     with tempfile.TemporaryDirectory() as output_dir:
         config = SFTConfig(
-            **_common_arguments(settings, output_dir, steps=steps, lr=lr),
+            **_common_arguments(settings, output_dir, steps=steps, lr=lr, lr_scheduler=settings.sft_lr_scheduler),
             per_device_train_batch_size=_per_device(settings.sft_batch_size, "sft_batch_size"),
             completion_only_loss=True,
             max_length=None,
