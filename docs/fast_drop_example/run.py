@@ -24,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
+import trl
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from nondecoupling.bridge.models import CouplingCallback, CouplingConfig
 from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
+from simulations.qwen3.runner import hardware
 from simulations.qwen3.task import DigitTask
 
 STAGES = (("sft", 300, 1e-2, 0), ("rl", 80, 5e-3, 5), ("sft", 80, 5e-2, 3))  # (phase, steps, learning rate, warmup steps)
@@ -75,6 +78,10 @@ def main(out: Path, scale: float = 1.0) -> None:
             (out / f"{stage}-{phase}").mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(scratch) / f"{stage}-{phase}" / f"checkpoint-{steps}" / "trainer_state.json",
                         out / f"{stage}-{phase}" / "trainer_state.json")
+    # What reproduces this folder: the command, the machine and the versions of the libraries that train.
+    scaled = "" if scale == 1.0 else f" --scale {scale:g}"
+    callback.write_run_meta(command=f"PYTHONPATH=theory:. python docs/fast_drop_example/run.py {out}{scaled}", hardware=hardware(),
+                            versions={"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__})
 
 
 if __name__ == "__main__":
