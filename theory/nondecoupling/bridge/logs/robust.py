@@ -11,6 +11,7 @@ statistics it needs with :func:`numpy.partition` (O(m^2), no sort). Tested again
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 
@@ -38,7 +39,7 @@ def _tie_term(values: np.ndarray) -> float:
     return float(np.sum(counts * (counts - 1) * (2 * counts + 5)))
 
 
-def theil_sen_slope(x, y, confidence: float = 0.95) -> tuple[float, float, float]:
+def theil_sen_slope(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:
     """(slope, low, high): the median pairwise slope and Sen's (1968) distribution-free interval.
 
     With N slopes, n points and sigma^2 = [n (n-1)(2n+5) - ties in x - ties in y] / 18 (Sen's

@@ -207,7 +207,7 @@ def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int =
     return np.stack([isotonic_null, line_null, np.sort(smallest)])
 
 
-def combined_p_values(isotonic: Numbers, line: Numbers, nulls: Sequence[np.ndarray]) -> np.ndarray:
+def combined_p_values(isotonic: Numbers, line: Numbers, nulls: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """p_d = P_0(min(p_E, p_L) <= min(p_E(E_d), p_L(L_d))): Tippett's combination, its null simulated.
 
     ``isotonic`` and ``line`` are (E_up, E_down) and (L_up, L_down); ``nulls`` is
