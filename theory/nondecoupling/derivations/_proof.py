@@ -25,6 +25,8 @@ from pathlib import Path
 
 import sympy as sp
 
+from nondecoupling._cache import user_cache_dir
+
 
 @dataclass(frozen=True)
 class Step:
@@ -73,10 +75,7 @@ class Derivation:
 
 def _cache_dir() -> Path | None:
     """The proof cache folder, or ``None`` when ``NONDECOUPLING_PROOF_CACHE=0``."""
-    setting = os.environ.get("NONDECOUPLING_PROOF_CACHE", "")
-    if setting == "0":
-        return None
-    return Path(setting) if setting else Path.home() / ".cache" / "nondecoupling" / "proofs"
+    return user_cache_dir("NONDECOUPLING_PROOF_CACHE", "proofs")
 
 
 @functools.cache

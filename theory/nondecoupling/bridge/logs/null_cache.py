@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import scipy
 
+from nondecoupling._cache import user_cache_dir
+
 
 def cache_dir() -> Path | None:
     """The cache folder, or ``None`` when ``NONDECOUPLING_NULL_CACHE=0``."""
-    setting = os.environ.get("NONDECOUPLING_NULL_CACHE", "")
-    if setting == "0":
-        return None
-    return Path(setting) if setting else Path.home() / ".cache" / "nondecoupling" / "nulls"
+    return user_cache_dir("NONDECOUPLING_NULL_CACHE", "nulls")
 
 
 @functools.cache
