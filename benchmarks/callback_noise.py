@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from nondecoupling.bridge.models.measure import CouplingMeasurer  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, load_policy  # noqa: E402
 from simulations.qwen3.stages import task_reward  # noqa: E402
-from simulations.qwen3.task import DigitTask  # noqa: E402
+from simulations.qwen3.task import DigitTask, expert_pairs  # noqa: E402
 
 METRICS = ("sft_loss", "pass_rate", "reward", "kl", "forward_kl")
 
@@ -39,7 +39,7 @@ def main(seeds: int = 40) -> dict:
     with torch.no_grad():
         for weight in policy.parameters():
             weight.add_(0.05 * torch.randn(weight.shape, generator=generator))
-    prompts, responses, weights = zip(*[(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()])
+    prompts, responses, weights = expert_pairs(task)
     rows: dict[str, list[dict]] = {"before": [], "after": []}
     for seed in range(seeds):
         settings = dict(weights=weights, reward_fn=task_reward(task), exact_pass_rate=True, tokenizer=tokenizer, seed=seed)

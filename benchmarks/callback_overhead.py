@@ -35,7 +35,7 @@ from nondecoupling.bridge.logs import stopping  # noqa: E402
 from nondecoupling.bridge.models.callback import CouplingCallback, CouplingConfig  # noqa: E402
 from simulations.qwen3.model import TinyQwen3Size, load_policy  # noqa: E402
 from simulations.qwen3.stages import DTYPES, TrainingSettings, resolve_device, resolve_dtype, run_grpo, task_reward  # noqa: E402
-from simulations.qwen3.task import DigitTask  # noqa: E402
+from simulations.qwen3.task import DigitTask, expert_pairs  # noqa: E402
 
 HOOKS = ("on_train_begin", "on_step_begin", "on_step_end", "on_train_end")
 
@@ -80,7 +80,7 @@ def _stage(task, settings, steps: int, max_overhead: float | None) -> dict:
     device = resolve_device(settings.device)
     model, tokenizer = load_policy("tiny", TinyQwen3Size(), seed=0, dtype=DTYPES[resolve_dtype(settings.dtype, device)],
                                    device=device)
-    prompts, responses, weights = zip(*[(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()])
+    prompts, responses, weights = expert_pairs(task)
     coupling = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=task_reward(task),
                                                reference_model="rl_start", expert_pass_rate=task.expert_pass_rate,
                                                expert_entropy=task.expert_entropy, exact_pass_rate=True,

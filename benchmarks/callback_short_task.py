@@ -55,7 +55,7 @@ def run(out: Path, *, sft_steps: int, grpo_steps: int, every_steps: int, stop_at
 
     from nondecoupling.bridge.models import CouplingCallback, CouplingConfig
     from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
-    from simulations.qwen3.task import DigitTask
+    from simulations.qwen3.task import DigitTask, expert_pairs
 
     torch.set_num_threads(1)
     task = DigitTask(**TASK)
@@ -66,7 +66,7 @@ def run(out: Path, *, sft_steps: int, grpo_steps: int, every_steps: int, stop_at
     def reward(prompts, completions, **kwargs):
         return [task.reward(p, c) for p, c in zip(prompts, completions)]
 
-    prompts, responses, weights = zip(*[(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()])
+    prompts, responses, weights = expert_pairs(task)
     common = dict(output_dir=str(out / "trainer"), report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
                   lr_scheduler_type="constant", seed=0)
     callback = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=reward, reference_model="rl_start",

@@ -36,12 +36,12 @@ def _setting(root: Path, samples_per_prompt: int, batch_size: int):
     from nondecoupling.bridge.models.measure import CouplingMeasurer
     from simulations.qwen3.model import TinyQwen3Size, load_policy
     from simulations.qwen3.stages import task_reward
-    from simulations.qwen3.task import DigitTask
+    from simulations.qwen3.task import DigitTask, expert_pairs
 
     task = DigitTask()
     model, tokenizer = load_policy("tiny", TinyQwen3Size(), seed=0, dtype=torch.float32, device="cpu")
     reference = copy.deepcopy(model)
-    prompts, responses, weights = zip(*[(p, y, w) for p in task.prompts for y, w in task.expert_distribution(p).items()])
+    prompts, responses, weights = expert_pairs(task)
     measurer = CouplingMeasurer(prompts, responses, tokenizer=tokenizer, weights=weights, reward_fn=task_reward(task),
                                 exact_pass_rate=True, samples_per_prompt=samples_per_prompt, batch_size=batch_size)
     return model, reference, measurer

@@ -32,7 +32,7 @@ from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 from nondecoupling.bridge.models import CouplingCallback, CouplingConfig
 from nondecoupling.bridge.models.tiny import TinyQwen3Size, build_char_tokenizer, build_tiny_qwen3
 from simulations.qwen3.runner import hardware
-from simulations.qwen3.task import DigitTask
+from simulations.qwen3.task import DigitTask, expert_pairs
 
 STAGES = (("sft", 300, 1e-2, 0), ("rl", 80, 5e-3, 5), ("sft", 80, 5e-2, 3))  # (phase, steps, learning rate, warmup steps)
 TASK = DigitTask(answer_width=1, expert_pass_rate=0.5, num_wrong=2, base_radius=2)
@@ -64,7 +64,7 @@ def main(out: Path, scale: float = 1.0) -> None:
     tokenizer = build_char_tokenizer()
     model = build_tiny_qwen3(tokenizer, SIZE, seed=0)
     # Held-out expert pairs: p*'s whole support, weighted, so sft_loss is CE(p*, pi) exactly.
-    prompts, responses, weights = zip(*[(p, y, w) for p in TASK.prompts for y, w in TASK.expert_distribution(p).items()])
+    prompts, responses, weights = expert_pairs(TASK)
     callback = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=reward, exact_pass_rate=True,
                                                expert_pass_rate=TASK.expert_pass_rate, expert_entropy=TASK.expert_entropy,
                                                output_dir=out, every_steps=1, max_overhead=None,

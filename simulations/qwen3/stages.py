@@ -39,7 +39,7 @@ from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from nondecoupling.bridge.models.callback import CouplingCallback, CouplingConfig
 from nondecoupling.validation import ParameterError, check_nonnegative
-from simulations.qwen3.task import VerifiableTask
+from simulations.qwen3.task import VerifiableTask, expert_pairs
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: transformers' schedule names the SFT stages may use (``TrainingSettings.sft_lr_scheduler``).
@@ -63,8 +63,7 @@ def task_callback(task: VerifiableTask, tokenizer: PreTrainedTokenizerBase, *, s
     the expert's exact a and H(p*) go to ``run_meta.json``. ``phase``: the callback's (``"auto"``
     inside TRL's trainers; a loop of its own passes ``"rl"`` or ``"sft"``).
     """
-    pairs = [(prompt, answer, weight) for prompt in task.prompts for answer, weight in task.expert_distribution(prompt).items()]
-    prompts, responses, weights = zip(*pairs)
+    prompts, responses, weights = expert_pairs(task)
     return CouplingCallback(CouplingConfig(
         prompts, responses, weights=weights, reward_fn=task_reward(task), reference_model="rl_start",
         expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy, output_dir=output_dir,

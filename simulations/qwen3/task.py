@@ -211,6 +211,21 @@ class DigitTask:
         return str(value % 10**self.answer_width).zfill(self.answer_width)
 
 
+def expert_pairs(task: VerifiableTask) -> tuple[tuple[str, ...], tuple[str, ...], tuple[float, ...]]:
+    """``(prompts, responses, weights)``: every (prompt, answer) of p*'s support, weighted by p*(answer | prompt).
+
+    The callback's held-out set: its weighted SFT loss is then CE(p*, pi) exactly, and every
+    correct answer is in it, so the exact pass rate is logged.
+
+    >>> prompts, responses, weights = expert_pairs(DigitTask(answer_width=1, num_wrong=2))
+    >>> prompts[:3], responses[:3], [round(w, 2) for w in weights[:3]]
+    (('0=', '0=', '0='), ('0', '1', '9'), [0.6, 0.2, 0.2])
+    """
+    prompts, responses, weights = zip(*[(prompt, answer, weight) for prompt in task.prompts
+                                        for answer, weight in task.expert_distribution(prompt).items()])
+    return prompts, responses, weights
+
+
 def _alternating_offsets(count: int) -> list[int]:
     """+1, -1, +2, -2, ... (``count`` of them): the expert's most plausible slips."""
     return [(k // 2 + 1) * (1 if k % 2 == 0 else -1) for k in range(count)]
