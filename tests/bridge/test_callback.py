@@ -21,6 +21,8 @@ from nondecoupling import ParameterError, kl_bernoulli
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
+from transformers import TrainerCallback  # noqa: E402
+
 from nondecoupling.bridge.jsonable import jsonable  # noqa: E402
 from nondecoupling.bridge.logs.stopping import StagePrior  # noqa: E402
 from nondecoupling.bridge.models.callback import CouplingCallback, CouplingConfig  # noqa: E402
@@ -47,6 +49,9 @@ def test_bad_settings_are_named():
         CouplingConfig(["1="], ["1"], expert_pass_rate=1.5)
     with pytest.raises(ParameterError, match="loss_noise"):
         StagePrior(reward_noise=0.1, loss_noise=0.0, reward_gap=1.0, loss_rise=1.0)
+    with pytest.raises(ParameterError, match="restore_best"):
+        CouplingConfig(["1="], ["1"], restore_best=True)  # there is no restore without the stop
+    assert CouplingConfig(["1="], ["1"], stop_at="optimal").restore_best and not CouplingConfig(["1="], ["1"]).restore_best
 
 
 # ---------------------------------------------------------------- one evaluation
@@ -175,8 +180,10 @@ def test_forward_kl_is_the_reference_samples_log_ratio(digit):
 # ---------------------------------------------------------------- a real TRL SFT -> GRPO run
 
 
-def _short_task_run(tmp_path, *, sft_steps: int, grpo_steps: int, every_steps: int, report_to: str = "none"):
-    """SFT then GRPO on a one-digit task, one callback attached to both trainers (the issue's short task)."""
+def _short_task_run(tmp_path, *, sft_steps: int, grpo_steps: int, every_steps: int, report_to: str = "none",
+                    stop_at: str | None = "optimal", grpo_callbacks=()):
+    """SFT then GRPO on a one-digit task, one callback attached to both trainers (the issue's short task);
+    ``grpo_callbacks`` go into the GRPO trainer before it."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
@@ -190,7 +197,7 @@ def _short_task_run(tmp_path, *, sft_steps: int, grpo_steps: int, every_steps: i
     callback = CouplingCallback(CouplingConfig(prompts, responses, weights=weights, reward_fn=reward, reference_model="rl_start",
                                                expert_pass_rate=task.expert_pass_rate, expert_entropy=task.expert_entropy,
                                                output_dir=tmp_path, every_steps=every_steps, exact_pass_rate=True,
-                                               stop_at="optimal", measure={"samples_per_prompt": 4},
+                                               stop_at=stop_at, measure={"samples_per_prompt": 4},
                                                max_overhead=None))  # every SFT evaluation: the RL prior, hence the stop, must not depend on timing
     sft = SFTTrainer(model=model, processing_class=tokenizer,
                      args=SFTConfig(max_steps=sft_steps, learning_rate=1e-2, per_device_train_batch_size=64,
@@ -203,9 +210,63 @@ def _short_task_run(tmp_path, *, sft_steps: int, grpo_steps: int, every_steps: i
                                        num_generations=8, max_completion_length=2, beta=0.0, temperature=1.0, top_k=0,
                                        top_p=1.0, output_dir=str(tmp_path / "grpo"), report_to=report_to, **common),
                        train_dataset=Dataset.from_list([{"prompt": p} for p in task.prompts]))
+    for other in grpo_callbacks:
+        grpo.add_callback(other)
     callback.attach(grpo)
     grpo.train()
     return callback, grpo
+
+
+def _trainable(model) -> list:
+    return [p.detach().clone() for p in model.parameters() if p.requires_grad]
+
+
+class _StepWeights(TrainerCallback):
+    """Copies the trainable parameters after each step (and stops training at ``until``)."""
+
+    def __init__(self, until: int | None = None) -> None:
+        self.at: dict[int, list] = {}
+        self.until = until
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.at[state.global_step] = _trainable(model)
+        if state.global_step == self.until:
+            control.should_training_stop = True
+
+
+def _same(left: list, right: list) -> bool:
+    return len(left) == len(right) and all(torch.equal(a, b) for a, b in zip(left, right))
+
+
+@pytest.mark.slow
+def test_the_stop_puts_back_the_restore_steps_weights_and_leaves_training_alone(tmp_path):
+    """restore_best (on with stop_at): the user's model is the restore step's, bit for bit; without stop_at nothing is kept.
+
+    The weights at each step come from a run without the stop, stopped by hand at the same step (a few seconds each).
+    """
+    seen = _StepWeights()
+    callback, grpo = _short_task_run(tmp_path / "stop", sft_steps=40, grpo_steps=80, every_steps=10, grpo_callbacks=[seen])
+    stop, last = grpo.state.global_step, callback.records[-1]
+    restore = last["p3_restore_stage_step"]
+    assert restore < stop < 80, (restore, stop)  # the issue's short task: the stop comes after the restore step
+    assert (last["restored_stage_step"], last["restored_step"]) == (restore, 40 + restore) and callback.kept is None
+    rl = {r["step"] - 40: r for r in callback.records if r["phase"] == "rl"}
+    gain = (rl[restore]["pass_rate"] - rl[0]["pass_rate"]) - (rl[restore]["sft_loss"] - rl[0]["sft_loss"])
+    assert last["restored_gain"] == pytest.approx(gain, rel=1e-9) and "put back" in last["restore"]
+    assert "weights are kept" in last["stop_reason"]
+    lines = [json.loads(line) for line in (tmp_path / "stop" / "log.jsonl").read_text().splitlines()]
+    assert lines == [jsonable(r, infinity=None) for r in callback.records]  # the last line amended in place
+    assert [h["coupling/restored_stage_step"] for h in grpo.state.log_history if "coupling/restored_stage_step" in h] == [restore]
+
+    plain_seen = _StepWeights(until=stop)
+    plain, plain_grpo = _short_task_run(tmp_path / "plain", sft_steps=40, grpo_steps=80, every_steps=10, stop_at=None,
+                                        grpo_callbacks=[plain_seen])
+    assert plain_grpo.state.global_step == stop and plain.kept is None
+    assert not any(key.startswith("restore") for r in plain.records for key in r)
+    assert _same(_trainable(plain_grpo.model), plain_seen.at[stop])  # nothing put back without stop_at
+    assert all(_same(seen.at[s], plain_seen.at[s]) for s in range(1, stop + 1))  # training bit-identical up to the stop
+    assert _same(_trainable(grpo.model), plain_seen.at[restore])  # the restore step's weights ...
+    assert not _same(_trainable(grpo.model), plain_seen.at[stop])  # ... in place of the stop's
 
 
 def test_trl_run_logs_through_report_to_tensorboard(tmp_path):

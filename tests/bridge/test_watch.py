@@ -83,6 +83,10 @@ def test_watch_follows_a_growing_verl_log_and_the_training_loop_stops_on_its_fil
     assert signal["stop_step"] <= 2 * T_STAR + every
     assert _gain(T_STAR) - _gain(signal["stop_step"]) <= 0.05 * _gain(T_STAR), (signal, T_STAR)
     assert "STOP at global step" in out and "waiting" in out  # the log did not exist when watch started
+    # the restore step: an evaluated step (validation every 5 steps) by the stop, named in the console and the file
+    assert signal["restore_step"] % every == 0 and signal["restore_step"] <= signal["log_step"], signal
+    assert f"keep its checkpoint): global step {signal['restore_step']}" in out
+    assert _gain(T_STAR) - _gain(signal["restore_step"]) <= 0.05 * _gain(T_STAR), (signal, T_STAR)
 
 
 def _two_stage_log(path, *, sft_steps=100, every=5, horizon=120, seed=1):
@@ -104,15 +108,18 @@ def test_advice_is_the_callbacks_live_stop_on_the_same_evaluations(tmp_path):
     prior = stage_prior(rl["reward"].iloc[0], rl["sft_loss"].iloc[0], sft_rates=sft["reward"], sft_losses=sft["sft_loss"])
     # evaluations every 5 steps, the log's; watch cannot ask a trainer for more, so the rule without its refinement
     live = LiveStop(prior, every_steps=5, horizon=10_000, growth=1000.0, refine=1.0)
-    stops = []
+    stops, restores = [], []
     for end in range(len(sft) + 1, len(run) + 1):
         stage_step = int(run["step"].iloc[end - 1]) - 100
         expected = live.observe(stage_step, run["reward"].iloc[end - 1], run["sft_loss"].iloc[end - 1])
         advice = advise(run.iloc[:end])
         assert advice["optimal_step"] == 100 + expected["optimal_steps"]
         assert advice["stop_step"] == (None if expected["stop_step"] is None else 100 + expected["stop_step"])
+        assert advice["restore_step"] == 100 + expected["restore_step"]
+        restores.append(advice["restore_step"])
         stops.append(advice["stop_step"])
     assert any(s is not None for s in stops) and stops[0] is None  # the comparison covers both decisions
+    assert len(set(restores)) > 3  # and a restore step that moves
 
 
 def test_prior_comes_from_the_sft_stage_before_the_rl_stage(tmp_path, monkeypatch):

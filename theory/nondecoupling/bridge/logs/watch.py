@@ -6,13 +6,16 @@ option of ``check``: ``--phase``, ``--preset``, ``--map``, ...), refits online P
 stage (:class:`~nondecoupling.bridge.logs.stopping.OnlineP3` and
 :func:`~nondecoupling.bridge.logs.stopping.p3_stop_decision`, the callback's rule, with the prior of
 :func:`~nondecoupling.bridge.logs.stopping.stage_prior` from the SFT stage before it, where the log
-has one), and prints a line whenever the estimate or the advice changes.
+has one), and prints a line whenever the estimate or the advice changes. With the advice it names
+the *restore step* (:meth:`~nondecoupling.bridge.logs.stopping.LiveStop.restore_step`, the callback's:
+of the evaluated steps, the one of largest estimated G), whose checkpoint is worth keeping: a
+stop comes after the peak has shown in the evaluations.
 
 An evaluation is a row with both an SFT loss and a reward (or exact pass rate); the next one is
 expected one logged interval later (the last gap between evaluations, or ``--every-steps``); unlike
 the callback, ``watch`` cannot add evaluations where t* may fall (it reads what the trainer logs). Once
 a stop is advised it stands (as the callback's does), and when the log's latest step reaches it
-``watch`` writes ``--stop-file`` (JSON: the advised step and the reason) and exits with
+``watch`` writes ``--stop-file`` (JSON: the advised step, the reason and the latest restore step) and exits with
 ``--stop-code`` (default 3); the training loop polls the file. A log that does not exist yet,
 is empty, or cannot be read (a line being written) is waited for; each new problem is printed.
 
@@ -38,7 +41,7 @@ import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
 from nondecoupling.bridge.logs.run import LogMapping, read_run
-from nondecoupling.bridge.logs.stopping import OnlineP3, p3_stop_decision, stage_prior
+from nondecoupling.bridge.logs.stopping import LiveStop, OnlineP3, p3_stop_decision, stage_prior
 from nondecoupling.validation import check_integer, check_positive
 
 
@@ -69,7 +72,8 @@ def advise(run: pd.DataFrame, *, lam: float = 1.0, every_steps: int | None = Non
         ``status`` (``"waiting"``, ``"continue"`` or ``"stop"``), ``step`` (the log's latest step),
         ``stage_start``, ``evaluations`` and, once the stage has one, ``t_star`` (E[G]'s argmax),
         ``optimal_step`` (its argmax from the last evaluation on), ``ci`` (the posterior interval
-        of t*), ``p_passed``, ``stop_step`` (global steps) and ``reason``.
+        of t*), ``p_passed``, ``stop_step``, ``restore_step`` (the evaluated step of largest
+        estimated G; global steps) and ``reason``.
 
     Examples
     --------
@@ -103,7 +107,21 @@ def advise(run: pd.DataFrame, *, lam: float = 1.0, every_steps: int | None = Non
     t_star = int(grid[np.argmax(p3.expected_gain(grid))])
     return {"status": "continue" if stop is None else "stop", "step": latest, "stage_start": start, "evaluations": len(rows),
             "t_star": start + t_star, "optimal_step": start + decision["optimal_steps"], "ci": tuple(start + v for v in decision["ci"]),
-            "p_passed": decision["p_passed"], "stop_step": stop, "reason": decision["reason"]}
+            "p_passed": decision["p_passed"], "stop_step": stop, "restore_step": start + _restore_step(p3, steps, rows),
+            "reason": decision["reason"]}
+
+
+def _restore_step(p3: OnlineP3, steps: np.ndarray, rows: pd.DataFrame) -> int:
+    """:meth:`LiveStop.restore_step` (the callback's) on the stage's evaluations, whose posterior ``p3`` already holds.
+
+    The evaluations' own net gains G = [J - J_0] - lam [L - L_0] are set directly: replaying
+    ``LiveStop.observe`` would recompute a stop decision per evaluation (tens of ms each).
+    """
+    live = LiveStop(p3.prior, every_steps=int(steps[-1]) + 1, horizon=int(steps[-1]) + 1, lam=p3.lam)
+    live.p3, live.evaluated = p3, [int(s) for s in steps]
+    rates, losses = rows["rate"].to_numpy(float), rows["loss"].to_numpy(float)
+    live.observed_gain = list((rates - rates[0]) - p3.lam * (losses - losses[0]))
+    return live.restore_step()
 
 
 def describe(advice: dict) -> str:
@@ -114,9 +132,11 @@ def describe(advice: dict) -> str:
     low, high = (f"{v:.0f}" if np.isfinite(v) else "inf" for v in advice["ci"])
     estimate = f"t* at global step {advice['t_star']} (interval [{low}, {high}], P(passed) = {advice['p_passed']:.2f})"
     stage = f"stage step = global step - {advice['stage_start']}"
+    restore = f"restore step (the evaluated step of largest estimated G) global step {advice['restore_step']}"
     if advice["stop_step"] is None:
-        return f"{head}; {estimate}; continue ({advice['reason']}; {stage})"
-    return f"{head}; {estimate}; STOP at global step {advice['stop_step']} ({advice['reason']}; {stage})"
+        return f"{head}; {estimate}; continue ({advice['reason']}; {restore}; {stage})"
+    return f"{head}; {estimate}; STOP at global step {advice['stop_step']}, keep the checkpoint of global step " \
+           f"{advice['restore_step']} ({advice['reason']}; {restore}; {stage})"
 
 
 def _signature(paths) -> tuple:
@@ -135,6 +155,7 @@ class Watch:
     last_line: str | None
     problem: str | None
     advised: dict | None
+    current: dict | None  # the latest advice (its restore step goes into the stop file)
     latest: int | None
 
     def __init__(self, paths: Sequence[str | Path], mappings: Sequence[LogMapping], *, fmt: str | None = None, lam: float = 1.0,
@@ -142,7 +163,7 @@ class Watch:
         self.paths, self.mappings, self.fmt = [str(p) for p in paths], mappings, fmt
         self.lam = float(check_positive(lam, "lam"))
         self.every_steps = None if every_steps is None else int(check_integer(every_steps, "every_steps", low=1))
-        self.signature, self.last_line, self.problem, self.advised, self.latest = None, None, None, None, None
+        self.signature, self.last_line, self.problem, self.advised, self.current, self.latest = None, None, None, None, None, None
 
     def poll(self) -> tuple[list[str], bool]:
         signature = _signature(self.paths)
@@ -159,6 +180,7 @@ class Watch:
         self.problem = None
         advice = advise(run, lam=self.lam, every_steps=self.every_steps)
         self.latest = latest = int(advice["step"])
+        self.current = advice
         if self.advised is None and advice.get("stop_step") is not None:
             self.advised = advice
         line = describe(advice)
@@ -184,16 +206,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _signal(watch: Watch, stop_file: str | None) -> str:
-    advice = watch.advised
-    assert advice is not None, "called once the advised stop is passed"
+    advice, current = watch.advised, watch.current
+    assert advice is not None and current is not None, "called once the advised stop is passed"
     if stop_file is not None:
         record = {"stop_step": advice["stop_step"], "log_step": watch.latest, "t_star": advice["t_star"],
-                  "reason": advice["reason"], "stage_start": advice["stage_start"]}
+                  "restore_step": current["restore_step"], "reason": advice["reason"], "stage_start": advice["stage_start"]}
         path = Path(stop_file)
         path.with_name(path.name + ".tmp").write_text(json.dumps(record) + "\n")
         path.with_name(path.name + ".tmp").replace(path)  # atomic: the trainer never reads half a file
-    return (f"step {watch.latest}: the advised stop (global step {advice['stop_step']}) is passed"
-            + (f"; wrote {stop_file}" if stop_file else ""))
+    return (f"step {watch.latest}: the advised stop (global step {advice['stop_step']}) is passed; restore step "
+            f"(keep its checkpoint): global step {current['restore_step']}" + (f"; wrote {stop_file}" if stop_file else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,14 @@ stage), so that a t* shorter than ``every_steps`` is seen in time; the stop's sc
 budgeted (a late evaluation is a late stop). Units: ``step``, ``p3_optimal_step`` and ``p3_restore_step`` are
 global steps (all stages together); ``p3_optimal_stage_step`` and ``p3_restore_stage_step`` are the same steps
 counted from the RL stage's start; ``stop_reason`` names every step in both.
+
+With ``stop_at`` (``restore_best``, on by default there), the callback keeps a CPU copy of the
+trainable weights at each evaluation that is then the restore step (the evaluated step of largest
+estimated G; :class:`~nondecoupling.bridge.models.kept_weights.KeptWeights`) and, when the RL stage
+ends (the stop, or its last step), puts them back into the model if the final restore step is the
+kept one: the user's model is the restore step's, not the stop's. What it did is added to the
+stage's last line (``restored_step``, ``restored_stage_step``, ``restored_gain``, ``restore``) and
+logged through ``trainer.log``.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from nondecoupling.bridge.jsonable import jsonable
 from nondecoupling.bridge.logs.stats import k1_gaps, k1_rate_values  # the bridge's one K1 rule
 from nondecoupling.bridge.logs.stopping import LiveStop, StagePrior, evaluation_steps, stage_prior
 from nondecoupling.bridge.models.budget import TimeBudget
+from nondecoupling.bridge.models.kept_weights import KeptWeights
 from nondecoupling.bridge.models.measure import CouplingMeasurer, rank_and_world
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative, check_positive, check_rate
 
@@ -61,6 +70,8 @@ class CouplingConfig:
     lam: the SFT loss's weight in the net gain; growth: the RL schedule's geometric start.
     max_overhead: the share of training time that scheduled evaluations may take (None: every one
     is made on time); the live stop's schedule (``stop_at`` in RL) is not budgeted.
+    restore_best: keep the restore step's trainable weights (one CPU copy) and put them back when
+    the RL stage ends; None (default): on with ``stop_at``; needs ``stop_at``.
     """
 
     prompts: Sequence[str]
@@ -81,12 +92,14 @@ class CouplingConfig:
     measure: dict = field(default_factory=dict)  # samples_per_prompt, max_new_tokens, batch_size, tokenizer
     seed: int = 0
     max_overhead: float | None = 0.05
+    restore_best: bool | None = None
 
     def __post_init__(self):
         checks = {"phase": (self.phase in ("auto", "sft", "rl"), "'auto', 'sft' or 'rl'"),
                   "stop_at": (self.stop_at in (None, "optimal"), "None or 'optimal'"),
                   "reference_model": (not isinstance(self.reference_model, str) or self.reference_model == "rl_start",
-                                      "a model, 'rl_start' or None")}
+                                      "a model, 'rl_start' or None"),
+                  "restore_best": (not self.restore_best or self.stop_at is not None, "False or None without stop_at")}
         for name, (ok, constraint) in checks.items():
             if not ok:
                 raise ParameterError(name, constraint, repr(getattr(self, name)))
@@ -98,6 +111,7 @@ class CouplingConfig:
             self.expert_pass_rate = float(check_rate(self.expert_pass_rate, "expert_pass_rate"))
         if self.expert_entropy is not None:
             self.expert_entropy = float(check_nonnegative(self.expert_entropy, "expert_entropy"))
+        self.restore_best = self.stop_at is not None if self.restore_best is None else bool(self.restore_best)
 
 
 class CouplingCallback(TrainerCallback):
@@ -112,6 +126,7 @@ class CouplingCallback(TrainerCallback):
     _stage_start: dict | None
     _train_logs: dict[str, float]
     _reference_is_policy: bool  # pi_ref was just copied from the policy: the next evaluation's KLs are 0 exactly
+    kept: KeptWeights | None  # the RL stage's restore-step weights (restore_best)
 
     def __init__(self, config: CouplingConfig) -> None:
         self.config = config
@@ -122,7 +137,7 @@ class CouplingCallback(TrainerCallback):
         self.records: list[dict] = []
         self.stage, self.phase, self.step_offset, self._last_step = -1, None, 0, None
         self.trainer, self.live, self._autocast, self._stage_start, self._train_logs = None, None, None, None, {}
-        self._reference_is_policy = False
+        self._reference_is_policy, self.kept, self._line_start = False, None, 0
         self.schedule: set[int] = set()
         self.budget = TimeBudget(config.max_overhead)
         self._extra_meta: dict = {}
@@ -168,6 +183,7 @@ class CouplingCallback(TrainerCallback):
         self.schedule = set(evaluation_steps(every, state.max_steps, growth=self.config.growth) if dense
                             else range(0, state.max_steps + 1, every))
         self.budget.reset(enforced=not dense, max_steps=state.max_steps)
+        self.kept = KeptWeights() if self.phase == "rl" and self.config.restore_best else None
         # accelerate wraps the policy's forward in the trainer's autocast: the reference runs under the same one.
         self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._place_reference(model)
@@ -185,11 +201,15 @@ class CouplingCallback(TrainerCallback):
             self._evaluate_and_log(args, state, control, model, optimizer)
         if self.live is not None and self.config.stop_at and self.live.should_stop(step):
             control.should_training_stop = True
+        if control.should_training_stop and self.kept is not None:  # the stage's last step (the stop, max_steps, ...)
+            self._end_stage(args, state, control, model, optimizer)
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
         self._evaluate_and_log(args, state, control, model)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
+        if self.kept is not None:  # a stop that on_step_end did not see (set by a callback after this one)
+            self._end_stage(args, state, control, model, kwargs.get("optimizer"))
         self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
@@ -241,7 +261,7 @@ class CouplingCallback(TrainerCallback):
                                      lam=self.config.lam, growth=self.config.growth, seed=self.config.seed,
                                      offset=self.step_offset)
             if self.live.p3.last_step is None or state.global_step > self.live.p3.last_step:
-                record.update(self._live_stop(record, state.global_step))
+                record.update(self._live_stop(record, state.global_step, model))
         self.records.append(record)
         line = jsonable(record, infinity=None)  # the readers take null as "not logged"
         if self.trainer is None:  # else trainer.log puts coupling/* there
@@ -254,18 +274,55 @@ class CouplingCallback(TrainerCallback):
         return stage_prior(_rate(start), start["sft_loss"], sft_rates=[_rate(r) for r in sft],
                            sft_losses=[r["sft_loss"] for r in sft], reward_se=None if "pass_rate" in start else start.get("reward_se"))
 
-    def _live_stop(self, record: dict, stage_step: int) -> dict:
-        """Feed one RL evaluation to the live stop; its estimate and decision, in global and stage steps."""
+    def _live_stop(self, record: dict, stage_step: int, model) -> dict:
+        """Feed one RL evaluation to the live stop; its estimate and decision, in global and stage steps.
+
+        With ``restore_best``, the weights are copied when this evaluation is the restore step.
+        """
         assert self.live is not None, "_evaluate_and_log starts the live stop first"
         decision = self.live.observe(stage_step, _rate(record), record["sft_loss"])
         offset = self.step_offset
         stop = decision["stop_step"] is not None and self.config.stop_at is not None
         reason = decision["reason"] if self.config.stop_at or not decision["stop_step"] else "advice only: " + decision["reason"]
+        if self.kept is not None and decision["restore_step"] == stage_step:
+            self.kept.keep(model, step=stage_step)
+        if self.kept is not None and stop:
+            reason += ("; its weights are kept and put back when training ends" if self.kept.step == decision["restore_step"]
+                       else f"; its weights were not kept (kept: stage step {self.kept.step}), the model stays at the stop")
         return {"p3_optimal_step": offset + decision["optimal_steps"], "p3_optimal_stage_step": decision["optimal_steps"],
                 "p3_restore_step": offset + decision["restore_step"], "p3_restore_stage_step": decision["restore_step"],
                 "p3_optimal_step_ci": [offset + v for v in decision["ci"]], "p3_p_passed": decision["p_passed"],
                 "stop": stop, "stop_reason": f"{reason} (stage step = global step - {offset}; now stage step {stage_step}, "
                                              f"global step {offset + stage_step})"}
+
+    def _end_stage(self, args, state, control, model, optimizer) -> None:
+        """The RL stage's last step, with ``restore_best``: its evaluation, then the restore step's weights put back.
+
+        Here, in ``on_step_end``, rather than in ``on_train_end``: the numbers then reach ``report_to``'s
+        loggers before they close, and the trainer saves the restored weights where it saves at the end.
+        The kept copy is of the latest evaluation that was the restore step when it was made; where the
+        final restore step is an earlier one (the estimate moved after its weights were replaced), the
+        model stays as it is, and the line says so. The copy is then released.
+        """
+        self._evaluate_and_log(args, state, control, model, optimizer)
+        kept, self.kept, stage_step = self.kept, None, state.global_step
+        if self.live is None or kept is None or kept.step is None:
+            return
+        record, offset = self.records[-1], self.step_offset
+        wanted = record.get("p3_restore_stage_step", stage_step)
+        if wanted == stage_step:
+            done = {"restore": f"the restore step is the model's own step (stage step {stage_step}): nothing put back"}
+        elif wanted != kept.step:
+            done = {"restore": f"the restore step, stage step {wanted} (global step {offset + wanted}), was not kept "
+                               f"(kept: stage step {kept.step}): the model stays at stage step {stage_step}"}
+        else:
+            kept.restore(model)
+            gain = self.live.observed_gain[self.live.evaluated.index(wanted)]
+            done = {"restored_step": offset + wanted, "restored_stage_step": wanted, "restored_gain": gain,
+                    "restore": f"put back the weights of stage step {wanted} (global step {offset + wanted}) (G as evaluated there: {gain:+.4g}; "
+                               f"{kept.nbytes / 2**20:.3g} MiB kept on the CPU) in place of stage step {stage_step}"}
+        record.update(done)
+        self._write(jsonable(record, infinity=None), amend=True)
 
     def _k1_terms(self, record: dict) -> dict:
         """K1's floor H + kl(a || b) and the SFT loss's slack above it (from the RL stage's start without H)."""
@@ -303,19 +360,26 @@ class CouplingCallback(TrainerCallback):
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "run_meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
 
-    def _write(self, line: dict) -> None:
+    def _write(self, line: dict, *, amend: bool = False) -> None:
+        """Log ``line`` (trainer.log, ``log.jsonl``); ``amend``: it replaces the file's last line, and only its
+        ``restore*`` numbers go through trainer.log."""
         if self.trainer is not None:
-            numbers = {f"coupling/{k}": float(v) for k, v in line.items() if isinstance(v, (int, float)) and k != "step"}
-            for end, value in zip(("low", "high"), line.get("p3_optimal_step_ci") or ()):  # a list: a dashboard plots its ends
+            numbers = {f"coupling/{k}": float(v) for k, v in line.items() if isinstance(v, (int, float)) and k != "step"
+                       and (not amend or k.startswith("restore"))}
+            for end, value in zip(("low", "high"), () if amend else line.get("p3_optimal_step_ci") or ()):  # a list: a dashboard plots its ends
                 if value is not None:  # None: an infinite end
                     numbers[f"coupling/p3_optimal_step_ci_{end}"] = float(value)
             Trainer.log(self.trainer, numbers)  # the base log: TRL's override would drain its own metrics here
         if self.output_dir is None or rank_and_world()[0] != 0:
             return
-        first = len(self.records) == 1
+        first = len(self.records) == 1 and not amend
         if first:
             self.write_run_meta()
-        with (self.output_dir / "log.jsonl").open("w" if first else "a") as handle:
+        with (self.output_dir / "log.jsonl").open("w" if first else "r+") as handle:
+            if not amend:
+                self._line_start = handle.seek(0, 2)
+            handle.seek(self._line_start)
+            handle.truncate()
             handle.write(json.dumps(line) + "\n")
 
 
