@@ -19,7 +19,11 @@ imperfect expert, a = 0.5; then GRPO on the verifier's reward), with the SFT sta
 Per stopped run: the stop (stage step), the observed peak t of G over the reference's steps
 0..``--grpo-steps``, G at both, regret (G(t) - G(stop)) / G(t), on time: stop <= 2 t +
 every_steps, and the same regret for the model to keep, ``p3_restore_stage_step``
-(:meth:`~nondecoupling.bridge.logs.stopping.LiveStop.restore_step`). Beside them: the window of
+(:meth:`~nondecoupling.bridge.logs.stopping.LiveStop.restore_step`), and for the model the user
+gets: with ``stop_at`` the callback puts the restore step's weights back when the stage ends
+(``restore_best``), and the final model is measured directly after ``train()`` (exact pass rate
+and held-out loss, ``OUT/<name>/final.json``), its G taken against the run's own first RL
+evaluation. Beside them: the window of
 steps around t where the regret is <= 5% and G just after it (a stop that waits to see G fall
 comes after the window), and P3's premise (RL starts at an SFT optimum): the SFT loss's slope
 over the SFT stage's last 5 steps and over RL's first 4. Each run's records go to
@@ -47,7 +51,10 @@ TASK = dict(answer_width=1, expert_pass_rate=0.5, num_wrong=2, base_radius=2)
 
 
 def run(out: Path, *, sft_steps: int, grpo_steps: int, every_steps: int, stop_at: str | None) -> tuple[list[dict], int]:
-    """One SFT -> GRPO run of docs/callback_example/run.py's settings; the callback's records and GRPO's last step."""
+    """One SFT -> GRPO run of docs/callback_example/run.py's settings; the callback's records and GRPO's last step.
+
+    The model after ``train()`` (with ``stop_at``: the restored one) is measured again, into ``out/final.json``.
+    """
     import torch
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -87,6 +94,8 @@ def run(out: Path, *, sft_steps: int, grpo_steps: int, every_steps: int, stop_at
     callback.attach(grpo)
     grpo.remove_callback(PrinterCallback)
     grpo.train()
+    final = callback.measurer.evaluate(model, step=sft_steps + int(grpo.state.global_step))
+    (out / "final.json").write_text(json.dumps({k: final[k] for k in ("pass_rate", "sft_loss")}) + "\n")
     return callback.records, int(grpo.state.global_step)
 
 
@@ -124,10 +133,13 @@ def replay(reference: list[dict], every_steps: int, horizon: int) -> int:
     return horizon
 
 
-def summary(reference: list[dict], stopped: list[dict], every_steps: int, horizon: int) -> dict:
-    """The stop and the restore step against the reference's curve of G: peak, regrets, on time; whether the runs agree."""
+def summary(reference: list[dict], stopped: list[dict], every_steps: int, horizon: int, final: dict) -> dict:
+    """The stop, the restore step and the final (restored) model against the reference's curve of G: peak,
+    regrets, on time; whether the runs agree."""
     _, rl_ref = stages(reference)
     _, rl_run = stages(stopped)
+    final_gain = (final["pass_rate"] - rl_run[0]["pass_rate"]) - (final["sft_loss"] - rl_run[0]["sft_loss"])
+    restored = rl_run[max(rl_run)].get("restored_stage_step")
     curve = gain(rl_ref)
     peak = max(curve, key=curve.get)
     stop = max(rl_run)  # the stage's last record: the stop (or the horizon)
@@ -137,6 +149,9 @@ def summary(reference: list[dict], stopped: list[dict], every_steps: int, horizo
     return {"every_steps": every_steps, "stop": stop, "replayed_stop": replay(reference, every_steps, horizon),
             "peak": peak, "gain_at_peak": best, "gain_at_stop": curve[stop], "regret": (best - curve[stop]) / best,
             "on_time": stop <= 2 * peak + every_steps, "restore": restore, "restore_regret": (best - curve[restore]) / best,
+            "restored": restored, "final_gain": final_gain, "final_regret": (best - final_gain) / best,
+            "final_diff_to_reference": max(abs(final[k] - rl_ref[stop if restored is None else restored][k])
+                                           for k in ("pass_rate", "sft_loss")),
             "evaluations": sorted(rl_run), "max_diff_to_reference": agree,
             "stop_reason": next((r["stop_reason"] for r in rl_run.values() if r.get("stop")), None)}
 
@@ -168,12 +183,14 @@ def main(argv=None) -> None:
     settings = dict(sft_steps=args.sft_steps, grpo_steps=args.grpo_steps)
     names = {"reference": (1, None), **{f"stop_every{e}": (e, "optimal") for e in args.every}}
     for name, (every, stop_at) in names.items():  # resumable: a finished run's log is kept
-        if not (args.out / name / "done").exists():
+        finished = (args.out / name / "done").exists() and (stop_at is None or (args.out / name / "final.json").exists())
+        if not finished:
             start = time.perf_counter()
             run(args.out / name, every_steps=every, stop_at=stop_at, **settings)
             (args.out / name / "done").write_text(f"{time.perf_counter() - start:.0f} s\n")
     reference = read(args.out / "reference")
-    rows = [summary(reference, read(args.out / f"stop_every{every}"), every, args.grpo_steps) for every in args.every]
+    rows = [summary(reference, read(args.out / f"stop_every{every}"), every, args.grpo_steps,
+                    json.loads((args.out / f"stop_every{every}" / "final.json").read_text())) for every in args.every]
     curve = gain(stages(reference)[1])
     result = {"command": "python benchmarks/callback_short_task.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "settings": settings, "premise": premise(reference), "runs": rows, "gain": curve}

@@ -101,23 +101,35 @@ SHAPES = (Curves("isotropic", rates=(0.02,), rl_gap=(0.5,), sft_rise=(0.3,)),
 
 
 def stop_step(curves: Curves, t_star: float, every_steps: int, noise: tuple[float, float], rng, growth: float = 1.5,
-              refine: float = 0.2) -> tuple[int, int, int]:
-    """One draw: the stage step at which the live rule stops (the horizon if it never does), its evaluations, its restore step."""
+              refine: float = 0.2, evaluate_stop: bool = False) -> tuple[int, int, int, int]:
+    """One draw: the stage step at which the live rule stops (the horizon if it never does), its evaluations, its restore
+    step, and the step whose weights the callback holds then (``restore_best``: the latest evaluation that was the
+    restore step when it was made). With ``evaluate_stop``, a stop planned between evaluations is evaluated too
+    before the restore step is named, as the callback does at a stage's last step."""
     horizon = int(4 * t_star + every_steps)
     reward_sd, loss_sd = noise
     sft_tail = rng.normal(0.0, 1.0, (2, 10)) * np.array([[reward_sd], [loss_sd]])  # the SFT stage's last evaluations
     prior = StagePrior(reward_noise=robust_noise(sft_tail[0]), loss_noise=robust_noise(sft_tail[1]),
                        reward_gap=1.0 - J0, loss_rise=SFT_DROP)
     rule = LiveStop(prior, every_steps=every_steps, horizon=horizon, lam=curves.lam, growth=growth, samples=200, refine=refine)
-    step, evaluations = 0, 0
-    while step is not None:  # the rule's schedule, which it may refine as it goes
+
+    def observe(step: int) -> dict:
         reward, loss = curves.clean(step)
-        rule.observe(step, J0 + reward + rng.normal(0.0, reward_sd), L0 + loss + rng.normal(0.0, loss_sd))
+        return rule.observe(step, J0 + reward + rng.normal(0.0, reward_sd), L0 + loss + rng.normal(0.0, loss_sd))
+
+    step, evaluations, kept = 0, 0, 0
+    while step is not None:  # the rule's schedule, which it may refine as it goes
+        decision = observe(step)
         evaluations += 1
+        kept = step if decision["restore_step"] == step else kept
         if rule.stop_step is not None:
-            return rule.stop_step, evaluations, rule.restore_step()
+            stop = rule.stop_step
+            if evaluate_stop and stop > step:  # the callback evaluates its stage's last step
+                decision = observe(stop)
+                kept = stop if decision["restore_step"] == stop else kept
+            return stop, evaluations, decision["restore_step"], kept
         step = rule.next_evaluation(step)
-    return horizon, evaluations, rule.restore_step()
+    return horizon, evaluations, decision["restore_step"], kept
 
 
 def cell(shape: Curves, t_star: int, every_steps: int, noise_name: str, *, draws: int, seed: int = 0,
@@ -126,7 +138,7 @@ def cell(shape: Curves, t_star: int, every_steps: int, noise_name: str, *, draws
     curves = shape.with_optimum(t_star)
     rng = np.random.default_rng([seed, t_star, every_steps, len(noise_name), len(shape.name)])
     runs = np.array([stop_step(curves, t_star, every_steps, NOISE[noise_name], rng, growth, refine) for _ in range(draws)], float)
-    stops, evaluations, restores = runs.T
+    stops, evaluations, restores, _ = runs.T
     fixed = np.asarray(evaluation_steps(every_steps, int(4 * t_star + every_steps), growth=growth))
     added = evaluations - np.array([np.count_nonzero(fixed <= stop) for stop in stops])  # beyond the fixed schedule's
     best = curves.gain(t_star)

@@ -311,17 +311,17 @@ class CouplingCallback(TrainerCallback):
         record, offset = self.records[-1], self.step_offset
         wanted = record.get("p3_restore_stage_step", stage_step)
         if wanted == stage_step:
-            done = {"restore": f"the restore step is the model's own step (stage step {stage_step}): nothing put back"}
+            done = f"the restore step is the model's own step (stage step {stage_step}): nothing put back"
         elif wanted != kept.step:
-            done = {"restore": f"the restore step, stage step {wanted} (global step {offset + wanted}), was not kept "
-                               f"(kept: stage step {kept.step}): the model stays at stage step {stage_step}"}
+            done = (f"the restore step, stage step {wanted} (global step {offset + wanted}), was not kept "
+                    f"(kept: stage step {kept.step}): the model stays at stage step {stage_step}")
         else:
             kept.restore(model)
             gain = self.live.observed_gain[self.live.evaluated.index(wanted)]
-            done = {"restored_step": offset + wanted, "restored_stage_step": wanted, "restored_gain": gain,
-                    "restore": f"put back the weights of stage step {wanted} (global step {offset + wanted}) (G as evaluated there: {gain:+.4g}; "
-                               f"{kept.nbytes / 2**20:.3g} MiB kept on the CPU) in place of stage step {stage_step}"}
-        record.update(done)
+            record.update(restored_step=offset + wanted, restored_stage_step=wanted, restored_gain=gain)
+            done = (f"put back the weights of stage step {wanted} (global step {offset + wanted}; G as evaluated there: "
+                    f"{gain:+.4g}; {kept.nbytes / 2**20:.3g} MiB kept on the CPU) in place of stage step {stage_step}")
+        record["restore"] = done
         self._write(jsonable(record, infinity=None), amend=True)
 
     def _k1_terms(self, record: dict) -> dict:

@@ -5,7 +5,9 @@ weights of the RL stage's restore step here and puts them back into the model wh
 ends. Memory: one copy of the *trainable* parameters (``requires_grad``), in their own dtype, on
 the CPU: a full fine-tune's whole model once more in host memory; with PEFT/LoRA only the adapters.
 Frozen parameters and buffers are not copied: training does not change them. Copying leaves
-every random stream alone, so training up to the stop is the same with or without a copy.
+every random stream alone, so training up to the stop is the same with or without a copy. Each
+rank keeps its own copy of its whole parameters (DDP); sharded parameters (DeepSpeed ZeRO-3's
+empty placeholders) raise an error, and FSDP is not tested.
 
 >>> import torch
 >>> model = torch.nn.Linear(2, 1)
@@ -41,6 +43,9 @@ class KeptWeights:
         """Copy ``model``'s trainable parameters now (replacing the copy of any earlier step)."""
         with torch.no_grad():
             for name, parameter in self._trainable(model).items():
+                if parameter.numel() == 0:  # DeepSpeed ZeRO-3's placeholder: the weights live in shards elsewhere
+                    raise ParameterError("model", "whole parameters on each rank (with ZeRO-3 or FSDP: restore_best=False)",
+                                         f"{name} is empty")
                 saved = self.tensors.get(name)
                 if saved is None or saved.shape != parameter.shape:
                     self.tensors[name] = parameter.detach().to("cpu", copy=True)
