@@ -135,8 +135,8 @@ def describe(advice: dict) -> str:
     restore = f"restore step (the evaluated step of largest estimated G) global step {advice['restore_step']}"
     if advice["stop_step"] is None:
         return f"{head}; {estimate}; continue ({advice['reason']}; {restore}; {stage})"
-    return f"{head}; {estimate}; STOP at global step {advice['stop_step']}, keep the checkpoint of global step " \
-           f"{advice['restore_step']} ({advice['reason']}; {restore}; {stage})"
+    return (f"{head}; {estimate}; STOP at global step {advice['stop_step']}, keep the checkpoint of global step "
+            f"{advice['restore_step']} ({advice['reason']}; {restore}; {stage})")
 
 
 def _signature(paths) -> tuple:
