@@ -45,7 +45,8 @@ import numpy as np
 # Run as a script, sys.path[0] is benchmarks/: the repo root (for `simulations`, not installed) must be importable.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from nondecoupling.bridge.logs.stopping import LiveStop, stage_prior  # noqa: E402
+from nondecoupling.bridge.logs.stopping import LiveStop  # noqa: E402
+from nondecoupling.bridge.models.stage_stop import prior_from_records  # noqa: E402
 
 TASK = dict(answer_width=1, expert_pass_rate=0.5, num_wrong=2, base_radius=2)
 
@@ -121,9 +122,7 @@ def replay(reference: list[dict], every_steps: int, horizon: int) -> int:
     sft_end = sft[-1]["step"]
     seen = [r for r in sft if r["step"] % every_steps == 0 or r["step"] == sft_end]  # the SFT stage's schedule
     start = rl[0]
-    prior = stage_prior(start["pass_rate"], start["sft_loss"], sft_rates=[r["pass_rate"] for r in seen],
-                        sft_losses=[r["sft_loss"] for r in seen])
-    live = LiveStop(prior, every_steps=every_steps, horizon=horizon, offset=sft_end)
+    live = LiveStop(prior_from_records(start, seen), every_steps=every_steps, horizon=horizon, offset=sft_end)
     step: int | None = 0
     while step is not None and step < horizon:
         live.observe(step, rl[step]["pass_rate"], rl[step]["sft_loss"])

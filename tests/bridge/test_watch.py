@@ -80,13 +80,21 @@ def test_watch_follows_a_growing_verl_log_and_the_training_loop_stops_on_its_fil
     signal = json.loads(stop_file.read_text())
     assert stopped_at and stopped_at[0] > signal["stop_step"], (stopped_at, signal)  # the loop ran past it, then stopped
     assert signal["log_step"] >= signal["stop_step"]
-    assert signal["stop_step"] <= 2 * T_STAR + every
-    assert _gain(T_STAR) - _gain(signal["stop_step"]) <= 0.05 * _gain(T_STAR), (signal, T_STAR)
     assert "STOP at global step" in out and "waiting" in out  # the log did not exist when watch started
-    # the restore step: an evaluated step (validation every 5 steps) by the stop, named in the console and the file
-    assert signal["restore_step"] % every == 0 and signal["restore_step"] <= signal["log_step"], signal
     assert f"keep its checkpoint): global step {signal['restore_step']}" in out
-    assert _gain(T_STAR) - _gain(signal["restore_step"]) <= 0.05 * _gain(T_STAR), (signal, T_STAR)
+    # When watch looks depends on the machine's load (a loaded machine lets the log grow by many steps
+    # between looks), so the stop's timing is checked on the log itself: watch's advice on the prefix
+    # it had seen is the signal, and the first prefix that advises a stop is on time.
+    run = read_run(log, LogMapping(phase="rl", preset="verl"))
+    seen = advise(run[run["step"] <= signal["log_step"]])
+    assert (seen["stop_step"], seen["restore_step"]) == (signal["stop_step"], signal["restore_step"]), (seen, signal)
+    evaluations = run.index[run["step"] % every == 0]
+    first = next(a for a in (advise(run.loc[:end]) for end in evaluations) if a["stop_step"] is not None)
+    assert first["stop_step"] <= signal["stop_step"] and first["stop_step"] <= 2 * T_STAR + every, (first, T_STAR)
+    assert _gain(T_STAR) - _gain(first["stop_step"]) <= 0.05 * _gain(T_STAR), (first, T_STAR)
+    # the restore step: an evaluated step (validation every 5 steps) by the stop
+    assert first["restore_step"] % every == 0 and first["restore_step"] <= first["step"], first
+    assert _gain(T_STAR) - _gain(first["restore_step"]) <= 0.05 * _gain(T_STAR), (first, T_STAR)
 
 
 def _two_stage_log(path, *, sft_steps=100, every=5, horizon=120, seed=1):

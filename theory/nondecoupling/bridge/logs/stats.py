@@ -674,3 +674,24 @@ def k1_terms(run: pd.DataFrame, *, expert_pass_rate: float, expert_entropy: floa
     rate, exact = k1_rate(run)
     gaps = k1_gaps(run["sft_loss"].to_numpy(float), rate, expert_pass_rate=expert_pass_rate, expert_entropy=expert_entropy)
     return pd.DataFrame({"k1_pass_rate": rate, "k1_pass_rate_exact": exact, **gaps}, index=run.index)
+
+
+def k1_record(record: dict, *, expert_pass_rate: float, expert_entropy: float | None, start_loss: float | None = None) -> dict:
+    """K1's floor H(p*) + kl(a || b) and the SFT loss's slack above it, for one logged record (the live callback's columns).
+
+    Without H(p*), ``start_loss`` (the RL stage's first SFT loss) stands in for it in the slack and the
+    floor is kl(a || b) alone; without either the slack is None. Empty where the record has no pass rate b
+    (:func:`k1_rate_values`' rule on its ``pass_rate`` and ``reward``).
+
+    >>> terms = k1_record({"sft_loss": 1.0, "reward": 0.5}, expert_pass_rate=1.0, expert_entropy=0.0)
+    >>> round(terms["k1_floor"], 4), round(terms["k1_slack"], 4)
+    (0.6931, 0.3069)
+    """
+    logged = [np.nan if record.get(key) is None else record[key] for key in ("pass_rate", "reward")]
+    rate, _ = k1_rate_values(*([value] for value in logged))  # arrays: this one record's, without a DataFrame
+    if not np.isfinite(rate[0]):
+        return {}
+    base = expert_entropy if expert_entropy is not None else start_loss
+    terms = k1_gaps([record["sft_loss"]], rate, expert_pass_rate=expert_pass_rate, expert_entropy=0.0 if base is None else base)
+    return {"k1_floor": float(terms["kl_a_b"][0]) + (expert_entropy or 0.0),
+            "k1_slack": None if base is None else float(terms["k1_slack"][0])}

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 _LAZY = {
     "CouplingCallback": "callback",
-    "CouplingConfig": "callback",
+    "CouplingConfig": "callback_config",
     "CouplingMeasurer": "measure",
 }
 __all__ = ["CouplingCallback", "CouplingConfig", "CouplingMeasurer"]
 
 if TYPE_CHECKING:
-    from nondecoupling.bridge.models.callback import CouplingCallback, CouplingConfig
+    from nondecoupling.bridge.models.callback import CouplingCallback
+    from nondecoupling.bridge.models.callback_config import CouplingConfig
     from nondecoupling.bridge.models.measure import CouplingMeasurer
 
 

@@ -15,103 +15,34 @@ beside it). With an attached trainer the numbers also go through the trainer's o
 ``frac_reward_zero_std`` (groups with no reward variance: no gradient) is copied into the line.
 
 Evaluations: the start and end of each training, ``on_evaluate``, and every ``every_steps`` steps
-while they fit the time budget ``max_overhead`` (default 5% of the stage's training time, projected
-from its steps so far: a scheduled evaluation waits until it and the stage's last evaluation fit
-beside what the callback has spent, so the callback costs at most ``max_overhead`` of a stage however
-slow an evaluation is, unless the stage's first and last evaluations alone cost more; those two are
-always made). In an RL stage with ``stop_at="optimal"``, :func:`~nondecoupling.bridge.logs.stopping.evaluation_steps`'
-geometric start besides (steps 1, 2, 3, 4, 6, 8 at every_steps = 10: 6 more evaluations per
-stage), so that a t* shorter than ``every_steps`` is seen in time; the stop's schedule is kept, not
-budgeted (a late evaluation is a late stop). Units: ``step``, ``p3_optimal_step`` and ``p3_restore_step`` are
-global steps (all stages together); ``p3_optimal_stage_step`` and ``p3_restore_stage_step`` are the same steps
-counted from the RL stage's start; ``stop_reason`` names every step in both.
-
-With ``stop_at`` (``restore_best``, on by default there), the callback keeps a CPU copy of the
-trainable weights at each evaluation that is then the restore step (the evaluated step of largest
-estimated G; :class:`~nondecoupling.bridge.models.kept_weights.KeptWeights`) and, when the RL stage
-ends (the stop, or its last step), puts them back into the model if the final restore step is the
-kept one: the user's model is the restore step's, not the stop's. What it did is added to the
-stage's last line (``restored_step``, ``restored_stage_step``, ``restored_gain``, ``restore``) and
-logged through ``trainer.log``.
+while they fit the time budget ``max_overhead``
+(:class:`~nondecoupling.bridge.models.budget.TimeBudget`); in an RL stage with ``stop_at="optimal"``
+also the live stop's geometric start and added looks
+(:func:`~nondecoupling.bridge.logs.stopping.evaluation_steps`), which are not budgeted (a late
+evaluation is a late stop). The RL stage's stop, its units (global and stage steps) and
+``restore_best``'s kept weights: :class:`~nondecoupling.bridge.models.stage_stop.StageStop`.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from nondecoupling.bridge.jsonable import jsonable
-from nondecoupling.bridge.logs.stats import k1_gaps, k1_rate_values  # the bridge's one K1 rule
-from nondecoupling.bridge.logs.stopping import LiveStop, StagePrior, evaluation_steps, stage_prior
+from nondecoupling.bridge.logs.stats import k1_record  # the bridge's one K1 rule
+from nondecoupling.bridge.logs.stopping import evaluation_steps
 from nondecoupling.bridge.models.budget import TimeBudget
-from nondecoupling.bridge.models.kept_weights import KeptWeights
+from nondecoupling.bridge.models.callback_config import CouplingConfig
 from nondecoupling.bridge.models.measure import CouplingMeasurer, rank_and_world
-from nondecoupling.validation import ParameterError, check_integer, check_nonnegative, check_positive, check_rate
+from nondecoupling.bridge.models.stage_stop import StageStop, prior_from_records
 
 #: TRL's configuration classes whose trainers run RL (phase ``"rl"`` when ``phase="auto"``).
 RL_CONFIGS = ("GRPOConfig", "PPOConfig", "RLOOConfig", "OnlineDPOConfig")
-
-
-@dataclass
-class CouplingConfig:
-    """What the callback measures and when (the measurer's arguments are passed through).
-
-    reference_model: a frozen model, or ``"rl_start"`` (the policy as each RL stage begins).
-    expert_pass_rate, expert_entropy: a = E_{p*} r and H(p*) (K1's floor, ``run_meta.json``).
-    every_steps: the evaluation interval; stop_at: None or ``"optimal"`` (online P3's stop);
-    lam: the SFT loss's weight in the net gain; growth: the RL schedule's geometric start.
-    max_overhead: the share of training time that scheduled evaluations may take (None: every one
-    is made on time); the live stop's schedule (``stop_at`` in RL) is not budgeted.
-    restore_best: keep the restore step's trainable weights (one CPU copy) and put them back when
-    the RL stage ends; None (default): on with ``stop_at``; needs ``stop_at``.
-    """
-
-    prompts: Sequence[str]
-    responses: Sequence[str]
-    weights: Sequence[float] | None = None
-    reward_fn: Callable | None = None
-    exact_pass_rate: bool = False
-    reference_model: torch.nn.Module | str | None = None
-    expert_pass_rate: float | None = None
-    expert_entropy: float | None = None
-    output_dir: str | Path | None = None
-    every_steps: int = 10
-    stop_at: str | None = None
-    lam: float = 1.0
-    growth: float = 1.5
-    dense_start: bool | None = None  # the geometric start: None = in RL stages with stop_at; True = every stage
-    phase: str = "auto"
-    measure: dict = field(default_factory=dict)  # samples_per_prompt, max_new_tokens, batch_size, tokenizer
-    seed: int = 0
-    max_overhead: float | None = 0.05
-    restore_best: bool | None = None
-
-    def __post_init__(self):
-        checks = {"phase": (self.phase in ("auto", "sft", "rl"), "'auto', 'sft' or 'rl'"),
-                  "stop_at": (self.stop_at in (None, "optimal"), "None or 'optimal'"),
-                  "reference_model": (not isinstance(self.reference_model, str) or self.reference_model == "rl_start",
-                                      "a model, 'rl_start' or None"),
-                  "restore_best": (not self.restore_best or self.stop_at is not None, "False or None without stop_at")}
-        for name, (ok, constraint) in checks.items():
-            if not ok:
-                raise ParameterError(name, constraint, repr(getattr(self, name)))
-        self.every_steps = int(check_integer(self.every_steps, "every_steps", low=1))
-        self.lam = float(check_positive(self.lam, "lam"))
-        if self.max_overhead is not None:
-            self.max_overhead = float(check_positive(self.max_overhead, "max_overhead"))
-        if self.expert_pass_rate is not None:
-            self.expert_pass_rate = float(check_rate(self.expert_pass_rate, "expert_pass_rate"))
-        if self.expert_entropy is not None:
-            self.expert_entropy = float(check_nonnegative(self.expert_entropy, "expert_entropy"))
-        self.restore_best = self.stop_at is not None if self.restore_best is None else bool(self.restore_best)
 
 
 class CouplingCallback(TrainerCallback):
@@ -120,13 +51,12 @@ class CouplingCallback(TrainerCallback):
     reference: torch.nn.Module | None
     phase: str | None
     trainer: Trainer | None
-    live: LiveStop | None
+    stop: StageStop | None  # the RL stage's online P3 (from its first evaluation)
     _last_step: int | None
     _autocast: torch.dtype | None
     _stage_start: dict | None
     _train_logs: dict[str, float]
     _reference_is_policy: bool  # pi_ref was just copied from the policy: the next evaluation's KLs are 0 exactly
-    kept: KeptWeights | None  # the RL stage's restore-step weights (restore_best)
 
     def __init__(self, config: CouplingConfig) -> None:
         self.config = config
@@ -136,8 +66,8 @@ class CouplingCallback(TrainerCallback):
         self.reference = None if isinstance(config.reference_model, str) else config.reference_model
         self.records: list[dict] = []
         self.stage, self.phase, self.step_offset, self._last_step = -1, None, 0, None
-        self.trainer, self.live, self._autocast, self._stage_start, self._train_logs = None, None, None, None, {}
-        self._reference_is_policy, self.kept, self._line_start = False, None, 0
+        self.trainer, self.stop, self._autocast, self._stage_start, self._train_logs = None, None, None, None, {}
+        self._reference_is_policy, self._line_start = False, 0
         self.schedule: set[int] = set()
         self.budget = TimeBudget(config.max_overhead)
         self._extra_meta: dict = {}
@@ -173,7 +103,7 @@ class CouplingCallback(TrainerCallback):
                        processing_class: PreTrainedTokenizerBase | None = None, **kwargs: Any) -> None:
         if self.stage >= 0:
             self.step_offset += self._last_step or 0
-        self.stage, self._last_step, self.live, self._train_logs = self.stage + 1, None, None, {}
+        self.stage, self._last_step, self.stop, self._train_logs = self.stage + 1, None, None, {}
         setting = self.config.phase
         self.phase = setting if setting != "auto" else ("rl" if type(args).__name__ in RL_CONFIGS else "sft")
         self.measurer.tokenizer = self.measurer.tokenizer or processing_class
@@ -183,7 +113,6 @@ class CouplingCallback(TrainerCallback):
         self.schedule = set(evaluation_steps(every, state.max_steps, growth=self.config.growth) if dense
                             else range(0, state.max_steps + 1, every))
         self.budget.reset(enforced=not dense, max_steps=state.max_steps)
-        self.kept = KeptWeights() if self.phase == "rl" and self.config.restore_best else None
         # accelerate wraps the policy's forward in the trainer's autocast: the reference runs under the same one.
         self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._place_reference(model)
@@ -195,20 +124,20 @@ class CouplingCallback(TrainerCallback):
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
                     optimizer: torch.optim.Optimizer | None = None, **kwargs: Any) -> None:
         step = state.global_step
-        refined = self.live is not None and self.config.stop_at and self.live.wants_evaluation(step)  # the stop's added look
-        self.budget.step_ends(due=step in self.schedule or bool(refined))
+        refined = self.stop is not None and self.stop.wants_evaluation(step)  # the stop's added look
+        self.budget.step_ends(due=step in self.schedule or refined)
         if self.budget.allows_evaluation():
             self._evaluate_and_log(args, state, control, model, optimizer)
-        if self.live is not None and self.config.stop_at and self.live.should_stop(step):
+        if self.stop is not None and self.stop.should_stop(step):
             control.should_training_stop = True
-        if control.should_training_stop and self.kept is not None:  # the stage's last step (the stop, max_steps, ...)
+        if control.should_training_stop and self.stop is not None and self.stop.keeping:  # the stage's last step (the stop, max_steps, ...)
             self._end_stage(args, state, control, model, optimizer)
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
         self._evaluate_and_log(args, state, control, model)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
-        if self.kept is not None:  # a stop that on_step_end did not see (set by a callback after this one)
+        if self.stop is not None and self.stop.keeping:  # a stop that on_step_end did not see (set by a callback after this one)
             self._end_stage(args, state, control, model, kwargs.get("optimizer"))
         self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
 
@@ -254,90 +183,35 @@ class CouplingCallback(TrainerCallback):
             record["lr"] = float(optimizer.param_groups[0]["lr"])
         if state.global_step == 0:
             self._stage_start = record
-        record.update(self._k1_terms(record))
+        start_loss = self._stage_start["sft_loss"] if self.phase == "rl" and self._stage_start else None
+        if self.config.expert_pass_rate is not None:
+            record.update(k1_record(record, expert_pass_rate=self.config.expert_pass_rate,
+                                    expert_entropy=self.config.expert_entropy, start_loss=start_loss))
         if self.phase == "rl" and ("reward" in record or "pass_rate" in record):
-            if self.live is None:
-                self.live = LiveStop(self._prior(record), every_steps=self.config.every_steps, horizon=state.max_steps,
-                                     lam=self.config.lam, growth=self.config.growth, seed=self.config.seed,
-                                     offset=self.step_offset)
-            if self.live.p3.last_step is None or state.global_step > self.live.p3.last_step:
-                record.update(self._live_stop(record, state.global_step, model))
+            if self.stop is None:
+                c = self.config
+                self.stop = StageStop(prior_from_records(record, [r for r in self.records if r["stage"] == self.stage - 1]),
+                                      every_steps=c.every_steps, horizon=state.max_steps, offset=self.step_offset,
+                                      stop_at=c.stop_at, keep=bool(c.restore_best), lam=c.lam, growth=c.growth, seed=c.seed)
+            if self.stop.is_new(state.global_step):
+                record.update(self.stop.observe(record, state.global_step, model))
         self.records.append(record)
         line = jsonable(record, infinity=None)  # the readers take null as "not logged"
         if self.trainer is None:  # else trainer.log puts coupling/* there
             state.log_history.append({**{f"eval_{k}": v for k, v in line.items() if k != "step"}, "step": state.global_step})
         self._write(line)
 
-    def _prior(self, start: dict) -> StagePrior:
-        """What the SFT stage before this RL stage says (:func:`~nondecoupling.bridge.logs.stopping.stage_prior`)."""
-        sft = [r for r in self.records if r["stage"] == self.stage - 1]
-        return stage_prior(_rate(start), start["sft_loss"], sft_rates=[_rate(r) for r in sft],
-                           sft_losses=[r["sft_loss"] for r in sft], reward_se=None if "pass_rate" in start else start.get("reward_se"))
-
-    def _live_stop(self, record: dict, stage_step: int, model) -> dict:
-        """Feed one RL evaluation to the live stop; its estimate and decision, in global and stage steps.
-
-        With ``restore_best``, the weights are copied when this evaluation is the restore step.
-        """
-        assert self.live is not None, "_evaluate_and_log starts the live stop first"
-        decision = self.live.observe(stage_step, _rate(record), record["sft_loss"])
-        offset = self.step_offset
-        stop = decision["stop_step"] is not None and self.config.stop_at is not None
-        reason = decision["reason"] if self.config.stop_at or not decision["stop_step"] else "advice only: " + decision["reason"]
-        if self.kept is not None and decision["restore_step"] == stage_step:
-            self.kept.keep(model, step=stage_step)
-        if self.kept is not None and stop:
-            reason += ("; its weights are kept and put back when training ends" if self.kept.step == decision["restore_step"]
-                       else f"; its weights were not kept (kept: stage step {self.kept.step}), the model stays at the stop")
-        return {"p3_optimal_step": offset + decision["optimal_steps"], "p3_optimal_stage_step": decision["optimal_steps"],
-                "p3_restore_step": offset + decision["restore_step"], "p3_restore_stage_step": decision["restore_step"],
-                "p3_optimal_step_ci": [offset + v for v in decision["ci"]], "p3_p_passed": decision["p_passed"],
-                "stop": stop, "stop_reason": f"{reason} (stage step = global step - {offset}; now stage step {stage_step}, "
-                                             f"global step {offset + stage_step})"}
-
     def _end_stage(self, args, state, control, model, optimizer) -> None:
-        """The RL stage's last step, with ``restore_best``: its evaluation, then the restore step's weights put back.
+        """The RL stage's last step: its evaluation, then :meth:`StageStop.finish` (``restore_best``'s weights put back).
 
         Here, in ``on_step_end``, rather than in ``on_train_end``: the numbers then reach ``report_to``'s
         loggers before they close, and the trainer saves the restored weights where it saves at the end.
-        The kept copy is of the latest evaluation that was the restore step when it was made; where the
-        final restore step is an earlier one (the estimate moved after its weights were replaced), the
-        model stays as it is, and the line says so. The copy is then released.
         """
         self._evaluate_and_log(args, state, control, model, optimizer)
-        kept, self.kept, stage_step = self.kept, None, state.global_step
-        if self.live is None or kept is None or kept.step is None:
-            return
-        record, offset = self.records[-1], self.step_offset
-        wanted = record.get("p3_restore_stage_step", stage_step)
-        if wanted == stage_step:
-            done = f"the restore step is the model's own step (stage step {stage_step}): nothing put back"
-        elif wanted != kept.step:
-            done = (f"the restore step, stage step {wanted} (global step {offset + wanted}), was not kept "
-                    f"(kept: stage step {kept.step}): the model stays at stage step {stage_step}")
-        else:
-            kept.restore(model)
-            gain = self.live.observed_gain[self.live.evaluated.index(wanted)]
-            record.update(restored_step=offset + wanted, restored_stage_step=wanted, restored_gain=gain)
-            done = (f"put back the weights of stage step {wanted} (global step {offset + wanted}; G as evaluated there: "
-                    f"{gain:+.4g}; {kept.nbytes / 2**20:.3g} MiB kept on the CPU) in place of stage step {stage_step}")
-        record["restore"] = done
-        self._write(jsonable(record, infinity=None), amend=True)
-
-    def _k1_terms(self, record: dict) -> dict:
-        """K1's floor H + kl(a || b) and the SFT loss's slack above it (from the RL stage's start without H)."""
-        if self.config.expert_pass_rate is None:
-            return {}
-        start = self._stage_start["sft_loss"] if self.phase == "rl" and self._stage_start else None
-        base = self.config.expert_entropy if self.config.expert_entropy is not None else start
-        logged = [np.nan if record.get(key) is None else record[key] for key in ("pass_rate", "reward")]
-        rate, _ = k1_rate_values(*([value] for value in logged))  # arrays: this one record's, without a DataFrame
-        if not np.isfinite(rate[0]):
-            return {}
-        terms = k1_gaps([record["sft_loss"]], rate, expert_pass_rate=self.config.expert_pass_rate,
-                        expert_entropy=0.0 if base is None else base)
-        floor = float(terms["kl_a_b"][0]) + (self.config.expert_entropy or 0.0)
-        return {"k1_floor": floor, "k1_slack": None if base is None else float(terms["k1_slack"][0])}
+        amendment = None if self.stop is None else self.stop.finish(self.records[-1], state.global_step, model)
+        if amendment is not None:
+            self.records[-1].update(amendment)
+            self._write(jsonable(self.records[-1], infinity=None), amend=True)
 
     # -------------------------------------------------------- output
 
@@ -381,9 +255,4 @@ class CouplingCallback(TrainerCallback):
             handle.seek(self._line_start)
             handle.truncate()
             handle.write(json.dumps(line) + "\n")
-
-
-def _rate(record: dict) -> float:
-    """The reward curve: the exact ``pass_rate`` where logged, else the sampled ``reward`` (check's rule)."""
-    return record["pass_rate"] if record.get("pass_rate") is not None else record["reward"]
 
