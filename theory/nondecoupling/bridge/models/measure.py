@@ -37,6 +37,7 @@ rank): the trainer's random stream is never touched.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypedDict
@@ -51,7 +52,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.models.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
-from nondecoupling.bridge.models.sequences import PromptPass, continuation_logprobs, prompt_pass, responses_token_ids, sample_continuations
+from nondecoupling.bridge.models.sequences import PromptPass, prompt_pass, responses_token_ids, sample_and_score
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
 
 if TYPE_CHECKING:
@@ -297,18 +298,18 @@ class CouplingMeasurer:
                 if kept is not None and len(chunks) == 1:
                     kept[chunk] = passed
             position = {p: i for i, p in enumerate(chunk)}
-            for rows in _batches([i for p in chunk for i in by_prompt[p][0]], self.batch_size):
-                drawn, logprobs = sample_continuations(
-                    model, passed, [position[tuple(sample_prompts[i])] for i in rows], generator=generator,
-                    max_new_tokens=encoded["max_new_tokens"], eos_id=encoded["eos"], pad_id=encoded["pad"])
-                sample_logprobs[rows] = logprobs.double().cpu()
-                for i, ids in zip(rows, drawn):
-                    completions[i] = ids
+            drawing = _batches([i for p in chunk for i in by_prompt[p][0]], self.batch_size)
             scored = [i for p in chunk for i in by_prompt[p][1]]
             longest = max((len(distinct_rows[i][1]) for i in scored), default=1)
-            for rows in _batches(scored, _scoring_rows(self.batch_size, len(chunk[0]), longest)):
-                scores[rows] = continuation_logprobs(model, passed, [position[distinct_rows[i][0]] for i in rows],
-                                                     [list(distinct_rows[i][1]) for i in rows], pad_id=encoded["pad"]).double().cpu()
+            scoring = _batches(scored, _scoring_rows(self.batch_size, len(chunk[0]), longest))
+            for rows, scored_rows in itertools.zip_longest(drawing, scoring, fillvalue=[]):  # a batch of each: one token tree
+                drawn, logprobs, row_scores = sample_and_score(
+                    model, passed, [position[tuple(sample_prompts[i])] for i in rows], [position[distinct_rows[i][0]] for i in scored_rows],
+                    [list(distinct_rows[i][1]) for i in scored_rows], generator=generator, max_new_tokens=encoded["max_new_tokens"],
+                    eos_id=encoded["eos"], pad_id=encoded["pad"])
+                sample_logprobs[rows], scores[scored_rows] = logprobs.double().cpu(), row_scores.double().cpu()
+                for i, ids in zip(rows, drawn):
+                    completions[i] = ids
         every_row = [where[row] for row in zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))]
         return completions, sample_logprobs, scores[every_row]
 
