@@ -278,8 +278,9 @@ class CouplingMeasurer:
         Returns (completions in ``sample_prompts``' order, their log pi, log pi of the scored rows) on the CPU.
         """
         generator = torch.Generator(device=model.device).manual_seed((seed * 1_009 + rank_and_world()[0]) % 2**63)
-        distinct_rows = list(dict.fromkeys(zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))))
-        where = {row: i for i, row in enumerate(distinct_rows)}
+        where: dict[tuple, int] = {}  # each distinct scored row's index, in order of first appearance
+        every_row = [where.setdefault(row, len(where)) for row in zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))]
+        distinct_rows = list(where)
         prompts = list(dict.fromkeys([tuple(p) for p in sample_prompts] + [prompt for prompt, _ in distinct_rows]))
         by_prompt: dict[tuple, tuple[list[int], list[int]]] = {prompt: ([], []) for prompt in prompts}  # (sample rows, distinct scored rows) of each prompt
         for i, prompt in enumerate(sample_prompts):
@@ -310,7 +311,6 @@ class CouplingMeasurer:
                 sample_logprobs[rows], scores[scored_rows] = logprobs.double().cpu(), row_scores.double().cpu()
                 for i, ids in zip(rows, drawn):
                     completions[i] = ids
-        every_row = [where[row] for row in zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))]
         return completions, sample_logprobs, scores[every_row]
 
     def _reference_rows(self, reference, encoded) -> tuple[list, list, torch.Tensor]:
