@@ -53,6 +53,7 @@ BEFORE = {
     "check-reader": "2626bc4",  # ... and the reader change itself (later changes moved verdicts: P3's premise)
     "check-issue25": "101b791",  # before issue 25's second pass (no scipy.stats, stored nulls, cheaper figure)
     "quadratic": "731b424^",  # Quadratic's null-space projector
+    "callback": "8ff0d02^",  # the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
 }
 
 
@@ -160,18 +161,24 @@ sys.path[:0] = sys.argv[1:3]
 import torch
 torch.set_num_threads(1)
 import callback_overhead
-print(json.dumps({steps: callback_overhead.stage_overhead(int(steps)) for steps in sys.argv[3:]}))
+print(json.dumps({label: callback_overhead.stage_overhead(int(label.split("-")[0])) for label in sys.argv[3:]}))
 """
 
 
 def callback(context: Context) -> dict:
-    """The live callback's share of GRPO training time at 20, 60 and 200 steps (20 quick), one torch thread."""
-    steps = ["20"] if context.quick else ["20", "60", "200"]
-    environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'theory'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-c", _CALLBACK, str(ROOT), str(BENCHMARKS), *steps], cwd=ROOT, env=environment,
+    """The live callback's share of GRPO training time at 20, 60 and 200 steps (20 quick), one torch thread: before the
+    token tree, then this tree, each in a fresh process (a stage's first RL evaluation in a process paid scipy.stats' import)."""
+    steps = ["20"] if context.quick else ["20", "60", "200", "20-again"]  # 20-again: in a warm process (torch's first forward was earlier)
+    return {"before": _callback_run(context.tree("callback", with_simulations=True), steps), "after": _callback_run(ROOT, steps)}
+
+
+def _callback_run(tree: Path, steps: list[str]) -> dict:
+    """``callback_overhead.stage_overhead`` (this tree's script) of the code in ``tree``, per stage length."""
+    environment = {**os.environ, "PYTHONPATH": f"{tree / 'theory'}{os.pathsep}{tree}", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", _CALLBACK, str(tree), str(BENCHMARKS), *steps], cwd=tree, env=environment,
                             capture_output=True, text=True)
     if result.returncode:
-        raise RuntimeError(f"callback_overhead failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"callback_overhead failed in {tree}:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -249,11 +256,12 @@ def _check_ratio(over: str, under: str, field: str) -> Callable[[dict], list]:
     return lambda m: [m[over][field] / m[under][field]]
 
 
-def _callback(steps: int, what: str) -> Callable[[dict], list]:
+def _callback(steps: int, what: str, revision: str = "after", label: str = "") -> Callable[[dict], list]:
     def values(m: dict) -> list:
-        if str(steps) not in m:
+        m = m.get(revision, {})
+        if (label or str(steps)) not in m:
             return []
-        row = m[str(steps)]
+        row = m[label or str(steps)]
         evaluation = (row["callback"] - row["refits"]) / row["evaluations"]
         share = {"callback": row["callback"] / row["training"], "refits": row["refits"] / row["training"],
                  "evaluation": evaluation / (row["training"] / steps), "evaluations": row["evaluations"]}
