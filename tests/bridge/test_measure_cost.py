@@ -115,14 +115,18 @@ def test_continuations_score_the_whole_rows_with_one_forward_per_batch(digit):
                                                                       pad_id=0)), rtol=1e-6)  # the kept pass serves again
 
 
-@pytest.mark.parametrize("max_new_tokens", [1, 2, 5])
-def test_scored_rows_ride_on_the_samples_forwards_each_distinct_prefix_once(digit, max_new_tokens):
+LONG = [[7, 8, 9], [7, 8], [7], [7, 10, 11, 12, 13, 14, 9], [8, 9]]  # shared first tokens; one outlasts the samples
+SHORT = [[7, 8], [7], [8, 9], [7, 9], [9]]  # the samples outlast them
+
+
+@pytest.mark.parametrize("max_new_tokens, responses", [(1, LONG), (2, LONG), (5, LONG), (5, SHORT)])
+def test_scored_rows_ride_on_the_samples_forwards_each_distinct_prefix_once(digit, max_new_tokens, responses):
     """sample_and_score: sample_continuations' samples and continuation_logprobs' scores (float tolerance), with one
     forward per sampling step (+1 for the scored tokens the samples outlast), each distinct prefix fed once."""
     _, tokenizer, _ = digit
     model = build_tiny_qwen3(tokenizer, TINY, seed=3).eval()
     prompts = [[1, 2, 3], [4, 5, 6]]
-    index, responses = [0, 0, 1, 0, 1], [[7, 8, 9], [7, 8], [7], [7, 10, 11, 12, 13, 14, 9], [8, 9]]  # shared first tokens
+    index = [0, 0, 1, 0, 1]
     shapes = []
     model.register_forward_hook(lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
