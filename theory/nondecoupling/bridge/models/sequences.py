@@ -230,7 +230,7 @@ def sample_and_score(model: PreTrainedModel, prompts: PromptPass, sample_index: 
     token (log pi(y_t | x, y_<t)) as they give the samples' draws. Once the samples have ended,
     the scored rows' remaining tokens take one forward (:func:`continuation_logprobs`). The
     samples, their log pi and the scores equal the two functions' to float tolerance (the same
-    draws from the same generator).
+    draws from the same generator). A model that returns no cache runs the whole prefixes at each step.
 
     Returns
     -------
