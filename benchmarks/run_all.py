@@ -53,7 +53,7 @@ BEFORE = {
     "check-reader": "2626bc4",  # ... and the reader change itself (later changes moved verdicts: P3's premise)
     "check-issue25": "101b791",  # before issue 25's second pass (no scipy.stats, stored nulls, cheaper figure)
     "quadratic": "731b424^",  # Quadratic's null-space projector
-    "callback": "8ff0d02^",  # the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
+    "callback": "9239323",  # before the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
 }
 
 
