@@ -9,7 +9,7 @@ size) pairs (the runner's own: 4 and 64). Each round runs this checkout and the 
 fresh processes, alternating, and each process times ``--evaluations`` evaluations after a
 first one (which draws pi_ref's samples); the table gives the ratio this/other of the rounds'
 medians, over the rounds (a loaded machine moves both together). ``--split`` times the pieces of
-this checkout's evaluation (prompt passes, scoring, sampling) by wrapping them.
+this checkout's evaluation (prompt passes, the token trees of samples and scored rows) by wrapping them.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _split(samples_per_prompt: int, batch_size: int, evaluations: int) -> dict:
                 totals[name] = totals.get(name, 0.0) + time.perf_counter() - start
         return wrapper
 
-    for name in ("prompt_pass", "continuation_logprobs", "sample_continuations"):
+    for name in ("prompt_pass", "sample_and_score"):
         setattr(measure, name, timed(name, getattr(measure, name)))
     measurer.evaluate(model, step=0, reference=reference)
     totals.clear()

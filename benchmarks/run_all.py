@@ -53,6 +53,7 @@ BEFORE = {
     "check-reader": "2626bc4",  # ... and the reader change itself (later changes moved verdicts: P3's premise)
     "check-issue25": "101b791",  # before issue 25's second pass (no scipy.stats, stored nulls, cheaper figure)
     "quadratic": "731b424^",  # Quadratic's null-space projector
+    "callback": "9239323",  # before the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
 }
 
 
@@ -160,18 +161,24 @@ sys.path[:0] = sys.argv[1:3]
 import torch
 torch.set_num_threads(1)
 import callback_overhead
-print(json.dumps({steps: callback_overhead.stage_overhead(int(steps)) for steps in sys.argv[3:]}))
+print(json.dumps({label: callback_overhead.stage_overhead(int(label.split("-")[0])) for label in sys.argv[3:]}))
 """
 
 
 def callback(context: Context) -> dict:
-    """The live callback's share of GRPO training time at 20, 60 and 200 steps (20 quick), one torch thread."""
-    steps = ["20"] if context.quick else ["20", "60", "200"]
-    environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'theory'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-c", _CALLBACK, str(ROOT), str(BENCHMARKS), *steps], cwd=ROOT, env=environment,
+    """The live callback's share of GRPO training time at 20, 60 and 200 steps (20 quick), one torch thread: before the
+    token tree, then this tree, each in a fresh process (a stage's first RL evaluation in a process paid scipy.stats' import)."""
+    steps = ["20"] if context.quick else ["20", "60", "200", "20-again"]  # 20-again: in a warm process (torch's first forward was earlier)
+    return {"before": _callback_run(context.tree("callback", with_simulations=True), steps), "after": _callback_run(ROOT, steps)}
+
+
+def _callback_run(tree: Path, steps: list[str]) -> dict:
+    """``callback_overhead.stage_overhead`` (this tree's script) of the code in ``tree``, per stage length."""
+    environment = {**os.environ, "PYTHONPATH": f"{tree / 'theory'}{os.pathsep}{tree}", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", _CALLBACK, str(tree), str(BENCHMARKS), *steps], cwd=tree, env=environment,
                             capture_output=True, text=True)
     if result.returncode:
-        raise RuntimeError(f"callback_overhead failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"callback_overhead failed in {tree}:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -249,11 +256,12 @@ def _check_ratio(over: str, under: str, field: str) -> Callable[[dict], list]:
     return lambda m: [m[over][field] / m[under][field]]
 
 
-def _callback(steps: int, what: str) -> Callable[[dict], list]:
+def _callback(steps: int, what: str, revision: str = "after", label: str = "") -> Callable[[dict], list]:
     def values(m: dict) -> list:
-        if str(steps) not in m:
+        m = m.get(revision, {})
+        if (label or str(steps)) not in m:
             return []
-        row = m[str(steps)]
+        row = m[label or str(steps)]
         evaluation = (row["callback"] - row["refits"]) / row["evaluations"]
         share = {"callback": row["callback"] / row["training"], "refits": row["refits"] / row["training"],
                  "evaluation": evaluation / (row["training"] / steps), "evaluations": row["evaluations"]}
@@ -314,19 +322,44 @@ CLAIMS = [
           lambda m: [m["threads"]["free_cpu"] / m["threads"]["one_cpu"]], within(1.7, 3.7)),
     Claim("grid-import", "docs/benchmarks.md", "import ~1/3 of loading every API function", "grid",
           lambda m: [m["imports"]["bare"] / m["imports"]["full"]], within(0.28, 0.39)),
-    Claim("callback-20", "docs/callback.md, CHANGELOG.md", "callback/training 5.4-6.8% at 20 steps (5% target not met)", "callback",
-          _callback(20, "callback"), within(0.054, 0.068), "%"),
-    Claim("callback-60", "docs/callback.md, CHANGELOG.md", "4.9-5.1% at 60 steps (the budget binds)", "callback", _callback(60, "callback"), within(0.049, 0.051), "%"),
-    Claim("callback-200", "docs/callback.md, CHANGELOG.md", "4.6-4.9% at 200 steps", "callback", _callback(200, "callback"), within(0.046, 0.049), "%"),
+    Claim("callback-20", "docs/callback.md, CHANGELOG.md", "callback/training 5.5-8.1% at 20 steps, first stage in a fresh process (5% not met)",
+          "callback", _callback(20, "callback"), within(0.0545, 0.0815), "%"),
+    Claim("callback-20-again", "docs/callback.md, CHANGELOG.md", "5.0-5.4% at 20 steps in a warm process", "callback",
+          _callback(20, "callback", label="20-again"), within(0.049, 0.055), "%"),
+    Claim("callback-60", "docs/callback.md, CHANGELOG.md", "4.1-4.4% at 60 steps", "callback", _callback(60, "callback"), within(0.040, 0.044), "%"),
+    Claim("callback-200", "docs/callback.md, CHANGELOG.md", "4.4-4.7% at 200 steps", "callback", _callback(200, "callback"), within(0.044, 0.047), "%"),
     Claim("callback-evaluations-20", "docs/callback.md", "2 evaluations (20 steps)", "callback", _callback(20, "evaluations"), within(2, 2), ""),
-    Claim("callback-evaluations-60", "docs/callback.md, CHANGELOG.md", "6 evaluations (60 steps)", "callback", _callback(60, "evaluations"), within(6, 6), ""),
-    Claim("callback-evaluations-200", "docs/callback.md, CHANGELOG.md", "19 evaluations (200 steps)", "callback", _callback(200, "evaluations"), within(19, 19), ""),
-    Claim("callback-evaluation-20", "docs/callback.md", "one evaluation 0.50-0.67 steps (20 steps)", "callback", _callback(20, "evaluation"), within(0.50, 0.67)),
-    Claim("callback-evaluation-60", "docs/callback.md", "0.48 steps (60 steps)", "callback", _callback(60, "evaluation"), within(0.475, 0.485)),
-    Claim("callback-evaluation-200", "docs/callback.md", "0.47-0.48 steps (200 steps)", "callback", _callback(200, "evaluation"), within(0.465, 0.485)),
-    Claim("callback-refits-20", "docs/callback.md", "refits 0.09-0.33% of training (20 steps)", "callback", _callback(20, "refits"), within(0.0009, 0.0033), "%"),
-    Claim("callback-refits-60", "docs/callback.md", "0.14-0.28% (60 steps)", "callback", _callback(60, "refits"), within(0.0014, 0.0028), "%"),
-    Claim("callback-refits-200", "docs/callback.md", "0.21-0.26% (200 steps)", "callback", _callback(200, "refits"), within(0.0021, 0.0026), "%"),
+    Claim("callback-evaluations-20-again", "docs/callback.md", "2-3 evaluations (20 steps, warm)", "callback",
+          _callback(20, "evaluations", label="20-again"), within(2, 3), ""),
+    Claim("callback-evaluations-60", "docs/callback.md, CHANGELOG.md", "5-6 evaluations (60 steps)", "callback", _callback(60, "evaluations"), within(5, 6), ""),
+    Claim("callback-evaluations-200", "docs/callback.md, CHANGELOG.md", "21 evaluations (200 steps: all due)", "callback",
+          _callback(200, "evaluations"), within(21, 21), ""),
+    Claim("callback-evaluation-20", "docs/callback.md", "one evaluation 0.52-0.77 steps (20 steps)", "callback", _callback(20, "evaluation"), within(0.52, 0.77)),
+    Claim("callback-evaluation-20-again", "docs/callback.md", "0.35-0.47 steps (20 steps, warm)", "callback",
+          _callback(20, "evaluation", label="20-again"), within(0.345, 0.475)),
+    Claim("callback-evaluation-60", "docs/callback.md", "0.41-0.45 steps (60 steps)", "callback", _callback(60, "evaluation"), within(0.41, 0.45)),
+    Claim("callback-evaluation-200", "docs/callback.md", "0.39-0.42 steps (200 steps)", "callback", _callback(200, "evaluation"), within(0.39, 0.42)),
+    Claim("callback-refits-20", "docs/callback.md", "refits 0.23-0.45% of training (20 steps)", "callback", _callback(20, "refits"), within(0.0023, 0.0045), "%"),
+    Claim("callback-refits-60", "docs/callback.md", "0.26-0.38% (60 steps)", "callback", _callback(60, "refits"), within(0.00255, 0.00385), "%"),
+    Claim("callback-refits-200", "docs/callback.md", "0.29-0.31% (200 steps)", "callback", _callback(200, "refits"), within(0.0029, 0.0031), "%"),
+    Claim("callback-refits-20-again", "docs/callback.md", "0.18-0.31% (20 steps, warm)", "callback", _callback(20, "refits", label="20-again"),
+          within(0.00175, 0.00315), "%"),
+    Claim("callback-before-evaluations-20-again", "docs/callback.md", "before: 2 evaluations (20 steps, warm)", "callback",
+          _callback(20, "evaluations", "before", "20-again"), within(2, 2), ""),
+    Claim("callback-before-evaluations-60", "docs/callback.md", "5-6 (60 steps)", "callback", _callback(60, "evaluations", "before"), within(5, 6), ""),
+    Claim("callback-before-evaluations-200", "docs/callback.md", "18-19 (200 steps)", "callback", _callback(200, "evaluations", "before"), within(18, 19), ""),
+    Claim("callback-before-20", "docs/callback.md, CHANGELOG.md", "before the token tree: 28-31% at 20 steps (fresh process)", "callback",
+          _callback(20, "callback", "before"), within(0.28, 0.31), "%"),
+    Claim("callback-before-20-again", "docs/callback.md, CHANGELOG.md", "3.8-4.2% at 20 steps, warm", "callback",
+          _callback(20, "callback", "before", "20-again"), within(0.038, 0.042), "%"),
+    Claim("callback-before-60", "docs/callback.md, CHANGELOG.md", "4.5-4.6% at 60 steps", "callback", _callback(60, "callback", "before"), within(0.045, 0.046), "%"),
+    Claim("callback-before-200", "docs/callback.md, CHANGELOG.md", "4.7-4.8% at 200 steps", "callback", _callback(200, "callback", "before"), within(0.046, 0.048), "%"),
+    Claim("callback-before-evaluation-20", "docs/callback.md", "one evaluation 0.61-0.67 steps (20, fresh process)", "callback",
+          _callback(20, "evaluation", "before"), within(0.605, 0.675)),
+    Claim("callback-before-evaluation-20-again", "docs/callback.md", "0.35-0.39 steps (20, warm)", "callback",
+          _callback(20, "evaluation", "before", "20-again"), within(0.35, 0.39)),
+    Claim("callback-before-evaluation-60", "docs/callback.md", "0.42-0.51 steps (60 steps)", "callback", _callback(60, "evaluation", "before"), within(0.42, 0.51)),
+    Claim("callback-before-evaluation-200", "docs/callback.md", "0.47-0.49 steps (200 steps)", "callback", _callback(200, "evaluation", "before"), within(0.47, 0.49)),
     Claim("probe-hvp-gradient", "docs/probe.md", "one HVP = 1.54x a gradient (Qwen3-0.6B)", "probe", lambda m: [m["hvp_over_gradient"]], within(1.45, 1.65)),
     Claim("probe-hvp-backward", "docs/probe.md", "5.5x the backward pass alone", "probe", lambda m: [m["hvp_over_backward_only"]], within(5.0, 6.0)),
 ]

@@ -50,3 +50,13 @@ def test_check_claims_read_every_run_of_the_check_benchmark():
     rows = run_all.table([c for c in run_all.CLAIMS if c.benchmark == "check"], results).splitlines()[2:]
     assert len(rows) == 12 and not any("not measured" in row for row in rows)
     assert "| 1.5x (n = 1) |" in next(row for row in rows if row.startswith("| check-cpu-issue25 |"))
+
+
+def test_callback_claims_read_both_revisions_and_the_warm_stage():
+    row = {"steps": 20, "evaluations": 2, "training": 10.0, "callback": 0.5, "refits": 0.05, "refit_count": 2}
+    runs = {label: {**row, "steps": int(label.split("-")[0])} for label in ("20", "60", "200", "20-again")}
+    results = {"callback": [{"load": [1.0, 1.0], "data": {"before": runs, "after": runs}}]}
+    claims = [c for c in run_all.CLAIMS if c.benchmark == "callback"]
+    rows = run_all.table(claims, results).splitlines()[2:]
+    assert len(rows) == len(claims) and not any("not measured" in row for row in rows)
+    assert any(c.id.startswith("callback-before-") for c in claims) and any(c.id.endswith("-again") for c in claims)

@@ -1,7 +1,8 @@
 """One evaluation of the live callback, made cheaper at equal accuracy.
 
 The evaluation runs each held-out prompt once and continues its cache into the scored rows and
-into the samples (``sequences.prompt_pass``, ``continuation_logprobs``, ``sample_continuations``).
+into the samples (``sequences.prompt_pass``, ``continuation_logprobs``, ``sample_continuations``), the
+scored rows riding on the samples' forwards (``sample_and_score``).
 Equal accuracy: its samples are ``generate``'s under the same generator (the path it replaces),
 and every metric is its definition computed row by row from plain forwards (float tolerance).
 Its speed is measured in benchmarks/measure_cost.py, not here.
@@ -25,6 +26,7 @@ from nondecoupling.bridge.models.sequences import (  # noqa: E402
     continuation_logprobs,
     pad_pairs,
     prompt_pass,
+    sample_and_score,
     sample_continuations,
     sequence_logprobs,
 )
@@ -111,6 +113,42 @@ def test_continuations_score_the_whole_rows_with_one_forward_per_batch(digit):
         np.testing.assert_allclose(continuation_logprobs(model, passed, [0, 1, 0], [[7], [8, 9, 10], [11, 12]], pad_id=0),
                                    sequence_logprobs(model, pad_pairs([prompts[0], prompts[1], prompts[0]], [[7], [8, 9, 10], [11, 12]],
                                                                       pad_id=0)), rtol=1e-6)  # the kept pass serves again
+
+
+LONG = [[7, 8, 9], [7, 8], [7], [7, 10, 11, 12, 13, 14, 9], [8, 9]]  # shared first tokens; one outlasts the samples
+SHORT = [[7, 8], [7], [8, 9], [7, 9], [9]]  # the samples outlast them
+
+
+@pytest.mark.parametrize("max_new_tokens, responses", [(1, LONG), (2, LONG), (5, LONG), (5, SHORT)])
+def test_scored_rows_ride_on_the_samples_forwards_each_distinct_prefix_once(digit, max_new_tokens, responses):
+    """sample_and_score: sample_continuations' samples and continuation_logprobs' scores (float tolerance), with one
+    forward per sampling step (+1 for the scored tokens the samples outlast), each distinct prefix fed once."""
+    _, tokenizer, _ = digit
+    model = build_tiny_qwen3(tokenizer, TINY, seed=3).eval()
+    prompts = [[1, 2, 3], [4, 5, 6]]
+    index = [0, 0, 1, 0, 1]
+    shapes = []
+    model.register_forward_hook(lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    with torch.no_grad():
+        passed = prompt_pass(model, prompts)
+        for scored in (model, _WithoutCache(model)):
+            pass_of = passed if scored is model else prompt_pass(scored, prompts)
+            drawn, logprobs = sample_continuations(scored, pass_of, [0, 1, 1], max_new_tokens=max_new_tokens, eos_id=eos, pad_id=pad,
+                                                   generator=torch.Generator().manual_seed(4))
+            full = sequence_logprobs(model, pad_pairs([prompts[i] for i in index], responses, pad_id=pad))
+            shapes.clear()
+            got = sample_and_score(scored, pass_of, [0, 1, 1], index, responses, max_new_tokens=max_new_tokens, eos_id=eos,
+                                   pad_id=pad, generator=torch.Generator().manual_seed(4))
+            assert got[0] == drawn
+            np.testing.assert_allclose(got[1], logprobs, rtol=1e-6)
+            np.testing.assert_allclose(got[2], full, rtol=1e-5)
+            if scored is model:
+                steps = max(len(row) for row in drawn) - 1  # a forward per drawn token after the first
+                assert len(shapes) == steps + (max(map(len, responses)) - 1 > steps)  # + the tokens the samples outlast: one forward
+                if steps:  # the first step: one row per distinct (prompt, token): samples' and responses' shared
+                    first = {(i, row[0]) for i, row in zip([0, 1, 1], drawn) if row[0] != eos} | {(i, r[0]) for i, r in zip(index, responses) if len(r) > 1}
+                    assert shapes[0] == (len(first), 1)
 
 
 def _old_samples(measurer, model, encoded, seed):

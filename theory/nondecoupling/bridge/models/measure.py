@@ -8,10 +8,12 @@ used) is measured on held-out expert pairs (x_i, y_i, w_i):
     (:func:`~nondecoupling.bridge.models.sequences.sequence_logprobs`). ONE pass of the policy serves
     the whole evaluation: each distinct held-out prompt is run once (at most ``batch_size`` of one
     length at a time, :func:`~nondecoupling.bridge.models.sequences.prompt_pass`) and its key/value
-    cache continues into the held-out responses and pi_ref's cached samples (scored, each distinct
-    row once, :func:`~nondecoupling.bridge.models.sequences.continuation_logprobs`) and into the
-    policy's fresh samples (drawn, with their log pi summed as they are drawn,
-    :func:`~nondecoupling.bridge.models.sequences.sample_continuations`).
+    cache continues into the policy's fresh samples (drawn, with their log pi summed as they are
+    drawn) and into the held-out responses and pi_ref's cached samples (scored, each distinct row
+    once) as ONE token tree (:func:`~nondecoupling.bridge.models.sequences.sample_and_score`): each
+    sampling step's forward also feeds the scored rows' next tokens, each distinct prefix once (a
+    response's first tokens shared by its siblings or by a sample are run once), and the scored
+    tokens the samples outlast take one more forward.
 ``pass_rate``
     With ``exact_pass_rate``: b = mean over prompts of sum pi(y | x) over the accepted held-out
     responses (they must be all the responses the verifier accepts), exact.
@@ -37,6 +39,7 @@ rank): the trainer's random stream is never touched.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypedDict
@@ -51,7 +54,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.models.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
-from nondecoupling.bridge.models.sequences import PromptPass, continuation_logprobs, prompt_pass, responses_token_ids, sample_continuations
+from nondecoupling.bridge.models.sequences import PromptPass, prompt_pass, responses_token_ids, sample_and_score
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
 
 if TYPE_CHECKING:
@@ -130,7 +133,8 @@ class CouplingMeasurer:
     batch_size : int
         Sequences per forward: prompts per prompt pass, samples per sampling step, and scored rows
         up to the tokens of ``batch_size`` whole (prompt + response) rows (a scored row's forward
-        holds only its response but the last token, on its prompt's cache: more rows fit).
+        holds only its response but the last token, on its prompt's cache: more rows fit); a
+        sampling step's forward holds a batch of each (one token per distinct prefix).
     seed : int
         Seeds the samples.
     """
@@ -271,14 +275,17 @@ class CouplingMeasurer:
 
         Each distinct prompt is run once (:func:`~nondecoupling.bridge.models.sequences.prompt_pass`,
         at most ``batch_size`` prompts of one length at a time) and its cache serves both its samples
-        and its scored rows (:func:`_scoring_rows` per forward); a repeated scored row is scored once.
+        and its scored rows: a batch of samples (``batch_size``) and one of scored rows
+        (:func:`_scoring_rows`) share one token tree (:func:`~nondecoupling.bridge.models.sequences.sample_and_score`);
+        a repeated scored row is scored once.
         ``kept`` (pi_ref's, frozen) keeps the prompt pass where all the prompts fit one: later calls
         skip it, for the memory of one batch's prompt cache.
         Returns (completions in ``sample_prompts``' order, their log pi, log pi of the scored rows) on the CPU.
         """
         generator = torch.Generator(device=model.device).manual_seed((seed * 1_009 + rank_and_world()[0]) % 2**63)
-        distinct_rows = list(dict.fromkeys(zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))))
-        where = {row: i for i, row in enumerate(distinct_rows)}
+        where: dict[tuple, int] = {}  # each distinct scored row's index, in order of first appearance
+        every_row = [where.setdefault(row, len(where)) for row in zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))]
+        distinct_rows = list(where)
         prompts = list(dict.fromkeys([tuple(p) for p in sample_prompts] + [prompt for prompt, _ in distinct_rows]))
         by_prompt: dict[tuple, tuple[list[int], list[int]]] = {prompt: ([], []) for prompt in prompts}  # (sample rows, distinct scored rows) of each prompt
         for i, prompt in enumerate(sample_prompts):
@@ -297,19 +304,19 @@ class CouplingMeasurer:
                 if kept is not None and len(chunks) == 1:
                     kept[chunk] = passed
             position = {p: i for i, p in enumerate(chunk)}
-            for rows in _batches([i for p in chunk for i in by_prompt[p][0]], self.batch_size):
-                drawn, logprobs = sample_continuations(
-                    model, passed, [position[tuple(sample_prompts[i])] for i in rows], generator=generator,
-                    max_new_tokens=encoded["max_new_tokens"], eos_id=encoded["eos"], pad_id=encoded["pad"])
-                sample_logprobs[rows] = logprobs.double().cpu()
-                for i, ids in zip(rows, drawn):
-                    completions[i] = ids
+            drawing = _batches([i for p in chunk for i in by_prompt[p][0]], self.batch_size)
             scored = [i for p in chunk for i in by_prompt[p][1]]
             longest = max((len(distinct_rows[i][1]) for i in scored), default=1)
-            for rows in _batches(scored, _scoring_rows(self.batch_size, len(chunk[0]), longest)):
-                scores[rows] = continuation_logprobs(model, passed, [position[distinct_rows[i][0]] for i in rows],
-                                                     [list(distinct_rows[i][1]) for i in rows], pad_id=encoded["pad"]).double().cpu()
-        every_row = [where[row] for row in zip(map(tuple, score_rows[0]), map(tuple, score_rows[1]))]
+            scoring = _batches(scored, _scoring_rows(self.batch_size, len(chunk[0]), longest))
+            none: list[int] = []
+            for rows, scored_rows in itertools.zip_longest(drawing, scoring, fillvalue=none):  # a batch of each: one token tree
+                drawn, logprobs, row_scores = sample_and_score(
+                    model, passed, [position[tuple(sample_prompts[i])] for i in rows], [position[distinct_rows[i][0]] for i in scored_rows],
+                    [list(distinct_rows[i][1]) for i in scored_rows], generator=generator, max_new_tokens=encoded["max_new_tokens"],
+                    eos_id=encoded["eos"], pad_id=encoded["pad"])
+                sample_logprobs[rows], scores[scored_rows] = logprobs.double().cpu(), row_scores.double().cpu()
+                for i, ids in zip(rows, drawn):
+                    completions[i] = ids
         return completions, sample_logprobs, scores[every_row]
 
     def _reference_rows(self, reference, encoded) -> tuple[list, list, torch.Tensor]:
