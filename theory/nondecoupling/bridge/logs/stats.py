@@ -516,8 +516,17 @@ def fit_exponential(s: Numbers, y: Numbers) -> dict:
             coef, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(s), decay]), y, rcond=None)
         return coef, coef[0] + coef[1] * decay
 
+    centred = y - y.mean()
+    total = float(centred @ centred)
+
     def rss(log_rate):
-        return float(np.sum((y - solve(log_rate)[1]) ** 2))
+        # The profiled RSS without the coefficients (half the time of solve's): the centred y's sum of
+        # squares less the part the centred decay explains; a constant decay (solve's singular case) explains none.
+        decay = np.exp(-math.exp(log_rate) * s)
+        mean = float(decay.mean())
+        decay -= mean
+        spread = float(decay @ decay)
+        return total - float(decay @ centred) ** 2 / spread if spread > 1e-12 * (spread + s.size * mean**2) else total
 
     bounds = (math.log(0.01 / span), math.log(100.0 / span))
     best = optimize.minimize_scalar(rss, bounds=bounds, method="bounded", options={"xatol": 1e-6})
