@@ -202,7 +202,7 @@ def tail_p_values(null: np.ndarray, observed: Numbers, *, members: bool = False)
 
 
 @functools.lru_cache(maxsize=64)
-@disk_cached  # and on disk (nondecoupling.bridge.logs.null_cache): a tenth of a second to read, 0.3-1 s to simulate
+@disk_cached  # and on disk (nondecoupling.bridge.logs.null_cache): milliseconds to read, 0.05-0.3 s to simulate
 def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int = 0) -> np.ndarray:
     """Sorted nulls of max(E_up, E_down), max(L_up, L_down) and min(p_E, p_L) over ``draws`` AR(1) series, as rows.
 
