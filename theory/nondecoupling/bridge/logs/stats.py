@@ -131,8 +131,8 @@ def isotonic_contrasts(means: np.ndarray, sizes: Numbers, within: Numbers) -> tu
     (a null's 4000 series in a few milliseconds instead of a second): the rows are laid end
     to end, row r raised by r times more than the rows' whole range, so that every value of
     a row lies above every level of the rows before it and pool-adjacent-violators never
-    pools across rows; it fits each row as on its own (to roundoff of the offsets, ~1e-11
-    relative at 4000 rows; a single row is not shifted).
+    pools across rows (rows all of one value need no gap); it fits each row as on its own (to
+    roundoff of the offsets, ~1e-11 of the rows' range at 4000 rows; a single row is not shifted).
 
     >>> up, down, change_up, change_down = isotonic_contrasts(np.array([[0.0, 1.0, 2.0], [2.0, 0.0, 1.0]]), [1, 1, 1], [0.0, 0.0])
     >>> up.tolist(), down.tolist(), change_down.tolist()
@@ -142,7 +142,7 @@ def isotonic_contrasts(means: np.ndarray, sizes: Numbers, within: Numbers) -> tu
     centred = means - np.expand_dims(means @ sizes / sizes.sum(), -1)
     rss0 = centred**2 @ sizes
     moving = rss0 > 1e-24 * (means**2 @ sizes)  # a constant curve up to roundoff explains nothing
-    step = 2.0 * float(np.ptp(means)) + 1.0 if means.shape[0] > 1 else 0.0  # one row as it is (NaN, inf included)
+    step = 2.0 * float(np.ptp(means)) if means.shape[0] > 1 else 0.0  # relative to the data; one row as it is (NaN, inf)
     offsets = np.arange(means.shape[0])[:, None] * step
     result = []
     for order in (slice(None), slice(None, None, -1)):  # increasing; decreasing = increasing on the reversed rows
