@@ -138,6 +138,18 @@ def stage_tables(run: pd.DataFrame, phases: Collection[str] | None = None) -> It
         yield int(stage), phase, frame_with_start
 
 
+def _without_attrs(run: pd.DataFrame) -> pd.DataFrame:
+    """``run`` (not copied) without the ``attrs`` no check reads, which pandas deep-copies into every frame made from it.
+
+    The checks make ~1000 frames of a run (slices, one-row frames, concatenations): with
+    read_run's attrs (the files' column maps) those copies are a tenth of a check's CPU.
+    Only ``sft_coef`` (:func:`check_x1`) is kept, where given.
+    """
+    light = run.copy(deep=False)
+    light.attrs = {"sft_coef": run.attrs["sft_coef"]} if run.attrs.get("sft_coef") else {}
+    return light
+
+
 #: Quantities a stage frame goes without when the run never logged them (their checks test ``in frame``).
 OPTIONAL_QUANTITIES = ("kl", "lr", "pass_rate", "forward_kl")
 
@@ -740,6 +752,7 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     confidence = float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True))
     rng = np.random.default_rng(seed)
     rho = float(check_interval(autocorrelation, "autocorrelation", low=0.0, high=1.0, high_open=True))
+    run = _without_attrs(run)
     checks = (check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho)
               + check_forward_kl(run, confidence=confidence, rho=rho))
     fits: dict[str, Any] = {}
