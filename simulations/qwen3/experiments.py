@@ -481,7 +481,8 @@ def premise_row(meta: dict, run: pd.DataFrame, out: Path) -> dict:
     end = sft_stage_end(meta, run, before[-1] if before else int(phases.index[phases == "sft"].max()))
     beta = float(meta["config"]["training"].get("beta", 0.0))
     c1_beta = c1(meta["task"], beta) if beta > 0 else float("inf")
-    premises = [rl_start_premise(run, int(stage), expert_pass_rate=meta["expert_pass_rate"]).verdict for stage in rl_stages]
+    premises = [rl_start_premise(run, int(stage), expert_pass_rate=meta["expert_pass_rate"], loss_margin=PREMISE_LOSS_TOLERANCE,
+                                 rate_margin=PREMISE_PASS_TOLERANCE).verdict for stage in rl_stages]
     met = abs(end["sft_end_pass_gap"]) <= PREMISE_PASS_TOLERANCE and abs(end["sft_end_loss_excess"]) <= PREMISE_LOSS_TOLERANCE
     report = _report_checks(out)
     return {**end, "premise_within_tolerance": bool(met), "bridge_rl_start_premise": ",".join(premises),

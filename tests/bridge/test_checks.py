@@ -38,6 +38,7 @@ from nondecoupling.bridge.logs.verdicts import (
     check_kl_bounds,
     check_x1,
     rate_matches_expert,
+    rl_start_premise,
     run_checks,
     stage_tables,
     threshold_premise,
@@ -487,6 +488,37 @@ def test_a_pass_rate_far_from_a_fails_the_premise_of_k1_without_entropy_only():
     with_entropy, _ = run_checks(run, lam=0.05, expert_pass_rate=0.6, expert_entropy=ENTROPY, n_boot=20)
     assert PREMISE_NOT_MET not in _verdicts(with_entropy, "K1").values()
     assert _premises(with_entropy, "a and H(p*) known")[None].verdict == SUPPORTED
+
+
+def _exact_sft_end(drift: float, gap: float) -> pd.DataFrame:
+    """A full-batch SFT stage's end as protocol-v2 logs it: the loss still falls by ``drift`` nats over its
+    last half, smoothly (noise 1e-5: no noise hides it), the pass rate sits ``gap`` below a = 0.56; then RL."""
+    rng, steps = np.random.default_rng(3), np.arange(0, 1000, 25)
+    shape = np.exp(-steps / 500)
+    window = shape[steps.size // 2:]  # the premise's window: the stage's last half (20 points), compared by thirds
+    change = window[-6:].mean() - window[:6].mean()
+    loss = 1.3 + shape * drift / abs(change) + rng.normal(0, 1e-5, steps.size)
+    rate = 0.56 - gap + rng.normal(0, 1e-4, steps.size)
+    rows = [{"phase": "sft", "stage": 0, "step": s, "sft_loss": value, "reward": r, "pass_rate": r}
+            for s, value, r in zip(steps, loss, rate, strict=True)]
+    rows += [{"phase": "rl", "stage": 1, "step": 1000 + s, "sft_loss": 1.3 + 0.01 * s, "reward": 0.56 + 0.002 * s,
+              "pass_rate": 0.56 + 0.002 * s} for s in range(0, 100, 10)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("drift", "gap", "loss_margin", "rate_margin", "settled", "at_a"), [
+    (0.001, 0.0004, 0.0, 0.0, False, False),      # strict: a deterministic drift and gap are significant
+    (0.001, 0.0004, 0.02, 0.02, True, True),      # the issue's margins: both negligible
+    (0.001, 0.0004, 0.0009, 0.00035, False, False),  # margins just below the change and the gap
+    (0.001, 0.0004, 0.0011, 0.00045, True, True),    # and just above them
+    (0.001, 0.05, 0.02, 0.02, True, False),       # a gap beyond the margin still fails
+])
+def test_rl_start_premise_margins_accept_a_negligible_drift_and_gap_only(drift, gap, loss_margin, rate_margin, settled, at_a):
+    """Equivalence margins: the window's change (first vs last third of SFT's last half) and |gap| against them."""
+    premise = rl_start_premise(_exact_sft_end(drift, gap), 1, expert_pass_rate=0.56, loss_margin=loss_margin,
+                               rate_margin=rate_margin)
+    assert premise.observed == {"sft_loss_settled": settled, "pass_rate_at_a": at_a}, premise.decided_by
+    assert premise.verdict == (SUPPORTED if settled and at_a else NOT_MET)
 
 
 def test_rl_first_has_an_unknown_premise_and_keeps_its_verdict():

@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--autocorrelation", type=_number(0, 0.9), default=0.5, metavar="RHO",
                        help="largest AR(1) coefficient of the logged noise the trend verdicts are calibrated for "
                             "(default 0.5; 0 for independent evaluation noise: more power on short stages)")
+    check.add_argument("--premise-loss-margin", type=_number(0), default=0.0, metavar="NATS",
+                       help="'RL starts at an SFT optimum': an SFT loss still moving by at most this much over SFT's "
+                            "last half counts as settled (default 0: any significant trend fails)")
+    check.add_argument("--premise-rate-margin", type=_number(0, 1), default=0.0, metavar="RATE",
+                       help="'RL starts at an SFT optimum': a pass-rate gap to a within this counts as at a "
+                            "(default 0: any gap beyond noise fails)")
     check.add_argument("--fail-on", choices=("violated", "inconclusive"),
                        help="exit 1 if any verdict is violated (or, with 'inconclusive', violated, inconclusive or premise not met)")
     check.add_argument("--bootstrap", type=_number(1, kind=int), default=200, help="bootstrap resamples for intervals (default 200)")
@@ -180,9 +186,11 @@ def check(args: argparse.Namespace) -> dict:
     entropy = args.expert_entropy if args.expert_entropy is not None else meta.get("expert_entropy")
     settings = {"logs": args.logs, "lam": args.lam, "expert_pass_rate": pass_rate, "expert_entropy": entropy,
                 "bootstrap": args.bootstrap, "seed": args.seed, "merge": args.merge, "preset": args.preset,
-                "autocorrelation": args.autocorrelation}
+                "autocorrelation": args.autocorrelation, "premise_loss_margin": args.premise_loss_margin,
+                "premise_rate_margin": args.premise_rate_margin}
     checks, fits = run_checks(run, lam=args.lam, expert_pass_rate=pass_rate, expert_entropy=entropy,
-                              n_boot=args.bootstrap, autocorrelation=args.autocorrelation, seed=args.seed)
+                              n_boot=args.bootstrap, autocorrelation=args.autocorrelation, seed=args.seed,
+                              premise_loss_margin=args.premise_loss_margin, premise_rate_margin=args.premise_rate_margin)
     return write_report(run, checks, fits, args.out, settings=settings, meta=meta)
 
 

@@ -203,20 +203,29 @@ def _end_window(values: np.ndarray) -> np.ndarray:
     return values[-max(3, math.ceil(values.size / 2)):]
 
 
-def _loss_settled(loss: np.ndarray, *, confidence: float, rho: float) -> tuple[bool | None, str]:
-    """Whether the SFT loss had stopped moving at the end of SFT (no significant trend); None: too few points."""
+def _loss_settled(loss: np.ndarray, *, confidence: float, rho: float, margin: float = 0.0) -> tuple[bool | None, str]:
+    """Whether the SFT loss had stopped moving at the end of SFT; None: too few points.
+
+    Settled: no significant trend over the stage's last half, or a trend whose size, the change
+    between the means of that window's first and last thirds, is within ``margin`` nats (a
+    deterministic full-batch SFT keeps falling by amounts no noise hides, however small).
+    """
     window = _end_window(loss)
     if window.size < 3:
         return None, f"{window.size} SFT-loss values in the SFT stage: too few to test that it settled"
     result = stats.trend_verdict(window, -1, confidence=confidence, rho=rho, line=False)  # as start_window's check
-    settled = result["direction"] == 0
+    third = max(1, window.size // 3)
+    change = float(window[-third:].mean() - window[:third].mean())
+    settled = result["direction"] == 0 or abs(change) <= margin
+    within = f"; change {change:.3g} nats, margin {margin:g}" if margin > 0 else ""
     return settled, (f"SFT loss {'settled' if settled else 'still moving'} over SFT's last {window.size} points "
                      f"(isotonic LR: p(fall) = {result['p_down']:.3g}, p(rise) = {result['p_up']:.3g}, alpha "
-                     f"{result['level']:.3g})")
+                     f"{result['level']:.3g}{within})")
 
 
-def rate_matches_expert(rates: Numbers, a: float, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> dict:
-    """Whether the mean pass rate of ``rates`` (a stage's settled end) is a, up to its noise.
+def rate_matches_expert(rates: Numbers, a: float, *, confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION,
+                        margin: float = 0.0) -> dict:
+    """Whether the mean pass rate of ``rates`` (a stage's settled end) is a, up to its noise (or within ``margin``).
 
     At the SFT optimum p = p*, so b = a. The gap mean(b) - a is significant when beyond
     t sd sqrt(v_m): sd the noise s.d. from first differences (rms / sqrt(2 (1 - rho)): AR(1)
@@ -224,12 +233,16 @@ def rate_matches_expert(rates: Numbers, a: float, *, confidence: float = 0.95, r
     overestimates sd), v_m the variance of the mean of m unit AR(1) values
     (:func:`nondecoupling.bridge.logs.stats.ar1_block_covariance`), t the two-sided Student
     quantile at alpha with m - 1 degrees of freedom. Exact logs (sd = 0): any gap beyond
-    roundoff.
+    roundoff. ``margin`` > 0 also accepts any gap within it: an equivalence margin for runs whose
+    noise is far below the gaps that matter.
 
     >>> rate_matches_expert([0.5, 0.52, 0.49, 0.51], 0.5)["matches"]
     True
     >>> rate_matches_expert([0.8, 0.81, 0.79, 0.8], 0.5)["matches"]
     False
+    >>> settled = [0.5596, 0.5597, 0.5596, 0.5597, 0.5596]  # a gap of 0.0004, far beyond this little noise
+    >>> rate_matches_expert(settled, 0.56)["matches"], rate_matches_expert(settled, 0.56, margin=0.02)["matches"]
+    (False, True)
     """
     rates = np.asarray(rates, float)
     m = rates.size
@@ -237,37 +250,43 @@ def rate_matches_expert(rates: Numbers, a: float, *, confidence: float = 0.95, r
     t = -float(stdtrit(m - 1, (1.0 - confidence) / 2.0))  # Student's isf (scipy.stats.t's), without scipy.stats
     tolerance = max(t * sd * math.sqrt(stats.ar1_block_covariance([m], rho)[0, 0]), 1e-9)
     gap = float(rates.mean() - a)
-    return {"matches": abs(gap) <= tolerance, "mean": float(rates.mean()), "gap": gap, "tolerance": tolerance,
+    return {"matches": abs(gap) <= max(tolerance, margin), "mean": float(rates.mean()), "gap": gap, "tolerance": tolerance,
             "t": t, "noise_sd": sd, "n": m}
 
 
-def _rate_at_expert(rates: np.ndarray, a: float | None, *, confidence: float, rho: float) -> tuple[bool | None, str]:
+def _rate_at_expert(rates: np.ndarray, a: float | None, *, confidence: float, rho: float, margin: float = 0.0) -> tuple[bool | None, str]:
     window = _end_window(rates[np.isfinite(rates)])
     if a is None:
         return None, "pass rate vs a: not tested (no --expert-pass-rate)"
     if window.size < 3:
         return None, f"{window.size} pass rates in [0, 1] in the SFT stage: too few to compare with a"
-    r = rate_matches_expert(window, a, confidence=confidence, rho=rho)
+    r = rate_matches_expert(window, a, confidence=confidence, rho=rho, margin=margin)
+    bound = f"max({r['tolerance']:.3g}, margin {margin:g})" if margin > 0 else f"{r['tolerance']:.3g}"
     return r["matches"], (f"pass rate over SFT's last {r['n']} points {r['mean']:.4g} vs a = {a:g}: |gap| "
-                          f"{abs(r['gap']):.3g} {'<=' if r['matches'] else '>'} {r['tolerance']:.3g} (t = {r['t']:.3g}, "
+                          f"{abs(r['gap']):.3g} {'<=' if r['matches'] else '>'} {bound} (t = {r['t']:.3g}, "
                           f"noise s.d. {r['noise_sd']:.3g}, AR(1) rho <= {rho:g})")
 
 
 def rl_start_premise(run: pd.DataFrame, stage: int, *, expert_pass_rate: float | None = None,
-                     confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION) -> Check:
+                     confidence: float = 0.95, rho: float = stats.MAX_AUTOCORRELATION,
+                     loss_margin: float = 0.0, rate_margin: float = 0.0) -> Check:
     """Premise of P1/P3/V1 and KL (and of K1 without H(p*)) for an RL stage: it starts at an SFT optimum.
 
     Supported by the log when the RL stage follows an SFT stage whose SFT loss settled (no
     significant trend over its last half) and whose pass rate there is a up to noise
     (:func:`rate_matches_expert`); ``not met`` when either test rejects; ``unknown`` when the
-    log cannot tell (no SFT stage before, too few points, a not given).
+    log cannot tell (no SFT stage before, too few points, a not given). ``loss_margin`` (nats) and
+    ``rate_margin`` are equivalence margins (default 0: any significant movement or gap fails): a
+    trend or gap within them does not (:func:`_loss_settled`, :func:`rate_matches_expert`).
     """
     previous = run[run["stage"] == stage - 1]
     if previous.empty or previous["phase"].iloc[0] != "sft":
         return Check("premise", RL_START, stage, UNKNOWN, note="no SFT stage before this RL stage: the log cannot tell "
                      "where RL started; P3's verdict assumes it", decided_by="no SFT stage before")
-    settled, settled_text = _loss_settled(previous["sft_loss"].dropna().to_numpy(float), confidence=confidence, rho=rho)
-    at_a, at_a_text = _rate_at_expert(stats.k1_rate(previous)[0], expert_pass_rate, confidence=confidence, rho=rho)
+    settled, settled_text = _loss_settled(previous["sft_loss"].dropna().to_numpy(float), confidence=confidence, rho=rho,
+                                          margin=loss_margin)
+    at_a, at_a_text = _rate_at_expert(stats.k1_rate(previous)[0], expert_pass_rate, confidence=confidence, rho=rho,
+                                      margin=rate_margin)
     status = NOT_MET if False in (settled, at_a) else (SUPPORTED if None not in (settled, at_a) else UNKNOWN)
     return Check("premise", RL_START, stage, status, {"sft_loss_settled": settled, "pass_rate_at_a": at_a},
                  note=f"premise of P1/P3/V1 and KL, and of K1 without H(p*) (the RL stage's first SFT loss stands in for it); "
@@ -713,7 +732,8 @@ def check_forward_kl(run: pd.DataFrame, *, confidence: float = 0.95,
 
 def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float | None = None,
                expert_entropy: float | None = None, n_boot: int = 200, confidence: float = 0.95,
-               autocorrelation: float = stats.MAX_AUTOCORRELATION, seed: int = 0) -> tuple[list[Check], dict]:
+               autocorrelation: float = stats.MAX_AUTOCORRELATION, seed: int = 0, premise_loss_margin: float = 0.0,
+               premise_rate_margin: float = 0.0) -> tuple[list[Check], dict]:
     """All checks of a canonical run.
 
     Parameters
@@ -735,6 +755,10 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
         short stages).
     seed : int
         Seed of the bootstrap.
+    premise_loss_margin, premise_rate_margin : float
+        Equivalence margins of "RL starts at an SFT optimum" (:func:`rl_start_premise`): an SFT
+        loss still moving by at most this many nats over SFT's last half, and a pass-rate gap to a
+        of at most this much, still count as settled and at a (default 0: any significant one fails).
 
     Returns
     -------
@@ -752,6 +776,8 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     confidence = float(check_interval(confidence, "confidence", low=0.0, high=1.0, low_open=True, high_open=True))
     rng = np.random.default_rng(seed)
     rho = float(check_interval(autocorrelation, "autocorrelation", low=0.0, high=1.0, high_open=True))
+    margins = {"loss_margin": float(check_nonnegative(premise_loss_margin, "premise_loss_margin")),
+               "rate_margin": float(check_nonnegative(premise_rate_margin, "premise_rate_margin"))}
     run = _without_attrs(run)
     checks = (check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho)
               + check_forward_kl(run, confidence=confidence, rho=rho))
@@ -760,7 +786,8 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     previous_phase = None
     for stage, phase, frame in stage_tables(run):
         if phase == "rl":
-            premises.append(rl_start_premise(run, stage, expert_pass_rate=expert_pass_rate, confidence=confidence, rho=rho))
+            premises.append(rl_start_premise(run, stage, expert_pass_rate=expert_pass_rate, confidence=confidence, rho=rho,
+                                             **margins))
             checks += _rl_stage_checks(stage, frame, lam=lam, n_boot=n_boot, confidence=confidence, rho=rho, rng=rng,
                                        fits=fits, follows_sft=previous_phase == "sft", run=run)
         elif phase == "sft":
