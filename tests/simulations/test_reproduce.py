@@ -62,6 +62,28 @@ def test_documentation_example_names_the_script_that_made_it(meta_path):
         assert {"torch", "transformers", "trl"} <= set(meta["versions"])
 
 
+def _full_history() -> bool:
+    """Whether this checkout is a git clone with its whole history (not an sdist, not a shallow clone)."""
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=REPO, capture_output=True, text=True)
+    return shallow.returncode == 0 and shallow.stdout.strip() == "false"
+
+
+def test_every_recorded_code_revision_is_a_commit_whose_tree_has_the_recorded_module():
+    if not _full_history():
+        pytest.skip("no full git history here (an sdist or a shallow clone): code_revision cannot be looked up")
+    missing = []
+    for meta_path in RUNS:
+        meta = json.loads(meta_path.read_text())
+        if "code_revision" not in meta:
+            continue
+        revision, module = meta["code_revision"], recorded_argv(meta, Path("OUT"))[1].replace(".", "/")
+        trees = subprocess.run(["git", "ls-tree", "--name-only", revision, f"{module}.py", f"{module}/__main__.py"],
+                               cwd=REPO, capture_output=True, text=True)
+        if not re.fullmatch(r"[0-9a-f]{40}", revision) or trees.returncode or not trees.stdout.strip():
+            missing.append(f"{meta_path.parent.relative_to(REPO)}: {revision} ({module})")
+    assert not missing, "\n".join(missing)
+
+
 def test_a_command_of_a_module_that_is_gone_is_named():
     with pytest.raises(ValueError, match="theory.bridge.qwen3"):
         recorded_argv({"command": "python -m theory.bridge.qwen3 --out x"}, Path("y"))
