@@ -258,7 +258,7 @@ def sample_and_score(model: PreTrainedModel, prompts: PromptPass, sample_index: 
             scoring = targets["response_mask"][:, depth].nonzero().squeeze(-1)
             scores[scoring] += _token_logprobs(node.last_logits[score_node[scoring]], targets["input_ids"][scoring, depth])
             going = targets["response_mask"][:, depth + 1].nonzero().squeeze(-1) if depth + 1 < width else going
-        fed = torch.cat([drawn[live], targets["input_ids"][going, depth] if len(going) else going])
+        fed = torch.cat([drawn[live], targets["input_ids"][going, depth] if targets is not None and len(going) else going])
         node, inverse = _extend(model, node, torch.cat([sample_node[live], score_node[going]]), fed, first=depth == 0)
         sample_node[live], score_node[going] = inverse[: len(live)], inverse[len(live) :]
         row_logits[live] = node.last_logits[sample_node[live]]
