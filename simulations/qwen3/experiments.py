@@ -103,7 +103,7 @@ BUDGET = [
 #: 0.02 answers exactly), every step on all of them, cosine decay to 0. Minibatches of 64 left the label
 #: unlearned (the model stays at 50/50 on every prompt, strict pass rate 0.35 = 0.7 / 2, at 500 steps and
 #: at lr 1e-2 alike); the full batch's exact gradient learns it (docs/experiments.md, "protocol-v2").
-SFT_V2 = ("--sft-data", "enumerated", "--sft-train-size", "1950", "--sft-batch-size", "1950", "--sft-steps", "500",
+SFT_V2 = ("--sft-data", "enumerated", "--sft-train-size", "1950", "--sft-batch-size", "1950", "--sft-steps", "1000",
           "--lr-sft", "0.004", "--sft-lr-scheduler", "cosine")
 #: The issue's premise tolerances: the SFT end's strict pass rate within this of a, its SFT loss within this of H(p*) (nats).
 PREMISE_PASS_TOLERANCE = 0.02
