@@ -247,7 +247,7 @@ def sample_and_score(model: PreTrainedModel, prompts: PromptPass, sample_index: 
     node, row_logits, depth = prompts, prompts.last_logits[sample_node], 0
     for depth in range(max_new_tokens if rows else 0):
         drawn = torch.multinomial(torch.softmax(row_logits, dim=-1), 1, generator=generator).squeeze(-1)
-        logprob += torch.log_softmax(row_logits, dim=-1).gather(-1, drawn[:, None]).squeeze(-1).masked_fill(ended, 0.0)
+        logprob += _token_logprobs(row_logits, drawn).masked_fill(ended, 0.0)
         tokens = torch.cat([tokens, drawn.masked_fill(ended, pad_id)[:, None]], 1)
         ended |= drawn == eos_id
         if bool(ended.all()) or depth == max_new_tokens - 1:
