@@ -43,6 +43,7 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
     scale = 400.0 / rows  # the same curves whatever N: the flows' rates per step shrink with N
     run = isotropic_run([("sft", sft - 1), ("rl", rl - 1), ("sft", sft - 1)], every=1, start=(0.5, 0.0),
                         rl_time_per_step=scale, sft_time_per_step=0.1 * scale, loss_noise=0.03, reward_noise=0.01, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
         for record in run.to_dict("records"):
             handle.write(json.dumps(record) + "\n")

@@ -158,10 +158,12 @@ def _thinned(*series):
     return thinned[0] if len(series) == 1 else thinned
 
 
-def _shade_stages(ax, run):
-    for _, frame in run[["stage", "phase", "step"]].groupby("stage"):
-        if frame["phase"].iloc[0] == "rl":
-            ax.axvspan(frame["step"].iloc[0], frame["step"].iloc[-1], color="tab:orange", alpha=0.08, lw=0)
+def _rl_spans(run) -> list[tuple[float, float]]:
+    """(first step, last step) of every RL stage."""
+    stages = run[["stage", "phase", "step"]].groupby("stage").agg(phase=("phase", "first"), first=("step", "first"),
+                                                                  last=("step", "last"))
+    rl = stages[stages["phase"] == "rl"]
+    return list(zip(rl["first"], rl["last"]))
 
 
 #: Fixed margins of the 7 x 8.5 in figure: tight_layout measures every text twice (0.3 s of a check's 3 s).
@@ -180,8 +182,10 @@ def plot_run(run: pd.DataFrame, fits: dict, path: Path | BinaryIO, *, expert_pas
 
     fig = Figure(figsize=(7, 8.5))
     ax_loss, ax_reward, ax_gain = fig.subplots(3, 1, sharex=True)
+    spans = _rl_spans(run)  # one pass over the rows for the three panels
     for ax in (ax_loss, ax_reward, ax_gain):
-        _shade_stages(ax, run)
+        for first, last in spans:
+            ax.axvspan(first, last, color="tab:orange", alpha=0.08, lw=0)
     for ax, column, name in ((ax_loss, "sft_loss", "observed"), (ax_reward, "reward", "observed (sampled)"),
                              (ax_reward, "pass_rate", "observed (exact pass rate)")):
         curve = _thinned(run[["step", column]].dropna())

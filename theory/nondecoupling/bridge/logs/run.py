@@ -544,7 +544,14 @@ def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -
 def _sources(path: Path, labels) -> pd.Series:
     """``file:line 12`` for every row (built column-wise for a file read whole)."""
     if isinstance(labels, LineLabels):
-        return f"{path.name}:line " + pd.Series(labels.lines, dtype=np.int64).astype(str)
+        prefix = f"{path.name}:line "
+        try:  # pyarrow's string kernels: half the CPU of pandas' astype(str) at 10^6 rows
+            import pyarrow as pa
+            import pyarrow.compute as pc
+        except ImportError:
+            return prefix + pd.Series(labels.lines, dtype=np.int64).astype(str)
+        lines = pc.cast(pa.array(labels.lines, type=pa.int64()), pa.string())
+        return pd.Series(pd.array(pc.binary_join_element_wise(prefix, lines, ""), dtype="str"))
     return pd.Series([f"{path.name}:{label}" for label in labels], dtype=object)
 
 

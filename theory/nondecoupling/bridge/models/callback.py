@@ -80,14 +80,14 @@ class CouplingCallback(TrainerCallback):
         return self
 
     def _prepare(self, model: PreTrainedModel | None, tokenizer: PreTrainedTokenizerBase | None) -> None:
-        """Set-up, once, while the trainer is built: the held-out pairs' token ids, ``"rl_start"``'s module and imports.
+        """Set-up, once, while the trainer is built: the held-out pairs' token ids, the forward keywords, ``"rl_start"``'s module and imports.
 
         Both would otherwise be made in the first stage's first evaluation; pi_ref's weights are
         still copied as each stage begins (:meth:`_place_reference`).
         """
         self.measurer.tokenizer = self.measurer.tokenizer or tokenizer
         if self.measurer.tokenizer is not None:
-            self.measurer.prepare()
+            self.measurer.prepare(model)
         # K1's kl(a || b), which nondecoupling loads on first use, and scipy.stats (the restore step's chi-square
         # quantile, LiveStop.restore_step): imported in the first RL evaluation, it cost that stage ~0.8 s.
         for module in ("nondecoupling.kl", "scipy.stats"):

@@ -54,7 +54,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("nondecoupling.bridge.models.measure needs torch, transformers and accelerate: pip install -e '.[torch]'") from None
 
-from nondecoupling.bridge.models.sequences import PromptPass, prompt_pass, responses_token_ids, sample_and_score
+from nondecoupling.bridge.models.sequences import PromptPass, forward_parameters, prompt_pass, responses_token_ids, sample_and_score
 from nondecoupling.validation import ParameterError, check_integer, check_nonnegative
 
 if TYPE_CHECKING:
@@ -202,9 +202,12 @@ class CouplingMeasurer:
             metrics.update(kl=kl_sum / samples, forward_kl=forward_sum / forward_count)
         return metrics
 
-    def prepare(self) -> None:
-        """Tokenize the held-out pairs now (set-up: the first evaluation does it otherwise); needs the tokenizer."""
+    def prepare(self, model: PreTrainedModel | None = None) -> None:
+        """Set-up the first evaluation would do otherwise: tokenize the held-out pairs (needs the tokenizer) and
+        inspect ``model``'s forward keywords."""
         self._encode()
+        if model is not None:
+            forward_parameters(model)
 
     def forget_reference(self) -> None:
         """Drop the cached samples and prompt pass of pi_ref (call when the reference changes)."""
