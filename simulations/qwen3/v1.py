@@ -193,7 +193,8 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
         reference_pass = pass_probability(reference, tree).double().numpy()
     optimum = tilt_optimum(reference_pass, beta)
     callback = task_callback(task, tokenizer, samples_per_prompt=16, eval_every=eval_every, seed=seed, output_dir=out, phase="rl")
-    args, state, control = SimpleNamespace(bf16=False, fp16=False), TrainerState(), TrainerControl()
+    args, control = SimpleNamespace(bf16=False, fp16=False), TrainerControl()
+    state = TrainerState(max_steps=max_steps + polish_rounds)  # the callback evaluates every eval_every steps up to it
     # Adam first: from the SFT model the objective is sharply curved (a 1e-2 step along its gradient already
     # lowers it), which stalled L-BFGS's line search at a zero step; L-BFGS only once Adam is near the tilt.
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
