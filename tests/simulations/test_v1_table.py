@@ -1,5 +1,5 @@
 """The V1 table (README, docs/experiments.md, figures/v1_table.csv) against the committed logs under
-simulations/data/v1/: its arithmetic recomputed here from the logs, and every run's command parses today.
+simulations/data/v1-converged/: its arithmetic recomputed here from the logs, and every run's command parses today.
 
 Nothing is re-run: the logs are read, and each recorded command is parsed by today's module.
 """
@@ -47,6 +47,24 @@ def test_each_rows_increase_and_c1_come_from_its_log_and_the_library(folder, tab
     assert row["increase_over_c1"] == pytest.approx(row["sft_increase"] / row["c1"], rel=1e-12)
     exact = pd.read_json(folder / "exact.jsonl", lines=True).iloc[-1]
     assert row["final_pass_rate"] == exact["exact_pass_rate"] and row["tilt_pass_rate"] == meta["tilt_pass_rate"]
+
+
+@pytest.mark.parametrize("folder", EXACT_RUNS, ids=lambda f: f.name)
+def test_each_runs_converged_flag_is_its_stopping_rule_on_its_last_exact_record(folder):
+    """``converged`` in run_meta.json is the rule applied to exact.jsonl's last step: the pass rate within
+    PASS_RATE_TOLERANCE of the tilt's (recomputed here from the SFT model's per-prompt pass rates) and
+    E KL(pi || pi_beta) = (J* - J) / beta below the run's tolerance."""
+    meta = json.loads((folder / "run_meta.json").read_text())
+    last = pd.read_json(folder / "exact.jsonl", lines=True, precise_float=True).iloc[-1]
+    b0, s = np.asarray(meta["reference_pass_rate_per_prompt"]), 1.0 / meta["beta"]
+    log_z = np.log1p(b0 * np.expm1(s))
+    assert meta["tilt_pass_rate"] == pytest.approx(np.mean(b0 * np.exp(s - log_z)), rel=1e-12)
+    distance = (meta["beta"] * np.mean(log_z) - last["objective"]) / meta["beta"]
+    assert last["distance_to_tilt"] == pytest.approx(distance, rel=1e-9, abs=1e-15)
+    rule = (abs(last["exact_pass_rate"] - meta["tilt_pass_rate"]) < v1.PASS_RATE_TOLERANCE
+            and distance < meta["settings"]["tolerance"])
+    assert meta["converged"] == rule
+    assert last["step"] == meta["stages"][0]["steps"]
 
 
 def test_the_per_beta_ci_is_the_student_t_interval_of_the_seeds(tables):
