@@ -88,9 +88,13 @@ def test_the_sweeps_csv_and_the_docs_show_the_table_of_the_logs(tables):
         assert markdown in (REPO / doc).read_text(), f"{doc}: the V1 table differs from the logs' (python simulations/sweep.py --only v1_table)"
 
 
+#: The first plan's runs (kept for the forgetting table): their commands rely on ``exact``'s defaults.
+FIRST_PLAN = v1.DATA_DIR.parent / "v1"
+
+
 def _recorded_commands() -> list[tuple[str, str]]:
-    metas = [*v1.DATA_DIR.rglob("run_meta.json"), *v1.DATA_DIR.rglob("forgetting_meta.json")]
-    return [(str(p.relative_to(v1.DATA_DIR)), json.loads(p.read_text())["command"]) for p in sorted(metas)]
+    metas = [p for root in (v1.DATA_DIR, FIRST_PLAN) for name in ("run_meta.json", "forgetting_meta.json") for p in root.rglob(name)]
+    return [(str(p.relative_to(v1.DATA_DIR.parent)), json.loads(p.read_text())["command"]) for p in sorted(metas)]
 
 
 def _import_or_skip(name: str):
@@ -114,3 +118,14 @@ def test_every_v1_logs_command_parses_with_todays_module(where, command):
     for option in ("--sft", "--out"):
         if option in parts:
             assert (REPO / parts[parts.index(option) + 1]).is_dir(), f"{where}: {option} names a folder that is not committed"
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent for p in (FIRST_PLAN / "exact").glob("*/run_meta.json")) + EXACT_RUNS,
+                         ids=lambda f: f"{f.parent.parent.name}/{f.name}")
+def test_each_exact_runs_command_still_means_its_recorded_settings(folder):
+    """``exact``'s defaults changed meaning for no run: each command, parsed today, gives the settings its run used."""
+    meta = json.loads((folder / "run_meta.json").read_text())
+    args = v1.build_parser().parse_args(shlex.split(meta["command"])[3:])
+    for name, value in meta["settings"].items():
+        if name != "pass_rate_tolerance":
+            assert getattr(args, name) == value, (folder.name, name)
