@@ -1,4 +1,4 @@
-"""V1 at convergence (``simulations/data/v1/``): the SFT-loss increase of KL-regularized RL run to its optimum.
+"""V1 at convergence (``simulations/data/v1-converged/``): the SFT-loss increase of KL-regularized RL run to its optimum.
 
 Drawn from the committed logs only (:func:`simulations.qwen3.v1.run_table` and
 :func:`~simulations.qwen3.v1.beta_table` compute every number; this module lays out):

@@ -6,18 +6,20 @@ the optimum of ``E r - beta KL(pi || pi_SFT)`` raises the SFT loss by exactly C1
 
 * **SFT reaches the expert.** The task is ``add`` with operands 0-4 and one-digit answers
   (25 prompts; the expert passes with a = 0.6 and spreads 0.4 over four near misses), and
-  TRL's SFTTrainer trains on p* *enumerated* (``--sft-data enumerated``: every prompt with
+  TRL's SFTTrainer trains (3000 steps, lr 3e-3 decaying to 0) on p* *enumerated* (``--sft-data enumerated``: every prompt with
   every expert answer in exact proportion), so SFT's optimum is p* itself. Each seed's SFT run
   is ``sft-seed<k>/`` (its log shows the SFT loss flat at H(p*)).
 * **RL reaches the optimum.** ``exact/beta<b>-seed<k>/`` runs policy gradient in *exact
   expectation* (:mod:`simulations.qwen3.exact_rl`: the whole completion tree enumerated, no
-  samples) from that SFT model until the exact pass rate is within 0.01 of the tilt's and the
+  samples) from that SFT model, 1000 Adam steps then L-BFGS (:data:`PLAN_EXACT`), until the exact pass rate is within 0.01 of the tilt's and the
   exact distance to the tilt, E_x KL(pi || pi_beta), is below ``--tolerance``. This is the
   reference. Sampled GRPO (TRL's GRPOTrainer with unscaled advantages, ``--beta``) follows
   (1 - 1/G) times the reward gradient with noise, so it stops at the tilt at beta G / (G - 1)
   (:mod:`simulations.qwen3.grpo_stationary`); no GRPO run of this plan is committed.
 
-Every run's ``run_meta.json`` records the command that reproduces it. The plan is resumable
+Every run's ``run_meta.json`` records the command that reproduces it and the commit it ran from
+(``code_revision``). The first plan (600 constant-lr SFT steps, decaying Adam only) is kept in
+``simulations/data/v1/``; its commands are ``exact``'s defaults. The plan is resumable
 (a run whose ``run_meta.json`` has ``"finished": true`` is skipped); ``--summary`` writes
 ``summary.md`` / ``summary.csv`` (one row per run and the per-beta CI of the increase over C1).
 
@@ -38,11 +40,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "v1"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "v1-converged"
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = (0, 1, 2)
 BETAS = (0.1, 0.25, 0.5, 1.0)
@@ -51,12 +54,19 @@ TASK = ["--task", "digit", "--operation", "add", "--num-operands", "5", "--answe
         "--expert-pass-rate", "0.6", "--num-wrong", "4"]
 MODEL = ["--hidden-size", "32", "--num-layers", "2", "--num-heads", "4", "--num-kv-heads", "2", "--head-dim", "8",
          "--intermediate-size", "96"]
-#: SFT on p* enumerated (1000 records: 40 per prompt, 24 correct + 4 of each near miss).
-SFT = ["--pipeline", "sft-rl", "--rl-steps", "0", "--sft-steps", "600", "--pretrain-steps", "100", "--sft-data", "enumerated",
-       "--sft-train-size", "1000", "--pretrain-size", "2000", "--lr-sft", "0.001", "--sft-batch-size", "125",
-       "--eval-every", "50"]
-#: Exact policy gradient: Adam, lr decaying by ``decay`` a step, until within 0.01 of the tilt's pass rate and E KL(pi || pi_beta) < tolerance.
-EXACT = {"lr": 2e-3, "decay": 0.995, "max_steps": 600, "tolerance": 1e-4, "eval_every": 20}
+#: SFT on p* enumerated (1000 records: 40 per prompt, 24 correct + 4 of each near miss). 3000 steps at
+#: lr 3e-3 decaying to 0 (cosine), so that the minibatch noise vanishes and SFT ends at p*: 600 constant
+#: steps at 1e-3 (the first plan, ``simulations/data/v1/``) left two seeds of three 0.08-0.14 nats above H(p*).
+SFT = ["--pipeline", "sft-rl", "--rl-steps", "0", "--sft-steps", "3000", "--pretrain-steps", "100", "--sft-data", "enumerated",
+       "--sft-train-size", "1000", "--pretrain-size", "2000", "--lr-sft", "0.003", "--sft-lr-scheduler", "cosine",
+       "--sft-batch-size", "125", "--eval-every", "250"]
+#: ``exact``'s defaults: the first plan's (Adam, lr decaying by ``decay`` a step, no L-BFGS), which its logs' commands rely on.
+EXACT: dict[str, Any] = {"lr": 2e-3, "decay": 0.995, "max_steps": 600, "tolerance": 1e-4, "eval_every": 20, "polish_rounds": 0,
+         "polish_iterations": 50}
+#: This plan's exact RL: ``max_steps`` Adam steps at a constant lr (the decay of the first plan starved its late
+#: progress), then up to ``polish_rounds`` rounds of L-BFGS, until within 0.01 of the tilt's pass rate and
+#: E KL(pi || pi_beta) < tolerance.
+PLAN_EXACT = {**EXACT, "decay": 1.0, "max_steps": 1000, "eval_every": 100, "polish_rounds": 10}
 #: The convergence criterion on the pass rate (the issue's).
 PASS_RATE_TOLERANCE = 0.01
 
@@ -78,13 +88,14 @@ class V1Run:
             return ["python", "-m", "simulations.qwen3", *TASK, *SFT, "--seed", str(self.seed), "--threads", "1",
                     "--device", "cpu", *MODEL, "--out", out]
         sft = os.path.relpath(root / f"sft-seed{self.seed}", REPO)
+        settings = [part for name, value in PLAN_EXACT.items() for part in ("--" + name.replace("_", "-"), f"{value:g}")]
         return ["python", "-m", "simulations.qwen3.v1", "exact", "--sft", sft, "--beta", f"{self.beta:g}",
-                "--seed", str(self.seed), "--out", out]
+                "--seed", str(self.seed), *settings, "--out", out]
 
 
-def plan() -> list[V1Run]:
+def plan(seeds: tuple[int, ...] = SEEDS) -> list[V1Run]:
     """Per seed: its SFT run, then the exact RL runs at every beta (they need the SFT model)."""
-    return [run for seed in SEEDS for run in (
+    return [run for seed in seeds for run in (
         V1Run(f"sft-seed{seed}", seed, None),
         *(V1Run(f"exact/beta{beta:g}-seed{seed}", seed, beta) for beta in BETAS))]
 
@@ -96,12 +107,12 @@ def is_finished(out: Path) -> bool:
         return False
 
 
-def run_plan(root: Path = DATA_DIR) -> list[str]:
-    """Run the unfinished runs in order (one at a time; each SFT model is removed once its seed's RL runs finished)."""
-    statuses = []
+def run_plan(root: Path = DATA_DIR, seeds: tuple[int, ...] = SEEDS) -> list[str]:
+    """Run the unfinished runs of ``seeds`` in order, one at a time (one process per seed may run side by side)."""
+    statuses, revision = [], code_revision()
     environment = {**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    for run in plan():
+    for run in plan(seeds):
         out = run.out(root)
         if is_finished(out):
             statuses.append(f"{run.name}: finished before")
@@ -114,7 +125,7 @@ def run_plan(root: Path = DATA_DIR) -> list[str]:
         if code:
             statuses.append(f"{run.name}: FAILED (exit {code}), see {out / 'run.log'}")
             break
-        _mark_finished(out)
+        _mark_finished(out, revision)
         statuses.append(f"{run.name}: done")
         print(statuses[-1], flush=True)
     return statuses
@@ -128,9 +139,18 @@ def _run_logged(command: list[str], log_path: Path, environment: dict, *, keep_l
         return subprocess.call([sys.executable, *command[1:]], cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _mark_finished(out: Path) -> None:
+def code_revision() -> dict:
+    """The commit the plan runs from, and whether the code it runs (simulations/, theory/) differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+
+    return {"code_revision": git("rev-parse", "HEAD"),
+            "code_modified": bool(git("status", "--porcelain", "--untracked-files=no", "--", "simulations/qwen3", "theory"))}
+
+
+def _mark_finished(out: Path, revision: dict) -> None:
     meta = json.loads((out / "run_meta.json").read_text())
-    meta["finished"] = True
+    meta |= {**revision, "finished": True}
     (out / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -139,10 +159,14 @@ def _mark_finished(out: Path) -> None:
 
 def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str, lr: float = EXACT["lr"],
               decay: float = EXACT["decay"], max_steps: int = EXACT["max_steps"], tolerance: float = EXACT["tolerance"],
-              eval_every: int = EXACT["eval_every"]) -> dict:
+              eval_every: int = EXACT["eval_every"], polish_rounds: int = EXACT["polish_rounds"],
+              polish_iterations: int = EXACT["polish_iterations"]) -> dict:
     """Exact-expectation KL-regularized policy gradient from ``sft_dir/model``; writes the run's logs into ``out``.
 
-    ``log.jsonl`` is the bridge's canonical log (the same :class:`CouplingCallback` as the TRL
+    ``max_steps`` Adam steps, then up to ``polish_rounds`` steps of ``polish_iterations`` L-BFGS
+    iterations each (strong-Wolfe line search): near the optimum the objective is nearly quadratic
+    and L-BFGS reaches the tilt's wrong-answer mass, which Adam approaches only slowly where it is
+    tiny (small beta). ``log.jsonl`` is the bridge's canonical log (the same :class:`CouplingCallback` as the TRL
     runs, phase ``rl``, pi_ref = the SFT model); ``exact.jsonl`` has, at every step, the exact
     pass rate, KL(pi || pi_SFT), objective and distance to the tilt. A file ``out/STOP`` ends the
     run after the current step (``run_meta.json`` says ``stopped_early``). Returns the last exact record.
@@ -169,43 +193,51 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
         reference_pass = pass_probability(reference, tree).double().numpy()
     optimum = tilt_optimum(reference_pass, beta)
     callback = task_callback(task, tokenizer, samples_per_prompt=16, eval_every=eval_every, seed=seed, output_dir=out, phase="rl")
-    args, state, control = SimpleNamespace(bf16=False, fp16=False), TrainerState(), TrainerControl()
-    # Adam with an exponentially decaying step: the objective is exact but sharply curved (a 1e-2 step along
-    # its gradient already lowers it), which stalled L-BFGS's line search at a zero step.
+    args, control = SimpleNamespace(bf16=False, fp16=False), TrainerControl()
+    state = TrainerState(max_steps=max_steps + polish_rounds)  # the callback evaluates every eval_every steps up to it
+    # Adam first: from the SFT model the objective is sharply curved (a 1e-2 step along its gradient already
+    # lowers it), which stalled L-BFGS's line search at a zero step; L-BFGS only once Adam is near the tilt.
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
+    polish = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=polish_iterations, history_size=50,
+                               line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
 
     def closure():
-        optimizer.zero_grad()
+        for each in (optimizer, polish):
+            each.zero_grad()
         loss = -objective(model, reference, tree, beta)[0]
         loss.backward()
         return loss
 
     callback.on_train_begin(args, state, control, model=model, optimizer=optimizer)
     records, exact_log = [], (out / "exact.jsonl").open("w")
-    for step in range(max_steps + 1):
+    for step in range(max_steps + polish_rounds + 1):
         with torch.no_grad():
             parts = objective(model, reference, tree, beta)[1]
-        records.append({"step": step, **parts, "distance_to_tilt": distance_to_tilt(parts["objective"], optimum["optimal_objective"], beta)})
+        records.append({"step": step, "optimizer": "adam" if step <= max_steps else "lbfgs", **parts, "distance_to_tilt": distance_to_tilt(parts["objective"], optimum["optimal_objective"], beta)})
         exact_log.write(json.dumps(records[-1]) + "\n")
         exact_log.flush()
         converged = (abs(parts["exact_pass_rate"] - optimum["tilt_pass_rate"]) < PASS_RATE_TOLERANCE
                      and records[-1]["distance_to_tilt"] < tolerance)
-        if converged or step == max_steps or (out / "STOP").exists():  # STOP: end a run early, its logs complete
+        if converged or step == max_steps + polish_rounds or (out / "STOP").exists():  # STOP: end a run early, its logs complete
             break
-        optimizer.step(closure)
-        schedule.step()
+        if step < max_steps:
+            optimizer.step(closure)
+            schedule.step()
+        else:
+            polish.step(closure)
         state.global_step = step + 1
         callback.on_step_end(args, state, control, model=model, optimizer=optimizer)
     callback.on_train_end(args, state, control, model=model, optimizer=optimizer)
     exact_log.close()
     callback.write_run_meta(
         seed=seed, beta=beta, command=command, hardware=hardware(), wall_time_s=round(time.perf_counter() - start, 2),
-        pipeline="exact-kl-pg", method="exact-expectation KL-regularized policy gradient (simulations.qwen3.exact_rl), Adam",
+        pipeline="exact-kl-pg", method="exact-expectation KL-regularized policy gradient (simulations.qwen3.exact_rl), Adam"
+        + (f", then L-BFGS ({polish_iterations} iterations a step)" if polish_rounds else ""),
         stages=[{"stage": 0, "phase": "rl", "steps": state.global_step, "lr": lr}], sft_run=os.path.relpath(sft_dir, REPO),
         task=task.to_dict(), task_name="digit", num_parameters=sum(p.numel() for p in model.parameters()),
         settings={"lr": lr, "decay": decay, "max_steps": max_steps, "tolerance": tolerance, "pass_rate_tolerance": PASS_RATE_TOLERANCE,
-                  "eval_every": eval_every},
+                  "eval_every": eval_every, "polish_rounds": polish_rounds, "polish_iterations": polish_iterations},
         reference_pass_rate_per_prompt=reference_pass.tolist(), **optimum, converged=converged,
         stopped_early=(out / "STOP").exists(),
         versions=_versions(),
@@ -386,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, value in EXACT.items():
         exact.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"(default {value})")
     parser.add_argument("--summary", action="store_true", help="write summary.md / summary.csv from the finished runs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="the plan's runs of these seeds only")
     parser.add_argument("--dry-run", action="store_true", help="print every run's command and whether it is finished")
     return parser
 
@@ -396,15 +429,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "exact":
         command = shlex.join(["python", "-m", "simulations.qwen3.v1", *argv])
         print(json.dumps(run_exact(args.sft, args.out, beta=args.beta, seed=args.seed, command=command, lr=args.lr, decay=args.decay,
-                                   max_steps=args.max_steps, tolerance=args.tolerance, eval_every=args.eval_every)))
+                                   max_steps=args.max_steps, tolerance=args.tolerance, eval_every=args.eval_every,
+                                   polish_rounds=args.polish_rounds, polish_iterations=args.polish_iterations)))
         return 0
     if args.dry_run:
         for run in plan():
             print("finished" if is_finished(run.out()) else "todo    ", shlex.join(run.command()))
         return 0
     if not args.summary:
-        statuses = run_plan()
-        for seed in SEEDS:  # weights are not committed; the logs are
+        statuses = run_plan(seeds=tuple(args.seeds))
+        for seed in args.seeds:  # weights are not committed; the logs are
             if all(is_finished(r.out()) for r in plan() if r.seed == seed):
                 shutil.rmtree(DATA_DIR / f"sft-seed{seed}" / "model", ignore_errors=True)
         if any("FAILED" in s for s in statuses):

@@ -1,5 +1,5 @@
 """The V1 table (README, docs/experiments.md, figures/v1_table.csv) against the committed logs under
-simulations/data/v1/: its arithmetic recomputed here from the logs, and every run's command parses today.
+simulations/data/v1-converged/: its arithmetic recomputed here from the logs, and every run's command parses today.
 
 Nothing is re-run: the logs are read, and each recorded command is parsed by today's module.
 """
@@ -49,6 +49,24 @@ def test_each_rows_increase_and_c1_come_from_its_log_and_the_library(folder, tab
     assert row["final_pass_rate"] == exact["exact_pass_rate"] and row["tilt_pass_rate"] == meta["tilt_pass_rate"]
 
 
+@pytest.mark.parametrize("folder", EXACT_RUNS, ids=lambda f: f.name)
+def test_each_runs_converged_flag_is_its_stopping_rule_on_its_last_exact_record(folder):
+    """``converged`` in run_meta.json is the rule applied to exact.jsonl's last step: the pass rate within
+    PASS_RATE_TOLERANCE of the tilt's (recomputed here from the SFT model's per-prompt pass rates) and
+    E KL(pi || pi_beta) = (J* - J) / beta below the run's tolerance."""
+    meta = json.loads((folder / "run_meta.json").read_text())
+    last = pd.read_json(folder / "exact.jsonl", lines=True, precise_float=True).iloc[-1]
+    b0, s = np.asarray(meta["reference_pass_rate_per_prompt"]), 1.0 / meta["beta"]
+    log_z = np.log1p(b0 * np.expm1(s))
+    assert meta["tilt_pass_rate"] == pytest.approx(np.mean(b0 * np.exp(s - log_z)), rel=1e-12)
+    distance = (meta["beta"] * np.mean(log_z) - last["objective"]) / meta["beta"]
+    assert last["distance_to_tilt"] == pytest.approx(distance, rel=1e-9, abs=1e-15)
+    rule = (abs(last["exact_pass_rate"] - meta["tilt_pass_rate"]) < v1.PASS_RATE_TOLERANCE
+            and distance < meta["settings"]["tolerance"])
+    assert meta["converged"] == rule
+    assert last["step"] == meta["stages"][0]["steps"]
+
+
 def test_the_per_beta_ci_is_the_student_t_interval_of_the_seeds(tables):
     table, by_beta = tables
     for _, row in by_beta.iterrows():
@@ -70,9 +88,13 @@ def test_the_sweeps_csv_and_the_docs_show_the_table_of_the_logs(tables):
         assert markdown in (REPO / doc).read_text(), f"{doc}: the V1 table differs from the logs' (python simulations/sweep.py --only v1_table)"
 
 
+#: The first plan's runs (kept for the forgetting table): their commands rely on ``exact``'s defaults.
+FIRST_PLAN = v1.DATA_DIR.parent / "v1"
+
+
 def _recorded_commands() -> list[tuple[str, str]]:
-    metas = [*v1.DATA_DIR.rglob("run_meta.json"), *v1.DATA_DIR.rglob("forgetting_meta.json")]
-    return [(str(p.relative_to(v1.DATA_DIR)), json.loads(p.read_text())["command"]) for p in sorted(metas)]
+    metas = [p for root in (v1.DATA_DIR, FIRST_PLAN) for name in ("run_meta.json", "forgetting_meta.json") for p in root.rglob(name)]
+    return [(str(p.relative_to(v1.DATA_DIR.parent)), json.loads(p.read_text())["command"]) for p in sorted(metas)]
 
 
 def _import_or_skip(name: str):
@@ -96,3 +118,14 @@ def test_every_v1_logs_command_parses_with_todays_module(where, command):
     for option in ("--sft", "--out"):
         if option in parts:
             assert (REPO / parts[parts.index(option) + 1]).is_dir(), f"{where}: {option} names a folder that is not committed"
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent for p in (FIRST_PLAN / "exact").glob("*/run_meta.json")) + EXACT_RUNS,
+                         ids=lambda f: f"{f.parent.parent.name}/{f.name}")
+def test_each_exact_runs_command_still_means_its_recorded_settings(folder):
+    """``exact``'s defaults changed meaning for no run: each command, parsed today, gives the settings its run used."""
+    meta = json.loads((folder / "run_meta.json").read_text())
+    args = v1.build_parser().parse_args(shlex.split(meta["command"])[3:])
+    for name, value in meta["settings"].items():
+        if name != "pass_rate_tolerance":
+            assert getattr(args, name) == value, (folder.name, name)
