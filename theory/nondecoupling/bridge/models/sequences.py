@@ -155,7 +155,7 @@ def prompt_pass(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]]) -> 
 _FORWARD_PARAMETERS: dict[type, set[str]] = {}
 
 
-def forward_parameters(model) -> set[str]:
+def forward_parameters(model: torch.nn.Module) -> set[str]:
     """The keywords of the model class's ``forward``, inspected once per class.
 
     A transformers ``forward`` sits under several decorators: its first signature took 4 ms of the
