@@ -57,6 +57,7 @@ from tqdm import tqdm
 
 from nondecoupling import sft_increase_after_kl_rl, tilted_tradeoff
 from nondecoupling.bridge.logs.verdicts import rate_matches_expert, rl_start_premise
+from simulations.qwen3.reproduce import code_revision, is_finished, mark_finished
 from simulations.qwen3.summary import k1_terms, load_runs
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "cola"
@@ -178,14 +179,6 @@ def _plans() -> dict[str, list[RunSpec]]:
 PLANS = _plans()
 
 
-def is_finished(out: Path) -> bool:
-    """Whether ``out/run_meta.json`` says the run (runner, final evaluation, bridge report) finished."""
-    try:
-        return bool(json.loads((out / "run_meta.json").read_text()).get("finished"))
-    except (OSError, ValueError):
-        return False
-
-
 def run_one(spec: RunSpec, root: Path = DATA_DIR) -> str:
     """Run ``spec`` (skipped if finished): the runner, the final strict/lenient evaluation, the bridge check.
 
@@ -199,6 +192,7 @@ def run_one(spec: RunSpec, root: Path = DATA_DIR) -> str:
     if spec.reuse is not None and is_finished(root / spec.reuse):
         return f"{spec.plan}/{spec.name}: the same run as {spec.reuse}, reused"
     out.mkdir(parents=True, exist_ok=True)
+    revision = code_revision()
     _wait_for_runner(out)
     environment = {**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -219,7 +213,7 @@ def run_one(spec: RunSpec, root: Path = DATA_DIR) -> str:
             (out / "running.pid").unlink(missing_ok=True)
             if code != 0:
                 return f"{spec.plan}/{spec.name}: FAILED (exit {code}) at {step[2]}, see {out / 'run.log'}"
-    _mark_finished(out)
+    mark_finished(out, revision, final_rewards=json.loads((out / "final_rewards.json").read_text()))
     shutil.rmtree(out / "model", ignore_errors=True)  # weights are not committed; the logs are
     return f"{spec.plan}/{spec.name}: done"
 
@@ -280,13 +274,6 @@ def final_rewards(out: Path, *, samples_per_prompt: int = 64, seed: int = 0) -> 
     }
     (out / "final_rewards.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _mark_finished(out: Path) -> None:
-    meta = json.loads((out / "run_meta.json").read_text())
-    meta["final_rewards"] = json.loads((out / "final_rewards.json").read_text())
-    meta["finished"] = True
-    (out / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def run_plans(plans: list[str], *, jobs: int = MAX_JOBS, root: Path = DATA_DIR, limit: int | None = None,

@@ -36,6 +36,34 @@ REPO = Path(__file__).resolve().parents[2]
 METRICS = ("sft_loss", "pass_rate", "reward", "kl")
 
 
+def code_revision() -> dict:
+    """The commit a plan runs from, and whether the code it runs (simulations/qwen3/, theory/) differs from it.
+
+    A plan driver records this at the start of each run (:func:`mark_finished`), so :func:`rerun` can
+    replay the run in that revision's tree.
+    """
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+
+    return {"code_revision": git("rev-parse", "HEAD"),
+            "code_modified": bool(git("status", "--porcelain", "--untracked-files=no", "--", "simulations/qwen3", "theory"))}
+
+
+def is_finished(out: Path) -> bool:
+    """Whether ``out/run_meta.json`` says the run finished (a plan driver skips it)."""
+    try:
+        return bool(json.loads((Path(out) / "run_meta.json").read_text()).get("finished"))
+    except (OSError, ValueError):
+        return False
+
+
+def mark_finished(out: Path, revision: dict, **fields: object) -> None:
+    """Add ``revision`` (:func:`code_revision`, taken when the run started), ``fields`` and ``finished`` to ``run_meta.json``."""
+    meta = json.loads((Path(out) / "run_meta.json").read_text())
+    meta |= {**revision, **fields, "finished": True}
+    (Path(out) / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def recorded_argv(meta: dict, out: Path) -> list[str]:
     """The recorded command's arguments after ``python``, with ``--out`` replaced by ``out``.
 

@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulations.qwen3.reproduce import code_revision, is_finished, mark_finished
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "v1-converged"
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = (0, 1, 2)
@@ -100,13 +102,6 @@ def plan(seeds: tuple[int, ...] = SEEDS) -> list[V1Run]:
         *(V1Run(f"exact/beta{beta:g}-seed{seed}", seed, beta) for beta in BETAS))]
 
 
-def is_finished(out: Path) -> bool:
-    try:
-        return bool(json.loads((out / "run_meta.json").read_text()).get("finished"))
-    except (OSError, ValueError):
-        return False
-
-
 def run_plan(root: Path = DATA_DIR, seeds: tuple[int, ...] = SEEDS) -> list[str]:
     """Run the unfinished runs of ``seeds`` in order, one at a time (one process per seed may run side by side)."""
     statuses, revision = [], code_revision()
@@ -125,7 +120,7 @@ def run_plan(root: Path = DATA_DIR, seeds: tuple[int, ...] = SEEDS) -> list[str]
         if code:
             statuses.append(f"{run.name}: FAILED (exit {code}), see {out / 'run.log'}")
             break
-        _mark_finished(out, revision)
+        mark_finished(out, revision)
         statuses.append(f"{run.name}: done")
         print(statuses[-1], flush=True)
     return statuses
@@ -137,21 +132,6 @@ def _run_logged(command: list[str], log_path: Path, environment: dict, *, keep_l
         log.write("$ " + shlex.join(command) + "\n")
         log.flush()
         return subprocess.call([sys.executable, *command[1:]], cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
-
-
-def code_revision() -> dict:
-    """The commit the plan runs from, and whether the code it runs (simulations/, theory/) differs from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-
-    return {"code_revision": git("rev-parse", "HEAD"),
-            "code_modified": bool(git("status", "--porcelain", "--untracked-files=no", "--", "simulations/qwen3", "theory"))}
-
-
-def _mark_finished(out: Path, revision: dict) -> None:
-    meta = json.loads((out / "run_meta.json").read_text())
-    meta |= {**revision, "finished": True}
-    (out / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------- one exact RL run

@@ -26,7 +26,7 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("torch")
 
-from simulations.qwen3.reproduce import log_drift, recorded_argv, rerun  # noqa: E402
+from simulations.qwen3.reproduce import code_revision, is_finished, log_drift, mark_finished, recorded_argv, rerun  # noqa: E402
 from simulations.qwen3.runner import hardware  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -82,6 +82,19 @@ def test_every_recorded_code_revision_is_a_commit_whose_tree_has_the_recorded_mo
         if not re.fullmatch(r"[0-9a-f]{40}", revision) or trees.returncode or not trees.stdout.strip():
             missing.append(f"{meta_path.parent.relative_to(REPO)}: {revision} ({module})")
     assert not missing, "\n".join(missing)
+
+
+def test_a_finished_run_records_the_revision_taken_when_it_started(tmp_path):
+    (tmp_path / "run_meta.json").write_text(json.dumps({"command": "python -m x --out y"}))
+    assert not is_finished(tmp_path) and not is_finished(tmp_path / "absent")
+    revision = {"code_revision": "0" * 40, "code_modified": False}
+    mark_finished(tmp_path, revision, final_rewards={"strict_reward": 0.5})
+    meta = json.loads((tmp_path / "run_meta.json").read_text())
+    assert is_finished(tmp_path) and meta == {"command": "python -m x --out y", **revision,
+                                              "final_rewards": {"strict_reward": 0.5}, "finished": True}
+    if _full_history():
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        assert code_revision()["code_revision"] == head
 
 
 def test_a_command_of_a_module_that_is_gone_is_named():
