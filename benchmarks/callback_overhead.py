@@ -11,9 +11,10 @@ reference taken at the stage's start, online P3 after every RL evaluation).
 
 Two clocks sit around the callback in the trainer's callback list, one before and one after
 it, so every hook's time splits into the trainer's and the callback's. Training time: the sum
-of [on_step_begin, on_step_end) over the steps; callback time: everything the callback does in
-its hooks (the stage's first and last evaluations, the scheduled ones, the P3 refits as they
-happen). Each length runs with the default time budget (``max_overhead=0.05``) and without one
+of [on_step_begin, on_step_end) over the steps, less the callback's time in the hooks called
+within a step (``on_pre_optimizer_step``, where the stage's start is measured); callback time:
+everything the callback does in any hook (the stage's first and last evaluations, the scheduled
+ones, the P3 refits as they happen, its bookkeeping). Each length runs with the default time budget (``max_overhead=0.05``) and without one
 (every evaluation on schedule), alternately. Set-up (building the trainer and the model) is outside both. Reported per stage length:
 evaluations, callback time / training time, and the share of it that the P3 refits take.
 """
@@ -37,7 +38,9 @@ from simulations.qwen3.model import TinyQwen3Size, load_policy  # noqa: E402
 from simulations.qwen3.stages import DTYPES, TrainingSettings, resolve_device, resolve_dtype, run_grpo, task_reward  # noqa: E402
 from simulations.qwen3.task import DigitTask, expert_pairs  # noqa: E402
 
-HOOKS = ("on_train_begin", "on_step_begin", "on_step_end", "on_train_end")
+#: Every hook a trainer calls while it trains (``on_init_end`` is set-up): the callback's time in any of them is counted,
+#: and a hook called inside a step (``on_pre_optimizer_step``, ``on_log``, ...) is taken out of that step's training time.
+HOOKS = tuple(name for name in dir(TrainerCallback) if name.startswith("on_") and name != "on_init_end")
 
 
 class _Clock(TrainerCallback):
@@ -89,13 +92,21 @@ def _stage(task, settings, steps: int, max_overhead: float | None) -> dict:
     with _TimedRefits() as refits:
         run_grpo(model, tokenizer, task, steps=steps, lr=1e-3, max_completion_length=task.answer_width + 1,
                  settings=settings, callbacks=[before, coupling, after])
-    pairs = list(zip(before.marks, after.marks))
-    callback = sum(b_time - a_time for (name, a_time), (_, b_time) in pairs)  # inside each hook: the callback's share
-    step_begin = [t for name, t in after.marks if name == "on_step_begin"]
-    step_end = [t for name, t in before.marks if name == "on_step_end"]
-    training = sum(end - begin for begin, end in zip(step_begin, step_end))
-    return {"steps": steps, "evaluations": len(coupling.records), "training": training, "callback": callback,
+    return {"steps": steps, "evaluations": len(coupling.records), **_split(before.marks, after.marks),
             "refits": sum(refits.seconds), "refit_count": len(refits.seconds)}
+
+
+def _split(before: list[tuple[str, float]], after: list[tuple[str, float]]) -> dict:
+    """Callback time (inside every hook: after's mark - before's) and training time (each step's
+    [on_step_begin, on_step_end) less the callback's time in the hooks called within it)."""
+    assert [name for name, _ in before] == [name for name, _ in after], "the two clocks saw different hooks"
+    inside = [(start, end - start) for (_, start), (_, end) in zip(before, after, strict=True)]
+    step_begin = [t for name, t in after if name == "on_step_begin"]
+    step_end = [t for name, t in before if name == "on_step_end"]
+    windows = list(zip(step_begin, step_end))
+    training = sum(end - begin for begin, end in windows)
+    training -= sum(spent for start, spent in inside if any(begin <= start < end for begin, end in windows))
+    return {"training": training, "callback": sum(spent for _, spent in inside)}
 
 
 def stage_overhead(steps: int, settings: TrainingSettings | None = None, max_overhead: float | None = 0.05) -> dict:

@@ -55,6 +55,7 @@ BEFORE = {
     "check-issue25-third": "9239323",  # before its third pass (batched null simulation, run_checks without attrs)
     "quadratic": "731b424^",  # Quadratic's null-space projector
     "callback": "9239323",  # before the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
+    "callback-start": "0e2b7a2",  # before the stage's start was measured in on_pre_optimizer_step (issue 25.1's fifth pass)
 }
 
 
@@ -171,9 +172,11 @@ print(json.dumps({label: callback_overhead.stage_overhead(int(label.split("-")[0
 
 def callback(context: Context) -> dict:
     """The live callback's share of GRPO training time at 20, 60 and 200 steps (20 quick), one torch thread: before the
-    token tree, then this tree, each in a fresh process (a stage's first RL evaluation in a process paid scipy.stats' import)."""
+    token tree, before the start's evaluation moved into the first step, then this tree, each in a fresh process (a
+    stage's first RL evaluation in a process paid scipy.stats' import; its first evaluation, torch's first calls)."""
     steps = ["20"] if context.quick else ["20", "60", "200", "20-again"]  # 20-again: in a warm process (torch's first forward was earlier)
-    return {"before": _callback_run(context.tree("callback", with_simulations=True), steps), "after": _callback_run(ROOT, steps)}
+    return {"before": _callback_run(context.tree("callback", with_simulations=True), steps),
+            "previous": _callback_run(context.tree("callback-start", with_simulations=True), steps), "after": _callback_run(ROOT, steps)}
 
 
 def _callback_run(tree: Path, steps: list[str]) -> dict:

@@ -201,6 +201,7 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
                      and records[-1]["distance_to_tilt"] < tolerance)
         if converged or step == max_steps + polish_rounds or (out / "STOP").exists():  # STOP: end a run early, its logs complete
             break
+        callback.on_pre_optimizer_step(args, state, control, model=model, optimizer=optimizer)  # the start's evaluation
         if step < max_steps:
             optimizer.step(closure)
             schedule.step()

@@ -111,3 +111,18 @@ def test_the_callback_defers_scheduled_evaluations_past_its_budget(tmp_path, max
     callback.attach(trainer)
     trainer.train()
     assert [r["step"] for r in callback.records] == expected
+
+
+def test_an_evaluation_made_inside_a_step_is_charged_and_not_training_time(monkeypatch):
+    """The start's evaluation runs in the first step's on_pre_optimizer_step: between step_begins and step_ends."""
+    clock = FakeClock()
+    monkeypatch.setattr(budget_module.time, "perf_counter", clock)
+    budget = TimeBudget(0.05)
+    budget.reset(enforced=True, max_steps=10)
+    budget.step_begins()
+    clock.now += 0.25  # forward and backward
+    with budget.spending():
+        clock.now += 3.0
+    clock.now += 0.75  # the optimizer step
+    budget.step_ends(due=False)
+    assert budget.training == 1.0 and budget.spent == 3.0 and budget.steps == 1

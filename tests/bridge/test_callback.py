@@ -177,6 +177,37 @@ def test_forward_kl_is_the_reference_samples_log_ratio(digit):
     assert abs(estimate - np.mean(exact)) < spread + 0.2 * np.mean(exact), (estimate, exact)
 
 
+def test_the_start_is_measured_before_the_first_optimizer_step_on_the_start_weights(digit):
+    """on_train_begin leaves the start's evaluation to on_pre_optimizer_step (the weights are still the start's); a step
+    that ends without that hook is an error, not a start measured on moved weights; a stage of no step measures it at its end."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl, TrainerState
+
+    _, tokenizer, _ = digit
+    model = build_tiny_qwen3(tokenizer, TINY, seed=5)
+    expected = CouplingCallback(_config(digit, measure={"tokenizer": tokenizer})).evaluate(model, step=0)
+    args, control = SimpleNamespace(bf16=False, fp16=False), TrainerControl()
+    callback = CouplingCallback(_config(digit, measure={"tokenizer": tokenizer}, max_overhead=None))
+    callback.on_train_begin(args, TrainerState(max_steps=10), control, model=model)
+    assert callback.records == []
+    callback.on_pre_optimizer_step(args, TrainerState(max_steps=10), control, model=model)
+    assert [r["step"] for r in callback.records] == [0] and callback.records[0]["sft_loss"] == expected["sft_loss"]
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # the optimizer's step: the start is not measured again
+    callback.on_pre_optimizer_step(args, TrainerState(max_steps=10), control, model=model)
+    assert len(callback.records) == 1
+
+    skipping = CouplingCallback(_config(digit, measure={"tokenizer": tokenizer}))
+    skipping.on_train_begin(args, TrainerState(max_steps=10), control, model=model)
+    with pytest.raises(RuntimeError, match="on_pre_optimizer_step before its first optimizer.step"):
+        skipping.on_step_end(args, TrainerState(max_steps=10, global_step=1), control, model=model)
+    no_step = CouplingCallback(_config(digit, measure={"tokenizer": tokenizer}))
+    no_step.on_train_begin(args, TrainerState(max_steps=0), control, model=model)
+    no_step.on_train_end(args, TrainerState(max_steps=0), control, model=model)
+    assert [r["step"] for r in no_step.records] == [0]
+
+
 # ---------------------------------------------------------------- a real TRL SFT -> GRPO run
 
 

@@ -47,6 +47,7 @@ class TimeBudget:
         if self._begun is not None:
             self.training += time.perf_counter() - self._begun
             self.steps += 1
+        self._begun = None
         self.due = self.due or due
 
     def allows_evaluation(self) -> bool:
@@ -58,7 +59,7 @@ class TimeBudget:
 
     @contextlib.contextmanager
     def spending(self) -> Iterator[None]:
-        """Time one evaluation (measurement, refit and logging): it is charged, and no longer due."""
+        """Time one evaluation (measurement, refit and logging): it is charged, no longer due, and not training time."""
         start = time.perf_counter()
         try:
             yield
@@ -67,3 +68,5 @@ class TimeBudget:
             self.largest_cost = max(self.largest_cost, cost)
             self.spent += cost
             self.due = False
+            if self._begun is not None:  # made inside a step (the start's, in on_pre_optimizer_step): not training time
+                self._begun += cost

@@ -21,6 +21,12 @@ also the live stop's geometric start and added looks
 (:func:`~nondecoupling.bridge.logs.stopping.evaluation_steps`), which are not budgeted (a late
 evaluation is a late stop). The RL stage's stop, its units (global and stage steps) and
 ``restore_best``'s kept weights: :class:`~nondecoupling.bridge.models.stage_stop.StageStop`.
+
+The start's evaluation is made in the first step's ``on_pre_optimizer_step``, not in
+``on_train_begin``: the weights are still the stage's start (logged at its start step), and the
+step's forward and backward have already paid the process's first torch calls, which made a fresh
+process's first evaluation 1.5-2.5x a warm one. A training loop that calls the hooks itself calls
+``on_pre_optimizer_step`` before its first ``optimizer.step()``; a step that ends without it is an error.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ class CouplingCallback(TrainerCallback):
         self.records: list[dict] = []
         self.stage, self.phase, self.step_offset, self._last_step = -1, None, 0, None
         self.trainer, self.stop, self._autocast, self._stage_start, self._train_logs = None, None, None, None, {}
-        self._reference_is_policy, self._line_start = False, 0
+        self._reference_is_policy, self._line_start, self._start_pending = False, 0, False
         self.schedule: set[int] = set()
         self.budget = TimeBudget(config.max_overhead)
         self._extra_meta: dict = {}
@@ -119,13 +125,22 @@ class CouplingCallback(TrainerCallback):
         # accelerate wraps the policy's forward in the trainer's autocast: the reference runs under the same one.
         self._autocast = torch.bfloat16 if args.bf16 else (torch.float16 if args.fp16 else None)
         self._place_reference(model)
-        self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
+        self._start_pending = True  # measured in on_pre_optimizer_step (the module's docstring says why)
+
+    def on_pre_optimizer_step(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                              model: PreTrainedModel | None = None, optimizer: torch.optim.Optimizer | None = None,
+                              **kwargs: Any) -> None:
+        self._measure_start(args, state, control, model, optimizer)
 
     def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self.budget.step_begins()
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None,
                     optimizer: torch.optim.Optimizer | None = None, **kwargs: Any) -> None:
+        if self._start_pending:
+            raise RuntimeError("CouplingCallback: a step ended before on_pre_optimizer_step, where the stage's start is "
+                               "measured on its start weights; a training loop that calls the hooks itself calls "
+                               "on_pre_optimizer_step before its first optimizer.step()")
         step = state.global_step
         refined = self.stop is not None and self.stop.wants_evaluation(step)  # the stop's added look
         self.budget.step_ends(due=step in self.schedule or refined)
@@ -137,9 +152,11 @@ class CouplingCallback(TrainerCallback):
             self._end_stage(args, state, control, model, optimizer)
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
+        self._measure_start(args, state, control, model)  # an evaluation before the first step: the start's weights
         self._evaluate_and_log(args, state, control, model)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: PreTrainedModel | None = None, **kwargs: Any) -> None:
+        self._measure_start(args, state, control, model, kwargs.get("optimizer"))  # a stage of no step
         if self.stop is not None and self.stop.keeping:  # a stop that on_step_end did not see (set by a callback after this one)
             self._end_stage(args, state, control, model, kwargs.get("optimizer"))
         self._evaluate_and_log(args, state, control, model, kwargs.get("optimizer"))
@@ -170,6 +187,12 @@ class CouplingCallback(TrainerCallback):
         same, self._reference_is_policy = self._reference_is_policy and self.reference is not None, False
         return self.measurer.evaluate(model, step=step, reference=self.reference, autocast_dtype=self._autocast,
                                       model_is_reference=same)
+
+    def _measure_start(self, args, state, control, model, optimizer=None) -> None:
+        """The stage's start evaluation, if not made yet (the weights are still the start's)."""
+        if self._start_pending:
+            self._start_pending = False
+            self._evaluate_and_log(args, state, control, model, optimizer)
 
     def _evaluate_and_log(self, args, state, control, model, optimizer=None) -> None:
         if self._last_step == state.global_step:  # on_step_end and on_evaluate at the same step
