@@ -54,11 +54,14 @@ def test_check_claims_read_every_run_of_the_check_benchmark():
     assert "| 1.5x (n = 1) |" in next(row for row in rows if row.startswith("| check-cpu-issue25 |"))
 
 
-def test_callback_claims_read_both_revisions_and_the_warm_stage():
+def test_callback_claims_read_every_revision_and_the_warm_stage():
     row = {"steps": 20, "evaluations": 2, "training": 10.0, "callback": 0.5, "refits": 0.05, "refit_count": 2}
     runs = {label: {**row, "steps": int(label.split("-")[0])} for label in ("20", "60", "200", "20-again")}
-    results = {"callback": [{"load": [1.0, 1.0], "data": {"before": runs, "after": runs}}]}
+    results = {"callback": [{"load": [1.0, 1.0], "data": {"before": runs, "previous": runs, "after": runs}}]}
     claims = [c for c in run_all.CLAIMS if c.benchmark == "callback"]
     rows = run_all.table(claims, results).splitlines()[2:]
     assert len(rows) == len(claims) and not any("not measured" in row for row in rows)
     assert any(c.id.startswith("callback-before-") for c in claims) and any(c.id.endswith("-again") for c in claims)
+    assert any(c.id.startswith("callback-previous-") for c in claims)
+    target = next(c for c in claims if c.id == "callback-target")
+    assert target.values(results["callback"][0]["data"]) == [0.05] * 4  # every length: 20 fresh and warm, 60, 200
