@@ -55,8 +55,9 @@ def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
     """(wall s, CPU s, peak resident MB, exit code) of one ``nondecoupling check`` in a fresh process.
 
     CPU time (user + system) is reported beside wall time: on a shared machine the wall time
-    measures the neighbours too. The child's own rusage (``os.wait4``), not the running
-    maximum over all children, so that revisions can alternate. ``null_cache``: the folder of
+    measures the neighbours too. The check's own rusage (``os.wait4``), not the running
+    maximum over all children, so that revisions can alternate; started by a small launcher
+    (:data:`_LAUNCH`), so that its peak memory is not the caller's. ``null_cache``: the folder of
     stored trend nulls (``NONDECOUPLING_NULL_CACHE``; default: the user's, whatever it holds).
     """
     env = {**os.environ, "PYTHONPATH": f"{source / 'theory'}:{source}", "OMP_NUM_THREADS": "1"}
@@ -65,14 +66,24 @@ def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
     command = [sys.executable, "-m", "nondecoupling", "check", str(path), "--out", str(out), "--lam", "0.05",
                "--bootstrap", str(bootstrap)]
     start = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    stderr = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    launcher = subprocess.run([sys.executable, "-c", _LAUNCH, *command], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    if child.returncode:
+    code, cpu, peak_kb, stderr = json.loads(launcher.stdout.strip().splitlines()[-1])
+    if code:
         print(stderr, file=sys.stderr)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, child.returncode
+    return wall, cpu, peak_kb / 1024.0, code
+
+
+#: Runs the check as its own child and prints its exit code, CPU seconds, peak RSS (kB) and stderr. Linux counts
+#: in a child's ru_maxrss the resident memory of the process it was forked from (kept across exec): forked from a
+#: benchmark that holds 500 MB, every check would report at least that. Forked from this small launcher, it cannot.
+_LAUNCH = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+stderr = child.stderr.read()
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss, stderr]))
+"""
 
 
 def write_log_apart(path: Path, rows: int) -> None:

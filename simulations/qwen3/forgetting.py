@@ -39,6 +39,7 @@ policy gradient (checked step by step against ``exact.jsonl``) and writes the fo
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import shlex
@@ -161,14 +162,18 @@ def _c1(task, beta: float) -> float:
     return float(sft_increase_after_kl_rl(probs, rewards, beta=beta))
 
 
+@functools.cache  # per task (a frozen dataclass): every stage of a plan shares its task
 def expert_table(task) -> tuple[np.ndarray, np.ndarray]:
-    """p*(y|x) and r(x, y) over each prompt's expert support (prompts x answers; every prompt has as many)."""
+    """p*(y|x) and r(x, y) over each prompt's expert support (prompts x answers; every prompt has as many), read-only."""
     probs, rewards = [], []
     for prompt in task.prompts:
         answers, p = zip(*task.expert_distribution(prompt).items(), strict=True)
         probs.append(p)
         rewards.append([task.reward(prompt, y) for y in answers])
-    return np.array(probs), np.array(rewards)
+    table = np.array(probs), np.array(rewards)
+    for array in table:
+        array.setflags(write=False)
+    return table
 
 
 def run_task(meta: dict):
@@ -196,10 +201,15 @@ def tilt_path(task, tilts) -> pd.DataFrame:
 K2_TILTS = np.concatenate([np.linspace(0.0, 2.0, 201), np.geomspace(2.01, 200.0, 400)])
 
 
+@functools.cache
+def _k2_path(task) -> pd.DataFrame:
+    return tilt_path(task, K2_TILTS)
+
+
 def k2_increase_at(task, reverse_kl: float) -> float:
     """The SFT-loss increase of K2's tilt from p* whose KL(pi_s || p*) is ``reverse_kl`` (interpolated on
     :data:`K2_TILTS`); inf beyond the path's largest KL (-log a for a 0/1 reward: no tilt gets there)."""
-    path = tilt_path(task, K2_TILTS)
+    path = _k2_path(task)
     if not np.isfinite(reverse_kl) or reverse_kl > path["reverse_kl"].iloc[-1]:
         return math.inf
     return float(np.interp(reverse_kl, path["reverse_kl"], path["sft_increase"]))
