@@ -487,9 +487,44 @@ def premise_row(meta: dict, run: pd.DataFrame, out: Path) -> dict:
     return {**end, "premise_within_tolerance": bool(met), "bridge_rl_start_premise": ",".join(premises),
             "premise": "met" if met and "not met" not in premises else "premise not met",
             "predicted_tau": meta["expert_entropy"] + c1_beta, "predicted_stop_pass_rate": net_gain_peak(meta["task"]),
+            **grpo_prediction(meta, beta),
             "fitted_tau": _first_value(report, "P4", "predicted", "threshold_tau"),
             "fitted_t_star": _first_value(report, "P3", "predicted", "optimal_rl_steps"),
             "observed_t_star": _first_value(report, "P3", "observed", "argmax_steps_into_stage")}
+
+
+#: How far (pass rate) the late RL stage may sit from GRPO's stationary point and still be "at it" (issue 23's 0.01).
+RL_OPTIMUM_TOLERANCE = 0.01
+
+
+def grpo_prediction(meta: dict, beta: float) -> dict:
+    """Where the runner's GRPO at ``beta`` > 0 stops moving, predicted from the task before RL, and whether RL got there.
+
+    The runner's GRPO for beta > 0 (group-centred advantages, the bias-corrected KL) has its
+    expected update vanish at the tilt of pi_SFT at beta G / (G - 1) (``"group_mean"`` of
+    :mod:`simulations.qwen3.grpo_stationary`), from pi_SFT = p* (the SFT premise): the pass rate
+    there and the SFT-loss increase of a policy that keeps p*'s proportions among the other answers
+    (V1's C1 at that beta). ``rl_at_stationary``: the late RL pass rate within
+    :data:`RL_OPTIMUM_TOLERANCE` of it (V1's premise on the RL side). NaN at beta = 0 (no optimum below pass rate 1).
+    """
+    if beta <= 0:
+        return {"predicted_rl_pass_rate": float("nan"), "predicted_rl_increase": float("nan")}
+    group = int(meta["config"]["training"].get("num_generations", 8))
+    rate, increase = _grpo_prediction(*(float(meta["task"][k]) for k in ("label_accuracy", "strict_format_rate", "bare_rate")),
+                                      beta, group)
+    return {"predicted_rl_pass_rate": rate, "predicted_rl_increase": increase}
+
+
+@functools.cache
+def _grpo_prediction(label_accuracy: float, strict_format_rate: float, bare_rate: float, beta: float, group: int) -> tuple[float, float]:
+    from simulations.qwen3.cola import ColaTask
+    from simulations.qwen3.grpo_stationary import increase_at_pass_rate, stationary_pass_rate
+
+    task = ColaTask(label_accuracy=label_accuracy, strict_format_rate=strict_format_rate, bare_rate=bare_rate)
+    probs, rewards = task.expert_reward_table()
+    start = (probs * rewards).sum(axis=1)  # p*'s accepted mass per prompt: pi_SFT's under the premise
+    rate = stationary_pass_rate(start, beta, "group_mean", group)
+    return float(np.mean(rate)), float(np.mean(increase_at_pass_rate(rate, start, task.expert_pass_rate)))
 
 
 def net_gain_peak(task: dict, lam: float = 1.0) -> float:
@@ -549,7 +584,12 @@ def premise_table(plans=PREMISE_PLANS, root: Path | None = None) -> pd.DataFrame
                              for meta, run in load_plan(plan, root)])
         if not rows.empty:
             frames.append(run_table(plan, root).merge(rows, on="run"))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    gap = (table["rl_late_pass_rate"] - table["predicted_rl_pass_rate"]).abs()
+    table["rl_at_stationary"] = np.where(table["predicted_rl_pass_rate"].isna(), "no optimum", np.where(gap <= RL_OPTIMUM_TOLERANCE, "yes", "no"))
+    return table
 
 
 SUMMARY_COLUMNS = [
@@ -566,6 +606,7 @@ SUMMARY_COLUMNS = [
 PREMISE_COLUMNS = [
     "plan", "run", "beta", "sft_last_pass_rate", "sft_last_loss_excess", "sft_end_pass_rate", "sft_end_pass_gap", "sft_end_pass_tolerance", "sft_end_loss_excess",
     "sft_end_loss_sd", "bridge_rl_start_premise", "premise", "c1", "predicted_tau", "predicted_stop_pass_rate",
+    "predicted_rl_pass_rate", "predicted_rl_increase", "rl_at_stationary",
     "rl_late_sft_increase", "late_increase_over_c1", "rl_late_pass_rate", "fitted_tau", "fitted_t_star", "observed_t_star",
     "min_k1_slack", "final_strict_reward", "final_lenient_reward",
 ]

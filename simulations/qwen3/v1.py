@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulations.qwen3.forgetting import expert_table
 from simulations.qwen3.reproduce import code_revision, is_finished, mark_finished
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "v1-converged"
@@ -257,7 +258,7 @@ def run_table(root: Path = DATA_DIR) -> pd.DataFrame:
         log = pd.read_json(meta_path.parent / "log.jsonl", lines=True)
         exact = pd.read_json(meta_path.parent / "exact.jsonl", lines=True).iloc[-1]
         task = task_from_meta(meta)
-        probs, rewards = _expert_table(task)
+        probs, rewards = expert_table(task)
         beta, b0 = meta["beta"], np.asarray(meta["reference_pass_rate_per_prompt"])
         _, per_prompt_increase = tilt_path_from_reference(b0, task.expert_pass_rate, 1.0 / beta)
         sft = json.loads((root / f"sft-seed{meta['seed']}" / "run_meta.json").read_text())
@@ -318,16 +319,6 @@ def grpo_stationary_points(reference_pass: np.ndarray, beta: float, expert_pass_
                     else increase_at_pass_rate(rate, reference_pass, expert_pass_rate))
         points |= {f"{variant}_pass_rate": float(np.mean(rate)), f"{variant}_increase": float(np.mean(increase))}
     return points
-
-
-def _expert_table(task) -> tuple[np.ndarray, np.ndarray]:
-    """p*(y|x) and r(x, y) over each prompt's expert support (prompts x answers)."""
-    probs, rewards = [], []
-    for prompt in task.prompts:
-        answers, p = zip(*task.expert_distribution(prompt).items())
-        probs.append(p)
-        rewards.append([task.reward(prompt, y) for y in answers])
-    return np.array(probs), np.array(rewards)
 
 
 def beta_table(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from simulations.qwen3.experiments import (
     PREMISE_BLOCK,
     PREMISE_COLUMNS,
     PREMISE_PASS_TOLERANCE,
+    grpo_prediction,
     net_gain_peak,
     premise_markdown,
     premise_row,
@@ -125,3 +126,20 @@ def test_protocol_v2s_sft_options_reach_the_runs_settings():
     assert config.training.sft_lr_scheduler == "cosine" and config.task.expert_pass_rate == pytest.approx(0.56)
     with pytest.raises(ParameterError, match="sft_lr_scheduler"):
         TrainingSettings(sft_lr_scheduler="warmup")
+
+
+@pytest.mark.parametrize("beta", [0.1, 0.25, 0.5, 2.0])
+@pytest.mark.parametrize("group", [2, 8])
+def test_grpos_predicted_stop_is_v1_at_the_groups_effective_beta(beta, group):
+    """The runner's GRPO (group-centred, bias-corrected KL) stops where V1's optimum at beta G / (G - 1) is: its
+    pass rate and SFT-loss increase against the library's tilted_tradeoff and C1 (sft_increase_after_kl_rl)."""
+    from nondecoupling import sft_increase_after_kl_rl, tilted_tradeoff
+
+    meta = {"task": TASK, "config": {"training": {"num_generations": group}}}
+    predicted = grpo_prediction(meta, beta)
+    probs, rewards = ColaTask(**TASK).expert_reward_table()
+    effective = beta * group / (group - 1)
+    reward, _, _ = tilted_tradeoff(np.full((1, 1), 1.0 / effective), probs[None], rewards[None])
+    assert predicted["predicted_rl_pass_rate"] == pytest.approx(float(np.mean(reward)), rel=1e-10)
+    assert predicted["predicted_rl_increase"] == pytest.approx(float(sft_increase_after_kl_rl(probs, rewards, beta=effective)), rel=1e-9)
+    assert np.isnan(grpo_prediction(meta, 0.0)["predicted_rl_pass_rate"])
