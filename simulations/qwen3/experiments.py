@@ -51,6 +51,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,9 @@ from nondecoupling import sft_increase_after_kl_rl, tilted_tradeoff
 from nondecoupling.bridge.logs.verdicts import rate_matches_expert, rl_start_premise
 from simulations.qwen3.reproduce import code_revision, is_finished, mark_finished
 from simulations.qwen3.summary import k1_terms, load_runs
+
+if TYPE_CHECKING:
+    from simulations.qwen3.cola import ColaTask
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "cola"
 REPO = Path(__file__).resolve().parents[2]
@@ -328,10 +332,15 @@ def c1(task: dict, beta: float) -> float:
     >>> round(c1({"label_accuracy": 0.8, "strict_format_rate": 0.7, "bare_rate": 0.2}, 0.5), 4)
     0.4012
     """
+    probs, rewards = cola_task(task).expert_reward_table()
+    return float(sft_increase_after_kl_rl(probs, rewards, beta=beta))
+
+
+def cola_task(recorded: dict) -> ColaTask:
+    """The CoLA-like task a run's ``run_meta.json`` records (its ``task``; the derived keys dropped): a frozen, hashable value."""
     from simulations.qwen3.cola import ColaTask
 
-    probs, rewards = ColaTask(**{k: task[k] for k in ("label_accuracy", "strict_format_rate", "bare_rate")}).expert_reward_table()
-    return float(sft_increase_after_kl_rl(probs, rewards, beta=beta))
+    return ColaTask(**{k: recorded[k] for k in ("label_accuracy", "strict_format_rate", "bare_rate")})
 
 
 def c1_from_reference(reference_pass_rate: float, expert_pass_rate: float, beta: float) -> float:
@@ -510,17 +519,14 @@ def grpo_prediction(meta: dict, beta: float) -> dict:
     if beta <= 0:
         return {"predicted_rl_pass_rate": float("nan"), "predicted_rl_increase": float("nan")}
     group = int(meta["config"]["training"].get("num_generations", 8))
-    rate, increase = _grpo_prediction(*(float(meta["task"][k]) for k in ("label_accuracy", "strict_format_rate", "bare_rate")),
-                                      beta, group)
+    rate, increase = _grpo_prediction(cola_task(meta["task"]), beta, group)
     return {"predicted_rl_pass_rate": rate, "predicted_rl_increase": increase}
 
 
-@functools.cache
-def _grpo_prediction(label_accuracy: float, strict_format_rate: float, bare_rate: float, beta: float, group: int) -> tuple[float, float]:
-    from simulations.qwen3.cola import ColaTask
+@functools.cache  # one value per task and beta: every run of a plan shares its task
+def _grpo_prediction(task, beta: float, group: int) -> tuple[float, float]:
     from simulations.qwen3.grpo_stationary import increase_at_pass_rate, stationary_pass_rate
 
-    task = ColaTask(label_accuracy=label_accuracy, strict_format_rate=strict_format_rate, bare_rate=bare_rate)
     probs, rewards = task.expert_reward_table()
     start = (probs * rewards).sum(axis=1)  # p*'s accepted mass per prompt: pi_SFT's under the premise
     rate = stationary_pass_rate(start, beta, "group_mean", group)
@@ -538,17 +544,14 @@ def net_gain_peak(task: dict, lam: float = 1.0) -> float:
     >>> round(net_gain_peak({"label_accuracy": 0.8, "strict_format_rate": 0.7, "bare_rate": 0.2}), 3)
     0.748
     """
-    return _net_gain_peak(*(float(task[k]) for k in ("label_accuracy", "strict_format_rate", "bare_rate")), float(lam))
+    return _net_gain_peak(cola_task(task), float(lam))
 
 
 @functools.cache  # one value per task: every run of a plan shares its task
-def _net_gain_peak(label_accuracy: float, strict_format_rate: float, bare_rate: float, lam: float) -> float:
+def _net_gain_peak(task, lam: float) -> float:
     from scipy.optimize import minimize_scalar
 
-    from simulations.qwen3.cola import ColaTask
-
-    probs, rewards = ColaTask(label_accuracy=label_accuracy, strict_format_rate=strict_format_rate,
-                              bare_rate=bare_rate).expert_reward_table()
+    probs, rewards = task.expert_reward_table()
 
     def rate_and_gain(tilt: float) -> tuple[float, float]:
         reward, increase, _ = tilted_tradeoff(np.array([[tilt]]), probs[None], rewards[None])
