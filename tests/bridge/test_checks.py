@@ -14,6 +14,7 @@ import nondecoupling
 from benchmarks import trend_power
 from nondecoupling.bridge.logs.stats import (
     ar1_block_covariance,
+    ar1_block_draws,
     fit_exponential,
     fit_rl_stage,
     k1_terms,
@@ -174,6 +175,21 @@ def test_the_null_covariance_of_block_means_is_that_of_ar1():
     for rho in (0.0, 0.3, 0.5, 0.9):
         toeplitz = rho ** np.abs(index[:, None] - index[None, :]).astype(float)
         np.testing.assert_allclose(ar1_block_covariance(sizes, rho), averaging @ toeplitz @ averaging.T, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
+def test_the_null_draws_have_the_exact_ar1_covariance_of_block_means(rho):
+    """ar1_block_draws' sequential sampler against ar1_block_covariance (exact, Toeplitz-checked above).
+
+    Unequal blocks, single points between them and a first block longer than one point: each
+    sample covariance within 5 standard errors of the exact one, (Sigma_ii Sigma_jj + Sigma_ij^2) / n.
+    """
+    sizes, draws = [3, 1, 1, 6, 2, 40, 1], 200_000
+    samples = ar1_block_draws(sizes, rho, draws, np.random.default_rng(20261206))
+    exact = ar1_block_covariance(sizes, rho)
+    standard_error = np.sqrt((np.outer(np.diag(exact), np.diag(exact)) + exact**2) / draws)
+    assert np.all(np.abs(np.cov(samples, rowvar=False) - exact) <= 5.0 * standard_error)
+    assert np.all(np.abs(samples.mean(axis=0)) <= 5.0 * np.sqrt(np.diag(exact) / draws))
 
 
 def test_a_previous_stage_that_still_moves_does_not_set_the_start_level():

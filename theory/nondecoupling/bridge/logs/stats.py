@@ -103,6 +103,46 @@ def ar1_block_covariance(sizes: Numbers, rho: float) -> np.ndarray:
     return cov
 
 
+def ar1_block_draws(sizes: Numbers, rho: float, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Block means of ``draws`` stationary unit-variance Gaussian AR(1) series: a (draws, blocks) array.
+
+    Exact, in O(draws x blocks) (the dense Cholesky factor of :func:`ar1_block_covariance` costs
+    O(draws x blocks^2) and most of a null's simulation at 400 blocks). The series is Markov in
+    its last point: given the last point x of the previous block, a block of m points has
+    sum rho (1 - rho^m) / (1 - rho) x + S and last point rho^m x + U, where (S, U) are the sum
+    and last point of the AR(1) noise started at 0 inside the block, a Gaussian pair with
+    Var S = sigma^2 sum_k g_k^2, Cov(S, U) = sigma^2 sum_k g_k rho^(k-1), Var U = 1 - rho^(2m)
+    (sigma^2 = 1 - rho^2, g_k = (1 - rho^k) / (1 - rho), k = 1..m); the first block starts from
+    x ~ N(0, 1). Their covariance is :func:`ar1_block_covariance`'s (tests/bridge/test_checks.py).
+
+    >>> ar1_block_draws([1, 3, 2], 0.5, draws=4, rng=np.random.default_rng(0)).shape
+    (4, 3)
+    """
+    sizes = np.asarray(sizes, np.int64)
+    variance = 1.0 - rho * rho
+    factors = {}
+    for m in np.unique(sizes).tolist():  # two distinct sizes in an equal-count layout
+        k = np.arange(1, m + 1, dtype=float)
+        gain = (1.0 - rho**k) / (1.0 - rho)
+        var_sum, covariance = variance * (gain @ gain), variance * (gain @ rho ** (k - 1))
+        lower = covariance / math.sqrt(var_sum)
+        factors[m] = (math.sqrt(var_sum), lower, math.sqrt(max(1.0 - rho ** (2 * m) - lower * lower, 0.0)),
+                      rho * float(gain[-1]), rho**m)
+    # One normal per block and a second one per block of more than one point (a single point's sum is its last
+    # point): the normals are most of the time, a third of them saved where the start block's points come one by one.
+    multiple = np.cumsum(sizes > 1)
+    normals = rng.standard_normal((1 + sizes.size + int(multiple[-1]), draws))
+    last, means = normals[0], np.empty((sizes.size, draws))
+    for block, m in enumerate(sizes.tolist()):
+        sum_sd, lower, upper, carry_sum, carry_last = factors[m]
+        first = normals[1 + block]
+        means[block] = (carry_sum * last + sum_sd * first) / m
+        last = carry_last * last + lower * first
+        if m > 1:
+            last += upper * normals[sizes.size + multiple[block]]
+    return means.T
+
+
 def isotonic_contrast(means: Numbers, sizes: Numbers, within: float = 0.0) -> tuple[float, float, float, float]:
     """(E_up, E_down, change_up, change_down): how much a monotone fit explains, and its net change.
 
@@ -208,16 +248,14 @@ def null_contrast(sizes: tuple, rho: float, draws: int = NULL_DRAWS, seed: int =
 
     ``draws`` Gaussian AR(1) series (coefficient ``rho``) of this layout: the start block's
     points one by one (its mean and W), the other blocks as block means, all from the exact
-    AR(1) covariance (:func:`ar1_block_covariance`). E (:func:`isotonic_contrast`) and L
+    AR(1) law (:func:`ar1_block_draws`). E (:func:`isotonic_contrast`) and L
     (:func:`line_contrast`) are location- and scale-free, so these are their exact joint null
     for stationary Gaussian AR(1) noise, up to Monte Carlo error; p_E and p_L are each draw's
     p-values against the first two (:func:`tail_p_values`), the third the null of their
     minimum (:func:`combined_p_values`). One (3, draws) array, so that it is stored as one
     array: cached per layout, in memory and on disk.
     """
-    points = (1,) * sizes[0] + tuple(sizes[1:])
-    factor = np.linalg.cholesky(ar1_block_covariance(points, rho) + 1e-12 * np.eye(len(points)))
-    noise = np.random.default_rng(seed).standard_normal((draws, len(points))) @ factor.T
+    noise = ar1_block_draws((1,) * sizes[0] + tuple(sizes[1:]), rho, draws, np.random.default_rng(seed))
     start, rest = noise[:, : sizes[0]], noise[:, sizes[0] :]
     means = np.column_stack([start.mean(axis=1), rest])
     within = np.sum((start - start.mean(axis=1, keepdims=True)) ** 2, axis=1)
