@@ -67,7 +67,8 @@ HELP = {
     "lr_pretrain": "base-model pretraining learning rate",
     "sft_train_size": "sampled expert demonstrations to train on",
     "pretrain_size": "sampled broad-distribution examples to pretrain on",
-    "sft_data": "expert records drawn from p* (sampled), or p* enumerated exactly (enumerated: SFT's optimum is the expert)",
+    "sft_data": "expert records drawn from p* (sampled), or p* enumerated exactly (enumerated: SFT's optimum is the expert; "
+                "counted: the same, each distinct record once with its count, full-batch only)",
     "samples_per_prompt": "fresh policy samples per prompt at each evaluation (reward, KL)",
     "seed": "seeds the model, the data and the evaluation samples",
     "sft_batch_size": "SFT sequences per step",

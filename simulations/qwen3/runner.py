@@ -53,8 +53,10 @@ from simulations.qwen3.tokenizer import CHARACTERS
 
 PIPELINES = ("sft-rl", "rl-sft", "alternating")
 #: ``sampled``: SFT records drawn from p*; ``enumerated``: every prompt with every answer of
-#: p*'s support in exact proportion (SFT's empirical distribution is p* itself, so its optimum is the expert).
-SFT_DATA = ("sampled", "enumerated")
+#: p*'s support in exact proportion (SFT's empirical distribution is p* itself, so its optimum is the expert);
+#: ``counted``: the same records, each distinct one once with its count (the same full-batch loss from
+#: 8x fewer sequences on the CoLA-like task: :class:`~simulations.qwen3.stages.CountedSFTTrainer`).
+SFT_DATA = ("sampled", "enumerated", "counted")
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,10 @@ class PipelineConfig:
         Constant AdamW learning rates.
     sft_train_size, pretrain_size : int
         Sizes of the expert and broad training sets.
-    sft_data : {"sampled", "enumerated"}
+    sft_data : {"sampled", "enumerated", "counted"}
         How the expert set is made: drawn from p*, or p* enumerated exactly
-        (:func:`enumerated_records`).
+        (:func:`enumerated_records`), or enumerated with each distinct record once and its
+        count (``counted``: full-batch SFT only, ``sft_batch_size >= sft_train_size``).
     samples_per_prompt : int
         Fresh policy samples per prompt at each evaluation.
     task : VerifiableTask
@@ -109,6 +112,10 @@ class PipelineConfig:
             raise ValueError(f"pipeline must be one of {PIPELINES}; got {self.pipeline!r}")
         if self.sft_data not in SFT_DATA:
             raise ValueError(f"sft_data must be one of {SFT_DATA}; got {self.sft_data!r}")
+        if self.sft_data == "counted" and self.training.sft_batch_size < self.sft_train_size:
+            # A minibatch of distinct records is not a minibatch of the records they stand for.
+            raise ParameterError("sft_batch_size", f">= sft_train_size ({self.sft_train_size}: counted records are "
+                                 "full-batch only)", str(self.training.sft_batch_size))
         for name in ("sft_steps", "rl_steps", "pretrain_steps"):
             check_integer(getattr(self, name), name, low=0)
         for name in ("cycles", "sft_train_size", "pretrain_size", "samples_per_prompt"):
@@ -163,8 +170,8 @@ def run_pipeline(config: PipelineConfig, out: Path, *, command: str) -> list[dic
     callback = task_callback(config.task, tokenizer, samples_per_prompt=config.samples_per_prompt,
                              eval_every=settings.eval_every, seed=settings.seed, output_dir=out)
     base = _pretrain(model, tokenizer, config, callback, rng)
-    expert_records = (enumerated_records(config.task, config.sft_train_size) if config.sft_data == "enumerated"
-                      else config.task.sample("expert", config.sft_train_size, rng))
+    expert_records = (enumerated_records(config.task, config.sft_train_size, counted=config.sft_data == "counted")
+                      if config.sft_data in ("enumerated", "counted") else config.task.sample("expert", config.sft_train_size, rng))
     longest_answer = max(len(response_token_ids(tokenizer, p, y)) for p in config.task.prompts
                          for y in config.task.expert_distribution(p))
 
@@ -187,11 +194,12 @@ def run_pipeline(config: PipelineConfig, out: Path, *, command: str) -> list[dic
     return callback.records
 
 
-def enumerated_records(task: VerifiableTask, size: int) -> list[dict[str, str]]:
+def enumerated_records(task: VerifiableTask, size: int, *, counted: bool = False) -> list[dict]:
     """p* enumerated: each prompt ``size / prompts`` times, each answer in exact proportion to p*.
 
     The records' empirical distribution is p* itself (uniform prompts), so the SFT loss they
-    define is CE(p*, pi) and its minimiser is the expert; no sampling noise per prompt.
+    define is CE(p*, pi) and its minimiser is the expert; no sampling noise per prompt. With
+    ``counted``, each distinct record once with its ``count`` (the copies it stands for).
 
     Raises
     ------
@@ -204,6 +212,8 @@ def enumerated_records(task: VerifiableTask, size: int) -> list[dict[str, str]]:
     >>> records = enumerated_records(DigitTask(expert_pass_rate=0.6, num_wrong=4), 1000)
     >>> sum(r["prompt"] == "37=" and r["completion"] == "73" for r in records)
     6
+    >>> [r["count"] for r in enumerated_records(DigitTask(expert_pass_rate=0.6, num_wrong=4), 1000, counted=True)[:2]]
+    [6, 1]
     """
     prompts = task.prompts
     if size % len(prompts):
@@ -216,7 +226,8 @@ def enumerated_records(task: VerifiableTask, size: int) -> list[dict[str, str]]:
             if abs(count - round(count)) > 1e-9:
                 raise ParameterError("sft_train_size", f"such that every answer's count (sft_train_size / prompts) * p*(y|x) "
                                      f"is an integer (sft_data='enumerated'); {repeats} * {probability:g} is not", str(size))
-            records += [{"prompt": prompt, "completion": answer}] * round(count)
+            record = {"prompt": prompt, "completion": answer}
+            records += [{**record, "count": round(count)}] if counted else [record] * round(count)
     return records
 
 

@@ -189,22 +189,71 @@ def run_sft(
         The stage's state (its ``log_history`` holds the trainer's own logs).
     """
     with tempfile.TemporaryDirectory() as output_dir:
-        config = SFTConfig(
-            **_common_arguments(settings, output_dir, steps=steps, lr=lr, lr_scheduler=settings.sft_lr_scheduler),
-            per_device_train_batch_size=_per_device(settings.sft_batch_size, "sft_batch_size"),
-            completion_only_loss=True,
-            max_length=None,
-            dataset_num_proc=None,
-        )
-        trainer = SFTTrainer(
-            model=model,
-            args=config,
-            train_dataset=Dataset.from_list(records),
-            processing_class=tokenizer,
-            callbacks=list(callbacks),
-        )
+        trainer = sft_trainer(model, tokenizer, records, output_dir, steps=steps, lr=lr, settings=settings,
+                              callbacks=callbacks)
         trainer.train()
     return trainer.state
+
+
+def sft_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: list[dict], output_dir: str, *,
+                steps: int, lr: float, settings: TrainingSettings, callbacks: list[TrainerCallback] = ()) -> SFTTrainer:
+    """:func:`run_sft`'s trainer: TRL's SFTTrainer, or :class:`CountedSFTTrainer` where the records carry a ``count``."""
+    config = SFTConfig(
+        **_common_arguments(settings, output_dir, steps=steps, lr=lr, lr_scheduler=settings.sft_lr_scheduler),
+        per_device_train_batch_size=_per_device(settings.sft_batch_size, "sft_batch_size"),
+        completion_only_loss=True,
+        max_length=None,
+        dataset_num_proc=None,
+    )
+    counted = "count" in records[0]
+    return (CountedSFTTrainer if counted else SFTTrainer)(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list(records),
+        processing_class=tokenizer,
+        callbacks=list(callbacks),
+        **({"data_collator": _CountCollator(tokenizer.pad_token_id)} if counted else {}),
+    )
+
+
+class CountedSFTTrainer(SFTTrainer):
+    """TRL's SFTTrainer on distinct records, each standing for ``count`` copies: the copies' loss, computed once.
+
+    TRL's loss of a batch is the completion tokens' summed NLL over their number. Over a
+    batch holding c_i copies of record i (S_i its summed token NLL, n_i its completion
+    tokens) that is sum_i c_i S_i / sum_i c_i n_i, which this trainer computes from one copy
+    of each: the same loss and gradient, up to float summation order
+    (tests/simulations/test_qwen3.py). p* enumerated on the CoLA-like task is 1950 records and
+    234 distinct ones: full-batch SFT steps 7-9x cheaper (``--sft-data counted``).
+    """
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        self._signature_columns = [*self._signature_columns, "count"]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        counts, labels = inputs["count"], inputs["labels"]
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
+        targets = labels[:, 1:]  # the model's logits at t predict token t + 1
+        nll = torch.nn.functional.cross_entropy(outputs.logits[:, :-1].float().transpose(1, 2), targets,
+                                                ignore_index=-100, reduction="none")
+        weights = counts[:, None].to(nll.dtype) * (targets != -100)
+        loss = (weights * nll).sum() / weights.sum()
+        return (loss, outputs) if return_outputs else loss
+
+
+class _CountCollator:
+    """TRL's padding collator, with each record's ``count`` carried along as a tensor."""
+
+    def __init__(self, pad_token_id: int):
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        self.pad = DataCollatorForLanguageModeling(pad_token_id=pad_token_id)
+
+    def __call__(self, examples: list[dict]) -> dict:
+        batch = self.pad([{k: v for k, v in example.items() if k != "count"} for example in examples])
+        batch["count"] = torch.tensor([example["count"] for example in examples])
+        return batch
 
 
 def run_grpo(

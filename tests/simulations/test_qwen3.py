@@ -33,7 +33,7 @@ from simulations.qwen3.model import TinyQwen3Size, build_tiny_qwen3, load_policy
 from simulations.qwen3.runner import PipelineConfig  # noqa: E402
 from simulations.qwen3.stages import TrainingSettings, task_callback  # noqa: E402
 from simulations.qwen3.task import DigitTask  # noqa: E402
-from simulations.qwen3.tokenizer import build_char_tokenizer, build_qwen_style_tokenizer  # noqa: E402
+from simulations.qwen3.tokenizer import CHARACTERS, build_char_tokenizer, build_qwen_style_tokenizer  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 REPO = Path(__file__).resolve().parents[2]
@@ -276,3 +276,43 @@ def test_the_runner_runs_unchanged_under_torchrun_with_gloo(tmp_path, small_setu
                            output_dir=None).evaluate(build_tiny_qwen3(tokenizer, size, seed=3))
     assert records[0]["sft_loss"] == pytest.approx(single["sft_loss"], rel=1e-6)
     assert records[0]["pass_rate"] == pytest.approx(single["pass_rate"], rel=1e-6)
+
+
+@pytest.mark.parametrize("task_name", ["digit", "cola"])
+def test_counted_records_give_the_loss_and_gradient_of_their_copies(task_name, tmp_path):
+    """CountedSFTTrainer on the distinct records against TRL's own SFTTrainer on every copy, one full batch.
+
+    The reference is TRL's loss (the completion tokens' summed NLL over their number) of the
+    enumerated records with their repeats; the counted trainer sees each distinct record once.
+    Loss and every parameter's gradient agree to float32 summation order.
+    """
+    from simulations.qwen3.cola import ColaTask
+    from simulations.qwen3.runner import enumerated_records
+    from simulations.qwen3.stages import CountedSFTTrainer, sft_trainer
+
+    task = DigitTask(expert_pass_rate=0.6, num_wrong=4) if task_name == "digit" else ColaTask()
+    size = 1000 if task_name == "digit" else 1950
+    model, tokenizer = load_policy("tiny", TinyQwen3Size(hidden_size=16, num_layers=1, num_heads=2, num_kv_heads=1,
+                                                         head_dim=8, intermediate_size=32),
+                                   seed=0, characters=getattr(task, "characters", CHARACTERS))
+    results = []
+    for counted in (False, True):
+        records = enumerated_records(task, size, counted=counted)
+        settings = TrainingSettings(seed=0, device="cpu", sft_batch_size=size)
+        trainer = sft_trainer(model, tokenizer, records, str(tmp_path / str(counted)), steps=1, lr=1e-3, settings=settings)
+        assert isinstance(trainer, CountedSFTTrainer) == counted
+        (batch,) = list(trainer.get_train_dataloader())
+        assert batch["input_ids"].shape[0] == len(records)
+        model.zero_grad()
+        loss = trainer.compute_loss(model, batch)
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    (full_loss, full_grads), (counted_loss, counted_grads) = results
+    assert counted_loss == pytest.approx(full_loss, rel=1e-5)
+    for full, counted in zip(full_grads, counted_grads, strict=True):
+        torch.testing.assert_close(counted, full, rtol=1e-4, atol=1e-7)
+
+
+def test_counted_records_are_full_batch_only():
+    with pytest.raises(ParameterError, match="sft_batch_size"):
+        PipelineConfig(sft_data="counted", sft_train_size=1000, training=TrainingSettings(sft_batch_size=64))
