@@ -17,7 +17,8 @@ Drawn from the committed logs only (:func:`simulations.qwen3.experiments.run_tab
     beta-long plan (the same runs with 600 RL steps) where it has finished runs.
 ``cola_size``
     sft-rl at several model sizes: the RL-induced SFT-loss increase and K1's slack at a
-    matched pass rate against the parameter count.
+    matched pass rate against the parameter count; plan ``size-v2`` (protocol-v2's SFT: the
+    premises met) beside the first ``size`` plan (premise not met).
 ``cola_premises``
     Every run of the protocol plans (``protocol``: premise not met; ``protocol-v2``,
     ``beta-v2``: SFT reaches the expert): the SFT end's strict pass rate against a and its SFT
@@ -190,29 +191,41 @@ def _ratio_panel(ax, plan: str, table: pd.DataFrame, root: Path, colour: dict, p
 
 
 def _size(root: Path) -> Drawn:
-    table = run_table("size", root)
-    protocol = run_table("protocol", root)
-    if not protocol.empty:  # the smallest size is the protocol's sft-rl model: its runs are reused
-        reused = protocol[protocol["pipeline"] == "sft-rl"]
-        sizes = set(table["num_parameters"]) if not table.empty else set()
-        table = pd.concat([table, reused[~reused["num_parameters"].isin(sizes)]], ignore_index=True)
-    if table.empty or table["num_parameters"].nunique() < 2:
+    tables = {"size-v2": run_table("size-v2", root), "size": _first_size_plan(root)}
+    tables = {plan: table for plan, table in tables.items() if not table.empty and table["num_parameters"].nunique() >= 2}
+    if not tables:
         raise Skip("fewer than two model sizes finished")
     fig, axes = panels(2, 1, width=4.8, height=3.8)
+    styles = {"size-v2": ("o", "C0", "size-v2: SFT reaches the expert"), "size": ("s", "C7", "size: premise not met")}
     for ax, column, label in (
         (axes[0, 0], "rl_sft_increase", "SFT-loss increase over the RL stage (nats)"),
         (axes[0, 1], "k1_slack_at_matched_rate", f"K1 slack at pass rate {MATCHED_PASS_RATE:g} (nats)"),
     ):
-        ax.plot(table["num_parameters"], table[column], "o", alpha=0.7, label="runs")
-        mean = table.groupby("num_parameters")[column].mean()
-        ax.plot(mean.index, mean.to_numpy(), "-", color="k", lw=1.2, label="mean over seeds")
+        for plan, table in tables.items():
+            marker, colour, name = styles[plan]
+            ax.plot(table["num_parameters"], table[column], marker, color=colour, alpha=0.6, mfc="none" if plan == "size" else colour,
+                    label=f"{name} (runs)")
+            mean = table.groupby("num_parameters")[column].mean()
+            ax.plot(mean.index, mean.to_numpy(), "-", color=colour, lw=1.2, label=f"{plan}: mean over seeds")
         ax.set(xscale="log", xlabel="parameters", ylabel=label)
         ax.legend(fontsize=7)
     axes[0, 1].axhline(0.0, **REFERENCE)
     fig.suptitle("sft-rl on the CoLA-like task by model size (beta = 0, same budget)")
+    table = pd.concat(tables.values(), ignore_index=True)
     return Drawn("cola_size", ("K1",), fig, table,
-                 "sft-rl at several model sizes: the RL stage's SFT-loss increase and K1's slack at a matched pass rate against the parameter count.",
-                 dict(matched_pass_rate=MATCHED_PASS_RATE, runs=sorted(table["run"])))
+                 "sft-rl at several model sizes: the RL stage's SFT-loss increase and K1's slack at a matched pass rate against "
+                 "the parameter count; size-v2 (protocol-v2's SFT, premises met) beside the first size plan (premise not met).",
+                 dict(matched_pass_rate=MATCHED_PASS_RATE, runs=sorted(table["plan"] + "/" + table["run"])))
+
+
+def _first_size_plan(root: Path) -> pd.DataFrame:
+    """The first size plan, with the protocol's sft-rl runs as its 0.1M size (reused there, not rerun)."""
+    table, protocol = run_table("size", root), run_table("protocol", root)
+    if protocol.empty:
+        return table
+    reused = protocol[protocol["pipeline"] == "sft-rl"].assign(plan="size")
+    sizes = set(table["num_parameters"]) if not table.empty else set()
+    return pd.concat([table, reused[~reused["num_parameters"].isin(sizes)]], ignore_index=True)
 
 
 def _premises(root: Path) -> Drawn:

@@ -586,7 +586,7 @@ def _first_value(checks: list[dict], check_id: str, side: str, key: str) -> floa
 
 
 #: The plans of the documents' premise table and of figures/cola_premises (summary.md has every plan's).
-PREMISE_PLANS = ("protocol", "protocol-v2", "beta-v2")
+PREMISE_PLANS = ("protocol", "protocol-v2", "beta-v2", "size-v2")
 
 
 def premise_table(plans=PREMISE_PLANS, root: Path | None = None) -> pd.DataFrame:
