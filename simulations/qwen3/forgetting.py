@@ -45,6 +45,7 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -319,7 +320,7 @@ def sft_model(sft_dir: Path, cache: Path = MODEL_CACHE) -> Path:
     """
     from simulations.qwen3.reproduce import rerun
 
-    out = cache / sft_dir.name
+    out = cache / sft_dir.parent.name / sft_dir.name  # v1/sft-seed0 and v1-converged/sft-seed0 are different models
     if not (out / "model").is_dir():
         rerun(sft_dir, out)
     drift = exact_metric_drift(sft_dir / "log.jsonl", out / "log.jsonl")
@@ -428,14 +429,19 @@ def recompute(folders: list[Path], *, command: str) -> list[str]:
 # ----------------------------------------------------------------- command line
 
 
-def exact_runs(seeds: list[int] | None, root: Path = DATA_ROOT) -> list[Path]:
-    """The exact V1 runs' folders (of ``seeds`` only, if given)."""
+#: The exact V1 plans whose runs can be replayed (``simulations/data/<plan>/exact/``).
+EXACT_PLANS = ("v1", "v1-converged")
+
+
+def exact_runs(seeds: list[int] | None, plans: Sequence[str] = EXACT_PLANS, root: Path = DATA_ROOT) -> list[Path]:
+    """The exact V1 runs' folders of ``plans`` (of ``seeds`` only, if given)."""
     def seed(folder: Path) -> int:
         return int(folder.name.rsplit("seed", 1)[1])
 
-    # By seed first: one SFT model is re-made per seed, and its runs follow it.
-    folders = sorted((root / "v1" / "exact").glob("*-seed*"), key=lambda f: (seed(f), f.name))
-    return [f for f in folders if seeds is None or seed(f) in seeds]
+    # By plan and seed first: one SFT model is re-made per plan and seed, and its runs follow it.
+    return [folder for plan in plans
+            for folder in sorted((root / plan / "exact").glob("*-seed*"), key=lambda f: (seed(f), f.name))
+            if seeds is None or seed(folder) in seeds]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -443,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True)
     again = sub.add_parser("recompute", help="replay exact V1 runs and write their forward KL (forgetting.jsonl)")
     again.add_argument("--seeds", type=int, nargs="+", help="only the runs of these seeds (default: all)")
+    again.add_argument("--plans", nargs="+", choices=EXACT_PLANS, default=list(EXACT_PLANS),
+                       help="the exact V1 plans to replay (default: all)")
     sub.add_parser("table", help="print the per-stage table as markdown")
     return parser
 
@@ -452,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.action == "recompute":
         command = shlex.join(["python", "-m", "simulations.qwen3.forgetting", *argv])
-        recompute(exact_runs(args.seeds), command=command)
+        recompute(exact_runs(args.seeds, args.plans), command=command)
         return 0
     print(markdown_table(stage_table()))
     return 0

@@ -78,7 +78,7 @@ def test_the_figure_numbers_are_the_logged_ones(drawn):
 
 def test_replays_are_the_committed_runs():
     """Each replay met exact.jsonl to REPLAY_TOLERANCE and its SFT loss is the callback's."""
-    metas = sorted(forgetting.DATA_ROOT.glob(f"v1/exact/*/{forgetting.RECOMPUTED_META}"))
+    metas = sorted(forgetting.DATA_ROOT.glob(f"v1*/exact/*/{forgetting.RECOMPUTED_META}"))
     if not metas:
         pytest.skip("no exact run replayed (python -m simulations.qwen3.forgetting recompute)")
     for path in metas:
