@@ -346,7 +346,8 @@ def exact_metric_drift(recorded: Path, rerun_log: Path) -> float:
 def recompute_exact_run(folder: Path, *, command: str, cache: Path = MODEL_CACHE) -> Path:
     """Replay one exact V1 run from its re-made SFT model and write ``forgetting.jsonl`` and its meta.
 
-    The replay is :func:`simulations.qwen3.v1.run_exact`'s loop without the callback (whose
+    The replay is :func:`simulations.qwen3.v1.run_exact`'s optimization
+    (:class:`~simulations.qwen3.v1.ExactPolicyGradient`) without the callback (whose
     evaluations never touch the weights or the optimizer); at every step its exact pass rate and
     KL(pi || pi_SFT) are compared with ``exact.jsonl``, and at every step of ``log.jsonl`` it
     records :func:`forgetting_point`.
@@ -359,45 +360,38 @@ def recompute_exact_run(folder: Path, *, command: str, cache: Path = MODEL_CACHE
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from simulations.qwen3.exact_rl import build_tree, node_log_probs, objective
+    from simulations.qwen3.exact_rl import build_tree, node_log_probs
     from simulations.qwen3.runner import hardware
-    from simulations.qwen3.v1 import _versions, task_from_meta
+    from simulations.qwen3.v1 import EXACT, ExactPolicyGradient, _versions, task_from_meta
 
     start = time.perf_counter()
     meta = json.loads((folder / "run_meta.json").read_text())
     model_dir = sft_model(REPO / meta["sft_run"], cache) / "model"
     torch.set_num_threads(1)
     torch.manual_seed(meta["seed"])  # as run_exact
-    task, settings, beta = task_from_meta(meta), meta["settings"], meta["beta"]
+    task, beta = task_from_meta(meta), meta["beta"]
+    settings = {**EXACT, **meta["settings"]}  # the first plan's runs predate the L-BFGS polish (its rounds: 0)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True).double()
     tree = build_tree(task, tokenizer, max_tokens=task.answer_width + 1)
     paths, probs = expert_paths(task, tokenizer, tree)
     with torch.no_grad():
         reference = node_log_probs(model, tree)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=settings["decay"])
-
-    def closure():
-        optimizer.zero_grad()
-        loss = -objective(model, reference, tree, beta)[0]
-        loss.backward()
-        return loss
-
+    gradient = ExactPolicyGradient(model, reference, tree, beta, lr=settings["lr"], decay=settings["decay"],
+                                   max_steps=settings["max_steps"], polish_iterations=settings["polish_iterations"])
     committed = pd.read_json(folder / "exact.jsonl", lines=True, precise_float=True).set_index("step")
     logged = pd.read_json(folder / "log.jsonl", lines=True).set_index("step")
     steps, records, drift = meta["stages"][0]["steps"], [], 0.0
     for step in range(steps + 1):
         with torch.no_grad():
             by_depth = node_log_probs(model, tree)
-            parts = objective(model, reference, tree, beta)[1]
+        parts = gradient.parts()
         drift = max(drift, *(abs(parts[k] - committed.loc[step, k]) for k in ("exact_pass_rate", "exact_kl")))
         if step in logged.index:
             records.append({"step": step, "exact_pass_rate": parts["exact_pass_rate"], "reverse_kl_exact": parts["exact_kl"],
                             **forgetting_point(by_depth, reference, tree, paths, probs)})
         if step < steps:
-            optimizer.step(closure)
-            schedule.step()
+            gradient.step(step)
     if not drift <= REPLAY_TOLERANCE:
         raise RuntimeError(f"{folder}: the replay leaves exact.jsonl by {drift:.3g} > {REPLAY_TOLERANCE:g}")
     frame = pd.DataFrame(records)

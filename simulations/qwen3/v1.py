@@ -155,7 +155,7 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerControl, TrainerState
 
-    from simulations.qwen3.exact_rl import build_tree, distance_to_tilt, node_log_probs, objective, pass_probability, tilt_optimum
+    from simulations.qwen3.exact_rl import build_tree, distance_to_tilt, node_log_probs, pass_probability, tilt_optimum
     from simulations.qwen3.runner import hardware
     from simulations.qwen3.stages import task_callback
 
@@ -176,25 +176,13 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
     callback = task_callback(task, tokenizer, samples_per_prompt=16, eval_every=eval_every, seed=seed, output_dir=out, phase="rl")
     args, control = SimpleNamespace(bf16=False, fp16=False), TrainerControl()
     state = TrainerState(max_steps=max_steps + polish_rounds)  # the callback evaluates every eval_every steps up to it
-    # Adam first: from the SFT model the objective is sharply curved (a 1e-2 step along its gradient already
-    # lowers it), which stalled L-BFGS's line search at a zero step; L-BFGS only once Adam is near the tilt.
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
-    polish = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=polish_iterations, history_size=50,
-                               line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
-
-    def closure():
-        for each in (optimizer, polish):
-            each.zero_grad()
-        loss = -objective(model, reference, tree, beta)[0]
-        loss.backward()
-        return loss
-
+    gradient = ExactPolicyGradient(model, reference, tree, beta, lr=lr, decay=decay, max_steps=max_steps,
+                                   polish_iterations=polish_iterations)
+    optimizer = gradient.adam
     callback.on_train_begin(args, state, control, model=model, optimizer=optimizer)
     records, exact_log = [], (out / "exact.jsonl").open("w")
     for step in range(max_steps + polish_rounds + 1):
-        with torch.no_grad():
-            parts = objective(model, reference, tree, beta)[1]
+        parts = gradient.parts()
         records.append({"step": step, "optimizer": "adam" if step <= max_steps else "lbfgs", **parts, "distance_to_tilt": distance_to_tilt(parts["objective"], optimum["optimal_objective"], beta)})
         exact_log.write(json.dumps(records[-1]) + "\n")
         exact_log.flush()
@@ -203,11 +191,7 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
         if converged or step == max_steps + polish_rounds or (out / "STOP").exists():  # STOP: end a run early, its logs complete
             break
         callback.on_pre_optimizer_step(args, state, control, model=model, optimizer=optimizer)  # the start's evaluation
-        if step < max_steps:
-            optimizer.step(closure)
-            schedule.step()
-        else:
-            polish.step(closure)
+        gradient.step(step)
         state.global_step = step + 1
         callback.on_step_end(args, state, control, model=model, optimizer=optimizer)
     callback.on_train_end(args, state, control, model=model, optimizer=optimizer)
@@ -225,6 +209,53 @@ def run_exact(sft_dir: Path, out: Path, *, beta: float, seed: int, command: str,
         versions=_versions(),
     )
     return records[-1]
+
+
+class ExactPolicyGradient:
+    """:func:`run_exact`'s optimization, one step at a time: the run and its replay (forgetting.py) share it.
+
+    Steps 0..``max_steps`` - 1 are Adam's (an ``ExponentialLR`` decay of ``decay`` a step); later
+    steps are L-BFGS steps of ``polish_iterations`` iterations each (strong-Wolfe line search).
+    Adam comes first: from the SFT model the objective is sharply curved (a 1e-2 step along its
+    gradient already lowers it), which stalled L-BFGS's line search at a zero step; L-BFGS only
+    once Adam is near the tilt, where the objective is nearly quadratic.
+    """
+
+    def __init__(self, model, reference, tree, beta: float, *, lr: float, decay: float, max_steps: int,
+                 polish_iterations: int) -> None:
+        import torch
+
+        self.model, self.reference, self.tree, self.beta, self.max_steps = model, reference, tree, beta, max_steps
+        self.adam = torch.optim.Adam(model.parameters(), lr=lr)
+        self.schedule = torch.optim.lr_scheduler.ExponentialLR(self.adam, gamma=decay)
+        self.polish = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=polish_iterations, history_size=50,
+                                        line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
+
+    def _loss(self):
+        from simulations.qwen3.exact_rl import objective
+
+        for optimizer in (self.adam, self.polish):
+            optimizer.zero_grad()
+        loss = -objective(self.model, self.reference, self.tree, self.beta)[0]
+        loss.backward()
+        return loss
+
+    def parts(self) -> dict:
+        """The exact objective's parts at the current weights (pass rate, KL(pi || pi_SFT), objective)."""
+        import torch
+
+        from simulations.qwen3.exact_rl import objective
+
+        with torch.no_grad():
+            return objective(self.model, self.reference, self.tree, self.beta)[1]
+
+    def step(self, step: int) -> None:
+        """Step ``step`` -> ``step + 1``: Adam's below ``max_steps``, L-BFGS's from there."""
+        if step < self.max_steps:
+            self.adam.step(self._loss)
+            self.schedule.step()
+        else:
+            self.polish.step(self._loss)
 
 
 def task_from_meta(meta: dict):
