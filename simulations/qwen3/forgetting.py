@@ -62,7 +62,8 @@ REPO = Path(__file__).resolve().parents[2]
 #: Run family -> glob of its run folders under :data:`DATA_ROOT` (each with log.jsonl and run_meta.json).
 FAMILIES = {"digit": "qwen3/*", "CoLA protocol": "cola/protocol/*", "CoLA beta": "cola/beta/*",
             "CoLA beta-long": "cola/beta-long/*", "CoLA size": "cola/size/*", "CoLA protocol-v2": "cola/protocol-v2/*",
-            "CoLA beta-v2": "cola/beta-v2/*", "V1 exact PG": "v1/exact/*", "V1 exact PG, converged": "v1-converged/exact/*"}
+            "CoLA beta-v2": "cola/beta-v2/*", "CoLA size-v2": "cola/size-v2/*", "V1 exact PG": "v1/exact/*",
+            "V1 exact PG, converged": "v1-converged/exact/*"}
 #: What an exact run's replay writes next to its log (and its meta).
 RECOMPUTED, RECOMPUTED_META = "forgetting.jsonl", "forgetting_meta.json"
 #: Largest |difference| allowed between a replay and the committed log: both are the same float

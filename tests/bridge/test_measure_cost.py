@@ -151,6 +151,25 @@ def test_scored_rows_ride_on_the_samples_forwards_each_distinct_prefix_once(digi
                     assert shapes[0] == (len(first), 1)
 
 
+def test_a_float64_model_is_scored_in_float64(digit):
+    """The cached-prefix paths against the full forward, both in float64: equal to 1e-12, not to float32's 1e-7.
+
+    They cast the logits to float32 for bf16/fp16 models only; before, a float64 model's
+    scores went through float32 (the converged V1 runs' logged SFT loss is 1e-8 to 1.4e-7 off the exact sum).
+    """
+    _, tokenizer, _ = digit
+    model = build_tiny_qwen3(tokenizer, TINY, seed=5).double().eval()
+    prompts, index, responses = [[1, 2, 3], [4, 5, 6]], [0, 1, 0, 1], [[7], [8, 9, 10], [11, 12], [7, 8]]
+    with torch.no_grad():
+        full = sequence_logprobs(model, pad_pairs([prompts[i] for i in index], responses, pad_id=0))
+        passed = prompt_pass(model, prompts)
+        assert full.dtype == passed.last_logits.dtype == torch.float64
+        np.testing.assert_allclose(continuation_logprobs(model, passed, index, responses, pad_id=0), full, rtol=1e-12)
+        scored = sample_and_score(model, passed, [0, 1], index, responses, max_new_tokens=3, eos_id=tokenizer.eos_token_id,
+                                  pad_id=tokenizer.pad_token_id, generator=torch.Generator().manual_seed(1))[2]
+        np.testing.assert_allclose(scored, full, rtol=1e-12)
+
+
 def _old_samples(measurer, model, encoded, seed):
     """The replaced ``_sample``: ``generate`` per batch of one prompt length, with the evaluation's generator."""
     prompts = [p for p in encoded["prompts"] for _ in range(measurer.samples_per_prompt)]

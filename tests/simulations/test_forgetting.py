@@ -76,8 +76,14 @@ def test_the_figure_numbers_are_the_logged_ones(drawn):
             assert row["forward_kl_source"] in ("not logged", "sampled, full support (log: forward_kl)")
 
 
+#: How far the callback's logged SFT loss may sit from the replay's exact float64 sum, per exact plan. The converged
+#: plan's callback scored its float64 model through float32 logits (a cast since removed:
+#: ``sequences.at_least_float32``), so its log is exact to float32's ~1e-7 only; the first plan's predates that cast.
+LOGGED_SFT_LOSS_TOLERANCE = {"v1": forgetting.REPLAY_TOLERANCE, "v1-converged": 1e-6}
+
+
 def test_replays_are_the_committed_runs():
-    """Each replay met exact.jsonl to REPLAY_TOLERANCE and its SFT loss is the callback's."""
+    """Each replay met exact.jsonl to REPLAY_TOLERANCE and its SFT loss is the callback's (to the log's precision)."""
     metas = sorted(forgetting.DATA_ROOT.glob(f"v1*/exact/*/{forgetting.RECOMPUTED_META}"))
     if not metas:
         pytest.skip("no exact run replayed (python -m simulations.qwen3.forgetting recompute)")
@@ -85,7 +91,8 @@ def test_replays_are_the_committed_runs():
         meta = json.loads(path.read_text())
         assert meta["finished"] and meta["command"].startswith("python -m simulations.qwen3.forgetting recompute")
         assert meta["replay_max_abs_diff_exact_jsonl"] <= forgetting.REPLAY_TOLERANCE
-        assert meta["sft_loss_max_abs_diff_log"] <= forgetting.REPLAY_TOLERANCE
+        plan = path.relative_to(forgetting.DATA_ROOT).parts[0]
+        assert meta["sft_loss_max_abs_diff_log"] <= LOGGED_SFT_LOSS_TOLERANCE[plan]
 
 
 def test_increase_meets_the_forward_kl_within_the_premise_bound(drawn):

@@ -106,6 +106,16 @@ def encode_pairs(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], res
     return pad_pairs(prompt_ids, response_ids, pad_id=pad, device=device)
 
 
+def at_least_float32(logits: torch.Tensor) -> torch.Tensor:
+    """``logits`` in float32 where they are bf16/fp16 (which lose the small probabilities the SFT loss is made
+    of), else as they are: a float64 model is scored in float64.
+
+    >>> at_least_float32(torch.zeros(1, dtype=torch.bfloat16)).dtype, at_least_float32(torch.zeros(1, dtype=torch.float64)).dtype
+    (torch.float32, torch.float64)
+    """
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
 def sequence_logprobs(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """log pi(response | prompt) per row: the sum of the response tokens' log-probabilities.
 
@@ -113,9 +123,7 @@ def sequence_logprobs(model: PreTrainedModel, batch: dict[str, torch.Tensor]) ->
     probabilities that the SFT loss is made of). Differentiable; wrap it in
     ``torch.no_grad()`` for evaluation.
     """
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()
+    logits = at_least_float32(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1])
     targets = batch["input_ids"][:, 1:]
     token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return (token_logprobs * batch["response_mask"][:, 1:]).sum(dim=-1)
@@ -126,7 +134,7 @@ class PromptPass(NamedTuple):
 
     ids: torch.Tensor  # (prompts, length) token ids
     cache: Any  # the key/value cache (a transformers Cache), or None where the model returns none
-    last_logits: torch.Tensor  # (prompts, vocabulary) float32: what the first continuation token is drawn from
+    last_logits: torch.Tensor  # (prompts, vocabulary), float32 or wider: what the first continuation token is drawn from
 
 
 def prompt_pass(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]]) -> PromptPass:
@@ -149,7 +157,7 @@ def prompt_pass(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]]) -> 
     cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     if cache is not None and not hasattr(cache, "batch_select_indices"):
         cache = None
-    return PromptPass(ids, cache, out.logits[:, -1].float())
+    return PromptPass(ids, cache, at_least_float32(out.logits[:, -1]))
 
 
 _FORWARD_PARAMETERS: dict[type, set[str]] = {}
@@ -198,7 +206,7 @@ def continuation_logprobs(model: PreTrainedModel, prompts: PromptPass, index: Se
         inputs = targets["input_ids"][:, :-1]
         mask = torch.cat([torch.ones_like(prompts.ids[index]), targets["attention_mask"][:, :-1]], 1)
         after = model(input_ids=inputs, attention_mask=mask, **_continuation_cache(model, prompts, index)).logits
-        logits = torch.cat([logits, after.float()], 1)  # position t predicts response token t
+        logits = torch.cat([logits, at_least_float32(after)], 1)  # position t predicts response token t
     token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets["input_ids"].unsqueeze(-1)).squeeze(-1)
     return (token_logprobs * targets["response_mask"]).sum(dim=-1)
 
@@ -245,9 +253,10 @@ def sample_and_score(model: PreTrainedModel, prompts: PromptPass, sample_index: 
     score_node = torch.as_tensor(score_index, dtype=torch.long, device=device).clone()
     rows, width = len(sample_node), max(map(len, response_ids), default=0)
     targets = pad_pairs([[] for _ in response_ids], response_ids, pad_id=pad_id, device=device) if response_ids else None
-    scores = torch.zeros(len(response_ids), device=device)
+    dtype = prompts.last_logits.dtype  # float32, or the model's float64
+    scores = torch.zeros(len(response_ids), dtype=dtype, device=device)
     tokens = torch.empty((rows, 0), dtype=torch.long, device=device)
-    logprob, ended = torch.zeros(rows, device=device), torch.zeros(rows, dtype=torch.bool, device=device)
+    logprob, ended = torch.zeros(rows, dtype=dtype, device=device), torch.zeros(rows, dtype=torch.bool, device=device)
     node, row_logits, depth = prompts, prompts.last_logits[sample_node], 0
     for depth in range(max_new_tokens if rows else 0):
         drawn = torch.multinomial(torch.softmax(row_logits, dim=-1), 1, generator=generator).squeeze(-1)
@@ -288,14 +297,14 @@ def _extend(model, node: PromptPass, parents: torch.Tensor, fed: torch.Tensor, *
     parent, token = distinct // vocabulary, distinct % vocabulary
     ids = torch.cat([node.ids[parent], token[:, None]], 1)
     if node.cache is None:  # no cache: the whole prefixes again
-        return PromptPass(ids, None, model(input_ids=ids).logits[:, -1].float()), inverse
+        return PromptPass(ids, None, at_least_float32(model(input_ids=ids).logits[:, -1])), inverse
     if first:
         state = _continuation_cache(model, node, parent)
     else:
         node.cache.batch_select_indices(parent)
         state = _cache_keyword(model, node.cache)
     out = model(input_ids=token[:, None], attention_mask=torch.ones_like(ids), **state)
-    return PromptPass(ids, next(iter(state.values())), out.logits[:, -1].float()), inverse
+    return PromptPass(ids, next(iter(state.values())), at_least_float32(out.logits[:, -1])), inverse
 
 
 def shared_prompt_logprobs(model: PreTrainedModel, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], *,
