@@ -2,7 +2,7 @@
 
 The paper's experiment (THEORY.md V4) on its own protocol: the CoLA-like task of
 :mod:`simulations.qwen3.cola`, SFT then GRPO with the strict reward, evaluation with both the
-strict and the lenient (last-label) reward. Three plans, each a list of runs of
+strict and the lenient (last-label) reward. The plans, each a list of runs of
 ``python -m simulations.qwen3 --task cola ...``:
 
 ``protocol``
