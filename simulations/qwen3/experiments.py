@@ -117,7 +117,7 @@ BUDGET = [
 SFT_V2 = ("--sft-data", "enumerated", "--sft-train-size", "1950", "--sft-batch-size", "1950", "--sft-steps", "1000",
           "--lr-sft", "0.004", "--sft-lr-scheduler", "cosine")
 #: SFT_V2 with each distinct record once and its count (CountedSFTTrainer): the same loss and gradient per step,
-#: 7-9x less SFT compute (0.06-1.1 s per step from 0.026M to 7.1M parameters on one Intel Xeon thread, against 0.35-10 s).
+#: 6-9x less SFT compute (0.06-1.1 s per step from 0.026M to 7.1M parameters on one Intel Xeon thread, against 0.35-10 s).
 SFT_V2_COUNTED = tuple("counted" if part == "enumerated" else part for part in SFT_V2)
 #: The issue's premise tolerances: the SFT end's strict pass rate within this of a, its SFT loss within this of H(p*) (nats).
 PREMISE_PASS_TOLERANCE = 0.02

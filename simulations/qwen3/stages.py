@@ -224,7 +224,7 @@ class CountedSFTTrainer(SFTTrainer):
     tokens) that is sum_i c_i S_i / sum_i c_i n_i, which this trainer computes from one copy
     of each: the same loss and gradient, up to float summation order
     (tests/simulations/test_qwen3.py). p* enumerated on the CoLA-like task is 1950 records and
-    234 distinct ones: full-batch SFT steps 7-9x cheaper (``--sft-data counted``).
+    234 distinct ones: full-batch SFT steps 6-9x cheaper (``--sft-data counted``).
     """
 
     def _set_signature_columns_if_needed(self):
