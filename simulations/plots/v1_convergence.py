@@ -44,11 +44,11 @@ def draw(rng: np.random.Generator, *, quick: bool) -> list[Drawn]:
     table = run_table(DATA_DIR)  # once: its GRPO stationary points are most of the figure's time
     if table.empty:
         raise Skip(f"no finished V1 runs under {DATA_DIR} (python -m simulations.qwen3.v1)")
-    return [_convergence(DATA_DIR, table), _table(table)]
-
-
-def _convergence(root: Path, table: pd.DataFrame) -> Drawn:
     by_beta = beta_table(table)
+    return [_convergence(DATA_DIR, table, by_beta), _table(table, by_beta)]
+
+
+def _convergence(root: Path, table: pd.DataFrame, by_beta: pd.DataFrame) -> Drawn:
     betas = sorted(table["beta"].unique())
     colour = dict(zip(betas, colours(len(betas)), strict=True))
     fig, axes = panels(2, 1, width=5.0, height=3.9)
@@ -84,8 +84,7 @@ def _convergence(root: Path, table: pd.DataFrame) -> Drawn:
                  dict(betas=betas, runs=sorted(table["run"])))
 
 
-def _table(table: pd.DataFrame) -> Drawn:
-    by_beta = beta_table(table)
+def _table(table: pd.DataFrame, by_beta: pd.DataFrame) -> Drawn:
     fig, axes = panels(1, 1, width=8.5, height=4.2)
     ax = axes[0, 0]
     position = np.arange(len(by_beta))

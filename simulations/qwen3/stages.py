@@ -38,6 +38,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
 from nondecoupling.bridge.models.callback import CouplingCallback, CouplingConfig
+from nondecoupling.bridge.models.sequences import at_least_float32
 from nondecoupling.validation import ParameterError, check_nonnegative
 from simulations.qwen3.task import VerifiableTask, expert_pairs
 
@@ -235,7 +236,7 @@ class CountedSFTTrainer(SFTTrainer):
         counts, labels = inputs["count"], inputs["labels"]
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
         targets = labels[:, 1:]  # the model's logits at t predict token t + 1
-        nll = torch.nn.functional.cross_entropy(outputs.logits[:, :-1].float().transpose(1, 2), targets,
+        nll = torch.nn.functional.cross_entropy(at_least_float32(outputs.logits[:, :-1]).transpose(1, 2), targets,
                                                 ignore_index=-100, reduction="none")
         weights = counts[:, None].to(nll.dtype) * (targets != -100)
         loss = (weights * nll).sum() / weights.sum()
