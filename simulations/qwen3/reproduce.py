@@ -9,7 +9,8 @@ then re-run in that revision's tree (``git archive``; the clone needs the histor
 the callback's evaluation schedule and scoring have changed since. A run whose log no longer
 reproduces (``"log_reproduces": false``, with a ``reproduction_note`` saying why) is
 regenerated with ``--in-place``: its command re-run into its own folder with today's code,
-then its bridge report (``nondecoupling.bridge check``), the saved model removed.
+then its bridge report (``nondecoupling.bridge check``), the saved model removed. ``--anchor`` makes
+this CPU's anchor (:func:`make_anchor`), the small run that the reproduction test re-makes on it.
 
 >>> recorded_argv({"command": "python -m simulations.qwen3 --seed 1 --out simulations/data/x"}, Path("/tmp/y"))
 ['-m', 'simulations.qwen3', '--seed', '1', '--out', '/tmp/y']
@@ -100,13 +101,58 @@ def rerun(run_dir: Path, out: Path) -> Path:
     # A folder inside the source tree is named relative to it (the command runs there), so the
     # command a regenerated run records is the committed one, not this machine's absolute path.
     named = out.relative_to(source) if out.is_relative_to(source) else out
-    environment = {**os.environ, "PYTHONPATH": f"{source / 'theory'}{os.pathsep}{source}", "OMP_NUM_THREADS": "1",
-                   "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     with (out / "rerun.log").open("w") as log:
-        code = subprocess.call([sys.executable, *recorded_argv(meta, named)], cwd=source, env=environment, stdout=log,
+        code = subprocess.call([sys.executable, *recorded_argv(meta, named)], cwd=source, env=_one_thread(source), stdout=log,
                                stderr=subprocess.STDOUT)
     if code:
         raise RuntimeError(f"re-running {run_dir} exited {code}; see {out / 'rerun.log'}")
+    return out
+
+
+def _one_thread(source: Path) -> dict:
+    """The environment a run is made and re-made in: ``source``'s code on the path, one thread everywhere."""
+    return {**os.environ, "PYTHONPATH": f"{source / 'theory'}{os.pathsep}{source}", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+#: Where the anchors live: one small run per CPU the project has met, made on it (:func:`make_anchor`).
+ANCHORS = REPO / "simulations" / "data" / "anchors"
+#: An anchor's command: the size plan's smallest model, shortened (60 SFT and 40 RL steps, one cycle: ~5 s), one thread.
+ANCHOR_COMMAND = ("python -m simulations.qwen3 --task cola --pipeline sft-rl --seed 0 --beta 0.0 --threads 1 --device cpu "
+                  "--hidden-size 32 --num-layers 2 --num-heads 4 --num-kv-heads 2 --head-dim 8 --intermediate-size 96 "
+                  "--sft-steps 60 --rl-steps 40 --pretrain-steps 20 --cycles 1 --lr-sft 0.002 --lr-rl 0.002 --lr-pretrain 0.003 "
+                  "--sft-train-size 1024 --pretrain-size 512 --samples-per-prompt 4 --sft-batch-size 64 "
+                  "--rl-prompts-per-step 8 --num-generations 8 --eval-every 20 --out {out}")
+
+
+def make_anchor() -> Path:
+    """Make this CPU's anchor, ``simulations/data/anchors/<cpu>/``: the run the reproduction test re-makes here.
+
+    A run re-made on another CPU generation trains another model (its kernels round
+    differently), so a committed run is compared only on the CPU it records
+    (:func:`simulations.qwen3.runner.cpu_identity`); an anchor gives a new CPU one, made from a
+    clean checkout so that its ``code_revision`` names the code that made it.
+
+    Raises
+    ------
+    ParameterError
+        If the code under simulations/qwen3/ or theory/ differs from the checked-out commit.
+    """
+    import re
+    import shutil
+
+    from simulations.qwen3.runner import cpu_identity  # imports torch
+
+    revision = code_revision()
+    if revision["code_modified"]:
+        raise ParameterError("checkout", "no uncommitted change under simulations/qwen3/ or theory/", "changes")
+    out = ANCHORS / re.sub(r"[^a-z0-9]+", "-", cpu_identity().lower()).strip("-")
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "run.log").open("w") as log:
+        subprocess.run([sys.executable, *shlex.split(ANCHOR_COMMAND.format(out=out.relative_to(REPO)))[1:]], cwd=REPO,
+                       env=_one_thread(REPO), stdout=log, stderr=subprocess.STDOUT, check=True)
+    shutil.rmtree(out / "model", ignore_errors=True)
+    mark_finished(out, revision)
     return out
 
 
@@ -178,11 +224,19 @@ def regenerate(run_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations.qwen3.reproduce", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path, help="a committed run's folder (run_meta.json, log.jsonl)")
+    parser.add_argument("run", type=Path, nargs="?", help="a committed run's folder (run_meta.json, log.jsonl)")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=Path, help="where the re-run writes (then the two logs are compared)")
     where.add_argument("--in-place", action="store_true", help="regenerate the run: re-run into its own folder")
+    where.add_argument("--anchor", action="store_true", help="make this CPU's anchor run (no RUN): see make_anchor")
     args = parser.parse_args(argv)
+    if args.anchor:
+        if args.run is not None:
+            parser.error("--anchor makes a new run: give no RUN")
+        print(make_anchor())
+        return 0
+    if args.run is None:
+        parser.error("RUN is required with --out and --in-place")
     if args.in_place:
         regenerate(args.run)
         return 0

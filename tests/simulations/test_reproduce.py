@@ -15,7 +15,7 @@ name does not pin that down: on 2026-12-06 an "AMD EPYC" of another generation (
 AVX-512) re-made the same run 2e-3 nats off in the SFT loss. Runs now record the CPU's family,
 model and the ISA torch dispatches to (:func:`simulations.qwen3.runner.cpu_identity`), and only a
 run recorded so is compared; ``simulations/data/anchors/`` holds one small run per CPU met, made
-there, for this test (:data:`ANCHOR_COMMAND`).
+there, for this test (``python -m simulations.qwen3.reproduce --anchor``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ pytest.importorskip("trl")
 pytest.importorskip("torch")
 
 from simulations.qwen3.reproduce import code_revision, is_finished, log_drift, mark_finished, recorded_argv, rerun  # noqa: E402
+from simulations.qwen3.reproduce import main as reproduce_main  # noqa: E402
 from simulations.qwen3.runner import cpu_identity  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -102,6 +103,13 @@ def test_a_finished_run_records_the_revision_taken_when_it_started(tmp_path):
         assert code_revision()["code_revision"] == head
 
 
+@pytest.mark.parametrize("argv", [["--anchor", "some/run"], ["--out", "x"], ["--in-place"]])
+def test_the_command_line_wants_a_run_except_for_an_anchor(argv, capsys):
+    with pytest.raises(SystemExit):
+        reproduce_main(argv)
+    assert "RUN" in capsys.readouterr().err
+
+
 def test_a_command_of_a_module_that_is_gone_is_named():
     with pytest.raises(ValueError, match="theory.bridge.qwen3"):
         recorded_argv({"command": "python -m theory.bridge.qwen3 --out x"}, Path("y"))
@@ -124,15 +132,6 @@ def test_log_drift_is_the_largest_difference_and_compares_other_schedules_only_a
     assert shared[["points", "max_abs_diff"]].values.tolist() == [[3, 0.0]]
 
 
-#: The command of an anchor run (``simulations/data/anchors/<cpu>/``): the size plan's smallest model, shortened
-#: (60 SFT and 40 RL steps, one cycle), one torch thread; made with :func:`simulations.qwen3.reproduce.mark_finished`.
-ANCHOR_COMMAND = ("python -m simulations.qwen3 --task cola --pipeline sft-rl --seed 0 --beta 0.0 --threads 1 --device cpu "
-                  "--hidden-size 32 --num-layers 2 --num-heads 4 --num-kv-heads 2 --head-dim 8 --intermediate-size 96 "
-                  "--sft-steps 60 --rl-steps 40 --pretrain-steps 20 --cycles 1 --lr-sft 0.002 --lr-rl 0.002 --lr-pretrain 0.003 "
-                  "--sft-train-size 1024 --pretrain-size 512 --samples-per-prompt 4 --sft-batch-size 64 "
-                  "--rl-prompts-per-step 8 --num-generations 8 --eval-every 20 --out simulations/data/anchors/CPU")
-
-
 def _cheapest_standalone_run(cpu: str) -> Path | None:
     """The committed runner run (``python -m simulations.qwen3``) recorded on ``cpu`` (:func:`cpu_identity`), cheapest first."""
     metas = [(json.loads(p.read_text()), p.parent) for p in RUNS]
@@ -153,7 +152,7 @@ def test_the_cheapest_committed_run_reproduces_its_log(tmp_path):
     run = _cheapest_standalone_run(cpu)
     if run is None:
         pytest.skip(f"no committed run was recorded on {cpu!r}; another CPU's kernels give another trajectory "
-                    f"(make an anchor here: {ANCHOR_COMMAND})")
+                    "(make one here: python -m simulations.qwen3.reproduce --anchor)")
     revision = json.loads((run / "run_meta.json").read_text()).get("code_revision")
     if revision and subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=REPO).returncode:
         pytest.skip(f"{run.name} was made by {revision}, which this clone's history lacks (a shallow clone)")
