@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nondecoupling.bridge.logs.readers import text
 from nondecoupling.bridge.logs.run import COLUMNS, LogFormatError, LogMapping, read_log, read_run, read_run_meta
 from tests.bridge.synthetic import isotropic_run, write_jsonl
 
@@ -162,51 +161,6 @@ def test_canonical_records_round_trip_through_jsonl_and_csv(tmp_path_factory, in
         np.testing.assert_array_equal(run[column].to_numpy(float), frame[column].to_numpy(float))
     changes = np.r_[0, np.cumsum(frame["phase"].to_numpy()[1:] != frame["phase"].to_numpy()[:-1])]
     assert list(run["stage"]) == list(changes)
-
-
-#: A JSONL value as a writer may leave it: a float, an integer, null, or the key left out of the line.
-_json_value = st.one_of(st.floats(1e-3, 1e3, allow_nan=False), st.integers(1, 1000), st.none(), st.just("absent"))
-
-
-@given(rows=st.lists(st.tuples(st.sampled_from(["sft", "rl"]), _json_value, _json_value, _json_value), min_size=2, max_size=40),
-       piece_bytes=st.integers(8, 400), last_newline=st.booleans())
-def test_jsonl_read_in_pieces_joins_them_as_json_loads_reads_the_lines(tmp_path_factory, rows, piece_bytes, last_newline):
-    """Pieces of whole lines, each typed on its own (keys that appear late, integers then floats, nulls then numbers),
-    give the frame that json.loads line by line gives (the record path, which a trailing blank line forces)."""
-    lines = []
-    for step, (phase, *values) in enumerate(rows):
-        record = {"phase": phase, "step": step}
-        record.update({key: value for key, value in zip(("sft_loss", "reward", "kl"), values) if value != "absent"})
-        lines.append(json.dumps(record) + "\n")
-    if not any(value not in (None, "absent") for _, *values in rows for value in values[:2]):
-        lines.append(json.dumps({"phase": "rl", "step": len(rows), "reward": 0.5}) + "\n")  # a quantity to read
-    folder = tmp_path_factory.mktemp("pieces")
-    pieces, by_lines = folder / "pieces.jsonl", folder / "lines.jsonl"
-    content = "".join(lines) if last_newline else "".join(lines).removesuffix("\n")
-    pieces.write_text(content)
-    by_lines.write_text(content + ("\n" if last_newline else "\n\n"))
-    split = list(text._line_pieces(pieces, piece_bytes))
-    assert b"".join(split) == pieces.read_bytes() and all(piece.endswith(b"\n") for piece in split[:-1])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(text, "JSONL_PIECE_BYTES", piece_bytes)
-        assert text._jsonl_table(pieces) is not None  # the piecewise path itself, not a fallback to the record path
-        run = read_run(pieces)
-    expected = read_run(by_lines)
-    for column in ("step", "phase", "stage", "sft_loss", "reward", "kl"):
-        np.testing.assert_array_equal(run[column].to_numpy(), expected[column].to_numpy(), err_msg=column)
-    assert list(run["source"].str.replace("pieces", "lines")) == list(expected["source"])
-
-
-def test_jsonl_pieces_that_disagree_on_a_keys_kind_are_read_line_by_line(tmp_path, monkeypatch):
-    """A number in one piece and a text in a later one: the record path reads it, and names the line."""
-    monkeypatch.setattr(text, "JSONL_PIECE_BYTES", 64)
-    path = tmp_path / "log.jsonl"
-    path.write_text("".join(json.dumps({"phase": "rl", "step": step, "reward": 0.5}) + "\n" for step in range(10))
-                    + json.dumps({"phase": "rl", "step": 10, "reward": "high"}) + "\n")
-    assert len(list(text._line_pieces(path, 64))) > 2
-    assert text._jsonl_table(path) is None
-    with pytest.raises(LogFormatError, match="line 11: 'reward' is 'high', not a number"):
-        read_log(path)
 
 
 def test_run_meta_sidecar_and_logged_stage_column(tmp_path):
