@@ -54,6 +54,7 @@ BEFORE = {
     "check-issue25": "101b791",  # before issue 25's second pass (no scipy.stats, stored nulls, cheaper figure)
     "check-issue25-third": "9239323",  # before its third pass (batched null simulation, run_checks without attrs)
     "check-issue25-fifth": "e61942b",  # before its fifth pass (nulls by the AR(1) recursion, lines counted mapped)
+    "check-issue25-sixth": "8aee581",  # before its sixth pass (K1's worst points by partition, sources as large strings)
     "quadratic": "731b424^",  # Quadratic's null-space projector
     "callback": "9239323",  # before the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
     "callback-start": "0e2b7a2",  # before the stage's start was measured in on_pre_optimizer_step (issue 25.1's fifth pass)
@@ -118,9 +119,11 @@ def check(context: Context) -> dict:
     log = _log(context.scratch, 10**5 if context.quick else 10**6)
     nulls, third_nulls = context.folder(), context.folder()  # empty: "cold" fills them, "warm" reads them
     third, fifth_nulls = context.tree("check-issue25-third"), context.folder()
+    sixth, sixth_nulls = context.tree("check-issue25-sixth"), context.folder()
     trees = (("before", context.tree("check"), nulls), ("reader", context.tree("check-reader"), nulls),
              ("previous", context.tree("check-issue25"), nulls), ("third_cold", third, third_nulls),
              ("third_warm", third, third_nulls), ("fifth_cold", context.tree("check-issue25-fifth"), fifth_nulls),
+             ("sixth_cold", sixth, sixth_nulls), ("sixth_warm", sixth, sixth_nulls),
              ("cold", ROOT, nulls), ("warm", ROOT, nulls))
     runs = {}
     for label, tree, folder in trees:
@@ -133,6 +136,7 @@ def check(context: Context) -> dict:
     runs["now_same_verdicts"] = runs["previous"]["verdicts"] == runs["cold"]["verdicts"] == runs["warm"]["verdicts"]
     runs["third_same_verdicts"] = runs["third_cold"]["verdicts"] == runs["cold"]["verdicts"] == runs["warm"]["verdicts"]
     runs["fifth_same_verdicts"] = runs["fifth_cold"]["verdicts"] == runs["cold"]["verdicts"]
+    runs["sixth_same_verdicts"] = runs["sixth_cold"]["verdicts"] == runs["cold"]["verdicts"] == runs["warm"]["verdicts"]
     runs["verdicts_changed_since"] = sorted(k for k, v in runs["warm"]["verdicts"].items() if runs["before"]["verdicts"].get(k) != v)
     return runs
 
@@ -313,6 +317,12 @@ CLAIMS = [
           "check", _check_ratio("fifth_cold", "cold", "cpu"), within(0.95, 1.2)),
     Claim("check-verdicts-fifth", "CHANGELOG.md", "now: the verdicts of e61942b (1 = same)", "check",
           lambda m: [float(m["fifth_same_verdicts"])], at_least(1.0), ""),
+    Claim("check-cpu-sixth", "CHANGELOG.md, docs/benchmarks.md", "0.95-1.15x less CPU than 8aee581, nulls stored (~0.1 s: near the noise)",
+          "check", _check_ratio("sixth_warm", "warm", "cpu"), within(0.95, 1.15)),
+    Claim("check-cpu-sixth-cold", "CHANGELOG.md, docs/benchmarks.md", "0.95-1.15x with the nulls simulated", "check",
+          _check_ratio("sixth_cold", "cold", "cpu"), within(0.95, 1.15)),
+    Claim("check-verdicts-sixth", "CHANGELOG.md", "now: the verdicts of 8aee581 (1 = same)", "check",
+          lambda m: [float(m["sixth_same_verdicts"])], at_least(1.0), ""),
     Claim("check-memory", "CHANGELOG.md, docs/benchmarks.md", "7-9x less peak memory than 2626bc4^", "check",
           lambda m: [m["before"]["peak_mb"] / m[now]["peak_mb"] for now in ("cold", "warm")], within(7.0, 9.0)),
     Claim("check-memory-issue25", "CHANGELOG.md, docs/benchmarks.md", "1.1-1.3x less than 101b791", "check",
