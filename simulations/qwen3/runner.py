@@ -301,8 +301,8 @@ def hardware() -> str:
 def cpu_identity() -> str:
     """The CPU as the kernels see it: model name, family and model numbers, and the vector ISA torch dispatches to.
 
-    The name alone does not tell generations apart: "AMD EPYC" covers Zen 2 (AVX2) and Zen 4
-    (AVX-512), whose kernels round differently, so that a run re-made on the other one trains
+    The name alone does not tell generations apart: "AMD EPYC" covers some with AVX2 only and some
+    with AVX-512, whose kernels round differently, so that a run re-made on another one trains
     another model (2e-3 nats off in the SFT loss during RL, cola/size/h32-l2-seed2). No comma: it is
     the first field of :func:`hardware`.
     """
