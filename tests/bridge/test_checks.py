@@ -28,6 +28,7 @@ from nondecoupling.bridge.logs.stats import (
 from nondecoupling.bridge.logs.verdicts import (
     HOLDS,
     INCONCLUSIVE,
+    MAX_LISTED_POINTS,
     NOT_MET,
     PREMISE_NOT_MET,
     RL_START,
@@ -35,6 +36,7 @@ from nondecoupling.bridge.logs.verdicts import (
     THRESHOLD_PREMISE,
     UNKNOWN,
     VIOLATED,
+    _least,
     check_a1,
     check_kl_bounds,
     check_x1,
@@ -216,6 +218,39 @@ def test_k1_check_uses_the_calibrated_decision():
     (k1,) = check_kl_bounds(frame, expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY)
     expected = pointwise_violation_verdict(frame["sft_loss"] - ENTROPY, frame["sft_loss"])
     assert k1.verdict == expected["verdict"] and k1.observed["noise_sd"] == pytest.approx(expected["noise_sd"])
+
+
+@given(values=st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0, np.inf]) | st.floats(-5, 5), min_size=1, max_size=60),
+       count=st.integers(1, 60))
+def test_the_least_values_are_those_a_stable_sort_puts_first(values, count):
+    """Ties (and infinities, which stand for NaN slack) go to the earlier points, as a stable sort orders them."""
+    values = np.array(values)
+    count = min(count, values.size)
+    assert _least(values, count).tolist() == sorted(np.argsort(values, kind="stable")[:count].tolist())
+
+
+def test_a_long_stage_lists_its_twenty_points_of_least_slack():
+    """Past MAX_LISTED_POINTS the report keeps the 20 points of least K1 slack, in step order; the undetermined
+    points (b = 1 with a < 1: slack -inf) come last, as in the verdict (they were listed first before 2026-12-06)."""
+    rng = np.random.default_rng(3)
+    n = MAX_LISTED_POINTS + 500
+    loss = ENTROPY + np.round(rng.uniform(0.5, 3.0, n), 1)  # rounded: many ties in the slack
+    rate = np.where(rng.uniform(size=n) < 0.1, 1.0, PASS_RATE)  # b = 1 with a < 1: kl undetermined, slack NaN
+    frame = pd.DataFrame({"phase": "rl", "stage": 0, "step": np.arange(n), "reward": rate, "sft_loss": loss})
+    (k1,) = check_kl_bounds(frame, expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY)
+    slack = np.where(rate == 1.0, np.inf, loss - ENTROPY)  # kl(a || a) = 0 where b = a
+    assert k1.observed["steps"].tolist() == sorted(np.argsort(slack, kind="stable")[:20].tolist())
+    assert k1.observed["listed"] == f"the 20 points of least slack out of {n}"
+
+
+def test_k3_names_its_tightest_determined_point():
+    """K3's statistic is read at the determined point of least slack, not at an undetermined one (b = 1, a < 1)."""
+    sft_excess = np.array([2.0, 0.3, 1.5, 0.1, 1.0, 0.8])
+    rewards = np.array([PASS_RATE, PASS_RATE, PASS_RATE, 1.0, PASS_RATE, PASS_RATE])
+    frame = pd.DataFrame({"phase": ["rl"] * 4 + ["sft"] * 6, "stage": [0] * 4 + [1] * 6, "step": np.arange(10),
+                          "reward": np.r_[np.full(4, PASS_RATE), rewards], "sft_loss": ENTROPY + np.r_[np.full(4, 1.0), sft_excess]})
+    k3 = next(c for c in check_kl_bounds(frame, expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY) if c.id == "K3")
+    assert k3.decided_by.startswith("tightest point, step 5:"), k3.decided_by  # slack 0.3; step 7's is -inf
 
 
 def test_a_curve_that_rises_then_falls_below_its_start_is_inconclusive():

@@ -555,12 +555,21 @@ def _sft_stage_check(stage, frame, *, n_boot, confidence, rng, fits) -> Check:
 
 
 def _listed(observed: dict, slack: np.ndarray) -> dict:
-    """Per-point arrays, or only the worst points of a long stage (the report stays small)."""
+    """Per-point arrays, or only the worst points of a long stage (the report stays small).
+
+    The worst are the points of least slack among the determined ones; a point whose bound is
+    undetermined (b in {0, 1} with a != b: slack -inf; no rate: NaN) comes after every one of them.
+    """
     if slack.size <= MAX_LISTED_POINTS:
         return observed
-    worst = _least(np.nan_to_num(slack, nan=np.inf), 20)
+    worst = _least(_determined_first(slack), 20)
     return {k: (v[worst] if isinstance(v, np.ndarray) and v.shape == slack.shape else v) for k, v in observed.items()} | {
         "listed": f"the {worst.size} points of least slack out of {slack.size}"}
+
+
+def _determined_first(slack: np.ndarray) -> np.ndarray:
+    """The slack with every undetermined point (non-finite: -inf where kl(a||b) is infinite, NaN) at +inf."""
+    return np.where(np.isfinite(slack), slack, np.inf)
 
 
 def _least(values: np.ndarray, count: int) -> np.ndarray:
@@ -612,7 +621,7 @@ def _k3_tightest(observed: dict) -> str:
     slack = np.asarray(observed["slack"], float)
     if not np.isfinite(slack).any():
         return "no point with a determined band"
-    i = int(np.nanargmin(slack))
+    i = int(np.argmin(_determined_first(slack)))
     return (f"tightest point, step {int(observed['steps'][i])}: b = {observed['pass_rate'][i]:.4g} vs band "
             f"[{observed['reward_band_low'][i]:.4g}, {observed['reward_band_high'][i]:.4g}] of the SFT excess "
             f"{observed['sft_excess'][i]:.4g} (slack {slack[i]:.4g})")
