@@ -1,10 +1,10 @@
-"""Every committed run names a command that runs today, and the cheapest one reproduces its log.
+"""Every committed run names a command that runs today, and the cheapest one made on this CPU reproduces its log.
 
 ``run_meta.json`` records ``command`` (``python -m MODULE ... --out FOLDER``) and ``versions``;
 the command must parse with today's module and write into the run's own folder. The documentation's
 examples (``docs/*example*/run_meta.json``) name the script that made them, which must exist. The slow test
-re-runs the committed run with the smallest recorded wall time and compares its log with the
-committed one: same steps, every metric within :data:`TOLERANCE`.
+re-runs, of the committed runs recorded on this machine's CPU, the one with the smallest recorded wall
+time and compares its log with the committed one: same steps, every metric within :data:`TOLERANCE`.
 
 Measured drift (2026-12-04): re-running ``cola/size/h32-l2-seed2`` (recorded with transformers
 5.24.0) under the pinned versions of constraints/bridge.txt (transformers 5.25.0) on the project's
