@@ -19,10 +19,12 @@ class FakeClock:
         return self.now
 
 
-def run_stage(monkeypatch, *, share, max_steps: int, every: int, step_seconds, evaluation_seconds) -> tuple[list[int], float, float]:
+def run_stage(monkeypatch, *, share, max_steps: int, every: int, step_seconds, evaluation_seconds,
+              reduced_start: bool = False) -> tuple[list[int], float, float]:
     """Drive a budget through one stage as the callback does: (evaluated steps, callback time, training time).
 
     ``evaluation_seconds``: one cost for every evaluation, or a list, the i-th evaluation's cost (the last one repeated).
+    ``reduced_start``: the first evaluation skips pi_ref's pass (``"rl_start"``), as the callback tells the budget.
     """
     clock = FakeClock()
     monkeypatch.setattr(budget_module.time, "perf_counter", clock)
@@ -33,7 +35,7 @@ def run_stage(monkeypatch, *, share, max_steps: int, every: int, step_seconds, e
     costs = evaluation_seconds if isinstance(evaluation_seconds, list) else [evaluation_seconds]
 
     def evaluate(step):
-        with budget.spending():
+        with budget.spending(reduced=reduced_start and not evaluated):
             clock.now += costs[min(len(evaluated), len(costs) - 1)]
         evaluated.append(step)
 
@@ -85,6 +87,37 @@ def test_the_share_holds_whenever_the_first_and_last_evaluations_fit(share, max_
         assert spent <= share * training * (1 + 1e-9)
     else:  # only the two mandatory evaluations
         assert spent == pytest.approx(2 * evaluation)
+
+
+def test_a_reduced_start_does_not_make_a_full_evaluation_look_cheap(monkeypatch):
+    """The benchmark's 20-step GRPO stage (2026-12-06): steps of 50 ms, the start (pi_ref's pass skipped) 16 ms, the
+    later evaluations 20 ms. Taking the start's cost as the next one's, step 10's fits (16 + 2 x 16 <= 50 ms) and the
+    stage spends 56 ms of its 1000, 5.6% against 5%; twice the start's does not fit, and the stage spends 36 ms."""
+    evaluated, spent, training = run_stage(monkeypatch, share=0.05, max_steps=20, every=10, step_seconds=lambda s: 0.05,
+                                           evaluation_seconds=[0.016, 0.020], reduced_start=True)
+    assert evaluated == [0, 20] and spent == pytest.approx(0.036) and spent <= 0.05 * training
+
+
+def test_after_a_full_evaluation_its_cost_is_the_estimate(monkeypatch):
+    """Twice the reduced start's cost holds only until a full evaluation is measured: the schedule is not thinned for good."""
+    evaluated, spent, training = run_stage(monkeypatch, share=0.05, max_steps=100, every=10, step_seconds=lambda s: 1.0,
+                                           evaluation_seconds=[0.4, 0.5], reduced_start=True)
+    # 0.4 + 2 x 0.8 <= 5 s: step 10 is made; from then on 0.5 s an evaluation: 0.4 + 0.5 k + 0.5 <= 5 up to k = 8
+    assert evaluated == [0, 10, 20, 30, 40, 50, 60, 70, 80, 100] and spent <= 0.05 * training
+
+
+@given(share=st.floats(0.01, 0.5), max_steps=st.integers(2, 300), every=st.integers(1, 20), step=st.floats(0.01, 10.0),
+       reduced=st.floats(0.001, 50.0), ratio=st.floats(1.0, 2.0))
+def test_the_share_holds_after_a_reduced_start_when_a_full_evaluation_costs_at_most_twice_it(share, max_steps, every, step,
+                                                                                               reduced, ratio):
+    full = reduced * ratio
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _, spent, training = run_stage(monkeypatch, share=share, max_steps=max_steps, every=every, step_seconds=lambda s: step,
+                                       evaluation_seconds=[reduced, full], reduced_start=True)
+    if reduced + full <= share * training:
+        assert spent <= share * training * (1 + 1e-9)
+    else:  # only the two mandatory evaluations
+        assert spent == pytest.approx(reduced + full)
 
 
 @pytest.mark.parametrize(("max_overhead", "expected"), [(None, [0, 2, 4, 6, 8]), (1e-9, [0, 8])])

@@ -184,9 +184,13 @@ class CouplingCallback(TrainerCallback):
         """
         if self.reference is not None:
             self.reference.to(device=model.device, dtype=model.dtype).eval().requires_grad_(False)
-        same, self._reference_is_policy = self._reference_is_policy and self.reference is not None, False
+        same, self._reference_is_policy = self._model_is_reference(), False
         return self.measurer.evaluate(model, step=step, reference=self.reference, autocast_dtype=self._autocast,
                                       model_is_reference=same)
+
+    def _model_is_reference(self) -> bool:
+        """pi_ref was just copied from the policy: the next evaluation skips pi_ref's pass (a reduced one, for the budget)."""
+        return self._reference_is_policy and self.reference is not None
 
     def _measure_start(self, args, state, control, model, optimizer=None) -> None:
         """The stage's start evaluation, if not made yet (the weights are still the start's)."""
@@ -198,7 +202,7 @@ class CouplingCallback(TrainerCallback):
         if self._last_step == state.global_step:  # on_step_end and on_evaluate at the same step
             return
         self._last_step = state.global_step
-        with self.budget.spending():
+        with self.budget.spending(reduced=self._model_is_reference()):
             self._measure_and_log(state, model, optimizer)
 
     def _measure_and_log(self, state, model, optimizer) -> None:
