@@ -290,7 +290,7 @@ def _callback(steps: int, what: str, revision: str = "after", label: str = "") -
 
 
 CLAIMS = [
-    Claim("sweep-quick-wall", "README.md, CHANGELOG.md", "1.5-1.8x less wall", "sweep", _ratio("default", "quick", 0), within(1.5, 1.8)),
+    Claim("sweep-quick-wall", "README.md, CHANGELOG.md", "1.5-1.85x less wall", "sweep", _ratio("default", "quick", 0), within(1.5, 1.85)),
     Claim("sweep-quick-target", "issue 25", ">= 1.5x less wall", "sweep", _ratio("default", "quick", 0), at_least(1.5)),
     Claim("sweep-quick-cpu", "README.md, CHANGELOG.md", "1.5-1.8x less CPU", "sweep", _ratio("default", "quick", 1), within(1.5, 1.8)),
     Claim("sweep-pool-wall", "simulations/sweep.py", "2 jobs: 1.1-1.9x less wall, under load", "sweep", _ratio("quick", "quick_pool2", 0), within(1.1, 1.9)),
@@ -341,8 +341,8 @@ CLAIMS = [
     Claim("api-klinv-array", "CHANGELOG.md (0.2.0), docs/benchmarks.md", "kl_inverse_* 10^4 arrays 10-19x", "api", _api_ratios("issue16", "kl_inverse", True), within(10, 19)),
     Claim("api-klinv-evaluations", "CHANGELOG.md, docs/benchmarks.md", "5-9 kl evaluations per scalar call", "api", _kl_evaluations("after"), within(5, 9), ""),
     Claim("api-klinv-evaluations-before", "CHANGELOG.md, docs/benchmarks.md", "53-54 before issue 16", "api", _kl_evaluations("issue16"), within(53, 54), ""),
-    Claim("api-tilted", "CHANGELOG.md, docs/benchmarks.md", "tilted_tradeoff fast path 18-59x", "api", _api_ratios("tilted", "tilted", False), within(18, 59)),
-    Claim("grid-sine-n10", "docs/benchmarks.md", "sine batched/loop 3.0-9.1x at N = 10", "grid", _rows("sine", "ratio", lambda n, d: n == 10), within(3.0, 9.1)),
+    Claim("api-tilted", "CHANGELOG.md, docs/benchmarks.md", "tilted_tradeoff fast path 17-59x", "api", _api_ratios("tilted", "tilted", False), within(17, 59)),
+    Claim("grid-sine-n10", "docs/benchmarks.md", "sine batched/loop 2.9-9.1x at N = 10", "grid", _rows("sine", "ratio", lambda n, d: n == 10), within(2.9, 9.1)),
     Claim("grid-sine-n100", "docs/benchmarks.md", "23-55x at N = 100, d <= 10", "grid", _rows("sine", "ratio", lambda n, d: n == 100 and d <= 10), within(23, 55)),
     Claim("grid-sine-n1000", "docs/benchmarks.md", "29-150x at N = 1000, d <= 10", "grid", _rows("sine", "ratio", lambda n, d: n == 1000 and d <= 10), within(29, 150)),
     Claim("grid-sine-d100", "docs/benchmarks.md", "2.7-6.0x at d = 100, N >= 100", "grid", _rows("sine", "ratio", lambda n, d: n >= 100 and d == 100), within(2.7, 6.0)),
@@ -353,7 +353,7 @@ CLAIMS = [
     Claim("grid-quadratic-flow", "docs/benchmarks.md", "exact flow alone 32-3600x the loop", "grid", _rows("quadratic", "ratio_flow_only", lambda n, d: True), within(32, 3600)),
     Claim("grid-quadratic-eigh", "docs/benchmarks.md", "with eigh 94-2100x, d <= 10", "grid", _rows("quadratic", "ratio", lambda n, d: d <= 10), within(94, 2100)),
     Claim("grid-quadratic-eigh-d100", "docs/benchmarks.md", "with eigh 2.6-8.0x at d = 100", "grid", _rows("quadratic", "ratio", lambda n, d: d == 100), within(2.6, 8.0)),
-    Claim("grid-quadratic-limit", "docs/benchmarks.md", "0.04-5.1x eigh + 2 matmuls (threaded)", "grid", _rows("quadratic", "over_limit", lambda n, d: True), within(0.04, 5.1)),
+    Claim("grid-quadratic-limit", "docs/benchmarks.md", "0.04-6.1x eigh + 2 matmuls (threaded)", "grid", _rows("quadratic", "over_limit", lambda n, d: True), within(0.04, 6.1)),
     Claim("grid-threads-wall", "docs/benchmarks.md", "2 BLAS threads / 1: 0.90-3.8x wall", "grid",
           lambda m: [m["threads"]["free_wall"] / m["threads"]["one_wall"]], within(0.90, 3.8)),
     Claim("grid-threads-cpu", "docs/benchmarks.md", "2 BLAS threads / 1: 1.7-3.7x CPU", "grid",
@@ -362,8 +362,8 @@ CLAIMS = [
           lambda m: [m["imports"]["bare"] / m["imports"]["full"]], within(0.25, 0.39)),
     Claim("callback-target", "issue 25, README.md, docs/callback.md", "callback <= 5% of training at 20 (fresh and warm), 60, 200 steps", "callback",
           _callback_lengths("callback"), at_most(0.05), "%"),
-    Claim("callback-20", "README.md, docs/callback.md, CHANGELOG.md", "callback/training 4.0-4.5% at 20 steps, first stage in a fresh process",
-          "callback", _callback(20, "callback"), within(0.040, 0.045), "%"),
+    Claim("callback-20", "README.md, docs/callback.md, CHANGELOG.md", "callback/training 3.7-4.5% at 20 steps, first stage in a fresh process",
+          "callback", _callback(20, "callback"), within(0.037, 0.045), "%"),
     Claim("callback-20-again", "README.md, docs/callback.md, CHANGELOG.md", "3.9-4.5% at 20 steps in a warm process", "callback",
           _callback(20, "callback", label="20-again"), within(0.039, 0.045), "%"),
     Claim("callback-60", "README.md, docs/callback.md, CHANGELOG.md", "3.8-4.8% at 60 steps", "callback", _callback(60, "callback"), within(0.038, 0.048), "%"),
@@ -375,7 +375,7 @@ CLAIMS = [
     Claim("callback-evaluations-60", "docs/callback.md, CHANGELOG.md", "5-6 evaluations (60 steps)", "callback", _callback(60, "evaluations"), within(5, 6), ""),
     Claim("callback-evaluations-200", "docs/callback.md, CHANGELOG.md", "20-21 evaluations (200 steps: 21 due)", "callback",
           _callback(200, "evaluations"), within(20, 21), ""),
-    Claim("callback-evaluation-20", "docs/callback.md", "one evaluation 0.36-0.42 steps (20 steps)", "callback", _callback(20, "evaluation"), within(0.36, 0.42)),
+    Claim("callback-evaluation-20", "docs/callback.md", "one evaluation 0.34-0.42 steps (20 steps)", "callback", _callback(20, "evaluation"), within(0.34, 0.42)),
     Claim("callback-evaluation-20-again", "docs/callback.md", "0.37-0.42 steps (20 steps, warm)", "callback",
           _callback(20, "evaluation", label="20-again"), within(0.37, 0.42)),
     Claim("callback-evaluation-60", "docs/callback.md", "0.37-0.45 steps (60 steps)", "callback", _callback(60, "evaluation"), within(0.37, 0.45)),
@@ -400,10 +400,10 @@ CLAIMS = [
           _callback(20, "callback", "before"), within(0.28, 0.33), "%"),
     Claim("callback-before-20-again", "docs/callback.md", "3.9-5.9% at 20 steps, warm", "callback",
           _callback(20, "callback", "before", "20-again"), within(0.039, 0.059), "%"),
-    Claim("callback-before-60", "docs/callback.md", "4.1-4.9% at 60 steps", "callback", _callback(60, "callback", "before"), within(0.041, 0.049), "%"),
+    Claim("callback-before-60", "docs/callback.md", "4.1-5.2% at 60 steps", "callback", _callback(60, "callback", "before"), within(0.041, 0.052), "%"),
     Claim("callback-before-200", "docs/callback.md", "4.5-5.1% at 200 steps", "callback", _callback(200, "callback", "before"), within(0.045, 0.051), "%"),
-    Claim("callback-before-evaluation-20", "docs/callback.md", "one evaluation 0.49-0.65 steps (20, fresh process)", "callback",
-          _callback(20, "evaluation", "before"), within(0.49, 0.65)),
+    Claim("callback-before-evaluation-20", "docs/callback.md", "one evaluation 0.48-0.65 steps (20, fresh process)", "callback",
+          _callback(20, "evaluation", "before"), within(0.48, 0.65)),
     Claim("callback-before-evaluation-20-again", "docs/callback.md", "0.37-0.56 steps (20, warm)", "callback",
           _callback(20, "evaluation", "before", "20-again"), within(0.37, 0.56)),
     Claim("callback-before-evaluation-60", "docs/callback.md", "0.45-0.53 steps (60 steps)", "callback", _callback(60, "evaluation", "before"), within(0.45, 0.53)),
@@ -459,10 +459,19 @@ def describe(values: list, unit: str) -> str:
     return f"{text}{suffix} (n = {len(values)})"
 
 
+def _measures(claim: Claim, data: dict) -> bool:
+    """Whether a saved repeat has what ``claim`` reads (a run saved before the claim's revision was added has not)."""
+    try:
+        claim.values(data)
+    except KeyError:
+        return False
+    return True
+
+
 def table(claims: list[Claim], results: dict) -> str:
     lines = ["| claim | stated in | claimed | measured: min-max | load (1 min) | holds |", "|---|---|---|---|---|---|"]
     for claim in claims:
-        repeats = results.get(claim.benchmark, [])
+        repeats = [r for r in results.get(claim.benchmark, []) if _measures(claim, r["data"])]  # saved before the claim existed: skipped
         values = [v for r in repeats for v in claim.values(r["data"])]
         loads = [x for r in repeats for x in r["load"]]
         load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""

@@ -67,3 +67,11 @@ def test_callback_claims_read_every_revision_and_the_warm_stage():
     assert any(c.id.startswith("callback-previous-") for c in claims)
     target = next(c for c in claims if c.id == "callback-target")
     assert target.values(results["callback"][0]["data"]) == [0.05] * 4  # every length: 20 fresh and warm, 60, 200
+
+
+def test_a_saved_run_older_than_a_claim_shows_it_not_measured():
+    """``--load`` of a run saved before a revision's claims were added (no ``seventh_warm`` in it) names them, not a KeyError."""
+    runs = {label: {"wall": 1.0, "cpu": 5.0, "peak_mb": 375.0, "verdicts": {}} for label in ("before", "cold", "warm")}
+    claim = next(c for c in run_all.CLAIMS if c.id == "check-cpu-seventh")
+    rows = run_all.table([claim], {"check": [{"load": [1.0, 1.0], "data": runs}]}).splitlines()[2:]
+    assert rows == [f"| check-cpu-seventh | {claim.where} | {claim.claimed} | not measured |  | not run |"]
