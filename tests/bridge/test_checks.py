@@ -223,7 +223,8 @@ def test_k1_check_uses_the_calibrated_decision():
 @given(values=st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0, np.inf]) | st.floats(-5, 5), min_size=1, max_size=60),
        count=st.integers(1, 60))
 def test_the_least_values_are_those_a_stable_sort_puts_first(values, count):
-    """Ties (and infinities, which stand for NaN slack) go to the earlier points, as a stable sort orders them."""
+    """Ties (+inf among them: an undetermined point's slack, as the listing passes it) go to the earlier points, as a stable
+    sort orders them."""
     values = np.array(values)
     count = min(count, values.size)
     assert _least(values, count).tolist() == sorted(np.argsort(values, kind="stable")[:count].tolist())
@@ -235,7 +236,7 @@ def test_a_long_stage_lists_its_twenty_points_of_least_slack():
     rng = np.random.default_rng(3)
     n = MAX_LISTED_POINTS + 500
     loss = ENTROPY + np.round(rng.uniform(0.5, 3.0, n), 1)  # rounded: many ties in the slack
-    rate = np.where(rng.uniform(size=n) < 0.1, 1.0, PASS_RATE)  # b = 1 with a < 1: kl undetermined, slack NaN
+    rate = np.where(rng.uniform(size=n) < 0.1, 1.0, PASS_RATE)  # b = 1 with a < 1: kl(a || b) infinite, slack -inf
     frame = pd.DataFrame({"phase": "rl", "stage": 0, "step": np.arange(n), "reward": rate, "sft_loss": loss})
     (k1,) = check_kl_bounds(frame, expert_pass_rate=PASS_RATE, expert_entropy=ENTROPY)
     slack = np.where(rate == 1.0, np.inf, loss - ENTROPY)  # kl(a || a) = 0 where b = a
