@@ -459,21 +459,16 @@ def describe(values: list, unit: str) -> str:
     return f"{text}{suffix} (n = {len(values)})"
 
 
-def _measures(claim: Claim, data: dict) -> bool:
-    """Whether a saved repeat has what ``claim`` reads (a run saved before the claim's revision was added has not)."""
-    try:
-        claim.values(data)
-    except KeyError:
-        return False
-    return True
-
-
 def table(claims: list[Claim], results: dict) -> str:
     lines = ["| claim | stated in | claimed | measured: min-max | load (1 min) | holds |", "|---|---|---|---|---|---|"]
     for claim in claims:
-        repeats = [r for r in results.get(claim.benchmark, []) if _measures(claim, r["data"])]  # saved before the claim existed: skipped
-        values = [v for r in repeats for v in claim.values(r["data"])]
-        loads = [x for r in repeats for x in r["load"]]
+        values, loads = [], []
+        for repeat in results.get(claim.benchmark, []):
+            try:
+                values += claim.values(repeat["data"])
+            except KeyError:  # a run saved before the claim's revision was added: not measured there
+                continue
+            loads += repeat["load"]
         load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""
         verdict = claim.holds(min(values), max(values)) if values else "not run"
         lines.append(f"| {claim.id} | {claim.where} | {claim.claimed} | {describe(values, claim.unit)} | {load} | {verdict} |")
