@@ -24,24 +24,26 @@ class TimeBudget:
     The stage's training time is projected from its steps so far (time per step x ``max_steps``). An
     evaluation becomes due at a scheduled step and is made at the first step end where the callback's
     time so far, plus this evaluation and the stage's last one (reserved: always made), is at most
-    ``share`` x that projection. An evaluation's cost is taken as the largest full one's so far in
-    the stage (on a loaded machine one evaluation's time is a noisy guess of the next). Until one
-    is measured it is twice the largest reduced one's: a stage's first evaluation with
-    ``"rl_start"`` skips pi_ref's pass, and pi_ref, a copy of the policy, adds at most the policy's
-    own passes (measured on the digit task: full evaluations 1.2-1.5x the reduced start's). Taken
-    as the reduced one's, a 20-step GRPO stage made a third evaluation and spent 6.1% of its
-    training time against a share of 5%. With ``share`` None, or not enforced (the live stop's
+    ``share`` x that projection, each of the two counted at :meth:`evaluation_bound`, an upper bound
+    of one evaluation's cost. The share then holds as long as every full evaluation of a stage costs
+    at most ``noise`` times any other (a loaded 2-core machine timed one stage's evaluations at up to
+    1.74x one another; counted at the largest so far, a 60-step GRPO stage made a last evaluation
+    1.4x the largest before it and spent 5.3% of its training time against 5%) and at most twice the
+    stage's reduced first one: with ``"rl_start"`` that one skips pi_ref's pass, and pi_ref, a copy
+    of the policy, adds at most the policy's own passes (full evaluations measured 1.2-1.5x the
+    reduced start's on the digit task). With ``share`` None, or not enforced (the live stop's
     schedule), due means made.
     """
 
-    def __init__(self, share: float | None) -> None:
-        self.share = share
+    def __init__(self, share: float | None, *, noise: float = 2.0) -> None:
+        self.share, self.noise = share, noise
         self._begun: float | None = None
         self.reset(enforced=True, max_steps=0)
 
     def reset(self, *, enforced: bool, max_steps: int) -> None:
         self.enforced, self.max_steps = enforced and self.share is not None, max_steps
         self.training = self.spent = self.largest_cost = self.largest_reduced_cost = 0.0
+        self.smallest_cost = float("inf")
         self.steps, self.due, self._begun = 0, False, None
 
     def step_begins(self) -> None:
@@ -59,11 +61,18 @@ class TimeBudget:
             return self.due
         assert self.share is not None  # enforced implies a share
         projected = self.training / self.steps * max(self.max_steps, self.steps)
-        return self.spent + 2 * self.evaluation_cost() <= self.share * projected
+        return self.spent + 2 * self.evaluation_bound() <= self.share * projected
 
-    def evaluation_cost(self) -> float:
-        """The cost an evaluation is taken to have: the largest full one's so far, else twice the largest reduced one's."""
-        return self.largest_cost or 2.0 * self.largest_reduced_cost
+    def evaluation_bound(self) -> float:
+        """An upper bound of a full evaluation's cost: ``noise`` x the smallest full one's so far (at least the largest's),
+        else twice the largest reduced one's.
+
+        The smallest, not the largest: every full cost is at most ``noise`` x the stage's cheapest, which the
+        smallest so far bounds from above, so this is the least bound the premise gives.
+        """
+        if not self.largest_cost:
+            return 2.0 * self.largest_reduced_cost
+        return max(self.largest_cost, self.noise * self.smallest_cost)
 
     @contextlib.contextmanager
     def spending(self, *, reduced: bool = False) -> Iterator[None]:
@@ -79,7 +88,7 @@ class TimeBudget:
             if reduced:
                 self.largest_reduced_cost = max(self.largest_reduced_cost, cost)
             else:
-                self.largest_cost = max(self.largest_cost, cost)
+                self.largest_cost, self.smallest_cost = max(self.largest_cost, cost), min(self.smallest_cost, cost)
             self.spent += cost
             self.due = False
             if self._begun is not None:  # made inside a step (the start's, in on_pre_optimizer_step): not training time
