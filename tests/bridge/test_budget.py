@@ -125,7 +125,7 @@ def test_after_a_full_evaluation_its_cost_is_the_estimate(monkeypatch):
 
 @given(share=st.floats(0.01, 0.5), max_steps=st.integers(2, 300), every=st.integers(1, 20), step=st.floats(0.01, 10.0),
        reduced=st.floats(0.001, 50.0), ratio=st.floats(1.0, 2.0))
-def test_the_share_holds_after_a_reduced_start_when_a_full_evaluation_bounds_at_most_twice_it(share, max_steps, every, step,
+def test_the_share_holds_after_a_reduced_start_when_a_full_evaluation_costs_at_most_twice_it(share, max_steps, every, step,
                                                                                                reduced, ratio):
     full = reduced * ratio
     with pytest.MonkeyPatch.context() as monkeypatch:
