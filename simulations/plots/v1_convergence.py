@@ -29,6 +29,7 @@ import pandas as pd
 
 from simulations.plots import Drawn, Skip
 from simulations.plots._style import BOUND, REFERENCE, THEORY_MARK, colours, panels
+from simulations.qwen3.reproduce import log_frame
 from simulations.qwen3.v1 import DATA_DIR, GRPO_VARIANTS, beta_table, run_table
 
 #: What each marker of ``v1_table`` is: column of :func:`beta_table` -> label.
@@ -55,7 +56,7 @@ def _convergence(root: Path, table: pd.DataFrame, by_beta: pd.DataFrame) -> Draw
     curve_ax, ratio_ax = axes[0, 0], axes[0, 1]
     rows = []
     for _, run in table.iterrows():
-        log = pd.read_json(root / "exact" / run["run"] / "log.jsonl", lines=True)
+        log = log_frame(root / "exact" / run["run"] / "log.jsonl")
         increase = log["sft_loss"] - log["sft_loss"].iloc[0]
         curve_ax.plot(log["step"], increase, color=colour[run["beta"]], alpha=0.8)
         rows.append(pd.DataFrame({"run": run["run"], "beta": run["beta"], "step": log["step"], "sft_increase": increase,

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling import kl_bernoulli, sft_increase_after_kl_rl
+from simulations.qwen3.reproduce import log_frame
 
 if TYPE_CHECKING:
     import torch
@@ -84,10 +85,10 @@ def run_folders(root: Path = DATA_ROOT) -> list[tuple[str, Path]]:
 
 def run_log(folder: Path, meta: dict) -> pd.DataFrame:
     """The run's canonical log; an exact V1 run gets its SFT run's log in front (stage 0), its RL stage as stage 1."""
-    log = pd.read_json(folder / "log.jsonl", lines=True)
+    log = log_frame(folder / "log.jsonl")
     if "sft_run" not in meta:
         return log
-    sft = pd.read_json(REPO / meta["sft_run"] / "log.jsonl", lines=True)
+    sft = log_frame(REPO / meta["sft_run"] / "log.jsonl")
     return pd.concat([sft.assign(stage=0), log.assign(stage=1)], ignore_index=True)
 
 
@@ -132,7 +133,7 @@ def run_stages(family: str, folder: Path, root: Path = DATA_ROOT) -> list[dict]:
 
 def _recomputed(folder: Path) -> pd.DataFrame | None:
     path = folder / RECOMPUTED
-    return pd.read_json(path, lines=True) if path.is_file() else None
+    return log_frame(path) if path.is_file() else None
 
 
 def _forward(recomputed: pd.DataFrame | None, end: pd.Series) -> dict:
@@ -151,7 +152,7 @@ def _reverse(folder: Path, end: pd.Series) -> dict:
     """KL(pi || pi_SFT) at the stage's end: the sampled estimate, its sample count, the exact value where there is one."""
     exact = folder / "exact.jsonl"
     return {"reverse_kl": end["kl"], "reverse_kl_samples": int(end["reward_samples"]),
-            "reverse_kl_exact": float(pd.read_json(exact, lines=True)["exact_kl"].iloc[-1]) if exact.is_file() else np.nan}
+            "reverse_kl_exact": float(log_frame(exact)["exact_kl"].iloc[-1]) if exact.is_file() else np.nan}
 
 
 def _k1_floor_increase(a: float, rate: float, excess: float) -> float:
@@ -337,7 +338,7 @@ def exact_metric_drift(recorded: Path, rerun_log: Path) -> float:
     The callback's evaluation schedule has changed since the V1 runs (a geometric start instead
     of steps 1, 2, 5), so the logs share most steps but not all; the last step must be shared.
     """
-    old, new = (pd.read_json(path, lines=True, precise_float=True).set_index("step") for path in (recorded, rerun_log))
+    old, new = (log_frame(path).set_index("step") for path in (recorded, rerun_log))
     if old.index[-1] not in new.index:
         raise RuntimeError(f"{rerun_log} has no evaluation at {recorded}'s last step {old.index[-1]}")
     common = old.index.intersection(new.index)
@@ -380,8 +381,8 @@ def recompute_exact_run(folder: Path, *, command: str, cache: Path = MODEL_CACHE
         reference = node_log_probs(model, tree)
     gradient = ExactPolicyGradient(model, reference, tree, beta, lr=settings["lr"], decay=settings["decay"],
                                    max_steps=settings["max_steps"], polish_iterations=settings["polish_iterations"])
-    committed = pd.read_json(folder / "exact.jsonl", lines=True, precise_float=True).set_index("step")
-    logged = pd.read_json(folder / "log.jsonl", lines=True).set_index("step")
+    committed = log_frame(folder / "exact.jsonl").set_index("step")
+    logged = log_frame(folder / "log.jsonl").set_index("step")
     steps, records, drift = meta["stages"][0]["steps"], [], 0.0
     for step in range(steps + 1):
         with torch.no_grad():

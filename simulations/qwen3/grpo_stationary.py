@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from nondecoupling.validation import ParameterError, check_integer, check_positive
 
@@ -61,10 +61,16 @@ def tilt_pass_rate(b0, log_weight):
 
 
 def _group_std_gain(pass_rate: float, group_size: int) -> float:
-    """E_k[k (G - k) / (G^2 (std_k + eps))], k ~ Bin(G, b): the std-scaled reward gradient along the tilt family."""
+    """E_k[k (G - k) / (G^2 (std_k + eps))], k ~ Bin(G, b): the std-scaled reward gradient along the tilt family.
+
+    The Binomial pmf C(G, k) b^k (1 - b)^(G - k) is written out: G is small (TRL's 8) and every term
+    is a product of positive numbers; scipy.stats.binom.pmf's per-call set-up dominated the V1 table's
+    root finding (thousands of calls), and it needed scipy.stats imported.
+    """
     k = np.arange(1, group_size)
     std = np.sqrt(k * (group_size - k) / (group_size * (group_size - 1)))
-    return float((stats.binom.pmf(k, group_size, pass_rate) * k * (group_size - k) / (group_size**2 * (std + STD_EPSILON))).sum())
+    pmf = special.comb(group_size, k) * pass_rate**k * (1.0 - pass_rate) ** (group_size - k)
+    return float((pmf * k * (group_size - k) / (group_size**2 * (std + STD_EPSILON))).sum())
 
 
 def _group_std_one(b0: float, beta: float, group_size: int) -> float:

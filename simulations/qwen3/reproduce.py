@@ -37,6 +37,16 @@ REPO = Path(__file__).resolve().parents[2]
 METRICS = ("sft_loss", "pass_rate", "reward", "kl")
 
 
+def log_frame(path: Path) -> pd.DataFrame:
+    """A JSONL log as written: one row per line, one column per key, each number parsed as ``json.loads`` parses it.
+
+    Not ``pandas.read_json``: its default parser rounds some floats differently from the writer's
+    ``json.dumps`` (the last bit of most values of the committed logs; ``precise_float=True`` parses
+    them exactly) and it guesses dates from column names.
+    """
+    return pd.DataFrame.from_records([json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()])
+
+
 def code_revision() -> dict:
     """The commit a plan runs from, and whether the code it runs (simulations/qwen3/, theory/) differs from it.
 
@@ -183,7 +193,7 @@ def log_drift(recorded: Path, rerun_log: Path, *, shared_steps: bool = False) ->
     ParameterError
         If the two logs do not have the same (stage, step) points (and not ``shared_steps``).
     """
-    old, new = (pd.read_json(path, lines=True) for path in (recorded, rerun_log))
+    old, new = (log_frame(path) for path in (recorded, rerun_log))
     if not shared_steps and old[["stage", "step"]].values.tolist() != new[["stage", "step"]].values.tolist():
         raise ParameterError("re-run log", f"the recorded log's {len(old)} (stage, step) points", f"{len(new)} other points")
     both = old.merge(new, on=["stage", "step"], suffixes=("_old", "_new"))

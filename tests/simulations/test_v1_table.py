@@ -1,7 +1,8 @@
 """The V1 table (README, docs/experiments.md, figures/v1_table.csv) against the committed logs under
 simulations/data/v1-converged/: its arithmetic recomputed here from the logs, and every run's command parses today.
 
-Nothing is re-run: the logs are read, and each recorded command is parsed by today's module.
+Nothing is re-run: the logs are read (exactly: :func:`simulations.qwen3.reproduce.log_frame`), and each
+recorded command is parsed by today's module.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from scipy import stats
 
 from nondecoupling import sft_increase_after_kl_rl
 from simulations.qwen3 import v1
+from simulations.qwen3.reproduce import log_frame
 
 REPO = Path(__file__).resolve().parents[2]
 EXACT_RUNS = sorted(p.parent for p in (v1.DATA_DIR / "exact").glob("*/run_meta.json"))
@@ -39,13 +41,13 @@ def test_each_rows_increase_and_c1_come_from_its_log_and_the_library(folder, tab
     table, _ = tables
     row = table.set_index("run").loc[folder.name]
     meta = json.loads((folder / "run_meta.json").read_text())
-    sft_loss = pd.read_json(folder / "log.jsonl", lines=True)["sft_loss"]
+    sft_loss = pd.read_json(folder / "log.jsonl", lines=True, precise_float=True)["sft_loss"]
     assert row["sft_increase"] == pytest.approx(sft_loss.iloc[-1] - sft_loss.iloc[0], rel=1e-12)
     a = meta["task"]["expert_pass_rate"]  # one accepted answer per prompt: p* = (a, the rest)
     expected_c1 = sft_increase_after_kl_rl(np.array([[a, 1 - a]]), np.array([[1.0, 0.0]]), beta=meta["beta"])
     assert row["c1"] == pytest.approx(float(expected_c1), rel=1e-12)
     assert row["increase_over_c1"] == pytest.approx(row["sft_increase"] / row["c1"], rel=1e-12)
-    exact = pd.read_json(folder / "exact.jsonl", lines=True).iloc[-1]
+    exact = pd.read_json(folder / "exact.jsonl", lines=True, precise_float=True).iloc[-1]
     assert row["final_pass_rate"] == exact["exact_pass_rate"] and row["tilt_pass_rate"] == meta["tilt_pass_rate"]
 
 
@@ -129,3 +131,15 @@ def test_each_exact_runs_command_still_means_its_recorded_settings(folder):
     for name, value in meta["settings"].items():
         if name != "pass_rate_tolerance":
             assert getattr(args, name) == value, (folder.name, name)
+
+
+def test_a_log_frame_holds_every_float_as_the_writer_wrote_it(tmp_path):
+    """Round-trip of 2000 random floats through json.dumps: pandas.read_json's default parser rounds
+    some of them to a neighbouring float (it did for every committed log); log_frame must not."""
+    values = np.random.default_rng(0).lognormal(0.0, 3.0, size=(1000, 2))
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(json.dumps({"step": i, "sft_loss": a, "phase": "rl", "stop": None if i % 2 else True, "reward": b})
+                              for i, (a, b) in enumerate(values)) + "\n\n")
+    frame = log_frame(path)
+    assert list(frame.columns) == ["step", "sft_loss", "phase", "stop", "reward"] and len(frame) == 1000
+    assert np.array_equal(frame[["sft_loss", "reward"]].to_numpy(), values) and frame["step"].tolist() == list(range(1000))
