@@ -84,8 +84,8 @@ class _Encoded(TypedDict):
     """The held-out pairs as token ids (:meth:`CouplingMeasurer._encode`)."""
 
     prompts: list[str]  # each distinct prompt once, in order
-    prompt_ids: dict[str, list[int]]
-    responses: list[list[int]]
+    prompt_ids: dict[str, tuple[int, ...]]
+    responses: list[tuple[int, ...]]
     correct: np.ndarray  # bool per pair: the reward accepts it (counted once per distinct pair)
     pad: int
     eos: int
@@ -229,8 +229,9 @@ class CouplingMeasurer:
             first = {pair: index for index, pair in reversed(list(enumerate(zip(self.prompts, self.responses))))}
             correct[[i for i in first.values() if rewards[i] == 1.0]] = True  # each accepted response counts once
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self._encoded = {"prompts": list(dict.fromkeys(self.prompts)), "prompt_ids": dict(zip(self.prompts, prompt_ids)),
-                         "responses": responses, "correct": correct, "pad": pad, "eos": tokenizer.eos_token_id,
+        # Tuples: every evaluation keys its token tree on them (tuple() of a tuple is the tuple itself, no copy)
+        self._encoded = {"prompts": list(dict.fromkeys(self.prompts)), "prompt_ids": dict(zip(self.prompts, map(tuple, prompt_ids))),
+                         "responses": list(map(tuple, responses)), "correct": correct, "pad": pad, "eos": tokenizer.eos_token_id,
                          "max_new_tokens": self.max_new_tokens or max(len(ids) for ids in responses)}
         return self._encoded
 
@@ -315,7 +316,7 @@ class CouplingMeasurer:
             for rows, scored_rows in itertools.zip_longest(drawing, scoring, fillvalue=none):  # a batch of each: one token tree
                 drawn, logprobs, row_scores = sample_and_score(
                     model, passed, [position[tuple(sample_prompts[i])] for i in rows], [position[distinct_rows[i][0]] for i in scored_rows],
-                    [list(distinct_rows[i][1]) for i in scored_rows], generator=generator, max_new_tokens=encoded["max_new_tokens"],
+                    [distinct_rows[i][1] for i in scored_rows], generator=generator, max_new_tokens=encoded["max_new_tokens"],
                     eos_id=encoded["eos"], pad_id=encoded["pad"])
                 sample_logprobs[rows], scores[scored_rows] = logprobs.double().cpu(), row_scores.double().cpu()
                 for i, ids in zip(rows, drawn):

@@ -48,13 +48,15 @@ def pad_pairs(prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequen
         ``input_ids``, ``attention_mask`` and ``response_mask`` (1 on response tokens), each of
         shape (rows, longest row). Right padding keeps every prompt at position 0, as in training.
     """
-    rows = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
-    lengths = np.array([len(row) for row in rows])
+    pairs = list(zip(prompt_ids, response_ids, strict=True))
+    prompt_lengths = np.fromiter((len(p) for p, _ in pairs), np.int64, len(pairs))
+    lengths = prompt_lengths + np.fromiter((len(r) for _, r in pairs), np.int64, len(pairs))
     positions = np.arange(lengths.max())
     in_row = positions < lengths[:, None]
     input_ids = np.full(in_row.shape, pad_id, dtype=np.int64)
-    input_ids[in_row] = np.fromiter(itertools.chain.from_iterable(rows), np.int64, int(lengths.sum()))  # row-major: each row in order
-    response_mask = in_row & (positions >= np.array([len(p) for p in prompt_ids])[:, None])
+    # row-major: each prompt, then its response, row after row (no concatenated copy of each row)
+    input_ids[in_row] = np.fromiter(itertools.chain.from_iterable(itertools.chain.from_iterable(pairs)), np.int64, int(lengths.sum()))
+    response_mask = in_row & (positions >= prompt_lengths[:, None])
     batch = {"input_ids": input_ids, "attention_mask": in_row, "response_mask": response_mask}
     return {key: torch.from_numpy(value.astype(np.int64)).to(device) for key, value in batch.items()}
 
