@@ -161,6 +161,22 @@ def test_both_kls_to_itself_are_zero_and_the_reference_takes_the_policys_dtype(d
     assert metrics["sft_loss"] == pytest.approx(fp32["sft_loss"], rel=0.02)  # bf16 weights, float32 log-softmax
 
 
+def test_the_reference_is_placed_again_where_it_left_the_policys_dtype_or_eval_mode(digit):
+    """pi_ref is moved only when needed (not at every evaluation), but always before it is run, and its cached
+    prompt pass and sample log-probabilities from the old dtype are dropped (kept, KL to itself was 2e-7)."""
+    task, tokenizer, _ = digit
+    model = build_tiny_qwen3(tokenizer, TINY, seed=2)
+    reference = build_tiny_qwen3(tokenizer, TINY, seed=2)
+    callback = CouplingCallback(_config(digit, reference_model=reference, measure={"tokenizer": tokenizer}))
+    assert abs(callback.evaluate(model)["kl"]) < 1e-5 and not reference.training  # float32: batching differs by rounding
+    model.to(torch.float64)
+    reference.train()
+    moved = callback.evaluate(model)  # both run in float64 (pi_ref left in float32, or its float32 cache kept: ~1e-7)
+    assert abs(moved["kl"]) < 1e-12 and abs(moved["forward_kl"]) < 1e-12
+    assert next(reference.parameters()).dtype == torch.float64 and not reference.training
+    assert not any(p.requires_grad for p in reference.parameters())
+
+
 def test_forward_kl_is_the_reference_samples_log_ratio(digit):
     """KL(pi_ref || pi) against its definition on an enumerable support: sum_y pi_ref(y) log(pi_ref(y) / pi(y))."""
     task, tokenizer, _ = digit
