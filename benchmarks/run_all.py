@@ -475,11 +475,19 @@ def table(claims: list[Claim], results: dict) -> str:
     return "\n".join(lines)
 
 
+def cpu_name() -> str:
+    """The CPU's model name with its family and model numbers: "AMD EPYC" alone covers machines whose timings differ 1.5x."""
+    from simulations.qwen3.reproduce import cpu_model
+
+    name, family, model = cpu_model()
+    return f"{name} (family {family} model {model})"
+
+
 def header(argv: list[str]) -> dict:
     revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return {"command": " ".join(["python benchmarks/run_all.py", *argv]), "revision": revision,
             "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
+            "machine": f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
                        f"python {platform.python_version()}, nice {os.nice(0)}",
             "load_start": list(os.getloadavg())}
 

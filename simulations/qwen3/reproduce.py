@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import json
 import os
+import platform
 import shlex
 import subprocess
 import sys
@@ -35,6 +36,25 @@ from nondecoupling.validation import ParameterError
 REPO = Path(__file__).resolve().parents[2]
 #: The logged metrics compared between a run and its re-run.
 METRICS = ("sft_loss", "pass_rate", "reward", "kl")
+
+
+def cpu_model() -> tuple[str, str, str]:
+    """(model name, cpu family, model) of the first processor in ``/proc/cpuinfo``, "?" where unknown.
+
+    Without torch (the runner's :func:`~simulations.qwen3.runner.cpu_identity` adds the ISA torch
+    dispatches to; ``benchmarks/run_all.py`` names the CPU of its measurements with this).
+    """
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for key, _, value in (line.partition(":") for line in handle):
+                if not key.strip():  # the first processor's block ends
+                    break
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or "unknown CPU"
+    return name, fields.get("cpu family", "?"), fields.get("model", "?")
 
 
 def log_frame(path: Path) -> pd.DataFrame:

@@ -24,7 +24,6 @@ batches; the callback shards and reduces the evaluation) and process 0 writes th
 from __future__ import annotations
 
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from nondecoupling.bridge.models.callback import CouplingCallback
 from nondecoupling.bridge.models.sequences import response_token_ids
 from nondecoupling.validation import ParameterError, check_integer, check_positive
 from simulations.qwen3.model import TinyQwen3Size, load_policy
+from simulations.qwen3.reproduce import cpu_model
 from simulations.qwen3.stages import (
     DTYPES,
     TrainingSettings,
@@ -306,15 +306,5 @@ def cpu_identity() -> str:
     another model (2e-3 nats off in the SFT loss during RL, cola/size/h32-l2-seed2). No comma: it is
     the first field of :func:`hardware`.
     """
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for key, _, value in (line.partition(":") for line in handle):
-                if not key.strip():  # the first processor's block ends
-                    break
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    name = fields.get("model name") or platform.processor() or "unknown CPU"
-    return (f"{name} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}; "
-            f"{torch.backends.cpu.get_cpu_capability()})")
+    name, family, model = cpu_model()
+    return f"{name} (family {family} model {model}; {torch.backends.cpu.get_cpu_capability()})"
