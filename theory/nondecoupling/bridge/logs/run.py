@@ -514,10 +514,10 @@ def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -
         return _numeric(path, labels, columns[name], raw.values(columns[name]))
 
     try:
-        frame = pd.DataFrame({"step": steps})
-        frame["phase"] = _phases(path, labels, raw.values(columns["phase"]) if "phase" in columns else None, mapping, steps)
-        for name in QUANTITIES:
-            frame[name] = column(name) if name in columns else np.nan
+        # One frame from all its columns: a column set at a time re-builds the index and blocks each time
+        frame = pd.DataFrame({"step": steps, "phase": _phases(path, labels, raw.values(columns["phase"]) if "phase" in columns else None,
+                                                              mapping, steps),
+                              **{name: column(name) if name in columns else np.full(len(steps), np.nan) for name in QUANTITIES}})
         if mapping.loss_per_token:
             _sequence_level(path, labels, frame, column, mapping)
         given_stage = column("stage")
@@ -601,6 +601,7 @@ def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Map
         last_step = int(frame["step"].iloc[-1])
         frame["_file"] = index
         files.append({"path": str(path), "step_offset": int(offset), **frame.attrs})
+        frame.attrs = {}  # kept in files: pandas would deep-copy them into every frame and series made from the run below
         frames.append(frame)
     run = pd.concat(frames, ignore_index=True)
     same_file = run["_file"].eq(run["_file"].shift())
