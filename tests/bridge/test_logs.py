@@ -115,6 +115,7 @@ def test_csv_from_a_tracker_export_with_a_mapping_and_phase_switches(tmp_path):
     exported.to_csv(path, index=False)
     run = read_run(path, LogMapping(columns={"eval/nll": "sft_loss"}, phase="sft:0,rl:20"))
     assert list(run["phase"]) == ["sft", "sft", "rl", "rl", "rl"]
+    assert run["phase"].dtype == pd.Series(["sft"]).dtype  # the dtype pandas gives texts ("str" from pandas 3, else object)
     assert list(run["stage"]) == [0, 0, 1, 1, 1]
     np.testing.assert_allclose(run["sft_loss"], exported["eval/nll"])
     np.testing.assert_allclose(run["reward"], exported["train/reward"])  # the gap stays NaN
@@ -157,6 +158,7 @@ def test_canonical_records_round_trip_through_jsonl_and_csv(tmp_path_factory, in
     frame = frame[key.ne(key.shift(-1)).to_numpy()]
     assert list(run["step"]) == list(frame["step"])
     assert list(run["phase"]) == list(frame["phase"])
+    assert run["phase"].dtype == pd.Series(["sft"]).dtype
     for column in ("sft_loss", "reward", "kl", "pass_rate"):
         np.testing.assert_array_equal(run[column].to_numpy(float), frame[column].to_numpy(float))
     changes = np.r_[0, np.cumsum(frame["phase"].to_numpy()[1:] != frame["phase"].to_numpy()[:-1])]
