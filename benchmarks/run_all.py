@@ -55,6 +55,7 @@ BEFORE = {
     "check-issue25-third": "9239323",  # before its third pass (batched null simulation, run_checks without attrs)
     "check-issue25-fifth": "e61942b",  # before its fifth pass (nulls by the AR(1) recursion, lines counted mapped)
     "check-issue25-seventh": "8aee581",  # before its seventh pass (K1's worst points by partition, sources as large strings)
+    "check-issue25-eighth": "84a2350",  # before its eighth pass (phase texts kept as codes, no collections at exit)
     "quadratic": "731b424^",  # Quadratic's null-space projector
     "callback": "9239323",  # before the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
     "callback-start": "0e2b7a2",  # before the stage's start was measured in on_pre_optimizer_step (issue 25.1's fifth pass)
@@ -114,16 +115,18 @@ def _log(scratch: Path, rows: int) -> Path:
 
 def check(context: Context) -> dict:
     """``nondecoupling check`` of one synthetic log (10^6 rows; 10^5 quick): before the reader change, at it,
-    before issue 25's second pass, before its third and now, the last two with their trend nulls first simulated
-    (cold: an empty null cache), then read back (warm)."""
+    before issue 25's second, third, fifth, seventh and eighth passes, and now (:data:`BEFORE`); the trend nulls
+    of each revision since the third first simulated (cold: an empty null cache), then read back (warm)."""
     log = _log(context.scratch, 10**5 if context.quick else 10**6)
     nulls, third_nulls = context.folder(), context.folder()  # empty: "cold" fills them, "warm" reads them
     third, fifth_nulls = context.tree("check-issue25-third"), context.folder()
     seventh, seventh_nulls = context.tree("check-issue25-seventh"), context.folder()
+    eighth, eighth_nulls = context.tree("check-issue25-eighth"), context.folder()
     trees = (("before", context.tree("check"), nulls), ("reader", context.tree("check-reader"), nulls),
              ("previous", context.tree("check-issue25"), nulls), ("third_cold", third, third_nulls),
              ("third_warm", third, third_nulls), ("fifth_cold", context.tree("check-issue25-fifth"), fifth_nulls),
              ("seventh_cold", seventh, seventh_nulls), ("seventh_warm", seventh, seventh_nulls),
+             ("eighth_cold", eighth, eighth_nulls), ("eighth_warm", eighth, eighth_nulls),
              ("cold", ROOT, nulls), ("warm", ROOT, nulls))
     runs = {}
     for label, tree, folder in trees:
@@ -137,6 +140,7 @@ def check(context: Context) -> dict:
     runs["third_same_verdicts"] = runs["third_cold"]["verdicts"] == runs["cold"]["verdicts"] == runs["warm"]["verdicts"]
     runs["fifth_same_verdicts"] = runs["fifth_cold"]["verdicts"] == runs["cold"]["verdicts"]
     runs["seventh_same_verdicts"] = runs["seventh_cold"]["verdicts"] == runs["cold"]["verdicts"] == runs["warm"]["verdicts"]
+    runs["eighth_same_verdicts"] = runs["eighth_cold"]["verdicts"] == runs["cold"]["verdicts"] == runs["warm"]["verdicts"]
     runs["verdicts_changed_since"] = sorted(k for k, v in runs["warm"]["verdicts"].items() if runs["before"]["verdicts"].get(k) != v)
     return runs
 
@@ -323,6 +327,12 @@ CLAIMS = [
           _check_ratio("seventh_cold", "cold", "cpu"), within(0.75, 1.25)),
     Claim("check-verdicts-seventh", "CHANGELOG.md", "now: the verdicts of 8aee581 (1 = same)", "check",
           lambda m: [float(m["seventh_same_verdicts"])], at_least(1.0), ""),
+    Claim("check-cpu-eighth", "CHANGELOG.md, docs/benchmarks.md", "1.1-1.2x less CPU than 84a2350, nulls stored",
+          "check", _check_ratio("eighth_warm", "warm", "cpu"), within(1.1, 1.2)),
+    Claim("check-cpu-eighth-cold", "CHANGELOG.md, docs/benchmarks.md", "1.1-1.2x with the nulls simulated", "check",
+          _check_ratio("eighth_cold", "cold", "cpu"), within(1.1, 1.2)),
+    Claim("check-verdicts-eighth", "CHANGELOG.md", "now: the verdicts of 84a2350 (1 = same)", "check",
+          lambda m: [float(m["eighth_same_verdicts"])], at_least(1.0), ""),
     Claim("check-memory", "CHANGELOG.md, docs/benchmarks.md", "7-9x less peak memory than 2626bc4^", "check",
           lambda m: [m["before"]["peak_mb"] / m[now]["peak_mb"] for now in ("cold", "warm")], within(7.0, 9.0)),
     Claim("check-memory-issue25", "CHANGELOG.md, docs/benchmarks.md", "1.1-1.3x less than 101b791", "check",

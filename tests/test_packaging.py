@@ -59,7 +59,7 @@ def test_the_wheel_holds_exactly_one_top_level_package(wheel):
     assert not [n for n in names if n.startswith(("theory/", "simulations/", "tests/")) or "/data/" in n or n.endswith(".jsonl")]
     assert "nondecoupling/py.typed" in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "nondecoupling = nondecoupling.cli:main" in entry_points
+    assert "nondecoupling = nondecoupling.cli:console" in entry_points
 
 
 def test_import_loads_neither_sympy_nor_matplotlib_nor_pandas(installed, tmp_path):

@@ -150,6 +150,17 @@ def test_the_console_script_form_takes_the_logs_without_the_subcommand(coupled_l
     assert (tmp_path / "o" / "report.md").is_file()
 
 
+@pytest.mark.parametrize("module", ["nondecoupling", "nondecoupling.bridge"])
+def test_the_commands_exit_with_mains_code_and_their_objects_frozen(module, tmp_path):
+    """``nondecoupling.cli.console``: the interpreter's shutdown collections skip what the command made."""
+    code = ("import atexit, gc, runpy, sys; atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
+            f"sys.argv = ['{module}', 'check', {str(tmp_path / 'missing.jsonl')!r}, '--out', {str(tmp_path / 'o')!r}]; "
+            f"runpy.run_module('{module}', run_name='__main__', alter_sys=True)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 2, result.stderr  # main's: the log is missing
+    assert "missing.jsonl" in result.stderr and result.stdout.strip() == "frozen True"
+
+
 # ---------------------------------------------------------------- bad inputs: FILE, where: what, exit 2, nothing written
 
 

@@ -1,5 +1,5 @@
 """``python -m nondecoupling``: the same as the ``nondecoupling`` command."""
 
-from nondecoupling.cli import main
+from nondecoupling.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())

@@ -227,4 +227,6 @@ def gate_exit_code(summary: dict, fail_on: str | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from nondecoupling.cli import console
+
+    sys.exit(console(main))

@@ -348,17 +348,32 @@ def _phases(path, labels, values, mapping, steps) -> pd.api.extensions.Extension
         raise LogFormatError(
             path, "columns", "no 'phase' column; tag the file with a phase: --phase sft|rl|mixed or a switch list 'sft:0,rl:500'"
         )
-    try:  # each distinct value checked once (in order of first appearance: the first bad row is named)
-        codes, distinct = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
-    except TypeError:  # an unhashable value (a list): named below
-        codes, distinct = np.arange(len(values)), list(values)
+    codes, distinct = _factorized(values)  # each distinct value checked once
     phases = []
     for code, value in enumerate(distinct):
         if not isinstance(value, str) or value.strip().lower() not in PHASES:
+            missing = value is None or value != value or (isinstance(value, str) and not value.strip())  # None, NaN, ""
             raise LogFormatError(path, labels[int(np.argmax(codes == code))],
-                                 f"phase is {value!r}; expected 'sft', 'rl' or 'mixed'")
+                                 f"{'no phase' if missing else f'phase is {value!r}'}; expected 'sft', 'rl' or 'mixed'")
         phases.append(value.strip().lower())
     return _taken(phases, codes)
+
+
+def _factorized(values) -> tuple[np.ndarray, list]:
+    """``(codes, distinct)`` with ``distinct[codes] == values``, missing values (None, NaN) kept as one of them.
+
+    In order of first appearance (the first bad row is named), except a vectorized reader's
+    categorical, whose codes are taken as they are (its complaints are re-read record by record).
+    """
+    if isinstance(values, pd.Categorical):
+        missing = values.codes < 0
+        if not missing.any():
+            return values.codes, list(values.categories)
+        return np.where(missing, len(values.categories), values.codes), [*values.categories, None]
+    try:
+        return pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    except TypeError:  # an unhashable value (a list): named by the caller
+        return np.arange(len(values)), list(values)
 
 
 def _taken(names: list[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:

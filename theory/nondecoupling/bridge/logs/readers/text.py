@@ -185,12 +185,14 @@ def release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _column_array(column, pa) -> np.ndarray:
-    """A float array (NaN for null), an int64 array (no nulls), or an object array of str/None for texts."""
+def _column_array(column, pa) -> np.ndarray | pd.Categorical:
+    """A float array (NaN for null), an int64 array (no nulls), or a categorical of the texts (NaN for null).
+
+    Texts stay codes into their few distinct values (phase names): no Python string per row.
+    """
     if pa.types.is_string(column.type) or pa.types.is_null(column.type):
-        encoded = column.cast(pa.string()).dictionary_encode().combine_chunks()  # few distinct texts: phase names
-        words = np.array(encoded.dictionary.to_pylist() + [None], dtype=object)
-        return words[encoded.indices.fill_null(len(words) - 1).to_numpy()]
+        encoded = column.cast(pa.string()).dictionary_encode().combine_chunks()
+        return pd.Categorical.from_codes(encoded.indices.fill_null(-1).to_numpy(), categories=encoded.dictionary.to_pylist())
     if pa.types.is_int64(column.type) and column.null_count == 0:
         return column.to_numpy()
     return column.cast(pa.float64()).to_numpy()
