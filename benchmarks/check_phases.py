@@ -1,9 +1,11 @@
-"""Where a ``nondecoupling check`` spends its CPU: imports, JSON parse, reading, checks, nulls, bootstraps, figure.
+"""Where a ``nondecoupling check`` spends its CPU: imports, JSON parse, reading, checks, nulls, bootstraps, figure, exit.
 
 One check in this process (CPU time of the process, pyarrow's threads included), each phase
 timed by wrapping the function that does it; the phases nest (``json parse`` is part of
 ``read_run``, ``nulls`` and ``bootstraps`` of ``run_checks``, the figure of ``write_report``).
 Run it in a fresh process per measurement: the first import of a module is what a check pays.
+``total``: up to the command's return; ``process``: the child's whole CPU time, the interpreter's
+shutdown included, as the command (``nondecoupling.cli.console``) ends it.
 ``cold``: an empty null cache (the trend nulls simulated); ``warm``: the nulls read back.
 
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py --write-log /tmp/log/log.jsonl --rows 1000000
@@ -56,7 +58,9 @@ def measure_here(log: str, out: str) -> dict:
     seconds["imports (numpy, pandas, scipy)"] = _cpu() - start
     for module, function, label in PHASES:
         setattr(modules[module], function, _timed(seconds, label, getattr(modules[module], function)))
-    code = modules["nondecoupling.bridge.__main__"].main(["check", log, "--out", out, "--lam", "0.05"])
+    from nondecoupling.cli import console
+
+    code = console(lambda: modules["nondecoupling.bridge.__main__"].main(["check", log, "--out", out, "--lam", "0.05"]))
     seconds["total"] = _cpu()
     return {"exit": code, **{label: round(value, 3) for label, value in seconds.items()}}
 
@@ -65,10 +69,14 @@ def measure(log: Path, source: Path, null_cache: Path) -> dict:
     """:func:`measure_here` in a fresh process running ``source``'s checkout."""
     env = {**os.environ, "PYTHONPATH": f"{source / 'theory'}:{source}", "OMP_NUM_THREADS": "1",
            "NONDECOUPLING_NULL_CACHE": str(null_cache)}
-    with tempfile.TemporaryDirectory() as out:
-        child = subprocess.run([sys.executable, __file__, "--here", str(log), "--out", out], env=env, check=True,
-                               capture_output=True, text=True)
-    return json.loads(child.stdout.splitlines()[-1])
+    with tempfile.TemporaryDirectory() as out, tempfile.TemporaryFile("w+") as stdout:
+        child = subprocess.Popen([sys.executable, __file__, "--here", str(log), "--out", out], env=env, stdout=stdout)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, its exit included
+        if os.waitstatus_to_exitcode(status):
+            raise RuntimeError(f"check_phases child exited {os.waitstatus_to_exitcode(status)}")
+        stdout.seek(0)
+        seconds = json.loads(stdout.read().splitlines()[-1])
+    return {**seconds, "process": round(usage.ru_utime + usage.ru_stime, 3)}
 
 
 def main(argv=None) -> int:
