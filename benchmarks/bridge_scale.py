@@ -12,7 +12,8 @@ Each checkout is run twice per repeat with a null cache folder of its own
 (``NONDECOUPLING_NULL_CACHE``, :mod:`nondecoupling.bridge.logs.null_cache`): ``cold``, the folder
 empty (the trend tests' nulls simulated: a first check of a run of this length), then ``warm``
 (read back: any later check of a run whose stages have the same lengths). Revisions before the
-cache simulate them both times.
+cache simulate them both times. Checks run with ``OMP_NUM_THREADS=1`` (each revision's own work);
+``--user-environment``: with no thread variable set, as a user's shell runs the command.
 
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py            # 10^4, 10^5, 10^6 rows
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py --rows 1000000
@@ -51,8 +52,12 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
     (path.parent / "run_meta.json").write_text(json.dumps({"expert_pass_rate": 0.4, "expert_entropy": 10.0}))
 
 
+#: The variables that set the BLAS libraries' thread counts (cleared for a check in a user's default environment).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
-          null_cache: Path | None = None) -> tuple[float, float, float, int]:
+          null_cache: Path | None = None, one_thread: bool = True) -> tuple[float, float, float, int]:
     """(wall s, CPU s, peak resident MB, exit code) of one ``nondecoupling check`` in a fresh process.
 
     CPU time (user + system) is reported beside wall time: on a shared machine the wall time
@@ -60,9 +65,13 @@ def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
     maximum over all children, so that revisions can alternate; started by a small launcher
     (:data:`_LAUNCH`), so that its peak memory is not the caller's. ``null_cache``: the folder of
     stored trend nulls (``NONDECOUPLING_NULL_CACHE``; default: the user's, whatever it holds).
+    ``one_thread``: with ``OMP_NUM_THREADS=1``, so that revisions compare their own work; else in
+    a user's default environment (:data:`THREAD_VARIABLES` unset), where a revision before
+    ``nondecoupling.cli.ONE_BLAS_THREAD`` also pays for OpenBLAS's spinning worker threads.
     """
     compile_bytecode(source)
-    env = {**os.environ, "PYTHONPATH": f"{source / 'theory'}:{source}", "OMP_NUM_THREADS": "1"}
+    env = {name: value for name, value in os.environ.items() if name not in THREAD_VARIABLES}
+    env.update({"PYTHONPATH": f"{source / 'theory'}:{source}"}, **({"OMP_NUM_THREADS": "1"} if one_thread else {}))
     if null_cache is not None:
         env["NONDECOUPLING_NULL_CACHE"] = str(null_cache)
     command = [sys.executable, "-m", "nondecoupling", "check", str(path), "--out", str(out), "--lam", "0.05",
@@ -122,6 +131,8 @@ def main(argv=None) -> int:
     parser.add_argument("--source", type=Path, nargs="+", default=[REPOSITORY],
                         help="checkouts to compare (e.g. a worktree of the previous revision): run alternately")
     parser.add_argument("--repeats", type=int, default=1, help="runs per checkout, alternating")
+    parser.add_argument("--user-environment", action="store_true",
+                        help="no OMP/OpenBLAS/MKL thread variable set (default: OMP_NUM_THREADS=1)")
     parser.add_argument("--write-log", type=Path, help=argparse.SUPPRESS)  # the child of write_log_apart
     args = parser.parse_args(argv)
     if args.write_log is not None:
@@ -140,7 +151,7 @@ def main(argv=None) -> int:
                     nulls = Path(tmp) / f"nulls-{index}-{repeat}"  # empty: the first run simulates, the second reads
                     for state in ("cold", "warm"):
                         out = Path(tmp) / f"report-{index}-{repeat}-{state}"
-                        wall, cpu, peak, code = check(log, out, args.bootstrap, source, nulls)
+                        wall, cpu, peak, code = check(log, out, args.bootstrap, source, nulls, not args.user_environment)
                         measured.setdefault((rows, source, state), []).append((cpu, peak))
                         verdicts = _verdicts(out) if code == 0 else f"exit {code}"
                         same = "" if not seen or verdicts == next(iter(seen.values())) else " (differ)"

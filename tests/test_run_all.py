@@ -47,7 +47,8 @@ def test_check_claims_read_every_run_of_the_check_benchmark():
             for label, cpu, peak in (("before", 40.0, 3000.0), ("reader", 7.0, 450.0), ("previous", 7.5, 450.0),
                                      ("third_cold", 6.5, 380.0), ("third_warm", 5.2, 375.0), ("fifth_cold", 6.6, 390.0),
                                      ("seventh_cold", 6.1, 380.0), ("seventh_warm", 5.1, 375.0),
-                                     ("eighth_cold", 6.0, 380.0), ("eighth_warm", 5.0, 375.0),
+                                     ("eighth_cold", 6.0, 380.0), ("eighth_warm", 5.0, 375.0), ("eighth_user", 5.5, 375.0),
+                                     ("user", 5.0, 375.0),
                                      ("cold", 6.0, 380.0), ("warm", 5.0, 375.0))}
     data = {**runs, "reader_same_verdicts": True, "now_same_verdicts": True, "third_same_verdicts": True,
             "fifth_same_verdicts": True, "seventh_same_verdicts": True, "eighth_same_verdicts": True}

@@ -161,6 +161,26 @@ def test_the_commands_exit_with_mains_code_and_their_objects_frozen(module, tmp_
     assert "missing.jsonl" in result.stderr and result.stdout.strip() == "frozen True"
 
 
+@pytest.mark.parametrize(("user", "expected"), [({}, "1"), ({"OMP_NUM_THREADS": "2"}, None), ({"OPENBLAS_NUM_THREADS": "2"}, "2")])
+def test_check_starts_numpys_blas_on_one_thread_unless_the_user_set_it(user, expected, tmp_path):
+    """``nondecoupling.cli.ONE_BLAS_THREAD``: set before numpy loads (``import nondecoupling`` does not load it)."""
+    code = ("import atexit, os, runpy, sys\n"
+            "def report():\n"
+            "    from threadpoolctl import threadpool_info\n"
+            "    blas = [pool['num_threads'] for pool in threadpool_info() if pool['user_api'] == 'blas']\n"
+            "    print(os.environ.get('OPENBLAS_NUM_THREADS'), max(blas))\n"
+            "atexit.register(report)\n"
+            f"sys.argv = ['nondecoupling', 'check', {str(tmp_path / 'missing.jsonl')!r}, '--out', {str(tmp_path / 'o')!r}]\n"
+            "runpy.run_module('nondecoupling', run_name='__main__', alter_sys=True)\n")
+    env = {name: value for name, value in os.environ.items() if name not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env={**env, **user})
+    assert result.returncode == 2, result.stderr
+    variable, threads = result.stdout.split()
+    assert variable == str(expected)
+    if not user:
+        assert threads == "1"
+
+
 # ---------------------------------------------------------------- bad inputs: FILE, where: what, exit 2, nothing written
 
 

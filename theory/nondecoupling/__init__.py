@@ -31,17 +31,18 @@ import importlib
 from typing import TYPE_CHECKING
 
 from nondecoupling.theorems import public_api
-from nondecoupling.validation import ParameterError
 
-# Submodules load on first use (PEP 562), so `import nondecoupling` stays fast and light.
+# Submodules load on first use (PEP 562), so `import nondecoupling` stays fast and light: not even numpy, whose
+# BLAS threads the commands may limit before it loads (nondecoupling.cli.console).
 _API = public_api()
+_LAZY = {**_API, "ParameterError": "nondecoupling.validation"}
 
 __all__ = ["ParameterError", *_API]
 
 
 def __getattr__(name: str) -> object:
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'nondecoupling' has no attribute {name!r}")
 
 
@@ -81,3 +82,4 @@ if TYPE_CHECKING:  # pragma: no cover  (static imports for type checkers; a test
     from nondecoupling.spectral import curvature_bracket, kantorovich_bound, misalignment_bound
     from nondecoupling.threshold import crossing_time, nondecoupling_threshold
     from nondecoupling.tilt import tilted_tradeoff
+    from nondecoupling.validation import ParameterError

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
@@ -24,6 +25,13 @@ COMMANDS = {
     "probe": ("nondecoupling.bridge.models.probe_cli", "Hessian spectrum, RL gradient and S1/A1 on a torch model (needs the torch extra)"),
     "derive": ("nondecoupling.derivations.codegen", "regenerate theory/nondecoupling/_generated/ from the sympy derivations"),
 }
+
+
+#: Commands whose numpy/scipy work is on small arrays (block means, curve fits, bootstraps): there OpenBLAS's
+#: worker threads only spin, 0.25 s of CPU in a 10^6-row check on two cores (issue 25), so they get one.
+ONE_BLAS_THREAD = frozenset({"check", "watch"})
+#: The variables that set OpenBLAS's thread count (a user's own setting of any of them is kept).
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 def _usage() -> str:
@@ -55,12 +63,18 @@ def main(argv: list[str] | None = None) -> int:
 def console(command: Callable[[], int] = main) -> int:
     """``command()`` (by default :func:`main`) as a process's last job: the ``nondecoupling`` command.
 
-    Its objects are then moved out of the garbage collector's reach (:func:`gc.freeze`): the
-    interpreter's collections at shutdown would otherwise walk every object that pandas, scipy
-    and matplotlib made, 0.2 s of a 3 s check of 10^6 rows (issue 25). The operating system
-    takes the memory back at exit either way; ``atexit`` handlers still run. Not for a call
-    inside a longer process, whose frozen objects would never be collected.
+    A command of :data:`ONE_BLAS_THREAD` starts numpy's OpenBLAS on one thread
+    (``OPENBLAS_NUM_THREADS=1``), unless the user set :data:`BLAS_THREAD_VARIABLES` or numpy
+    is loaded already (``python -m nondecoupling.bridge``). Afterwards the objects the command
+    made are moved out of the garbage collector's reach (:func:`gc.freeze`): the interpreter's
+    collections at shutdown would otherwise walk every object that pandas, scipy and
+    matplotlib made, 0.2 s of a 3 s check of 10^6 rows (issue 25). The operating system takes
+    the memory back at exit either way; ``atexit`` handlers still run. Not for a call inside a
+    longer process, whose frozen objects would never be collected.
     """
+    if sys.argv[1:2] and sys.argv[1] in ONE_BLAS_THREAD and "numpy" not in sys.modules \
+            and not any(name in os.environ for name in BLAS_THREAD_VARIABLES):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read once, when OpenBLAS loads with numpy
     code = command()
     gc.freeze()
     return code
