@@ -28,7 +28,7 @@ COMMANDS = {
 
 
 #: Commands whose numpy/scipy work is on small arrays (block means, curve fits, bootstraps): there OpenBLAS's
-#: worker threads only spin, 0.25 s of CPU in a 10^6-row check on two cores (issue 25), so they get one.
+#: worker threads only spin, 0.1-0.4 s of CPU in a 10^6-row check on two cores (issue 25), so they get one.
 ONE_BLAS_THREAD = frozenset({"check", "watch"})
 #: The variables that set OpenBLAS's thread count (a user's own setting of any of them is kept).
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
