@@ -72,12 +72,17 @@ def console(command: Callable[[], int] = main) -> int:
     the memory back at exit either way; ``atexit`` handlers still run. Not for a call inside a
     longer process, whose frozen objects would never be collected.
     """
-    if sys.argv[1:2] and sys.argv[1] in ONE_BLAS_THREAD and "numpy" not in sys.modules \
-            and not any(name in os.environ for name in BLAS_THREAD_VARIABLES):
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read once, when OpenBLAS loads with numpy
+    if sys.argv[1:2] and sys.argv[1] in ONE_BLAS_THREAD:
+        _start_blas_on_one_thread()
     code = command()
     gc.freeze()
     return code
+
+
+def _start_blas_on_one_thread() -> None:
+    """``OPENBLAS_NUM_THREADS=1``, read once when OpenBLAS loads with numpy: before that, and if the user set none."""
+    if "numpy" not in sys.modules and not any(name in os.environ for name in BLAS_THREAD_VARIABLES):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 
 if __name__ == "__main__":
