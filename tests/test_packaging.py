@@ -68,6 +68,12 @@ def test_import_loads_neither_sympy_nor_matplotlib_nor_pandas(installed, tmp_pat
     assert _run(["-c", code], cwd=tmp_path, pythonpath=installed).stdout.strip() == "[]"
 
 
+def test_import_and_the_command_line_module_load_no_numpy(installed, tmp_path):
+    """The commands may start numpy's BLAS on one thread (``nondecoupling.cli.console``): only before numpy loads."""
+    code = "import sys, nondecoupling, nondecoupling.cli; print('numpy' in sys.modules)"
+    assert _run(["-c", code], cwd=tmp_path, pythonpath=installed).stdout.strip() == "False"
+
+
 def test_a_user_project_with_its_own_theory_and_simulations_packages(installed, tmp_path):
     """Research code often has its own theory/ and simulations/: ours must not collide with them."""
     for package in ("theory", "simulations"):
