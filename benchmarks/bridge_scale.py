@@ -24,6 +24,7 @@ cache simulate them both times. Checks run with ``OMP_NUM_THREADS=1`` (each revi
 from __future__ import annotations
 
 import argparse
+import datetime
 import functools
 import json
 import os
@@ -36,8 +37,12 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
-def write_log(path: Path, rows: int, seed: int = 0) -> None:
-    """N rows: SFT for the first fifth, RL for three fifths, SFT again, one evaluation per step."""
+def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) -> None:
+    """N rows: SFT for the first fifth, RL for three fifths, SFT again, one evaluation per step.
+
+    ``timestamps``: each record starts with the time it was logged, ``"time": "2026-12-06T00:00:00"``
+    one second apart, as many loggers write it (a text that pyarrow reads as a timestamp).
+    """
     sys.path[:0] = [str(REPOSITORY), str(REPOSITORY / "theory")]
     from tests.bridge.synthetic import isotropic_run
 
@@ -46,8 +51,11 @@ def write_log(path: Path, rows: int, seed: int = 0) -> None:
     run = isotropic_run([("sft", sft - 1), ("rl", rl - 1), ("sft", sft - 1)], every=1, start=(0.5, 0.0),
                         rl_time_per_step=scale, sft_time_per_step=0.1 * scale, loss_noise=0.03, reward_noise=0.01, seed=seed)
     path.parent.mkdir(parents=True, exist_ok=True)
+    start = datetime.datetime(2026, 12, 6)
     with path.open("w") as handle:
-        for record in run.to_dict("records"):
+        for row, record in enumerate(run.to_dict("records")):
+            if timestamps:
+                record = {"time": (start + datetime.timedelta(seconds=row)).isoformat(), **record}
             handle.write(json.dumps(record) + "\n")
     (path.parent / "run_meta.json").write_text(json.dumps({"expert_pass_rate": 0.4, "expert_entropy": 10.0}))
 
@@ -109,14 +117,14 @@ print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_s
 """
 
 
-def write_log_apart(path: Path, rows: int) -> None:
+def write_log_apart(path: Path, rows: int, timestamps: bool = False) -> None:
     """:func:`write_log` in a child process: a check started from this process would otherwise report its peak.
 
     Linux keeps the largest resident size of a process across ``exec``, so a child forked from a
     process that built a 10^6-row frame starts with that frame's memory as its ``ru_maxrss``.
     """
-    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--write-log", str(path), "--rows", str(rows)],
-                   check=True)
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--write-log", str(path), "--rows", str(rows),
+                    *(["--timestamps"] if timestamps else [])], check=True)
 
 
 def _verdicts(out: Path) -> dict:
@@ -133,10 +141,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs per checkout, alternating")
     parser.add_argument("--user-environment", action="store_true",
                         help="no OMP/OpenBLAS/MKL thread variable set (default: OMP_NUM_THREADS=1)")
+    parser.add_argument("--timestamps", action="store_true", help="each record with the time it was logged (write_log)")
     parser.add_argument("--write-log", type=Path, help=argparse.SUPPRESS)  # the child of write_log_apart
     args = parser.parse_args(argv)
     if args.write_log is not None:
-        write_log(args.write_log, args.rows[0])
+        write_log(args.write_log, args.rows[0], timestamps=args.timestamps)
         return 0
     measured = {}
     print("| rows | log MB | checkout | nulls | check wall s | check CPU s | peak RSS MB | verdicts |\n"
@@ -144,7 +153,7 @@ def main(argv=None) -> int:
     for rows in sorted(args.rows):
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / "log.jsonl"
-            write_log_apart(log, rows)
+            write_log_apart(log, rows, args.timestamps)
             seen = {}
             for repeat in range(args.repeats):
                 for index, source in enumerate(args.source):

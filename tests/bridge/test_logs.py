@@ -165,6 +165,27 @@ def test_canonical_records_round_trip_through_jsonl_and_csv(tmp_path_factory, in
     assert list(run["stage"]) == list(changes)
 
 
+def test_a_jsonl_logs_unmapped_columns_are_never_converted(tmp_path):
+    """A logger's timestamp, one distinct text per row, is read as the line-by-line path reads the log, unconverted."""
+    from nondecoupling.bridge.logs.readers import text
+
+    rows = [{"time": f"2026-12-06T10:00:{i:02d}", "phase": "sft" if i < 3 else "rl", "step": i, "sft_loss": 2.0 - 0.1 * i,
+             "reward": 0.1 * i} for i in range(6)]
+    whole, by_line = tmp_path / "whole.jsonl", tmp_path / "by_line.jsonl"
+    whole.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    by_line.write_text(whole.read_text() + "\n")  # a blank line: json.loads per line
+    columns = text._jsonl_table(whole)
+    assert list(columns) == ["time", "phase", "step", "sft_loss", "reward"] and (len(columns), columns.rows) == (5, 6)
+    assert list(columns["phase"]) == [row["phase"] for row in rows] and set(columns._arrays) == {"phase"}
+    with pytest.raises(KeyError):
+        columns["reward/mean"]
+    frame = read_log(whole)
+    assert "time" not in frame.columns
+    pd.testing.assert_frame_equal(frame.drop(columns="source"), read_log(by_line).drop(columns="source"))
+    with pytest.raises(LogFormatError, match=r"line 1: 'time' is '2026-12-06T10:00:00', not a number"):
+        read_log(whole, LogMapping(columns={"time": "kl"}))  # pyarrow's timestamps: worded as the file wrote them
+
+
 def test_run_meta_sidecar_and_logged_stage_column(tmp_path):
     run = isotropic_run([("sft", 20), ("rl", 20)], every=10)
     write_jsonl(run, tmp_path / "log.jsonl", meta={"expert_pass_rate": 0.4, "expert_entropy": 10.0})

@@ -63,6 +63,7 @@ from nondecoupling.bridge.logs.readers import (
     MAX_STEP,
     LineLabels,
     RawLog,
+    ReadByRecords,
     check_regular_file,
     detect_format,
     is_eval_key,
@@ -396,10 +397,6 @@ def _missing_quantity_hint(available, mapping: LogMapping) -> str:
             "e.g. --map COL=sft_loss")
 
 
-class _ReadByRecords(Exception):
-    """The vectorized table met what only the record-by-record path handles (or words): read the file that way."""
-
-
 def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
     """Read, resolve the columns and merge the records of a step: ``(raw, steps, columns, merge_info)``."""
     if path.is_file() and path.stat().st_size == 0:
@@ -419,7 +416,7 @@ def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
         if groups is None:
             return raw, steps, columns, info
         if raw.table is not None:
-            raise _ReadByRecords
+            raise ReadByRecords
         raw = RawLog(raw.records, raw.labels, steps=list(groups), notes=raw.notes,
                      is_eval=[any(map(is_eval_key, record)) for record in raw.records])
         steps = steps[np.r_[True, np.diff(groups) > 0]]  # each group's step
@@ -438,7 +435,7 @@ def _row_steps(path, labels, values) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype.kind in "if":
         whole = np.isfinite(values) & (values >= 0) & (values <= MAX_STEP) & (values == np.round(values))
         if not whole.all():
-            raise _ReadByRecords  # the record path names the value as the file wrote it
+            raise ReadByRecords  # the record path names the value as the file wrote it
         steps = values.astype(np.int64)
     else:
         steps = np.array([parse_step(path, label, value) for label, value in zip(labels, values)], dtype=np.int64)
@@ -523,12 +520,12 @@ def read_log(path: str | Path, mapping: LogMapping | Mapping | None = None, *, f
         raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
     try:
         return _canonical(path, mapping, fmt, vectorized=True)
-    except _ReadByRecords:
+    except ReadByRecords:
         return _canonical(path, mapping, fmt, vectorized=False)
 
 
 def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -> pd.DataFrame:
-    """:func:`read_log`'s frame; a vectorized table that meets anything unusual raises :class:`_ReadByRecords`."""
+    """:func:`read_log`'s frame; a vectorized table that meets anything unusual raises :class:`ReadByRecords`."""
     raw, steps, columns, info = _load(path, mapping, fmt, vectorized=vectorized)
     labels = raw.labels
 
@@ -548,7 +545,7 @@ def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -
     except LogFormatError:
         if raw.table is None:
             raise
-        raise _ReadByRecords from None  # worded from the file's own values, as the record path reads them
+        raise ReadByRecords from None  # worded from the file's own values, as the record path reads them
     frame["source"] = _sources(path, labels)
     keep = frame[list(QUANTITIES)].notna().any(axis=1).to_numpy()
     ignored = frame.loc[~keep, "source"].tolist()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,10 @@ from nondecoupling.bridge.errors import LogFormatError
 #: The largest step read: steps are compared and fitted as float64, which holds every integer up to 2**53.
 MAX_STEP = 2**53
 _DIGITS = re.compile(r"\+?[0-9]+")
+
+
+class ReadByRecords(Exception):
+    """A vectorized table met what only the record-by-record path handles (or words): read the file that way."""
 
 
 @dataclass
@@ -52,7 +56,7 @@ class RawLog:
         The step of each record, for formats whose records of one step are merged.
     is_eval : list of bool or None
         Whether each record is an evaluation record (used by the ``eval``/``train`` merge rules).
-    table : dict of str to numpy.ndarray, optional
+    table : mapping of str to numpy.ndarray or pandas.Categorical, optional
         The records as columns instead (``records`` empty): a file read whole by a vectorized
         reader, whose columns are plain numbers or texts. Anything unusual in it is re-read
         record by record, so that the complaint is worded alike.
@@ -63,7 +67,7 @@ class RawLog:
     steps: list | None = None
     is_eval: list | None = None
     notes: dict = field(default_factory=dict)
-    table: dict | None = None
+    table: Mapping | None = None
 
     def names(self) -> list:
         """The source names (keys, columns, tags), in order of first appearance."""
