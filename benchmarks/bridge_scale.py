@@ -14,6 +14,7 @@ empty (the trend tests' nulls simulated: a first check of a run of this length),
 (read back: any later check of a run whose stages have the same lengths). Revisions before the
 cache simulate them both times. Checks run with ``OMP_NUM_THREADS=1`` (each revision's own work);
 ``--user-environment``: with no thread variable set, as a user's shell runs the command.
+``--timestamps``: each record with the time it was logged; ``--csv``: the log as CSV.
 
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py            # 10^4, 10^5, 10^6 rows
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py --rows 1000000
@@ -40,6 +41,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) -> None:
     """N rows: SFT for the first fifth, RL for three fifths, SFT again, one evaluation per step.
 
+    JSONL, or CSV where ``path`` ends in ``.csv`` (floats to 17 digits: the same numbers).
     ``timestamps``: each record starts with the time it was logged, ``"time": "2026-12-06T00:00:00"``
     one second apart, as many loggers write it (a text that pyarrow reads as a timestamp).
     """
@@ -51,12 +53,15 @@ def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) ->
     run = isotropic_run([("sft", sft - 1), ("rl", rl - 1), ("sft", sft - 1)], every=1, start=(0.5, 0.0),
                         rl_time_per_step=scale, sft_time_per_step=0.1 * scale, loss_noise=0.03, reward_noise=0.01, seed=seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    start = datetime.datetime(2026, 12, 6)
-    with path.open("w") as handle:
-        for row, record in enumerate(run.to_dict("records")):
-            if timestamps:
-                record = {"time": (start + datetime.timedelta(seconds=row)).isoformat(), **record}
-            handle.write(json.dumps(record) + "\n")
+    if timestamps:
+        start = datetime.datetime(2026, 12, 6)
+        run.insert(0, "time", [(start + datetime.timedelta(seconds=row)).isoformat() for row in range(len(run))])
+    if path.suffix == ".csv":
+        run.to_csv(path, index=False, float_format="%.17g")
+    else:
+        with path.open("w") as handle:
+            for record in run.to_dict("records"):
+                handle.write(json.dumps(record) + "\n")
     (path.parent / "run_meta.json").write_text(json.dumps({"expert_pass_rate": 0.4, "expert_entropy": 10.0}))
 
 
@@ -142,6 +147,7 @@ def main(argv=None) -> int:
     parser.add_argument("--user-environment", action="store_true",
                         help="no OMP/OpenBLAS/MKL thread variable set (default: OMP_NUM_THREADS=1)")
     parser.add_argument("--timestamps", action="store_true", help="each record with the time it was logged (write_log)")
+    parser.add_argument("--csv", action="store_true", help="the log as CSV instead of JSONL")
     parser.add_argument("--write-log", type=Path, help=argparse.SUPPRESS)  # the child of write_log_apart
     args = parser.parse_args(argv)
     if args.write_log is not None:
@@ -152,7 +158,7 @@ def main(argv=None) -> int:
           "|---|---|---|---|---|---|---|---|")
     for rows in sorted(args.rows):
         with tempfile.TemporaryDirectory() as tmp:
-            log = Path(tmp) / "log.jsonl"
+            log = Path(tmp) / ("log.csv" if args.csv else "log.jsonl")
             write_log_apart(log, rows, args.timestamps)
             seen = {}
             for repeat in range(args.repeats):

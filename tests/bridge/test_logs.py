@@ -186,6 +186,45 @@ def test_a_jsonl_logs_unmapped_columns_are_never_converted(tmp_path):
         read_log(whole, LogMapping(columns={"time": "kl"}))  # pyarrow's timestamps: worded as the file wrote them
 
 
+_CSV_NUMBER = st.one_of(
+    _finite.map(repr), _finite.map(lambda x: f"{x:.3e}"), _finite.map(lambda x: f" {x} "), st.integers(-10**6, 10**6).map(str),
+    st.sampled_from(["", "nan", "NaN", "None", "null", "inf", "-inf", "NA", "True", "high", '"0.5"']),
+)
+
+
+@given(
+    steps=st.lists(st.integers(0, 3), min_size=1, max_size=12).map(lambda gaps: [str(s) for s in np.cumsum(gaps)]),
+    phases=st.lists(st.sampled_from(["sft", "rl", "RL ", "Sft", "", "dpo"]), min_size=12, max_size=12),
+    values=st.lists(st.tuples(_CSV_NUMBER, _CSV_NUMBER), min_size=12, max_size=12),
+    delimiter=st.sampled_from([",", "\t", ";"]),
+)
+def test_a_csv_reads_alike_whole_and_row_by_row(tmp_path_factory, steps, phases, values, delimiter):
+    """pyarrow's whole-table read (read_log) against the row-by-row texts (the reader's fallback): the same frame or error."""
+    from nondecoupling.bridge.logs import run as run_module
+
+    rows = [delimiter.join(["step", "phase", "reward", "sft_loss"])]
+    rows += [delimiter.join([step, phase, *cells]) for step, phase, cells in zip(steps, phases, values)]
+    path = tmp_path_factory.mktemp("csv") / "log.csv"
+    path.write_text("\n".join(rows) + "\n")
+    outcomes = []
+    for read in (lambda: read_log(path), lambda: run_module._canonical(path, LogMapping(), "csv", vectorized=False)):
+        try:
+            outcomes.append(read())
+        except LogFormatError as error:
+            outcomes.append(str(error))
+    if isinstance(outcomes[1], str):
+        assert outcomes[0] == outcomes[1]
+    else:
+        pd.testing.assert_frame_equal(outcomes[0], outcomes[1])
+        assert outcomes[0].attrs == outcomes[1].attrs
+
+
+def test_a_csv_with_a_repeated_column_name_is_read_as_pandas_names_it(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("step,phase,reward,reward\n0,rl,0.1,5\n1,rl,0.2,6\n")  # pandas: reward, reward.1
+    assert read_log(path)["reward"].tolist() == [0.1, 0.2]
+
+
 def test_run_meta_sidecar_and_logged_stage_column(tmp_path):
     run = isotropic_run([("sft", 20), ("rl", 20)], every=10)
     write_jsonl(run, tmp_path / "log.jsonl", meta={"expert_pass_rate": 0.4, "expert_entropy": 10.0})

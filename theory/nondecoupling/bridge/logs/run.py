@@ -575,7 +575,7 @@ def _sources(path: Path, labels) -> pd.Series:
         text = pa.large_string()
         lines = pc.cast(pa.array(np.arange(labels.lines.start, labels.lines.stop)), text)
         return pd.Series(pd.array(pc.binary_join_element_wise(pa.scalar(prefix, text), lines, pa.scalar("", text)), dtype="str"))
-    return pd.Series([f"{path.name}:{label}" for label in labels], dtype=object)
+    return pd.Series([f"{path.name}:{label}" for label in labels])  # pandas' text dtype, as the column-wise one
 
 
 def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Mapping | Sequence[LogMapping | Mapping] | None = None, *,

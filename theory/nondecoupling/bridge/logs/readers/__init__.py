@@ -83,10 +83,10 @@ class RawLog:
 
 
 class LineLabels(Sequence):
-    """``line 1``, ``line 2``, ... for a file read whole, one record per line: made on demand."""
+    """``line 1``, ``line 2``, ... for a file read whole, one record per line from line ``first``: made on demand."""
 
-    def __init__(self, count: int) -> None:
-        self.lines = range(1, count + 1)
+    def __init__(self, count: int, first: int = 1) -> None:
+        self.lines = range(first, first + count)
 
     def __len__(self) -> int:
         return len(self.lines)

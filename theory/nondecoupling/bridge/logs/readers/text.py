@@ -55,8 +55,15 @@ def _table(path: Path, text: str) -> pd.DataFrame:
     return frame
 
 
-def read_csv(path: Path, *, run: str | None = None, **_: object) -> RawLog:
-    """A CSV/TSV table; a W&B panel export (``<run> - <key>`` columns) is read as :func:`read_wandb`."""
+def read_csv(path: Path, *, run: str | None = None, vectorized: bool = True, **_: object) -> RawLog:
+    """A CSV/TSV table; a W&B panel export (``<run> - <key>`` columns) is read as :func:`read_wandb`.
+
+    With ``vectorized``, a plain table is parsed whole by pyarrow's CSV reader (:func:`_csv_table`);
+    anything else, and what that path refuses, row by row as texts.
+    """
+    table = _csv_table(path) if vectorized else None
+    if table is not None:
+        return RawLog([], LineLabels(table.rows, first=2), table=table)  # line 1: the header
     frame = _table(path, read_text(path))
     if "Step" in frame.columns and any(WANDB_COLUMN.match(c) for c in frame.columns if c != "Step"):
         return _wandb_run(path, frame, run)
@@ -154,6 +161,36 @@ def _jsonl_table(path: Path) -> ArrowColumns | None:
     columns = ArrowColumns(table)
     del table
     release_arrow_memory()  # the parse's own buffers; the columns' stay until they are read
+    return columns
+
+
+def _csv_table(path: Path) -> ArrowColumns | None:
+    """The columns of a CSV/TSV file, or None: read it row by row (a W&B export, no rows, a repeated name, bad bytes).
+
+    The delimiter is the one :class:`csv.Sniffer` finds in the header, as pandas' sniffing reader
+    takes it; an empty cell is a null, as the row path reads it; every other value as pyarrow types it
+    (:class:`ArrowColumns` hands a column of other types than numbers and texts to the row path).
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.csv
+    except ImportError:
+        return None
+    with path.open("rb") as handle:
+        header = handle.readline()
+    try:
+        delimiter = csv.Sniffer().sniff(header.decode("utf-8-sig")).delimiter
+        table = pyarrow.csv.read_csv(path, read_options=pyarrow.csv.ReadOptions(use_threads=False, block_size=1 << 23),
+                                     parse_options=pyarrow.csv.ParseOptions(delimiter=delimiter),
+                                     convert_options=pyarrow.csv.ConvertOptions(null_values=[""], strings_can_be_null=True))
+    except (UnicodeDecodeError, csv.Error, pa.ArrowException):
+        return None
+    names = table.column_names
+    if table.num_rows == 0 or len(set(names)) < len(names) or ("Step" in names and any(map(WANDB_COLUMN.match, names))):
+        return None  # no rows; a repeated name (pandas renames the second); a W&B export
+    columns = ArrowColumns(table)
+    del table
+    release_arrow_memory()
     return columns
 
 
