@@ -9,12 +9,16 @@ import mmap
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
 from nondecoupling.bridge.logs.readers import LineLabels, RawLog, ReadByRecords, is_eval_key, read_text
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: W&B's panel export: ``<run> - <key>`` and its ``__MIN``/``__MAX`` band columns.
 WANDB_COLUMN = re.compile(r"^(?P<run>.+?) - (?P<key>.+?)(?P<band>__MIN|__MAX)?$")
@@ -233,10 +237,12 @@ class ArrowColumns(Mapping):
     (or refuses) its values as the file wrote them.
     """
 
-    def __init__(self, table) -> None:
+    def __init__(self, table: pa.Table) -> None:
         # Column by column, so that a converted column's pyarrow buffers go (a chunked column's array is a copy)
-        self._columns, self._names, self._arrays = dict(zip(table.column_names, table.columns)), table.column_names, {}
-        self.rows = table.num_rows
+        self._columns = dict(zip(table.column_names, table.columns))
+        self._names: list[str] = table.column_names
+        self._arrays: dict[str, np.ndarray | pd.Categorical] = {}
+        self.rows: int = table.num_rows
 
     def __getitem__(self, name: str) -> np.ndarray | pd.Categorical:
         if name not in self._arrays:
