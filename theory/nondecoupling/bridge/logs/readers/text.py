@@ -162,10 +162,7 @@ def _jsonl_table(path: Path) -> ArrowColumns | None:
         return None
     if table.num_rows != count_lines(path):
         return None
-    columns = ArrowColumns(table)
-    del table
-    release_arrow_memory()  # the parse's own buffers; the columns' stay until they are read
-    return columns
+    return ArrowColumns(table)
 
 
 def _csv_table(path: Path) -> ArrowColumns | None:
@@ -192,10 +189,7 @@ def _csv_table(path: Path) -> ArrowColumns | None:
     names = table.column_names
     if table.num_rows == 0 or len(set(names)) < len(names) or ("Step" in names and any(map(WANDB_COLUMN.match, names))):
         return None  # no rows; a repeated name (pandas renames the second); a W&B export
-    columns = ArrowColumns(table)
-    del table
-    release_arrow_memory()
-    return columns
+    return ArrowColumns(table)
 
 
 def count_lines(path: Path) -> int:
@@ -243,6 +237,7 @@ class ArrowColumns(Mapping):
         self._names: list[str] = table.column_names
         self._arrays: dict[str, np.ndarray | pd.Categorical] = {}
         self.rows: int = table.num_rows
+        release_arrow_memory()  # the reader's own buffers; the columns' stay until they are read
 
     def __getitem__(self, name: str) -> np.ndarray | pd.Categorical:
         if name not in self._arrays:
