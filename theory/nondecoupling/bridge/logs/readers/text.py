@@ -69,10 +69,15 @@ def read_csv(path: Path, *, run: str | None = None, vectorized: bool = True, **_
     if table is not None:
         return RawLog([], LineLabels(table.rows, first=2), table=table)  # line 1: the header
     frame = _table(path, read_text(path))
-    if "Step" in frame.columns and any(WANDB_COLUMN.match(c) for c in frame.columns if c != "Step"):
+    if _is_wandb_export(list(frame.columns)):
         return _wandb_run(path, frame, run)
     records = [{k: (None if v == "" else v) for k, v in row.items()} for row in frame.to_dict("records")]
     return RawLog(records, [f"line {i + 2}" for i in range(len(records))])
+
+
+def _is_wandb_export(names: list[str]) -> bool:
+    """A W&B panel export's header: ``Step``, then ``<run> - <key>`` columns."""
+    return "Step" in names and any(WANDB_COLUMN.match(name) for name in names if name != "Step")
 
 
 def read_wandb(path: Path, *, run: str | None = None, **_: object) -> RawLog:
@@ -187,7 +192,7 @@ def _csv_table(path: Path) -> ArrowColumns | None:
     except (UnicodeDecodeError, csv.Error, pa.ArrowException):
         return None
     names = table.column_names
-    if table.num_rows == 0 or len(set(names)) < len(names) or ("Step" in names and any(map(WANDB_COLUMN.match, names))):
+    if table.num_rows == 0 or len(set(names)) < len(names) or _is_wandb_export(names):
         return None  # no rows; a repeated name (pandas renames the second); a W&B export
     return ArrowColumns(table)
 
