@@ -528,17 +528,34 @@ def cpu_name() -> str:
     return f"{name} (family {family} model {model})"
 
 
+#: The installed distributions whose versions a benchmark's timings depend on (read from their metadata, not imported).
+PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "matplotlib", "torch", "transformers", "trl")
+
+
+def package_versions() -> str:
+    """``numpy 2.4.6, scipy 1.17.1, ...``: the versions a saved measurement was taken with ("absent" where not installed)."""
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "absent"
+    return ", ".join(f"{name} {version(name)}" for name in PACKAGES)
+
+
 def header(argv: list[str]) -> dict:
     revision = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return {"command": " ".join(["python benchmarks/run_all.py", *argv]), "revision": revision,
             "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
                        f"python {platform.python_version()}, nice {os.nice(0)}",
-            "load_start": list(os.getloadavg())}
+            "packages": package_versions(), "load_start": list(os.getloadavg())}
 
 
 def print_report(about: dict, claims: list[Claim], results: dict) -> None:
     print(f"command: {about['command']}\nrevision: {about['revision']}\nstarted: {about['started']}\nmachine: {about['machine']}")
+    print(f"packages: {about.get('packages', 'not recorded')}")
     print(f"load average (1, 5, 15 min) at start: {', '.join(f'{x:.2f}' for x in about['load_start'])}; "
           f"at end: {', '.join(f'{x:.2f}' for x in about.get('load_end', []))}")
     print(f"ratios only; ranges are min-max over repeats and instances{'; --quick: reduced sizes' if about.get('quick') else ''}\n")

@@ -79,3 +79,14 @@ def test_a_saved_run_older_than_a_claim_shows_it_not_measured():
     claim = next(c for c in run_all.CLAIMS if c.id == "check-cpu-seventh")
     rows = run_all.table([claim], {"check": [{"load": [1.0, 1.0], "data": runs}]}).splitlines()[2:]
     assert rows == [f"| check-cpu-seventh | {claim.where} | {claim.claimed} | not measured |  | not run |"]
+
+
+def test_the_header_records_the_package_versions_and_an_older_run_says_it_did_not(capsys):
+    """A saved run names the versions its timings were taken with; one saved before that says so, not a KeyError."""
+    from importlib import metadata
+
+    about = run_all.header(["--only", "api-"])
+    assert f"numpy {metadata.version('numpy')}" in about["packages"] and f"scipy {metadata.version('scipy')}" in about["packages"]
+    assert about["packages"].count(",") == len(run_all.PACKAGES) - 1
+    run_all.print_report({k: v for k, v in about.items() if k != "packages"}, [], {})
+    assert "packages: not recorded" in capsys.readouterr().out
