@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -69,12 +70,24 @@ def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) ->
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+class CheckRun(NamedTuple):
+    """One ``nondecoupling check`` in a fresh process, as :func:`check` measures it."""
+
+    wall: float  #: seconds
+    cpu: float  #: CPU seconds, user + system
+    system: float  #: of which system (kernel) seconds: page faults, file reads; on a virtual machine the host's share
+    peak_mb: float  #: peak resident memory
+    code: int  #: exit code
+
+
 def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
-          null_cache: Path | None = None, one_thread: bool = True) -> tuple[float, float, float, int]:
-    """(wall s, CPU s, peak resident MB, exit code) of one ``nondecoupling check`` in a fresh process.
+          null_cache: Path | None = None, one_thread: bool = True) -> CheckRun:
+    """Wall time, CPU time, its system part, peak resident memory and exit code of one ``nondecoupling check``.
 
     CPU time (user + system) is reported beside wall time: on a shared machine the wall time
-    measures the neighbours too. The check's own rusage (``os.wait4``), not the running
+    measures the neighbours too. The system part is given apart: on these virtual machines it
+    varies between identical runs (0.25-0.66 s of a 10^6-row check on 2026-12-07, its user time
+    within 0.1 s), so it tells the host's noise from a change of the code. The check's own rusage (``os.wait4``), not the running
     maximum over all children, so that revisions can alternate; started by a small launcher
     (:data:`_LAUNCH`), so that its peak memory is not the caller's. ``null_cache``: the folder of
     stored trend nulls (``NONDECOUPLING_NULL_CACHE``; default: the user's, whatever it holds).
@@ -92,10 +105,10 @@ def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
     start = time.perf_counter()
     launcher = subprocess.run([sys.executable, "-c", _LAUNCH, *command], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    code, cpu, peak_kb, stderr = json.loads(launcher.stdout.strip().splitlines()[-1])
+    code, user, system, peak_kb, stderr = json.loads(launcher.stdout.strip().splitlines()[-1])
     if code:
         print(stderr, file=sys.stderr)
-    return wall, cpu, peak_kb / 1024.0, code
+    return CheckRun(wall, user + system, system, peak_kb / 1024.0, code)
 
 
 @functools.cache
@@ -110,7 +123,7 @@ def compile_bytecode(source: Path) -> None:
                    check=True, stdout=subprocess.DEVNULL)
 
 
-#: Runs the check as its own child and prints its exit code, CPU seconds, peak RSS (kB) and stderr. Linux counts
+#: Runs the check as its own child and prints its exit code, user and system CPU seconds, peak RSS (kB) and stderr. Linux counts
 #: in a child's ru_maxrss the resident memory of the process it was forked from (kept across exec): forked from a
 #: benchmark that holds 500 MB, every check would report at least that. Forked from this small launcher, it cannot.
 _LAUNCH = """
@@ -118,7 +131,7 @@ import json, os, subprocess, sys
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 stderr = child.stderr.read()
 _, status, usage = os.wait4(child.pid, 0)
-print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss, stderr]))
+print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_utime, usage.ru_stime, usage.ru_maxrss, stderr]))
 """
 
 
@@ -154,8 +167,8 @@ def main(argv=None) -> int:
         write_log(args.write_log, args.rows[0], timestamps=args.timestamps)
         return 0
     measured = {}
-    print("| rows | log MB | checkout | nulls | check wall s | check CPU s | peak RSS MB | verdicts |\n"
-          "|---|---|---|---|---|---|---|---|")
+    print("| rows | log MB | checkout | nulls | check wall s | check CPU s | of it system s | peak RSS MB | verdicts |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     for rows in sorted(args.rows):
         with tempfile.TemporaryDirectory() as tmp:
             log = Path(tmp) / ("log.csv" if args.csv else "log.jsonl")
@@ -166,14 +179,14 @@ def main(argv=None) -> int:
                     nulls = Path(tmp) / f"nulls-{index}-{repeat}"  # empty: the first run simulates, the second reads
                     for state in ("cold", "warm"):
                         out = Path(tmp) / f"report-{index}-{repeat}-{state}"
-                        wall, cpu, peak, code = check(log, out, args.bootstrap, source, nulls, not args.user_environment)
-                        measured.setdefault((rows, source, state), []).append((cpu, peak))
-                        verdicts = _verdicts(out) if code == 0 else f"exit {code}"
+                        run = check(log, out, args.bootstrap, source, nulls, not args.user_environment)
+                        measured.setdefault((rows, source, state), []).append((run.cpu, run.peak_mb))
+                        verdicts = _verdicts(out) if run.code == 0 else f"exit {run.code}"
                         same = "" if not seen or verdicts == next(iter(seen.values())) else " (differ)"
                         seen[(source, state)] = verdicts
-                        summary = json.loads((out / "report.json").read_text())["summary"] if code == 0 else verdicts
-                        print(f"| {rows:,} | {log.stat().st_size / 2**20:.0f} | {source.resolve().name} | {state} | {wall:.1f} | "
-                              f"{cpu:.1f} | {peak:.0f} | {summary}{same} |", flush=True)
+                        summary = json.loads((out / "report.json").read_text())["summary"] if run.code == 0 else verdicts
+                        print(f"| {rows:,} | {log.stat().st_size / 2**20:.0f} | {source.resolve().name} | {state} | {run.wall:.1f} | "
+                              f"{run.cpu:.2f} | {run.system:.2f} | {run.peak_mb:.0f} | {summary}{same} |", flush=True)
     _print_ranges(measured, args.source)
     return 0
 

@@ -5,7 +5,8 @@ timed by wrapping the function that does it; the phases nest (``json parse`` is 
 ``read_run``, ``nulls`` and ``bootstraps`` of ``run_checks``, the figure of ``write_report``).
 Run it in a fresh process per measurement: the first import of a module is what a check pays.
 ``total``: up to the command's return; ``process``: the child's whole CPU time, the interpreter's
-shutdown included, as the command (``nondecoupling.cli.console``) ends it.
+shutdown included, as the command (``nondecoupling.cli.console``) ends it; ``of it system``: its
+kernel time, which on these virtual machines varies between identical runs (the host's noise).
 ``cold``: an empty null cache (the trend nulls simulated); ``warm``: the nulls read back.
 
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py --write-log /tmp/log/log.jsonl --rows 1000000
@@ -76,7 +77,7 @@ def measure(log: Path, source: Path, null_cache: Path) -> dict:
             raise RuntimeError(f"check_phases child exited {os.waitstatus_to_exitcode(status)}")
         stdout.seek(0)
         seconds = json.loads(stdout.read().splitlines()[-1])
-    return {**seconds, "process": round(usage.ru_utime + usage.ru_stime, 3)}
+    return {**seconds, "process": round(usage.ru_utime + usage.ru_stime, 3), "of it system": round(usage.ru_stime, 3)}
 
 
 def main(argv=None) -> int:
