@@ -43,7 +43,7 @@ def test_claim_ids_are_unique_and_name_a_benchmark():
 
 
 def test_check_claims_read_every_run_of_the_check_benchmark():
-    runs = {label: {"wall": 1.0, "cpu": cpu, "peak_mb": peak, "verdicts": {}}
+    runs = {label: {"wall": 1.0, "cpu": cpu, "system": 0.3, "peak_mb": peak, "verdicts": {}}
             for label, cpu, peak in (("before", 40.0, 3000.0), ("reader", 7.0, 450.0), ("previous", 7.5, 450.0),
                                      ("third_cold", 6.5, 380.0), ("third_warm", 5.2, 375.0), ("fifth_cold", 6.6, 390.0),
                                      ("seventh_cold", 6.1, 380.0), ("seventh_warm", 5.1, 375.0),
@@ -58,6 +58,7 @@ def test_check_claims_read_every_run_of_the_check_benchmark():
     rows = run_all.table(claims, {"check": [{"load": [1.0, 1.0], "data": data}]}).splitlines()[2:]
     assert len(rows) == len(claims) and not any("not measured" in row for row in rows)
     assert "| 1.5x (n = 1) |" in next(row for row in rows if row.startswith("| check-cpu-issue25 |"))
+    assert "| 4.7 s CPU (n = 3) |" in next(row for row in rows if row.startswith("| check-target-cpu-own |"))  # cpu - system
 
 
 def test_callback_claims_read_every_revision_and_the_warm_stage():
