@@ -87,7 +87,7 @@ def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
     CPU time (user + system) is reported beside wall time: on a shared machine the wall time
     measures the neighbours too. The system part is given apart: on these virtual machines it
     varies between identical runs (0.25-0.66 s of a 10^6-row check on 2026-12-07, its user time
-    within 0.1 s), so it tells the host's noise from a change of the code. The check's own rusage (``os.wait4``), not the running
+    within 0.15 s), so it tells the host's noise from a change of the code. The check's own rusage (``os.wait4``), not the running
     maximum over all children, so that revisions can alternate; started by a small launcher
     (:data:`_LAUNCH`), so that its peak memory is not the caller's. ``null_cache``: the folder of
     stored trend nulls (``NONDECOUPLING_NULL_CACHE``; default: the user's, whatever it holds).

@@ -342,12 +342,12 @@ CLAIMS = [
           lambda m: [float(m["seventh_same_verdicts"])], at_least(1.0), ""),
     Claim("check-cpu-eighth", "CHANGELOG.md, docs/benchmarks.md", "1.04-1.2x less CPU than 84a2350, nulls stored",
           "check", _check_ratio("eighth_warm", "warm", "cpu"), within(1.04, 1.2)),
-    Claim("check-cpu-eighth-cold", "CHANGELOG.md, docs/benchmarks.md", "1.05-1.15x with the nulls simulated", "check",
-          _check_ratio("eighth_cold", "cold", "cpu"), within(1.05, 1.15)),
+    Claim("check-cpu-eighth-cold", "CHANGELOG.md, docs/benchmarks.md", "1.05-1.2x with the nulls simulated", "check",
+          _check_ratio("eighth_cold", "cold", "cpu"), within(1.05, 1.2)),
     Claim("check-verdicts-eighth", "CHANGELOG.md", "now: the verdicts of 84a2350 (1 = same)", "check",
           lambda m: [float(m["eighth_same_verdicts"])], at_least(1.0), ""),
-    Claim("check-cpu-eighth-user", "CHANGELOG.md, docs/benchmarks.md", "1.15-1.3x less CPU than 84a2350 with no thread variable set "
-          "(its OpenBLAS threads spinning), nulls stored", "check", _check_ratio("eighth_user", "user", "cpu"), within(1.15, 1.3)),
+    Claim("check-cpu-eighth-user", "CHANGELOG.md, docs/benchmarks.md", "1.1-1.3x less CPU than 84a2350 with no thread variable set "
+          "(its OpenBLAS threads spinning), nulls stored", "check", _check_ratio("eighth_user", "user", "cpu"), within(1.1, 1.3)),
     Claim("check-timestamped-cpu", "CHANGELOG.md, docs/benchmarks.md", "10^6 rows with a logging time per record: 2.5-3.5x less CPU "
           "than 84a2350 (which read such a log line by line), nulls stored", "check",
           _check_ratio("eighth_timestamped", "timestamped", "cpu"), within(2.5, 3.5)),
@@ -372,18 +372,20 @@ CLAIMS = [
           "not always on the Intel ones (2.6-3.45 s; on the family 6 model 167 3.05-3.36 s before the eighth pass, 2.63-3.02 s after), "
           "not on the AMD model 1 (4.0-4.85 s)", "check", lambda m: [m["warm"]["cpu"]], within(2.6, 4.85), " s CPU"),
     Claim("check-target-cpu-cold", "CHANGELOG.md, issue 25", "with them simulated: at its edge on the AMD model 17 (2.95-3.2 s; 4.4-4.8 s disturbed), "
-          "not met on the Intel ones (2.95-3.9 s; on the model 167 3.4-3.65 s before the eighth pass, 3.07-3.27 s after) "
+          "not met on the Intel ones (2.95-3.9 s; on the model 167 3.4-3.65 s before the eighth pass, 3.07-3.41 s after) "
           "nor the AMD model 1 (4.35-5.9 s)", "check", lambda m: [m["cold"]["cpu"]], within(2.6, 5.9), " s CPU"),
     Claim("check-target-cpu-user", "CHANGELOG.md, issue 25", "3 s CPU target with the nulls stored, no thread variable set (as a user's "
-          "shell runs it): met on the Intel model 167 (2.6-2.95 s; 3.29-3.49 s before the eighth pass)", "check", lambda m: [m["user"]["cpu"]], within(2.6, 2.95), " s CPU"),
+          "shell runs it): met on the Intel model 167 in quiet runs, at its edge otherwise (2.6-3.1 s; 3.29-3.49 s before the eighth pass)", "check", lambda m: [m["user"]["cpu"]], within(2.6, 3.1), " s CPU"),
     Claim("check-target-cpu-timestamped", "CHANGELOG.md, issue 25", "with a logging time per record, nulls stored: "
           "at its edge on the Intel model 167 (2.9-3.45 s)", "check", lambda m: [m["timestamped"]["cpu"]], within(2.9, 3.45), " s CPU"),
     Claim("check-target-cpu-csv", "CHANGELOG.md, issue 25", "as CSV, nulls stored: at its edge on the Intel model 167 (2.6-3.0 s)",
           "check", lambda m: [m["csv"]["cpu"]], within(2.6, 3.0), " s CPU"),
-    Claim("check-target-cpu-own", "CHANGELOG.md, docs/benchmarks.md", "of the CPU with the nulls stored, the process's own work (user "
-          "time): 2.45-2.75 s on the Intel model 167; the rest, system time (file reads, page faults), varied 0.25-0.7 s between "
-          "identical runs there", "check", lambda m: [m[now]["cpu"] - m[now]["system"] for now in ("warm", "user", "csv")],
-          within(2.45, 2.75), " s CPU"),
+    Claim("check-target-cpu-own", "CHANGELOG.md, docs/benchmarks.md", "of that CPU, the process's own work (user time), nulls stored: "
+          "2.4-2.75 s on the Intel model 167 (JSONL; 2.05-2.15 s as CSV); the rest is system time (file reads, page faults, "
+          "0.28-0.8 s there), which varies between identical runs", "check", lambda m: [m[now]["cpu"] - m[now]["system"] for now in ("warm", "user")],
+          within(2.4, 2.75), " s CPU"),
+    Claim("check-target-cpu-own-cold", "CHANGELOG.md, docs/benchmarks.md", "with the nulls simulated: 2.75-2.95 s there, under 3 s",
+          "check", lambda m: [m["cold"]["cpu"] - m["cold"]["system"]], within(2.75, 2.95), " s CPU"),
     Claim("check-target-memory", "CHANGELOG.md, issue 25", "400 MB target met", "check",
           lambda m: [m[now]["peak_mb"] for now in ("cold", "warm", "user", "timestamped", "csv")], at_most(400.0), " MB"),
     Claim("api-scalar", "CHANGELOG.md (0.2.0), docs/benchmarks.md", "5.5-58x less CPU per scalar call than a6a1151", "api", _scalar_bounds, within(5.5, 58)),
