@@ -7,13 +7,17 @@ attention, and on a short random-token expert set split into batches it measures
 
 * one forward pass, one gradient (forward + backward) and one Hessian-vector product of the
   data-set SFT loss w.r.t. a last-layers subset (``--params``, default ``model.layers.27.*``),
-  each summed over the batches; the HVP/gradient ratio (the textbook floor of
-  Pearlmutter's trick is about 2 gradients) and the HVP/backward-only ratio;
+  each summed over the batches, timed in ``--repeats`` rounds that run the three in turn (their
+  medians); the HVP/gradient ratio (the textbook floor of Pearlmutter's trick is about 2
+  gradients) and the HVP/backward-only ratio, the medians of each round's ratio, so that load
+  that comes and goes between rounds does not move them;
 * the top Hessian eigenvalue by the few-vector Lanczos (a few steps: its residual says how
   far it has converged) and a Hutchinson trace;
 * the total time and the peak resident memory (the issue's limit: 16 GB).
 
-Run once, on a quiet machine, with few threads (the CPU is shared)::
+About a minute on a quiet 2-core machine (10 s of it building the model); far longer where its
+threads share the cores with other jobs (the first record, in 2026, took 28 min). Run it with
+few threads::
 
     PYTHONPATH=theory:. python benchmarks/probe_scale.py --threads 2 --out benchmarks/results/probe_scale_cpu.json
 
@@ -26,9 +30,12 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import Qwen3Config, Qwen3ForCausalLM
@@ -58,13 +65,21 @@ def random_expert_batches(vocab: int, *, batches: int, rows: int, prompt_len: in
     return out
 
 
-def seconds(function, repeats: int) -> float:
-    """Mean wall time of ``function()`` over ``repeats`` calls, after one warm-up call."""
-    function()
-    start = time.perf_counter()
-    for _ in range(repeats):
+def timed_rounds(functions: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Wall times of each of ``functions`` over ``rounds`` rounds, the functions called in turn within a round.
+
+    One warm-up round first. Interleaved, so that load that comes and goes between rounds
+    reaches every function alike: a ratio of two of them is then read round by round.
+    """
+    for function in functions.values():
         function()
-    return (time.perf_counter() - start) / repeats
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def main(argv=None) -> dict:
@@ -75,7 +90,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--rows", type=int, default=2, help="rows per batch")
     parser.add_argument("--prompt-len", type=int, default=8)
     parser.add_argument("--response-len", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=2, help="timed calls of forward / gradient / HVP each")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds of forward, gradient and HVP, in turn")
     parser.add_argument("--lanczos-steps", type=int, default=8)
     parser.add_argument("--trace-samples", type=int, default=4)
     parser.add_argument("--smoke", action="store_true", help="a tiny configuration, to check the script")
@@ -96,24 +111,26 @@ def main(argv=None) -> dict:
         hvp = probe.sft_hessian(model, batches, params)
         hvp.on_product = bar.update
         vector = torch.randn(hvp.dim, generator=torch.Generator().manual_seed(1))
-        with torch.no_grad():
-            forward_s = seconds(lambda: [term() for term in terms], args.repeats)
-        gradient_s = seconds(lambda: probe.sft_gradient(model, batches, params), args.repeats)
-        hvp_s = seconds(lambda: hvp(vector), args.repeats)
+        times = timed_rounds({"forward": torch.no_grad()(lambda: [term() for term in terms]),
+                              "gradient": lambda: probe.sft_gradient(model, batches, params),
+                              "hvp": lambda: hvp(vector)}, args.repeats)
         mark = time.perf_counter()
         top = hessian.lanczos_top_eigenpairs(hvp, 1, vectors=False, max_steps=args.lanczos_steps)
         lanczos_s = time.perf_counter() - mark
         mark = time.perf_counter()
         trace = hessian.hutchinson_trace(hvp, args.trace_samples)
         trace_s = time.perf_counter() - mark
+    backward_only = np.subtract(times["gradient"], times["forward"])  # a gradient is a forward and a backward, round by round
     result = {
         "configuration": "smoke (tiny)" if args.smoke else "Qwen3-0.6B public config, random weights",
         "parameters_total": sum(p.numel() for p in model.parameters()), "dtype": str(next(model.parameters()).dtype),
         "attention": model.config._attn_implementation, "params": params_patterns, "params_size": hvp.dim,
         "data": {"batches": args.batches, "rows_per_batch": args.rows, "tokens_per_row": args.prompt_len + args.response_len},
         "threads": args.threads, "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
-        "load_s": load_s, "forward_s": forward_s, "gradient_s": gradient_s, "backward_only_s": gradient_s - forward_s,
-        "hvp_s": hvp_s, "hvp_over_gradient": hvp_s / gradient_s, "hvp_over_backward_only": hvp_s / max(gradient_s - forward_s, 1e-12),
+        "load_s": load_s, **{f"{name}_s": statistics.median(seconds) for name, seconds in times.items()},
+        "backward_only_s": float(np.median(backward_only)), "rounds": args.repeats,
+        "hvp_over_gradient": float(np.median(np.divide(times["hvp"], times["gradient"]))),
+        "hvp_over_backward_only": float(np.median(np.divide(times["hvp"], backward_only))),
         "top_eigenvalue": float(top.values[0]), "top_eigenvalue_residual": float(top.residuals[0]),
         "lanczos_steps": top.products, "lanczos_s": lanczos_s,
         "trace": trace, "trace_s": trace_s, "hvp_count": hvp.products,

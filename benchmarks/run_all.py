@@ -13,7 +13,7 @@ The benchmarks are the scripts beside this one and ``simulations/benchmark.py``,
 through their functions: ``sweep_speed.run_sweep`` and ``quadratic_ratio``,
 ``bridge_scale.write_log`` and ``check``, ``api_speed.time_calls``,
 ``callback_overhead.stage_overhead``, ``simulations.benchmark``'s grid rows, and
-``probe_scale.main`` (about 30 min: run only when named with ``--only``). Every figure is a
+``probe_scale.main`` (about a minute a repeat on a quiet 2-core machine). Every figure is a
 ratio measured within this run; a before/after ratio alternates the two revisions (each
 extracted with ``git archive``) repeat by repeat, so that load that comes and goes hits both.
 The table gives, per claim, the min-max over the repeats (and over the instances a claim
@@ -222,8 +222,6 @@ def probe(context: Context) -> dict:
 
 BENCHMARK_FUNCTIONS: dict[str, Callable[[Context], dict]] = {
     "sweep": sweep, "quadratic": quadratic, "check": check, "api": api, "grid": grid, "callback": callback, "probe": probe}
-#: Run only when a claim of theirs is named with --only.
-SLOW = {"probe"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,9 +468,9 @@ CLAIMS = [
 
 
 def selected(only) -> list[Claim]:
-    """The claims whose id is or starts with one of ``only`` (all but the slow ones without it)."""
+    """The claims whose id is or starts with one of ``only`` (all without it)."""
     if not only:
-        return [c for c in CLAIMS if c.benchmark not in SLOW]
+        return list(CLAIMS)
     chosen = [c for c in CLAIMS if any(c.id == o or c.id.startswith(o) for o in only)]
     if not chosen:
         raise SystemExit(f"--only: no claim id is or starts with {only}; ids: {', '.join(c.id for c in CLAIMS)}")
