@@ -10,13 +10,14 @@ attention, and on a short random-token expert set split into batches it measures
   each summed over the batches, timed in ``--repeats`` rounds that run the three in turn (their
   medians); the HVP/gradient ratio (the textbook floor of Pearlmutter's trick is about 2
   gradients) and the HVP/backward-only ratio, the medians of each round's ratio, so that load
-  that comes and goes between rounds does not move them;
+  that comes and goes between rounds does not move them; and per call the process's system
+  time and page faults (medians): on a CPU, the fresh memory that its temporaries take;
 * the top Hessian eigenvalue by the few-vector Lanczos (a few steps: its residual says how
   far it has converged) and a Hutchinson trace;
 * the total time and the peak resident memory (the issue's limit: 16 GB).
 
 About a minute on a quiet 2-core machine (10 s of it building the model); far longer where its
-threads share the cores with other jobs (the first record, in 2026, took 28 min). Run it with
+threads share the cores with other jobs (the first record, on 2026-11-30, took 28 min). Run it with
 few threads::
 
     PYTHONPATH=theory:. python benchmarks/probe_scale.py --threads 2 --out benchmarks/results/probe_scale_cpu.json
@@ -30,7 +31,6 @@ import argparse
 import json
 import platform
 import resource
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,21 +65,26 @@ def random_expert_batches(vocab: int, *, batches: int, rows: int, prompt_len: in
     return out
 
 
-def timed_rounds(functions: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Wall times of each of ``functions`` over ``rounds`` rounds, the functions called in turn within a round.
+def timed_rounds(functions: dict[str, Callable[[], object]], rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Wall time, system CPU time and page faults of each call of ``functions``, over ``rounds`` rounds.
 
-    One warm-up round first. Interleaved, so that load that comes and goes between rounds
-    reaches every function alike: a ratio of two of them is then read round by round.
+    The functions are called in turn within a round, after one warm-up round, so that load
+    that comes and goes between rounds reaches every function alike: a ratio of two of them is
+    then read round by round. The system time and the (minor) page faults are the process's
+    during the call: on a CPU they count the fresh memory that the call's temporaries take.
     """
     for function in functions.values():
         function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
+    calls: dict[str, dict[str, list[float]]] = {name: {"wall": [], "system": [], "page_faults": []} for name in functions}
     for _ in range(rounds):
         for name, function in functions.items():
-            start = time.perf_counter()
+            before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             function()
-            times[name].append(time.perf_counter() - start)
-    return times
+            wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+            calls[name]["wall"].append(wall)
+            calls[name]["system"].append(after.ru_stime - before.ru_stime)
+            calls[name]["page_faults"].append(after.ru_minflt - before.ru_minflt)
+    return calls
 
 
 def main(argv=None) -> dict:
@@ -111,7 +116,7 @@ def main(argv=None) -> dict:
         hvp = probe.sft_hessian(model, batches, params)
         hvp.on_product = bar.update
         vector = torch.randn(hvp.dim, generator=torch.Generator().manual_seed(1))
-        times = timed_rounds({"forward": torch.no_grad()(lambda: [term() for term in terms]),
+        calls = timed_rounds({"forward": torch.no_grad()(lambda: [term() for term in terms]),
                               "gradient": lambda: probe.sft_gradient(model, batches, params),
                               "hvp": lambda: hvp(vector)}, args.repeats)
         mark = time.perf_counter()
@@ -120,17 +125,20 @@ def main(argv=None) -> dict:
         mark = time.perf_counter()
         trace = hessian.hutchinson_trace(hvp, args.trace_samples)
         trace_s = time.perf_counter() - mark
-    backward_only = np.subtract(times["gradient"], times["forward"])  # a gradient is a forward and a backward, round by round
+    wall = {name: np.array(call["wall"]) for name, call in calls.items()}
+    backward_only = wall["gradient"] - wall["forward"]  # a gradient is a forward and a backward, round by round
     result = {
         "configuration": "smoke (tiny)" if args.smoke else "Qwen3-0.6B public config, random weights",
         "parameters_total": sum(p.numel() for p in model.parameters()), "dtype": str(next(model.parameters()).dtype),
         "attention": model.config._attn_implementation, "params": params_patterns, "params_size": hvp.dim,
         "data": {"batches": args.batches, "rows_per_batch": args.rows, "tokens_per_row": args.prompt_len + args.response_len},
         "threads": args.threads, "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
-        "load_s": load_s, **{f"{name}_s": statistics.median(seconds) for name, seconds in times.items()},
+        "load_s": load_s, **{f"{name}_s": float(np.median(seconds)) for name, seconds in wall.items()},
         "backward_only_s": float(np.median(backward_only)), "rounds": args.repeats,
-        "hvp_over_gradient": float(np.median(np.divide(times["hvp"], times["gradient"]))),
-        "hvp_over_backward_only": float(np.median(np.divide(times["hvp"], backward_only))),
+        "hvp_over_gradient": float(np.median(wall["hvp"] / wall["gradient"])),
+        "hvp_over_backward_only": float(np.median(wall["hvp"] / backward_only)),
+        "system_s": {name: float(np.median(call["system"])) for name, call in calls.items()},
+        "page_faults": {name: int(np.median(call["page_faults"])) for name, call in calls.items()},
         "top_eigenvalue": float(top.values[0]), "top_eigenvalue_residual": float(top.residuals[0]),
         "lanczos_steps": top.products, "lanczos_s": lanczos_s,
         "trace": trace, "trace_s": trace_s, "hvp_count": hvp.products,
