@@ -16,6 +16,12 @@ attention, and on a short random-token expert set split into batches it measures
   far it has converged) and a Hutchinson trace;
 * the total time and the peak resident memory (the issue's limit: 16 GB).
 
+It runs as ``nondecoupling probe`` does, its freed memory kept for reuse
+(:func:`nondecoupling.cli.keep_freed_memory`); ``--glibc-defaults`` leaves glibc's malloc as it
+starts, handing each product's temporaries back to the system. Either lasts for the process:
+:func:`main` is this script's whole job (``benchmarks/run_all.py`` runs it in a fresh process
+per setting).
+
 About a minute on a quiet 2-core machine (10 s of it building the model); far longer where its
 threads share the cores with other jobs (the first record, on 2026-11-30, took 28 min). Run it with
 few threads::
@@ -42,6 +48,7 @@ from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from nondecoupling.bridge.models import hessian, probe
 from nondecoupling.bridge.models.sequences import pad_pairs
+from nondecoupling.cli import keep_freed_memory
 
 QWEN3_06B = {"vocab_size": 151936, "hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16,
              "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 3072, "tie_word_embeddings": True,
@@ -99,8 +106,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--lanczos-steps", type=int, default=8)
     parser.add_argument("--trace-samples", type=int, default=4)
     parser.add_argument("--smoke", action="store_true", help="a tiny configuration, to check the script")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="keep glibc's malloc defaults (freed memory handed back), not the probe command's setting")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    freed_memory_kept = not args.glibc_defaults and keep_freed_memory()  # as `nondecoupling probe` runs
     torch.set_num_threads(args.threads)
     params_patterns = ["model.layers.1.*"] if args.smoke and args.params == ["model.layers.27.*"] else args.params
     started = time.perf_counter()
@@ -132,7 +142,7 @@ def main(argv=None) -> dict:
         "parameters_total": sum(p.numel() for p in model.parameters()), "dtype": str(next(model.parameters()).dtype),
         "attention": model.config._attn_implementation, "params": params_patterns, "params_size": hvp.dim,
         "data": {"batches": args.batches, "rows_per_batch": args.rows, "tokens_per_row": args.prompt_len + args.response_len},
-        "threads": args.threads, "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "threads": args.threads, "freed_memory_kept": freed_memory_kept, "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
         "load_s": load_s, **{f"{name}_s": float(np.median(seconds)) for name, seconds in wall.items()},
         "backward_only_s": float(np.median(backward_only)), "rounds": args.repeats,
         "hvp_over_gradient": float(np.median(wall["hvp"] / wall["gradient"])),

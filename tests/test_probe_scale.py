@@ -25,6 +25,8 @@ def test_the_ratios_are_the_medians_of_each_rounds_ratio(monkeypatch):
         return {name: {"wall": walls[name], "system": [0.0] * 3, "page_faults": [0] * 3} for name in functions}
 
     monkeypatch.setattr(probe_scale, "timed_rounds", made_up)
-    result = probe_scale.main(["--smoke", "--threads", "1", "--lanczos-steps", "2", "--trace-samples", "1"])
+    # glibc's defaults: the test process's own malloc settings stay as they are
+    result = probe_scale.main(["--smoke", "--threads", "1", "--lanczos-steps", "2", "--trace-samples", "1", "--glibc-defaults"])
+    assert result["freed_memory_kept"] is False
     assert (result["hvp_over_gradient"], result["hvp_over_backward_only"]) == (1.0, 4.0)
     assert (result["forward_s"], result["gradient_s"], result["hvp_s"], result["backward_only_s"]) == (1.0, 2.0, 3.0, 1.0)

@@ -181,6 +181,57 @@ def test_check_starts_numpys_blas_on_one_thread_unless_the_user_set_it(user, exp
         assert threads == "1"
 
 
+class _FakeLibc:
+    """mallopt's calls, answered with ``answer`` (glibc's 1: set; 0: refused)."""
+
+    def __init__(self, answer: int = 1):
+        self.calls, self.answer = [], answer
+
+    def mallopt(self, parameter, value):
+        self.calls.append((parameter, value))
+        return self.answer
+
+
+@pytest.mark.parametrize(("libc", "user", "answer", "kept"), [
+    ("glibc", {}, 1, True), ("glibc", {}, 0, False), ("glibc", {"MALLOC_TOP_PAD_": "0"}, 1, False), ("", {}, 1, False)])
+def test_keep_freed_memory_sets_glibcs_malloc_unless_the_user_did(monkeypatch, libc, user, answer, kept):
+    """``nondecoupling.cli.keep_freed_memory``: mallopt's three settings, on glibc, where no MALLOC_ variable is set."""
+    import platform
+
+    from nondecoupling import cli
+
+    fake = _FakeLibc(answer)
+    monkeypatch.setattr(cli, "_libc", lambda: fake)
+    monkeypatch.setattr(platform, "libc_ver", lambda *args, **kwargs: (libc, "2.39" if libc else ""))
+    for name in cli.MALLOC_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in user.items():
+        monkeypatch.setenv(name, value)
+    assert cli.keep_freed_memory() is kept
+    called = libc == "glibc" and not user
+    assert fake.calls == (list(cli.MALLOPT_SETTINGS)[: 1 if answer == 0 else None] if called else [])
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_glibc_takes_the_settings():
+    """In a fresh process (the settings last for it): glibc accepts each value (32 MiB is its largest mmap threshold)."""
+    code = "from nondecoupling.cli import keep_freed_memory; print(keep_freed_memory())"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_")}
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.strip() == "True"
+
+
+@pytest.mark.parametrize(("command", "kept"), [("probe", True), ("check", False)])
+def test_the_probe_command_keeps_freed_memory(command, kept, tmp_path):
+    """``nondecoupling.cli.KEEP_FREED_MEMORY``: the console applies it before the command runs, for the probe alone."""
+    code = ("import runpy, sys\n"
+            "import nondecoupling.cli as cli\n"
+            "cli.keep_freed_memory = lambda: print('kept') or True\n"
+            f"sys.argv = ['nondecoupling', {command!r}, '--help']\n"
+            "runpy.run_module('nondecoupling', run_name='__main__', alter_sys=True)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (result.stdout.splitlines()[:1] == ["kept"]) is kept, result.stderr  # the probe's help needs torch; its marker not
+
+
 # ---------------------------------------------------------------- bad inputs: FILE, where: what, exit 2, nothing written
 
 

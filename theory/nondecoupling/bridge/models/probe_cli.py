@@ -330,4 +330,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from nondecoupling.cli import keep_freed_memory
+
+    keep_freed_memory()  # as the `nondecoupling probe` command does
     raise SystemExit(main())
