@@ -70,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     return int(_load(name).main(rest) or 0)
 
 
-def console(command: Callable[[], int] = main) -> int:
+def console(command: Callable[[], int] = main, name: str | None = None) -> int:
     """``command()`` (by default :func:`main`) as a process's last job: the ``nondecoupling`` command.
+
+    ``name``: the subcommand that ``command`` runs (default: the first argument, as the
+    ``nondecoupling`` command takes it), which decides the two settings below.
 
     A command of :data:`ONE_BLAS_THREAD` starts numpy's OpenBLAS on one thread
     (``OPENBLAS_NUM_THREADS=1``), unless the user set :data:`BLAS_THREAD_VARIABLES` or numpy
@@ -83,9 +86,10 @@ def console(command: Callable[[], int] = main) -> int:
     the memory back at exit either way; ``atexit`` handlers still run. Not for a call inside a
     longer process, whose frozen objects would never be collected.
     """
-    if sys.argv[1:2] and sys.argv[1] in ONE_BLAS_THREAD:
+    name = (sys.argv[1] if sys.argv[1:] else "") if name is None else name
+    if name in ONE_BLAS_THREAD:
         _start_blas_on_one_thread()
-    if sys.argv[1:2] and sys.argv[1] in KEEP_FREED_MEMORY:
+    if name in KEEP_FREED_MEMORY:
         keep_freed_memory()
     code = command()
     gc.freeze()

@@ -330,7 +330,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from nondecoupling.cli import keep_freed_memory
+    from nondecoupling.cli import console
 
-    keep_freed_memory()  # as the `nondecoupling probe` command does
-    raise SystemExit(main())
+    raise SystemExit(console(main, "probe"))  # as the `nondecoupling probe` command runs
