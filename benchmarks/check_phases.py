@@ -50,18 +50,26 @@ def _timed(seconds: dict, label: str, function):
 
 
 def measure_here(log: str, out: str) -> dict:
-    """CPU seconds per phase of one check of ``log`` in this process (``imports``: the modules a check loads first)."""
+    """CPU seconds per phase of one check of ``log`` in this process (``imports``: the modules a check loads first).
+
+    The imports, the check and the exit run inside :func:`nondecoupling.cli.console`, as the command runs them (its
+    settings for ``check`` apply from before numpy loads).
+    """
     import importlib
 
-    seconds = {"interpreter start": _cpu()}
-    start = _cpu()
-    modules = {name: importlib.import_module(name) for name in dict.fromkeys(m for m, _, _ in PHASES)}
-    seconds["imports (numpy, pandas, scipy)"] = _cpu() - start
-    for module, function, label in PHASES:
-        setattr(modules[module], function, _timed(seconds, label, getattr(modules[module], function)))
-    from nondecoupling.cli import console
+    from nondecoupling.cli import console  # loads no numpy
 
-    code = console(lambda: modules["nondecoupling.bridge.__main__"].main(["check", log, "--out", out, "--lam", "0.05"]))
+    seconds = {"interpreter start": _cpu()}
+
+    def check() -> int:
+        start = _cpu()
+        modules = {name: importlib.import_module(name) for name in dict.fromkeys(m for m, _, _ in PHASES)}
+        seconds["imports (numpy, pandas, scipy)"] = _cpu() - start
+        for module, function, label in PHASES:
+            setattr(modules[module], function, _timed(seconds, label, getattr(modules[module], function)))
+        return modules["nondecoupling.bridge.__main__"].main(["check", log, "--out", out, "--lam", "0.05"])
+
+    code = console(check, "check")
     seconds["total"] = _cpu()
     return {"exit": code, **{label: round(value, 3) for label, value in seconds.items()}}
 

@@ -10,6 +10,7 @@ and a null simulated afresh; no timing is asserted (``benchmarks/bridge_scale.py
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -66,15 +67,17 @@ def _one_series(means, sizes, within):
     return [*shares, *(fit[-1] - fit[0] for fit in fits)]
 
 
-@given(st.integers(1, 40), st.integers(1, 30), st.integers(1, 5), st.sampled_from([1.0, 1e-3, 1e6]), st.integers(0, 2**32 - 1))
-def test_batched_isotonic_contrasts_fit_every_row_alone(rows, blocks, largest_block, scale, seed):
-    """The rows laid end to end, each raised above the last, are fitted as one series each (the null's 4000 at once)."""
+@given(st.integers(1, 40), st.integers(1, 30), st.integers(1, 5), st.sampled_from([1.0, 1e-3, 1e6]), st.integers(0, 2**32 - 1),
+       st.integers(1, 50))
+def test_batched_isotonic_contrasts_fit_every_row_alone(rows, blocks, largest_block, scale, seed, rows_per_fit):
+    """The rows laid end to end, each beyond the last, are fitted as one series each (a null's 4000, ISOTONIC_ROWS at once)."""
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, largest_block + 1, blocks).astype(float)
     means = scale * np.round(rng.normal(size=(rows, blocks)), 1)  # ties, and constant rows where blocks == 1
     means[0] = means[0, 0]  # a constant row
     within = rng.exponential(size=rows) * scale**2
-    batched = np.column_stack(stats.isotonic_contrasts(means, sizes, within))
+    with mock.patch.object(stats, "ISOTONIC_ROWS", rows_per_fit):  # chunks of any size, a last one shorter
+        batched = np.column_stack(stats.isotonic_contrasts(means, sizes, within))
     reference = np.array([_one_series(m, sizes, w) for m, w in zip(means, within)])
     np.testing.assert_allclose(batched[:, :2], reference[:, :2], rtol=1e-9, atol=1e-12)  # shares: scale-free
     np.testing.assert_allclose(batched[:, 2:], reference[:, 2:], rtol=1e-9, atol=1e-12 * scale)  # level changes

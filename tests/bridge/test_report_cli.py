@@ -232,6 +232,20 @@ def test_the_probe_command_keeps_freed_memory(command, kept, tmp_path):
     assert (result.stdout.splitlines()[:1] == ["kept"]) is kept, result.stderr  # the probe's help needs torch; its marker not
 
 
+@pytest.mark.parametrize(("command", "collecting"), [("check", False), ("watch", True), ("probe", True)])
+def test_check_runs_with_the_cyclic_collector_off(command, collecting):
+    """``nondecoupling.cli.COLLECTOR_OFF``: off while the command runs, for the check alone; on again after it."""
+    code = ("import atexit, gc, runpy, sys, types\n"
+            "import nondecoupling.cli as cli\n"
+            "cli._load = lambda name: types.SimpleNamespace(main=lambda argv: print('during', gc.isenabled()) or 0)\n"
+            "atexit.register(lambda: print('after', gc.isenabled()))\n"
+            f"sys.argv = ['nondecoupling', {command!r}]\n"
+            "runpy.run_module('nondecoupling', run_name='__main__', alter_sys=True)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["during", str(collecting), "after", "True"]
+
+
 # ---------------------------------------------------------------- bad inputs: FILE, where: what, exit 2, nothing written
 
 
