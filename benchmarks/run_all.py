@@ -56,6 +56,7 @@ BEFORE = {
     "check-issue25-fifth": "e61942b",  # before its fifth pass (nulls by the AR(1) recursion, lines counted mapped)
     "check-issue25-seventh": "8aee581",  # before its seventh pass (K1's worst points by partition, sources as large strings)
     "check-issue25-eighth": "84a2350",  # before its eighth pass (phase texts kept as codes, no collections at exit)
+    "issue25-ninth": "0fdd302",  # before its ninth pass (check: no cyclic collector, the nulls' fits in chunks; sweep: imports frozen)
     "quadratic": "731b424^",  # Quadratic's null-space projector
     "callback": "9239323",  # before the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
     "callback-start": "0e2b7a2",  # before the stage's start was measured in on_pre_optimizer_step (issue 25.1's fifth pass)
@@ -90,10 +91,13 @@ def _extracted(scratch: Path, revision: str, with_simulations: bool) -> Path:
 
 
 def sweep(context: Context) -> dict:
-    """Default, ``--quick`` and ``--quick --jobs 2`` sweeps, one process unless said, in this order."""
+    """Default, ``--quick`` and ``--quick --jobs 2`` sweeps, one process unless said, in this order; the first two
+    each after the same sweep before issue 25's ninth pass (:data:`BEFORE`)."""
     only = ["--only", "p3", "k"] if context.quick else []
     return {
+        "default_ninth": sweep_speed.run_sweep(context.tree("issue25-ninth", with_simulations=True), only, context.folder(), 1),
         "default": sweep_speed.run_sweep(ROOT, only, context.folder(), 1),
+        "quick_ninth": sweep_speed.run_sweep(context.tree("issue25-ninth", with_simulations=True), ["--quick", *only], context.folder(), 1),
         "quick": sweep_speed.run_sweep(ROOT, ["--quick", *only], context.folder(), 1),
         "quick_pool2": sweep_speed.run_sweep(ROOT, ["--quick", *only], context.folder(), 2),
     }
@@ -116,7 +120,7 @@ def _log(scratch: Path, rows: int, kind: str = "jsonl") -> Path:
 
 def check(context: Context) -> dict:
     """``nondecoupling check`` of one synthetic log (10^6 rows; 10^5 quick): before the reader change, at it,
-    before issue 25's second, third, fifth, seventh and eighth passes, and now (:data:`BEFORE`); the trend nulls
+    before issue 25's second, third, fifth, seventh, eighth and ninth passes, and now (:data:`BEFORE`); the trend nulls
     of each revision since the third first simulated (cold: an empty null cache), then read back (warm). All with
     OMP_NUM_THREADS=1, except the ``*user`` runs (before the eighth pass and now, nulls stored), which run as a
     user's shell does, with no thread variable set. The ``*timestamped`` and ``*csv`` runs (the same, nulls stored)
@@ -127,11 +131,13 @@ def check(context: Context) -> dict:
     third, fifth_nulls = context.tree("check-issue25-third"), context.folder()
     seventh, seventh_nulls = context.tree("check-issue25-seventh"), context.folder()
     eighth, eighth_nulls = context.tree("check-issue25-eighth"), context.folder()
+    ninth, ninth_nulls = context.tree("issue25-ninth"), context.folder()
     trees = (("before", context.tree("check"), nulls), ("reader", context.tree("check-reader"), nulls),
              ("previous", context.tree("check-issue25"), nulls), ("third_cold", third, third_nulls),
              ("third_warm", third, third_nulls), ("fifth_cold", context.tree("check-issue25-fifth"), fifth_nulls),
              ("seventh_cold", seventh, seventh_nulls), ("seventh_warm", seventh, seventh_nulls),
              ("eighth_cold", eighth, eighth_nulls), ("eighth_warm", eighth, eighth_nulls),
+             ("ninth_cold", ninth, ninth_nulls), ("ninth_warm", ninth, ninth_nulls),
              ("cold", ROOT, nulls), ("warm", ROOT, nulls), ("eighth_user", eighth, eighth_nulls), ("user", ROOT, nulls),
              ("eighth_timestamped", eighth, eighth_nulls), ("timestamped", ROOT, nulls), ("eighth_csv", eighth, eighth_nulls),
              ("csv", ROOT, nulls))
@@ -151,6 +157,8 @@ def check(context: Context) -> dict:
     runs["seventh_same_verdicts"] = runs["seventh_cold"]["verdicts"] == runs["cold"]["verdicts"] == runs["warm"]["verdicts"]
     runs["eighth_same_verdicts"] = (runs["eighth_cold"]["verdicts"] == runs["eighth_user"]["verdicts"] == runs["cold"]["verdicts"]
                                     == runs["warm"]["verdicts"] == runs["user"]["verdicts"])
+    runs["ninth_same_verdicts"] = (runs["ninth_cold"]["verdicts"] == runs["ninth_warm"]["verdicts"] == runs["cold"]["verdicts"]
+                                   == runs["warm"]["verdicts"])
     runs["timestamped_same_verdicts"] = (runs["eighth_timestamped"]["verdicts"] == runs["timestamped"]["verdicts"]
                                          == runs["warm"]["verdicts"])
     runs["csv_same_verdicts"] = runs["eighth_csv"]["verdicts"] == runs["csv"]["verdicts"] == runs["warm"]["verdicts"]
@@ -318,6 +326,10 @@ CLAIMS = [
     Claim("sweep-quick-wall", "README.md, CHANGELOG.md", "1.37-1.85x less wall (1.37-1.46x on the AMD EPYC family 25 model 1, 1.45-1.8x on the model 17 on 2026-12-06)", "sweep", _ratio("default", "quick", 0), within(1.37, 1.85)),
     Claim("sweep-quick-target", "issue 25", ">= 1.5x less wall", "sweep", _ratio("default", "quick", 0), at_least(1.5)),
     Claim("sweep-quick-cpu", "README.md, CHANGELOG.md", "1.38-1.85x less CPU (1.38-1.46x on the model 1)", "sweep", _ratio("default", "quick", 1), within(1.38, 1.85)),
+    Claim("sweep-frozen-cpu", "CHANGELOG.md, simulations/sweep.py", "default sweep: 1.0-1.1x less CPU than 0fdd302", "sweep",
+          _ratio("default_ninth", "default", 1), within(1.0, 1.1)),
+    Claim("sweep-frozen-quick-cpu", "CHANGELOG.md, simulations/sweep.py", "--quick: 1.0-1.15x less CPU than 0fdd302", "sweep",
+          _ratio("quick_ninth", "quick", 1), within(1.0, 1.15)),
     Claim("sweep-pool-wall", "simulations/sweep.py", "2 jobs: 1.1-1.9x less wall, under load", "sweep", _ratio("quick", "quick_pool2", 0), within(1.1, 1.9)),
     Claim("sweep-pool-cpu", "simulations/sweep.py", "2 jobs: 0.9-1.2x the CPU of one", "sweep", _ratio("quick_pool2", "quick", 1), within(0.9, 1.2)),
     Claim("quadratic-after", "CHANGELOG.md", "Quadratic 1.0-1.3x one eigh, d = 100", "quadratic", lambda m: [m["after"]], within(1.0, 1.3)),
@@ -354,6 +366,12 @@ CLAIMS = [
           _check_ratio("eighth_cold", "cold", "cpu"), within(1.0, 1.2)),
     Claim("check-verdicts-eighth", "CHANGELOG.md", "now: the verdicts of 84a2350 (1 = same)", "check",
           lambda m: [float(m["eighth_same_verdicts"])], at_least(1.0), ""),
+    Claim("check-cpu-ninth", "CHANGELOG.md, docs/benchmarks.md", "1.0-1.2x less CPU than 0fdd302, nulls stored",
+          "check", _check_ratio("ninth_warm", "warm", "cpu"), within(1.0, 1.2)),
+    Claim("check-cpu-ninth-cold", "CHANGELOG.md, docs/benchmarks.md", "1.0-1.25x with the nulls simulated", "check",
+          _check_ratio("ninth_cold", "cold", "cpu"), within(1.0, 1.25)),
+    Claim("check-verdicts-ninth", "CHANGELOG.md", "now: the verdicts of 0fdd302 (1 = same)", "check",
+          lambda m: [float(m["ninth_same_verdicts"])], at_least(1.0), ""),
     Claim("check-cpu-eighth-user", "CHANGELOG.md, docs/benchmarks.md", "1.05-1.3x less CPU than 84a2350 with no thread variable set "
           "(its OpenBLAS threads spinning), nulls stored", "check", _check_ratio("eighth_user", "user", "cpu"), within(1.05, 1.3)),
     Claim("check-timestamped-cpu", "CHANGELOG.md, docs/benchmarks.md", "10^6 rows with a logging time per record: 2.5-3.5x less CPU "

@@ -48,11 +48,12 @@ def test_check_claims_read_every_run_of_the_check_benchmark():
                                      ("third_cold", 6.5, 380.0), ("third_warm", 5.2, 375.0), ("fifth_cold", 6.6, 390.0),
                                      ("seventh_cold", 6.1, 380.0), ("seventh_warm", 5.1, 375.0),
                                      ("eighth_cold", 6.0, 380.0), ("eighth_warm", 5.0, 375.0), ("eighth_user", 5.5, 375.0),
+                                     ("ninth_cold", 6.3, 380.0), ("ninth_warm", 5.2, 375.0),
                                      ("user", 5.0, 375.0), ("eighth_timestamped", 15.0, 1500.0), ("timestamped", 5.0, 380.0),
                                      ("eighth_csv", 15.0, 1200.0), ("csv", 5.0, 380.0),
                                      ("cold", 6.0, 380.0), ("warm", 5.0, 375.0))}
     data = {**runs, "reader_same_verdicts": True, "now_same_verdicts": True, "third_same_verdicts": True,
-            "fifth_same_verdicts": True, "seventh_same_verdicts": True, "eighth_same_verdicts": True,
+            "fifth_same_verdicts": True, "seventh_same_verdicts": True, "eighth_same_verdicts": True, "ninth_same_verdicts": True,
             "timestamped_same_verdicts": True, "csv_same_verdicts": True}
     claims = [c for c in run_all.CLAIMS if c.benchmark == "check"]
     rows = run_all.table(claims, {"check": [{"load": [1.0, 1.0], "data": data}]}).splitlines()[2:]

@@ -6,6 +6,7 @@ and skipped (not failed) when they do not."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -80,6 +81,27 @@ def test_same_seed_same_numbers_in_a_pool(quick_run):
 def test_another_seed_other_numbers(quick_run, tmp_path):
     assert sweep.main(["--quick", "--seed", "8", "--only", "p4", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "p4_threshold.csv").read_bytes() != (quick_run / "p4_threshold.csv").read_bytes()
+
+
+@pytest.mark.parametrize("frozen_before", [False, True])
+def test_the_sweep_runs_with_its_imports_frozen(monkeypatch, tmp_path, frozen_before):
+    """``sweep.imports_frozen``: the module imported and frozen before it draws; unfrozen after, unless a caller had frozen."""
+    seen = []
+
+    def render(key, **options):
+        seen.append((MODULES[key].path in sys.modules, gc.get_freeze_count() > 0))
+        return {"key": key, "entries": [], "skipped": None, "drawn": []}
+
+    monkeypatch.setattr(sweep, "render", render)
+    gc.unfreeze()  # the test process's own state, whatever ran before
+    if frozen_before:
+        gc.freeze()
+    try:
+        assert sweep.main(["--quick", "--only", "p4", "--out", str(tmp_path), "--jobs", "1"]) == 0
+        assert seen == [(True, True)]
+        assert (gc.get_freeze_count() > 0) is frozen_before
+    finally:
+        gc.unfreeze()
 
 
 def test_only_redraws_and_keeps_the_rest_of_the_manifest(quick_run, tmp_path):
