@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console(command: Callable[[], int] = main, name: str | None = None) -> int:
-    """``command()`` (by default :func:`main`) as a process's last job: the ``nondecoupling`` command, ``simulations/sweep.py``.
+    """``command()`` (by default :func:`main`) as a process's last job: the ``nondecoupling`` command, or a script's main.
 
     ``name``: the subcommand that ``command`` runs (default: the first argument, as the
     ``nondecoupling`` command takes it), which decides the settings below.
