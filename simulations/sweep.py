@@ -253,7 +253,8 @@ def imports_frozen(keys):
     in a longer process (where nothing was frozen before).
     """
     for key in keys:
-        importlib.import_module(MODULES[key].path)
+        with contextlib.suppress(Exception):  # a module that fails to import fails in render, as one module's failure
+            importlib.import_module(MODULES[key].path)
     first = gc.get_freeze_count() == 0
     gc.freeze()
     try:

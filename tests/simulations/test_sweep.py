@@ -6,6 +6,7 @@ and skipped (not failed) when they do not."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -102,6 +103,14 @@ def test_the_sweep_runs_with_its_imports_frozen(monkeypatch, tmp_path, frozen_be
         assert (gc.get_freeze_count() > 0) is frozen_before
     finally:
         gc.unfreeze()
+
+
+def test_a_module_that_fails_to_import_loses_only_its_own_figures(monkeypatch, tmp_path, capsys):
+    """Its failure is reported and the exit code is 1; the other modules draw (the imports up front do not stop them)."""
+    monkeypatch.setitem(MODULES, "p4", dataclasses.replace(MODULES["p4"], path="simulations.plots.no_such_module"))
+    assert sweep.main(["--quick", "--only", "p4", "P3", "--out", str(tmp_path), "--jobs", "1"]) == 1
+    assert "FAILED p4" in capsys.readouterr().err
+    assert (tmp_path / "p3_phase.csv").is_file() and not (tmp_path / "p4_threshold.csv").exists()
 
 
 def test_only_redraws_and_keeps_the_rest_of_the_manifest(quick_run, tmp_path):
