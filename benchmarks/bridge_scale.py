@@ -33,26 +33,31 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
-def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) -> None:
-    """N rows: SFT for the first fifth, RL for three fifths, SFT again, one evaluation per step.
-
-    JSONL, or CSV where ``path`` ends in ``.csv`` (floats to 17 digits: the same numbers).
-    ``timestamps``: each record starts with the time it was logged, ``"time": "2026-12-06T00:00:00"``
-    one second apart, as many loggers write it (a text that pyarrow reads as a timestamp).
-    """
+def synthetic_run(rows: int, seed: int = 0):
+    """N rows: SFT for the first fifth, RL for three fifths, SFT again, one evaluation per step (a DataFrame)."""
     sys.path[:0] = [str(REPOSITORY), str(REPOSITORY / "theory")]
     from tests.bridge.synthetic import isotropic_run
 
     sft, rl = rows // 5, rows - 2 * (rows // 5)
     scale = 400.0 / rows  # the same curves whatever N: the flows' rates per step shrink with N
-    run = isotropic_run([("sft", sft - 1), ("rl", rl - 1), ("sft", sft - 1)], every=1, start=(0.5, 0.0),
-                        rl_time_per_step=scale, sft_time_per_step=0.1 * scale, loss_noise=0.03, reward_noise=0.01, seed=seed)
+    return isotropic_run([("sft", sft - 1), ("rl", rl - 1), ("sft", sft - 1)], every=1, start=(0.5, 0.0),
+                         rl_time_per_step=scale, sft_time_per_step=0.1 * scale, loss_noise=0.03, reward_noise=0.01, seed=seed)
+
+
+def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) -> None:
+    """:func:`synthetic_run` as one log: JSONL, or CSV where ``path`` ends in ``.csv`` (floats to 17 digits: the same numbers).
+
+    ``timestamps``: each record starts with the time it was logged, ``"time": "2026-12-06T00:00:00"``
+    one second apart, as many loggers write it (a text that pyarrow reads as a timestamp).
+    """
+    run = synthetic_run(rows, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     if timestamps:
         start = datetime.datetime(2026, 12, 6)
@@ -63,7 +68,52 @@ def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) ->
         with path.open("w") as handle:
             for record in run.to_dict("records"):
                 handle.write(json.dumps(record) + "\n")
-    (path.parent / "run_meta.json").write_text(json.dumps({"expert_pass_rate": 0.4, "expert_entropy": 10.0}))
+    (path.parent / "run_meta.json").write_text(json.dumps(RUN_META))
+
+
+#: The expert's constants of the synthetic run (K1, K3), in the ``run_meta.json`` beside every log.
+RUN_META = {"expert_pass_rate": 0.4, "expert_entropy": 10.0}
+#: Logs written one per stage, as the trainers write them: TRL's ``trainer_state.json`` (the coupling callback's
+#: ``eval_*`` names in its ``log_history``), or a TensorBoard event file of ``simple_value`` scalars, as torch's
+#: ``SummaryWriter`` writes them for TRL, OpenRLHF and verl.
+STAGE_FORMATS = ("trl", "tensorboard")
+
+
+def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[str]:
+    """:func:`synthetic_run` as one log per stage in ``folder`` (:data:`STAGE_FORMATS`): the check's log arguments."""
+    run = synthetic_run(rows, seed)
+    for stage, frame in run.groupby("stage"):
+        directory = folder / f"stage{stage}-{frame['phase'].iloc[0]}"
+        directory.mkdir(parents=True)
+        (directory / "run_meta.json").write_text(json.dumps(RUN_META))
+        steps, losses, rewards = (frame[column].tolist() for column in ("step", "sft_loss", "reward"))
+        if kind == "trl":
+            history = [{"step": s, "eval_sft_loss": loss, "eval_reward": r} for s, loss, r in zip(steps, losses, rewards)]
+            (directory / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+        else:
+            _write_events(directory / "events.out.tfevents.0.synthetic", steps, {"eval/sft_loss": losses, "train/reward": rewards})
+    return stage_arguments(folder, kind)
+
+
+def stage_arguments(folder: Path, kind: str) -> list[str]:
+    """The check's arguments for the stage logs of :func:`write_stage_logs`: the logs in order, ``--phase``, the preset."""
+    stages = sorted(folder.glob("stage*-*"), key=lambda directory: int(directory.name[5:].split("-")[0]))
+    logs = [str(directory / "trainer_state.json") if kind == "trl" else str(directory) for directory in stages]
+    return [*logs, "--phase", *(directory.name.split("-")[1] for directory in stages), *(["--preset", "trl"] if kind == "trl" else [])]
+
+
+def _write_events(path: Path, steps: list, scalars: dict) -> None:
+    """One TensorBoard event file: a ``simple_value`` event per tag and step, framed by tensorboard's record writer."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    with path.open("wb") as handle:
+        writer = RecordWriter(handle)
+        writer.write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2").SerializeToString())
+        for index, step in enumerate(steps):
+            for tag, values in scalars.items():
+                value = summary_pb2.Summary.Value(tag=tag, simple_value=values[index])
+                writer.write(event_pb2.Event(wall_time=float(index), step=step, summary=summary_pb2.Summary(value=[value])).SerializeToString())
 
 
 #: The variables that set the BLAS libraries' thread counts (cleared for a check in a user's default environment).
@@ -80,9 +130,11 @@ class CheckRun(NamedTuple):
     code: int  #: exit code
 
 
-def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
+def check(logs: Path | Sequence[str], out: Path, bootstrap: int, source: Path = REPOSITORY,
           null_cache: Path | None = None, one_thread: bool = True) -> CheckRun:
     """Wall time, CPU time, its system part, peak resident memory and exit code of one ``nondecoupling check``.
+
+    ``logs``: one log, or the check's log arguments (:func:`write_stage_logs`).
 
     CPU time (user + system) is reported beside wall time: on a shared machine the wall time
     measures the neighbours too. The system part is given apart: on these virtual machines it
@@ -100,7 +152,8 @@ def check(path: Path, out: Path, bootstrap: int, source: Path = REPOSITORY,
     env.update({"PYTHONPATH": f"{source / 'theory'}:{source}"}, **({"OMP_NUM_THREADS": "1"} if one_thread else {}))
     if null_cache is not None:
         env["NONDECOUPLING_NULL_CACHE"] = str(null_cache)
-    command = [sys.executable, "-m", "nondecoupling", "check", str(path), "--out", str(out), "--lam", "0.05",
+    logs = [str(logs)] if isinstance(logs, Path) else list(logs)
+    command = [sys.executable, "-m", "nondecoupling", "check", *logs, "--out", str(out), "--lam", "0.05",
                "--bootstrap", str(bootstrap)]
     start = time.perf_counter()
     launcher = subprocess.run([sys.executable, "-c", _LAUNCH, *command], env=env, capture_output=True, text=True)
@@ -135,14 +188,16 @@ print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_utime, usage.ru_st
 """
 
 
-def write_log_apart(path: Path, rows: int, timestamps: bool = False) -> None:
-    """:func:`write_log` in a child process: a check started from this process would otherwise report its peak.
+def write_log_apart(path: Path, rows: int, timestamps: bool = False, stages: str | None = None) -> Path | list[str]:
+    """:func:`write_log` (or, with ``stages``, :func:`write_stage_logs` into the folder ``path``) in a child process.
 
-    Linux keeps the largest resident size of a process across ``exec``, so a child forked from a
-    process that built a 10^6-row frame starts with that frame's memory as its ``ru_maxrss``.
+    A check started from this process would otherwise report its peak: Linux keeps the largest
+    resident size of a process across ``exec``, so a child forked from a process that built a
+    10^6-row frame starts with that frame's memory as its ``ru_maxrss``. Returns the check's logs.
     """
     subprocess.run([sys.executable, str(Path(__file__).resolve()), "--write-log", str(path), "--rows", str(rows),
-                    *(["--timestamps"] if timestamps else [])], check=True)
+                    *(["--timestamps"] if timestamps else []), *(["--stages", stages] if stages else [])], check=True)
+    return stage_arguments(path, stages) if stages else path
 
 
 def _verdicts(out: Path) -> dict:
@@ -161,18 +216,22 @@ def main(argv=None) -> int:
                         help="no OMP/OpenBLAS/MKL thread variable set (default: OMP_NUM_THREADS=1)")
     parser.add_argument("--timestamps", action="store_true", help="each record with the time it was logged (write_log)")
     parser.add_argument("--csv", action="store_true", help="the log as CSV instead of JSONL")
+    parser.add_argument("--stages", choices=STAGE_FORMATS, help="one log per stage, as TRL or a TensorBoard writer writes it")
     parser.add_argument("--write-log", type=Path, help=argparse.SUPPRESS)  # the child of write_log_apart
     args = parser.parse_args(argv)
     if args.write_log is not None:
-        write_log(args.write_log, args.rows[0], timestamps=args.timestamps)
+        if args.stages:
+            write_stage_logs(args.write_log, args.rows[0], args.stages)
+        else:
+            write_log(args.write_log, args.rows[0], timestamps=args.timestamps)
         return 0
     measured = {}
     print("| rows | log MB | checkout | nulls | check wall s | check CPU s | of it system s | peak RSS MB | verdicts |\n"
           "|---|---|---|---|---|---|---|---|---|")
     for rows in sorted(args.rows):
         with tempfile.TemporaryDirectory() as tmp:
-            log = Path(tmp) / ("log.csv" if args.csv else "log.jsonl")
-            write_log_apart(log, rows, args.timestamps)
+            log = write_log_apart(Path(tmp) / ("logs" if args.stages else "log.csv" if args.csv else "log.jsonl"), rows,
+                                  args.timestamps, args.stages)
             seen = {}
             for repeat in range(args.repeats):
                 for index, source in enumerate(args.source):
@@ -185,10 +244,16 @@ def main(argv=None) -> int:
                         same = "" if not seen or verdicts == next(iter(seen.values())) else " (differ)"
                         seen[(source, state)] = verdicts
                         summary = json.loads((out / "report.json").read_text())["summary"] if run.code == 0 else verdicts
-                        print(f"| {rows:,} | {log.stat().st_size / 2**20:.0f} | {source.resolve().name} | {state} | {run.wall:.1f} | "
+                        print(f"| {rows:,} | {_megabytes(log):.0f} | {source.resolve().name} | {state} | {run.wall:.1f} | "
                               f"{run.cpu:.2f} | {run.system:.2f} | {run.peak_mb:.0f} | {summary}{same} |", flush=True)
     _print_ranges(measured, args.source)
     return 0
+
+
+def _megabytes(logs: Path | list[str]) -> float:
+    """The size of the log, or of the logs (and their folders' files) that the check's arguments name."""
+    paths = [logs] if isinstance(logs, Path) else [Path(a) for a in logs if not a.startswith("--") and Path(a).exists()]
+    return sum(p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in paths) / 2**20
 
 
 def _print_ranges(measured: dict, sources: list) -> None:

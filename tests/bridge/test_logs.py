@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -103,6 +104,48 @@ def test_tensorboard_event_files_round_trip(tmp_path, writer):
     np.testing.assert_allclose(run["reward"], rewards)
     np.testing.assert_allclose(run["lr"], 1e-5, rtol=1e-6)
     assert (run["phase"] == "rl").all()
+
+
+_NO_TENSORBOARD = pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
+                                     reason="reading event files needs tensorboard (the logs extra)")
+
+
+@_NO_TENSORBOARD
+@given(st.binary(max_size=300))
+def test_the_event_file_checksum_is_tensorboards_masked_crc32c(data):
+    """The reader's CRC (google-crc32c, masked as TFRecord masks it) against tensorboard's own, pure-Python one."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as reference
+
+    from nondecoupling.bridge.logs.readers import tensorboard
+
+    assert tensorboard._tensorboard()[1](data) == reference(data)
+
+
+@_NO_TENSORBOARD
+@given(st.sampled_from([np.float32, np.float64, np.int32, np.int64, np.float16]),
+       st.sampled_from([(), (1,), (1, 1), (2,)]), st.floats(width=16), st.booleans())
+def test_a_tensor_summary_reads_as_tensorboards_make_ndarray_reads_it(dtype, shape, number, as_content):
+    """The fast path of one-element float tensors against make_ndarray, its fallback for the rest (ints, float16,
+    tensor_content, more than one element: None)."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.util import tensor_util
+
+    from nondecoupling.bridge.logs.readers import tensorboard
+
+    array = np.full(shape, number).astype(dtype)
+    tensor = tensor_util.make_tensor_proto(array)
+    if as_content:  # the packed form a writer may choose instead of the repeated field
+        tensor.tensor_content = array.tobytes()
+        for field in ("float_val", "double_val", "int_val", "int64_val", "half_val"):
+            tensor.ClearField(field)
+    value = summary_pb2.Summary.Value(tag="t", tensor=tensor)
+    read = tensorboard._scalar(value, "scalars", tensor_util)
+    if array.size != 1:
+        assert read is None
+        return
+    expected = float(tensor_util.make_ndarray(tensor).reshape(()))
+    assert read == expected or (np.isnan(read) and np.isnan(expected))
+    assert read == float(array.reshape(())) or np.isnan(read)
 
 
 def test_csv_from_a_tracker_export_with_a_mapping_and_phase_switches(tmp_path):
