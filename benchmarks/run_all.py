@@ -333,6 +333,19 @@ def _callback(steps: int, what: str, revision: str = "after", label: str = "") -
     return values
 
 
+def _pass_claims(name: str, revision: str, stored: tuple, simulated: tuple, note: str = "") -> list:
+    """An issue 25 pass's three check claims against the revision before it: the CPU ratio with the nulls stored
+    (``check-cpu-NAME``) and simulated (``-cold``), and the verdicts (``check-verdicts-NAME``)."""
+    return [
+        Claim(f"check-cpu-{name}", "CHANGELOG.md, docs/benchmarks.md", f"{stored[0]}-{stored[1]}x less CPU than {revision}, nulls stored{note}",
+              "check", _check_ratio(f"{name}_warm", "warm", "cpu"), within(*stored)),
+        Claim(f"check-cpu-{name}-cold", "CHANGELOG.md, docs/benchmarks.md", f"{simulated[0]}-{simulated[1]}x with the nulls simulated",
+              "check", _check_ratio(f"{name}_cold", "cold", "cpu"), within(*simulated)),
+        Claim(f"check-verdicts-{name}", "CHANGELOG.md", f"now: the verdicts of {revision} (1 = same)", "check",
+              lambda m: [float(m[f"{name}_same_verdicts"])], at_least(1.0), ""),
+    ]
+
+
 CLAIMS = [
     Claim("sweep-quick-wall", "README.md, CHANGELOG.md", "1.37-1.85x less wall (1.37-1.46x on the AMD EPYC family 25 model 1, 1.45-1.8x on the model 17 on 2026-12-06)", "sweep", _ratio("default", "quick", 0), within(1.37, 1.85)),
     Claim("sweep-quick-target", "issue 25", ">= 1.5x less wall", "sweep", _ratio("default", "quick", 0), at_least(1.5)),
@@ -365,24 +378,9 @@ CLAIMS = [
           "check", _check_ratio("fifth_cold", "cold", "cpu"), within(0.85, 1.4)),
     Claim("check-verdicts-fifth", "CHANGELOG.md", "now: the verdicts of e61942b (1 = same)", "check",
           lambda m: [float(m["fifth_same_verdicts"])], at_least(1.0), ""),
-    Claim("check-cpu-seventh", "CHANGELOG.md, docs/benchmarks.md", "0.95-1.35x less CPU than 8aee581, nulls stored (~0.1 s: near the noise)",
-          "check", _check_ratio("seventh_warm", "warm", "cpu"), within(0.95, 1.35)),
-    Claim("check-cpu-seventh-cold", "CHANGELOG.md, docs/benchmarks.md", "0.75-1.3x with the nulls simulated", "check",
-          _check_ratio("seventh_cold", "cold", "cpu"), within(0.75, 1.3)),
-    Claim("check-verdicts-seventh", "CHANGELOG.md", "now: the verdicts of 8aee581 (1 = same)", "check",
-          lambda m: [float(m["seventh_same_verdicts"])], at_least(1.0), ""),
-    Claim("check-cpu-eighth", "CHANGELOG.md, docs/benchmarks.md", "1.0-1.3x less CPU than 84a2350, nulls stored",
-          "check", _check_ratio("eighth_warm", "warm", "cpu"), within(1.0, 1.3)),
-    Claim("check-cpu-eighth-cold", "CHANGELOG.md, docs/benchmarks.md", "1.0-1.25x with the nulls simulated", "check",
-          _check_ratio("eighth_cold", "cold", "cpu"), within(1.0, 1.25)),
-    Claim("check-verdicts-eighth", "CHANGELOG.md", "now: the verdicts of 84a2350 (1 = same)", "check",
-          lambda m: [float(m["eighth_same_verdicts"])], at_least(1.0), ""),
-    Claim("check-cpu-ninth", "CHANGELOG.md, docs/benchmarks.md", "1.0-1.15x less CPU than 0fdd302, nulls stored",
-          "check", _check_ratio("ninth_warm", "warm", "cpu"), within(1.0, 1.15)),
-    Claim("check-cpu-ninth-cold", "CHANGELOG.md, docs/benchmarks.md", "1.0-1.2x with the nulls simulated", "check",
-          _check_ratio("ninth_cold", "cold", "cpu"), within(1.0, 1.2)),
-    Claim("check-verdicts-ninth", "CHANGELOG.md", "now: the verdicts of 0fdd302 (1 = same)", "check",
-          lambda m: [float(m["ninth_same_verdicts"])], at_least(1.0), ""),
+    *_pass_claims("seventh", "8aee581", (0.95, 1.35), (0.75, 1.3), " (~0.1 s: near the noise)"),
+    *_pass_claims("eighth", "84a2350", (1.0, 1.3), (1.0, 1.25)),
+    *_pass_claims("ninth", "0fdd302", (1.0, 1.15), (1.0, 1.2)),
     Claim("check-trl-cpu", "CHANGELOG.md, docs/benchmarks.md", "10^5 rows as TRL's trainer_state.json, one per stage: 1.3-1.6x "
           "less CPU than 0fdd302 (no cyclic collections over its records), nulls stored", "check",
           _check_ratio("ninth_trl", "trl", "cpu"), within(1.3, 1.6)),
