@@ -74,9 +74,12 @@ def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) ->
 #: The expert's constants of the synthetic run (K1, K3), in the ``run_meta.json`` beside every log.
 RUN_META = {"expert_pass_rate": 0.4, "expert_entropy": 10.0}
 #: Logs written one per stage, as the trainers write them: TRL's ``trainer_state.json`` (the coupling callback's
-#: ``eval_*`` names in its ``log_history``), or a TensorBoard event file of ``simple_value`` scalars, as torch's
-#: ``SummaryWriter`` writes them for TRL, OpenRLHF and verl.
-STAGE_FORMATS = ("trl", "tensorboard")
+#: ``eval_*`` names in its ``log_history``), a TensorBoard event file of ``simple_value`` scalars, as torch's
+#: ``SummaryWriter`` writes them for TRL, OpenRLHF and verl, or verl's file logger (``{"step": N, "data": {...}}``
+#: lines, its ``val/loss`` and ``critic/score/mean``).
+STAGE_FORMATS = ("trl", "tensorboard", "verl")
+#: The check's preset for each format of :data:`STAGE_FORMATS` (TensorBoard's tags are found by the aliases).
+STAGE_PRESETS = {"trl": "trl", "verl": "verl"}
 
 
 def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[str]:
@@ -90,6 +93,10 @@ def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[
         if kind == "trl":
             history = [{"step": s, "eval_sft_loss": loss, "eval_reward": r} for s, loss, r in zip(steps, losses, rewards)]
             (directory / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+        elif kind == "verl":
+            with (directory / "log.jsonl").open("w") as handle:
+                for s, loss, r in zip(steps, losses, rewards):
+                    handle.write(json.dumps({"step": s, "data": {"val/loss": loss, "critic/score/mean": r}}) + "\n")
         else:
             _write_events(directory / "events.out.tfevents.0.synthetic", steps, {"eval/sft_loss": losses, "train/reward": rewards})
     return stage_arguments(folder, kind)
@@ -98,8 +105,10 @@ def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[
 def stage_arguments(folder: Path, kind: str) -> list[str]:
     """The check's arguments for the stage logs of :func:`write_stage_logs`: the logs in order, ``--phase``, the preset."""
     stages = sorted(folder.glob("stage*-*"), key=lambda directory: int(directory.name[5:].split("-")[0]))
-    logs = [str(directory / "trainer_state.json") if kind == "trl" else str(directory) for directory in stages]
-    return [*logs, "--phase", *(directory.name.split("-")[1] for directory in stages), *(["--preset", "trl"] if kind == "trl" else [])]
+    file = {"trl": "trainer_state.json", "verl": "log.jsonl"}.get(kind)
+    logs = [str(directory / file) if file else str(directory) for directory in stages]
+    preset = ["--preset", STAGE_PRESETS[kind]] if kind in STAGE_PRESETS else []
+    return [*logs, "--phase", *(directory.name.split("-")[1] for directory in stages), *preset]
 
 
 def _write_events(path: Path, steps: list, scalars: dict) -> None:
@@ -216,7 +225,7 @@ def main(argv=None) -> int:
                         help="no OMP/OpenBLAS/MKL thread variable set (default: OMP_NUM_THREADS=1)")
     parser.add_argument("--timestamps", action="store_true", help="each record with the time it was logged (write_log)")
     parser.add_argument("--csv", action="store_true", help="the log as CSV instead of JSONL")
-    parser.add_argument("--stages", choices=STAGE_FORMATS, help="one log per stage, as TRL or a TensorBoard writer writes it")
+    parser.add_argument("--stages", choices=STAGE_FORMATS, help="one log per stage, as TRL, a TensorBoard writer or verl writes it")
     parser.add_argument("--write-log", type=Path, help=argparse.SUPPRESS)  # the child of write_log_apart
     args = parser.parse_args(argv)
     if args.write_log is not None:

@@ -51,13 +51,14 @@ def test_check_claims_read_every_run_of_the_check_benchmark():
                                      ("ninth_cold", 6.3, 380.0), ("ninth_warm", 5.2, 375.0),
                                      ("ninth_trl_cold", 4.0, 250.0), ("ninth_trl", 3.3, 230.0), ("trl_cold", 2.7, 250.0),
                                      ("trl", 2.3, 230.0), ("ninth_tensorboard_cold", 6.9, 290.0), ("ninth_tensorboard", 6.4, 290.0),
-                                     ("tensorboard_cold", 3.6, 290.0), ("tensorboard", 3.4, 290.0),
+                                     ("tensorboard_cold", 3.6, 290.0), ("tensorboard", 3.4, 290.0), ("ninth_verl_cold", 4.0, 300.0),
+                                     ("ninth_verl", 3.5, 300.0), ("verl_cold", 2.5, 300.0), ("verl", 2.2, 300.0),
                                      ("user", 5.0, 375.0), ("eighth_timestamped", 15.0, 1500.0), ("timestamped", 5.0, 380.0),
                                      ("eighth_csv", 15.0, 1200.0), ("csv", 5.0, 380.0),
                                      ("cold", 6.0, 380.0), ("warm", 5.0, 375.0))}
     data = {**runs, "reader_same_verdicts": True, "now_same_verdicts": True, "third_same_verdicts": True,
             "fifth_same_verdicts": True, "seventh_same_verdicts": True, "eighth_same_verdicts": True, "ninth_same_verdicts": True,
-            "trl_same_verdicts": True, "tensorboard_same_verdicts": True,
+            "trl_same_verdicts": True, "tensorboard_same_verdicts": True, "verl_same_verdicts": True,
             "timestamped_same_verdicts": True, "csv_same_verdicts": True}
     claims = [c for c in run_all.CLAIMS if c.benchmark == "check"]
     rows = run_all.table(claims, {"check": [{"load": [1.0, 1.0], "data": data}]}).splitlines()[2:]
