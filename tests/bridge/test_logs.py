@@ -431,6 +431,70 @@ def test_verl_file_logger_round_trip(tmp_path):
     np.testing.assert_allclose(run["kl"].iloc[1:], KLS[1:])
 
 
+def test_verl_lines_are_read_whole_as_flat_columns(tmp_path):
+    """``readers.text._verl_table``: verl's nested lines as the columns _flatten names, none converted before it is read."""
+    from nondecoupling.bridge.logs.readers import text
+
+    path = tmp_path / "verl.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "data": {"critic": {"score": {"mean": 0.1 * s}}, "val/loss": 2.0 - 0.1 * s,
+                                                            "timing_s": {"gen": 1.5}}}) + "\n" for s in range(1, 6)))
+    columns = text._jsonl_table(path)
+    assert list(columns) == ["step", "critic/score/mean", "val/loss", "timing_s/gen"] and columns.rows == 5
+    assert columns._arrays == {}
+    run = read_log(path, LogMapping(phase="rl", preset="verl"))
+    np.testing.assert_allclose(run["reward"], [0.1 * s for s in range(1, 6)])
+    assert list(run["source"]) == [f"verl.jsonl:line {n}" for n in range(1, 6)]
+
+
+_VERL_KEYS = {
+    "reward": lambda v: {"critic": {"score": {"mean": v}}},
+    "reward, flat": lambda v: {"critic/score/mean": v},  # with the nested one: one name twice
+    "loss": lambda v: {"val/loss": v},
+    "loss, nested": lambda v: {"val": {"loss": v}},
+    "group, null": lambda v: {"critic": None},
+    "other": lambda v: {"timing_s": {"gen": v}},
+    "step inside": lambda v: {"step": v},
+}
+
+
+@given(gaps=st.lists(st.integers(0, 2), min_size=1, max_size=10),
+       lines=st.lists(st.tuples(st.sets(st.sampled_from(sorted(_VERL_KEYS)), max_size=4),
+                                st.one_of(st.none(), _finite, st.integers(-3, 3))), min_size=10, max_size=10),
+       regular=st.booleans())
+def test_verl_lines_read_alike_whole_and_line_by_line(tmp_path_factory, gaps, lines, regular):
+    """pyarrow's whole-file read (read_log) against json.loads per line (the fallback): the same frame or error.
+
+    ``regular``: rising steps and the same groups on every line (a leaf may be null), as verl writes them, so that
+    most of these logs are read whole; the others mostly fall back (a repeated step, a null group, a name twice).
+    """
+    from nondecoupling.bridge.logs import run as run_module
+
+    path = tmp_path_factory.mktemp("verl") / "log.jsonl"
+    if regular:
+        gaps = [gap + 1 for gap in gaps]
+        keys = lines[0][0] - {"group, null", "step inside", "reward, flat", "loss, nested"}
+        lines = [(keys, value) for _, value in lines]
+    records = []
+    for step, (keys, value) in zip(np.cumsum(gaps).tolist(), lines):
+        data: dict = {}
+        for key in sorted(keys):
+            data.update(_VERL_KEYS[key](value))
+        records.append({"step": step, "data": {**data, "val/loss": 1.0}} if "loss" not in keys else {"step": step, "data": data})
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    mapping = LogMapping(phase="rl", preset="verl")
+    outcomes = []
+    for read in (lambda: read_log(path, mapping), lambda: run_module._canonical(path, mapping, "jsonl", vectorized=False)):
+        try:
+            outcomes.append(read())
+        except LogFormatError as error:
+            outcomes.append(str(error))
+    whole, by_line = outcomes
+    if isinstance(by_line, str):
+        assert whole == by_line
+    else:
+        pd.testing.assert_frame_equal(whole, by_line)
+
+
 def test_verl_console_round_trip(tmp_path):
     """verl's console logger: concat_dict_to_str (verl/utils/logger/aggregate_logger.py) prints
     f"step:{step}" and f"{k}:{v:.3f}" joined by " - ", numbers only; other output lines interleave."""

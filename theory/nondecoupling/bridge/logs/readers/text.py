@@ -148,11 +148,10 @@ def read_jsonl(path: Path, *, vectorized: bool = True, **_: object) -> RawLog:
 
 
 def _jsonl_table(path: Path) -> ArrowColumns | None:
-    """The columns of a JSONL file of flat objects, or None: read it line by line.
+    """The columns of a JSONL file of flat objects or of verl's lines (:func:`_verl_table`), or None: read it line by line.
 
     None also where pyarrow would read the file differently from ``json.loads`` per line:
-    blank lines (the line numbers would shift), nested values (verl's lines are flattened),
-    a BOM, bad bytes. A column of other values than numbers, texts and nulls (booleans, texts
+    blank lines (the line numbers would shift), other nested values, a BOM, bad bytes. A column of other values than numbers, texts and nulls (booleans, texts
     that pyarrow reads as timestamps) is refused only where it is read (:class:`ArrowColumns`).
     """
     try:
@@ -163,11 +162,35 @@ def _jsonl_table(path: Path) -> ArrowColumns | None:
         table = pyarrow.json.read_json(path, read_options=pyarrow.json.ReadOptions(use_threads=False, block_size=1 << 23))
     except (ImportError, pa.ArrowException):
         return None
-    if table.num_rows == 0 or any(pa.types.is_nested(t) for t in table.schema.types):
+    if table.num_rows and table.column_names == ["step", "data"] and pa.types.is_struct(table.schema.field("data").type):
+        table = _verl_table(table, pa)
+    if table is None or table.num_rows == 0 or any(pa.types.is_nested(t) for t in table.schema.types):
         return None
     if table.num_rows != count_lines(path):
         return None
     return ArrowColumns(table)
+
+
+def _verl_table(table: pa.Table, pa) -> pa.Table | None:
+    """verl's ``{"step": N, "data": {...}}`` lines as flat columns, named as :func:`_flatten` names them, or None.
+
+    None wherever the record path could read them otherwise: a step that is not an integer on
+    every line or does not rise from line to line (the record path merges a step's records), a
+    line without ``data`` or with a null nested group, a name made twice (``step`` among them).
+    """
+    step = table.column("step")
+    if not pa.types.is_int64(step.type) or step.null_count or np.any(np.diff(step.to_numpy()) <= 0):
+        return None
+    columns: dict = {"step": step}
+
+    def add(column, name: str) -> bool:
+        if not pa.types.is_struct(column.type):
+            columns.setdefault(name, column)
+            return columns[name] is column
+        return column.null_count == 0 and all(add(child, f"{name}/{field.name}" if name else field.name)
+                                              for field, child in zip(column.type, column.flatten()))
+
+    return pa.table(columns) if add(table.column("data"), "") else None
 
 
 def _csv_table(path: Path) -> ArrowColumns | None:
