@@ -151,8 +151,10 @@ def _jsonl_table(path: Path) -> ArrowColumns | None:
     """The columns of a JSONL file of flat objects or of verl's lines (:func:`_verl_table`), or None: read it line by line.
 
     None also where pyarrow would read the file differently from ``json.loads`` per line:
-    blank lines (the line numbers would shift), other nested values, a BOM, bad bytes. A column of other values than numbers, texts and nulls (booleans, texts
-    that pyarrow reads as timestamps) is refused only where it is read (:class:`ArrowColumns`).
+    blank lines (the line numbers would shift), other nested values, a BOM, bad bytes. A column
+    of other values than numbers, texts and nulls (booleans, texts that pyarrow reads as
+    timestamps) is refused only where it is read (:class:`ArrowColumns`). The columns' order
+    may differ from the line-by-line reader's: columns are found by name (globs sorted).
     """
     try:
         import pyarrow as pa
