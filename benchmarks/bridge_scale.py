@@ -40,6 +40,10 @@ from typing import NamedTuple
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
+#: The expert's constants of the synthetic run (K1, K3), in the ``run_meta.json`` beside every log.
+RUN_META = {"expert_pass_rate": 0.4, "expert_entropy": 10.0}
+
+
 def synthetic_run(rows: int, seed: int = 0):
     """N rows: SFT for the first fifth, RL for three fifths, SFT again, one evaluation per step (a DataFrame)."""
     sys.path[:0] = [str(REPOSITORY), str(REPOSITORY / "theory")]
@@ -71,14 +75,14 @@ def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) ->
     (path.parent / "run_meta.json").write_text(json.dumps(RUN_META))
 
 
-#: The expert's constants of the synthetic run (K1, K3), in the ``run_meta.json`` beside every log.
-RUN_META = {"expert_pass_rate": 0.4, "expert_entropy": 10.0}
 #: Logs written one per stage, as the trainers write them: TRL's ``trainer_state.json`` (the coupling callback's
 #: ``eval_*`` names in its ``log_history``), a TensorBoard event file of ``simple_value`` scalars, as torch's
 #: ``SummaryWriter`` writes them for TRL, OpenRLHF and verl, or verl's file logger (``{"step": N, "data": {...}}``
 #: lines, its ``val/loss`` and ``critic/score/mean``).
 STAGE_FORMATS = ("trl", "tensorboard", "verl")
-#: The check's preset for each format of :data:`STAGE_FORMATS` (TensorBoard's tags are found by the aliases).
+#: The log file of a stage's folder for each format of :data:`STAGE_FORMATS` (the check is given the file; for
+#: TensorBoard, the folder), and the check's preset (TensorBoard's tags are found by the aliases).
+STAGE_FILES = {"trl": "trainer_state.json", "tensorboard": "events.out.tfevents.0.synthetic", "verl": "log.jsonl"}
 STAGE_PRESETS = {"trl": "trl", "verl": "verl"}
 
 
@@ -92,21 +96,20 @@ def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[
         steps, losses, rewards = (frame[column].tolist() for column in ("step", "sft_loss", "reward"))
         if kind == "trl":
             history = [{"step": s, "eval_sft_loss": loss, "eval_reward": r} for s, loss, r in zip(steps, losses, rewards)]
-            (directory / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+            (directory / STAGE_FILES[kind]).write_text(json.dumps({"log_history": history}))
         elif kind == "verl":
-            with (directory / "log.jsonl").open("w") as handle:
+            with (directory / STAGE_FILES[kind]).open("w") as handle:
                 for s, loss, r in zip(steps, losses, rewards):
                     handle.write(json.dumps({"step": s, "data": {"val/loss": loss, "critic/score/mean": r}}) + "\n")
         else:
-            _write_events(directory / "events.out.tfevents.0.synthetic", steps, {"eval/sft_loss": losses, "train/reward": rewards})
+            _write_events(directory / STAGE_FILES[kind], steps, {"eval/sft_loss": losses, "train/reward": rewards})
     return stage_arguments(folder, kind)
 
 
 def stage_arguments(folder: Path, kind: str) -> list[str]:
     """The check's arguments for the stage logs of :func:`write_stage_logs`: the logs in order, ``--phase``, the preset."""
     stages = sorted(folder.glob("stage*-*"), key=lambda directory: int(directory.name[5:].split("-")[0]))
-    file = {"trl": "trainer_state.json", "verl": "log.jsonl"}.get(kind)
-    logs = [str(directory / file) if file else str(directory) for directory in stages]
+    logs = [str(directory if kind == "tensorboard" else directory / STAGE_FILES[kind]) for directory in stages]
     preset = ["--preset", STAGE_PRESETS[kind]] if kind in STAGE_PRESETS else []
     return [*logs, "--phase", *(directory.name.split("-")[1] for directory in stages), *preset]
 

@@ -112,7 +112,7 @@ def quadratic(context: Context) -> dict:
 @cache
 def _log(scratch: Path, rows: int, kind: str = "jsonl") -> Path | list[str]:
     """The synthetic log of ``rows`` rows: ``jsonl``, ``timestamped`` (JSONL with a logging time per record) or ``csv``;
-    for ``trl`` and ``tensorboard`` one log per stage (``bridge_scale.STAGE_FORMATS``), as the check's log arguments."""
+    for ``trl``, ``tensorboard`` and ``verl`` one log per stage (``bridge_scale.STAGE_FORMATS``), as the check's log arguments."""
     stages = kind if kind in bridge_scale.STAGE_FORMATS else None
     path = scratch / f"log-{rows}-{kind}" / ("logs" if stages else "log.csv" if kind == "csv" else "log.jsonl")
     path.parent.mkdir()
