@@ -77,12 +77,14 @@ def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) ->
 
 #: Logs written one per stage, as the trainers write them: TRL's ``trainer_state.json`` (the coupling callback's
 #: ``eval_*`` names in its ``log_history``), a TensorBoard event file of ``simple_value`` scalars, as torch's
-#: ``SummaryWriter`` writes them for TRL, OpenRLHF and verl, or verl's file logger (``{"step": N, "data": {...}}``
-#: lines, its ``val/loss`` and ``critic/score/mean``).
-STAGE_FORMATS = ("trl", "tensorboard", "verl")
+#: ``SummaryWriter`` writes them for TRL, OpenRLHF and verl, verl's file logger (``{"step": N, "data": {...}}``
+#: lines, its ``val/loss`` and ``critic/score/mean``), or an MLflow run's metric files (``timestamp value step``
+#: lines, as ``mlflow.log_metric`` writes them to a ``file:`` store).
+STAGE_FORMATS = ("trl", "tensorboard", "verl", "mlflow")
 #: The log file of a stage's folder for each format of :data:`STAGE_FORMATS` (the check is given the file; for
-#: TensorBoard, the folder), and the check's preset (TensorBoard's tags are found by the aliases).
-STAGE_FILES = {"trl": "trainer_state.json", "tensorboard": "events.out.tfevents.0.synthetic", "verl": "log.jsonl"}
+#: TensorBoard and MLflow, the folder), and the check's preset (TensorBoard's and MLflow's names are found by the aliases).
+STAGE_FILES = {"trl": "trainer_state.json", "tensorboard": "events.out.tfevents.0.synthetic", "verl": "log.jsonl",
+               "mlflow": "metrics"}
 STAGE_PRESETS = {"trl": "trl", "verl": "verl"}
 
 
@@ -101,6 +103,8 @@ def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[
             with (directory / STAGE_FILES[kind]).open("w") as handle:
                 for s, loss, r in zip(steps, losses, rewards):
                     handle.write(json.dumps({"step": s, "data": {"val/loss": loss, "critic/score/mean": r}}) + "\n")
+        elif kind == "mlflow":
+            _write_metrics(directory / STAGE_FILES[kind], steps, {"eval/sft_loss": losses, "eval/reward": rewards})
         else:
             _write_events(directory / STAGE_FILES[kind], steps, {"eval/sft_loss": losses, "train/reward": rewards})
     return stage_arguments(folder, kind)
@@ -109,7 +113,7 @@ def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[
 def stage_arguments(folder: Path, kind: str) -> list[str]:
     """The check's arguments for the stage logs of :func:`write_stage_logs`: the logs in order, ``--phase``, the preset."""
     stages = sorted(folder.glob("stage*-*"), key=lambda directory: int(directory.name[5:].split("-")[0]))
-    logs = [str(directory if kind == "tensorboard" else directory / STAGE_FILES[kind]) for directory in stages]
+    logs = [str(directory if kind in ("tensorboard", "mlflow") else directory / STAGE_FILES[kind]) for directory in stages]
     preset = ["--preset", STAGE_PRESETS[kind]] if kind in STAGE_PRESETS else []
     return [*logs, "--phase", *(directory.name.split("-")[1] for directory in stages), *preset]
 
@@ -126,6 +130,15 @@ def _write_events(path: Path, steps: list, scalars: dict) -> None:
             for tag, values in scalars.items():
                 value = summary_pb2.Summary.Value(tag=tag, simple_value=values[index])
                 writer.write(event_pb2.Event(wall_time=float(index), step=step, summary=summary_pb2.Summary(value=[value])).SerializeToString())
+
+
+def _write_metrics(metrics: Path, steps: list, scalars: dict) -> None:
+    """An MLflow run's ``metrics`` folder: a file per key (``/`` nests folders), a line per step, as mlflow's file store
+    writes them (``FileStore._log_run_metric``: ``f"{timestamp} {value} {step}\\n"``, the time in milliseconds)."""
+    for key, values in scalars.items():
+        (metrics / key).parent.mkdir(parents=True, exist_ok=True)
+        (metrics / key).write_text("".join(f"{1796601600000 + 1000 * index} {value} {step}\n"
+                                           for index, (step, value) in enumerate(zip(steps, values))))
 
 
 #: The variables that set the BLAS libraries' thread counts (cleared for a check in a user's default environment).
@@ -228,7 +241,7 @@ def main(argv=None) -> int:
                         help="no OMP/OpenBLAS/MKL thread variable set (default: OMP_NUM_THREADS=1)")
     parser.add_argument("--timestamps", action="store_true", help="each record with the time it was logged (write_log)")
     parser.add_argument("--csv", action="store_true", help="the log as CSV instead of JSONL")
-    parser.add_argument("--stages", choices=STAGE_FORMATS, help="one log per stage, as TRL, a TensorBoard writer or verl writes it")
+    parser.add_argument("--stages", choices=STAGE_FORMATS, help="one log per stage, as TRL, a TensorBoard writer, verl or MLflow writes it")
     parser.add_argument("--write-log", type=Path, help=argparse.SUPPRESS)  # the child of write_log_apart
     args = parser.parse_args(argv)
     if args.write_log is not None:

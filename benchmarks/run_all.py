@@ -57,6 +57,7 @@ BEFORE = {
     "check-issue25-seventh": "8aee581",  # before its seventh pass (K1's worst points by partition, sources as large strings)
     "check-issue25-eighth": "84a2350",  # before its eighth pass (phase texts kept as codes, no collections at exit)
     "issue25-ninth": "0fdd302",  # before its ninth pass (check: no cyclic collector, the nulls' fits in chunks; sweep: imports frozen)
+    "issue25-tenth": "23a3ce5",  # before its tenth pass (TensorBoard's and MLflow's values placed by step whole)
     "quadratic": "731b424^",  # Quadratic's null-space projector
     "callback": "9239323",  # before the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
     "callback-start": "0e2b7a2",  # before the stage's start was measured in on_pre_optimizer_step (issue 25.1's fifth pass)
@@ -112,12 +113,17 @@ def quadratic(context: Context) -> dict:
 @cache
 def _log(scratch: Path, rows: int, kind: str = "jsonl") -> Path | list[str]:
     """The synthetic log of ``rows`` rows: ``jsonl``, ``timestamped`` (JSONL with a logging time per record) or ``csv``;
-    for ``trl``, ``tensorboard`` and ``verl`` one log per stage (``bridge_scale.STAGE_FORMATS``), as the check's log arguments."""
+    for ``trl``, ``tensorboard``, ``verl`` and ``mlflow`` one log per stage (``bridge_scale.STAGE_FORMATS``), as the check's log
+    arguments."""
     stages = kind if kind in bridge_scale.STAGE_FORMATS else None
     path = scratch / f"log-{rows}-{kind}" / ("logs" if stages else "log.csv" if kind == "csv" else "log.jsonl")
     path.parent.mkdir()
     # not here: every check forked after it would inherit its peak memory
     return bridge_scale.write_log_apart(path, rows, kind == "timestamped", stages)
+
+
+#: The stage logs of one value per record (``readers.scalars``), whose reader the tenth pass changed.
+SCALAR_FORMATS = ("tensorboard", "mlflow")
 
 
 def check(context: Context) -> dict:
@@ -127,8 +133,8 @@ def check(context: Context) -> dict:
     OMP_NUM_THREADS=1, except the ``*user`` runs (before the eighth pass and now, nulls stored), which run as a
     user's shell does, with no thread variable set. The ``*timestamped`` and ``*csv`` runs (the same, nulls stored)
     check the log with each record's logging time (``bridge_scale.write_log(timestamps=True)``) and the log as CSV;
-    the ``*trl``, ``*tensorboard`` and ``*verl`` runs a tenth of the rows written one log per stage (``bridge_scale.write_stage_logs``),
-    before the ninth pass and now."""
+    the ``*trl``, ``*tensorboard``, ``*verl`` and ``*mlflow`` runs a tenth of the rows written one log per stage
+    (``bridge_scale.write_stage_logs``), before the ninth pass and now, TensorBoard's and MLflow's also before the tenth."""
     rows = 10**5 if context.quick else 10**6
     logs = {kind: _log(context.scratch, rows, kind) for kind in ("jsonl", "timestamped", "csv")}
     logs.update({kind: _log(context.scratch, rows // 10, kind) for kind in bridge_scale.STAGE_FORMATS})  # 10^5: 0fdd302's TensorBoard reader takes 60 s at 10^6
@@ -146,9 +152,12 @@ def check(context: Context) -> dict:
              ("cold", ROOT, nulls), ("warm", ROOT, nulls), ("eighth_user", eighth, eighth_nulls), ("user", ROOT, nulls),
              ("eighth_timestamped", eighth, eighth_nulls), ("timestamped", ROOT, nulls), ("eighth_csv", eighth, eighth_nulls),
              ("csv", ROOT, nulls))
-    # One log per stage, at 0fdd302 and now, each twice: its nulls simulated (another layout), then stored.
+    # One log per stage, at 0fdd302 and now, each twice: its nulls simulated (another layout), then stored; the
+    # formats of one value per record (SCALAR_FORMATS) also at 23a3ce5.
     trees += tuple((f"{revision}{kind}{state}", tree, folder) for kind in bridge_scale.STAGE_FORMATS
                    for revision, tree, folder in (("ninth_", ninth, ninth_nulls), ("", ROOT, nulls)) for state in ("_cold", ""))
+    tenth, tenth_nulls = context.tree("issue25-tenth"), context.folder()
+    trees += tuple((f"tenth_{kind}{state}", tenth, tenth_nulls) for kind in SCALAR_FORMATS for state in ("_cold", ""))
     runs = {}
     for label, tree, folder in trees:
         out = context.folder()
@@ -172,6 +181,8 @@ def check(context: Context) -> dict:
                                          == runs["warm"]["verdicts"])
     for kind in bridge_scale.STAGE_FORMATS:
         runs[f"{kind}_same_verdicts"] = runs[f"ninth_{kind}"]["verdicts"] == runs[kind]["verdicts"] == runs[f"{kind}_cold"]["verdicts"]
+        if kind in SCALAR_FORMATS:
+            runs[f"{kind}_same_verdicts"] &= runs[f"tenth_{kind}"]["verdicts"] == runs[f"tenth_{kind}_cold"]["verdicts"] == runs[kind]["verdicts"]
     runs["csv_same_verdicts"] = runs["eighth_csv"]["verdicts"] == runs["csv"]["verdicts"] == runs["warm"]["verdicts"]
     runs["verdicts_changed_since"] = sorted(k for k, v in runs["warm"]["verdicts"].items() if runs["before"]["verdicts"].get(k) != v)
     return runs
@@ -387,10 +398,16 @@ CLAIMS = [
     Claim("check-tensorboard-cpu", "CHANGELOG.md, docs/benchmarks.md", "10^5 rows as TensorBoard event files, one per stage: 1.7-2.1x "
           "less CPU than 0fdd302 (no cyclic collections; google-crc32c's CRC), nulls stored", "check",
           _check_ratio("ninth_tensorboard", "tensorboard", "cpu"), within(1.7, 2.1)),
+    Claim("check-tensorboard-cpu-tenth", "CHANGELOG.md, docs/benchmarks.md", "the same: 1.5-3x less CPU than 23a3ce5 (the values "
+          "placed by step whole, readers.scalars), nulls stored", "check",
+          _check_ratio("tenth_tensorboard", "tensorboard", "cpu"), within(1.5, 3.0)),
+    Claim("check-mlflow-cpu-tenth", "CHANGELOG.md, docs/benchmarks.md", "10^5 rows as an MLflow run's metric files, one run per "
+          "stage: 1.5-3x less CPU than 23a3ce5 (each file parsed whole by pyarrow, the values placed by step), nulls stored",
+          "check", _check_ratio("tenth_mlflow", "mlflow", "cpu"), within(1.5, 3.0)),
     Claim("check-verl-cpu", "CHANGELOG.md, docs/benchmarks.md", "10^5 rows as verl's file logger writes them, one file per stage: "
           "2.0-2.6x less CPU than 0fdd302 (its lines read whole by pyarrow; no cyclic collections), nulls stored", "check",
           _check_ratio("ninth_verl", "verl", "cpu"), within(2.0, 2.6)),
-    Claim("check-stage-logs-verdicts", "CHANGELOG.md", "those three: the verdicts of 0fdd302 (1 = same)", "check",
+    Claim("check-stage-logs-verdicts", "CHANGELOG.md", "those four: the verdicts of 0fdd302 (and of 23a3ce5; 1 = same)", "check",
           lambda m: [float(m[f"{kind}_same_verdicts"]) for kind in bridge_scale.STAGE_FORMATS], at_least(1.0), ""),
     Claim("check-cpu-eighth-user", "CHANGELOG.md, docs/benchmarks.md", "1.05-1.35x less CPU than 84a2350 with no thread variable set "
           "(its OpenBLAS threads spinning), nulls stored", "check", _check_ratio("eighth_user", "user", "cpu"), within(1.05, 1.35)),

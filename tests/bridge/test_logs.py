@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nondecoupling.bridge.logs.run import COLUMNS, LogFormatError, LogMapping, read_log, read_run, read_run_meta
+from tests.bridge.read_both import assert_read_alike
 from tests.bridge.synthetic import isotropic_run, write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -243,23 +244,11 @@ _CSV_NUMBER = st.one_of(
 )
 def test_a_csv_reads_alike_whole_and_row_by_row(tmp_path_factory, steps, phases, values, delimiter):
     """pyarrow's whole-table read (read_log) against the row-by-row texts (the reader's fallback): the same frame or error."""
-    from nondecoupling.bridge.logs import run as run_module
-
     rows = [delimiter.join(["step", "phase", "reward", "sft_loss"])]
     rows += [delimiter.join([step, phase, *cells]) for step, phase, cells in zip(steps, phases, values)]
     path = tmp_path_factory.mktemp("csv") / "log.csv"
     path.write_text("\n".join(rows) + "\n")
-    outcomes = []
-    for read in (lambda: read_log(path), lambda: run_module._canonical(path, LogMapping(), "csv", vectorized=False)):
-        try:
-            outcomes.append(read())
-        except LogFormatError as error:
-            outcomes.append(str(error))
-    if isinstance(outcomes[1], str):
-        assert outcomes[0] == outcomes[1]
-    else:
-        pd.testing.assert_frame_equal(outcomes[0], outcomes[1])
-        assert outcomes[0].attrs == outcomes[1].attrs
+    assert_read_alike(path, LogMapping(), "csv")
 
 
 def test_a_csv_with_a_repeated_column_name_is_read_as_pandas_names_it(tmp_path):
@@ -467,8 +456,6 @@ def test_verl_lines_read_alike_whole_and_line_by_line(tmp_path_factory, gaps, li
     ``regular``: rising steps and the same groups on every line (a leaf may be null), as verl writes them, so that
     most of these logs are read whole; the others mostly fall back (a repeated step, a null group, a name twice).
     """
-    from nondecoupling.bridge.logs import run as run_module
-
     path = tmp_path_factory.mktemp("verl") / "log.jsonl"
     if regular:
         gaps = [gap + 1 for gap in gaps]
@@ -481,18 +468,7 @@ def test_verl_lines_read_alike_whole_and_line_by_line(tmp_path_factory, gaps, li
             data.update(_VERL_KEYS[key](value))
         records.append({"step": step, "data": {**data, "val/loss": 1.0}} if "loss" not in keys else {"step": step, "data": data})
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
-    mapping = LogMapping(phase="rl", preset="verl")
-    outcomes = []
-    for read in (lambda: read_log(path, mapping), lambda: run_module._canonical(path, mapping, "jsonl", vectorized=False)):
-        try:
-            outcomes.append(read())
-        except LogFormatError as error:
-            outcomes.append(str(error))
-    whole, by_line = outcomes
-    if isinstance(by_line, str):
-        assert whole == by_line
-    else:
-        pd.testing.assert_frame_equal(whole, by_line)
+    assert_read_alike(path, LogMapping(phase="rl", preset="verl"), "jsonl")
 
 
 def test_verl_console_round_trip(tmp_path):

@@ -61,7 +61,7 @@ import pandas as pd
 from nondecoupling.bridge.errors import LogFormatError
 from nondecoupling.bridge.logs.readers import (
     MAX_STEP,
-    LineLabels,
+    NumberedLabels,
     RawLog,
     ReadByRecords,
     check_regular_file,
@@ -410,6 +410,11 @@ def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
         raise LogFormatError(path, "columns", f"no SFT-loss, reward or pass-rate column among {sorted(available)}"
                                               f"{_missing_quantity_hint(available, mapping)}")
     info = {"format": fmt, **raw.notes}
+    if raw.steps is not None and raw.table is not None:
+        # One row per step from a reader of a format that logs a step in several records (TensorBoard, MLflow, verl):
+        # no key twice at one step, so nothing to merge or conflict; the rule is reported as the record path reports it.
+        info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": {"used": {}, "unused": {}}})
+        return raw, _row_steps(path, raw.labels, raw.steps), columns, info
     if raw.steps is None:
         steps = _row_steps(path, raw.labels, raw.values(columns["step"]))
         groups = _row_groups(steps, raw, columns)
@@ -564,17 +569,11 @@ def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -
 
 def _sources(path: Path, labels) -> pd.Series:
     """``file:line 12`` for every row (built column-wise for a file read whole)."""
-    if isinstance(labels, LineLabels):
-        prefix = f"{path.name}:line "
-        try:  # pyarrow's string kernels: half the CPU of pandas' astype(str) at 10^6 rows
-            import pyarrow as pa
-            import pyarrow.compute as pc
-        except ImportError:
-            return prefix + pd.Series(labels.lines, dtype=np.int64).astype(str)
-        # Large strings, as pandas' "str" columns hold them: made so, not converted (half the CPU at 10^6 rows).
-        text = pa.large_string()
-        lines = pc.cast(pa.array(np.arange(labels.lines.start, labels.lines.stop)), text)
-        return pd.Series(pd.array(pc.binary_join_element_wise(pa.scalar(prefix, text), lines, pa.scalar("", text)), dtype="str"))
+    if isinstance(labels, NumberedLabels):
+        try:
+            return labels.sources(path.name)
+        except ImportError:  # no pyarrow: the labels one by one, below
+            pass
     return pd.Series([f"{path.name}:{label}" for label in labels])  # pandas' text dtype, as the column-wise one
 
 

@@ -31,6 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from nondecoupling.bridge.errors import LogFormatError
 
 #: The largest step read: steps are compared and fitted as float64, which holds every integer up to 2**53.
@@ -52,8 +55,10 @@ class RawLog:
         One per record (row, line, event, log_history entry).
     labels : list of str
         Where each record came from (``line 3``, ``log_history[5]``, ``event 17``).
-    steps : list or None
-        The step of each record, for formats whose records of one step are merged.
+    steps : list, numpy.ndarray or None
+        The step of each record, for formats whose records of one step are merged. With
+        ``table``: the step of each row, one row per step, which the reader made (TensorBoard's
+        and MLflow's values placed by step, verl's lines read whole): no key twice at one step.
     is_eval : list of bool or None
         Whether each record is an evaluation record (used by the ``eval``/``train`` merge rules).
     table : mapping of str to numpy.ndarray or pandas.Categorical, optional
@@ -64,7 +69,7 @@ class RawLog:
 
     records: list
     labels: Sequence
-    steps: list | None = None
+    steps: list | np.ndarray | None = None
     is_eval: list | None = None
     notes: dict = field(default_factory=dict)
     table: Mapping | None = None
@@ -82,19 +87,63 @@ class RawLog:
         return [record.get(name) for record in self.records]
 
 
-class LineLabels(Sequence):
-    """``line 1``, ``line 2``, ... for a file read whole, one record per line from line ``first``: made on demand."""
+class NumberedLabels(Sequence):
+    """Labels ``{prefix}{number}``, with `` (+k more)`` where a row merged k + 1 records: made on demand.
 
-    def __init__(self, count: int, first: int = 1) -> None:
-        self.lines = range(first, first + count)
+    A file read whole has one label per row: ``line 12`` (:func:`line_labels`), or, for a log of
+    one value per record merged by step (:mod:`~nondecoupling.bridge.logs.readers.scalars`), its
+    first record's ``event 17 (+3 more)``, as :func:`~nondecoupling.bridge.logs.run.merge_records`
+    words a merged row. ``prefixes[prefix_codes[i]]`` is row i's prefix (one prefix: all rows).
+    """
+
+    def __init__(self, numbers: np.ndarray, prefixes: Sequence[str] = ("line ",), prefix_codes: np.ndarray | None = None,
+                 more: np.ndarray | None = None) -> None:
+        self.numbers, self.prefixes, self.prefix_codes, self.more = numbers, list(prefixes), prefix_codes, more
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return len(self.numbers)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [f"line {line}" for line in self.lines[index]]
-        return f"line {self.lines[index]}"
+            return [self[i] for i in range(len(self))[index]]
+        prefix = self.prefixes[0 if self.prefix_codes is None else int(self.prefix_codes[index])]
+        more = 0 if self.more is None else int(self.more[index])
+        return f"{prefix}{self.numbers[index]}" + (f" (+{more} more)" if more else "")
+
+    def sources(self, file_name: str) -> pd.Series:
+        """``{file_name}:{label}`` for every row, as pandas' text column, built column-wise by pyarrow's string kernels.
+
+        Half the CPU of pandas' ``astype(str)`` at 10^6 rows; large strings, as pandas' "str" columns hold them.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        text = pa.large_string()
+        prefixes = pa.array([f"{file_name}:{prefix}" for prefix in self.prefixes], text)
+        head = prefixes.take(pa.array(np.zeros(len(self), np.int32) if self.prefix_codes is None else self.prefix_codes))
+        parts = [head, pc.cast(pa.array(self.numbers), text)]
+        if self.more is not None:
+            more = pa.array(self.more)
+            words = pc.binary_join_element_wise(pa.scalar(" (+", text), pc.cast(more, text), pa.scalar(" more)", text),
+                                                pa.scalar("", text))
+            parts.append(pc.if_else(pc.greater(more, 0), words, pa.scalar("", text)))
+        return pd.Series(pd.array(pc.binary_join_element_wise(*parts, pa.scalar("", text)), dtype="str"))
+
+
+def line_labels(count: int, first: int = 1) -> NumberedLabels:
+    """``line 1``, ``line 2``, ... for a file read whole, one record per line from line ``first``."""
+    return NumberedLabels(np.arange(first, first + count))
+
+
+def records_by_step(entries: list, notes: dict | None = None) -> RawLog:
+    """A :class:`RawLog` of records ``(step, record, label, is_eval)`` that log one step in several (one per value).
+
+    Sorted by step, stably (within a step, in the order read), for
+    :func:`~nondecoupling.bridge.logs.run.merge_records`.
+    """
+    entries.sort(key=lambda entry: entry[0])
+    steps, records, labels, is_eval = zip(*entries)
+    return RawLog(list(records), list(labels), steps=list(steps), is_eval=list(is_eval), notes=notes or {})
 
 
 def is_eval_key(key: str) -> bool:

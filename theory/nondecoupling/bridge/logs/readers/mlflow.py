@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.logs.readers import RawLog, is_eval_key, is_mlflow_run, parse_step, read_text
+from nondecoupling.bridge.logs.readers import (
+    RawLog,
+    ReadByRecords,
+    is_eval_key,
+    is_mlflow_run,
+    parse_step,
+    read_text,
+    records_by_step,
+)
+from nondecoupling.bridge.logs.readers.scalars import Scalars, by_step
 
 
 def _run_directory(path: Path, run: str | None) -> Path:
@@ -36,13 +47,19 @@ def _run_name(run_dir: Path) -> str:
     return tag.read_text().strip() if tag.is_file() else ""
 
 
-def read_mlflow(path: Path, *, run: str | None = None, **_: object) -> RawLog:
-    """Every metric file of one run, one record per line, merged by step later."""
+def read_mlflow(path: Path, *, run: str | None = None, vectorized: bool = True, **_: object) -> RawLog:
+    """Every metric file of one run: one row per step (:func:`~.scalars.by_step`), else one record per line merged later.
+
+    With ``vectorized``, each file is parsed whole by pyarrow's CSV reader (:func:`_metric_columns`).
+    """
     run_dir = _run_directory(path, run)
     metrics = run_dir / "metrics"
     files = sorted(p for p in metrics.rglob("*") if p.is_file()) if metrics.is_dir() else []
     if not files:  # mlflow leaves metrics/ empty, and copies (git) drop the empty folder
         raise LogFormatError(run_dir, "metrics/", "the MLflow run logged no metrics (parameters or tags only)")
+    notes = {"mlflow_run": run_dir.name}
+    if vectorized:
+        return by_step(_scalars(metrics, files), notes)
     entries = []
     for file in files:
         key = file.relative_to(metrics).as_posix()
@@ -57,7 +74,51 @@ def read_mlflow(path: Path, *, run: str | None = None, **_: object) -> RawLog:
             entries.append((step, {"step": step, key: value}, f"metrics/{key} line {number}", is_eval_key(key)))
     if not entries:
         raise LogFormatError(metrics, "every file", "no 'timestamp value step' lines")
-    entries.sort(key=lambda entry: entry[0])  # stable: within a step, file order
-    steps, records, labels, is_eval = zip(*entries)
-    return RawLog(list(records), list(labels), steps=list(steps), is_eval=list(is_eval),
-                  notes={"mlflow_run": run_dir.name})
+    return records_by_step(entries, notes)
+
+
+def _scalars(metrics: Path, files: list) -> Scalars:
+    """The metric files' values as flat columns; :class:`ReadByRecords` where a file is not plainly as mlflow writes it."""
+    keys, columns = [], []
+    for file in files:
+        steps, values = _metric_columns(file)
+        if len(steps):  # as the line reader, which finds no line in it
+            keys.append(file.relative_to(metrics).as_posix())
+            columns.append((steps, values))
+    if not columns:
+        raise ReadByRecords  # worded by the line reader
+    counts = [len(steps) for steps, _ in columns]
+    codes = np.repeat(np.arange(len(keys)), counts)
+    return Scalars(np.concatenate([steps for steps, _ in columns]), codes, np.concatenate([values for _, values in columns]),
+                   keys, [f"metrics/{key} line " for key in keys], codes,
+                   np.concatenate([np.arange(1, count + 1) for count in counts]))
+
+
+def _metric_columns(file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One metric file's steps and values, parsed whole by pyarrow's CSV reader (no Python object per line).
+
+    Only lines ``timestamp value step`` joined by single spaces, a float value (``nan`` too) and
+    an int64 step, with no blank line (which would shift the line numbers the labels give) and no
+    quoting: anything else raises :class:`ReadByRecords`, and the line reader reads or words it.
+    """
+    import pyarrow as pa
+    from pyarrow import csv
+
+    data = file.read_bytes()
+    if not data:
+        return np.empty(0, np.int64), np.empty(0)
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if data.count(b"\r") != data.count(b"\r\n"):
+        raise ReadByRecords  # a lone carriage return ends a line for the line reader
+    try:
+        table = csv.read_csv(pa.BufferReader(data),
+                             read_options=csv.ReadOptions(column_names=["timestamp", "value", "step"], use_threads=False),
+                             parse_options=csv.ParseOptions(delimiter=" ", quote_char=False),
+                             convert_options=csv.ConvertOptions(
+                                 column_types={"timestamp": pa.string(), "value": pa.float64(), "step": pa.int64()},
+                                 null_values=[], strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        raise ReadByRecords from None
+    if table.num_rows != lines:
+        raise ReadByRecords  # a blank line, skipped by pyarrow
+    return table["step"].to_numpy(), table["value"].to_numpy()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.logs.readers import LineLabels, RawLog, ReadByRecords, is_eval_key, read_text
+from nondecoupling.bridge.logs.readers import RawLog, ReadByRecords, is_eval_key, line_labels, read_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,7 +67,7 @@ def read_csv(path: Path, *, run: str | None = None, vectorized: bool = True, **_
     """
     table = _csv_table(path) if vectorized else None
     if table is not None:
-        return RawLog([], LineLabels(table.rows, first=2), table=table)  # line 1: the header
+        return RawLog([], line_labels(table.rows, first=2), table=table)  # line 1: the header
     frame = _table(path, read_text(path))
     if _is_wandb_export(list(frame.columns)):
         return _wandb_run(path, frame, run)
@@ -126,8 +126,8 @@ def read_jsonl(path: Path, *, vectorized: bool = True, **_: object) -> RawLog:
     pyarrow's JSON reader (no Python object per value); anything else line by line.
     """
     table = _jsonl_table(path) if vectorized else None
-    if table is not None:
-        return RawLog([], LineLabels(table.rows), table=table)
+    if table is not None:  # verl's lines are records of a step, as the line reader merges them (no step repeats here)
+        return RawLog([], line_labels(table.rows), steps=table["step"] if table.verl else None, table=table)
     records, labels = [], []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -164,13 +164,14 @@ def _jsonl_table(path: Path) -> ArrowColumns | None:
         table = pyarrow.json.read_json(path, read_options=pyarrow.json.ReadOptions(use_threads=False, block_size=1 << 23))
     except (ImportError, pa.ArrowException):
         return None
-    if table.num_rows and table.column_names == ["step", "data"] and pa.types.is_struct(table.schema.field("data").type):
+    verl = bool(table.num_rows) and table.column_names == ["step", "data"] and pa.types.is_struct(table.schema.field("data").type)
+    if verl:
         table = _verl_table(table, pa)
     if table is None or table.num_rows == 0 or any(pa.types.is_nested(t) for t in table.schema.types):
         return None
     if table.num_rows != count_lines(path):
         return None
-    return ArrowColumns(table)
+    return ArrowColumns(table, verl=verl)
 
 
 def _verl_table(table: pa.Table, pa) -> pa.Table | None:
@@ -261,7 +262,8 @@ class ArrowColumns(Mapping):
     (or refuses) its values as the file wrote them.
     """
 
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, verl: bool = False) -> None:
+        self.verl = verl  # verl's lines (:func:`_verl_table`): one step each
         # Column by column, so that a converted column's pyarrow buffers go (a chunked column's array is a copy)
         self._columns = dict(zip(table.column_names, table.columns))
         self._names: list[str] = table.column_names
