@@ -120,7 +120,8 @@ class NumberedLabels(Sequence):
 
         text = pa.large_string()
         prefixes = pa.array([f"{file_name}:{prefix}" for prefix in self.prefixes], text)
-        head = prefixes.take(pa.array(np.zeros(len(self), np.int32) if self.prefix_codes is None else self.prefix_codes))
+        # one prefix: a scalar, broadcast (not a column of 10^6 copies)
+        head = prefixes[0] if self.prefix_codes is None else prefixes.take(pa.array(self.prefix_codes))
         parts = [head, pc.cast(pa.array(self.numbers), text)]
         if self.more is not None:
             more = pa.array(self.more)
