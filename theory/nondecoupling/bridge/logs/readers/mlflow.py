@@ -88,7 +88,7 @@ def _scalars(metrics: Path, files: list) -> Scalars:
     if not columns:
         raise ReadByRecords  # worded by the line reader
     counts = [len(steps) for steps, _ in columns]
-    codes = np.repeat(np.arange(len(keys)), counts)
+    codes = np.repeat(np.arange(len(keys), dtype=np.int32), counts)
     return Scalars(np.concatenate([steps for steps, _ in columns]), codes, np.concatenate([values for _, values in columns]),
                    keys, [f"metrics/{key} line " for key in keys], codes,
                    np.concatenate([np.arange(1, count + 1) for count in counts]))

@@ -94,22 +94,32 @@ def by_step(scalars: Scalars, notes: dict | None = None) -> RawLog:
     steps, keys = scalars.steps, scalars.keys
     if "step" in keys or steps.min() < 0 or steps.max() > MAX_STEP:
         raise ReadByRecords
+    # Temporaries dropped as soon as they are used: at 10^6 values each is 8 MB, and the peak is their sum.
     order = np.argsort(steps, kind="stable")  # runs of rising steps: timsort's linear case
     sorted_steps = steps[order]
-    new_step = np.r_[True, sorted_steps[1:] != sorted_steps[:-1]]
-    starts, rows = np.flatnonzero(new_step), np.cumsum(new_step) - 1  # each step's first value; each value's row
+    new_step = np.empty(len(steps), dtype=bool)
+    new_step[0] = True
+    np.not_equal(sorted_steps[1:], sorted_steps[:-1], out=new_step[1:])
+    starts, rows = np.flatnonzero(new_step), np.cumsum(new_step)  # each step's first value; each value's row + 1
+    row_steps = sorted_steps[starts]
+    del sorted_steps, new_step
     # Each key's values together, in step order: a stable (radix) sort of the few key codes.
-    sorted_codes = scalars.codes[order].astype(np.int16 if len(keys) < 2**15 else np.int64)
-    by_key = np.argsort(sorted_codes, kind="stable")
-    key_rows, key_codes = rows[by_key], sorted_codes[by_key]
-    if ((np.diff(key_rows) == 0) & (np.diff(key_codes) == 0)).any():
+    by_key = np.argsort(scalars.codes[order].astype(np.int16 if len(keys) < 2**15 else np.int64), kind="stable")
+    bounds = np.searchsorted(scalars.codes[order[by_key]], np.arange(len(keys) + 1))
+    key_rows = rows[by_key] - 1
+    del rows
+    repeated = np.diff(key_rows) == 0
+    repeated[bounds[1:-1][(bounds[1:-1] > 0) & (bounds[1:-1] < len(steps))] - 1] = False  # across two keys' values
+    if repeated.any():
         raise ReadByRecords  # a key twice at one step: its values may conflict
-    bounds = np.searchsorted(key_codes, np.arange(len(keys) + 1))
-    segments = {key: slice(int(bounds[code]), int(bounds[code + 1])) for code, key in enumerate(keys)}
     present = [code for code in range(len(keys)) if bounds[code + 1] > bounds[code]]
     names = [keys[code] for code in sorted(present, key=lambda code: by_key[bounds[code]])]  # by first position in step order
+    values = scalars.values[order[by_key]]
+    del by_key
     firsts = order[starts]
+    del order
     labels = NumberedLabels(scalars.numbers[firsts], scalars.prefixes, scalars.prefix_codes[firsts],
                             more=np.diff(np.r_[starts, len(steps)]) - 1)
-    columns = StepColumns(sorted_steps[starts], names, segments, key_rows, scalars.values[order][by_key])
-    return RawLog([], labels, steps=columns.steps, table=columns, notes=notes or {})
+    segments = {key: slice(int(bounds[code]), int(bounds[code + 1])) for code, key in enumerate(keys)}
+    columns = StepColumns(row_steps, names, segments, key_rows, values)
+    return RawLog([], labels, steps=row_steps, table=columns, notes=notes or {})

@@ -90,7 +90,7 @@ class _Collected:
 
     def __init__(self) -> None:
         self.steps, self.values, self.numbers = array("q"), array("d"), array("q")
-        self.codes, self.prefix_codes = array("l"), array("l")
+        self.codes, self.prefix_codes = array("i"), array("i")
         self.keys: dict[str, int] = {}
         self.prefixes: list[str] = []
 
