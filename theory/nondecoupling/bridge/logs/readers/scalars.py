@@ -112,8 +112,8 @@ def by_step(scalars: Scalars, notes: dict | None = None) -> RawLog:
     repeated[bounds[1:-1][(bounds[1:-1] > 0) & (bounds[1:-1] < len(steps))] - 1] = False  # across two keys' values
     if repeated.any():
         raise ReadByRecords  # a key twice at one step: its values may conflict
-    present = [code for code in range(len(keys)) if bounds[code + 1] > bounds[code]]
-    names = [keys[code] for code in sorted(present, key=lambda code: by_key[bounds[code]])]  # by first position in step order
+    first_seen = {code: int(by_key[bounds[code]]) for code in range(len(keys)) if bounds[code + 1] > bounds[code]}
+    names = [keys[code] for code in sorted(first_seen, key=first_seen.__getitem__)]  # by first position in step order
     values = scalars.values[order[by_key]]
     del by_key
     firsts = order[starts]
