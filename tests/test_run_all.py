@@ -53,12 +53,15 @@ def test_check_claims_read_every_run_of_the_check_benchmark():
                                      ("trl", 2.3, 230.0), ("ninth_tensorboard_cold", 6.9, 290.0), ("ninth_tensorboard", 6.4, 290.0),
                                      ("tensorboard_cold", 3.6, 290.0), ("tensorboard", 3.4, 290.0), ("ninth_verl_cold", 4.0, 300.0),
                                      ("ninth_verl", 3.5, 300.0), ("verl_cold", 2.5, 300.0), ("verl", 2.2, 300.0),
+                                     ("ninth_mlflow_cold", 4.3, 270.0), ("ninth_mlflow", 4.1, 270.0), ("mlflow_cold", 1.8, 240.0),
+                                     ("mlflow", 1.7, 240.0), ("tenth_tensorboard_cold", 3.7, 290.0), ("tenth_tensorboard", 3.4, 290.0),
+                                     ("tenth_mlflow_cold", 2.8, 270.0), ("tenth_mlflow", 2.6, 270.0),
                                      ("user", 5.0, 375.0), ("eighth_timestamped", 15.0, 1500.0), ("timestamped", 5.0, 380.0),
                                      ("eighth_csv", 15.0, 1200.0), ("csv", 5.0, 380.0),
                                      ("cold", 6.0, 380.0), ("warm", 5.0, 375.0))}
     data = {**runs, "reader_same_verdicts": True, "now_same_verdicts": True, "third_same_verdicts": True,
             "fifth_same_verdicts": True, "seventh_same_verdicts": True, "eighth_same_verdicts": True, "ninth_same_verdicts": True,
-            "trl_same_verdicts": True, "tensorboard_same_verdicts": True, "verl_same_verdicts": True,
+            "trl_same_verdicts": True, "tensorboard_same_verdicts": True, "verl_same_verdicts": True, "mlflow_same_verdicts": True,
             "timestamped_same_verdicts": True, "csv_same_verdicts": True}
     claims = [c for c in run_all.CLAIMS if c.benchmark == "check"]
     rows = run_all.table(claims, {"check": [{"load": [1.0, 1.0], "data": data}]}).splitlines()[2:]
