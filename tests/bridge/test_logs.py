@@ -105,6 +105,9 @@ def test_tensorboard_event_files_round_trip(tmp_path, writer):
     np.testing.assert_allclose(run["reward"], rewards)
     np.testing.assert_allclose(run["lr"], 1e-5, rtol=1e-6)
     assert (run["phase"] == "rl").all()
+    from nondecoupling.bridge.logs.readers.tensorboard import read_tensorboard
+
+    assert read_tensorboard(tmp_path).table is not None  # the writer's own file: placed by step, not merged record by record
 
 
 _NO_TENSORBOARD = pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
@@ -528,6 +531,9 @@ def test_mlflow_file_store_round_trip(tmp_path, monkeypatch):
             mlflow.log_metrics({"eval/reward": r, "eval/sft_loss": loss}, step=s)
     experiment = next(p for p in (tmp_path / "mlruns").iterdir() if p.is_dir() and any(p.glob("*/metrics")))
     _assert_round_trip(read_run(experiment, LogMapping(phase="rl")))  # one run: no --run needed
+    from nondecoupling.bridge.logs.readers.mlflow import read_mlflow
+
+    assert read_mlflow(experiment).table is not None  # mlflow's own lines: parsed whole by pyarrow, placed by step
     _assert_round_trip(read_run(experiment, LogMapping(phase="rl", run="grpo")))
     with pytest.raises(LogFormatError, match="no run 'dpo'"):
         read_run(experiment, LogMapping(phase="rl", run="dpo"))
