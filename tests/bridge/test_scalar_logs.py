@@ -104,6 +104,10 @@ _VALUE_TEXT = st.one_of(st.floats(1.0, 1e6).map(repr), st.sampled_from(["nan", "
                                                                           '"0.5"', "", "1e400"]))
 
 
+#: After the step: a dataset's name and digest (``log_metric(..., dataset=...)``), two versions of one, or a stray field.
+_DATASET = st.sampled_from(["", "", " cola a9e1afcf", " sst2 46a9d449", " cola 0badc0de", " extra"])
+
+
 @st.composite
 def metric_files(draw) -> tuple[dict, bool]:
     """``{key: text}`` of an MLflow run's metric files, and whether each is as mlflow writes it ("%s %s %s" lines)."""
@@ -117,9 +121,9 @@ def metric_files(draw) -> tuple[dict, bool]:
             lines = [f"{1700000000000 + step} {draw(st.floats(1.0, 1e3) | st.just(float('nan')))!r} {step}" for step in steps]
             files[key] = "".join(line + "\n" for line in lines)
         else:
-            lines = draw(st.lists(st.tuples(_VALUE_TEXT, _STEP_TEXT, st.sampled_from([" ", "  ", "\t"])), max_size=6))
+            lines = draw(st.lists(st.tuples(_VALUE_TEXT, _STEP_TEXT, st.sampled_from([" ", "  ", "\t"]), _DATASET), max_size=6))
             ending = draw(st.sampled_from(["\n", "\r\n", "\n\n"]))
-            files[key] = "".join(f"17{gap}{value}{gap}{step}{ending}" for value, step, gap in lines)
+            files[key] = "".join(f"17{gap}{value}{gap}{step}{dataset}{ending}" for value, step, gap, dataset in lines)
     return files, regular
 
 
@@ -134,3 +138,29 @@ def test_mlflow_metric_files_read_alike_whole_and_line_by_line(tmp_path_factory,
     assert_read_alike(run, LogMapping(phase="rl"), "mlflow")
     if regular and any(files.values()):
         assert isinstance(read_mlflow(run).table, StepColumns)
+
+
+def test_mlflow_metrics_logged_on_datasets_are_one_series_each(tmp_path, monkeypatch):
+    """mlflow.log_metric(..., dataset=...) writes the dataset's name and digest after the step. A key logged on one
+    dataset keeps its name; one logged on two is two series, ``key[name]``, never merged into one."""
+    mlflow = pytest.importorskip("mlflow")
+    data = pytest.importorskip("mlflow.data")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlflow.set_tracking_uri(f"file:{tmp_path / 'mlruns'}")
+    mlflow.set_experiment("post-training")
+    heldout = data.from_numpy(np.arange(10.0).reshape(5, 2), name="cola-heldout")
+    other = data.from_numpy(np.arange(12.0).reshape(6, 2), name="sst2")
+    with mlflow.start_run() as active:
+        for step in range(3):
+            mlflow.log_metric("eval/sft_loss", 10.0 + step, step=step, dataset=heldout)
+            mlflow.log_metric("eval/reward", 0.25 * step, step=step, dataset=heldout)
+            mlflow.log_metric("eval/reward", 0.5 * step, step=step, dataset=other)
+    run_dir = tmp_path / "mlruns" / active.info.experiment_id / active.info.run_id
+    assert len((run_dir / "metrics" / "eval" / "reward").read_text().split("\n")[0].split()) == 5  # the writer's own line
+    mapping = LogMapping(phase="rl", columns={"eval/reward[cola-heldout]": "reward"})
+    run = read_log(run_dir, mapping)
+    assert run["step"].tolist() == [0, 1, 2] and run["sft_loss"].tolist() == [10.0, 11.0, 12.0]
+    assert run["reward"].tolist() == [0.0, 0.25, 0.5]
+    assert run.attrs["conflicts"] == {"used": {}, "unused": {}}
+    assert set(read_mlflow(run_dir, vectorized=False).names()) == {"step", "eval/sft_loss", "eval/reward[cola-heldout]",
+                                                                   "eval/reward[sst2]"}

@@ -1,7 +1,8 @@
 """MLflow's local file store: ``mlruns/<experiment>/<run>/metrics/<key>``, lines ``timestamp value step``.
 
-As written by ``mlflow.log_metric`` with a ``file:`` tracking URI (``FileStore`` in
-``mlflow/store/tracking/file_store.py``); keys with ``/`` are nested directories.
+As written by ``mlflow.log_metric`` with a ``file:`` tracking URI (``FileStore._log_run_metric`` in
+``mlflow/store/tracking/file_store.py``); keys with ``/`` are nested directories. A value measured
+on a dataset (``log_metric(..., dataset=...)``) has the dataset's name and digest after the step.
 """
 
 from __future__ import annotations
@@ -60,21 +61,45 @@ def read_mlflow(path: Path, *, run: str | None = None, vectorized: bool = True, 
     notes = {"mlflow_run": run_dir.name}
     if vectorized:
         return by_step(_scalars(metrics, files), notes)
-    entries = []
-    for file in files:
-        key = file.relative_to(metrics).as_posix()
-        for number, line in enumerate(read_text(file).splitlines(), start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 3:
-                raise LogFormatError(file, f"line {number}", f"expected 'timestamp value step', got {line!r}")
-            _timestamp, value, step_text = parts
-            step = parse_step(file, f"line {number}", step_text)
-            entries.append((step, {"step": step, key: value}, f"metrics/{key} line {number}", is_eval_key(key)))
+    entries = [entry for file in files for entry in _file_entries(file, file.relative_to(metrics).as_posix())]
     if not entries:
         raise LogFormatError(metrics, "every file", "no 'timestamp value step' lines")
     return records_by_step(entries, notes)
+
+
+def _file_entries(file: Path, key: str) -> list:
+    """``(step, record, label, is_eval)`` for every line of one metric file (blank lines skipped).
+
+    A line ``timestamp value step dataset_name dataset_digest`` is a value measured on a dataset
+    (``mlflow.log_metric(..., dataset=...)``). A key logged on several datasets is several series,
+    named by :func:`_series_names`, so that no merge mixes two datasets' values.
+    """
+    lines = []
+    for number, line in enumerate(read_text(file).splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (3, 5):
+            raise LogFormatError(file, f"line {number}", "expected 'timestamp value step', or with a dataset's name and digest "
+                                                         f"after it, got {line!r}")
+        lines.append((parse_step(file, f"line {number}", parts[2]), parts[1], tuple(parts[3:]), number))
+    names = _series_names(key, dict.fromkeys(dataset for *_, dataset, _ in lines))
+    return [(step, {"step": step, names[dataset]: value}, f"metrics/{key} line {number}", is_eval_key(key))
+            for step, value, dataset, number in lines]
+
+
+def _series_names(key: str, datasets) -> dict:
+    """The name of each series of ``key``, by ``(dataset_name, dataset_digest)`` (``()``: no dataset).
+
+    One series keeps the key's own name. Several are ``key[dataset_name]``, or
+    ``key[dataset_name:digest]`` where two versions of a dataset share its name; values logged
+    without a dataset are ``key[]``.
+    """
+    datasets = list(datasets)
+    if len(datasets) == 1:
+        return {datasets[0]: key}
+    names = [dataset[0] if dataset else "" for dataset in datasets]
+    return {dataset: f"{key}[{':'.join(dataset) if names.count(name) > 1 else name}]" for dataset, name in zip(datasets, names)}
 
 
 def _scalars(metrics: Path, files: list) -> Scalars:
