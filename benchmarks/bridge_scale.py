@@ -119,17 +119,10 @@ def stage_arguments(folder: Path, kind: str) -> list[str]:
 
 
 def _write_events(path: Path, steps: list, scalars: dict) -> None:
-    """One TensorBoard event file: a ``simple_value`` event per tag and step, framed by tensorboard's record writer."""
-    from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.summary.writer.record_writer import RecordWriter
+    """One TensorBoard event file: an event per tag and step, one ``simple_value`` each (``tests.bridge.synthetic.write_events``)."""
+    from tests.bridge.synthetic import write_events  # on the path since synthetic_run
 
-    with path.open("wb") as handle:
-        writer = RecordWriter(handle)
-        writer.write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2").SerializeToString())
-        for index, step in enumerate(steps):
-            for tag, values in scalars.items():
-                value = summary_pb2.Summary.Value(tag=tag, simple_value=values[index])
-                writer.write(event_pb2.Event(wall_time=float(index), step=step, summary=summary_pb2.Summary(value=[value])).SerializeToString())
+    write_events(path, [(step, [(tag, values[index])]) for index, step in enumerate(steps) for tag, values in scalars.items()])
 
 
 def _write_metrics(metrics: Path, steps: list, scalars: dict) -> None:

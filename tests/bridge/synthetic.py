@@ -77,3 +77,19 @@ def write_jsonl(run: pd.DataFrame, path: Path, meta: dict | None = None) -> Path
     if meta is not None:
         (path.parent / "run_meta.json").write_text(json.dumps(meta, indent=2))
     return path
+
+
+def write_events(path: Path, events: list) -> None:
+    """A TensorBoard event file of ``(step, [(tag, value), ...])`` events (``simple_value`` scalars), framed by
+    tensorboard's own record writer, as torch's ``SummaryWriter`` writes them; the i-th event at wall time i."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        writer = RecordWriter(handle)
+        writer.write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2").SerializeToString())
+        for index, (step, values) in enumerate(events):
+            summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value) for tag, value in values])
+            writer.write(event_pb2.Event(wall_time=float(index), step=step, summary=summary).SerializeToString())

@@ -9,7 +9,6 @@ writes), must give the same frame, ``attrs`` and sources, or the same error, bot
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from nondecoupling.bridge.logs.readers.mlflow import read_mlflow
 from nondecoupling.bridge.logs.readers.scalars import StepColumns
 from nondecoupling.bridge.logs.run import LogMapping, read_log
 from tests.bridge.read_both import assert_read_alike
+from tests.bridge.synthetic import write_events
 
 _NO_TENSORBOARD = pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
                                      reason="reading event files needs tensorboard (the logs extra)")
@@ -28,20 +28,6 @@ TAGS = ("eval/sft_loss", "train/reward", "train/kl", "other", "step")
 #: infinities (an error) one draw in five.
 _value = st.one_of(st.floats(1.0, 1e3, width=32), st.floats(1.0, 1e3, width=32), st.floats(1.0, 1e3, width=32),
                    st.floats(1.0, 1e3, width=32), st.sampled_from([float("nan"), float("inf"), float("-inf")]))
-
-
-def write_events(path: Path, events: list) -> None:
-    """An event file of ``(step, [(tag, value), ...])`` events, framed by tensorboard's own record writer."""
-    from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.summary.writer.record_writer import RecordWriter
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        writer = RecordWriter(handle)
-        writer.write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2").SerializeToString())
-        for step, values in events:
-            summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value) for tag, value in values])
-            writer.write(event_pb2.Event(wall_time=1.0, step=step, summary=summary).SerializeToString())
 
 
 def _regular_events(draw, tags: list) -> list:

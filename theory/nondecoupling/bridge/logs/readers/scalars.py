@@ -105,7 +105,8 @@ def by_step(scalars: Scalars, notes: dict | None = None) -> RawLog:
     del sorted_steps, new_step
     # Each key's values together, in step order: a stable (radix) sort of the few key codes.
     by_key = np.argsort(scalars.codes[order].astype(np.int16 if len(keys) < 2**15 else np.int64), kind="stable")
-    bounds = np.searchsorted(scalars.codes[order[by_key]], np.arange(len(keys) + 1))
+    source = order[by_key]  # each value's place in the order read, by key, then step
+    bounds = np.searchsorted(scalars.codes[source], np.arange(len(keys) + 1))
     key_rows = rows[by_key] - 1
     del rows
     repeated = np.diff(key_rows) == 0
@@ -114,8 +115,8 @@ def by_step(scalars: Scalars, notes: dict | None = None) -> RawLog:
         raise ReadByRecords  # a key twice at one step: its values may conflict
     first_seen = {code: int(by_key[bounds[code]]) for code in range(len(keys)) if bounds[code + 1] > bounds[code]}
     names = [keys[code] for code in sorted(first_seen, key=first_seen.__getitem__)]  # by first position in step order
-    values = scalars.values[order[by_key]]
-    del by_key
+    values = scalars.values[source]
+    del by_key, source
     firsts = order[starts]
     del order
     labels = NumberedLabels(scalars.numbers[firsts], scalars.prefixes, scalars.prefix_codes[firsts],
