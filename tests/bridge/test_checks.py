@@ -368,6 +368,20 @@ def test_coupled_run_shows_every_predicted_coupling(coupled_checks):
     assert set(fits) == {0, 1, 2}
 
 
+def test_the_checks_leave_out_the_sources_in_their_own_view_only():
+    """run_checks reads no ``source`` text (the same verdicts without them) and leaves the caller's run whole."""
+    run = isotropic_run(COUPLED, start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01)
+    run["source"] = pd.Series([f"log.jsonl:line {line}" for line in range(1, len(run) + 1)], dtype="str")
+    run.attrs = {"files": [{"path": "log.jsonl"}], "sft_coef": {}}
+    before = run.copy(deep=True)
+    with_sources, _ = run_checks(run, lam=0.05, n_boot=20)
+    pd.testing.assert_frame_equal(run, before)
+    assert run.attrs == before.attrs
+    without, _ = run_checks(run.drop(columns="source"), lam=0.05, n_boot=20)
+    assert [(c.id, c.stage, c.verdict, repr(c.observed)) for c in with_sources] == \
+        [(c.id, c.stage, c.verdict, repr(c.observed)) for c in without]
+
+
 def test_decoupled_run_fails_the_coupling_checks():
     """RL moves only directions the SFT loss ignores: no rise, so A1 is not confirmed and K1 fails."""
     run = _rl_only(rl_optimum=(0.0, 50.0**0.5), mu_sft=0.0, loss_noise=0.02, reward_noise=0.01)

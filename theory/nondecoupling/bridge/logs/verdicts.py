@@ -138,14 +138,20 @@ def stage_tables(run: pd.DataFrame, phases: Collection[str] | None = None) -> It
         yield int(stage), phase, frame_with_start
 
 
-def _without_attrs(run: pd.DataFrame) -> pd.DataFrame:
-    """``run`` (not copied) without the ``attrs`` no check reads, which pandas deep-copies into every frame made from it.
+def _checked_part(run: pd.DataFrame) -> pd.DataFrame:
+    """``run`` (its columns not copied) without what no check reads: the ``source`` texts and most ``attrs``.
 
-    The checks make ~1000 frames of a run (slices, one-row frames, concatenations): with
-    read_run's attrs (the files' column maps) those copies are a tenth of a check's CPU.
-    Only ``sft_coef`` (:func:`check_x1`) is kept, where given.
+    Every row selection of the run (a stage's rows, ~1000 slices and one-row frames in a
+    check) would copy the texts along, and a run read from several files joins their chunks
+    into one copy of the whole column first: 87 MB more for one stage's rows of a 10^6-row run
+    read from three MLflow runs (``stage1-rl:metrics/eval/reward line 300001 (+1 more)``,
+    issue 25), held by pyarrow's pool to the end of the check. ``attrs`` (the files' column maps): pandas
+    deep-copies them into every frame made from the run, a tenth of a check's CPU. Only
+    ``sft_coef`` (:func:`check_x1`) is kept, where given.
     """
     light = run.copy(deep=False)
+    if "source" in light:
+        del light["source"]  # from the shallow copy's own list of columns: the run keeps its texts
     light.attrs = {"sft_coef": run.attrs["sft_coef"]} if run.attrs.get("sft_coef") else {}
     return light
 
@@ -800,7 +806,7 @@ def run_checks(run: pd.DataFrame, *, lam: float = 1.0, expert_pass_rate: float |
     rho = float(check_interval(autocorrelation, "autocorrelation", low=0.0, high=1.0, high_open=True))
     margins = {"loss_margin": float(check_nonnegative(premise_loss_margin, "premise_loss_margin")),
                "rate_margin": float(check_nonnegative(premise_rate_margin, "premise_rate_margin"))}
-    run = _without_attrs(run)
+    run = _checked_part(run)
     checks = (check_a1(run, confidence=confidence, rho=rho) + check_x1(run, confidence=confidence, rho=rho)
               + check_forward_kl(run, confidence=confidence, rho=rho))
     fits: dict[str, Any] = {}
