@@ -631,7 +631,7 @@ def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Map
     boundary = run["phase"].ne(run["phase"].shift()) | stage_changed
     boundary.iloc[0] = False
     run["stage"] = boundary.cumsum().astype(np.int64)
-    # two columns' rows: a selection of whole rows joins the texts' chunks into one copy (90 MB at 10^6 rows)
+    # two columns' rows: a selection of whole rows joins the texts' chunks into one copy (87 MB at 10^6 rows)
     mixed = run.loc[run["phase"] == "mixed", ["stage", "_file"]].groupby("stage")["_file"].first()
     coefficients = {int(stage): files[i]["sft_coef"] for stage, i in mixed.items() if files[i]["sft_coef"] is not None}
     run = run[list(COLUMNS)]

@@ -143,11 +143,11 @@ def _checked_part(run: pd.DataFrame) -> pd.DataFrame:
 
     Every row selection of the run (a stage's rows, ~1000 slices and one-row frames in a
     check) would copy the texts along, and a run read from several files joins their chunks
-    into one copy of the whole column first: 87 MB more for one stage's rows of a 10^6-row run
-    read from three MLflow runs (``stage1-rl:metrics/eval/reward line 300001 (+1 more)``,
-    issue 25), held by pyarrow's pool to the end of the check. ``attrs`` (the files' column maps): pandas
-    deep-copies them into every frame made from the run, a tenth of a check's CPU. Only
-    ``sft_coef`` (:func:`check_x1`) is kept, where given.
+    into one copy of the whole column first: 87 MB more for one stage's rows of a 10^6-row
+    run read from three MLflow runs (``stage1-rl:metrics/eval/reward line 300001 (+1 more)``,
+    issue 25), held by pyarrow's pool to the end of the check. ``attrs`` (the files' column
+    maps): pandas deep-copies them into every frame made from the run, a tenth of a check's
+    CPU. Only ``sft_coef`` (:func:`check_x1`) is kept, where given.
     """
     light = run.copy(deep=False)
     if "source" in light:
