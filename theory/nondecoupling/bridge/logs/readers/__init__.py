@@ -134,8 +134,9 @@ def _texts(texts: list, codes: np.ndarray | None):
     """``texts[codes]`` as pyarrow large strings; one text (a scalar, broadcast by the kernels) where ``codes`` is None or constant."""
     import pyarrow as pa
 
-    if codes is None or not len(codes) or (codes == codes[0]).all():
-        return pa.scalar(texts[0 if codes is None or not len(codes) else int(codes[0])], pa.large_string())
+    first = 0 if codes is None or not len(codes) else int(codes[0])
+    if codes is None or (codes == first).all():
+        return pa.scalar(texts[first], pa.large_string())
     return pa.array(texts, pa.large_string()).take(pa.array(codes))
 
 
