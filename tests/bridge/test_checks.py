@@ -38,6 +38,7 @@ from nondecoupling.bridge.logs.verdicts import (
     VIOLATED,
     _least,
     check_a1,
+    check_forward_kl,
     check_kl_bounds,
     check_x1,
     rate_matches_expert,
@@ -619,6 +620,19 @@ def test_k3_states_its_own_statistic(coupled_checks):
     k1, k3 = (next(c for c in checks if c.id == theorem and c.stage == 2) for theorem in ("K1", "K3"))
     assert k1.decided_by != k3.decided_by
     assert "band" in k3.decided_by and "b = " in k3.decided_by and "min slack" in k1.decided_by
+
+
+@pytest.mark.parametrize("entropy", [ENTROPY, None])
+def test_run_checks_gives_the_checks_of_the_public_functions(entropy):
+    """run_checks makes A1, KL and K1/K3 in its own pass over the stages: the checks, in the order, of check_a1, check_forward_kl
+    and check_kl_bounds (premises apply to none of these here: RL starts at the SFT optimum)."""
+    run = isotropic_run(COUPLED, start=(0.0, 0.0), loss_noise=0.03, reward_noise=0.01, forward_kl_noise=0.01)
+    checks, _ = run_checks(run, lam=0.05, expert_pass_rate=PASS_RATE, expert_entropy=entropy, n_boot=5)
+    for ids, alone in ((("A1",), check_a1(run)), (("KL",), check_forward_kl(run)),
+                       (("K1", "K3"), check_kl_bounds(run, expert_pass_rate=PASS_RATE, expert_entropy=entropy))):
+        assert [c.to_dict() for c in checks if c.id in ids] == [c.to_dict() for c in alone]
+    stages = [(c.id, c.stage) for c in checks if c.id in ("A1", "KL", "K1", "K3")]
+    assert stages == [("A1", 1), ("A1", 2), ("KL", 1)] + ([("K1", 0), ("K1", 1), ("K1", 2), ("K3", 2)] if entropy else [("K1", 1)])
 
 
 @pytest.mark.parametrize("order", [[0, 1, 2, 3, 4], [4, 0, 1, 2, 3]])
