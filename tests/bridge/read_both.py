@@ -16,7 +16,7 @@ def assert_read_alike(path: Path, mapping: LogMapping, fmt: str) -> pd.DataFrame
     Returns the frame, or the error's text.
     """
     outcomes: list = []
-    for read in (lambda: read_log(path, mapping, fmt=fmt), lambda: run_module._canonical(path, mapping, fmt, vectorized=False)):
+    for read in (lambda: read_log(path, mapping, fmt=fmt), lambda: run_module._canonical(path, mapping, fmt, vectorized=False, sources=True)):
         try:
             outcomes.append(read())
         except LogFormatError as error:

@@ -285,6 +285,21 @@ def test_records_without_quantities_are_listed_not_dropped_silently(tmp_path):
     assert run.attrs["files"][0]["ignored"] == ["log.jsonl:line 2"]
 
 
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_a_run_read_without_sources_is_the_run_less_its_source_column(tmp_path, monkeypatch, vectorized):
+    """sources=False (what `check` reads): the same rows, columns and attrs (ignored records named alike), no `source`."""
+    if not vectorized:  # the record path: pyarrow's reader turned off
+        monkeypatch.setattr("nondecoupling.bridge.logs.readers.text._jsonl_table", lambda path: None)
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"phase": "sft", "step": 0, "sft_loss": 2.0}\n{"phase": "sft", "step": 1, "note": "hi"}\n'
+                    '{"phase": "sft", "step": 2, "sft_loss": 1.5}\n')
+    paths, mappings = [path, SFT_STATE], [{}, TRL_MAPPINGS[0]]
+    with_sources, without = read_run(paths, mappings), read_run(paths, mappings, sources=False)
+    assert "source" in with_sources and "source" not in without
+    pd.testing.assert_frame_equal(with_sources.drop(columns="source"), without)
+    assert without.attrs == with_sources.attrs and without.attrs["files"][0]["ignored"] == ["log.jsonl:line 2"]
+
+
 MALFORMED = [
     ("empty.jsonl", "", "line 1: empty file"),
     ("empty.csv", "", "line 1: empty file"),

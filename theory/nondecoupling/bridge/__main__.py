@@ -178,7 +178,7 @@ def _phase_spec(text: str) -> str:
 def check(args: argparse.Namespace) -> dict:
     """Run the ``check`` command; return the report."""
     check_out_dir(Path(args.out))
-    run = read_run(args.logs, _mappings(args), fmt=args.format)
+    run = read_run(args.logs, _mappings(args), fmt=args.format, sources=False)  # no check reads them
     meta = read_run_meta(args.logs)
     check_units(run.attrs["files"], meta)
     from nondecoupling.bridge.logs.verdicts import run_checks  # scipy (~1 s): once the logs are read, not for a bad log

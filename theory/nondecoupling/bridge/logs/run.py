@@ -488,7 +488,8 @@ def _sequence_level(path, labels, frame, column, mapping) -> None:
     frame["sft_loss"] = frame["sft_loss"] * length
 
 
-def read_log(path: str | Path, mapping: LogMapping | Mapping | None = None, *, fmt: str | None = None) -> pd.DataFrame:
+def read_log(path: str | Path, mapping: LogMapping | Mapping | None = None, *, fmt: str | None = None,
+             sources: bool = True) -> pd.DataFrame:
     """Read one log file into the canonical columns (``stage`` from this file alone).
 
     Parameters
@@ -499,6 +500,8 @@ def read_log(path: str | Path, mapping: LogMapping | Mapping | None = None, *, f
         Column renames, phase tags, loss units, preset, merge rule (see :class:`LogMapping`).
     fmt : str, optional
         One of :data:`FORMATS`, when the file name does not tell it.
+    sources : bool
+        With the ``source`` column (see :func:`read_run`).
 
     Returns
     -------
@@ -524,14 +527,14 @@ def read_log(path: str | Path, mapping: LogMapping | Mapping | None = None, *, f
     if fmt not in _READERS:
         raise ValueError(f"fmt must be one of {sorted(_READERS)}; got {fmt!r}")
     try:
-        return _canonical(path, mapping, fmt, vectorized=True)
+        return _canonical(path, mapping, fmt, vectorized=True, sources=sources)
     except ReadByRecords:
-        return _canonical(path, mapping, fmt, vectorized=False)
+        return _canonical(path, mapping, fmt, vectorized=False, sources=sources)
     finally:  # the reader's tables and the sources' pieces, freed: pyarrow's pool would keep them through the next file's read
         release_arrow_memory()
 
 
-def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -> pd.DataFrame:
+def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool, sources: bool) -> pd.DataFrame:
     """:func:`read_log`'s frame; a vectorized table that meets anything unusual raises :class:`ReadByRecords`."""
     raw, steps, columns, info = _load(path, mapping, fmt, vectorized=vectorized)
     labels = raw.labels
@@ -553,20 +556,26 @@ def _canonical(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool) -
         if raw.table is None:
             raise
         raise ReadByRecords from None  # worded from the file's own values, as the record path reads them
-    frame["source"] = _sources(path, labels)
+    if sources:
+        frame["source"] = _sources(path, labels)
     keep = frame[list(QUANTITIES)].notna().any(axis=1).to_numpy()
-    ignored = frame.loc[~keep, "source"].tolist()
+    ignored = _sources(path, _take(labels, np.flatnonzero(~keep))).tolist()
+    if "sft_loss" in columns:  # on every record: a label names the record that is wrong
+        check_sft_loss_plausible(path, columns["sft_loss"], frame["sft_loss"], labels)
     if not keep.all():  # (a copy of every column otherwise)
         frame = frame.loc[keep].reset_index(drop=True)
     if frame.empty:
         raise LogFormatError(path, "all records", "no record carries an SFT loss, reward, KL, learning rate or pass rate")
     frame["_given_stage"] = given_stage[keep] if given_stage is not None else np.nan
-    if "sft_loss" in columns:
-        check_sft_loss_plausible(path, columns["sft_loss"], frame["sft_loss"], frame["source"])
     frame.attrs = {"columns": dict(columns), "ignored": ignored, **info, "sft_coef": mapping.sft_coef,
                    "sft_loss_units": "sequence (per-token loss x response length)" if mapping.loss_per_token
                    else "as logged (sequence level)"}
     return frame
+
+
+def _take(labels, rows: np.ndarray):
+    """The labels of ``rows``."""
+    return labels.take(rows) if isinstance(labels, NumberedLabels) else [labels[row] for row in rows]
 
 
 def _sources(path: Path, labels) -> pd.Series:
@@ -580,7 +589,7 @@ def _sources(path: Path, labels) -> pd.Series:
 
 
 def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Mapping | Sequence[LogMapping | Mapping] | None = None, *,
-             fmt: str | None = None) -> pd.DataFrame:
+             fmt: str | None = None, sources: bool = True) -> pd.DataFrame:
     """Chain one or more logs (e.g. an SFT run, then an RL run) into one canonical run.
 
     Parameters
@@ -591,11 +600,17 @@ def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Map
         One mapping for every file, or one per file.
     fmt : str, optional
         Format of every file (see :func:`read_log`); by default from each file's name.
+    sources : bool
+        With the ``source`` column: each row's file and record (``trainer_state.json:log_history[3]``,
+        ``log.jsonl:line 12``). False: without it, as ``nondecoupling check`` reads, since no check
+        reads it (at 10^6 rows its texts take 28 MB from a JSONL log, 56-69 MB from MLflow runs or
+        TensorBoard event files, and 0.1 s to make). The rows an error names, and the ignored
+        records of ``attrs["files"]``, are named either way.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`COLUMNS`. ``attrs["files"]`` lists per file its columns, step
+        Columns :data:`COLUMNS` (without ``source`` where ``sources`` is False). ``attrs["files"]`` lists per file its columns, step
         offset, units and ignored records.
 
     Notes
@@ -615,7 +630,7 @@ def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Map
         raise ValueError(f"read_run: {len(mappings)} mappings for {len(paths)} files; give one, or one per file")
     frames, files, last_step = [], [], None
     for index, (path, file_mapping) in enumerate(zip(paths, mappings)):
-        frame = read_log(path, file_mapping, fmt=fmt)
+        frame = read_log(path, file_mapping, fmt=fmt, sources=sources)
         offset = 0
         if last_step is not None and frame["step"].iloc[0] < last_step:
             offset = last_step
@@ -634,7 +649,7 @@ def read_run(paths: str | Path | Sequence[str | Path], mapping: LogMapping | Map
     # two columns' rows: a selection of whole rows joins the texts' chunks into one copy (87 MB at 10^6 rows)
     mixed = run.loc[run["phase"] == "mixed", ["stage", "_file"]].groupby("stage")["_file"].first()
     coefficients = {int(stage): files[i]["sft_coef"] for stage, i in mixed.items() if files[i]["sft_coef"] is not None}
-    run = run[list(COLUMNS)]
+    run = run[[c for c in COLUMNS if sources or c != "source"]]
     run.attrs = {"files": files, "sft_coef": coefficients}
     return run
 

@@ -83,6 +83,8 @@ def check_units(files: list, meta: dict) -> None:
 def check_sft_loss_plausible(path: str | Path, source: str, loss: Numbers, labels: Sequence[str]) -> None:
     """A column read as the SFT loss must be a cross-entropy: >= 0, and not ~0 at every point.
 
+    ``labels``: the records' own labels (``line 12``), one per value of ``loss``.
+
     An RL trainer's own ``loss`` (GRPO's policy objective: about 0, of either sign) mapped
     as ``sft_loss`` would otherwise turn into "K1 violated at most points".
 
@@ -98,7 +100,7 @@ def check_sft_loss_plausible(path: str | Path, source: str, loss: Numbers, label
         return
 
     def where(i: int) -> str:  # only the row named in an error: a label per row costs seconds at 10^6 rows
-        return str(labels[i]).removeprefix(f"{Path(path).name}:")
+        return str(labels[i])
 
     advice = (f"'{source}' is not an SFT loss (an RL trainer's 'loss'/'eval_loss' is its policy objective); map the "
               "held-out SFT loss instead, e.g. --map eval_sft_loss=sft_loss, or leave it unmapped")

@@ -110,6 +110,11 @@ class NumberedLabels(Sequence):
         more = 0 if self.more is None else int(self.more[index])
         return f"{prefix}{self.numbers[index]}" + (f" (+{more} more)" if more else "")
 
+    def take(self, rows: np.ndarray) -> NumberedLabels:
+        """The labels of ``rows`` (integer positions), in their order."""
+        return NumberedLabels(self.numbers[rows], self.prefixes, None if self.prefix_codes is None else self.prefix_codes[rows],
+                              None if self.more is None else self.more[rows])
+
     def sources(self, file_name: str) -> pd.Series:
         """``{file_name}:{label}`` for every row, as pandas' text column, built column-wise by pyarrow's string kernels.
 
