@@ -11,6 +11,8 @@ kernel time, which on these virtual machines varies between identical runs (the 
 
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/bridge_scale.py --write-log /tmp/log/log.jsonl --rows 1000000
     PYTHONPATH=$PWD/theory:$PWD python benchmarks/check_phases.py /tmp/log/log.jsonl --repeats 2
+    git worktree add /tmp/before HEAD~1    # the phases of this revision against the previous one's, alternating:
+    PYTHONPATH=$PWD/theory:$PWD python benchmarks/check_phases.py /tmp/log/log.jsonl --source /tmp/before . --repeats 3
 """
 
 from __future__ import annotations
@@ -91,22 +93,24 @@ def measure(log: Path, source: Path, null_cache: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log", type=Path)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=1, help="runs per checkout, alternating")
+    parser.add_argument("--source", type=Path, nargs="+", default=[Path(__file__).resolve().parent.parent],
+                        help="checkouts to measure (default: this one); e.g. a `git worktree` of an older revision, then .")
     parser.add_argument("--here", action="store_true", help=argparse.SUPPRESS)  # the child of measure
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.here:
         print(json.dumps(measure_here(str(args.log), args.out)))
         return 0
-    source = Path(__file__).resolve().parent.parent
     rows = []
     for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory() as nulls:
-            rows += [("cold", measure(args.log, source, Path(nulls))), ("warm", measure(args.log, source, Path(nulls)))]
-    labels = list(rows[0][1])[1:]
-    print("| nulls | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels))
-    for state, seconds in rows:
-        print(f"| {state} | " + " | ".join(f"{seconds.get(label, 0.0):.2f}" for label in labels) + " |")
+        for source in args.source:
+            with tempfile.TemporaryDirectory() as nulls:
+                rows += [(source.resolve().name, state, measure(args.log, source.resolve(), Path(nulls))) for state in ("cold", "warm")]
+    labels = list(rows[0][2])[1:]
+    print("| checkout | nulls | " + " | ".join(labels) + " |\n|---|---|" + "---|" * len(labels))
+    for checkout, state, seconds in rows:
+        print(f"| {checkout} | {state} | " + " | ".join(f"{seconds.get(label, 0.0):.2f}" for label in labels) + " |")
     return 0
 
 
