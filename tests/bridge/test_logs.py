@@ -285,6 +285,34 @@ def test_records_without_quantities_are_listed_not_dropped_silently(tmp_path):
     assert run.attrs["files"][0]["ignored"] == ["log.jsonl:line 2"]
 
 
+_TRL_NUMBER = st.one_of(st.floats(0.01, 1e3), st.integers(0, 10**6), st.none())  # an SFT loss >= 0, as a check accepts
+_TRL_ODD = st.sampled_from([float("nan"), float("inf"), "x", True, {"nested": 1}, [0.5]])
+_TRL_KEYS = st.sampled_from(["reward", "sft_loss", "learning_rate", "kl", "eval_reward", "epoch", "note"])
+
+
+@given(
+    odd=st.booleans(),
+    gaps=st.lists(st.integers(1, 3), min_size=1, max_size=12),
+    entries=st.lists(st.dictionaries(_TRL_KEYS, _TRL_NUMBER, max_size=4).map(lambda entry: {"reward": 0.5, **entry}),
+                     min_size=12, max_size=12),
+    odd_gaps=st.lists(st.integers(-1, 3), min_size=12, max_size=12),
+    odd_entries=st.lists(st.dictionaries(_TRL_KEYS, st.one_of(_TRL_NUMBER, _TRL_ODD), max_size=4), min_size=12, max_size=12),
+    step_as_float=st.booleans(),
+)
+def test_a_trainer_state_reads_alike_as_columns_and_record_by_record(tmp_path_factory, odd, gaps, entries, odd_gaps, odd_entries,
+                                                                    step_as_float):
+    """log_history as columns (one entry per step, read_log) against the record merge (the fallback): the same frame or error.
+
+    Half the logs have rising steps and numbers (the columns' case); the other half repeat (gap 0) or lower (-1) a step,
+    or hold texts, booleans, NaN, infinities, nested values (the merge's)."""
+    steps = np.cumsum(odd_gaps[: len(gaps)] if odd else gaps).tolist()
+    history = [{"step": float(step) if step_as_float and odd else step, **entry}
+               for step, entry in zip(steps, odd_entries if odd else entries)]
+    path = tmp_path_factory.mktemp("trl") / "trainer_state.json"
+    path.write_text(json.dumps({"log_history": history}, indent=2, sort_keys=True))
+    assert_read_alike(path, LogMapping(phase="rl"), "trl")
+
+
 @pytest.mark.parametrize("vectorized", [True, False])
 def test_a_run_read_without_sources_is_the_run_less_its_source_column(tmp_path, monkeypatch, vectorized):
     """sources=False (what `check` reads): the same rows, columns and attrs (ignored records named alike), no `source`."""
