@@ -88,17 +88,19 @@ class RawLog:
 
 
 class NumberedLabels(Sequence):
-    """Labels ``{prefix}{number}``, with `` (+k more)`` where a row merged k + 1 records: made on demand.
+    """Labels ``{prefix}{number}{suffix}``, with `` (+k more)`` where a row merged k + 1 records: made on demand.
 
-    A file read whole has one label per row: ``line 12`` (:func:`line_labels`), or, for a log of
+    A file read whole has one label per row: ``line 12`` (:func:`line_labels`), ``log_history[5]``
+    (a ``trainer_state.json``), or, for a log of
     one value per record merged by step (:mod:`~nondecoupling.bridge.logs.readers.scalars`), its
     first record's ``event 17 (+3 more)``, as :func:`~nondecoupling.bridge.logs.run.merge_records`
     words a merged row. ``prefixes[prefix_codes[i]]`` is row i's prefix (one prefix: all rows).
     """
 
     def __init__(self, numbers: np.ndarray, prefixes: Sequence[str] = ("line ",), prefix_codes: np.ndarray | None = None,
-                 more: np.ndarray | None = None) -> None:
+                 more: np.ndarray | None = None, suffix: str = "") -> None:
         self.numbers, self.prefixes, self.prefix_codes, self.more = numbers, list(prefixes), prefix_codes, more
+        self.suffix = suffix
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -108,12 +110,12 @@ class NumberedLabels(Sequence):
             return [self[i] for i in range(len(self))[index]]
         prefix = self.prefixes[0 if self.prefix_codes is None else int(self.prefix_codes[index])]
         more = 0 if self.more is None else int(self.more[index])
-        return f"{prefix}{self.numbers[index]}" + (f" (+{more} more)" if more else "")
+        return f"{prefix}{self.numbers[index]}{self.suffix}" + (f" (+{more} more)" if more else "")
 
     def take(self, rows: np.ndarray) -> NumberedLabels:
         """The labels of ``rows`` (integer positions), in their order."""
         return NumberedLabels(self.numbers[rows], self.prefixes, None if self.prefix_codes is None else self.prefix_codes[rows],
-                              None if self.more is None else self.more[rows])
+                              None if self.more is None else self.more[rows], self.suffix)
 
     def sources(self, file_name: str) -> pd.Series:
         """``{file_name}:{label}`` for every row, as pandas' text column, built column-wise by pyarrow's string kernels.
@@ -128,7 +130,7 @@ class NumberedLabels(Sequence):
 
         text = pa.large_string()
         heads = [f"{file_name}:{prefix}" for prefix in self.prefixes]
-        parts = [_texts(heads, self.prefix_codes), pc.cast(pa.array(self.numbers), text)]
+        parts = [_texts(heads, self.prefix_codes), pc.cast(pa.array(self.numbers), text), pa.scalar(self.suffix, text)]
         if self.more is not None:  # at most one record per key merged into a row: a few counts
             parts.append(_texts([f" (+{count} more)" if count else "" for count in range(int(self.more.max(initial=0)) + 1)],
                                 self.more))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.logs.readers import RawLog, ReadByRecords, is_eval_key, line_labels, read_text
+from nondecoupling.bridge.logs.readers import NumberedLabels, RawLog, ReadByRecords, is_eval_key, line_labels, read_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,7 +45,7 @@ def read_trl(path: Path, *, vectorized: bool = True, **_: object) -> RawLog:
             raise LogFormatError(path, f"log_history[{index}]", f"expected an object, got {type(entry).__name__}")
         if "step" not in entry:
             raise LogFormatError(path, f"log_history[{index}]", "no 'step'")
-    labels = [f"log_history[{index}]" for index in range(len(records))]
+    labels = NumberedLabels(np.arange(len(records)), ("log_history[",), suffix="]")
     table = _trl_table(records) if vectorized else None
     if table is not None:
         return RawLog([], labels, steps=table["step"], table=table)
