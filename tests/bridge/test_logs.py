@@ -286,7 +286,7 @@ def test_records_without_quantities_are_listed_not_dropped_silently(tmp_path):
 
 
 _TRL_NUMBER = st.one_of(st.floats(0.01, 1e3), st.integers(0, 10**6), st.none())  # an SFT loss >= 0, as a check accepts
-_TRL_ODD = st.sampled_from([float("nan"), float("inf"), "x", True, {"nested": 1}, [0.5]])
+_TRL_ODD = st.sampled_from([float("nan"), float("inf"), "x", True, {"nested": 1}, [0.5], 2**70])
 _TRL_KEYS = st.sampled_from(["reward", "sft_loss", "learning_rate", "kl", "eval_reward", "epoch", "note"])
 
 
@@ -304,7 +304,7 @@ def test_a_trainer_state_reads_alike_as_columns_and_record_by_record(tmp_path_fa
     """log_history as columns (one entry per step, read_log) against the record merge (the fallback): the same frame or error.
 
     Half the logs have rising steps and numbers (the columns' case); the other half repeat (gap 0) or lower (-1) a step,
-    or hold texts, booleans, NaN, infinities, nested values (the merge's)."""
+    or hold texts, booleans, NaN, infinities, nested values, integers beyond 64 bits (the merge's)."""
     steps = np.cumsum(odd_gaps[: len(gaps)] if odd else gaps).tolist()
     history = [{"step": float(step) if step_as_float and odd else step, **entry}
                for step, entry in zip(steps, odd_entries if odd else entries)]

@@ -66,7 +66,7 @@ def _trl_table(records: list) -> ArrowColumns | None:
         return None
     try:  # pa.array infers the fields from every entry (Table.from_pylist: from the first one only)
         table = pa.Table.from_struct_array(pa.array(records))
-    except (pa.ArrowException, TypeError, ValueError):
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond 64 bits
         return None
     step = table.column("step")
     if (not pa.types.is_int64(step.type) or step.null_count or np.any(np.diff(step.to_numpy()) <= 0)
