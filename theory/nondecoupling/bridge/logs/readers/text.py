@@ -68,11 +68,19 @@ def _trl_table(records: list) -> ArrowColumns | None:
         table = pa.Table.from_struct_array(pa.array(records))
     except (pa.ArrowException, TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond 64 bits
         return None
-    step = table.column("step")
-    if (not pa.types.is_int64(step.type) or step.null_count or np.any(np.diff(step.to_numpy()) <= 0)
-            or any(pa.types.is_nested(t) for t in table.schema.types)):
+    if not _one_row_per_step(table.column("step"), pa) or _nested(table, pa):
         return None
     return ArrowColumns(table)
+
+
+def _one_row_per_step(step, pa) -> bool:
+    """Whether a step column holds integers that rise from row to row: rows the record merge would leave as they are."""
+    return pa.types.is_int64(step.type) and not step.null_count and not np.any(np.diff(step.to_numpy()) <= 0)
+
+
+def _nested(table, pa) -> bool:
+    """Whether a table has a nested column (an object or list value), which only the record path reads."""
+    return any(pa.types.is_nested(t) for t in table.schema.types)
 
 
 def _table(path: Path, text: str) -> pd.DataFrame:
@@ -195,7 +203,7 @@ def _jsonl_table(path: Path) -> ArrowColumns | None:
     verl = bool(table.num_rows) and table.column_names == ["step", "data"] and pa.types.is_struct(table.schema.field("data").type)
     if verl:
         table = _verl_table(table, pa)
-    if table is None or table.num_rows == 0 or any(pa.types.is_nested(t) for t in table.schema.types):
+    if table is None or table.num_rows == 0 or _nested(table, pa):
         return None
     if table.num_rows != count_lines(path):
         return None
@@ -210,7 +218,7 @@ def _verl_table(table: pa.Table, pa) -> pa.Table | None:
     line without ``data`` or with a null nested group, a name made twice (``step`` among them).
     """
     step = table.column("step")
-    if not pa.types.is_int64(step.type) or step.null_count or np.any(np.diff(step.to_numpy()) <= 0):
+    if not _one_row_per_step(step, pa):
         return None
     columns: dict = {"step": step}
 
