@@ -287,7 +287,8 @@ def test_records_without_quantities_are_listed_not_dropped_silently(tmp_path):
 
 _TRL_NUMBER = st.one_of(st.floats(0.01, 1e3), st.integers(0, 10**6), st.none())  # an SFT loss >= 0, as a check accepts
 _TRL_ODD = st.sampled_from([float("nan"), float("inf"), "x", True, {"nested": 1}, [0.5], 2**70])
-_TRL_KEYS = st.sampled_from(["reward", "sft_loss", "learning_rate", "kl", "eval_reward", "epoch", "note"])
+_TRL_KEYS = st.sampled_from(["reward", "sft_loss", "learning_rate", "kl", "eval_reward", "epoch", "note", "eval_sft_loss",
+                             "eval_k1_floor"])  # the last two: the callback's records (units.callback_records)
 
 
 @given(
@@ -311,6 +312,21 @@ def test_a_trainer_state_reads_alike_as_columns_and_record_by_record(tmp_path_fa
     path = tmp_path_factory.mktemp("trl") / "trainer_state.json"
     path.write_text(json.dumps({"log_history": history}, indent=2, sort_keys=True))
     assert_read_alike(path, LogMapping(phase="rl"), "trl")
+
+
+@pytest.mark.parametrize(("own", "expected"), [({"eval_phase": "rl"}, True), ({"eval_k1_floor": 0.1}, True),
+                                               ({"eval_phase": None}, False), ({"eval_k1_floor": float("nan")}, False), ({}, False)])
+def test_the_callbacks_trainer_state_records_are_told_as_read(tmp_path, own, expected):
+    """A record with eval_sft_loss and a logged key of the callback's own (not null, not NaN): the callback's, per sequence.
+
+    Told alike from the table and the records (assert_read_alike compares attrs); a callback key only in a record
+    without the SFT loss does not count."""
+    history = [{"step": 0, "eval_sft_loss": 2.0, **own}, {"step": 1, "eval_sft_loss": None, "eval_phase": "rl"},
+               {"step": 2, "eval_k1_floor": 0.3}]
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps({"log_history": history}, indent=2))
+    frame = assert_read_alike(path, LogMapping(phase="sft"), "trl")
+    assert frame.attrs["callback_records"] is expected
 
 
 @pytest.mark.parametrize("vectorized", [True, False])

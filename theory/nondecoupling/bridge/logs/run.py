@@ -80,7 +80,7 @@ from nondecoupling.bridge.logs.readers.text import (
     read_wandb,
     release_arrow_memory,
 )
-from nondecoupling.bridge.logs.units import check_sft_loss_plausible
+from nondecoupling.bridge.logs.units import callback_records, check_sft_loss_plausible
 from nondecoupling.validation import ParameterError
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
@@ -410,6 +410,9 @@ def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
         raise LogFormatError(path, "columns", f"no SFT-loss, reward or pass-rate column among {sorted(available)}"
                                               f"{_missing_quantity_hint(available, mapping)}")
     info = {"format": fmt, **raw.notes}
+    if fmt == "trl" and columns.get("sft_loss") == "eval_sft_loss":  # the callback's SFT loss, per sequence (units.py)
+        names = set(available)
+        info["callback_records"] = callback_records(lambda name: raw.values(name) if name in names else None)
     if raw.steps is not None and raw.table is not None:
         # One row per step from a reader of a format that logs a step in several records (TensorBoard, MLflow, verl):
         # no key twice at one step, so nothing to merge or conflict; the rule is reported as the record path reports it.
