@@ -88,6 +88,20 @@ STAGE_FILES = {"trl": "trainer_state.json", "tensorboard": "events.out.tfevents.
 STAGE_PRESETS = {"trl": "trl", "verl": "verl"}
 
 
+def trainer_state_json(history: list[dict]) -> str:
+    """A ``trainer_state.json`` of this ``log_history``, as ``transformers.TrainerState.save_to_json`` writes it:
+    the state's fields (those of ``tests/bridge/fixtures/trl_grpo_trainer_state.json``), ``indent=2``, keys sorted."""
+    steps = history[-1]["step"]  # the last one: where the stage's trainer stopped
+    state = {"best_global_step": None, "best_metric": None, "best_model_checkpoint": None, "epoch": 1.0, "eval_steps": 1,
+             "global_step": steps, "is_hyper_param_search": False, "is_local_process_zero": True, "is_world_process_zero": True,
+             "log_history": history, "logging_steps": 1, "max_steps": steps, "num_input_tokens_seen": 0, "num_train_epochs": 1,
+             "save_steps": steps, "stateful_callbacks": {"TrainerControl": {"args": {
+                 "should_epoch_stop": False, "should_evaluate": False, "should_log": False, "should_save": True,
+                 "should_training_stop": True}, "attributes": {}}},
+             "total_flos": 0.0, "train_batch_size": 8, "trial_name": None, "trial_params": None}
+    return json.dumps(state, indent=2, sort_keys=True) + "\n"
+
+
 def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[str]:
     """:func:`synthetic_run` as one log per stage in ``folder`` (:data:`STAGE_FORMATS`): the check's log arguments."""
     run = synthetic_run(rows, seed)
@@ -98,7 +112,7 @@ def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[
         steps, losses, rewards = (frame[column].tolist() for column in ("step", "sft_loss", "reward"))
         if kind == "trl":
             history = [{"step": s, "eval_sft_loss": loss, "eval_reward": r} for s, loss, r in zip(steps, losses, rewards)]
-            (directory / STAGE_FILES[kind]).write_text(json.dumps({"log_history": history}))
+            (directory / STAGE_FILES[kind]).write_text(trainer_state_json(history))
         elif kind == "verl":
             with (directory / STAGE_FILES[kind]).open("w") as handle:
                 for s, loss, r in zip(steps, losses, rewards):
