@@ -286,7 +286,7 @@ def test_records_without_quantities_are_listed_not_dropped_silently(tmp_path):
 
 
 _TRL_NUMBER = st.one_of(st.floats(0.01, 1e3), st.integers(0, 10**6), st.none())  # an SFT loss >= 0, as a check accepts
-_TRL_ODD = st.sampled_from([float("nan"), float("inf"), "x", True, {"nested": 1}, [0.5], 2**70])
+_TRL_ODD = st.sampled_from([float("nan"), float("inf"), "x", True, {"nested": 1}, [0.5], 2**70, 2**63 + 1, "2026-12-06T00:00:00"])
 _TRL_KEYS = st.sampled_from(["reward", "sft_loss", "learning_rate", "kl", "eval_reward", "epoch", "note", "eval_sft_loss",
                              "eval_k1_floor"])  # the last two: the callback's records (units.callback_records)
 
@@ -311,6 +311,24 @@ def test_a_trainer_state_reads_alike_as_columns_and_record_by_record(tmp_path_fa
                for step, entry in zip(steps, odd_entries if odd else entries)]
     path = tmp_path_factory.mktemp("trl") / "trainer_state.json"
     path.write_text(json.dumps({"log_history": history}, indent=2, sort_keys=True))
+    assert_read_alike(path, LogMapping(phase="rl"), "trl")
+
+
+@pytest.mark.parametrize("document", [
+    "\ufeff{\"log_history\": [ENTRIES]}",  # a BOM
+    '{"log_history": [], "log_history": [ENTRIES]}',  # a key twice: json.loads keeps the last
+    '{"log_history": [ENTRIES, {"step": 2, "reward": 1e400}]}',  # beyond a double: json.loads reads inf
+    '{"log_history": [ENTRIES, {"step": 2, "reward": 0.5, "reward": 0.75}]}',
+    '{"log_history": [ENTRIES, null]}', '{"log_history": [ENTRIES, 5]}',
+    '{"log_history": [{"step": 0, "reward": 0.5}, {"step": 18446744073709551617, "reward": 0.25}]}',
+    '{"log_history": [{"step": 0, "reward": 0.5}, {"reward": 0.25}]}', '{"log_history": [{"\\u0073tep": 0, "reward": 0.5}]}',
+    '{"log_history": [ENTRIES]} {"log_history": []}', '[ENTRIES]', '{"log_history": []}', '{"log_history": null}',
+    '{"log_history": [ENTRIES]}\n\n', '{"trial_params": {"lr": [1, "x"]}, "log_history": [ENTRIES]}',
+])
+def test_a_trainer_state_document_reads_alike_whole_and_by_json_loads(tmp_path, document):
+    """What pyarrow's JSON reader parses otherwise or not at all reads as json.loads reads it, or fails as it does."""
+    path = tmp_path / "trainer_state.json"
+    path.write_text(document.replace("ENTRIES", '{"step": 0, "reward": 0.5}, {"step": 1, "reward": 0.25}'), encoding="utf-8")
     assert_read_alike(path, LogMapping(phase="rl"), "trl")
 
 
