@@ -21,14 +21,15 @@ Formats (see :mod:`nondecoupling.bridge.logs.readers`): TRL's ``trainer_state.js
 panel exports, JSONL (also verl's file logger), verl's console lines, TensorBoard event
 files (OpenRLHF, verl) and MLflow's file store. Formats that log one step in several
 records (TRL's train and eval records; one event per value) are merged into one row per
-step by :func:`merge_records`: a key that differs between the records of a step is a
-*conflict*; a conflict in a key no check uses is ignored, one in a used key follows the
-mapping's ``merge`` rule (:data:`MERGE_RULES`), and ``attrs`` report the rule and the
-conflicts it resolved. A step that a table-like log (JSONL, CSV) repeats within one phase
-and stage (a writer resumed from a checkpoint re-logs it) is merged the same way: one point,
-whose used keys take the last row's value under the default rule, as TensorBoard keeps the
-values written after a restart; ``--merge error`` refuses it. Two stages may share their
-boundary step; those rows stay two points.
+step (:mod:`nondecoupling.bridge.logs.merge`): a key that differs between the records of a
+step is a *conflict* (a null or NaN is no value); a conflict in a key no check uses is
+ignored, one in a used key follows the mapping's ``merge`` rule (:data:`MERGE_RULES`), and
+``attrs`` report the rule and the conflicts it resolved. A step that a table-like log
+(JSONL, CSV) repeats within one phase and stage (a writer resumed from a checkpoint re-logs
+it) is merged the same way: one point, whose used keys take the last value logged at it
+under the default rule, as TensorBoard keeps the values written after a restart;
+``--merge error`` refuses it. Two stages may share their boundary step; those rows stay two
+points. A file read whole as columns is merged as columns (:func:`merge_table`).
 
 Steps are integers from 0 to 2**53 (the largest float64 that counts every integer) in
 every format; anything else names the file and record.
@@ -59,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
+from nondecoupling.bridge.logs.merge import MERGE_RULES, merge_records, merge_table
 from nondecoupling.bridge.logs.readers import (
     MAX_STEP,
     NumberedLabels,
@@ -66,13 +68,13 @@ from nondecoupling.bridge.logs.readers import (
     ReadByRecords,
     check_regular_file,
     detect_format,
-    is_eval_key,
     parse_step,
     read_text,
 )
 from nondecoupling.bridge.logs.readers.mlflow import read_mlflow
 from nondecoupling.bridge.logs.readers.tensorboard import read_tensorboard
 from nondecoupling.bridge.logs.readers.text import (
+    ArrowColumns,
     read_csv,
     read_jsonl,
     read_trl,
@@ -81,7 +83,6 @@ from nondecoupling.bridge.logs.readers.text import (
     release_arrow_memory,
 )
 from nondecoupling.bridge.logs.units import callback_records, check_sft_loss_plausible
-from nondecoupling.validation import ParameterError
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)
 QUANTITIES = ("sft_loss", "reward", "kl", "lr", "pass_rate", "forward_kl")
@@ -137,15 +138,6 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 #: How a used key that differs between the records of one step is resolved.
-MERGE_RULES = {
-    "eval": "the evaluation record's value (the last one), else the last record's",
-    "train": "the training record's value (the last one), else the last record's",
-    "first": "the first record's value",
-    "last": "the last record's value",
-    "mean": "the mean of the records' values",
-    "error": "none: a conflict in a used key is an error",
-}
-
 _READERS: dict[str, Callable[..., RawLog]] = {"trl": read_trl, "csv": read_csv, "wandb": read_wandb, "jsonl": read_jsonl,
             "verl-console": read_verl_console, "tensorboard": read_tensorboard, "mlflow": read_mlflow}
 FORMATS = tuple(_READERS)
@@ -260,62 +252,6 @@ def _matches(pattern: str, available: Sequence[str]) -> list[str]:
     return sorted(name for name in available if fnmatch.fnmatchcase(name, pattern))
 
 
-def _merge_value(values: list, flags: list, rule: str):
-    if rule in ("eval", "train"):
-        preferred = [v for v, is_eval in zip(values, flags) if is_eval == (rule == "eval")]
-        return (preferred or values)[-1]
-    if rule == "mean":
-        try:
-            return float(np.mean([float(v) for v in values]))
-        except (TypeError, ValueError):
-            return values[-1]  # not numbers: the canonical reader reports it
-    return values[0] if rule == "first" else values[-1]
-
-
-def merge_records(path: str | Path, raw: RawLog, used: set, rule: str = "eval") -> tuple[list, list, list, dict]:
-    """One record per step from the records of a step; conflicts resolved by ``rule`` (:data:`MERGE_RULES`).
-
-    ``raw.steps`` holds each record's key: its step (an int), or for table formats, whose
-    stages meet at a shared step, ``(step, phase, stage)``.
-
-    Returns
-    -------
-    records, labels, keys : list
-        One per key, in order of first appearance.
-    conflicts : dict
-        ``{"used": {key: steps}, "unused": {key: steps}}``: the keys whose values differed
-        between the records of a step, and at how many steps.
-    """
-    if raw.steps is None or raw.is_eval is None:
-        raise ParameterError("raw", "a RawLog with steps and is_eval (one key per record)", "None")
-    groups: dict = {}
-    for record, label, step, is_eval in zip(raw.records, raw.labels, raw.steps, raw.is_eval):
-        group = groups.setdefault(step, {"values": {}, "labels": []})
-        group["labels"].append(label)
-        for key, value in record.items():
-            group["values"].setdefault(key, ([], []))
-            group["values"][key][0].append(value)
-            group["values"][key][1].append(is_eval)
-    records: list[dict] = []
-    labels: list[str] = []
-    conflicts: dict[str, dict[str, int]] = {"used": {}, "unused": {}}
-    for group in groups.values():
-        merged = {}
-        for key, (values, flags) in group["values"].items():
-            if all(v == values[0] or (v != v and values[0] != values[0]) for v in values):  # NaN == NaN here
-                merged[key] = values[0]
-                continue
-            kind = "used" if key in used else "unused"
-            conflicts[kind][key] = conflicts[kind].get(key, 0) + 1
-            if kind == "used" and rule == "error":
-                raise LogFormatError(path, group["labels"][-1], f"'{key}' takes the values {values} at one step "
-                                                                 "(choose a merge rule: --merge eval|train|first|last|mean)")
-            merged[key] = _merge_value(values, flags, rule) if kind == "used" else values[-1]
-        records.append(merged)
-        labels.append(group["labels"][0] if len(group["labels"]) == 1 else f"{group['labels'][0]} (+{len(group['labels']) - 1} more)")
-    return records, labels, list(groups), conflicts
-
-
 def _numeric(path, labels, name, values) -> np.ndarray:
     """Float array with NaN for missing entries (NaN itself means missing, in every format); an error otherwise."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "if" and not np.isinf(values).any():
@@ -414,28 +350,40 @@ def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
         names = set(available)
         info["callback_records"] = callback_records(lambda name: raw.values(name) if name in names else None)
     if raw.steps is not None and raw.table is not None:
-        # One row per step from a reader of a format that logs a step in several records (TensorBoard, MLflow, verl):
-        # no key twice at one step, so nothing to merge or conflict; the rule is reported as the record path reports it.
-        info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": {"used": {}, "unused": {}}})
-        return raw, _row_steps(path, raw.labels, raw.steps), columns, info
+        # The rows of a reader of a format that logs a step in several records, in step order: TensorBoard's and MLflow's
+        # values placed by step (one row per step), TRL's entries and verl's lines (a step's rows one after another).
+        steps = _row_steps(path, raw.labels, raw.steps)
+        new_step = np.r_[True, np.diff(steps) > 0]
+        if new_step.all():  # nothing to merge, no conflict; the rule reported as the record path reports it
+            info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": {"used": {}, "unused": {}}})
+            return raw, steps, columns, info
+        return _merged_table(raw, steps, np.cumsum(new_step) - 1, columns, mapping, info)
     if raw.steps is None:
         steps = _row_steps(path, raw.labels, raw.values(columns["step"]))
         groups = _row_groups(steps, raw, columns)
         if groups is None:
             return raw, steps, columns, info
         if raw.table is not None:
-            raise ReadByRecords
-        raw = RawLog(raw.records, raw.labels, steps=list(groups), notes=raw.notes,
-                     is_eval=[any(map(is_eval_key, record)) for record in raw.records])
-        steps = steps[np.r_[True, np.diff(groups) > 0]]  # each group's step
+            return _merged_table(raw, steps, groups - 1, columns, mapping, info)
+        raw = RawLog(raw.records, raw.labels, steps=list(groups), notes=raw.notes)
+        group_steps = steps[np.r_[True, np.diff(groups) > 0]]  # each group's step
     else:
         raw = replace(raw, steps=[parse_step(path, label, step) for label, step in zip(raw.labels, raw.steps)])
-        steps = None  # the keys are the steps
+        group_steps = None  # the keys are the steps
     records, labels, keys, conflicts = merge_records(path, raw, set(columns.values()), mapping.merge)
     info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts})
-    steps = np.array(keys, dtype=np.int64) if steps is None else steps
+    steps = np.array(keys, dtype=np.int64) if group_steps is None else group_steps
     _check_order(path, labels, steps)
     return RawLog(records, labels), steps, columns, info
+
+
+def _merged_table(raw: RawLog, steps: np.ndarray, groups: np.ndarray, columns: dict, mapping: LogMapping, info: dict):
+    """:func:`_load`'s result for a table whose rows ``groups`` numbers by step key (0, 1, ...): merged as columns."""
+    if not isinstance(raw.table, ArrowColumns) or not isinstance(raw.labels, NumberedLabels):
+        raise ReadByRecords  # (every reader whose rows can repeat a step gives these)
+    table, labels, conflicts = merge_table(raw.table, raw.labels, groups, set(columns.values()), mapping.merge)
+    info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts})
+    return RawLog([], labels, steps=None, table=table, notes=raw.notes), steps[np.r_[True, np.diff(groups) > 0]], columns, info
 
 
 def _row_steps(path, labels, values) -> np.ndarray:

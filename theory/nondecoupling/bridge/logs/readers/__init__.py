@@ -3,8 +3,7 @@
 Every reader returns a :class:`RawLog`: records (``{source name: raw value}``), where each
 came from, and, for formats that log one step in several records (TRL's train and eval
 records, TensorBoard/MLflow's one value per event, verl's separate validation call),
-the step of each record and whether it is an evaluation record, so that the records of a
-step can be merged by :func:`nondecoupling.bridge.logs.run.merge_records`.
+the step of each record, so that the records of a step can be merged by :func:`nondecoupling.bridge.logs.merge.merge_records`.
 
 Formats and their writers (the fixtures in ``tests/bridge`` come from these writers):
 
@@ -59,8 +58,6 @@ class RawLog:
         The step of each record, for formats whose records of one step are merged. With
         ``table``: the step of each row, one row per step, which the reader made (TensorBoard's
         and MLflow's values placed by step, verl's lines read whole): no key twice at one step.
-    is_eval : list of bool or None
-        Whether each record is an evaluation record (used by the ``eval``/``train`` merge rules).
     table : mapping of str to numpy.ndarray or pandas.Categorical, optional
         The records as columns instead (``records`` empty): a file read whole by a vectorized
         reader, whose columns are plain numbers or texts. Anything unusual in it is re-read
@@ -70,7 +67,6 @@ class RawLog:
     records: list
     labels: Sequence
     steps: list | np.ndarray | None = None
-    is_eval: list | None = None
     notes: dict = field(default_factory=dict)
     table: Mapping | None = None
 
@@ -93,7 +89,7 @@ class NumberedLabels(Sequence):
     A file read whole has one label per row: ``line 12`` (:func:`line_labels`), ``log_history[5]``
     (a ``trainer_state.json``), or, for a log of
     one value per record merged by step (:mod:`~nondecoupling.bridge.logs.readers.scalars`), its
-    first record's ``event 17 (+3 more)``, as :func:`~nondecoupling.bridge.logs.run.merge_records`
+    first record's ``event 17 (+3 more)``, as :func:`~nondecoupling.bridge.logs.merge.merge_records`
     words a merged row. ``prefixes[prefix_codes[i]]`` is row i's prefix (one prefix: all rows).
     """
 
@@ -153,14 +149,14 @@ def line_labels(count: int, first: int = 1) -> NumberedLabels:
 
 
 def records_by_step(entries: list, notes: dict | None = None) -> RawLog:
-    """A :class:`RawLog` of records ``(step, record, label, is_eval)`` that log one step in several (one per value).
+    """A :class:`RawLog` of records ``(step, record, label)`` that log one step in several (one per value).
 
     Sorted by step, stably (within a step, in the order read), for
-    :func:`~nondecoupling.bridge.logs.run.merge_records`.
+    :func:`~nondecoupling.bridge.logs.merge.merge_records`.
     """
     entries.sort(key=lambda entry: entry[0])
-    steps, records, labels, is_eval = zip(*entries)
-    return RawLog(list(records), list(labels), steps=list(steps), is_eval=list(is_eval), notes=notes or {})
+    steps, records, labels = zip(*entries)
+    return RawLog(list(records), list(labels), steps=list(steps), notes=notes or {})
 
 
 def is_eval_key(key: str) -> bool:

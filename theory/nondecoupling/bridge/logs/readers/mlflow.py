@@ -15,7 +15,6 @@ from nondecoupling.bridge.errors import LogFormatError
 from nondecoupling.bridge.logs.readers import (
     RawLog,
     ReadByRecords,
-    is_eval_key,
     is_mlflow_run,
     parse_step,
     read_text,
@@ -68,7 +67,7 @@ def read_mlflow(path: Path, *, run: str | None = None, vectorized: bool = True, 
 
 
 def _file_entries(file: Path, key: str) -> list:
-    """``(step, record, label, is_eval)`` for every line of one metric file (blank lines skipped).
+    """``(step, record, label)`` for every line of one metric file (blank lines skipped).
 
     A line ``timestamp value step dataset_name dataset_digest`` is a value measured on a dataset
     (``mlflow.log_metric(..., dataset=...)``). A key logged on several datasets is several series,
@@ -84,7 +83,7 @@ def _file_entries(file: Path, key: str) -> list:
                                                          f"after it, got {line!r}")
         lines.append((parse_step(file, f"line {number}", parts[2]), parts[1], tuple(parts[3:]), number))
     names = _series_names(key, dict.fromkeys(dataset for *_, dataset, _ in lines))
-    return [(step, {"step": step, names[dataset]: value}, f"metrics/{key} line {number}", is_eval_key(key))
+    return [(step, {"step": step, names[dataset]: value}, f"metrics/{key} line {number}")
             for step, value, dataset, number in lines]
 
 

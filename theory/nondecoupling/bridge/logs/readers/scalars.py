@@ -1,6 +1,6 @@
 """Logs of one value per record (TensorBoard's scalar events, MLflow's metric lines), merged by step whole.
 
-Such a log holds ``(key, step, value)`` records. :func:`~nondecoupling.bridge.logs.run.merge_records`
+Such a log holds ``(key, step, value)`` records. :func:`~nondecoupling.bridge.logs.merge.merge_records`
 merges the records of a step one Python dict at a time (2 us a value, most of a check of
 TensorBoard logs). When no key is logged twice at one step no value can conflict, and the merge
 is a placement: every value goes to its step's row in its key's column. :func:`by_step` does that
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nondecoupling.bridge.logs.readers import MAX_STEP, NumberedLabels, RawLog, ReadByRecords, is_eval_key, records_by_step
+from nondecoupling.bridge.logs.readers import MAX_STEP, NumberedLabels, RawLog, ReadByRecords, records_by_step
 
 
 @dataclass
@@ -53,8 +53,7 @@ class Scalars:
 
     def records(self, notes: dict | None = None) -> RawLog:
         """The record path's :class:`RawLog`: one record ``{"step": step, key: value}`` per value."""
-        return records_by_step([(step, {"step": step, self.keys[code]: value}, self.label(index),
-                                  is_eval_key(self.keys[code]))
+        return records_by_step([(step, {"step": step, self.keys[code]: value}, self.label(index))
                                  for index, (step, code, value) in enumerate(zip(self.steps.tolist(), self.codes.tolist(),
                                                                                  self.values.tolist()))], notes)
 

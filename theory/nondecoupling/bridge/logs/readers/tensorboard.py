@@ -8,7 +8,7 @@ and names the file, the record and the byte offset where it breaks.
 
 The scalars are collected as flat arrays and placed one row per step by
 :func:`~nondecoupling.bridge.logs.readers.scalars.by_step`; the record path (one record per
-value, merged by :func:`~nondecoupling.bridge.logs.run.merge_records`) takes a log where a tag is
+value, merged by :func:`~nondecoupling.bridge.logs.merge.merge_records`) takes a log where a tag is
 logged twice at one step.
 """
 

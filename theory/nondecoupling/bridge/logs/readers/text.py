@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.logs.readers import NumberedLabels, RawLog, ReadByRecords, is_eval_key, line_labels, read_text
+from nondecoupling.bridge.logs.readers import NumberedLabels, RawLog, ReadByRecords, line_labels, read_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,9 +29,10 @@ VERL_STEP = re.compile(r"^\s*(?:\(\w+ pid=\d+\)\s*)?step:(?P<step>\d+)(?P<rest>(
 def read_trl(path: Path, *, vectorized: bool = True, **_: object) -> RawLog:
     """``trainer_state.json``: one record per ``log_history`` entry, merged by step later.
 
-    With ``vectorized``, a ``log_history`` of one entry per step (steps that rise from entry to
-    entry, numbers and texts) is read as columns by pyarrow (:func:`_trl_table`): nothing to
-    merge. Anything else is parsed by ``json.loads`` and merged record by record.
+    With ``vectorized``, a ``log_history`` of numbers and texts whose steps never go back (a
+    step's training and evaluation entries one after the other) is read as columns by pyarrow
+    (:func:`_trl_table`) and merged as columns (:func:`~nondecoupling.bridge.logs.merge.merge_table`).
+    Anything else is parsed by ``json.loads`` and merged record by record.
     """
     table = _trl_table(path) if vectorized else None
     if table is not None:
@@ -50,21 +51,21 @@ def read_trl(path: Path, *, vectorized: bool = True, **_: object) -> RawLog:
         if "step" not in entry:
             raise LogFormatError(path, f"log_history[{index}]", "no 'step'")
     return RawLog(records, NumberedLabels(np.arange(len(records)), ("log_history[",), suffix="]"),
-                  steps=[r["step"] for r in records], is_eval=[any(is_eval_key(k) for k in r) for r in records])
+                  steps=[r["step"] for r in records])
 
 
 def _trl_table(path: Path) -> ArrowColumns | None:
-    """``log_history`` as columns, parsed by pyarrow's JSON reader, where its steps are integers that rise; else None.
+    """``log_history`` as columns, parsed by pyarrow's JSON reader, where its steps are integers in order; else None.
 
     The document is one JSON object, parsed as one row in one block: its ``log_history`` a list
     of objects, whose fields pyarrow infers from every entry (an integer and a float field: a
-    float). One entry per step is what :func:`~nondecoupling.bridge.logs.run.merge_records`
-    would leave as it is. At 10^6 entries, ``json.loads`` and a dict per entry took 1.5 s and
-    twice the memory (issue 25). None, for ``json.loads`` and the record merge to read or
+    float). At 10^6 entries, ``json.loads`` and a dict per entry took 1.5 s and twice the
+    memory (issue 25). None, for ``json.loads`` and the record merge to read or
     refuse, wherever pyarrow parses otherwise or not at all: a key twice in an object (the
     last one wins in ``json.loads``), a BOM, a number beyond a double, an entry that is not an
     object, nested values, a text that pyarrow takes for a time (refused when read), a step
-    that is not a rising integer (an integer beyond 64 bits is a float to pyarrow).
+    that is not an integer (one beyond 64 bits is a float to pyarrow) or goes back (the record
+    merge takes a step's entries wherever they are).
     """
     try:
         import pyarrow as pa
@@ -82,14 +83,14 @@ def _trl_table(path: Path) -> ArrowColumns | None:
     if not len(entries) or entries.null_count or entries.type.get_field_index("step") < 0:
         return None
     table = pa.Table.from_struct_array(entries)
-    if not _one_row_per_step(table.column("step"), pa) or _nested(table, pa):
+    if not _steps_in_order(table.column("step"), pa) or _nested(table, pa):
         return None
     return ArrowColumns(table)
 
 
-def _one_row_per_step(step, pa) -> bool:
-    """Whether a step column holds integers that rise from row to row: rows the record merge would leave as they are."""
-    return pa.types.is_int64(step.type) and not step.null_count and not np.any(np.diff(step.to_numpy()) <= 0)
+def _steps_in_order(step, pa) -> bool:
+    """Whether a step column holds integers that never go back: each step's rows together, as ``merge_table`` merges them."""
+    return pa.types.is_int64(step.type) and not step.null_count and not np.any(np.diff(step.to_numpy()) < 0)
 
 
 def _nested(table, pa) -> bool:
@@ -176,7 +177,7 @@ def read_jsonl(path: Path, *, vectorized: bool = True, **_: object) -> RawLog:
     pyarrow's JSON reader (no Python object per value); anything else line by line.
     """
     table = _jsonl_table(path) if vectorized else None
-    if table is not None:  # verl's lines are records of a step, as the line reader merges them (no step repeats here)
+    if table is not None:  # verl's lines are records of a step, merged by step as the line reader merges them
         return RawLog([], line_labels(table.rows), steps=table["step"] if table.verl else None, table=table)
     records, labels = [], []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
@@ -228,11 +229,11 @@ def _verl_table(table: pa.Table, pa) -> pa.Table | None:
     """verl's ``{"step": N, "data": {...}}`` lines as flat columns, named as :func:`_flatten` names them, or None.
 
     None wherever the record path could read them otherwise: a step that is not an integer on
-    every line or does not rise from line to line (the record path merges a step's records), a
+    every line or goes back (the record path merges a step's lines wherever they are), a
     line without ``data`` or with a null nested group, a name made twice (``step`` among them).
     """
     step = table.column("step")
-    if not _one_row_per_step(step, pa):
+    if not _steps_in_order(step, pa):
         return None
     columns: dict = {"step": step}
 
@@ -270,7 +271,7 @@ def _csv_table(path: Path) -> ArrowColumns | None:
     names = table.column_names
     if table.num_rows == 0 or len(set(names)) < len(names) or _is_wandb_export(names):
         return None  # no rows; a repeated name (pandas renames the second); a W&B export
-    return ArrowColumns(table)
+    return ArrowColumns(table, typed_as_records=False)  # the row path compares a repeated step's values as texts
 
 
 def count_lines(path: Path) -> int:
@@ -312,8 +313,11 @@ class ArrowColumns(Mapping):
     (or refuses) its values as the file wrote them.
     """
 
-    def __init__(self, table: pa.Table, verl: bool = False) -> None:
+    def __init__(self, table: pa.Table, verl: bool = False, typed_as_records: bool = True) -> None:
         self.verl = verl  # verl's lines (:func:`_verl_table`): one step each
+        # Whether the record path's values are of the same types (JSON's numbers and texts, not CSV's texts), so that the
+        # rows of a repeated step compare, and merge, as columns as they do as records (merge.merge_table)
+        self.typed_as_records = typed_as_records
         # Column by column, so that a converted column's pyarrow buffers go (a chunked column's array is a copy)
         self._columns = dict(zip(table.column_names, table.columns))
         self._names: list[str] = table.column_names
@@ -331,6 +335,12 @@ class ArrowColumns(Mapping):
                 raise ReadByRecords
             self._arrays[name] = _column_array(column, pa)
         return self._arrays[name]
+
+    def pop(self, name: str) -> np.ndarray | pd.Categorical:
+        """The column as :meth:`__getitem__` gives it, no longer held here (a merge reads every column once)."""
+        array = self[name]
+        del self._arrays[name]
+        return array
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
@@ -358,7 +368,7 @@ def _verl_records(path: Path, records: list, labels: list) -> RawLog:
         if set(record) != {"step", "data"} or not isinstance(record["data"], dict):
             raise LogFormatError(path, label, "expected verl's {\"step\": N, \"data\": {...}} like the first line")
         flat.append({"step": record["step"], **_flatten(record["data"])})
-    return RawLog(flat, labels, steps=[r["step"] for r in flat], is_eval=[any(is_eval_key(k) for k in r) for r in flat])
+    return RawLog(flat, labels, steps=[r["step"] for r in flat])
 
 
 def read_verl_console(path: Path, **_: object) -> RawLog:
@@ -378,4 +388,4 @@ def read_verl_console(path: Path, **_: object) -> RawLog:
         labels.append(f"line {number}")
     if not records:
         raise LogFormatError(path, "line 1", "no 'step:N - key:value' lines (verl's console format)")
-    return RawLog(records, labels, steps=[r["step"] for r in records], is_eval=[any(is_eval_key(k) for k in r) for r in records])
+    return RawLog(records, labels, steps=[r["step"] for r in records])
