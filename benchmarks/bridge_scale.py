@@ -75,8 +75,8 @@ def write_log(path: Path, rows: int, seed: int = 0, timestamps: bool = False) ->
     (path.parent / "run_meta.json").write_text(json.dumps(RUN_META))
 
 
-#: Logs written one per stage, as the trainers write them: TRL's ``trainer_state.json`` (the coupling callback's
-#: ``eval_*`` names in its ``log_history``), a TensorBoard event file of ``simple_value`` scalars, as torch's
+#: Logs written one per stage, as the trainers write them: TRL's ``trainer_state.json`` (a training entry and the
+#: coupling callback's ``eval_*`` entry per step in its ``log_history``, :func:`trl_history`), a TensorBoard event file of ``simple_value`` scalars, as torch's
 #: ``SummaryWriter`` writes them for TRL, OpenRLHF and verl, verl's file logger (``{"step": N, "data": {...}}``
 #: lines, its ``val/loss`` and ``critic/score/mean``), or an MLflow run's metric files (``timestamp value step``
 #: lines, as ``mlflow.log_metric`` writes them to a ``file:`` store).
@@ -86,6 +86,17 @@ STAGE_FORMATS = ("trl", "tensorboard", "verl", "mlflow")
 STAGE_FILES = {"trl": "trainer_state.json", "tensorboard": "events.out.tfevents.0.synthetic", "verl": "log.jsonl",
                "mlflow": "metrics"}
 STAGE_PRESETS = {"trl": "trl", "verl": "verl"}
+
+
+def trl_history(steps: list, losses: list, rewards: list) -> list[dict]:
+    """A ``log_history`` as a TRL trainer with the coupling callback writes it: per step the trainer's training entry
+    (its epoch, gradient norm, learning rate and loss), then the callback's evaluation entry (``eval_*``)."""
+    history = []
+    for step, loss, reward in zip(steps, losses, rewards):
+        epoch = round(step / max(steps[-1], 1), 4)
+        history += [{"epoch": epoch, "grad_norm": 1.0 + reward, "learning_rate": 1e-6, "loss": 0.01 * reward, "step": step},
+                    {"epoch": epoch, "eval_reward": reward, "eval_sft_loss": loss, "step": step}]
+    return history
 
 
 def trainer_state_json(history: list[dict]) -> str:
@@ -111,8 +122,7 @@ def write_stage_logs(folder: Path, rows: int, kind: str, seed: int = 0) -> list[
         (directory / "run_meta.json").write_text(json.dumps(RUN_META))
         steps, losses, rewards = (frame[column].tolist() for column in ("step", "sft_loss", "reward"))
         if kind == "trl":
-            history = [{"step": s, "eval_sft_loss": loss, "eval_reward": r} for s, loss, r in zip(steps, losses, rewards)]
-            (directory / STAGE_FILES[kind]).write_text(trainer_state_json(history))
+            (directory / STAGE_FILES[kind]).write_text(trainer_state_json(trl_history(steps, losses, rewards)))
         elif kind == "verl":
             with (directory / STAGE_FILES[kind]).open("w") as handle:
                 for s, loss, r in zip(steps, losses, rewards):
