@@ -325,12 +325,52 @@ def test_a_trainer_state_reads_alike_as_columns_and_record_by_record(tmp_path_fa
     '{"log_history": [{"step": 0, "reward": 0.5}, {"reward": 0.25}]}', '{"log_history": [{"\\u0073tep": 0, "reward": 0.5}]}',
     '{"log_history": [ENTRIES]} {"log_history": []}', '[ENTRIES]', '{"log_history": []}', '{"log_history": null}',
     '{"log_history": [ENTRIES]}\n\n', '{"trial_params": {"lr": [1, "x"]}, "log_history": [ENTRIES]}',
+    # transformers' layout (indent=2), read a block at a time: as written, and broken where only the layout tells
+    '{\n  "epoch": 1.0,\n  "log_history": [\n    {\n      "reward": 0.5,\n      "step": 0\n    },\n    {\n      "reward": 0.25,\n'
+    '      "step": 1\n    }\n  ],\n  "trial_name": null\n}\n',
+    '{\n  "log_history": [\n    {\n      "reward": 0.5,\n      "step": 0\n    }\n    {\n      "reward": 0.25,\n      "step": 1\n'
+    '    }\n  ]\n}',  # no comma between the entries: not JSON
+    '{\n  "log_history": [\n    {\n      "step": 0\n    },\n    5,\n    {\n      "step": 1\n    }\n  ]\n}',
+    '{\n  "log_history": [\n    {\n      "step": 0\n    },\n    {\n      "step": 1\n    },\n  ]\n}',  # a trailing comma
+    '{\n  "log_history": [\n    {\n      "step": 0\n    }\n  ],\n  "log_history": []\n}',  # a key twice
+    '{\n  "log_history": [\n    {\n      "step": 0\n    }\n  ]\n}\n{}',  # extra data
+    '{\n  "log_history": [\n    {\n      "step": 0\n    }\n  ]\n',  # never closed
+    '{\n  "log_history": [\n    {\n      "step": 0\n    }\n',  # cut in the list
+    '{\n "a": {\n  "log_history": [\n    {\n      "step": 0\n    }\n  ]\n },\n "log_history": [ENTRIES]\n}',  # indent=1
+    '{\n  "log_history": [\n    {\n      "note": "\\n    },\\n    {",\n      "step": 0\n    }\n  ]\n}',  # a text of the layout
+    '{\n  "log_history": [\n    {\n      "step": 0\n    }\n  ],\n  "x": [\n    {\n      "a": 1\n    },\n    {\n      "a": 2\n'
+    '    }\n  ]\n}',  # another list of objects after it
 ])
 def test_a_trainer_state_document_reads_alike_whole_and_by_json_loads(tmp_path, document):
     """What pyarrow's JSON reader parses otherwise or not at all reads as json.loads reads it, or fails as it does."""
     path = tmp_path / "trainer_state.json"
     path.write_text(document.replace("ENTRIES", '{"step": 0, "reward": 0.5}, {"step": 1, "reward": 0.25}'), encoding="utf-8")
     assert_read_alike(path, LogMapping(phase="rl"), "trl")
+
+
+@given(history=st.lists(st.fixed_dictionaries({}, optional={"reward": _TRL_NUMBER, "eval_sft_loss": _TRL_NUMBER, "epoch": _TRL_NUMBER,
+                                                            "note": st.sampled_from(["x", "}, {", "\n    },\n    {", None])}),
+                        min_size=1, max_size=30), block=st.integers(1, 400), mixed=st.booleans())
+def test_a_trainer_state_read_a_block_at_a_time_is_read_as_one_document(tmp_path_factory, history, block, mixed):
+    """transformers' layout parsed a block of entries at a time (any block size, an entry cut anywhere): as parsed whole.
+
+    ``mixed``: a text among the first entry's numbers, which neither parse types."""
+    import pyarrow as pa
+    import pyarrow.json  # noqa: F401 (pa.json)
+
+    from nondecoupling.bridge.logs.readers import trl
+
+    path = tmp_path_factory.mktemp("trl") / "trainer_state.json"
+    history = [{**history[0], "reward": "x"}, *history[1:], {"reward": 0.5}] if mixed else history
+    state = {"epoch": 1.0, "log_history": [{"step": i, **entry} for i, entry in enumerate(history)], "trial_name": None}
+    path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    try:
+        whole = trl._document_entries(path, pa)
+    except pa.ArrowException:  # pyarrow infers no type for a field of texts and numbers, whole or from the blocks
+        with pytest.raises(pa.ArrowException):
+            trl._entries_by_block(path, pa, block)
+        return
+    assert trl._entries_by_block(path, pa, block).equals(whole)
 
 
 @pytest.mark.parametrize(("own", "expected"), [({"eval_phase": "rl"}, True), ({"eval_k1_floor": 0.1}, True),

@@ -15,7 +15,7 @@ conflicts (``tests/bridge/read_both.py`` reads every format both ways).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -129,9 +129,9 @@ def merge_table(table: ArrowColumns, labels: NumberedLabels, groups: np.ndarray,
         raise ReadByRecords
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     is_eval = np.zeros(len(groups), dtype=bool)
-    names, kept, first_conflict, counts = list(table), {}, {}, {}
+    names, resolvers, first_conflict, counts = list(table), {}, {}, {}
     for name in names:
-        values = table.pop(name)  # each column converted once, and only the used ones kept
+        values = table.pop(name)  # each column converted once, and dropped once merged
         source = values.codes if isinstance(values, pd.Categorical) else values
         rows = np.flatnonzero(source >= 0 if isinstance(values, pd.Categorical) else ~np.isnan(source)
                               if source.dtype.kind == "f" else np.ones(len(source), dtype=bool))
@@ -144,8 +144,9 @@ def merge_table(table: ArrowColumns, labels: NumberedLabels, groups: np.ndarray,
         if steps_in_conflict.size:
             first_conflict[name], counts[name] = int(steps_in_conflict[0]), int(steps_in_conflict.size)
         if name in used:
-            kept[name] = (values, rows, row_groups, firsts, steps_in_conflict)
-    merged = {name: _merged_column(*column, is_eval, starts.size, rule) for name, column in kept.items()}
+            resolvers[name] = _merged_column(values, rows, row_groups, firsts, steps_in_conflict, starts.size, rule)
+    # Conflicts in used keys resolved once every row's is_eval is known: the steps' rows kept, not the columns
+    merged = {name: resolve(is_eval) for name, resolve in resolvers.items()}
     merged_labels = NumberedLabels(labels.numbers[starts], labels.prefixes,
                                    None if labels.prefix_codes is None else labels.prefix_codes[starts],
                                    more=np.diff(np.r_[starts, len(groups)]) - 1, suffix=labels.suffix)
@@ -153,19 +154,28 @@ def merge_table(table: ArrowColumns, labels: NumberedLabels, groups: np.ndarray,
 
 
 def _merged_column(values, rows: np.ndarray, row_groups: np.ndarray, firsts: np.ndarray, steps_in_conflict: np.ndarray,
-                   is_eval: np.ndarray, n_steps: int, rule: str):
-    """One used column merged: each step's first logged value, its conflicts resolved by :func:`merge_value`."""
+                   n_steps: int, rule: str) -> Callable[[np.ndarray], np.ndarray | pd.Categorical]:
+    """One used column merged: each step's first logged value; a function that resolves its conflicts given is_eval.
+
+    The function holds the rows and values of the conflicting steps alone (few: a conflict in
+    a key the check uses), and resolves them by :func:`merge_value`.
+    """
     is_text = isinstance(values, pd.Categorical)
     if steps_in_conflict.size and (rule == "error" or is_text and rule == "mean"):
         raise ReadByRecords
     source = values.codes if is_text else values
     out = np.full(n_steps, -1 if is_text else np.nan, dtype=source.dtype if is_text else float)
     out[row_groups[firsts]] = source[rows[firsts]]
-    categories = list(values.categories) if is_text else []
     bounds = np.searchsorted(row_groups, np.stack([steps_in_conflict, steps_in_conflict + 1]))
-    for step, low, high in zip(steps_in_conflict.tolist(), *bounds.tolist()):  # few: a conflict in a key the check uses
-        step_rows = rows[low:high]
-        resolved = merge_value([categories[c] for c in source[step_rows]] if is_text else source[step_rows].tolist(),
-                               is_eval[step_rows].tolist(), rule)
-        out[step] = categories.index(resolved) if is_text else resolved
-    return pd.Categorical.from_codes(out, categories=values.categories) if is_text else out
+    conflicting = [(step, rows[low:high], source[rows[low:high]])
+                   for step, low, high in zip(steps_in_conflict.tolist(), *bounds.tolist())]
+    categories = list(values.categories) if is_text else []
+
+    def resolve(is_eval: np.ndarray) -> np.ndarray | pd.Categorical:
+        for step, step_rows, step_values in conflicting:
+            resolved = merge_value([categories[c] for c in step_values] if is_text else step_values.tolist(),
+                                   is_eval[step_rows].tolist(), rule)
+            out[step] = categories.index(resolved) if is_text else resolved
+        return pd.Categorical.from_codes(out, categories=categories) if is_text else out
+
+    return resolve

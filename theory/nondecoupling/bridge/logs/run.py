@@ -77,11 +77,11 @@ from nondecoupling.bridge.logs.readers.text import (
     ArrowColumns,
     read_csv,
     read_jsonl,
-    read_trl,
     read_verl_console,
     read_wandb,
     release_arrow_memory,
 )
+from nondecoupling.bridge.logs.readers.trl import read_trl
 from nondecoupling.bridge.logs.units import callback_records, check_sft_loss_plausible
 
 PHASES = ("sft", "rl", "mixed")  # mixed: RL with an SFT loss term (loss R + c L; X1)

@@ -1,4 +1,4 @@
-"""Readers of the text formats: TRL's trainer_state.json, CSV, W&B exports, JSONL (and verl's), verl's console."""
+"""Readers of the text formats: CSV, W&B exports, JSONL (and verl's), verl's console; their columns (:class:`ArrowColumns`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
-from nondecoupling.bridge.logs.readers import NumberedLabels, RawLog, ReadByRecords, line_labels, read_text
+from nondecoupling.bridge.logs.readers import RawLog, ReadByRecords, line_labels, read_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,68 +24,6 @@ if TYPE_CHECKING:
 WANDB_COLUMN = re.compile(r"^(?P<run>.+?) - (?P<key>.+?)(?P<band>__MIN|__MAX)?$")
 #: verl's console line (``concat_dict_to_str``): ``step:N - key:value - key:value``.
 VERL_STEP = re.compile(r"^\s*(?:\(\w+ pid=\d+\)\s*)?step:(?P<step>\d+)(?P<rest>( - .*)?)$")
-
-
-def read_trl(path: Path, *, vectorized: bool = True, **_: object) -> RawLog:
-    """``trainer_state.json``: one record per ``log_history`` entry, merged by step later.
-
-    With ``vectorized``, a ``log_history`` of numbers and texts whose steps never go back (a
-    step's training and evaluation entries one after the other) is read as columns by pyarrow
-    (:func:`_trl_table`) and merged as columns (:func:`~nondecoupling.bridge.logs.merge.merge_table`).
-    Anything else is parsed by ``json.loads`` and merged record by record.
-    """
-    table = _trl_table(path) if vectorized else None
-    if table is not None:
-        return RawLog([], NumberedLabels(np.arange(len(table["step"])), ("log_history[",), suffix="]"), steps=table["step"],
-                      table=table)
-    try:
-        state = json.loads(read_text(path))
-    except json.JSONDecodeError as error:
-        raise LogFormatError(path, f"line {error.lineno}", f"invalid JSON: {error.msg}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
-        raise LogFormatError(path, "top level", "not a trainer_state.json: no 'log_history' list")
-    records = state["log_history"]
-    for index, entry in enumerate(records):
-        if not isinstance(entry, dict):
-            raise LogFormatError(path, f"log_history[{index}]", f"expected an object, got {type(entry).__name__}")
-        if "step" not in entry:
-            raise LogFormatError(path, f"log_history[{index}]", "no 'step'")
-    return RawLog(records, NumberedLabels(np.arange(len(records)), ("log_history[",), suffix="]"),
-                  steps=[r["step"] for r in records])
-
-
-def _trl_table(path: Path) -> ArrowColumns | None:
-    """``log_history`` as columns, parsed by pyarrow's JSON reader, where its steps are integers in order; else None.
-
-    The document is one JSON object, parsed as one row in one block: its ``log_history`` a list
-    of objects, whose fields pyarrow infers from every entry (an integer and a float field: a
-    float). At 10^6 entries, ``json.loads`` and a dict per entry took 1.5 s and twice the
-    memory (issue 25). None, for ``json.loads`` and the record merge to read or
-    refuse, wherever pyarrow parses otherwise or not at all: a key twice in an object (the
-    last one wins in ``json.loads``), a BOM, a number beyond a double, an entry that is not an
-    object, nested values, a text that pyarrow takes for a time (refused when read), a step
-    that is not an integer (one beyond 64 bits is a float to pyarrow) or goes back (the record
-    merge takes a step's entries wherever they are).
-    """
-    try:
-        import pyarrow as pa
-        import pyarrow.json
-        document = pyarrow.json.read_json(path, read_options=pyarrow.json.ReadOptions(
-            use_threads=False, block_size=path.stat().st_size + 1), parse_options=pyarrow.json.ParseOptions(newlines_in_values=True))
-    except (ImportError, pa.ArrowException):
-        return None
-    if document.num_rows != 1 or "log_history" not in document.column_names:
-        return None
-    history = document.column("log_history").combine_chunks()
-    if not pa.types.is_list(history.type) or not pa.types.is_struct(history.type.value_type) or history.null_count:
-        return None
-    entries = history.flatten()
-    if not len(entries) or entries.null_count or entries.type.get_field_index("step") < 0:
-        return None
-    table = pa.Table.from_struct_array(entries)
-    if not _steps_in_order(table.column("step"), pa) or _nested(table, pa):
-        return None
-    return ArrowColumns(table)
 
 
 def _steps_in_order(step, pa) -> bool:
