@@ -46,7 +46,7 @@ def is_eval_record(record: Mapping) -> bool:
     return any(is_eval_key(key) and logged(value) for key, value in record.items())
 
 
-def merge_value(values: list, flags: list, rule: str):
+def merge_value(values: list, flags: list, rule: str) -> object:
     """The value ``rule`` takes from the conflicting ``values`` of one step (``flags``: each from an evaluation record)."""
     if rule in ("eval", "train"):
         preferred = [v for v, is_eval in zip(values, flags) if is_eval == (rule == "eval")]
