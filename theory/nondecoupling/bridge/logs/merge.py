@@ -119,11 +119,11 @@ def merge_table(table: ArrowColumns, labels: NumberedLabels, groups: np.ndarray,
     """:func:`merge_records` of a table's rows, whose step key ``groups`` numbers (0, 1, ..., rising): as columns.
 
     ``table``: a file's columns, every one of which is read here, once; a CSV's, whose record
-    path compares texts, raises :class:`ReadByRecords`. Returns the merged columns that ``used`` names (NaN, or a null text, where
-    no row of a step logs the key), each step's label (its first row's, ``(+k more)``) and the
-    conflicts. Only a conflict in a used key is resolved value by value, by :func:`merge_value`;
-    the rule ``error`` with one, or ``mean`` over texts, raises :class:`ReadByRecords`: the
-    record path words or reads it.
+    path compares texts, raises :class:`ReadByRecords`. Returns the merged columns that
+    ``used`` names (NaN, or a null text, where no row of a step logs the key), each step's
+    label (its first row's, ``(+k more)``) and the conflicts. Only a conflict in a used key is
+    resolved value by value, by :func:`merge_value`; the rule ``error`` with one, or ``mean``
+    over texts, raises :class:`ReadByRecords`: the record path words or reads it.
     """
     if not table.typed_as_records:
         raise ReadByRecords

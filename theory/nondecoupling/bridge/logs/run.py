@@ -137,7 +137,6 @@ PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-#: How a used key that differs between the records of one step is resolved.
 _READERS: dict[str, Callable[..., RawLog]] = {"trl": read_trl, "csv": read_csv, "wandb": read_wandb, "jsonl": read_jsonl,
             "verl-console": read_verl_console, "tensorboard": read_tensorboard, "mlflow": read_mlflow}
 FORMATS = tuple(_READERS)
