@@ -41,6 +41,12 @@ def logged(value: object) -> bool:
     return value is not None and not (isinstance(value, float) and value != value)
 
 
+def logged_mask(values: Sequence | np.ndarray | pd.Categorical) -> np.ndarray:
+    """:func:`logged` of every value: a list of records' values as they hold them, or a table's column (a categorical's
+    null code, a float's NaN; an integer column is logged throughout)."""
+    return ~pd.isna(np.asarray(values, dtype=object) if isinstance(values, list) else values)
+
+
 def is_eval_record(record: Mapping) -> bool:
     """An evaluation record: it logs a value under an evaluation key (:func:`~.readers.is_eval_key`)."""
     return any(is_eval_key(key) and logged(value) for key, value in record.items())
@@ -133,8 +139,7 @@ def merge_table(table: ArrowColumns, labels: NumberedLabels, groups: np.ndarray,
     for name in names:
         values = table.pop(name)  # each column converted once, and dropped once merged
         source = values.codes if isinstance(values, pd.Categorical) else values
-        rows = np.flatnonzero(source >= 0 if isinstance(values, pd.Categorical) else ~np.isnan(source)
-                              if source.dtype.kind == "f" else np.ones(len(source), dtype=bool))
+        rows = np.flatnonzero(logged_mask(values))
         if is_eval_key(name):
             is_eval[rows] = True
         row_groups = groups[rows]

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from nondecoupling.bridge.errors import LogFormatError
+from nondecoupling.bridge.logs.merge import logged_mask
 
 if TYPE_CHECKING:
     from nondecoupling._typing import Numbers
@@ -46,13 +46,8 @@ def callback_records(values: Callable[[str], Sequence | None]) -> bool:
     loss = values("eval_sft_loss")
     if loss is None:
         return False
-    logged = _logged(loss)
-    return any(bool(np.any(logged & _logged(own))) for own in map(values, CALLBACK_KEYS) if own is not None)
-
-
-def _logged(values: Sequence) -> np.ndarray:
-    """Where values are logged: not None, null or NaN (a list of a record's values as it holds them; a table's column)."""
-    return ~pd.isna(np.asarray(values, dtype=object) if isinstance(values, list) else values)
+    logged = logged_mask(loss)
+    return any(bool(np.any(logged & logged_mask(own))) for own in map(values, CALLBACK_KEYS) if own is not None)
 
 
 def _written_by_callback(file: dict, source: str, meta: dict) -> bool:
