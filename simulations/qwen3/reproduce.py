@@ -11,6 +11,9 @@ reproduces (``"log_reproduces": false``, with a ``reproduction_note`` saying why
 regenerated with ``--in-place``: its command re-run into its own folder with today's code,
 then its bridge report (``nondecoupling.bridge check``), the saved model removed. ``--anchor`` makes
 this CPU's anchor (:func:`make_anchor`), the small run that the reproduction test re-makes on it.
+``--report [FOLDER ...]`` re-makes bridge reports (none named: every one kept, :func:`report_folders`)
+in place with the command each records (:func:`remake_report`; no training) and names those whose
+verdicts changed: the step after a change to the check.
 
 >>> recorded_argv({"command": "python -m simulations.qwen3 --seed 1 --out simulations/data/x"}, Path("/tmp/y"))
 ['-m', 'simulations.qwen3', '--seed', '1', '--out', '/tmp/y']
@@ -19,7 +22,9 @@ this CPU's anchor (:func:`make_anchor`), the small run that the reproduction tes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import platform
@@ -95,8 +100,10 @@ def mark_finished(out: Path, revision: dict, **fields: object) -> None:
     (Path(out) / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def recorded_argv(meta: dict, out: Path) -> list[str]:
-    """The recorded command's arguments after ``python``, with ``--out`` replaced by ``out``.
+def recorded_argv(meta: dict, out: Path | None, *, source: str = "run_meta.json command") -> list[str]:
+    """The recorded command's arguments after ``python``, with ``--out`` replaced by ``out`` (``None``: kept).
+
+    ``meta["command"]`` is the command; ``source`` names it in an error.
 
     Raises
     ------
@@ -105,15 +112,15 @@ def recorded_argv(meta: dict, out: Path) -> list[str]:
     """
     parts = shlex.split(meta.get("command", ""))
     if parts[:2] != ["python", "-m"] or len(parts) < 3 or "--out" not in parts:
-        raise ParameterError("run_meta.json command", "'python -m MODULE ... --out DIR'", repr(meta.get("command")))
+        raise ParameterError(source, "'python -m MODULE ... --out DIR'", repr(meta.get("command")))
     try:
         found = importlib.util.find_spec(parts[2]) is not None
     except ModuleNotFoundError:  # a parent package is gone too
         found = False
     if not found:
-        raise ParameterError("run_meta.json command", "a module that exists today", parts[2])
+        raise ParameterError(source, "a module that exists today", parts[2])
     index = parts.index("--out")
-    return [*parts[1:index], "--out", str(out), *parts[index + 2 :]]
+    return [*parts[1:index], "--out", parts[index + 1] if out is None else str(out), *parts[index + 2 :]]
 
 
 def rerun(run_dir: Path, out: Path) -> Path:
@@ -245,11 +252,75 @@ def regenerate(run_dir: Path) -> None:
                            "replaces": old_meta.get("recorded_command", old_meta.get("command")),
                            "max_abs_diff_from_replaced_log": drift}
     (run_dir / "run_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    subprocess.run([sys.executable, "-m", "nondecoupling.bridge", "check", str(run_dir / "log.jsonl"), "--out",
-                    str(run_dir / "report")], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": f"{REPO / 'theory'}{os.pathsep}{REPO}"})
+    relative = run_dir.relative_to(REPO)  # the report records the command as run from the repository's root
+    _run_check(["check", str(relative / "log.jsonl"), "--out", str(relative / "report")])
     shutil.rmtree(run_dir / "model", ignore_errors=True)
     (run_dir / "rerun.log").unlink(missing_ok=True)
+
+
+def remake_report(report_dir: Path, out: Path | None = None) -> dict:
+    """Re-make a committed bridge report with the command it records and today's check; return the new report.
+
+    ``report.json`` records ``settings["command"]`` (``python -m nondecoupling.bridge check LOG ...
+    --out DIR``, its paths relative to the repository's root). It is run in process from the root,
+    ``--out`` replaced by ``out`` (default ``report_dir``: the report regenerated in place).
+
+    Raises
+    ------
+    ParameterError
+        A report that records no command of the bridge's check.
+    RuntimeError
+        If the check refuses the command (exit code 2; its error is on stderr).
+    """
+    report_dir = Path(report_dir)
+    settings = json.loads((report_dir / "report.json").read_text())["settings"]
+    source = f"{report_dir / 'report.json'} settings.command"
+    argv = recorded_argv(settings, None if out is None else Path(out).resolve(), source=source)
+    if argv[1:3] != ["nondecoupling.bridge", "check"]:
+        raise ParameterError(source, "'python -m nondecoupling.bridge check ...'", repr(settings.get("command")))
+    writes = REPO / argv[argv.index("--out") + 1]
+    if writes.resolve() != Path(out or report_dir).resolve():  # a copy of the report would re-make the original
+        raise ParameterError("report_dir", f"the folder its command writes ({writes})", str(report_dir))
+    _run_check(argv[2:])
+    return json.loads((writes / "report.json").read_text())
+
+
+def remake_reports(folders: list[Path]) -> int:
+    """Re-make each report in place (:func:`remake_report`); print the ones whose verdicts changed. Returns 0."""
+    from tqdm import tqdm
+
+    for folder in tqdm(folders, desc="reports", unit="report"):
+        before = verdict_rows(json.loads((Path(folder) / "report.json").read_text()))
+        with contextlib.redirect_stdout(io.StringIO()):  # the check's one-line summary per report, under the bar
+            after = verdict_rows(remake_report(folder))
+        if after != before:
+            tqdm.write(f"{folder}: verdicts changed\n  was {before}\n  now {after}")
+    return 0
+
+
+def report_folders() -> list[Path]:
+    """Every bridge report kept in the repository: the runs' (``simulations/data``) and the documentation's."""
+    found = [*(REPO / "simulations" / "data").rglob("report.json"), *(REPO / "docs").rglob("report.json")]
+    return sorted(path.parent for path in found)
+
+
+def verdict_rows(report: dict) -> list[tuple]:
+    """(id, stage, name, verdict) of every premise and check of a report, in its order."""
+    return [(c["id"], c["stage"], c["name"], c["verdict"]) for c in [*report.get("premises", []), *report["checks"]]]
+
+
+def _run_check(argv: list[str]) -> None:
+    """The bridge's ``check`` in process, from the repository's root (a recorded command's paths are relative to it)."""
+    from nondecoupling.bridge.__main__ import main as check_main  # scipy and matplotlib: only when a report is made
+
+    here = Path.cwd()
+    os.chdir(REPO)
+    try:
+        code = check_main(argv)
+    finally:
+        os.chdir(here)
+    if code == 2:  # 1 is a --fail-on gate: the report is written
+        raise RuntimeError(f"nondecoupling.bridge {shlex.join(argv)} refused the run (exit 2; its error is above)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,7 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--out", type=Path, help="where the re-run writes (then the two logs are compared)")
     where.add_argument("--in-place", action="store_true", help="regenerate the run: re-run into its own folder")
     where.add_argument("--anchor", action="store_true", help="make this CPU's anchor run (no RUN): see make_anchor")
+    where.add_argument("--report", type=Path, nargs="*", metavar="REPORT",
+                       help="re-make these report folders (none: every one kept) with the commands they record (no RUN)")
     args = parser.parse_args(argv)
+    if args.report is not None:
+        if args.run is not None:
+            parser.error("--report re-makes report folders: give them after it, and no RUN")
+        return remake_reports(args.report or report_folders())
     if args.anchor:
         if args.run is not None:
             parser.error("--anchor makes a new run: give no RUN")

@@ -6,6 +6,7 @@ import errno
 import fcntl
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -40,6 +41,7 @@ def test_command_line_writes_the_report(coupled_log, tmp_path):
     assert "0 violated" in result.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["expert_pass_rate"] == 0.4  # from run_meta.json
+    assert report["settings"]["command"] == shlex.join(["python", "-m", "nondecoupling.bridge", *result.args[3:]])
     by_id = {(c["id"], c["stage"]): c for c in report["checks"]}
     assert by_id[("A1", 1)]["verdict"] == "holds"
     p3 = by_id[("P3", 1)]
@@ -48,6 +50,7 @@ def test_command_line_writes_the_report(coupled_log, tmp_path):
     assert {c["id"] for c in report["checks"]} == {"A1", "rates", "P3", "P4", "K1", "K3"}
     markdown = (out / "report.md").read_text()
     assert "When should RL (stage 1) have stopped?" in markdown
+    assert f"Made by `{report['settings']['command']}`." in markdown
     assert f"{p3['predicted']['stop_at_step']:.4g}" in markdown
     assert (out / "curves.png").stat().st_size > 10_000
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -175,8 +176,12 @@ def _phase_spec(text: str) -> str:
     return text
 
 
-def check(args: argparse.Namespace) -> dict:
-    """Run the ``check`` command; return the report."""
+def check(args: argparse.Namespace, argv: Sequence[str]) -> dict:
+    """Run the ``check`` command parsed from ``argv`` (``["check", ...]``); return the report.
+
+    The report records ``argv`` as the command that made it (``settings["command"]``), so a
+    committed report can be re-made and compared with today's check.
+    """
     check_out_dir(Path(args.out))
     run = read_run(args.logs, _mappings(args), fmt=args.format, sources=False)  # no check reads them
     meta = read_run_meta(args.logs)
@@ -184,7 +189,7 @@ def check(args: argparse.Namespace) -> dict:
     from nondecoupling.bridge.logs.verdicts import run_checks  # scipy (~1 s): once the logs are read, not for a bad log
     pass_rate = args.expert_pass_rate if args.expert_pass_rate is not None else meta.get("expert_pass_rate")
     entropy = args.expert_entropy if args.expert_entropy is not None else meta.get("expert_entropy")
-    settings = {"logs": args.logs, "lam": args.lam, "expert_pass_rate": pass_rate, "expert_entropy": entropy,
+    settings = {"command": shlex.join(["python", "-m", "nondecoupling.bridge", *argv]), "logs": args.logs, "lam": args.lam, "expert_pass_rate": pass_rate, "expert_entropy": entropy,
                 "bootstrap": args.bootstrap, "seed": args.seed, "merge": args.merge, "preset": args.preset,
                 "autocorrelation": args.autocorrelation, "premise_loss_margin": args.premise_loss_margin,
                 "premise_rate_margin": args.premise_rate_margin}
@@ -208,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # argparse's usage error (printed) or --help
         return int(stop.code or 0)
     try:
-        report = check(args)
+        report = check(args, argv)
     except (LogFormatError, FileNotFoundError, ValueError, OSError) as error:
         print(f"nondecoupling check: error: {error}", file=sys.stderr)
         return 2

@@ -119,6 +119,7 @@ def render_markdown(report: dict) -> str:
     lines += ["", "## Run", "", "| stage | phase | steps | points |", "|---|---|---|---|"]
     lines += [f"| {st['stage']} | {st['phase']} | {st['first_step']}-{st['last_step']} | {st['points']} |" for st in report["stages"]]
     lines += ["", "Every stage after the first starts at the previous stage's last point.", ""]
+    lines += [f"Made by `{report['settings']['command']}`.", ""]
     lines += [_file_line(file) for file in report["files"]]
     lines += _premise_lines(report["premises"])
     lines += ["", "## Checks", "", "| ID | stage | check | verdict | decided by | observed | predicted |",
