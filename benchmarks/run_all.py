@@ -58,6 +58,7 @@ BEFORE = {
     "check-issue25-eighth": "84a2350",  # before its eighth pass (phase texts kept as codes, no collections at exit)
     "issue25-ninth": "0fdd302",  # before its ninth pass (check: no cyclic collector, the nulls' fits in chunks; sweep: imports frozen)
     "issue25-tenth": "23a3ce5",  # before its tenth pass (TensorBoard's and MLflow's values placed by step whole)
+    "issue25-fourteenth": "a6801fb",  # before its fourteenth pass (TensorBoard's add_scalar events decoded as arrays)
     "quadratic": "731b424^",  # Quadratic's null-space projector
     "callback": "9239323",  # before the measurer's token tree (issue 25.1's third pass; scipy.stats imported at set-up)
     "callback-start": "0e2b7a2",  # before the stage's start was measured in on_pre_optimizer_step (issue 25.1's fifth pass)
@@ -134,7 +135,8 @@ def check(context: Context) -> dict:
     user's shell does, with no thread variable set. The ``*timestamped`` and ``*csv`` runs (the same, nulls stored)
     check the log with each record's logging time (``bridge_scale.write_log(timestamps=True)``) and the log as CSV;
     the ``*trl``, ``*tensorboard``, ``*verl`` and ``*mlflow`` runs a tenth of the rows written one log per stage
-    (``bridge_scale.write_stage_logs``), before the ninth pass and now, TensorBoard's and MLflow's also before the tenth."""
+    (``bridge_scale.write_stage_logs``), before the ninth pass and now, TensorBoard's and MLflow's also before the tenth, TensorBoard's
+    also before the fourteenth."""
     rows = 10**5 if context.quick else 10**6
     logs = {kind: _log(context.scratch, rows, kind) for kind in ("jsonl", "timestamped", "csv")}
     logs.update({kind: _log(context.scratch, rows // 10, kind) for kind in bridge_scale.STAGE_FORMATS})  # 10^5: 0fdd302's TensorBoard reader takes 60 s at 10^6
@@ -158,6 +160,8 @@ def check(context: Context) -> dict:
                    for revision, tree, folder in (("ninth_", ninth, ninth_nulls), ("", ROOT, nulls)) for state in ("_cold", ""))
     tenth, tenth_nulls = context.tree("issue25-tenth"), context.folder()
     trees += tuple((f"tenth_{kind}{state}", tenth, tenth_nulls) for kind in SCALAR_FORMATS for state in ("_cold", ""))
+    fourteenth, fourteenth_nulls = context.tree("issue25-fourteenth"), context.folder()
+    trees += tuple((f"fourteenth_tensorboard{state}", fourteenth, fourteenth_nulls) for state in ("_cold", ""))
     runs = {}
     for label, tree, folder in trees:
         out = context.folder()
@@ -183,6 +187,8 @@ def check(context: Context) -> dict:
         runs[f"{kind}_same_verdicts"] = runs[f"ninth_{kind}"]["verdicts"] == runs[kind]["verdicts"] == runs[f"{kind}_cold"]["verdicts"]
         if kind in SCALAR_FORMATS:
             runs[f"{kind}_same_verdicts"] &= runs[f"tenth_{kind}"]["verdicts"] == runs[f"tenth_{kind}_cold"]["verdicts"] == runs[kind]["verdicts"]
+    runs["tensorboard_same_verdicts"] &= (runs["fourteenth_tensorboard"]["verdicts"] == runs["fourteenth_tensorboard_cold"]["verdicts"]
+                                          == runs["tensorboard"]["verdicts"])
     runs["csv_same_verdicts"] = runs["eighth_csv"]["verdicts"] == runs["csv"]["verdicts"] == runs["warm"]["verdicts"]
     runs["verdicts_changed_since"] = sorted(k for k, v in runs["warm"]["verdicts"].items() if runs["before"]["verdicts"].get(k) != v)
     return runs

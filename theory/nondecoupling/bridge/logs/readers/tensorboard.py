@@ -4,7 +4,10 @@ An event file is a sequence of TFRecords: an 8-byte little-endian length, its ma
 CRC-32C, the serialized ``Event`` and its masked CRC-32C. TensorBoard's own loader stops
 quietly at a damaged or truncated record (a live run may still be writing it); a finished
 log must be whole, so this reader checks the framing and both checksums of every record
-and names the file, the record and the byte offset where it breaks.
+and names the file, the record and the byte offset where it breaks
+(:func:`~nondecoupling.bridge.logs.readers.tfrecord.frames`). The events of ``add_scalar``'s
+layout are decoded together (:func:`~nondecoupling.bridge.logs.readers.tfrecord.scalar_events`),
+every other event by protobuf, one at a time.
 
 The scalars are collected as flat arrays and placed one row per step by
 :func:`~nondecoupling.bridge.logs.readers.scalars.by_step`; the record path (one record per
@@ -14,53 +17,26 @@ logged twice at one step.
 
 from __future__ import annotations
 
-import struct
-from array import array
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from nondecoupling.bridge.errors import LogFormatError
 from nondecoupling.bridge.logs.readers import RawLog, check_regular_file
 from nondecoupling.bridge.logs.readers.scalars import Scalars, by_step
+from nondecoupling.bridge.logs.readers.tfrecord import frames, scalar_events
 
 
 def _tensorboard():
+    """tensorboard's ``Event`` message, the plain CRC-32C of bytes (google-crc32c's C one) and ``tensor_util``."""
     try:
         import google_crc32c
         from tensorboard.compat.proto import event_pb2
         from tensorboard.util import tensor_util
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("reading TensorBoard event files needs tensorboard and google-crc32c: pip install -e '.[logs]'") from None
-
-    def masked_crc32c(data: bytes) -> int:
-        """TFRecord's masked CRC-32C (tensorboard's ``masked_crc32c``, whose CRC is pure Python: 17 us a record)."""
-        crc = google_crc32c.value(data)
-        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-    return event_pb2, masked_crc32c, tensor_util
-
-
-def _records(file: Path, masked_crc32c):
-    """``(index, byte offset, payload)`` of every TFRecord; a short or corrupt record is an error."""
-    data, offset, index = file.read_bytes(), 0, 0
-    size = len(data)
-    while offset < size:
-        if size - offset < 12:
-            raise LogFormatError(file, f"record {index} (byte {offset})",
-                                 f"truncated: {size - offset} bytes where a record header needs 12")
-        length, header_crc = struct.unpack_from("<QI", data, offset)
-        if masked_crc32c(data[offset:offset + 8]) != header_crc:
-            raise LogFormatError(file, f"record {index} (byte {offset})", "corrupt: the record length fails its CRC-32C check")
-        end = offset + 12 + length
-        if end + 4 > size:
-            raise LogFormatError(file, f"record {index} (byte {offset})",
-                                 f"truncated: the record needs {length + 16} bytes, the file has {size - offset} left")
-        payload = data[offset + 12:end]
-        if masked_crc32c(payload) != struct.unpack_from("<I", data, end)[0]:
-            raise LogFormatError(file, f"record {index} (byte {offset})", "corrupt: the event fails its CRC-32C check")
-        yield index, offset, payload
-        offset, index = end + 4, index + 1
+    return event_pb2, google_crc32c.value, tensor_util
 
 
 #: TensorProto's dtype codes of float32 and float64 and the field that holds their values.
@@ -89,45 +65,78 @@ class _Collected:
     """The scalars of event files as flat arrays (no Python object kept per value): :class:`Scalars` when done."""
 
     def __init__(self) -> None:
-        self.steps, self.values, self.numbers = array("q"), array("d"), array("q")
-        self.codes, self.prefix_codes = array("i"), array("i")
+        self.columns: list[tuple[np.ndarray, ...]] = []  # per file: steps, codes, values, prefix codes, event numbers
         self.keys: dict[str, int] = {}
         self.prefixes: list[str] = []
 
     def read(self, file: Path, prefix: str) -> None:
-        """Every scalar of one event file: its step, tag, number and event index."""
-        event_pb2, masked_crc32c, tensor_util = _tensorboard()
+        """Every scalar of one event file: its step, tag, number and event index, in the file's order."""
+        event_pb2, crc32c, tensor_util = _tensorboard()
         check_regular_file(file)
         self.prefixes.append(f"{prefix}event ")
-        file_code, keys = len(self.prefixes) - 1, self.keys
-        # bound once: five appends per value are most of this loop's own time
-        add_step, add_code, add_value = self.steps.append, self.codes.append, self.values.append
-        add_prefix, add_number = self.prefix_codes.append, self.numbers.append
-        plugins: dict[str, str] = {}  # a tag's plugin is named in its first summary only
-        for index, offset, payload in _records(file, masked_crc32c):
-            try:
-                event = event_pb2.Event.FromString(payload)
-            except Exception:  # protobuf's DecodeError, whose module differs between protobuf backends
-                raise LogFormatError(file, f"record {index} (byte {offset})", "not a TensorBoard event") from None
-            for value in event.summary.value:
-                tag = value.tag
-                plugin = plugins.get(tag)
-                if plugin is None:
-                    plugin = plugins[tag] = value.metadata.plugin_data.plugin_name
-                number = _scalar(value, plugin, tensor_util)
-                if number is not None:
-                    add_step(event.step)
-                    add_code(keys.setdefault(tag, len(keys)))
-                    add_value(number)
-                    add_prefix(file_code)
-                    add_number(index)
+        data = file.read_bytes()
+        starts, ends = frames(data, file, crc32c)
+        decoded = scalar_events(data, starts, ends)
+        first_seen = dict(zip(decoded.tags, decoded.first_records.tolist()))
+        others = _protobuf_scalars(data, starts, ends, np.flatnonzero(~decoded.decoded), first_seen, file, event_pb2,
+                                   tensor_util)
+        # keys coded by first appearance over the file, as one pass over its events codes them
+        seen = {tag: (index, 0) for tag, index in first_seen.items()}
+        for tag, where in others.first_seen.items():
+            seen[tag] = min(where, seen.get(tag, where))
+        for tag in sorted(seen, key=seen.__getitem__):
+            self.keys.setdefault(tag, len(self.keys))
+        columns: list[np.ndarray] = [np.flatnonzero(decoded.decoded), decoded.steps,
+                                     np.array([self.keys[tag] for tag in decoded.tags], dtype=np.int64)[decoded.tag_codes],
+                                     decoded.values]
+        if others.numbers:  # in the file's order: an event's values keep theirs, an event is on one side
+            columns = [np.concatenate([ours, np.array(theirs, dtype=ours.dtype)]) for ours, theirs in zip(
+                columns, (others.numbers, others.steps, [self.keys[tag] for tag in others.tags], others.values))]
+            order = np.argsort(columns[0], kind="stable")
+            columns = [column[order] for column in columns]
+        numbers, steps, codes, values = columns
+        self.columns.append((steps, codes, values, np.full(numbers.size, len(self.prefixes) - 1, dtype=np.int64), numbers))
 
     def scalars(self) -> Scalars:
-        def column(values: array) -> np.ndarray:
-            return np.frombuffer(values, dtype=values.typecode)  # no copy
+        steps, codes, values, prefix_codes, numbers = (np.concatenate(parts) for parts in zip(*self.columns))
+        return Scalars(steps=steps, codes=codes, values=values, keys=list(self.keys), prefixes=self.prefixes,
+                       prefix_codes=prefix_codes, numbers=numbers)
 
-        return Scalars(steps=column(self.steps), codes=column(self.codes), values=column(self.values), keys=list(self.keys),
-                       prefixes=self.prefixes, prefix_codes=column(self.prefix_codes), numbers=column(self.numbers))
+
+class _Events(NamedTuple):
+    """The scalars of the events left to protobuf: per value its event's number, step, tag and number."""
+
+    numbers: list
+    steps: list
+    tags: list
+    values: list
+    first_seen: dict  #: tag -> (event number, position in it) where it is first seen
+
+
+def _protobuf_scalars(data: bytes, starts: np.ndarray, ends: np.ndarray, records: np.ndarray, first_seen: dict,
+                      file: Path, event_pb2, tensor_util) -> _Events:
+    """Parse ``records`` one event at a time. A tag's plugin is named in its first summary only: a tag first seen
+    among the decoded events (``first_seen``: its first event's number) has none."""
+    found = _Events([], [], [], [], {})
+    plugins: dict[str, str] = {}
+    for index in records.tolist():
+        try:
+            event = event_pb2.Event.FromString(data[starts[index]:ends[index]])
+        except Exception:  # protobuf's DecodeError, whose module differs between protobuf backends
+            raise LogFormatError(file, f"record {index} (byte {starts[index] - 12})", "not a TensorBoard event") from None
+        for position, value in enumerate(event.summary.value):
+            tag = value.tag
+            plugin = plugins.get(tag)
+            if plugin is None:
+                plugin = plugins[tag] = "" if first_seen.get(tag, index) < index else value.metadata.plugin_data.plugin_name
+            number = _scalar(value, plugin, tensor_util)
+            if number is not None:
+                found.numbers.append(index)
+                found.steps.append(event.step)
+                found.tags.append(tag)
+                found.values.append(number)
+                found.first_seen.setdefault(tag, (index, position))
+    return found
 
 
 def _trl_hint(directory: Path) -> str:
@@ -149,6 +158,6 @@ def read_tensorboard(path: Path, *, vectorized: bool = True, **_: object) -> Raw
     collected = _Collected()
     for file in files:
         collected.read(file, f"{file.relative_to(path)} " if path.is_dir() else "")
-    if not collected.steps:
+    if not any(columns[0].size for columns in collected.columns):
         raise LogFormatError(path, "event 0", "no scalar summaries in the event file(s)")
     return by_step(collected.scalars()) if vectorized else collected.scalars().records()
