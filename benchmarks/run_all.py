@@ -410,13 +410,16 @@ CLAIMS = [
     Claim("check-tensorboard-cpu-tenth", "CHANGELOG.md, docs/benchmarks.md", "the same: 1.2-1.6x less CPU than 23a3ce5 (the values "
           "placed by step whole, readers.scalars; the reading 4x less, the imports, checks and figure the same), nulls stored",
           "check", _check_ratio("tenth_tensorboard", "tensorboard", "cpu"), within(1.2, 1.6)),
+    Claim("check-tensorboard-cpu-fourteenth", "CHANGELOG.md, docs/benchmarks.md", "the same: 1.2-2x less CPU than a6801fb "
+          "(the records framed in one pass, add_scalar's events decoded together as arrays, readers.tfrecord), nulls stored",
+          "check", _check_ratio("fourteenth_tensorboard", "tensorboard", "cpu"), within(1.2, 2.0)),
     Claim("check-mlflow-cpu-tenth", "CHANGELOG.md, docs/benchmarks.md", "10^5 rows as an MLflow run's metric files, one run per "
           "stage: 1.35-1.8x less CPU than 23a3ce5 (each file parsed whole by pyarrow, the values placed by step), nulls stored",
           "check", _check_ratio("tenth_mlflow", "mlflow", "cpu"), within(1.35, 1.8)),
     Claim("check-verl-cpu", "CHANGELOG.md, docs/benchmarks.md", "10^5 rows as verl's file logger writes them, one file per stage: "
           "2.0-2.6x less CPU than 0fdd302 (its lines read whole by pyarrow; no cyclic collections), nulls stored", "check",
           _check_ratio("ninth_verl", "verl", "cpu"), within(2.0, 2.6)),
-    Claim("check-stage-logs-verdicts", "CHANGELOG.md", "those four: the verdicts of 0fdd302 (and of 23a3ce5; 1 = same)", "check",
+    Claim("check-stage-logs-verdicts", "CHANGELOG.md", "those four: the verdicts of 0fdd302 (and of 23a3ce5 and a6801fb; 1 = same)", "check",
           lambda m: [float(m[f"{kind}_same_verdicts"]) for kind in bridge_scale.STAGE_FORMATS], at_least(1.0), ""),
     Claim("check-cpu-eighth-user", "CHANGELOG.md, docs/benchmarks.md", "1.05-1.35x less CPU than 84a2350 with no thread variable set "
           "(its OpenBLAS threads spinning), nulls stored", "check", _check_ratio("eighth_user", "user", "cpu"), within(1.05, 1.35)),
