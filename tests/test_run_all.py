@@ -56,6 +56,7 @@ def test_check_claims_read_every_run_of_the_check_benchmark():
                                      ("ninth_mlflow_cold", 4.3, 270.0), ("ninth_mlflow", 4.1, 270.0), ("mlflow_cold", 1.8, 240.0),
                                      ("mlflow", 1.7, 240.0), ("tenth_tensorboard_cold", 3.7, 290.0), ("tenth_tensorboard", 3.4, 290.0),
                                      ("tenth_mlflow_cold", 2.8, 270.0), ("tenth_mlflow", 2.6, 270.0),
+                                     ("fourteenth_tensorboard_cold", 5.1, 290.0), ("fourteenth_tensorboard", 4.8, 290.0),
                                      ("user", 5.0, 375.0), ("eighth_timestamped", 15.0, 1500.0), ("timestamped", 5.0, 380.0),
                                      ("eighth_csv", 15.0, 1200.0), ("csv", 5.0, 380.0),
                                      ("cold", 6.0, 380.0), ("warm", 5.0, 375.0))}
