@@ -30,9 +30,10 @@ from nondecoupling.bridge.errors import LogFormatError  # noqa: E402
 from nondecoupling.bridge.logs.readers import tfrecord  # noqa: E402
 from nondecoupling.bridge.logs.readers.tensorboard import _Collected, _scalar  # noqa: E402
 
-_tags = st.one_of(st.sampled_from(["eval/sft_loss", "train/reward", "kl", "", "a" * 8, "b" * 16]),
-                  st.text(max_size=140))  # 1-byte lengths below 128 bytes, protobuf's beyond
-_steps = st.one_of(st.integers(0, 300), st.integers(-(2**63), 2**63 - 1), st.sampled_from([2**56 - 1, 2**56, 127, 128]))
+_tags = st.one_of(st.sampled_from(["eval/sft_loss", "train/reward", "kl", "", "a" * 8, "b" * 16, "c" * 118, "c" * 119]),
+                  st.text(max_size=140))  # decoded up to 118 bytes (the summary's length then fits one byte), protobuf's beyond
+_steps = st.one_of(st.integers(0, 300), st.integers(-(2**63), 2**63 - 1),
+                   st.sampled_from([2**49 - 1, 2**49, 2**56 - 1, 2**56, 127, 128, -1]))  # decoded from 0 to 2^49 - 1
 _floats = st.floats(width=32)
 
 
@@ -201,7 +202,7 @@ def test_add_scalars_events_are_decoded_without_protobuf(tmp_path, writer):
     from nondecoupling.bridge.logs.readers.tfrecord import frames, scalar_events
     from tests.bridge.synthetic import write_events
 
-    steps = [0, 1, 127, 128, 20_000, 2**40]
+    steps = [0, 1, 127, 128, 20_000, 2**49 - 1]
     if writer == "torch":
         pytest.importorskip("torch")
         from torch.utils.tensorboard import SummaryWriter

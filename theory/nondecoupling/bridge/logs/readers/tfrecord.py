@@ -9,9 +9,9 @@ Most of an event file written by ``SummaryWriter.add_scalar`` (torch, tensorboar
 OpenRLHF) is events of one layout: ``Event{wall_time, step, summary{value{tag, simple_value}}}``,
 fields in number order, each once, nothing else. :func:`scalar_events` decodes every record of
 exactly that layout at once with numpy (the protobuf wire format: a field's key byte, varints,
-lengths of one byte) and leaves every other record (the file-version event, tensors, images,
-metadata, fields in another order, a tag that is no UTF-8, anything it does not expect) to
-protobuf. This is a hand-written decoder for one message shape of a library's format: protobuf
+lengths of one byte, so a tag of at most 118 bytes; a step from 0 to 2^49 - 1) and leaves every
+other record (the file-version event, tensors, images, metadata, fields in another order, a tag
+that is no UTF-8, anything it does not expect) to protobuf. This is a hand-written decoder for one message shape of a library's format: protobuf
 parses a message at a time (a Python object per event, 4 us an event with the loop around it,
 most of a check of a TensorBoard log); ``tests/bridge/test_tfrecord.py`` compares the two on
 random events of every shape.
