@@ -143,7 +143,7 @@ def test_a_tensor_summary_reads_as_tensorboards_make_ndarray_reads_it(dtype, sha
         for field in ("float_val", "double_val", "int_val", "int64_val", "half_val"):
             tensor.ClearField(field)
     value = summary_pb2.Summary.Value(tag="t", tensor=tensor)
-    read = tensorboard._scalar(value, "scalars", tensor_util)
+    read = tensorboard._scalar(value, "scalars")
     if array.size != 1:
         assert read is None
         return

@@ -99,7 +99,7 @@ def _reference(payloads: list) -> tuple[list, list]:
         event = event_pb2.Event.FromString(payload)
         for value in event.summary.value:
             plugin = plugins.setdefault(value.tag, value.metadata.plugin_data.plugin_name)
-            number = _scalar(value, plugin, tensor_util)
+            number = _scalar(value, plugin)
             if number is not None:
                 rows.append((index, event.step, value.tag, number))
     return rows, list(dict.fromkeys(tag for _, _, tag, _ in rows))
@@ -113,14 +113,28 @@ def _protobuf_accepts(payload: bytes) -> bool:
     return True
 
 
-@given(st.lists(_event(), min_size=1, max_size=30), st.sampled_from([1, 2, 3, 7, 1 << 16]))
-def test_the_reader_gives_what_protobuf_gives_event_by_event(tmp_path_factory, payloads, chunk):
-    """``chunk``: records checked and decoded at a time (``tfrecord._CHUNK``), small to cross chunks' edges."""
+def _small(chunk: int, warm: int):
+    """Records checked, decoded and walked in blocks of ``chunk`` (``tfrecord._CHUNK``), a period looked for after
+    ``warm`` records (``tfrecord._WARM``): small, so that a few events cross every edge."""
+    return mock.patch.multiple(tfrecord, _CHUNK=chunk, _WARM=warm)
+
+
+#: A writer's pattern: the tags in turn, the same sizes over and over (``tfrecord._walk`` places such records in blocks).
+_repeating = st.lists(st.sampled_from(["eval/sft_loss", "train/reward", "kl"]), min_size=1, max_size=3).flatmap(
+    lambda tags: st.integers(1, 12).map(lambda cycles: [event_pb2.Event(wall_time=1.0, step=cycle, summary=summary_pb2.Summary(
+        value=[summary_pb2.Summary.Value(tag=tag, simple_value=0.5)])).SerializeToString() for cycle in range(cycles)
+        for tag in tags]))
+_files = st.one_of(st.lists(_event(), min_size=1, max_size=30),
+                   st.tuples(_repeating, st.lists(_event(), max_size=4)).map(lambda parts: parts[0] + parts[1]))
+
+
+@given(_files, st.sampled_from([1, 2, 3, 7, 1 << 16]), st.sampled_from([2, 4, 6, 64]))
+def test_the_reader_gives_what_protobuf_gives_event_by_event(tmp_path_factory, payloads, chunk, warm):
     path = tmp_path_factory.mktemp("tb") / "events.out.tfevents.0"
     _write(path, payloads)
     collected = _Collected()
     refused = next((index for index, payload in enumerate(payloads) if not _protobuf_accepts(payload)), None)
-    with mock.patch.object(tfrecord, "_CHUNK", chunk):
+    with _small(chunk, warm):
         if refused is not None:  # a tag that is no UTF-8: protobuf refuses the event, and so does the reader
             with pytest.raises(LogFormatError, match=rf"record {refused} \(byte \d+\): not a TensorBoard event"):
                 collected.read(path, "")
@@ -173,9 +187,10 @@ def _first_error(data: bytes) -> str | None:
     return None
 
 
-@given(st.lists(_event().filter(_protobuf_accepts), min_size=1, max_size=12), st.data())
+@given(st.one_of(st.lists(_event().filter(_protobuf_accepts), min_size=1, max_size=12), _repeating), st.data())
 def test_a_damaged_file_is_refused_where_a_sequential_reader_stops(tmp_path_factory, payloads, data):
-    """Records checked 1, 2 or all at a time (``tfrecord._CHUNK``): the first failing chunk holds the first failure."""
+    """In blocks of any size (:func:`_small`): the first failing chunk holds the first failure, and a block of
+    repeating records stops at the first whose length breaks the pattern."""
     path = tmp_path_factory.mktemp("tb") / "events.out.tfevents.0"
     _write(path, payloads)
     whole = path.read_bytes()
@@ -184,7 +199,7 @@ def test_a_damaged_file_is_refused_where_a_sequential_reader_stops(tmp_path_fact
     path.write_bytes(damaged)
     expected = _first_error(damaged)
     collected = _Collected()
-    with mock.patch.object(tfrecord, "_CHUNK", data.draw(st.sampled_from([1, 2, 1 << 16]))):
+    with _small(data.draw(st.sampled_from([1, 2, 1 << 16])), data.draw(st.sampled_from([2, 4, 64]))):
         if expected is None:  # a cut between records
             collected.read(path, "")
             return

@@ -29,21 +29,20 @@ from nondecoupling.bridge.logs.readers.tfrecord import frames, scalar_events
 
 
 def _tensorboard():
-    """tensorboard's ``Event`` message, the plain CRC-32C of bytes (google-crc32c's C one) and ``tensor_util``."""
+    """tensorboard's ``Event`` message and the plain CRC-32C of bytes (google-crc32c's C one)."""
     try:
         import google_crc32c
         from tensorboard.compat.proto import event_pb2
-        from tensorboard.util import tensor_util
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("reading TensorBoard event files needs tensorboard and google-crc32c: pip install -e '.[logs]'") from None
-    return event_pb2, google_crc32c.value, tensor_util
+    return event_pb2, google_crc32c.value
 
 
 #: TensorProto's dtype codes of float32 and float64 and the field that holds their values.
 _FLOAT_FIELDS = {1: "float_val", 2: "double_val"}
 
 
-def _scalar(value, plugin: str, tensor_util):
+def _scalar(value, plugin: str):
     """The event value's number, or None for images, histograms, text."""
     if value.HasField("simple_value"):
         return float(value.simple_value)
@@ -56,6 +55,8 @@ def _scalar(value, plugin: str, tensor_util):
             values = getattr(tensor, field)
             if len(values) == 1:
                 return float(values[0])
+        from tensorboard.util import tensor_util  # 0.15 s of imports (fsspec among them): only for such a tensor
+
         array = tensor_util.make_ndarray(tensor)
         return float(array.reshape(())) if array.size == 1 and array.dtype.kind in "fiu" else None
     return None
@@ -71,15 +72,14 @@ class _Collected:
 
     def read(self, file: Path, prefix: str) -> None:
         """Every scalar of one event file: its step, tag, number and event index, in the file's order."""
-        event_pb2, crc32c, tensor_util = _tensorboard()
+        event_pb2, crc32c = _tensorboard()
         check_regular_file(file)
         self.prefixes.append(f"{prefix}event ")
         data = file.read_bytes()
         starts, ends = frames(data, file, crc32c)
         decoded = scalar_events(data, starts, ends)
         first_seen = dict(zip(decoded.tags, decoded.first_records.tolist()))
-        others = _protobuf_scalars(data, starts, ends, np.flatnonzero(~decoded.decoded), first_seen, file, event_pb2,
-                                   tensor_util)
+        others = _protobuf_scalars(data, starts, ends, np.flatnonzero(~decoded.decoded), first_seen, file, event_pb2)
         # keys coded by first appearance over the file, as one pass over its events codes them
         seen = {tag: (index, 0) for tag, index in first_seen.items()}
         for tag, where in others.first_seen.items():
@@ -114,7 +114,7 @@ class _Events(NamedTuple):
 
 
 def _protobuf_scalars(data: bytes, starts: np.ndarray, ends: np.ndarray, records: np.ndarray, first_seen: dict,
-                      file: Path, event_pb2, tensor_util) -> _Events:
+                      file: Path, event_pb2) -> _Events:
     """Parse ``records`` one event at a time. A tag's plugin is named in its first summary only: a tag first seen
     among the decoded events (``first_seen``: its first event's number) has none."""
     found = _Events([], [], [], [], {})
@@ -129,7 +129,7 @@ def _protobuf_scalars(data: bytes, starts: np.ndarray, ends: np.ndarray, records
             plugin = plugins.get(tag)
             if plugin is None:
                 plugin = plugins[tag] = "" if first_seen.get(tag, index) < index else value.metadata.plugin_data.plugin_name
-            number = _scalar(value, plugin, tensor_util)
+            number = _scalar(value, plugin)
             if number is not None:
                 found.numbers.append(index)
                 found.steps.append(event.step)

@@ -1,8 +1,9 @@
 """TFRecord framing, and TensorBoard's scalar events decoded as arrays instead of one protobuf message each.
 
 A TFRecord is an 8-byte little-endian length, its masked CRC-32C, the payload and the payload's
-masked CRC-32C. :func:`frames` walks the lengths (the one Python loop: each record's start
-depends on the last one's length) and checks both CRCs of every record, naming the first broken
+masked CRC-32C. :func:`frames` walks the lengths (each record's start depends on the last one's
+length: :func:`_walk` goes record by record until the sizes repeat, then places blocks of them
+at once) and checks both CRCs of every record (one C call a payload), naming the first broken
 record as a sequential reader would.
 
 Most of an event file written by ``SummaryWriter.add_scalar`` (torch, tensorboardX, TRL, verl,
@@ -33,6 +34,8 @@ from nondecoupling.bridge.errors import LogFormatError
 _LENGTH = struct.Struct("<Q")
 #: Records checked or decoded at a time: each step's temporary arrays stay a few MB, whatever the file's size.
 _CHUNK = 1 << 16
+#: Records walked one by one before their sizes' period is looked for (:func:`_walk`).
+_WARM = 64
 #: The mask of a word's first k bytes, k = 0..8.
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
@@ -50,15 +53,8 @@ def frames(data: bytes, file: Path, crc32c: Callable[[bytes], int]) -> tuple[np.
     The error is the one a reader checking record by record meets first (the length's CRC, then
     the payload's length, then the payload's CRC), worded ``FILE, record i (byte b): what``.
     """
-    size, offset = len(data), 0
-    offsets = array("q")  # 8 bytes a record, not a Python int's 36
-    add, length_at = offsets.append, _LENGTH.unpack_from
-    while offset < size and size - offset >= 12:
-        end = offset + 12 + length_at(data, offset)[0] + 4
-        if end > size:
-            break
-        add(offset)
-        offset = end
+    size = len(data)
+    offsets, offset = _walk(data)
     starts = np.frombuffer(offsets, dtype=np.int64) + 12
     ends = np.append(starts[1:] - 12, offset)[:starts.size] - 4  # each record ends where the next begins
     for first in range(0, starts.size, _CHUNK):  # in order: the first failing chunk holds the first failure
@@ -69,9 +65,40 @@ def frames(data: bytes, file: Path, crc32c: Callable[[bytes], int]) -> tuple[np.
             raise LogFormatError(file, where, f"truncated: {size - offset} bytes where a record header needs 12")
         if masked(crc32c(data[offset:offset + 8])) != struct.unpack_from("<I", data, offset + 8)[0]:
             raise LogFormatError(file, where, "corrupt: the record length fails its CRC-32C check")
-        raise LogFormatError(file, where, f"truncated: the record needs {length_at(data, offset)[0] + 16} bytes, "
+        raise LogFormatError(file, where, f"truncated: the record needs {_LENGTH.unpack_from(data, offset)[0] + 16} bytes, "
                                           f"the file has {size - offset} left")
     return starts, ends
+
+
+def _walk(data: bytes) -> tuple[array, int]:
+    """The byte offset of every whole record, and where the walk stopped (the file's end, or a record that does not fit).
+
+    Each record's place follows from the last one's length, so the walk goes record by record,
+    :data:`_WARM` at a time. A writer's records repeat their sizes (one event per tag, the tags in
+    turn), so after each such stretch the sizes of the last period are assumed to go on: a block
+    of records is placed at once, its lengths read together (:func:`_words`), and the records up
+    to the first whose length differs are taken. They are the records the walk would have met.
+    """
+    size, offset, words = len(data), 0, _words(data, np.uint64)
+    offsets = array("q")  # 8 bytes a record, not a Python int's 36
+    add, length_at = offsets.append, _LENGTH.unpack_from
+    while True:
+        recent = []
+        for _ in range(_WARM):
+            if size - offset < 12 or offset + 16 + length_at(data, offset)[0] > size:
+                return offsets, offset
+            add(offset)
+            recent.append(16 + length_at(data, offset)[0])
+            offset += recent[-1]
+        period = next((p for p in range(1, _WARM // 2 + 1) if recent[-p:] == recent[-2 * p:-p]), None)
+        while period is not None:  # blocks of whole periods, until a length breaks it
+            sizes = np.resize(np.array(recent[-period:], dtype=np.int64), period * max(_CHUNK // period, 1))
+            placed = offset + np.cumsum(sizes) - sizes
+            met = (placed + sizes <= size) & (words[np.minimum(placed, len(words) - 1)] == (sizes - 16).astype(np.uint64))
+            taken = sizes.size if met.all() else int(np.argmin(met))
+            offsets.frombytes(placed[:taken].tobytes())
+            offset += int(sizes[:taken].sum())
+            period = period if taken == sizes.size else None
 
 
 def _check_crcs(data: bytes, starts: np.ndarray, ends: np.ndarray, first: int, file: Path, crc32c) -> None:
