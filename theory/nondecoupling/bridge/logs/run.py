@@ -354,7 +354,7 @@ def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
         steps = _row_steps(path, raw.labels, raw.steps)
         new_step = np.r_[True, np.diff(steps) > 0]
         if new_step.all():  # nothing to merge, no conflict; the rule reported as the record path reports it
-            info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": {"used": {}, "unused": {}}})
+            info.update(_merge_info(mapping, {"used": {}, "unused": {}}))
             return raw, steps, columns, info
         return _merged_table(raw, steps, np.cumsum(new_step) - 1, columns, mapping, info)
     if raw.steps is None:
@@ -370,10 +370,15 @@ def _load(path: Path, mapping: LogMapping, fmt: str, *, vectorized: bool):
         raw = replace(raw, steps=[parse_step(path, label, step) for label, step in zip(raw.labels, raw.steps)])
         group_steps = None  # the keys are the steps
     records, labels, keys, conflicts = merge_records(path, raw, set(columns.values()), mapping.merge)
-    info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts})
+    info.update(_merge_info(mapping, conflicts))
     steps = np.array(keys, dtype=np.int64) if group_steps is None else group_steps
     _check_order(path, labels, steps)
     return RawLog(records, labels), steps, columns, info
+
+
+def _merge_info(mapping: LogMapping, conflicts: dict) -> dict:
+    """A file's ``attrs`` on its merge, alike on every path: the rule (:data:`MERGE_RULES`) and the conflicts it resolved."""
+    return {"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts}
 
 
 def _merged_table(raw: RawLog, steps: np.ndarray, groups: np.ndarray, columns: dict, mapping: LogMapping, info: dict):
@@ -381,7 +386,7 @@ def _merged_table(raw: RawLog, steps: np.ndarray, groups: np.ndarray, columns: d
     if not isinstance(raw.table, ArrowColumns) or not isinstance(raw.labels, NumberedLabels):
         raise ReadByRecords  # (every reader whose rows can repeat a step gives these)
     table, labels, conflicts = merge_table(raw.table, raw.labels, groups, set(columns.values()), mapping.merge)
-    info.update({"merge_rule": f"{mapping.merge}: {MERGE_RULES[mapping.merge]}", "conflicts": conflicts})
+    info.update(_merge_info(mapping, conflicts))
     return RawLog([], labels, steps=None, table=table, notes=raw.notes), steps[np.r_[True, np.diff(groups) > 0]], columns, info
 
 

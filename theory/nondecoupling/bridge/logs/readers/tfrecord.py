@@ -242,11 +242,10 @@ def _tags(words: np.ndarray, starts: np.ndarray, lengths: np.ndarray, hashes: np
         for head, piece in zip(heads, _tag_words(words, starts[part], lengths[part])):
             if np.any(piece != head[codes[part]]):  # pragma: no cover - about 2^-64 a pair of tags
                 return np.zeros(starts.shape, dtype=bool), codes[:0], [], first[:0]  # protobuf reads them all
-    tags = [words[starts[row]:starts[row] + lengths[row]].astype(np.uint8).tobytes() for row in first.tolist()]  # first bytes
-    utf8 = [_is_utf8(tag) for tag in tags]
-    if all(utf8):
-        return np.ones(starts.shape, dtype=bool), codes, [tag.decode("utf-8") for tag in tags], first
-    keep = np.isin(codes, np.flatnonzero(utf8))  # rare: the other tags' records go to protobuf, these are coded again
+    texts = [_utf8(words[starts[row]:starts[row] + lengths[row]].astype(np.uint8).tobytes()) for row in first.tolist()]
+    if None not in texts:
+        return np.ones(starts.shape, dtype=bool), codes, texts, first
+    keep = np.isin(codes, [code for code, text in enumerate(texts) if text is not None])  # rare: the others to protobuf
     _, codes, texts, first = _tags(words, starts[keep], lengths[keep], hashes[keep])
     return keep, codes, texts, first
 
@@ -261,9 +260,9 @@ def _first_positions(codes: np.ndarray) -> np.ndarray:
     return np.array(found, dtype=np.int64)
 
 
-def _is_utf8(text: bytes) -> bool:
+def _utf8(tag: bytes) -> str | None:
+    """A tag's text (its bytes are each word's first byte), or None where it is no UTF-8."""
     try:
-        text.decode("utf-8")
+        return tag.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
